@@ -1,0 +1,210 @@
+//! A YAML document as a tree of nodes that remember where they were written.
+//!
+//! serde-saphyr parses the text and hands every value to us wrapped in
+//! `Spanned`; keeping the whole document as such a tree lets the decoder
+//! report *all* problems (unknown keys, wrong types, bad references) instead
+//! of stopping at the first one, as a derived `Deserialize` would.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use crate::diag::Loc;
+
+/// A located YAML value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    pub(crate) loc: Loc,
+    pub(crate) kind: Kind,
+}
+
+/// The shape of a YAML value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Kind {
+    /// What the value is, for "expected X, found Y" messages.
+    pub(crate) fn describe(&self) -> &'static str {
+        match self {
+            Kind::Null => "nothing (null)",
+            Kind::Bool(_) => "a boolean",
+            Kind::Int(_) => "an integer",
+            Kind::Float(_) => "a number",
+            Kind::Str(_) => "a string",
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a map",
+        }
+    }
+}
+
+/// The raw value of a node; wrapped by `Spanned` while deserializing.
+struct Raw(Kind);
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Raw, E> {
+        Ok(Raw(Kind::Null))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Raw, E> {
+        Ok(Raw(Kind::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+        Raw::deserialize(d)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw(Kind::Bool(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Raw, E> {
+        Ok(Raw(Kind::Int(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
+        Ok(Raw(match i64::try_from(v) {
+            Ok(i) => Kind::Int(i),
+            Err(_) => Kind::Float(v as f64),
+        }))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Raw, E> {
+        Ok(Raw(match i64::try_from(v) {
+            Ok(i) => Kind::Int(i),
+            Err(_) => Kind::Float(v as f64),
+        }))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Raw, E> {
+        Ok(Raw(match i64::try_from(v) {
+            Ok(i) => Kind::Int(i),
+            Err(_) => Kind::Float(v as f64),
+        }))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Raw, E> {
+        Ok(Raw(Kind::Float(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw(Kind::Str(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw(Kind::Str(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = a.next_element::<Spanned<Raw>>()? {
+            items.push(to_node(item));
+        }
+        Ok(Raw(Kind::Seq(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
+        let mut items = Vec::new();
+        while let Some((k, v)) = a.next_entry::<Spanned<Raw>, Spanned<Raw>>()? {
+            items.push((to_node(k), to_node(v)));
+        }
+        Ok(Raw(Kind::Map(items)))
+    }
+}
+
+fn to_node(s: Spanned<Raw>) -> Node {
+    let line = u32::try_from(s.referenced.line()).unwrap_or(u32::MAX);
+    let column = u32::try_from(s.referenced.column()).unwrap_or(u32::MAX);
+    Node {
+        loc: Loc::new(line, column),
+        kind: s.value.0,
+    }
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SyntaxError {
+    pub(crate) loc: Loc,
+    pub(crate) message: String,
+}
+
+/// Parse YAML text into a located tree. An empty document is a null node.
+pub(crate) fn parse_yaml(src: &str) -> Result<Node, SyntaxError> {
+    if src.trim().is_empty() {
+        return Ok(Node {
+            loc: Loc::new(1, 1),
+            kind: Kind::Null,
+        });
+    }
+    match serde_saphyr::from_str::<Spanned<Raw>>(src) {
+        Ok(root) => Ok(to_node(root)),
+        Err(e) => {
+            let loc = e
+                .location()
+                .map(|l| {
+                    Loc::new(
+                        u32::try_from(l.line()).unwrap_or(u32::MAX),
+                        u32::try_from(l.column()).unwrap_or(u32::MAX),
+                    )
+                })
+                .unwrap_or(Loc::new(1, 1));
+            Err(SyntaxError {
+                loc,
+                message: clean_message(&e.to_string()),
+            })
+        }
+    }
+}
+
+/// serde-saphyr renders a snippet after the first line and prefixes
+/// "error: line L column C: "; keep only the message itself.
+fn clean_message(rendered: &str) -> String {
+    let first = rendered.lines().next().unwrap_or(rendered);
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let msg = match first.find(": ") {
+        Some(i) if first.starts_with("line ") => &first[i + 2..],
+        _ => first,
+    };
+    msg.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_locations_of_keys_and_values() {
+        let n = parse_yaml("a: 1\nb:\n  - x\n").expect("valid yaml");
+        let Kind::Map(items) = &n.kind else {
+            panic!("expected map, got {:?}", n.kind)
+        };
+        assert_eq!(items[0].0.loc, Loc::new(1, 1));
+        assert_eq!(items[0].1.kind, Kind::Int(1));
+        assert_eq!(items[0].1.loc, Loc::new(1, 4));
+        let Kind::Seq(seq) = &items[1].1.kind else {
+            panic!("expected seq")
+        };
+        assert_eq!(seq[0].loc, Loc::new(3, 5));
+    }
+
+    #[test]
+    fn syntax_errors_carry_position() {
+        let e = parse_yaml("a: [1, 2\nb: 3\n").expect_err("invalid yaml");
+        assert_eq!(e.loc.line, 2);
+        assert!(!e.message.starts_with("error"), "{}", e.message);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = parse_yaml("a: 1\na: 2\n").expect_err("duplicate");
+        assert_eq!(e.loc.line, 2);
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+    }
+}
