@@ -1,1 +1,146 @@
-fn main() {}
+//! `seawall`: the one command-line tool of Seawall.
+//!
+//! Thin glue over the `seawall-plan` library: parse arguments, read files,
+//! call an analysis, render its result as a table, Markdown or JSON. This is
+//! the only crate that knows about terminals.
+//!
+//! Exit codes: 0 success; 1 the plan is invalid (or `plan links` found an
+//! error-severity risk that the plan does not accept); 2 usage or input
+//! error (bad flag, unreadable file, malformed results file).
+
+mod commands;
+mod input;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::Format;
+
+/// Seawall carries an engineering organisation through a large promotional
+/// event: plan, rehearse, protect, respond, review.
+#[derive(Debug, Parser)]
+#[command(name = "seawall", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with a guarantee plan (one YAML file per event).
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PlanCommand {
+    /// Validate the plan and summarise what it declares.
+    Check(PlanArgs),
+    /// Decompose business goals into QPS per journey step, entry, service and partner.
+    Targets(PlanArgs),
+    /// Link-risk findings (rules L001–L014); exits 1 on an unaccepted error.
+    Links(PlanArgs),
+    /// Capacity water-level table per entry, service and partner.
+    Capacity(CapacityArgs),
+    /// Whether a service may take a kind of change at a time.
+    Freeze(FreezeArgs),
+    /// Who is on call at a time, and gaps in the rota.
+    Oncall(OncallArgs),
+    /// Go / no-go scorecard per business line and overall.
+    Readiness(PlanArgs),
+}
+
+/// The plan file and the output format.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Path of the plan (YAML).
+    #[arg(value_name = "PLAN.yaml")]
+    pub plan: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Arguments of `plan capacity`.
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    #[command(flatten)]
+    common: PlanArgs,
+    /// Rehearsal results (`seawall.run/v1` JSON); measured capacities win over declared ones.
+    #[arg(long, value_name = "run.json")]
+    results: Option<PathBuf>,
+}
+
+/// Change kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Application releases.
+    Release,
+    /// Configuration changes.
+    Config,
+    /// Operational changes (scaling, migrations, infrastructure).
+    Ops,
+}
+
+/// Arguments of `plan freeze`.
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    #[command(flatten)]
+    common: PlanArgs,
+    /// Service id.
+    #[arg(long, short = 's')]
+    service: String,
+    /// Kind of change.
+    #[arg(long, short = 'k', value_enum)]
+    kind: Kind,
+    /// When: `YYYY-MM-DDTHH:MM` in the event's time zone, or RFC 3339 with an offset [default: now].
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+}
+
+/// Arguments of `plan oncall`.
+#[derive(Debug, Args)]
+pub struct OncallArgs {
+    #[command(flatten)]
+    common: PlanArgs,
+    /// When: `YYYY-MM-DDTHH:MM` in the event's time zone, or RFC 3339 with an offset [default: now].
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits 2 (0 for --help/--version).
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Plan(cmd) => match cmd {
+            PlanCommand::Check(a) => commands::check::run(a),
+            PlanCommand::Targets(a) => commands::targets::run(a),
+            PlanCommand::Links(a) => commands::links::run(a),
+            PlanCommand::Capacity(a) => commands::capacity::run(a),
+            PlanCommand::Freeze(a) => commands::freeze::run(a),
+            PlanCommand::Oncall(a) => commands::oncall::run(a),
+            PlanCommand::Readiness(a) => commands::readiness::run(a),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(commands::USAGE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

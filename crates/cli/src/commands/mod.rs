@@ -1,0 +1,22 @@
+//! One module per `seawall plan` verb: load the plan, run the analysis from
+//! `seawall-plan`, render the result. No formulas live here.
+
+pub mod capacity;
+pub mod check;
+pub mod freeze;
+pub mod links;
+pub mod oncall;
+pub mod readiness;
+pub mod targets;
+
+use std::process::ExitCode;
+
+/// Exit status: the plan is invalid, or `plan links` found blocking risks.
+pub const INVALID: u8 = 1;
+/// Exit status: usage or input error (clap uses it too).
+pub const USAGE: u8 = 2;
+
+/// Exit code for an invalid plan.
+pub fn invalid() -> ExitCode {
+    ExitCode::from(INVALID)
+}

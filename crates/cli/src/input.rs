@@ -1,0 +1,313 @@
+//! Reading the plan and other inputs, and reporting invalid plans.
+//!
+//! Everything that touches the file system or the clock lives here, so the
+//! commands stay thin. Invalid plans are reported with miette: one graphical
+//! report per [`Diagnostic`], with the plan's source line, a label at the
+//! diagnostic's line and column, and its `help`.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode, SourceSpan,
+};
+use seawall_plan::capacity::Measured;
+use seawall_plan::{Diagnostic, Plan};
+use serde::{Deserialize, Serialize};
+
+use crate::output::{self, Format};
+
+/// Read and parse the plan at `path`.
+///
+/// `Ok(None)` means the plan is invalid: its diagnostics have been rendered
+/// to stderr (and, with `--format json`, printed as JSON to stdout). An
+/// `Err` is an input problem such as an unreadable file.
+pub fn load(path: &Path, format: Format) -> anyhow::Result<Option<Plan>> {
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read plan file `{}`", path.display()))?;
+    let file = path.display().to_string();
+    match seawall_plan::parse(&src, &file) {
+        Ok(plan) => Ok(Some(plan)),
+        Err(diagnostics) => {
+            report(&src, &file, &diagnostics.0);
+            if format == Format::Json {
+                output::emit_json(&Invalid {
+                    valid: false,
+                    diagnostics: &diagnostics.0,
+                })?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// `{"valid": false, "diagnostics": [...]}`.
+#[derive(Serialize)]
+struct Invalid<'a> {
+    valid: bool,
+    diagnostics: &'a [Diagnostic],
+}
+
+/// Render diagnostics to stderr with miette, then a one-line total.
+pub fn report(src: &str, file: &str, diagnostics: &[Diagnostic]) {
+    eprint!("{}", render(src, file, diagnostics, output::stderr_color()));
+}
+
+/// The text [`report`] prints.
+pub fn render(src: &str, file: &str, diagnostics: &[Diagnostic], color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let source = NamedSource::new(file, src.to_string());
+    let mut out = String::new();
+    for d in diagnostics {
+        let report = Report {
+            d,
+            source: &source,
+            span: span_at(src, d.line, d.column),
+        };
+        if handler.render_report(&mut out, &report).is_err() {
+            // Fall back to the plain one-line form.
+            out.push_str(&d.to_string());
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    match diagnostics.len() {
+        0 => out.push_str(&format!("error: `{file}` is not a valid plan\n")),
+        1 => out.push_str(&format!("error: `{file}` has 1 problem\n")),
+        n => out.push_str(&format!("error: `{file}` has {n} problems\n")),
+    }
+    out
+}
+
+/// Byte span of the token at a 1-based line and (character) column.
+fn span_at(src: &str, line: u32, column: u32) -> Option<SourceSpan> {
+    if line == 0 {
+        return None;
+    }
+    let mut offset = 0usize;
+    let mut text = None;
+    for (i, l) in src.split_inclusive('\n').enumerate() {
+        if i + 1 == line as usize {
+            text = Some(l);
+            break;
+        }
+        offset += l.len();
+    }
+    let text = text?;
+    let col = column.max(1) as usize - 1;
+    let (start, rest) = match text.char_indices().nth(col) {
+        Some((b, _)) => (b, &text[b..]),
+        None => (text.trim_end_matches(['\n', '\r']).len(), ""),
+    };
+    let len = rest
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace() || matches!(c, ':' | ',' | '{' | '}' | '[' | ']' | '#'))
+        .map(|(b, _)| b)
+        .unwrap_or(rest.trim_end().len());
+    Some(SourceSpan::new(
+        (offset + start).into(),
+        len.max(usize::from(!rest.is_empty())),
+    ))
+}
+
+/// A [`Diagnostic`] seen through miette.
+struct Report<'a> {
+    d: &'a Diagnostic,
+    source: &'a NamedSource<String>,
+    span: Option<SourceSpan>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.d, f)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.d.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(self.d.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.d.severity {
+            seawall_plan::Severity::Error => miette::Severity::Error,
+            seawall_plan::Severity::Warning => miette::Severity::Warning,
+            seawall_plan::Severity::Info => miette::Severity::Advice,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.d
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display + 'b>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.span.map(|_| self.source as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.span?;
+        let label = (!self.d.path.is_empty()).then(|| self.d.path.clone());
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            label, span,
+        ))))
+    }
+}
+
+/// A time given on the command line: RFC 3339, or a plan time in the
+/// event's time zone; `None` means now.
+pub fn time(arg: Option<&str>, plan: &Plan) -> anyhow::Result<Timestamp> {
+    match arg {
+        None => Ok(Timestamp::now()),
+        Some(s) => seawall_plan::time::parse_time(s, &plan.event.tz)
+            .map_err(|e| anyhow::anyhow!("invalid --at: {e}")),
+    }
+}
+
+/// The provisional rehearsal-results file (`seawall.run/v1`).
+#[derive(Debug, Deserialize)]
+struct RunFile {
+    schema: String,
+    #[serde(default)]
+    entries: Vec<RunEntry>,
+    #[serde(default)]
+    services: Vec<RunService>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RunEntry {
+    id: String,
+    knee_qps: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RunService {
+    id: String,
+    capacity_per_instance: f64,
+}
+
+/// Schema id of the results file.
+pub const RUN_SCHEMA: &str = "seawall.run/v1";
+
+/// Read measured capacities from a `seawall.run/v1` JSON file. Ids the plan
+/// does not know are ignored with a warning on stderr.
+pub fn measured(path: &Path, plan: &Plan) -> anyhow::Result<Measured> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read results file `{}`", path.display()))?;
+    let run: RunFile = serde_json::from_str(&text)
+        .with_context(|| format!("`{}` is not a {RUN_SCHEMA} results file", path.display()))?;
+    if run.schema != RUN_SCHEMA {
+        bail!(
+            "`{}` has schema `{}`; this seawall reads `{RUN_SCHEMA}`",
+            path.display(),
+            run.schema
+        );
+    }
+    let mut measured = Measured {
+        source: Some(path.display().to_string()),
+        ..Measured::default()
+    };
+    for e in run.entries {
+        if !(e.knee_qps.is_finite() && e.knee_qps >= 0.0) {
+            bail!(
+                "`{}`: entry `{}` has knee_qps {}; it must be a number ≥ 0",
+                path.display(),
+                e.id,
+                e.knee_qps
+            );
+        }
+        if plan.entries.contains_key(&e.id) {
+            measured.entries.insert(e.id, e.knee_qps);
+        } else {
+            eprintln!(
+                "warning: `{}`: entry `{}` is not in the plan; ignored",
+                path.display(),
+                e.id
+            );
+        }
+    }
+    for s in run.services {
+        if !(s.capacity_per_instance.is_finite() && s.capacity_per_instance > 0.0) {
+            bail!(
+                "`{}`: service `{}` has capacity_per_instance {}; it must be a number > 0",
+                path.display(),
+                s.id,
+                s.capacity_per_instance
+            );
+        }
+        if plan.services.contains_key(&s.id) {
+            measured
+                .services_per_instance
+                .insert(s.id, s.capacity_per_instance);
+        } else {
+            eprintln!(
+                "warning: `{}`: service `{}` is not in the plan; ignored",
+                path.display(),
+                s.id
+            );
+        }
+    }
+    Ok(measured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_cover_the_token() {
+        let src = "event:\n  nmae: demo\n";
+        let span = span_at(src, 2, 3).expect("span");
+        assert_eq!(&src[span.offset()..span.offset() + span.len()], "nmae");
+        let span = span_at(src, 2, 9).expect("span");
+        assert_eq!(&src[span.offset()..span.offset() + span.len()], "demo");
+        assert!(span_at(src, 0, 0).is_none());
+        assert!(span_at(src, 9, 1).is_none());
+        // Past the end of a line: an empty span at its end.
+        let span = span_at(src, 1, 40).expect("span");
+        assert_eq!(span.offset(), 6);
+    }
+
+    #[test]
+    fn renders_code_label_and_help() {
+        let src = "event:\n  nmae: demo\n";
+        let d = Diagnostic {
+            code: "E010",
+            severity: seawall_plan::Severity::Error,
+            file: "plan.yaml".into(),
+            path: "event.nmae".into(),
+            line: 2,
+            column: 3,
+            message: "unknown key `nmae`".into(),
+            help: Some("did you mean `name`?".into()),
+        };
+        let text = render(src, "plan.yaml", &[d], false);
+        assert!(text.contains("E010"), "{text}");
+        assert!(text.contains("plan.yaml:2:3"), "{text}");
+        assert!(text.contains("did you mean `name`?"), "{text}");
+        assert!(text.contains("event.nmae"), "{text}");
+        assert!(
+            text.ends_with("error: `plan.yaml` has 1 problem\n"),
+            "{text}"
+        );
+    }
+}
