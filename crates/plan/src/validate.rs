@@ -1,1 +1,261 @@
-//! TODO
+//! Cross-section checks on a decoded plan: references that must resolve,
+//! sums that must stay in range, and cycles that must not exist. They run
+//! after decoding so that every reference can be checked against every
+//! section, whatever the order of the file.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::decode::{Cx, did_you_mean};
+use crate::diag::{Loc, Location};
+use crate::graph::Graph;
+use crate::model::{Action, GoalSource, Plan, Trigger};
+
+fn dangling<'a>(cx: &mut Cx, at: &Location, what: &str, name: &str, known: impl Iterator<Item = &'a str> + Clone) {
+    let help = match did_you_mean(name, known.clone()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => {
+            let list: Vec<&str> = known.take(8).collect();
+            if list.is_empty() {
+                format!("define {what} `{name}` first")
+            } else {
+                format!("define {what} `{name}`, or use one of: {}", list.join(", "))
+            }
+        }
+    };
+    cx.error(
+        "E020",
+        &at.path,
+        Loc::new(at.line, at.column),
+        format!("`{}` names unknown {what} `{name}`", at.path),
+        Some(help),
+    );
+}
+
+macro_rules! check {
+    ($cx:expr, $at:expr, $what:expr, $name:expr, $map:expr) => {
+        if !$map.contains_key($name.as_str()) {
+            dangling($cx, &$at, $what, &$name, $map.keys().map(String::as_str));
+        }
+    };
+}
+
+/// Run every cross-section check, appending diagnostics to `cx`.
+pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
+    let people = &plan.people;
+    let lines = &plan.organization.business_lines;
+    let services = &plan.services;
+    let entries = &plan.entries;
+    let partners = &plan.partners;
+
+    for p in &plan.organization.guarantee_group {
+        check!(cx, plan.organization.at.field("guarantee_group"), "person", p, people);
+    }
+    for line in lines.values() {
+        if let Some(pm) = &line.tech_pm {
+            check!(cx, line.at.field("tech_pm"), "person", pm, people);
+        }
+        for s in &line.services {
+            check!(cx, line.at.field("services"), "service", s, services);
+        }
+    }
+
+    // Goals: `from` references and cycles.
+    for (id, g) in &plan.goals {
+        if let GoalSource::From { goal, .. } = &g.source {
+            check!(cx, g.at.field("from"), "goal", goal, plan.goals);
+            // Follow the chain; a revisit is a cycle.
+            let mut seen = vec![id.as_str()];
+            let mut cur = goal.as_str();
+            while let Some(next) = plan.goals.get(cur) {
+                if seen.contains(&cur) {
+                    // Report each cycle once, at its first goal in file order.
+                    let first = seen.iter().filter_map(|g| plan.goals.get_index_of(*g)).min();
+                    if cur == id && first == plan.goals.get_index_of(id.as_str()) {
+                        seen.push(cur);
+                        cx.error(
+                            "E051",
+                            &g.at.field("from").path,
+                            g.at.field("from").loc_of(),
+                            format!("goals derive from each other in a cycle: {}", seen.join(" → ")),
+                            Some("give one goal of the cycle a `total`".to_string()),
+                        );
+                    }
+                    break;
+                }
+                seen.push(cur);
+                match &next.source {
+                    GoalSource::From { goal, .. } => cur = goal,
+                    GoalSource::Total(_) => break,
+                }
+            }
+        }
+    }
+
+    // Journeys.
+    let mut shares: HashMap<&str, (f64, Vec<&str>)> = HashMap::new();
+    for (jid, j) in &plan.traffic.journeys {
+        check!(cx, j.at.field("goal"), "goal", j.goal, plan.goals);
+        let e = shares.entry(j.goal.as_str()).or_default();
+        e.0 += j.share;
+        e.1.push(jid);
+        for s in &j.steps {
+            check!(cx, s.at.field("entry"), "entry", s.entry, entries);
+        }
+    }
+    for (gid, (sum, journeys)) in &shares {
+        if *sum > 1.0 + 1e-9
+            && let Some(last) = journeys.last().and_then(|j| plan.traffic.journeys.get(*j))
+        {
+            let at = last.at.field("share");
+            cx.error(
+                "E032",
+                &at.path,
+                at.loc_of(),
+                format!(
+                    "journeys of goal `{gid}` ({}) have shares summing to {sum:.3}, above 1",
+                    journeys.join(", ")
+                ),
+                Some("a journey's share is the fraction of the goal's units that take it; lower the shares so they sum to at most 1".to_string()),
+            );
+        }
+    }
+
+    for e in entries.values() {
+        check!(cx, e.at.field("service"), "service", e.service, services);
+    }
+
+    for s in services.values() {
+        if let Some(line) = &s.line
+            && !lines.is_empty()
+        {
+            check!(cx, s.at.field("line"), "business line", line, lines);
+        }
+        for d in &s.dependencies {
+            if !services.contains_key(d.to.as_str()) && !partners.contains_key(d.to.as_str()) {
+                dangling(
+                    cx,
+                    &d.at.field("to"),
+                    "service or partner",
+                    &d.to,
+                    services.keys().chain(partners.keys()).map(String::as_str),
+                );
+            }
+        }
+    }
+    for id in partners.keys() {
+        if services.contains_key(id) {
+            let at = partners[id].at.location();
+            cx.error(
+                "E020",
+                &at.path,
+                at.loc_of(),
+                format!("`{id}` is both a service and a partner"),
+                Some("rename one of them; dependency edges name either".to_string()),
+            );
+        }
+    }
+    if let Err(cycle) = Graph::new(services).topo_order() {
+        let first = cycle.first().and_then(|id| services.get(id.as_str()));
+        let at = first
+            .and_then(|s| {
+                let next = cycle.get(1)?;
+                s.dependencies.iter().find(|d| &d.to == next).map(|d| d.at.field("to"))
+            })
+            .or_else(|| first.map(|s| s.at.location()))
+            .unwrap_or_default();
+        cx.error(
+            "E050",
+            &at.path,
+            at.loc_of(),
+            format!("services depend on each other in a cycle: {}", cycle.join(" → ")),
+            Some("break the cycle: one of these calls must go (or become asynchronous and leave the plan)".to_string()),
+        );
+    }
+
+    let target_known = |id: &str| entries.contains_key(id) || services.contains_key(id) || partners.contains_key(id);
+    let all_targets = || entries.keys().chain(services.keys()).chain(partners.keys()).map(String::as_str);
+    for (id, q) in &plan.monitoring.queries {
+        if !entries.contains_key(id) && !services.contains_key(id) {
+            dangling(cx, &q.at.location(), "entry or service", id, entries.keys().chain(services.keys()).map(String::as_str));
+        }
+    }
+    for a in plan.monitoring.alerts.values() {
+        if !target_known(&a.target) {
+            dangling(cx, &a.at.field("target"), "entry, service or partner", &a.target, all_targets());
+        }
+    }
+
+    for p in &plan.freeze.approvers {
+        check!(cx, plan.freeze.at.field("approvers"), "person", p, people);
+    }
+    for w in plan.freeze.windows.values() {
+        for g in &w.services {
+            if !g.contains(['*', '?']) {
+                check!(cx, w.at.field("services"), "service", g, services);
+            }
+        }
+    }
+    for r in plan.gray.releases.values() {
+        check!(cx, r.at.field("service"), "service", r.service, services);
+    }
+    for s in &plan.oncall.rota {
+        for l in &s.lines {
+            check!(cx, s.at.field("lines"), "business line", l, lines);
+        }
+        check!(cx, s.at.field("primary"), "person", s.primary, people);
+        if let Some(p) = &s.secondary {
+            check!(cx, s.at.field("secondary"), "person", p, people);
+        }
+    }
+
+    let channels: HashSet<&str> = plan.oncall.channels.iter().map(|c| c.id.as_str()).collect();
+    for ep in plan.emergency_plans.values() {
+        if let Some(l) = &ep.line {
+            check!(cx, ep.at.field("line"), "business line", l, lines);
+        }
+        if let Some(o) = &ep.owner {
+            check!(cx, ep.at.field("owner"), "person", o, people);
+        }
+        match &ep.trigger {
+            Some(Trigger::Alert(a)) => check!(cx, ep.at.field("trigger"), "alert", a, plan.monitoring.alerts),
+            Some(Trigger::Metric { target, .. }) if !target_known(target) => {
+                dangling(cx, &ep.at.field("trigger"), "entry, service or partner", target, all_targets());
+            }
+            _ => {}
+        }
+        let at = ep.at.field("actions");
+        for a in &ep.actions {
+            match a {
+                Action::Scale { service, .. } | Action::Degrade { service, .. } | Action::CacheWarmup { service, .. } => {
+                    check!(cx, at, "service", service, services);
+                }
+                Action::RateLimit { entry, .. } => check!(cx, at, "entry", entry, entries),
+                Action::Fallback { target } => {
+                    if !services.contains_key(target) && !partners.contains_key(target) {
+                        dangling(cx, &at, "service or partner", target, services.keys().chain(partners.keys()).map(String::as_str));
+                    }
+                }
+                Action::Notify { channel, .. } => {
+                    if !channels.contains(channel.as_str()) {
+                        dangling(cx, &at, "on-call channel", channel, channels.iter().copied());
+                    }
+                }
+                Action::Webhook { .. } => {}
+            }
+        }
+    }
+    for sc in plan.rehearsals.values() {
+        for j in sc.mix.keys() {
+            check!(cx, sc.at.field("mix"), "journey", j, plan.traffic.journeys);
+        }
+        for d in &sc.drills {
+            check!(cx, sc.at.field("drills"), "emergency plan", d, plan.emergency_plans);
+        }
+    }
+}
+
+impl Location {
+    fn loc_of(&self) -> Loc {
+        Loc::new(self.line, self.column)
+    }
+}
