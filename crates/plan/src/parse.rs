@@ -44,7 +44,10 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
                 "",
                 e.loc,
                 format!("YAML syntax error: {}", e.message),
-                Some("fix the YAML syntax at this position (indentation, quotes, brackets)".to_string()),
+                Some(
+                    "fix the YAML syntax at this position (indentation, quotes, brackets)"
+                        .to_string(),
+                ),
             );
             return Err(Diagnostics(cx.diags));
         }
@@ -54,8 +57,13 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
             "E002",
             "",
             root.loc,
-            format!("a plan must be a map of sections, found {}", root.kind.describe()),
-            Some("start the file with `event:` and the other sections as top-level keys".to_string()),
+            format!(
+                "a plan must be a map of sections, found {}",
+                root.kind.describe()
+            ),
+            Some(
+                "start the file with `event:` and the other sections as top-level keys".to_string(),
+            ),
         );
         return Err(Diagnostics(cx.diags));
     }
@@ -134,7 +142,12 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
 }
 
 /// Decode a named collection with `f(cx, node, path)`.
-fn named<T>(cx: &mut Cx, node: &Node, path: &str, f: impl Fn(&mut Cx, &Node, &str) -> Option<T>) -> IndexMap<String, T> {
+fn named<T>(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+    f: impl Fn(&mut Cx, &Node, &str) -> Option<T>,
+) -> IndexMap<String, T> {
     let mut out = IndexMap::new();
     for (id, n) in cx.named(node, path) {
         let p = item_path(path, &id);
@@ -153,7 +166,13 @@ fn req_string(cx: &mut Cx, o: &Obj<'_>, key: &str, what: &str) -> Option<String>
     let n = o.req(cx, key, what)?;
     let s = cx.string(n, &o.path(key))?;
     if s.trim().is_empty() {
-        cx.error("E011", &o.path(key), n.loc, format!("`{}` is empty", o.path(key)), Some(format!("write {what}")));
+        cx.error(
+            "E011",
+            &o.path(key),
+            n.loc,
+            format!("`{}` is empty", o.path(key)),
+            Some(format!("write {what}")),
+        );
         return None;
     }
     Some(s)
@@ -176,7 +195,11 @@ fn inline_window(cx: &mut Cx, o: &Obj<'_>, path: &str) -> Option<Window> {
             "E041",
             &o.path("end"),
             end.map_or(o.loc, |n| n.loc),
-            format!("`{path}` ends ({end_t}) before or when it starts ({start})"),
+            format!(
+                "`{path}` ends ({}) before or when it starts ({})",
+                crate::time::format_time(end_t, &cx.tz),
+                crate::time::format_time(start, &cx.tz)
+            ),
             Some("make `end` later than `start`".to_string()),
         );
         return None;
@@ -275,7 +298,9 @@ fn organization(cx: &mut Cx, node: &Node) -> Organization {
             Some(BusinessLine {
                 name: opt_string(cx, &o, "name").unwrap_or_default(),
                 tech_pm: opt_string(cx, &o, "tech_pm"),
-                services: o.with(cx, "services", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default(),
+                services: o
+                    .with(cx, "services", |cx, n, p| Some(cx.strings(n, p)))
+                    .unwrap_or_default(),
                 at: o.at(),
             })
         });
@@ -284,12 +309,25 @@ fn organization(cx: &mut Cx, node: &Node) -> Organization {
 }
 
 fn goal(cx: &mut Cx, node: &Node, path: &str) -> Option<Goal> {
-    let o = cx.obj(node, path, &["name", "unit", "total", "from", "peak_hour_share", "peak_factor"])?;
+    let o = cx.obj(
+        node,
+        path,
+        &[
+            "name",
+            "unit",
+            "total",
+            "from",
+            "peak_hour_share",
+            "peak_factor",
+        ],
+    )?;
     let total = o.with(cx, "total", |cx, n, p| cx.positive(n, p));
     let from = o.with(cx, "from", |cx, n, p| {
         let f = cx.obj(n, p, &["goal", "ratio"])?;
         let goal = req_string(cx, &f, "goal", "the id of the source goal");
-        let ratio = f.req(cx, "ratio", "the multiplier, e.g. 0.04").and_then(|n| cx.positive(n, &f.path("ratio")));
+        let ratio = f
+            .req(cx, "ratio", "the multiplier, e.g. 0.04")
+            .and_then(|n| cx.positive(n, &f.path("ratio")));
         Some(GoalSource::From {
             goal: goal?,
             ratio: ratio?,
@@ -312,7 +350,10 @@ fn goal(cx: &mut Cx, node: &Node, path: &str) -> Option<Goal> {
                 path,
                 o.loc,
                 format!("goal `{path}` has neither `total` nor `from`"),
-                Some("add `total: <count over the event day>` or `from: {goal: <id>, ratio: <x>}`".to_string()),
+                Some(
+                    "add `total: <count over the event day>` or `from: {goal: <id>, ratio: <x>}`"
+                        .to_string(),
+                ),
             );
             None
         }
@@ -333,7 +374,11 @@ fn goal(cx: &mut Cx, node: &Node, path: &str) -> Option<Goal> {
 
 fn traffic(cx: &mut Cx, node: &Node) -> Traffic {
     let mut t = Traffic::default();
-    let Some(o) = cx.obj(node, "traffic", &["peak_hour_share", "peak_factor", "journeys"]) else {
+    let Some(o) = cx.obj(
+        node,
+        "traffic",
+        &["peak_hour_share", "peak_factor", "journeys"],
+    ) else {
         return t;
     };
     t.at = o.at();
@@ -350,8 +395,17 @@ fn traffic(cx: &mut Cx, node: &Node) -> Traffic {
 }
 
 fn journey(cx: &mut Cx, node: &Node, path: &str) -> Option<Journey> {
-    let o = cx.obj(node, path, &["goal", "share", "anchor", "session_seconds", "steps"])?;
-    let goal = req_string(cx, &o, "goal", "the id of the goal that drives this journey");
+    let o = cx.obj(
+        node,
+        path,
+        &["goal", "share", "anchor", "session_seconds", "steps"],
+    )?;
+    let goal = req_string(
+        cx,
+        &o,
+        "goal",
+        "the id of the goal that drives this journey",
+    );
     let share = o.with(cx, "share", |cx, n, p| cx.fraction(n, p));
     let session_seconds = o.with(cx, "session_seconds", |cx, n, p| cx.positive(n, p));
     let mut steps = Vec::new();
@@ -386,9 +440,15 @@ fn journey(cx: &mut Cx, node: &Node, path: &str) -> Option<Journey> {
                     Some(i) => Some(i),
                     None => {
                         if ok {
-                            let help = match crate::decode::did_you_mean(&name, steps.iter().map(|s| s.entry.as_str())) {
-                                Some(s) => format!("did you mean `{s}`? the anchor names the entry of one of the steps"),
-                                None => "the anchor names the entry of one of the journey's steps".to_string(),
+                            let help = match crate::decode::did_you_mean(
+                                &name,
+                                steps.iter().map(|s| s.entry.as_str()),
+                            ) {
+                                Some(s) => format!(
+                                    "did you mean `{s}`? the anchor names the entry of one of the steps"
+                                ),
+                                None => "the anchor names the entry of one of the journey's steps"
+                                    .to_string(),
                             };
                             cx.error(
                                 "E060",
@@ -423,7 +483,16 @@ fn step(cx: &mut Cx, node: &Node, path: &str, first: bool) -> Option<Step> {
     let o = cx.obj(
         node,
         path,
-        &["entry", "conversion", "calls", "think_seconds", "path", "body", "headers", "extract"],
+        &[
+            "entry",
+            "conversion",
+            "calls",
+            "think_seconds",
+            "path",
+            "body",
+            "headers",
+            "extract",
+        ],
     )?;
     let entry = req_string(cx, &o, "entry", "the id of an entry");
     let conversion = match o.get("conversion") {
@@ -444,7 +513,9 @@ fn step(cx: &mut Cx, node: &Node, path: &str, first: bool) -> Option<Step> {
         Some(n) => cx.positive(n, &o.path("calls")),
         None => Some(1.0),
     };
-    let think_seconds = o.with(cx, "think_seconds", |cx, n, p| cx.non_negative(n, p)).unwrap_or(0.0);
+    let think_seconds = o
+        .with(cx, "think_seconds", |cx, n, p| cx.non_negative(n, p))
+        .unwrap_or(0.0);
     let headers = string_map(cx, &o, "headers");
     let extract = string_map(cx, &o, "extract");
     Some(Step {
@@ -496,10 +567,26 @@ fn entry(cx: &mut Cx, node: &Node, path: &str) -> Option<Entry> {
     let o = cx.obj(
         node,
         path,
-        &["name", "service", "method", "path", "slo", "burst", "current_qps", "rate_limit"],
+        &[
+            "name",
+            "service",
+            "method",
+            "path",
+            "slo",
+            "burst",
+            "current_qps",
+            "rate_limit",
+        ],
     )?;
-    let service = req_string(cx, &o, "service", "the id of the service that serves this entry");
-    let method = o.with(cx, "method", |cx, n, p| cx.choice(n, p, &METHODS)).map(|i| METHOD_VALUES[i]);
+    let service = req_string(
+        cx,
+        &o,
+        "service",
+        "the id of the service that serves this entry",
+    );
+    let method = o
+        .with(cx, "method", |cx, n, p| cx.choice(n, p, &METHODS))
+        .map(|i| METHOD_VALUES[i]);
     let path_s = opt_string(cx, &o, "path");
     if let (Some(p), Some(n)) = (&path_s, o.get("path"))
         && !p.starts_with('/')
@@ -547,7 +634,9 @@ fn service(cx: &mut Cx, node: &Node, path: &str) -> Option<Service> {
         ],
     )?;
     let tier = o
-        .with(cx, "tier", |cx, n, p| cx.choice(n, p, &["frontend", "midend", "backend"]))
+        .with(cx, "tier", |cx, n, p| {
+            cx.choice(n, p, &["frontend", "midend", "backend"])
+        })
         .map(|i| [Tier::Frontend, Tier::Midend, Tier::Backend][i])
         .unwrap_or_default();
     let instances = o.with(cx, "instances", |cx, n, p| {
@@ -605,11 +694,22 @@ fn edge(cx: &mut Cx, node: &Node, path: &str) -> Option<Edge> {
     let o = cx.obj(
         node,
         path,
-        &["to", "strength", "calls", "timeout_ms", "retries", "fallback", "breaker", "isolation"],
+        &[
+            "to",
+            "strength",
+            "calls",
+            "timeout_ms",
+            "retries",
+            "fallback",
+            "breaker",
+            "isolation",
+        ],
     )?;
     let to = req_string(cx, &o, "to", "the id of a service or partner");
     let strength = o
-        .with(cx, "strength", |cx, n, p| cx.choice(n, p, &["strong", "weak"]))
+        .with(cx, "strength", |cx, n, p| {
+            cx.choice(n, p, &["strong", "weak"])
+        })
         .map(|i| [Strength::Strong, Strength::Weak][i])
         .unwrap_or_default();
     let calls = match o.get("calls") {
@@ -620,7 +720,14 @@ fn edge(cx: &mut Cx, node: &Node, path: &str) -> Option<Edge> {
         let b = cx.obj(
             n,
             p,
-            &["error_ratio", "error_count", "slow_ratio", "slow_ms", "min_requests", "open_seconds"],
+            &[
+                "error_ratio",
+                "error_count",
+                "slow_ratio",
+                "slow_ms",
+                "min_requests",
+                "open_seconds",
+            ],
         )?;
         Some(Breaker {
             error_ratio: b.with(cx, "error_ratio", |cx, n, p| cx.fraction(n, p)),
@@ -643,7 +750,9 @@ fn edge(cx: &mut Cx, node: &Node, path: &str) -> Option<Edge> {
         strength,
         calls: calls?,
         timeout_ms: o.with(cx, "timeout_ms", |cx, n, p| cx.positive(n, p)),
-        retries: o.with(cx, "retries", |cx, n, p| cx.count(n, p)).unwrap_or(0),
+        retries: o
+            .with(cx, "retries", |cx, n, p| cx.count(n, p))
+            .unwrap_or(0),
         fallback: opt_string(cx, &o, "fallback"),
         breaker,
         isolation,
@@ -655,22 +764,37 @@ fn partner(cx: &mut Cx, node: &Node, path: &str) -> Option<Partner> {
     let o = cx.obj(
         node,
         path,
-        &["name", "sla", "fallback", "quota_qps", "shadow_safe", "contacts"],
+        &[
+            "name",
+            "sla",
+            "fallback",
+            "quota_qps",
+            "shadow_safe",
+            "contacts",
+        ],
     )?;
     Some(Partner {
         name: opt_string(cx, &o, "name"),
         sla: o.with(cx, "sla", slo),
         fallback: opt_string(cx, &o, "fallback"),
         quota_qps: o.with(cx, "quota_qps", |cx, n, p| cx.positive(n, p)),
-        shadow_safe: o.with(cx, "shadow_safe", |cx, n, p| cx.boolean(n, p)).unwrap_or(false),
-        contacts: o.with(cx, "contacts", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default(),
+        shadow_safe: o
+            .with(cx, "shadow_safe", |cx, n, p| cx.boolean(n, p))
+            .unwrap_or(false),
+        contacts: o
+            .with(cx, "contacts", |cx, n, p| Some(cx.strings(n, p)))
+            .unwrap_or_default(),
         at: o.at(),
     })
 }
 
 fn capacity(cx: &mut Cx, node: &Node) -> CapacityPolicy {
     let mut c = CapacityPolicy::default();
-    let Some(o) = cx.obj(node, "capacity", &["headroom", "warn_level", "critical_level"]) else {
+    let Some(o) = cx.obj(
+        node,
+        "capacity",
+        &["headroom", "warn_level", "critical_level"],
+    ) else {
         return c;
     };
     c.at = o.at();
@@ -711,10 +835,14 @@ fn links(cx: &mut Cx, node: &Node) -> LinkPolicy {
         let p = o.path("accept");
         for (i, an) in cx.list(n, &p).iter().enumerate() {
             let ap = format!("{p}[{i}]");
-            let Some(a) = cx.obj(an, &ap, &["rule", "path", "reason"]) else { continue };
+            let Some(a) = cx.obj(an, &ap, &["rule", "path", "reason"]) else {
+                continue;
+            };
             let rule = req_string(cx, &a, "rule", "a rule id such as L008");
             if let (Some(r), Some(rn)) = (&rule, a.get("rule"))
-                && !(r.len() == 4 && r.starts_with('L') && r[1..].parse::<u32>().is_ok_and(|n| (1..=14).contains(&n)))
+                && !(r.len() == 4
+                    && r.starts_with('L')
+                    && r[1..].parse::<u32>().is_ok_and(|n| (1..=14).contains(&n)))
             {
                 cx.error(
                     "E013",
@@ -725,7 +853,12 @@ fn links(cx: &mut Cx, node: &Node) -> LinkPolicy {
                 );
                 continue;
             }
-            let path = req_string(cx, &a, "path", "the YAML path the acceptance covers, e.g. services.user-svc");
+            let path = req_string(
+                cx,
+                &a,
+                "path",
+                "the YAML path the acceptance covers, e.g. services.user-svc",
+            );
             let reason = req_string(cx, &a, "reason", "why the risk is accepted and by whom");
             if let (Some(rule), Some(path), Some(reason)) = (rule, path, reason) {
                 l.accept.push(Acceptance {
@@ -751,13 +884,22 @@ const METRIC_VALUES: [AlertMetric; 5] = [
 
 fn monitoring(cx: &mut Cx, node: &Node) -> Monitoring {
     let mut m = Monitoring::default();
-    let Some(o) = cx.obj(node, "monitoring", &["prometheus", "scrape", "queries", "funnel", "alerts"]) else {
+    let Some(o) = cx.obj(
+        node,
+        "monitoring",
+        &["prometheus", "scrape", "queries", "funnel", "alerts"],
+    ) else {
         return m;
     };
     m.at = o.at();
     m.prometheus_url = o.with(cx, "prometheus", |cx, n, p| {
         let po = cx.obj(n, p, &["url"])?;
-        let url = req_string(cx, &po, "url", "the Prometheus base URL, e.g. http://127.0.0.1:9090")?;
+        let url = req_string(
+            cx,
+            &po,
+            "url",
+            "the Prometheus base URL, e.g. http://127.0.0.1:9090",
+        )?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             cx.error(
                 "E013",
@@ -770,7 +912,9 @@ fn monitoring(cx: &mut Cx, node: &Node) -> Monitoring {
         }
         Some(url)
     });
-    m.scrape = o.with(cx, "scrape", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default();
+    m.scrape = o
+        .with(cx, "scrape", |cx, n, p| Some(cx.strings(n, p)))
+        .unwrap_or_default();
     if let Some(n) = o.get("queries") {
         m.queries = named(cx, n, "monitoring.queries", |cx, n, p| {
             let q = cx.obj(n, p, &["qps", "p99_ms", "error_rate"])?;
@@ -786,23 +930,44 @@ fn monitoring(cx: &mut Cx, node: &Node) -> Monitoring {
         let p = o.path("funnel");
         for (i, fnode) in cx.list(n, &p).iter().enumerate() {
             let fp = format!("{p}[{i}]");
-            let Some(f) = cx.obj(fnode, &fp, &["name", "query"]) else { continue };
+            let Some(f) = cx.obj(fnode, &fp, &["name", "query"]) else {
+                continue;
+            };
             let name = req_string(cx, &f, "name", "the funnel step's name");
-            let query = req_string(cx, &f, "query", "a PromQL expression giving the step's rate");
+            let query = req_string(
+                cx,
+                &f,
+                "query",
+                "a PromQL expression giving the step's rate",
+            );
             if let (Some(name), Some(query)) = (name, query) {
-                m.funnel.push(FunnelStep { name, query, at: f.at() });
+                m.funnel.push(FunnelStep {
+                    name,
+                    query,
+                    at: f.at(),
+                });
             }
         }
     }
     if let Some(n) = o.get("alerts") {
         m.alerts = named(cx, n, "monitoring.alerts", |cx, n, p| {
-            let a = cx.obj(n, p, &["target", "metric", "above", "for", "query", "severity"])?;
+            let a = cx.obj(
+                n,
+                p,
+                &["target", "metric", "above", "for", "query", "severity"],
+            )?;
             let target = req_string(cx, &a, "target", "the id of an entry, service or partner");
             let metric = a
-                .req(cx, "metric", "one of water_level, qps, p99_ms, error_rate, query")
+                .req(
+                    cx,
+                    "metric",
+                    "one of water_level, qps, p99_ms, error_rate, query",
+                )
                 .and_then(|n| cx.choice(n, &a.path("metric"), &METRICS))
                 .map(|i| METRIC_VALUES[i]);
-            let above = a.req(cx, "above", "the threshold").and_then(|n| cx.num(n, &a.path("above")));
+            let above = a
+                .req(cx, "above", "the threshold")
+                .and_then(|n| cx.num(n, &a.path("above")));
             let query = opt_string(cx, &a, "query");
             if metric == Some(AlertMetric::Query) && query.is_none() {
                 cx.error(
@@ -817,7 +982,9 @@ fn monitoring(cx: &mut Cx, node: &Node) -> Monitoring {
                 target: target?,
                 metric: metric?,
                 above: above?,
-                for_seconds: a.with(cx, "for", |cx, n, p| cx.duration(n, p)).unwrap_or(0.0),
+                for_seconds: a
+                    .with(cx, "for", |cx, n, p| cx.duration(n, p))
+                    .unwrap_or(0.0),
                 query,
                 severity: opt_string(cx, &a, "severity"),
                 at: a.at(),
@@ -843,7 +1010,13 @@ fn kinds(cx: &mut Cx, node: &Node, path: &str) -> Vec<ChangeKind> {
                     Some(s) => format!("did you mean `{s}`? (one of: release, config, ops)"),
                     None => "use release, config or ops".to_string(),
                 };
-                cx.error("E013", &format!("{path}[{i}]"), loc, format!("`{name}` is not a change kind"), Some(help));
+                cx.error(
+                    "E013",
+                    &format!("{path}[{i}]"),
+                    loc,
+                    format!("`{name}` is not a change kind"),
+                    Some(help),
+                );
             }
         }
     }
@@ -860,17 +1033,23 @@ fn freeze(cx: &mut Cx, node: &Node) -> Freeze {
         f.windows = named(cx, n, "freeze.windows", |cx, n, p| {
             let w = cx.obj(n, p, &["start", "end", "kinds", "services", "reason"])?;
             let window = inline_window(cx, &w, p);
-            let kinds = w.with(cx, "kinds", |cx, n, p| Some(kinds(cx, n, p))).unwrap_or_default();
+            let kinds = w
+                .with(cx, "kinds", |cx, n, p| Some(kinds(cx, n, p)))
+                .unwrap_or_default();
             Some(FreezeWindow {
                 window: window?,
                 kinds,
-                services: w.with(cx, "services", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default(),
+                services: w
+                    .with(cx, "services", |cx, n, p| Some(cx.strings(n, p)))
+                    .unwrap_or_default(),
                 reason: opt_string(cx, &w, "reason"),
                 at: w.at(),
             })
         });
     }
-    f.approvers = o.with(cx, "approvers", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default();
+    f.approvers = o
+        .with(cx, "approvers", |cx, n, p| Some(cx.strings(n, p)))
+        .unwrap_or_default();
     f
 }
 
@@ -885,10 +1064,24 @@ fn gray(cx: &mut Cx, node: &Node) -> Gray {
             let r = cx.obj(
                 n,
                 p,
-                &["feature", "service", "whitelist", "whitelist_file", "header", "percent", "isolation", "window"],
+                &[
+                    "feature",
+                    "service",
+                    "whitelist",
+                    "whitelist_file",
+                    "header",
+                    "percent",
+                    "isolation",
+                    "window",
+                ],
             )?;
             let feature = req_string(cx, &r, "feature", "the feature being released");
-            let service = req_string(cx, &r, "service", "the id of the service that serves the feature");
+            let service = req_string(
+                cx,
+                &r,
+                "service",
+                "the id of the service that serves the feature",
+            );
             let percent = r.with(cx, "percent", |cx, n, p| {
                 let v = cx.num(n, p)?;
                 if !(0.0..=100.0).contains(&v) {
@@ -904,13 +1097,17 @@ fn gray(cx: &mut Cx, node: &Node) -> Gray {
                 Some(v)
             });
             let isolation = r
-                .with(cx, "isolation", |cx, n, p| cx.choice(n, p, &["none", "shadow"]))
+                .with(cx, "isolation", |cx, n, p| {
+                    cx.choice(n, p, &["none", "shadow"])
+                })
                 .map(|i| [GrayIsolation::None, GrayIsolation::Shadow][i])
                 .unwrap_or_default();
             Some(GrayRelease {
                 feature: feature?,
                 service: service?,
-                whitelist: r.with(cx, "whitelist", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default(),
+                whitelist: r
+                    .with(cx, "whitelist", |cx, n, p| Some(cx.strings(n, p)))
+                    .unwrap_or_default(),
                 whitelist_file: opt_string(cx, &r, "whitelist_file"),
                 header: opt_string(cx, &r, "header"),
                 percent: percent.unwrap_or(0.0),
@@ -933,12 +1130,15 @@ fn oncall(cx: &mut Cx, node: &Node) -> Oncall {
         let p = o.path("rota");
         for (i, sn) in cx.list(n, &p).iter().enumerate() {
             let sp = format!("{p}[{i}]");
-            let Some(s) = cx.obj(sn, &sp, &["lines", "start", "end", "primary", "secondary"]) else {
+            let Some(s) = cx.obj(sn, &sp, &["lines", "start", "end", "primary", "secondary"])
+            else {
                 continue;
             };
             let window = inline_window(cx, &s, &sp);
             let primary = req_string(cx, &s, "primary", "the id of the person on first call");
-            let lines = s.with(cx, "lines", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default();
+            let lines = s
+                .with(cx, "lines", |cx, n, p| Some(cx.strings(n, p)))
+                .unwrap_or_default();
             let secondary = opt_string(cx, &s, "secondary");
             if let (Some(window), Some(primary)) = (window, primary) {
                 oc.rota.push(Shift {
@@ -954,10 +1154,18 @@ fn oncall(cx: &mut Cx, node: &Node) -> Oncall {
     if let Some(n) = o.get("channels") {
         for (id, cn) in cx.named(n, "oncall.channels") {
             let cp = item_path("oncall.channels", &id);
-            let Some(c) = cx.obj(cn, &cp, &["kind", "group", "webhook", "secret_env"]) else { continue };
+            let Some(c) = cx.obj(cn, &cp, &["kind", "group", "webhook", "secret_env"]) else {
+                continue;
+            };
             let kind = c
                 .req(cx, "kind", "one of lark, dingtalk, wecom, slack, webhook")
-                .and_then(|n| cx.choice(n, &c.path("kind"), &["lark", "dingtalk", "wecom", "slack", "webhook"]))
+                .and_then(|n| {
+                    cx.choice(
+                        n,
+                        &c.path("kind"),
+                        &["lark", "dingtalk", "wecom", "slack", "webhook"],
+                    )
+                })
                 .map(|i| ["lark", "dingtalk", "wecom", "slack", "webhook"][i].to_string());
             let webhook = opt_string(cx, &c, "webhook");
             if let (Some(url), Some(n)) = (&webhook, c.get("webhook"))
@@ -1009,28 +1217,55 @@ fn trigger(cx: &mut Cx, node: &Node, path: &str) -> Option<Trigger> {
         .req(cx, "metric", "one of water_level, qps, p99_ms, error_rate")
         .and_then(|n| cx.choice(n, &o.path("metric"), &METRICS[..4]))
         .map(|i| METRIC_VALUES[i]);
-    let above = o.req(cx, "above", "the threshold").and_then(|n| cx.num(n, &o.path("above")));
+    let above = o
+        .req(cx, "above", "the threshold")
+        .and_then(|n| cx.num(n, &o.path("above")));
     Some(Trigger::Metric {
         target: target?,
         metric: metric?,
         above: above?,
-        for_seconds: o.with(cx, "for", |cx, n, p| cx.duration(n, p)).unwrap_or(0.0),
+        for_seconds: o
+            .with(cx, "for", |cx, n, p| cx.duration(n, p))
+            .unwrap_or(0.0),
     })
 }
 
-const ACTIONS: [&str; 7] = ["scale", "rate_limit", "degrade", "cache_warmup", "fallback", "notify", "webhook"];
+const ACTIONS: [&str; 7] = [
+    "scale",
+    "rate_limit",
+    "degrade",
+    "cache_warmup",
+    "fallback",
+    "notify",
+    "webhook",
+];
 
 fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
     let o = cx.obj(
         node,
         path,
         &[
-            "kind", "service", "instances", "entry", "qps", "switch", "keys", "target", "channel", "message", "url",
-            "method", "body",
+            "kind",
+            "service",
+            "instances",
+            "entry",
+            "qps",
+            "switch",
+            "keys",
+            "target",
+            "channel",
+            "message",
+            "url",
+            "method",
+            "body",
         ],
     )?;
     let kind = o
-        .req(cx, "kind", "one of scale, rate_limit, degrade, cache_warmup, fallback, notify, webhook")
+        .req(
+            cx,
+            "kind",
+            "one of scale, rate_limit, degrade, cache_warmup, fallback, notify, webhook",
+        )
         .and_then(|n| cx.choice(n, &o.path("kind"), &ACTIONS))?;
     let svc = |cx: &mut Cx| req_string(cx, &o, "service", "the id of a service");
     Some(match ACTIONS[kind] {
@@ -1046,7 +1281,9 @@ fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
         }
         "rate_limit" => {
             let entry = req_string(cx, &o, "entry", "the id of an entry");
-            let qps = o.req(cx, "qps", "the limit in QPS").and_then(|n| cx.positive(n, &o.path("qps")));
+            let qps = o
+                .req(cx, "qps", "the limit in QPS")
+                .and_then(|n| cx.positive(n, &o.path("qps")));
             Action::RateLimit {
                 entry: entry?,
                 qps: qps?,
@@ -1065,7 +1302,12 @@ fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
             keys: opt_string(cx, &o, "keys"),
         },
         "fallback" => Action::Fallback {
-            target: req_string(cx, &o, "target", "the id of the service or partner to fall back from")?,
+            target: req_string(
+                cx,
+                &o,
+                "target",
+                "the id of the service or partner to fall back from",
+            )?,
         },
         "notify" => Action::Notify {
             channel: req_string(cx, &o, "channel", "the id of an on-call channel")?,
@@ -1116,10 +1358,16 @@ fn emergency_plan(cx: &mut Cx, node: &Node, path: &str) -> Option<EmergencyPlan>
         let p = o.path("drills");
         for (i, dn) in cx.list(n, &p).iter().enumerate() {
             let dp = format!("{p}[{i}]");
-            let Some(d) = cx.obj(dn, &dp, &["at", "minutes", "passed", "notes"]) else { continue };
-            let at_time = d.req(cx, "at", "when the drill ran").and_then(|n| cx.time(n, &d.path("at")));
+            let Some(d) = cx.obj(dn, &dp, &["at", "minutes", "passed", "notes"]) else {
+                continue;
+            };
+            let at_time = d
+                .req(cx, "at", "when the drill ran")
+                .and_then(|n| cx.time(n, &d.path("at")));
             let minutes = d.with(cx, "minutes", |cx, n, p| cx.non_negative(n, p));
-            let passed = d.with(cx, "passed", |cx, n, p| cx.boolean(n, p)).unwrap_or(true);
+            let passed = d
+                .with(cx, "passed", |cx, n, p| cx.boolean(n, p))
+                .unwrap_or(true);
             if let Some(at_time) = at_time {
                 drills.push(Drill {
                     at_time,
@@ -1171,10 +1419,17 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
     let o = cx.obj(
         node,
         path,
-        &["mix", "rate", "search", "stages", "duration", "arrival", "guards", "tag", "data", "drills"],
+        &[
+            "mix", "rate", "search", "stages", "duration", "arrival", "guards", "tag", "data",
+            "drills",
+        ],
     )?;
     let mut mix = IndexMap::new();
-    if let Some(n) = o.req(cx, "mix", "journey weights, e.g. `{ride: 0.8, coupon: 0.2}`") {
+    if let Some(n) = o.req(
+        cx,
+        "mix",
+        "journey weights, e.g. `{ride: 0.8, coupon: 0.2}`",
+    ) {
         let mp = o.path("mix");
         for (id, wn) in cx.named(n, &mp) {
             if let Some(w) = cx.positive(wn, &item_path(&mp, &id)) {
@@ -1185,9 +1440,15 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
     let rate = o.with(cx, "rate", rate_spec);
     let search = o.with(cx, "search", |cx, n, p| {
         let s = cx.obj(n, p, &["start", "step", "max", "step_duration", "hold"])?;
-        let start = s.with(cx, "start", |cx, n, p| cx.positive(n, p)).unwrap_or(0.5);
-        let step = s.with(cx, "step", |cx, n, p| cx.positive(n, p)).unwrap_or(0.25);
-        let max = s.with(cx, "max", |cx, n, p| cx.positive(n, p)).unwrap_or(3.0);
+        let start = s
+            .with(cx, "start", |cx, n, p| cx.positive(n, p))
+            .unwrap_or(0.5);
+        let step = s
+            .with(cx, "step", |cx, n, p| cx.positive(n, p))
+            .unwrap_or(0.25);
+        let max = s
+            .with(cx, "max", |cx, n, p| cx.positive(n, p))
+            .unwrap_or(3.0);
         if max < start {
             cx.error(
                 "E031",
@@ -1202,8 +1463,12 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
             start,
             step,
             max,
-            step_seconds: s.with(cx, "step_duration", |cx, n, p| cx.duration(n, p)).unwrap_or(30.0),
-            hold_seconds: s.with(cx, "hold", |cx, n, p| cx.duration(n, p)).unwrap_or(60.0),
+            step_seconds: s
+                .with(cx, "step_duration", |cx, n, p| cx.duration(n, p))
+                .unwrap_or(30.0),
+            hold_seconds: s
+                .with(cx, "hold", |cx, n, p| cx.duration(n, p))
+                .unwrap_or(60.0),
         })
     });
     let mut stages = Vec::new();
@@ -1211,25 +1476,42 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
         let p = o.path("stages");
         for (i, sn) in cx.list(n, &p).iter().enumerate() {
             let sp = format!("{p}[{i}]");
-            let Some(s) = cx.obj(sn, &sp, &["rate", "duration"]) else { continue };
-            let rate = s.req(cx, "rate", "the rate at the end of the stage").and_then(|n| rate_spec(cx, n, &s.path("rate")));
-            let secs = s.req(cx, "duration", "the stage's length, e.g. 2m").and_then(|n| cx.duration(n, &s.path("duration")));
+            let Some(s) = cx.obj(sn, &sp, &["rate", "duration"]) else {
+                continue;
+            };
+            let rate = s
+                .req(cx, "rate", "the rate at the end of the stage")
+                .and_then(|n| rate_spec(cx, n, &s.path("rate")));
+            let secs = s
+                .req(cx, "duration", "the stage's length, e.g. 2m")
+                .and_then(|n| cx.duration(n, &s.path("duration")));
             if let (Some(rate), Some(seconds)) = (rate, secs) {
                 stages.push(Stage { rate, seconds });
             }
         }
     }
-    if rate.is_none() && search.is_none() && stages.is_empty() && o.get("rate").is_none() && o.get("search").is_none() && o.get("stages").is_none() {
+    if rate.is_none()
+        && search.is_none()
+        && stages.is_empty()
+        && o.get("rate").is_none()
+        && o.get("search").is_none()
+        && o.get("stages").is_none()
+    {
         cx.error(
             "E011",
             path,
             o.loc,
             format!("scenario `{path}` has no `rate`, `search` or `stages`"),
-            Some("add `rate: \"1.0x\"` for a fixed rate, or `search: {}` to find capacity".to_string()),
+            Some(
+                "add `rate: \"1.0x\"` for a fixed rate, or `search: {}` to find capacity"
+                    .to_string(),
+            ),
         );
     }
     let arrival = o
-        .with(cx, "arrival", |cx, n, p| cx.choice(n, p, &["constant", "poisson"]))
+        .with(cx, "arrival", |cx, n, p| {
+            cx.choice(n, p, &["constant", "poisson"])
+        })
         .map(|i| [Arrival::Constant, Arrival::Poisson][i])
         .unwrap_or_default();
     let guards = o
@@ -1238,7 +1520,9 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
             Some(Guards {
                 error_rate: g.with(cx, "error_rate", |cx, n, p| cx.unit(n, p)),
                 p99_ms: g.with(cx, "p99_ms", |cx, n, p| cx.positive(n, p)),
-                window_seconds: g.with(cx, "window", |cx, n, p| cx.duration(n, p)).unwrap_or(10.0),
+                window_seconds: g
+                    .with(cx, "window", |cx, n, p| cx.duration(n, p))
+                    .unwrap_or(10.0),
             })
         })
         .unwrap_or(Guards {
@@ -1266,7 +1550,9 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
         guards,
         tag,
         data,
-        drills: o.with(cx, "drills", |cx, n, p| Some(cx.strings(n, p))).unwrap_or_default(),
+        drills: o
+            .with(cx, "drills", |cx, n, p| Some(cx.strings(n, p)))
+            .unwrap_or_default(),
         at: o.at(),
     })
 }
