@@ -17,8 +17,8 @@ use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
 use comfy_table::{
-    Attribute, Cell as TableCell, CellAlignment, Color, ContentArrangement, Table, modifiers,
-    presets,
+    Attribute, Cell as TableCell, CellAlignment, Color, ColumnConstraint, ContentArrangement,
+    Table, modifiers, presets,
 };
 use serde::Serialize;
 
@@ -98,7 +98,12 @@ impl From<&str> for Cell {
 pub struct Grid {
     columns: Vec<(&'static str, Align)>,
     rows: Vec<Vec<Cell>>,
+    /// Columns that may wrap; empty: the grid is never wrapped off a terminal.
+    wrap: Vec<usize>,
 }
+
+/// Width that grids holding prose wrap to when stdout is not a terminal.
+pub const PROSE_WIDTH: u16 = 140;
 
 impl Grid {
     /// An empty grid with these columns.
@@ -106,7 +111,16 @@ impl Grid {
         Self {
             columns: columns.to_vec(),
             rows: Vec::new(),
+            wrap: Vec::new(),
         }
+    }
+
+    /// Mark columns `wrap` as holding sentences: off a terminal the grid
+    /// wraps them to fit [`PROSE_WIDTH`] instead of growing without bound;
+    /// the other columns keep their content on one line.
+    pub fn prose(mut self, wrap: &[usize]) -> Self {
+        self.wrap = wrap.to_vec();
+        self
     }
 
     /// Add a row (missing cells are blank, extra cells are dropped).
@@ -125,16 +139,22 @@ impl Grid {
             .collect()
     }
 
-    fn to_table(&self, color: bool) -> String {
+    /// A terminal table; on a `tty` long cells wrap to the terminal's width,
+    /// elsewhere lines are never wrapped (stable output for files and tests).
+    fn to_table(&self, color: bool, tty: bool) -> String {
         let mut table = Table::new();
         table
             .load_preset(presets::UTF8_FULL_CONDENSED)
             .apply_modifier(modifiers::UTF8_ROUND_CORNERS)
-            .set_content_arrangement(ContentArrangement::Disabled);
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        if !tty {
+            table.force_no_tty();
+            if !self.wrap.is_empty() {
+                table.set_width(PROSE_WIDTH);
+            }
+        }
         if color {
             table.enforce_styling();
-        } else {
-            table.force_no_tty();
         }
         table.set_header(self.columns.iter().map(|(name, _)| {
             let cell = TableCell::new(name);
@@ -156,8 +176,12 @@ impl Grid {
                 }
             }));
         }
+        let keep = !self.wrap.is_empty();
         for (i, (_, align)) in self.columns.iter().enumerate() {
             if let Some(col) = table.column_mut(i) {
+                if keep && !self.wrap.contains(&i) {
+                    col.set_constraint(ColumnConstraint::ContentWidth);
+                }
                 col.set_cell_alignment(match align {
                     Align::Left => CellAlignment::Left,
                     Align::Right => CellAlignment::Right,
@@ -236,8 +260,9 @@ impl Page {
         self.blocks.push(Block::Grid(grid));
     }
 
-    /// Render as a terminal table (`color`: ANSI styling) or Markdown.
-    pub fn render(&self, format: Format, color: bool) -> String {
+    /// Render as terminal tables (`color`: ANSI styling; `tty`: wrap to the
+    /// terminal's width) or Markdown.
+    pub fn render(&self, format: Format, color: bool, tty: bool) -> String {
         let markdown = format == Format::Markdown;
         // (is a heading, text) per paragraph; consecutive lines form one.
         let mut parts: Vec<(bool, String)> = Vec::new();
@@ -269,7 +294,7 @@ impl Page {
                     } else if markdown {
                         grid.to_markdown()
                     } else {
-                        grid.to_table(color)
+                        grid.to_table(color, tty)
                     };
                     parts.push((false, text));
                 }
@@ -296,11 +321,6 @@ impl Page {
     }
 }
 
-/// Whether stdout gets ANSI colours: a terminal and no `NO_COLOR`.
-pub fn stdout_color() -> bool {
-    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
 /// Whether stderr gets ANSI colours: a terminal and no `NO_COLOR`.
 pub fn stderr_color() -> bool {
     io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -324,7 +344,9 @@ pub fn emit_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// Print a page in `format` (which must not be JSON) to stdout.
 pub fn emit_page(page: &Page, format: Format) -> anyhow::Result<()> {
-    emit(&page.render(format, format == Format::Table && stdout_color()))
+    let tty = io::stdout().is_terminal();
+    let color = tty && std::env::var_os("NO_COLOR").is_none();
+    emit(&page.render(format, color, tty))
 }
 
 /// `1234567.89` → `1,234,567.9`.

@@ -78,7 +78,15 @@ pub fn page(d: &FreezeDecision, plan: &Plan) -> Page {
     if !plan.freeze.approvers.is_empty() {
         page.line(format!(
             "Exceptions are approved by: {}.",
-            plan.freeze.approvers.join(", ")
+            plan.freeze
+                .approvers
+                .iter()
+                .map(|id| match plan.people.get(id) {
+                    Some(p) if !p.name.is_empty() => format!("{} ({id})", p.name),
+                    _ => id.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     page

@@ -62,6 +62,7 @@ fn page(r: &Report, at: Timestamp, plan: &Plan) -> Page {
     page.heading(format!("On call at {}", format_time(at, tz)));
     let mut g = Grid::new(&[
         ("line", Align::Left),
+        ("name", Align::Left),
         ("shift", Align::Right),
         ("primary", Align::Left),
         ("contact", Align::Left),
@@ -75,6 +76,7 @@ fn page(r: &Report, at: Timestamp, plan: &Plan) -> Page {
             None => (DASH.into(), DASH.into()),
         };
         g.row(vec![
+            d.line.as_str().into(),
             d.line_name.as_str().into(),
             d.shift
                 .map_or_else(|| DASH.to_string(), |i| format!("#{}", i + 1))
