@@ -6,6 +6,7 @@ use seawall_plan::capacity::{self, CapacitySource, CapacityTable, Measured, Row,
 use seawall_plan::targets;
 
 use crate::CapacityArgs;
+use crate::commands::check::plural;
 use crate::input;
 use crate::output::{self, Align, Cell, Format, Grid, Page, Tone, count, opt, percent, rate};
 
@@ -71,9 +72,9 @@ pub fn page(t: &CapacityTable, measured: &Measured) -> Page {
     let mut page = Page::new();
     if let Some(src) = &measured.source {
         page.line(format!(
-            "Measured capacities from {src} ({} entries, {} services) override declared ones.",
-            measured.entries.len(),
-            measured.services_per_instance.len()
+            "Measured capacities from {src} ({}, {}) override declared ones.",
+            plural(measured.entries.len(), "entry", "entries"),
+            plural(measured.services_per_instance.len(), "service", "services")
         ));
     }
 
