@@ -266,6 +266,22 @@ fn links() {
     );
 }
 
+#[test]
+fn accepted_errors_do_not_block() {
+    let plan = "crates/cli/tests/fixtures/accepted.yaml";
+    let text = ok(&["plan", "links", plan]);
+    assert!(text.contains("Accepted risks"), "{text}");
+    insta::assert_snapshot!("accepted_links", text);
+    let v = json(&ok(&["plan", "links", plan, "-f", "json"]));
+    let findings = v["findings"].as_array().expect("findings");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "L003" && f["severity"] == "error")
+    );
+    assert!(findings.iter().all(|f| f["accepted"].is_string()));
+}
+
 // ---------------------------------------------------------------- freeze
 
 #[test]
