@@ -17,6 +17,7 @@
 pub mod capacity;
 pub mod diag;
 pub mod freeze;
+pub mod generate;
 pub mod graph;
 pub mod links;
 pub mod model;
