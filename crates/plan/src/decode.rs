@@ -16,7 +16,10 @@ pub(crate) struct Cx {
 }
 
 /// Closest candidate to `word` among `known`, if close enough to be a typo.
-pub(crate) fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for k in known {
         let score = strsim::jaro_winkler(word, k);
@@ -62,14 +65,22 @@ impl Cx {
             "E012",
             path,
             node.loc,
-            format!("`{path}` must be {expected}, found {}", node.kind.describe()),
+            format!(
+                "`{path}` must be {expected}, found {}",
+                node.kind.describe()
+            ),
             Some(format!("write {expected} here")),
         );
     }
 
     /// Read a map with a fixed set of keys. Unknown keys are reported (with a
     /// "did you mean"); null counts as an empty map.
-    pub(crate) fn obj<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Option<Obj<'n>> {
+    pub(crate) fn obj<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        known: &[&str],
+    ) -> Option<Obj<'n>> {
         let entries: &'n [(Node, Node)] = match &node.kind {
             Kind::Map(m) => m,
             Kind::Null => &[],
@@ -80,7 +91,9 @@ impl Cx {
         };
         let mut keys = Vec::with_capacity(entries.len());
         for (k, v) in entries {
-            let Some(name) = self.key(k, path) else { continue };
+            let Some(name) = self.key(k, path) else {
+                continue;
+            };
             if !known.contains(&name) {
                 let help = match did_you_mean(name, known.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -90,7 +103,10 @@ impl Cx {
                     "E010",
                     &join_path(path, name),
                     k.loc,
-                    format!("unknown key `{name}` in `{}`", if path.is_empty() { "the plan" } else { path }),
+                    format!(
+                        "unknown key `{name}` in `{}`",
+                        if path.is_empty() { "the plan" } else { path }
+                    ),
                     Some(help),
                 );
                 continue;
@@ -112,7 +128,10 @@ impl Cx {
                     "E012",
                     path,
                     k.loc,
-                    format!("keys in `{path}` must be names, found {}", k.kind.describe()),
+                    format!(
+                        "keys in `{path}` must be names, found {}",
+                        k.kind.describe()
+                    ),
                     Some("quote the key or use a name".to_string()),
                 );
                 None
@@ -147,7 +166,13 @@ impl Cx {
                 }
             };
             if id.trim().is_empty() {
-                self.error("E012", path, k.loc, format!("empty id in `{path}`"), Some("give the item a name".to_string()));
+                self.error(
+                    "E012",
+                    path,
+                    k.loc,
+                    format!("empty id in `{path}`"),
+                    Some("give the item a name".to_string()),
+                );
                 continue;
             }
             out.push((id, v));
@@ -275,7 +300,13 @@ impl Cx {
             Kind::Int(i) if *i >= 0 => match u32::try_from(*i) {
                 Ok(v) => Some(v),
                 Err(_) => {
-                    self.error("E030", path, node.loc, format!("`{path}` is too large: {i}"), None);
+                    self.error(
+                        "E030",
+                        path,
+                        node.loc,
+                        format!("`{path}` is too large: {i}"),
+                        None,
+                    );
                     None
                 }
             },
@@ -317,7 +348,13 @@ impl Cx {
             Some(c) => format!("did you mean `{c}`? (one of: {})", choices.join(", ")),
             None => format!("use one of: {}", choices.join(", ")),
         };
-        self.error("E013", path, node.loc, format!("`{s}` is not a valid value for `{path}`"), Some(help));
+        self.error(
+            "E013",
+            path,
+            node.loc,
+            format!("`{s}` is not a valid value for `{path}`"),
+            Some(help),
+        );
         None
     }
 
@@ -332,7 +369,10 @@ impl Cx {
                     path,
                     node.loc,
                     msg,
-                    Some("example: \"2026-09-30T10:00\" or \"2026-09-30T10:00:00+08:00\"".to_string()),
+                    Some(
+                        "example: \"2026-09-30T10:00\" or \"2026-09-30T10:00:00+08:00\""
+                            .to_string(),
+                    ),
                 );
                 None
             }
@@ -348,14 +388,26 @@ impl Cx {
                 match crate::time::parse_duration(&s) {
                     Ok(v) => v,
                     Err(msg) => {
-                        self.error("E043", path, node.loc, msg, Some("example: 30s, 10m, 1h 30m".to_string()));
+                        self.error(
+                            "E043",
+                            path,
+                            node.loc,
+                            msg,
+                            Some("example: 30s, 10m, 1h 30m".to_string()),
+                        );
                         return None;
                     }
                 }
             }
         };
         if secs < 0.0 {
-            self.error("E030", path, node.loc, format!("`{path}` must not be negative"), None);
+            self.error(
+                "E030",
+                path,
+                node.loc,
+                format!("`{path}` must not be negative"),
+                None,
+            );
             return None;
         }
         Some(secs)
@@ -400,12 +452,21 @@ impl<'n> Obj<'n> {
         At {
             path: self.path.clone(),
             loc: self.loc,
-            fields: self.keys.iter().map(|(k, v)| (k.to_string(), v.loc)).collect(),
+            fields: self
+                .keys
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.loc))
+                .collect(),
         }
     }
 
     /// Decode `key` with `f` when present.
-    pub(crate) fn with<T>(&self, cx: &mut Cx, key: &str, f: impl FnOnce(&mut Cx, &'n Node, &str) -> Option<T>) -> Option<T> {
+    pub(crate) fn with<T>(
+        &self,
+        cx: &mut Cx,
+        key: &str,
+        f: impl FnOnce(&mut Cx, &'n Node, &str) -> Option<T>,
+    ) -> Option<T> {
         let node = self.get(key)?;
         let path = self.path(key);
         f(cx, node, &path)

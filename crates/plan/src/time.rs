@@ -25,9 +25,10 @@ pub fn parse_time(s: &str, tz: &TimeZone) -> Result<Timestamp, String> {
     if let Ok(ts) = s.parse::<Timestamp>() {
         return Ok(ts);
     }
-    let civil = s
-        .parse::<DateTime>()
-        .or_else(|_| s.parse::<Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
+    let civil = s.parse::<DateTime>().or_else(|_| {
+        s.parse::<Date>()
+            .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+    });
     match civil {
         Ok(dt) => tz
             .to_ambiguous_timestamp(dt)
@@ -48,7 +49,9 @@ pub fn parse_duration(s: &str) -> Result<f64, String> {
     }
     s.parse::<SignedDuration>()
         .map(|d| d.as_secs_f64())
-        .map_err(|_| format!("`{s}` is not a duration; write seconds or e.g. `90s`, `10m`, `1h 30m`"))
+        .map_err(|_| {
+            format!("`{s}` is not a duration; write seconds or e.g. `90s`, `10m`, `1h 30m`")
+        })
 }
 
 /// Render an instant in `tz` as `YYYY-MM-DDTHH:MM:SS±HH:MM`.

@@ -10,7 +10,13 @@ use crate::diag::{Loc, Location};
 use crate::graph::Graph;
 use crate::model::{Action, GoalSource, Plan, Trigger};
 
-fn dangling<'a>(cx: &mut Cx, at: &Location, what: &str, name: &str, known: impl Iterator<Item = &'a str> + Clone) {
+fn dangling<'a>(
+    cx: &mut Cx,
+    at: &Location,
+    what: &str,
+    name: &str,
+    known: impl Iterator<Item = &'a str> + Clone,
+) {
     let help = match did_you_mean(name, known.clone()) {
         Some(s) => format!("did you mean `{s}`?"),
         None => {
@@ -48,7 +54,13 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
     let partners = &plan.partners;
 
     for p in &plan.organization.guarantee_group {
-        check!(cx, plan.organization.at.field("guarantee_group"), "person", p, people);
+        check!(
+            cx,
+            plan.organization.at.field("guarantee_group"),
+            "person",
+            p,
+            people
+        );
     }
     for line in lines.values() {
         if let Some(pm) = &line.tech_pm {
@@ -69,14 +81,20 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             while let Some(next) = plan.goals.get(cur) {
                 if seen.contains(&cur) {
                     // Report each cycle once, at its first goal in file order.
-                    let first = seen.iter().filter_map(|g| plan.goals.get_index_of(*g)).min();
+                    let first = seen
+                        .iter()
+                        .filter_map(|g| plan.goals.get_index_of(*g))
+                        .min();
                     if cur == id && first == plan.goals.get_index_of(id.as_str()) {
                         seen.push(cur);
                         cx.error(
                             "E051",
                             &g.at.field("from").path,
                             g.at.field("from").loc_of(),
-                            format!("goals derive from each other in a cycle: {}", seen.join(" → ")),
+                            format!(
+                                "goals derive from each other in a cycle: {}",
+                                seen.join(" → ")
+                            ),
                             Some("give one goal of the cycle a `total`".to_string()),
                         );
                     }
@@ -159,7 +177,10 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
         let at = first
             .and_then(|s| {
                 let next = cycle.get(1)?;
-                s.dependencies.iter().find(|d| &d.to == next).map(|d| d.at.field("to"))
+                s.dependencies
+                    .iter()
+                    .find(|d| &d.to == next)
+                    .map(|d| d.at.field("to"))
             })
             .or_else(|| first.map(|s| s.at.location()))
             .unwrap_or_default();
@@ -172,16 +193,36 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
         );
     }
 
-    let target_known = |id: &str| entries.contains_key(id) || services.contains_key(id) || partners.contains_key(id);
-    let all_targets = || entries.keys().chain(services.keys()).chain(partners.keys()).map(String::as_str);
+    let target_known = |id: &str| {
+        entries.contains_key(id) || services.contains_key(id) || partners.contains_key(id)
+    };
+    let all_targets = || {
+        entries
+            .keys()
+            .chain(services.keys())
+            .chain(partners.keys())
+            .map(String::as_str)
+    };
     for (id, q) in &plan.monitoring.queries {
         if !entries.contains_key(id) && !services.contains_key(id) {
-            dangling(cx, &q.at.location(), "entry or service", id, entries.keys().chain(services.keys()).map(String::as_str));
+            dangling(
+                cx,
+                &q.at.location(),
+                "entry or service",
+                id,
+                entries.keys().chain(services.keys()).map(String::as_str),
+            );
         }
     }
     for a in plan.monitoring.alerts.values() {
         if !target_known(&a.target) {
-            dangling(cx, &a.at.field("target"), "entry, service or partner", &a.target, all_targets());
+            dangling(
+                cx,
+                &a.at.field("target"),
+                "entry, service or partner",
+                &a.target,
+                all_targets(),
+            );
         }
     }
 
@@ -217,27 +258,53 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             check!(cx, ep.at.field("owner"), "person", o, people);
         }
         match &ep.trigger {
-            Some(Trigger::Alert(a)) => check!(cx, ep.at.field("trigger"), "alert", a, plan.monitoring.alerts),
+            Some(Trigger::Alert(a)) => check!(
+                cx,
+                ep.at.field("trigger"),
+                "alert",
+                a,
+                plan.monitoring.alerts
+            ),
             Some(Trigger::Metric { target, .. }) if !target_known(target) => {
-                dangling(cx, &ep.at.field("trigger"), "entry, service or partner", target, all_targets());
+                dangling(
+                    cx,
+                    &ep.at.field("trigger"),
+                    "entry, service or partner",
+                    target,
+                    all_targets(),
+                );
             }
             _ => {}
         }
         let at = ep.at.field("actions");
         for a in &ep.actions {
             match a {
-                Action::Scale { service, .. } | Action::Degrade { service, .. } | Action::CacheWarmup { service, .. } => {
+                Action::Scale { service, .. }
+                | Action::Degrade { service, .. }
+                | Action::CacheWarmup { service, .. } => {
                     check!(cx, at, "service", service, services);
                 }
                 Action::RateLimit { entry, .. } => check!(cx, at, "entry", entry, entries),
                 Action::Fallback { target } => {
                     if !services.contains_key(target) && !partners.contains_key(target) {
-                        dangling(cx, &at, "service or partner", target, services.keys().chain(partners.keys()).map(String::as_str));
+                        dangling(
+                            cx,
+                            &at,
+                            "service or partner",
+                            target,
+                            services.keys().chain(partners.keys()).map(String::as_str),
+                        );
                     }
                 }
                 Action::Notify { channel, .. } => {
                     if !channels.contains(channel.as_str()) {
-                        dangling(cx, &at, "on-call channel", channel, channels.iter().copied());
+                        dangling(
+                            cx,
+                            &at,
+                            "on-call channel",
+                            channel,
+                            channels.iter().copied(),
+                        );
                     }
                 }
                 Action::Webhook { .. } => {}
@@ -249,7 +316,13 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             check!(cx, sc.at.field("mix"), "journey", j, plan.traffic.journeys);
         }
         for d in &sc.drills {
-            check!(cx, sc.at.field("drills"), "emergency plan", d, plan.emergency_plans);
+            check!(
+                cx,
+                sc.at.field("drills"),
+                "emergency plan",
+                d,
+                plan.emergency_plans
+            );
         }
     }
 }

@@ -29,18 +29,28 @@ fn every_broken_plan_reports_its_diagnostic() {
     let mut failures = Vec::new();
     for path in &files {
         let src = fs::read_to_string(path).expect("readable");
-        let (code, line) = expectation(&src).unwrap_or_else(|| panic!("{}: no `# expect:` header", path.display()));
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("plan.yaml");
+        let (code, line) = expectation(&src)
+            .unwrap_or_else(|| panic!("{}: no `# expect:` header", path.display()));
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("plan.yaml");
         match seawall_plan::parse(&src, name) {
             Ok(_) => failures.push(format!("{name}: parsed, expected {code} at line {line}")),
             Err(diags) => {
                 for d in &diags.0 {
                     assert_eq!(d.file, name);
-                    assert!(d.line > 0 && d.column > 0, "{name}: diagnostic without position: {d}");
+                    assert!(
+                        d.line > 0 && d.column > 0,
+                        "{name}: diagnostic without position: {d}"
+                    );
                     assert!(d.help.is_some(), "{name}: diagnostic without help: {d}");
                 }
                 if !diags.0.iter().any(|d| d.code == code && d.line == line) {
-                    failures.push(format!("{name}: expected {code} at line {line}, got:\n{}", diags.render()));
+                    failures.push(format!(
+                        "{name}: expected {code} at line {line}, got:\n{}",
+                        diags.render()
+                    ));
                 }
             }
         }
@@ -60,13 +70,18 @@ fn all_problems_are_reported_at_once() {
     }
     let rendered = diags.render();
     assert!(rendered.contains("p.yaml:1:"), "{rendered}");
-    assert!(rendered.contains("help: did you mean `latency_ms`?"), "{rendered}");
+    assert!(
+        rendered.contains("help: did you mean `latency_ms`?"),
+        "{rendered}"
+    );
 }
 
 #[test]
 fn truncated_and_garbage_inputs_never_panic() {
-    let src = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/carnival/plan.yaml"))
-        .unwrap_or_else(|_| "event: {name: x}\nservices:\n  a: {instances: 1}\n".to_string());
+    let src = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/carnival/plan.yaml"),
+    )
+    .unwrap_or_else(|_| "event: {name: x}\nservices:\n  a: {instances: 1}\n".to_string());
     // Every prefix of a real plan is either a plan or a list of diagnostics.
     let mut cut = 0;
     while cut < src.len() {
@@ -75,7 +90,17 @@ fn truncated_and_garbage_inputs_never_panic() {
         }
         cut += 97;
     }
-    for junk in ["", "\0", "{", "- - -", ":", "event: *a", "&a [*a]", "event: !!binary x", "? [a]\n: b"] {
+    for junk in [
+        "",
+        "\0",
+        "{",
+        "- - -",
+        ":",
+        "event: *a",
+        "&a [*a]",
+        "event: !!binary x",
+        "? [a]\n: b",
+    ] {
         let _ = seawall_plan::parse(junk, "junk.yaml");
     }
 }
