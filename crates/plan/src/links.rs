@@ -1093,7 +1093,15 @@ impl<'p> Cx<'p> {
                 .collect()
         };
         let tz = &plan.event.tz;
+        // A freeze window that repeats another window's span is checked once.
+        let mut seen: Vec<(jiff::Timestamp, jiff::Timestamp)> = Vec::new();
         for (what, severity, w, location) in windows {
+            if seen.contains(&(w.start, w.end)) {
+                continue;
+            }
+            seen.push((w.start, w.end));
+            // Lines with the same gaps make one finding.
+            let mut groups: Vec<(Vec<(jiff::Timestamp, jiff::Timestamp)>, Vec<&str>)> = Vec::new();
             for &line in &lines {
                 let shifts = plan
                     .oncall
@@ -1108,6 +1116,12 @@ impl<'p> Cx<'p> {
                 if gaps.is_empty() {
                     continue;
                 }
+                match groups.iter_mut().find(|(g, _)| *g == gaps) {
+                    Some((_, ls)) => ls.extend(line),
+                    None => groups.push((gaps, line.into_iter().collect())),
+                }
+            }
+            for (gaps, group_lines) in groups {
                 let total: i64 = gaps
                     .iter()
                     .map(|(a, b)| b.as_second().saturating_sub(a.as_second()))
@@ -1122,9 +1136,10 @@ impl<'p> Cx<'p> {
                         )
                     })
                     .collect();
-                let who = match line {
-                    Some(l) => format!(" for line {l}"),
-                    None => String::new(),
+                let who = match group_lines.as_slice() {
+                    [] => String::new(),
+                    [l] => format!(" for line {l}"),
+                    ls => format!(" for lines {}", ls.join(", ")),
                 };
                 let shown = list_some(&shown, 3);
                 out.push(finding(
