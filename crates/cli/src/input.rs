@@ -68,6 +68,11 @@ pub fn render(src: &str, file: &str, diagnostics: &[Diagnostic], color: bool) ->
     let source = NamedSource::new(file, src.to_string());
     let mut out = String::new();
     for d in diagnostics {
+        // The grep-able `file:line:col: error[CODE]: message` line first,
+        // then miette's snippet with the label and help.
+        let plain = d.to_string();
+        out.push_str(plain.lines().next().unwrap_or_default());
+        out.push('\n');
         let report = Report {
             d,
             source: &source,
@@ -133,18 +138,20 @@ impl fmt::Debug for Report<'_> {
 }
 
 impl fmt::Display for Report<'_> {
+    /// The message is already on the header line; miette's `×` line names
+    /// where in the plan the problem is.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.d.message)
+        if self.d.path.is_empty() {
+            f.write_str("in the plan")
+        } else {
+            write!(f, "in `{}`", self.d.path)
+        }
     }
 }
 
 impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
-    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.d.code))
-    }
-
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.d.severity {
             seawall_plan::Severity::Error => miette::Severity::Error,
@@ -166,7 +173,7 @@ impl miette::Diagnostic for Report<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.span?;
-        let label = (!self.d.path.is_empty()).then(|| self.d.path.clone());
+        let label = Some(format!("{}[{}]", self.d.severity, self.d.code));
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
             label, span,
         ))))
