@@ -13,6 +13,9 @@ pub(crate) struct Cx {
     pub(crate) file: String,
     pub(crate) diags: Vec<Diagnostic>,
     pub(crate) tz: TimeZone,
+    /// Ids written in each named collection (by its path), including items
+    /// that failed to decode, so references to them are not reported twice.
+    pub(crate) declared: std::collections::HashMap<String, std::collections::HashSet<String>>,
 }
 
 /// Closest candidate to `word` among `known`, if close enough to be a typo.
@@ -36,6 +39,7 @@ impl Cx {
             file: file.to_string(),
             diags: Vec::new(),
             tz: TimeZone::UTC,
+            declared: std::collections::HashMap::new(),
         }
     }
 

@@ -150,6 +150,10 @@ fn named<T>(
 ) -> IndexMap<String, T> {
     let mut out = IndexMap::new();
     for (id, n) in cx.named(node, path) {
+        cx.declared
+            .entry(path.to_string())
+            .or_default()
+            .insert(id.clone());
         let p = item_path(path, &id);
         if let Some(v) = f(cx, n, &p) {
             out.insert(id, v);
@@ -466,7 +470,10 @@ fn journey(cx: &mut Cx, node: &Node, path: &str) -> Option<Journey> {
         }
         None => Some(0),
     };
-    if !ok {
+    // A journey with a broken step is kept (without that step) so that its
+    // other references are still checked; the plan is invalid either way.
+    let anchor = if ok { anchor } else { anchor.or(Some(0)) };
+    if steps.is_empty() {
         return None;
     }
     Some(Journey {

@@ -37,9 +37,29 @@ fn dangling<'a>(
     );
 }
 
+/// Whether `name` was written in the collection that holds `what`, even if
+/// that item failed to decode (its own diagnostics say why).
+fn declared(cx: &Cx, what: &str, name: &str) -> bool {
+    let collection = match what {
+        "person" => "people",
+        "business line" => "organization.business_lines",
+        "service" => "services",
+        "partner" => "partners",
+        "goal" => "goals",
+        "entry" => "entries",
+        "journey" => "traffic.journeys",
+        "alert" => "monitoring.alerts",
+        "emergency plan" => "emergency_plans",
+        _ => return false,
+    };
+    cx.declared
+        .get(collection)
+        .is_some_and(|ids| ids.contains(name))
+}
+
 macro_rules! check {
     ($cx:expr, $at:expr, $what:expr, $name:expr, $map:expr) => {
-        if !$map.contains_key($name.as_str()) {
+        if !$map.contains_key($name.as_str()) && !declared($cx, $what, &$name) {
             dangling($cx, &$at, $what, &$name, $map.keys().map(String::as_str));
         }
     };
@@ -149,7 +169,11 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             check!(cx, s.at.field("line"), "business line", line, lines);
         }
         for d in &s.dependencies {
-            if !services.contains_key(d.to.as_str()) && !partners.contains_key(d.to.as_str()) {
+            if !services.contains_key(d.to.as_str())
+                && !partners.contains_key(d.to.as_str())
+                && !declared(cx, "service", &d.to)
+                && !declared(cx, "partner", &d.to)
+            {
                 dangling(
                     cx,
                     &d.at.field("to"),
@@ -286,7 +310,11 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
                 }
                 Action::RateLimit { entry, .. } => check!(cx, at, "entry", entry, entries),
                 Action::Fallback { target } => {
-                    if !services.contains_key(target) && !partners.contains_key(target) {
+                    if !services.contains_key(target)
+                        && !partners.contains_key(target)
+                        && !declared(cx, "service", target)
+                        && !declared(cx, "partner", target)
+                    {
                         dangling(
                             cx,
                             &at,

@@ -104,3 +104,12 @@ fn truncated_and_garbage_inputs_never_panic() {
         let _ = seawall_plan::parse(junk, "junk.yaml");
     }
 }
+
+#[test]
+fn a_broken_item_is_not_also_reported_as_unknown() {
+    let src =
+        "event: {name: demo}\nentries:\n  home: {service: api}\nservices:\n  api: {instances: 0}\n";
+    let diags = seawall_plan::parse(src, "p.yaml").expect_err("invalid");
+    let codes: Vec<&str> = diags.0.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["E030"], "{}", diags.render());
+}
