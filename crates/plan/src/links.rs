@@ -13,7 +13,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use jiff::Timestamp;
+/// A half-open time interval `[start, end)`.
+type Interval = (jiff::Timestamp, jiff::Timestamp);
 use serde::Serialize;
 
 use crate::capacity::{CapacitySource, CapacityTable, Row};
@@ -160,40 +161,6 @@ pub fn analyze(plan: &Plan, targets: &Targets, table: &CapacityTable) -> Vec<Fin
         ))
     });
     out
-}
-
-/// The parts of `window` that no shift covers, in time order.
-///
-/// Windows and shifts are half-open `[start, end)`; shifts may overlap, touch
-/// or reach outside the window. An empty or reversed window has no gaps.
-pub fn uncovered(
-    window: (Timestamp, Timestamp),
-    shifts: impl Iterator<Item = (Timestamp, Timestamp)>,
-) -> Vec<(Timestamp, Timestamp)> {
-    let (start, end) = window;
-    if start >= end {
-        return Vec::new();
-    }
-    let mut parts: Vec<(Timestamp, Timestamp)> = shifts
-        .map(|(a, b)| (a.max(start), b.min(end)))
-        .filter(|(a, b)| a < b)
-        .collect();
-    parts.sort_unstable();
-    let mut gaps = Vec::new();
-    let mut cursor = start;
-    for (a, b) in parts {
-        if a > cursor {
-            gaps.push((cursor, a));
-        }
-        cursor = cursor.max(b);
-        if cursor >= end {
-            break;
-        }
-    }
-    if cursor < end {
-        gaps.push((cursor, end));
-    }
-    gaps
 }
 
 /// Whether the YAML path `path` lies at or under `prefix` (segment-wise:
@@ -1083,42 +1050,38 @@ impl<'p> Cx<'p> {
                 fw.at.location(),
             ));
         }
-        let lines: Vec<Option<&str>> = if plan.organization.business_lines.is_empty() {
-            vec![None]
-        } else {
-            plan.organization
-                .business_lines
-                .keys()
-                .map(|l| Some(l.as_str()))
-                .collect()
-        };
+        // `oncall::lines` gives the pseudo line `all` when the plan has none;
+        // findings then name no line.
+        let lines: Vec<Option<String>> = crate::oncall::lines(plan)
+            .into_iter()
+            .map(|(id, _)| (id != crate::oncall::ALL_LINES).then_some(id))
+            .collect();
         let tz = &plan.event.tz;
         // A freeze window that repeats another window's span is checked once.
-        let mut seen: Vec<(jiff::Timestamp, jiff::Timestamp)> = Vec::new();
+        let mut seen: Vec<Interval> = Vec::new();
         for (what, severity, w, location) in windows {
             if seen.contains(&(w.start, w.end)) {
                 continue;
             }
             seen.push((w.start, w.end));
             // Lines with the same gaps make one finding.
-            let mut groups: Vec<(Vec<(jiff::Timestamp, jiff::Timestamp)>, Vec<&str>)> = Vec::new();
-            for &line in &lines {
-                let shifts = plan
+            let mut groups: Vec<(Vec<Interval>, Vec<&str>)> = Vec::new();
+            for line in &lines {
+                let line_id = line.as_deref().unwrap_or(crate::oncall::ALL_LINES);
+                let shifts: Vec<_> = plan
                     .oncall
                     .rota
                     .iter()
-                    .filter(|s| match line {
-                        Some(l) => s.lines.is_empty() || s.lines.iter().any(|x| x == l),
-                        None => true,
-                    })
-                    .map(|s| (s.window.start, s.window.end));
-                let gaps = uncovered((w.start, w.end), shifts);
+                    .filter(|s| crate::oncall::covers(s, line_id))
+                    .map(|s| (s.window.start, s.window.end))
+                    .collect();
+                let gaps = crate::oncall::uncovered(w.start, w.end, &shifts);
                 if gaps.is_empty() {
                     continue;
                 }
                 match groups.iter_mut().find(|(g, _)| *g == gaps) {
-                    Some((_, ls)) => ls.extend(line),
-                    None => groups.push((gaps, line.into_iter().collect())),
+                    Some((_, ls)) => ls.extend(line.as_deref()),
+                    None => groups.push((gaps, line.as_deref().into_iter().collect())),
                 }
             }
             for (gaps, group_lines) in groups {
@@ -1316,7 +1279,7 @@ mod tests {
         }
     }
 
-    fn ts(s: &str) -> Timestamp {
+    fn ts(s: &str) -> jiff::Timestamp {
         s.parse().expect("timestamp")
     }
 
@@ -2189,29 +2152,6 @@ mod tests {
         let f = run(&plan);
         assert!(of(&f, "L004").is_empty());
         assert_eq!(of(&f, "L009").len(), 1, "{f:#?}");
-    }
-
-    #[test]
-    fn uncovered_intervals() {
-        let t = |h: u32| ts(&format!("2026-09-30T{h:02}:00:00Z"));
-        let w = (t(2), t(10));
-        assert_eq!(uncovered(w, std::iter::empty()), vec![(t(2), t(10))]);
-        // Overlapping, touching, outside and empty shifts.
-        let shifts = vec![
-            (t(0), t(3)),
-            (t(4), t(6)),
-            (t(5), t(7)),
-            (t(7), t(8)),
-            (t(9), t(9)),
-            (t(11), t(12)),
-        ];
-        assert_eq!(
-            uncovered(w, shifts.into_iter()),
-            vec![(t(3), t(4)), (t(8), t(10))]
-        );
-        assert!(uncovered(w, [(t(1), t(11))].into_iter()).is_empty());
-        assert!(uncovered((t(5), t(5)), std::iter::empty()).is_empty());
-        assert!(uncovered((t(6), t(5)), std::iter::empty()).is_empty());
     }
 
     #[test]
