@@ -1,5 +1,6 @@
 //! Benchmarks of the plan analyses on a generated plan of 10,000 services
-//! and 50,000 edges: target decomposition, the capacity table, and both.
+//! and 50,000 edges: target decomposition, the capacity table, the link
+//! analysis, and everything `seawall plan readiness` computes.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -10,7 +11,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use seawall_plan::capacity::{self, Measured};
 use seawall_plan::generate;
-use seawall_plan::targets;
+use seawall_plan::{links, readiness, targets};
 
 fn analyses(c: &mut Criterion) {
     let plan = generate::sized(10_000, 50_000);
@@ -32,6 +33,18 @@ fn analyses(c: &mut Criterion) {
         b.iter(|| {
             let t = targets::decompose(black_box(&plan));
             capacity::table(&plan, &t, &measured)
+        })
+    });
+    let table = capacity::table(&plan, &targets, &measured);
+    group.bench_function("links", |b| {
+        b.iter(|| links::analyze(black_box(&plan), &targets, &table))
+    });
+    group.bench_function("all (readiness)", |b| {
+        b.iter(|| {
+            let t = targets::decompose(black_box(&plan));
+            let table = capacity::table(&plan, &t, &measured);
+            let findings = links::analyze(&plan, &t, &table);
+            readiness::scorecard(&plan, &t, &table, &findings)
         })
     });
     group.finish();

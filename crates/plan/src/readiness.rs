@@ -258,24 +258,24 @@ pub fn scorecard(
 /// `organization.business_lines.<id>…` → that line. With no business lines,
 /// everything but the event-wide remainder belongs to [`ALL_LINES`].
 pub fn lines_of_path(plan: &Plan, path: &str) -> Vec<String> {
-    if let Some(id) = item_in(path, "entries", plan.entries.keys()) {
+    if let Some(id) = item_in(path, "entries", &plan.entries) {
         return plan
             .entries
             .get(id)
             .map(|e| service_lines(plan, &e.service))
             .unwrap_or_default();
     }
-    if let Some(id) = item_in(path, "services", plan.services.keys()) {
+    if let Some(id) = item_in(path, "services", &plan.services) {
         return service_lines(plan, id);
     }
-    if let Some(id) = item_in(path, "emergency_plans", plan.emergency_plans.keys()) {
+    if let Some(id) = item_in(path, "emergency_plans", &plan.emergency_plans) {
         return match plan.emergency_plans.get(id).and_then(|p| p.line.as_ref()) {
             Some(line) => known_lines(plan, [line.as_str()]),
             None => Vec::new(),
         };
     }
     let lines = &plan.organization.business_lines;
-    if let Some(id) = item_in(path, "organization.business_lines", lines.keys()) {
+    if let Some(id) = item_in(path, "organization.business_lines", lines) {
         return vec![id.clone()];
     }
     Vec::new()
@@ -310,26 +310,23 @@ fn known_lines<'a>(plan: &Plan, ids: impl IntoIterator<Item = &'a str>) -> Vec<S
         .collect()
 }
 
-/// The id of the item of collection `section` that `path` points into (the
-/// longest matching id, as paths are written by the decoder: `section.id`,
-/// or `section["id"]` for ids with dots or spaces).
-fn item_in<'a>(
+/// The id of the item of collection `section` that `path` points into, as
+/// paths are written by the decoder: `section.id…`, or `section["id"]…` for
+/// ids with dots or spaces. A direct lookup, so attributing many findings
+/// stays linear.
+fn item_in<'a, V>(
     path: &str,
     section: &str,
-    ids: impl Iterator<Item = &'a String>,
+    items: &'a indexmap::IndexMap<String, V>,
 ) -> Option<&'a String> {
-    ids.filter(|id| {
-        let prefix = if id.contains('.') || id.contains(' ') {
-            format!("{section}[\"{id}\"]")
-        } else {
-            format!("{section}.{id}")
-        };
-        match path.strip_prefix(prefix.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('.') || rest.starts_with('['),
-            None => false,
-        }
-    })
-    .max_by_key(|id| id.len())
+    let rest = path.strip_prefix(section)?;
+    let id = if let Some(quoted) = rest.strip_prefix("[\"") {
+        &quoted[..quoted.find("\"]")?]
+    } else {
+        let plain = rest.strip_prefix('.')?;
+        &plain[..plain.find(['.', '[']).unwrap_or(plain.len())]
+    };
+    items.get_key_value(id).map(|(k, _)| k)
 }
 
 fn empty_row(line: String, name: String) -> LineReadiness {
