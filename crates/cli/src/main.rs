@@ -1,8 +1,9 @@
 //! `seawall`: the one command-line tool of Seawall.
 //!
 //! Thin glue over the `seawall-plan` library: parse arguments, read files,
-//! call an analysis, render its result as a table, Markdown or JSON. This is
-//! the only crate that knows about terminals.
+//! call an analysis, render its result as a table, Markdown or JSON; and
+//! over `seawall-load` for `seawall load`. This is the only crate that knows
+//! about terminals.
 //!
 //! Exit codes: 0 success; 1 the plan is invalid (or `plan links` found an
 //! error-severity risk that the plan does not accept); 2 usage or input
@@ -33,6 +34,8 @@ enum Command {
     /// Work with a guarantee plan (one YAML file per event).
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Load-test one URL: open model at a fixed rate, or closed loop (docs/rehearse.md).
+    Load(commands::load::LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
             PlanCommand::Oncall(a) => commands::oncall::run(a),
             PlanCommand::Readiness(a) => commands::readiness::run(a),
         },
+        Command::Load(a) => commands::load::run(a),
     };
     match result {
         Ok(code) => code,

@@ -261,3 +261,16 @@ async fn closed_loop_and_progress() {
     assert_eq!(ticks.len(), 1, "one progress report per full second");
     assert!(ticks[0].last.requests > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_multiplexes_on_one_connection() {
+    let behaviour = Behaviour::new();
+    let seen = Arc::clone(&behaviour.seen);
+    let addr = serve(behaviour).await;
+    let mut c = config(addr, Some(500.0), 1.0);
+    c.http = seawall_load::HttpVersion::Http2;
+    let s = run(&c).await;
+    assert!(within(s.requests as f64, 500.0, 0.02), "{s:#?}");
+    assert_eq!(s.errors.total, 0, "{s:#?}");
+    assert_eq!(seen.tagged.load(Ordering::Relaxed), s.requests);
+}

@@ -1,10 +1,12 @@
 //! One module per `seawall plan` verb: load the plan, run the analysis from
-//! `seawall-plan`, render the result. No formulas live here.
+//! `seawall-plan`, render the result. No formulas live here. `load` is
+//! `seawall load`: flags to the `seawall-load` engine, its summary rendered.
 
 pub mod capacity;
 pub mod check;
 pub mod freeze;
 pub mod links;
+pub mod load;
 pub mod oncall;
 pub mod readiness;
 pub mod targets;
