@@ -66,6 +66,24 @@ fn run<C: Clock>(c: &mut Criterion, clock_name: &str, make: impl Fn() -> C) {
             })
         });
     }
+    // Two threads checking the same resource (shared counters, shared
+    // rule-set lock): time per check, summed over both threads' wall time.
+    let guard = Guard::with_clock(rules(1, 1e12), make()).expect("guard");
+    group.bench_function("pass/1-resource-2-threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..iters / 2 {
+                            drop(black_box(guard.check(black_box("res-0000"), None)));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
     group.finish();
 }
 

@@ -217,8 +217,11 @@ impl FlowCounter {
         if latest.saturating_add(cost) - now > max_wait {
             return Verdict::Block(crate::BlockReason::QueueTooLong);
         }
-        let due = self.latest_passed.fetch_add(cost, Ordering::AcqRel) + cost;
-        let wait = due - now;
+        let due = self
+            .latest_passed
+            .fetch_add(cost, Ordering::AcqRel)
+            .saturating_add(cost);
+        let wait = due.saturating_sub(now);
         if wait > max_wait {
             self.latest_passed.fetch_sub(cost, Ordering::AcqRel);
             return Verdict::Block(crate::BlockReason::QueueTooLong);

@@ -102,3 +102,32 @@ fn swap_keeps_breaker_state_and_an_invalid_set_changes_nothing() {
     g.swap(changed).expect("swap");
     assert_eq!(g.breaker_state("kept-errors"), Some(BreakerState::Closed));
 }
+
+#[test]
+fn swap_keeps_a_flipped_switch_and_per_caller_quotas() {
+    let doc = "version: 1
+resources:
+  - name: api
+    switches:
+      - id: api-degrade
+    flow:
+      - id: api-per-caller
+        count: 2
+        per_origin: true
+";
+    let (g, _clock) = guard(doc);
+    g.set_switch("api-degrade", true).expect("switch");
+    g.swap(RuleSet::from_yaml(&doc.replace("version: 1", "version: 2")).expect("valid"))
+        .expect("swap");
+    assert_eq!(g.check("api", Some("a")).rule_id(), Some("api-degrade"));
+    g.set_switch("api-degrade", false).expect("switch");
+    assert!(call(&g, "api", Some("a"), Outcome::Ok));
+    assert!(call(&g, "api", Some("a"), Outcome::Ok));
+    g.swap(RuleSet::from_yaml(&doc.replace("version: 1", "version: 3")).expect("valid"))
+        .expect("swap");
+    assert!(
+        !call(&g, "api", Some("a"), Outcome::Ok),
+        "caller a's quota is kept"
+    );
+    assert!(call(&g, "api", Some("b"), Outcome::Ok));
+}
