@@ -203,7 +203,9 @@ struct RunFile {
 #[derive(Debug, Deserialize)]
 struct RunEntry {
     id: String,
-    knee_qps: f64,
+    /// `null` or absent: the run found no knee for this entry.
+    #[serde(default)]
+    knee_qps: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,16 +236,19 @@ pub fn measured(path: &Path, plan: &Plan) -> anyhow::Result<Measured> {
         ..Measured::default()
     };
     for e in run.entries {
-        if !(e.knee_qps.is_finite() && e.knee_qps >= 0.0) {
+        let Some(knee_qps) = e.knee_qps else {
+            continue;
+        };
+        if !(knee_qps.is_finite() && knee_qps >= 0.0) {
             bail!(
                 "`{}`: entry `{}` has knee_qps {}; it must be a number ≥ 0",
                 path.display(),
                 e.id,
-                e.knee_qps
+                knee_qps
             );
         }
         if plan.entries.contains_key(&e.id) {
-            measured.entries.insert(e.id, e.knee_qps);
+            measured.entries.insert(e.id, knee_qps);
         } else {
             eprintln!(
                 "warning: `{}`: entry `{}` is not in the plan; ignored",

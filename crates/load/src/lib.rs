@@ -45,11 +45,13 @@ mod arrivals;
 mod client;
 mod config;
 mod error;
+pub mod result;
 mod run;
 mod stats;
 
 pub use arrivals::{Arrivals, Schedule};
 pub use config::{HttpVersion, LoadConfig, TestTag};
 pub use error::LoadError;
+pub use result::{RUN_SCHEMA, RunResult};
 pub use run::run;
 pub use stats::{ErrorClass, ErrorCounts, IntervalSummary, Latency, Mode, Progress, Summary};

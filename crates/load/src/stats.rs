@@ -32,7 +32,7 @@ pub enum ErrorClass {
 }
 
 /// Failed requests by class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorCounts {
     /// Sum of all classes.
     pub total: u64,
@@ -66,7 +66,7 @@ impl ErrorCounts {
 }
 
 /// Latency percentiles in milliseconds (microsecond resolution).
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50: f64,
