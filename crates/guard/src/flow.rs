@@ -162,19 +162,20 @@ impl FlowCounter {
 
     /// Checks without recording an admission (pace reserves its slot here).
     #[inline]
-    pub(crate) fn check(&self, rule: &FlowRule, now: u64, acquire: u64) -> Verdict {
+    /// `scale` (≤ 1) shrinks the limit: test traffic's reserve (1 for real traffic).
+    pub(crate) fn check(&self, rule: &FlowRule, now: u64, acquire: u64, scale: f64) -> Verdict {
         use crate::BlockReason as R;
         let n = acquire as f64;
         match (rule.grade, rule.behavior) {
             (Grade::Concurrency, _) => {
-                if self.in_flight.load(Ordering::Acquire) as f64 + n > rule.count {
+                if self.in_flight.load(Ordering::Acquire) as f64 + n > rule.count * scale {
                     Verdict::Block(R::ConcurrencyLimit)
                 } else {
                     Verdict::Pass
                 }
             }
             (Grade::Qps, Behavior::Reject) => {
-                if self.window.sum(now, 0) as f64 + n > rule.count {
+                if self.window.sum(now, 0) as f64 + n > rule.count * scale {
                     Verdict::Block(R::QpsLimit)
                 } else {
                     Verdict::Pass
@@ -186,17 +187,17 @@ impl FlowCounter {
                 };
                 w.sync(now);
                 let allowed = w.curve.allowed_qps(w.stored_tokens.load(Ordering::Acquire));
-                if self.window.sum(now, 0) as f64 + n <= allowed {
+                if self.window.sum(now, 0) as f64 + n <= allowed * scale {
                     Verdict::Pass
                 } else {
                     Verdict::Block(R::WarmingUp)
                 }
             }
-            (Grade::Qps, Behavior::Pace) => self.pace(rule, now, acquire),
+            (Grade::Qps, Behavior::Pace) => self.pace(rule, now, acquire, scale),
         }
     }
 
-    fn pace(&self, rule: &FlowRule, now: u64, acquire: u64) -> Verdict {
+    fn pace(&self, rule: &FlowRule, now: u64, acquire: u64, scale: f64) -> Verdict {
         if acquire == 0 {
             return Verdict::Pass;
         }
@@ -207,6 +208,11 @@ impl FlowCounter {
         let cost = ((acquire as f64) * SECOND as f64 / rule.count).round() as i64;
         let max_wait =
             i64::try_from(rule.max_queueing_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        let max_wait = if scale < 1.0 {
+            (max_wait as f64 * scale) as i64
+        } else {
+            max_wait
+        };
         let latest = self.latest_passed.load(Ordering::Acquire);
         if latest.saturating_add(cost) <= now {
             // Idle long enough: pass at once (a racing thread may do the same,

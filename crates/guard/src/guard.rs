@@ -11,8 +11,16 @@ use serde::Serialize;
 
 use crate::breaker::{Admit, Breaker, BreakerEvent, BreakerState, EventLog};
 use crate::clock::{Clock, MonotonicClock};
-use crate::flow::{FlowCounter, FlowRuleState, Verdict};
-use crate::rules::{FallbackResponse, OriginMatch, RuleSet, SwitchRule};
+use crate::flow::{FlowCounter, FlowRuleState, Verdict as FlowVerdict};
+use crate::gray::Gray;
+use crate::hot::{HotCheck, HotParamState};
+use crate::request::{
+    Fault, FaultAction, RequestMeta, Upstream, Verdict, baggage_has, query_param,
+};
+use crate::route::Router;
+use crate::rules::{
+    FallbackResponse, FaultRule, FlowRule, OriginMatch, ParamSource, RuleSet, SwitchRule,
+};
 use crate::{BlockReason, GuardError};
 
 /// How many breaker state changes the guard keeps until they are drained.
@@ -20,7 +28,7 @@ const EVENT_LOG_CAPACITY: usize = 4096;
 
 /// A small, fast hasher for resource names (FxHash's multiply-rotate).
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     #[inline]
@@ -43,7 +51,9 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// Hasher builder for the guard's small-key maps.
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+type FxMap<K, V> = HashMap<K, V, FxBuild>;
 
 /// The answer to one check.
 #[derive(Debug)]
@@ -173,10 +183,66 @@ struct SwitchState {
 }
 
 #[derive(Debug)]
+struct FaultState {
+    rule: FaultRule,
+    id: Arc<str>,
+    action: FaultAction,
+    /// Eligible admitted calls seen.
+    seen: AtomicU64,
+    injected: AtomicU64,
+}
+
+impl FaultState {
+    fn new(rule: FaultRule) -> Self {
+        let action = match (rule.abort_status, rule.delay_ms) {
+            (Some(status), _) => FaultAction::Abort(status),
+            (None, ms) => FaultAction::Delay(Duration::from_millis(ms.unwrap_or(0))),
+        };
+        Self {
+            id: Arc::from(rule.id.as_str()),
+            action,
+            rule,
+            seen: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the next eligible call gets the fault: exactly `percent` of
+    /// eligible calls, evenly spread (call n is picked when
+    /// ⌊(n+1)·p⌋ > ⌊n·p⌋, p in basis points / 10,000).
+    #[inline]
+    fn pick(&self) -> bool {
+        let bp = (self.rule.percent * 100.0).round() as u64;
+        if bp == 0 {
+            return false;
+        }
+        let n = self.seen.fetch_add(1, Ordering::Relaxed);
+        let hit = (n.wrapping_add(1)).wrapping_mul(bp) / 10_000 > n.wrapping_mul(bp) / 10_000;
+        if hit {
+            self.injected.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+}
+
+/// The test-traffic quota of one resource.
+#[derive(Debug)]
+struct TestQuota {
+    count: f64,
+    state: Arc<FlowRuleState>,
+}
+
+#[derive(Debug)]
 struct ResourceState {
+    name: Arc<str>,
     switches: Vec<Arc<SwitchState>>,
     flows: Vec<Arc<FlowRuleState>>,
+    hot: Vec<Arc<HotParamState>>,
     breakers: Vec<Arc<Breaker>>,
+    faults: Vec<Arc<FaultState>>,
+    test_quota: Option<Arc<TestQuota>>,
+    timeout: Option<Duration>,
+    shadow_safe: Option<bool>,
     /// Origins named by this resource's flow rules (for `origin: other`).
     named_origins: Vec<String>,
     needs_resource_in_permit: bool,
@@ -200,6 +266,29 @@ enum RuleRef {
     Switch(Arc<SwitchState>),
     Flow(Arc<FlowRuleState>),
     Breaker(Arc<Breaker>),
+    Hot(Arc<HotParamState>),
+    Fault(Arc<FaultState>),
+}
+
+/// A request being evaluated.
+struct ReqCtx<'a, M: ?Sized> {
+    req: &'a M,
+    test: bool,
+    policies: &'a Policies,
+}
+
+/// The request-level policies of a snapshot (header names lower-cased).
+#[derive(Debug)]
+struct Policies {
+    origin_header: String,
+    test_header: String,
+    test_baggage_key: String,
+    test_id: Arc<str>,
+    /// Test traffic's share of every limit: 1 − reserve.
+    test_scale: f64,
+    primary_shadow_safe: bool,
+    gray_shadow_safe: bool,
+    gray: Option<Gray>,
 }
 
 #[derive(Debug)]
@@ -207,6 +296,10 @@ struct Snapshot {
     rules: RuleSet,
     resources: FxMap<Box<str>, Arc<ResourceState>>,
     by_id: HashMap<String, RuleRef>,
+    router: Router,
+    /// Route targets: index → resource.
+    routed: Vec<Arc<ResourceState>>,
+    policies: Policies,
 }
 
 impl Snapshot {
@@ -224,6 +317,8 @@ impl Snapshot {
                 .flat_map(|r| {
                     let ids = r.flow.iter().map(|f| f.id.as_str());
                     let ids = ids.chain(r.breakers.iter().map(|b| b.id.as_str()));
+                    let ids = ids.chain(r.hot_params.iter().map(|h| h.id.as_str()));
+                    let ids = ids.chain(r.faults.iter().map(|f| f.id.as_str()));
                     ids.map(move |id| (id, r.name.as_str()))
                 })
                 .collect::<HashMap<&str, &str>>()
@@ -276,6 +371,42 @@ impl Snapshot {
                 by_id.insert(b.id.clone(), RuleRef::Breaker(Arc::clone(&st)));
                 breakers.push(st);
             }
+            let mut hot = Vec::new();
+            for h in &r.hot_params {
+                let kept = match previous(&h.id, Some(&r.name)) {
+                    Some(RuleRef::Hot(st)) if st.rule == *h => Some(st),
+                    _ => None,
+                };
+                let st = reuse_or_new(kept, &h.id, &mut report, || HotParamState::new(h.clone()));
+                by_id.insert(h.id.clone(), RuleRef::Hot(Arc::clone(&st)));
+                hot.push(st);
+            }
+            let mut faults = Vec::new();
+            for f in &r.faults {
+                let kept = match previous(&f.id, Some(&r.name)) {
+                    Some(RuleRef::Fault(st)) if st.rule == *f => Some(st),
+                    _ => None,
+                };
+                let st = reuse_or_new(kept, &f.id, &mut report, || FaultState::new(f.clone()));
+                by_id.insert(f.id.clone(), RuleRef::Fault(Arc::clone(&st)));
+                faults.push(st);
+            }
+            let test_quota = r.test_qps.or(rules.test_traffic.qps).map(|count| {
+                let old_quota = old
+                    .and_then(|o| o.resources.get(r.name.as_str()))
+                    .and_then(|o| o.test_quota.as_ref())
+                    .filter(|q| q.count == count && *q.state.id == *rules.test_traffic.id);
+                match old_quota {
+                    Some(q) => Arc::clone(q),
+                    None => Arc::new(TestQuota {
+                        count,
+                        state: Arc::new(FlowRuleState::new(FlowRule::qps(
+                            &rules.test_traffic.id,
+                            count,
+                        ))),
+                    }),
+                }
+            });
             let named_origins = r
                 .flow
                 .iter()
@@ -288,9 +419,15 @@ impl Snapshot {
             resources.insert(
                 Box::from(r.name.as_str()),
                 Arc::new(ResourceState {
+                    name: Arc::from(r.name.as_str()),
                     switches,
                     flows,
+                    hot,
                     breakers,
+                    faults,
+                    test_quota,
+                    timeout: r.timeout_ms.map(Duration::from_millis),
+                    shadow_safe: r.shadow_safe,
                     named_origins,
                     needs_resource_in_permit,
                 }),
@@ -306,15 +443,49 @@ impl Snapshot {
             removed.sort();
             report.removed = removed;
         }
+        let mut routed = Vec::new();
+        let mut pairs = Vec::new();
+        for r in &rules.resources {
+            if let Some(st) = resources.get(r.name.as_str()) {
+                for route in &r.routes {
+                    pairs.push((route, routed.len()));
+                    routed.push(Arc::clone(st));
+                }
+            }
+        }
+        let router = Router::new(pairs);
+        let policies = Policies {
+            origin_header: rules.settings.origin_header.to_ascii_lowercase(),
+            test_header: rules.settings.test_header.to_ascii_lowercase(),
+            test_baggage_key: rules.settings.test_baggage_key.clone(),
+            test_id: Arc::from(rules.test_traffic.id.as_str()),
+            test_scale: 1.0 - rules.test_traffic.reserve,
+            primary_shadow_safe: rules.upstreams.primary.shadow_safe,
+            gray_shadow_safe: rules.upstreams.gray.shadow_safe,
+            gray: rules.gray.as_ref().map(Gray::new),
+        };
         (
             Self {
                 rules,
                 resources,
                 by_id,
+                router,
+                routed,
+                policies,
             },
             report,
         )
     }
+}
+
+/// Whether `req` carries the test tag: a non-empty test header, or the
+/// baggage member with a non-empty value.
+fn is_test<M: RequestMeta + ?Sized>(p: &Policies, req: &M) -> bool {
+    req.header(&p.test_header)
+        .is_some_and(|v| !v.trim().is_empty())
+        || req
+            .header("baggage")
+            .is_some_and(|b| baggage_has(b, &p.test_baggage_key))
 }
 
 /// The kept state of an unchanged rule, or fresh state; noted in `report`.
@@ -364,6 +535,10 @@ pub struct RuleStats {
     pub breaker: Option<BreakerState>,
     /// Switches: whether on.
     pub switch_on: Option<bool>,
+    /// Hot-parameter rules: values tracked now.
+    pub tracked_values: Option<u64>,
+    /// Fault rules: faults injected.
+    pub injected: u64,
 }
 
 /// The decision core: holds the rule set in force and answers checks.
@@ -373,6 +548,8 @@ pub struct RuleStats {
 #[derive(Debug)]
 pub struct Guard<C: Clock = MonotonicClock> {
     current: RwLock<Arc<Snapshot>>,
+    /// Serialises swaps, so a new snapshot is built outside `current`'s lock.
+    swapping: std::sync::Mutex<()>,
     clock: C,
     log: Arc<EventLog>,
 }
@@ -392,6 +569,7 @@ impl<C: Clock> Guard<C> {
         let (snap, _) = Snapshot::build(rules, None, &log);
         Ok(Self {
             current: RwLock::new(Arc::new(snap)),
+            swapping: std::sync::Mutex::new(()),
             clock,
             log,
         })
@@ -417,9 +595,12 @@ impl<C: Clock> Guard<C> {
     /// start afresh. An invalid set changes nothing.
     pub fn swap(&self, rules: RuleSet) -> Result<SwapReport, GuardError> {
         rules.validate()?;
-        let mut w = self.current.write().unwrap_or_else(|e| e.into_inner());
-        let (snap, report) = Snapshot::build(rules, Some(&w), &self.log);
-        *w = Arc::new(snap);
+        // Build the new snapshot (a large gray whitelist takes a while)
+        // without holding up checks; only the pointer swap takes the lock.
+        let _one_swap_at_a_time = self.swapping.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.snapshot();
+        let (snap, report) = Snapshot::build(rules, Some(&old), &self.log);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
         Ok(report)
     }
 
@@ -436,6 +617,20 @@ impl<C: Clock> Guard<C> {
         let Some(res) = snap.resources.get(resource) else {
             return Decision::Pass(Permit::empty(acquire, 0));
         };
+        self.check_in::<crate::RequestParts<'static>>(res, origin, acquire, None, 1.0)
+    }
+
+    /// The check path for one resource; `req` gives hot-parameter values
+    /// (none without a request), `scale` shrinks limits for test traffic.
+    #[inline]
+    fn check_in<M: RequestMeta + ?Sized>(
+        &self,
+        res: &Arc<ResourceState>,
+        origin: Option<&str>,
+        acquire: u64,
+        req: Option<ReqCtx<'_, M>>,
+        scale: f64,
+    ) -> Decision {
         let now = self.clock.now_nanos();
 
         // 1. Degradation switches.
@@ -460,10 +655,10 @@ impl<C: Clock> Guard<C> {
                 continue;
             }
             let counter = f.counter(origin);
-            match counter.get().check(&f.rule, now, acquire) {
-                Verdict::Pass => {}
-                Verdict::Wait(w) => wait = wait.max(w),
-                Verdict::Block(reason) => {
+            match counter.get().check(&f.rule, now, acquire, scale) {
+                FlowVerdict::Pass => {}
+                FlowVerdict::Wait(w) => wait = wait.max(w),
+                FlowVerdict::Block(reason) => {
                     if f.rule.dry_run {
                         f.would_block.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -471,6 +666,48 @@ impl<C: Clock> Guard<C> {
                         return Decision::Block(Blocked {
                             rule_id: Arc::clone(&f.id),
                             reason,
+                        });
+                    }
+                }
+            }
+        }
+
+        // 2b. Test traffic's own quota.
+        let test_quota = match &req {
+            Some(ctx) if ctx.test => res.test_quota.as_ref().map(|q| (q, ctx.policies)),
+            _ => None,
+        };
+        if let Some((q, p)) = test_quota {
+            let c = q.state.shared();
+            if let FlowVerdict::Block(_) = c.check(&q.state.rule, now, acquire, 1.0) {
+                q.state.blocked.fetch_add(1, Ordering::Relaxed);
+                return Decision::Block(Blocked {
+                    rule_id: Arc::clone(&p.test_id),
+                    reason: BlockReason::TestQuota,
+                });
+            }
+        }
+
+        // 2c. Hot parameters.
+        let mut slots = Vec::new();
+        if let Some(ctx) = &req {
+            let req = ctx.req;
+            for h in &res.hot {
+                let value = match h.rule.source {
+                    ParamSource::Header => req.header(&h.key),
+                    ParamSource::Query => req.query().and_then(|q| query_param(q, &h.key)),
+                };
+                let Some(value) = value else { continue };
+                match h.check(value, now, acquire, scale) {
+                    HotCheck::Pass(slot) => slots.push(slot),
+                    HotCheck::Block if h.rule.dry_run => {
+                        h.would_block.fetch_add(1, Ordering::Relaxed);
+                    }
+                    HotCheck::Block => {
+                        h.blocked.fetch_add(1, Ordering::Relaxed);
+                        return Decision::Block(Blocked {
+                            rule_id: Arc::clone(&h.id),
+                            reason: BlockReason::HotParam,
                         });
                     }
                 }
@@ -512,6 +749,12 @@ impl<C: Clock> Guard<C> {
                 permit.concurrency.push(counter.to_arc());
             }
         }
+        if let Some((q, _)) = test_quota {
+            q.state.shared().commit(&q.state.rule, now, acquire);
+        }
+        for slot in &slots {
+            slot.commit(now, acquire);
+        }
         if wait > 0 {
             Decision::Wait {
                 wait: Duration::from_nanos(wait),
@@ -520,6 +763,109 @@ impl<C: Clock> Guard<C> {
         } else {
             Decision::Pass(permit)
         }
+    }
+
+    /// Evaluates one request: matches its route to a resource, reads the
+    /// caller (origin header), test tag and user id, picks the upstream
+    /// (gray routing), refuses test traffic bound for an upstream that is not
+    /// shadow-safe, runs the resource's rules (switches, flow, test quota,
+    /// hot parameters, breakers), and picks a fault to inject. See
+    /// [`Verdict`] for what to do with the answer.
+    ///
+    /// A request that matches no route gets only the global policies (gray
+    /// routing, test-traffic safety) and passes otherwise.
+    pub fn evaluate<M: RequestMeta + ?Sized>(&self, req: &M) -> Verdict {
+        let snap = self.current.read().unwrap_or_else(|e| e.into_inner());
+        let res = snap
+            .router
+            .find(req.method(), req.path())
+            .and_then(|i| snap.routed.get(i));
+        self.evaluate_in(&snap, res, req)
+    }
+
+    /// Like [`evaluate`](Self::evaluate), but for the resource the embedding
+    /// code names (routes are not consulted). An unknown name gets only the
+    /// global policies, with `resource` set to `None`.
+    pub fn evaluate_as<M: RequestMeta + ?Sized>(&self, resource: &str, req: &M) -> Verdict {
+        let snap = self.current.read().unwrap_or_else(|e| e.into_inner());
+        let res = snap.resources.get(resource);
+        self.evaluate_in(&snap, res, req)
+    }
+
+    /// Whether `req` carries the test tag (header or baggage member), by the
+    /// rule set in force.
+    pub fn is_test<M: RequestMeta + ?Sized>(&self, req: &M) -> bool {
+        let snap = self.current.read().unwrap_or_else(|e| e.into_inner());
+        is_test(&snap.policies, req)
+    }
+
+    fn evaluate_in<M: RequestMeta + ?Sized>(
+        &self,
+        snap: &Snapshot,
+        res: Option<&Arc<ResourceState>>,
+        req: &M,
+    ) -> Verdict {
+        let p = &snap.policies;
+        let test = is_test(p, req);
+        let origin = req.header(&p.origin_header);
+        let gray = p.gray.as_ref().and_then(|g| {
+            g.decide(req.header(&g.user_header), |n| req.header(n))
+                .map(|why| (why, Arc::clone(&g.id)))
+        });
+        let upstream = if gray.is_some() {
+            Upstream::Gray
+        } else {
+            Upstream::Primary
+        };
+        let (gray, gray_rule) = match gray {
+            Some((why, id)) => (Some(why), Some(id)),
+            None => (None, None),
+        };
+        let mut verdict = Verdict {
+            resource: res.map(|r| Arc::clone(&r.name)),
+            decision: Decision::Pass(Permit::empty(1, 0)),
+            upstream,
+            gray,
+            gray_rule,
+            test,
+            fault: None,
+            timeout: res.and_then(|r| r.timeout),
+        };
+        if test {
+            let upstream_safe = match upstream {
+                Upstream::Primary => p.primary_shadow_safe,
+                Upstream::Gray => p.gray_shadow_safe,
+            };
+            if !res.and_then(|r| r.shadow_safe).unwrap_or(upstream_safe) {
+                verdict.decision = Decision::Block(Blocked {
+                    rule_id: Arc::clone(&p.test_id),
+                    reason: BlockReason::NotShadowSafe,
+                });
+                return verdict;
+            }
+        }
+        let Some(res) = res else {
+            return verdict;
+        };
+        let ctx = ReqCtx {
+            req,
+            test,
+            policies: p,
+        };
+        let scale = if test { p.test_scale } else { 1.0 };
+        verdict.decision = self.check_in(res, origin, 1, Some(ctx), scale);
+        if verdict.decision.is_admitted() {
+            verdict.fault = res
+                .faults
+                .iter()
+                .filter(|f| test || f.rule.force)
+                .find(|f| f.pick())
+                .map(|f| Fault {
+                    rule_id: Arc::clone(&f.id),
+                    action: f.action,
+                });
+        }
+        verdict
     }
 
     /// Reports how an admitted call ended: releases its concurrency slots and
@@ -562,6 +908,8 @@ impl<C: Clock> Guard<C> {
             in_flight: 0,
             breaker: None,
             switch_on: None,
+            tracked_values: None,
+            injected: 0,
         };
         Some(match self.snapshot().by_id.get(id)? {
             RuleRef::Switch(s) => RuleStats {
@@ -584,6 +932,16 @@ impl<C: Clock> Guard<C> {
                 blocked: b.blocked.load(Ordering::Relaxed),
                 would_block: b.would_block.load(Ordering::Relaxed),
                 breaker: Some(b.state()),
+                ..empty
+            },
+            RuleRef::Hot(h) => RuleStats {
+                blocked: h.blocked.load(Ordering::Relaxed),
+                would_block: h.would_block.load(Ordering::Relaxed),
+                tracked_values: Some(h.tracked() as u64),
+                ..empty
+            },
+            RuleRef::Fault(f) => RuleStats {
+                injected: f.injected.load(Ordering::Relaxed),
                 ..empty
             },
         })

@@ -29,13 +29,21 @@
 mod breaker;
 mod clock;
 mod flow;
+mod gray;
 mod guard;
+mod hot;
+mod request;
+mod route;
 pub mod rules;
 mod window;
 
 pub use breaker::{BreakerEvent, BreakerState};
 pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+pub use gray::{GrayReason, gray_bucket, sticky_hash};
 pub use guard::{Blocked, Decision, Fallback, Guard, Outcome, Permit, RuleStats, SwapReport};
+pub use request::{
+    Fault, FaultAction, RequestMeta, RequestParts, Upstream, Verdict, baggage_has, query_param,
+};
 pub use rules::{FallbackResponse, RuleSet};
 
 /// Why a call was blocked.
@@ -52,6 +60,38 @@ pub enum BlockReason {
     ConcurrencyLimit,
     /// A circuit breaker is open (or half-open with its probe in flight).
     CircuitOpen,
+    /// A hot-parameter value is over its limit.
+    HotParam,
+    /// Test traffic is over its own quota.
+    TestQuota,
+    /// Test traffic bound for an upstream not marked shadow-safe.
+    NotShadowSafe,
+}
+
+impl BlockReason {
+    /// The HTTP status to answer a blocked request with: 503 for an open
+    /// breaker or an unsafe upstream (the service cannot take it), 429 for
+    /// every quota.
+    pub fn status(self) -> u16 {
+        match self {
+            BlockReason::CircuitOpen | BlockReason::NotShadowSafe => 503,
+            _ => 429,
+        }
+    }
+
+    /// The reason as its snake_case name (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockReason::QpsLimit => "qps_limit",
+            BlockReason::WarmingUp => "warming_up",
+            BlockReason::QueueTooLong => "queue_too_long",
+            BlockReason::ConcurrencyLimit => "concurrency_limit",
+            BlockReason::CircuitOpen => "circuit_open",
+            BlockReason::HotParam => "hot_param",
+            BlockReason::TestQuota => "test_quota",
+            BlockReason::NotShadowSafe => "not_shadow_safe",
+        }
+    }
 }
 
 /// Errors from reading rules or operating the guard.

@@ -16,9 +16,200 @@ pub const MAX_BREAKERS_PER_RESOURCE: usize = 64;
 pub struct RuleSet {
     /// Version of the document; publishers increase it with every change.
     pub version: u64,
+    /// Where request-level facts (caller, test tag, user id) come from.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub settings: Settings,
+    /// Properties of the upstreams a request can be sent to.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub upstreams: Upstreams,
+    /// Gray routing: which requests go to the gray upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gray: Option<GrayRule>,
+    /// How tagged test traffic is treated.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub test_traffic: TestTrafficPolicy,
     /// The protected resources, each with its rules.
     #[serde(default)]
     pub resources: Vec<Resource>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// Header names and baggage keys the request-level API
+/// ([`Guard::evaluate`](crate::Guard::evaluate)) reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Header naming the caller (the origin of per-caller quotas).
+    #[serde(default = "default_origin_header")]
+    pub origin_header: String,
+    /// Header whose presence (non-empty value) tags a request as test traffic.
+    #[serde(default = "default_test_header")]
+    pub test_header: String,
+    /// Member of the W3C `baggage` header that tags a request as test traffic.
+    #[serde(default = "default_test_baggage_key")]
+    pub test_baggage_key: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            origin_header: default_origin_header(),
+            test_header: default_test_header(),
+            test_baggage_key: default_test_baggage_key(),
+        }
+    }
+}
+
+/// The two upstreams of a guarded service: the primary and the gray one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstreams {
+    /// The primary upstream.
+    #[serde(default)]
+    pub primary: UpstreamPolicy,
+    /// The gray upstream.
+    #[serde(default)]
+    pub gray: UpstreamPolicy,
+}
+
+/// What an upstream accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamPolicy {
+    /// The upstream keeps test traffic apart (shadow tables, mocked
+    /// partners): tagged requests may reach it. Default `false`: tagged
+    /// requests are refused.
+    #[serde(default)]
+    pub shadow_safe: bool,
+}
+
+/// Gray routing: a request goes to the gray upstream if its user id is on the
+/// whitelist, or its user id falls in the percent bucket, or it matches a
+/// header rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrayRule {
+    /// Rule id, reported with every gray routing decision.
+    pub id: String,
+    /// Header carrying the user id.
+    #[serde(default = "default_user_header")]
+    pub user_header: String,
+    /// User ids sent to gray. Decimal ids are kept exactly; others by a
+    /// 64-bit hash (see docs/guard-rules.md).
+    #[serde(default)]
+    pub whitelist: Vec<String>,
+    /// Share of users (0–100) sent to gray by a sticky hash of their id.
+    #[serde(default)]
+    pub percent: f64,
+    /// Requests with any of these header values go to gray.
+    #[serde(default)]
+    pub headers: Vec<HeaderMatch>,
+}
+
+/// A header that must have exactly this value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    /// Header name (case-insensitive).
+    pub name: String,
+    /// Exact value.
+    pub value: String,
+}
+
+/// How tagged test traffic is treated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestTrafficPolicy {
+    /// Rule id reported when test traffic is refused.
+    #[serde(default = "default_test_id")]
+    pub id: String,
+    /// Default QPS quota of test traffic per resource (a resource's
+    /// `test_qps` overrides it); none: no quota of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qps: Option<f64>,
+    /// Share (0–1) of every QPS and concurrency limit kept for real traffic:
+    /// test traffic is admitted only while usage + its request ≤
+    /// limit × (1 − reserve).
+    #[serde(default = "default_reserve")]
+    pub reserve: f64,
+}
+
+impl Default for TestTrafficPolicy {
+    fn default() -> Self {
+        Self {
+            id: default_test_id(),
+            qps: None,
+            reserve: default_reserve(),
+        }
+    }
+}
+
+/// A route: method and path pattern that select a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// HTTP method (case-insensitive); absent or `*`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Path pattern: `/`-separated literal segments, `{name}` for exactly
+    /// one segment, and `*` as the last segment for the rest of the path.
+    pub path: String,
+}
+
+/// Where a hot parameter's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamSource {
+    /// A request header.
+    Header,
+    /// A query-string parameter.
+    Query,
+}
+
+/// Hot-parameter limit: per-value QPS limits for the hottest values of one
+/// header or query parameter (Sentinel's `ParamFlowRule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotParamRule {
+    /// Stable rule id, unique in the document.
+    pub id: String,
+    /// Header or query parameter.
+    pub source: ParamSource,
+    /// Its name.
+    pub name: String,
+    /// QPS limit for each value.
+    pub count: f64,
+    /// How many distinct values are tracked at once (memory bound).
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Values with a limit of their own instead of `count`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exceptions: BTreeMap<String, f64>,
+    /// Count what the rule would block, but let it pass.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// Fault injection for drills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Stable rule id, unique in the document.
+    pub id: String,
+    /// Share (0–100) of eligible admitted requests that get the fault.
+    pub percent: f64,
+    /// Delay the request by this many milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Answer with this status instead of calling upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_status: Option<u16>,
+    /// Also inject into real (untagged) traffic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// One protected resource (an API, a route, a downstream call) and its rules.
@@ -28,15 +219,34 @@ pub struct Resource {
     /// The resource's name, as the embedding code passes it to
     /// [`Guard::check`](crate::Guard::check).
     pub name: String,
+    /// Routes that select this resource in
+    /// [`Guard::evaluate`](crate::Guard::evaluate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// Timeout for a call, in milliseconds (returned in the verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Overrides the upstreams' `shadow_safe` for this resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_safe: Option<bool>,
+    /// Test-traffic QPS quota of this resource (overrides `test_traffic.qps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_qps: Option<f64>,
     /// Degradation switches, checked first.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub switches: Vec<SwitchRule>,
     /// Flow rules (QPS or concurrency limits), checked in order after the switches.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flow: Vec<FlowRule>,
+    /// Hot-parameter limits, checked after the flow rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hot_params: Vec<HotParamRule>,
     /// Circuit breakers, checked last.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breakers: Vec<BreakerRule>,
+    /// Fault injection for drills, applied to admitted calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRule>,
 }
 
 /// What a flow rule counts.
@@ -222,6 +432,27 @@ fn default_stat_window_ms() -> u64 {
 fn default_status() -> u16 {
     503
 }
+fn default_origin_header() -> String {
+    "x-seawall-origin".into()
+}
+fn default_test_header() -> String {
+    "x-seawall-test".into()
+}
+fn default_test_baggage_key() -> String {
+    "seawall-test".into()
+}
+fn default_user_header() -> String {
+    "x-user-id".into()
+}
+fn default_test_id() -> String {
+    "test-traffic".into()
+}
+fn default_reserve() -> f64 {
+    0.2
+}
+fn default_top_k() -> usize {
+    1000
+}
 
 impl RuleSet {
     /// Parses and validates a YAML document.
@@ -244,6 +475,8 @@ impl RuleSet {
     pub fn validate(&self) -> Result<(), GuardError> {
         let mut names = HashSet::new();
         let mut ids = HashSet::new();
+        let mut routes = HashSet::new();
+        self.validate_policies(&mut ids)?;
         for r in &self.resources {
             if r.name.is_empty() {
                 return Err(GuardError::Invalid {
@@ -259,7 +492,9 @@ impl RuleSet {
                 .iter()
                 .map(|s| s.id.as_str())
                 .chain(r.flow.iter().map(|f| f.id.as_str()))
-                .chain(r.breakers.iter().map(|b| b.id.as_str()));
+                .chain(r.hot_params.iter().map(|h| h.id.as_str()))
+                .chain(r.breakers.iter().map(|b| b.id.as_str()))
+                .chain(r.faults.iter().map(|f| f.id.as_str()));
             for id in all_ids {
                 if id.is_empty() {
                     return Err(GuardError::Invalid {
@@ -286,8 +521,157 @@ impl RuleSet {
             for b in &r.breakers {
                 b.validate()?;
             }
+            for h in &r.hot_params {
+                h.validate()?;
+            }
+            for f in &r.faults {
+                f.validate()?;
+            }
+            r.validate_request_level(&mut routes)?;
         }
         Ok(())
+    }
+
+    /// Settings, upstreams, gray routing and the test-traffic policy.
+    fn validate_policies<'a>(&'a self, ids: &mut HashSet<&'a str>) -> Result<(), GuardError> {
+        let s = &self.settings;
+        for (key, v) in [
+            ("settings.origin_header", &s.origin_header),
+            ("settings.test_header", &s.test_header),
+            ("settings.test_baggage_key", &s.test_baggage_key),
+        ] {
+            if !is_token(v) {
+                return Err(invalid(
+                    "",
+                    format!("`{key}` must be a header name, not `{v}`"),
+                ));
+            }
+        }
+        let t = &self.test_traffic;
+        if t.id.is_empty() {
+            return Err(invalid("", "`test_traffic.id` must not be empty"));
+        }
+        ids.insert(t.id.as_str());
+        if !(0.0..=1.0).contains(&t.reserve) {
+            return Err(invalid(&t.id, "`reserve` must be between 0 and 1"));
+        }
+        if let Some(q) = t.qps
+            && (!q.is_finite() || q < 0.0)
+        {
+            return Err(invalid(&t.id, "`qps` must be a finite number ≥ 0"));
+        }
+        if let Some(g) = &self.gray {
+            if g.id.is_empty() {
+                return Err(invalid("", "`gray.id` must not be empty"));
+            }
+            if !ids.insert(g.id.as_str()) {
+                return Err(GuardError::DuplicateRule(g.id.clone()));
+            }
+            if !is_token(&g.user_header) {
+                return Err(invalid(&g.id, "`user_header` must be a header name"));
+            }
+            if !(0.0..=100.0).contains(&g.percent) {
+                return Err(invalid(&g.id, "`percent` must be between 0 and 100"));
+            }
+            if let Some(h) = g.headers.iter().find(|h| !is_token(&h.name)) {
+                return Err(invalid(
+                    &g.id,
+                    format!("`headers`: `{}` is not a header name", h.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A non-empty HTTP token (header names, baggage keys).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl Resource {
+    fn validate_request_level(&self, routes: &mut HashSet<String>) -> Result<(), GuardError> {
+        for route in &self.routes {
+            crate::route::validate_route(route)
+                .map_err(|m| crate::route::route_error(&self.name, m))?;
+            if let Some(key) = crate::route::route_key(route)
+                && !routes.insert(key)
+            {
+                return Err(crate::route::route_error(
+                    &self.name,
+                    format!(
+                        "route `{} {}` is already taken by another route",
+                        route.method.as_deref().unwrap_or("*"),
+                        route.path
+                    ),
+                ));
+            }
+        }
+        if self.timeout_ms == Some(0) {
+            return Err(crate::route::route_error(
+                &self.name,
+                "`timeout_ms` must be ≥ 1".into(),
+            ));
+        }
+        if let Some(q) = self.test_qps
+            && (!q.is_finite() || q < 0.0)
+        {
+            return Err(crate::route::route_error(
+                &self.name,
+                "`test_qps` must be a finite number ≥ 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Most values a hot-parameter rule may track.
+pub const MAX_TOP_K: usize = 1_000_000;
+
+impl HotParamRule {
+    fn validate(&self) -> Result<(), GuardError> {
+        if !self.count.is_finite() || self.count < 0.0 {
+            return Err(invalid(&self.id, "`count` must be a finite number ≥ 0"));
+        }
+        if self.name.is_empty() || (self.source == ParamSource::Header && !is_token(&self.name)) {
+            return Err(invalid(
+                &self.id,
+                "`name` must be a header or query parameter name",
+            ));
+        }
+        if self.top_k == 0 || self.top_k > MAX_TOP_K {
+            return Err(invalid(&self.id, format!("`top_k` must be 1–{MAX_TOP_K}")));
+        }
+        if let Some((v, _)) = self
+            .exceptions
+            .iter()
+            .find(|(_, c)| !c.is_finite() || **c < 0.0)
+        {
+            return Err(invalid(
+                &self.id,
+                format!("exception `{v}`: the limit must be a finite number ≥ 0"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl FaultRule {
+    fn validate(&self) -> Result<(), GuardError> {
+        if !(0.0..=100.0).contains(&self.percent) {
+            return Err(invalid(&self.id, "`percent` must be between 0 and 100"));
+        }
+        match (self.delay_ms, self.abort_status) {
+            (Some(_), None) => Ok(()),
+            (None, Some(s)) if (100..=599).contains(&s) => Ok(()),
+            (None, Some(_)) => Err(invalid(&self.id, "`abort_status` must be 100–599")),
+            _ => Err(invalid(
+                &self.id,
+                "give exactly one of `delay_ms` and `abort_status`",
+            )),
+        }
     }
 }
 
@@ -299,6 +683,23 @@ fn invalid(rule: &str, message: impl Into<String>) -> GuardError {
 }
 
 impl FlowRule {
+    /// A plain QPS reject rule (used for the test-traffic quotas).
+    pub(crate) fn qps(id: &str, count: f64) -> Self {
+        Self {
+            id: id.to_owned(),
+            grade: Grade::Qps,
+            count,
+            behavior: Behavior::Reject,
+            warm_up_secs: default_warm_up_secs(),
+            cold_factor: default_cold_factor(),
+            max_queueing_ms: default_max_queueing_ms(),
+            origin: OriginMatch::Default,
+            per_origin: false,
+            max_origins: default_max_origins(),
+            dry_run: false,
+        }
+    }
+
     fn validate(&self) -> Result<(), GuardError> {
         if !self.count.is_finite() || self.count < 0.0 {
             return Err(invalid(&self.id, "`count` must be a finite number ≥ 0"));

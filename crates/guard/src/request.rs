@@ -1,0 +1,204 @@
+//! The request-level API's types: what the guard reads from a request
+//! ([`RequestMeta`]) and everything it answers ([`Verdict`]).
+//!
+//! The guard needs no HTTP library: anything that can name its method and
+//! path and look up a header can be evaluated. With the `http` feature,
+//! `http::Request<B>` (hyper's request type) implements [`RequestMeta`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::gray::GrayReason;
+use crate::guard::Decision;
+
+/// What the guard reads from a request.
+///
+/// Header names are passed in lower case; implementations must look them up
+/// case-insensitively (as `http::HeaderMap` does) and return `None` for a
+/// missing header or one that is not valid UTF-8. With several values, the
+/// first one counts.
+pub trait RequestMeta {
+    /// The request method, e.g. `GET`.
+    fn method(&self) -> &str;
+    /// The path, without the query string.
+    fn path(&self) -> &str;
+    /// The raw query string (after `?`), if any.
+    fn query(&self) -> Option<&str> {
+        None
+    }
+    /// The first value of header `name` (lower case).
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+/// A request given as borrowed parts: for tests, benchmarks and embedders
+/// without an HTTP request type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestParts<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// Path without the query string.
+    pub path: &'a str,
+    /// Raw query string.
+    pub query: Option<&'a str>,
+    /// Headers as `(name, value)`; names are compared case-insensitively.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> RequestParts<'a> {
+    /// A request with no query and no headers.
+    pub fn new(method: &'a str, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            query: None,
+            headers: &[],
+        }
+    }
+
+    /// The same request with these headers.
+    pub fn with_headers(self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        Self { headers, ..self }
+    }
+
+    /// The same request with this raw query string.
+    pub fn with_query(self, query: &'a str) -> Self {
+        Self {
+            query: Some(query),
+            ..self
+        }
+    }
+}
+
+impl RequestMeta for RequestParts<'_> {
+    fn method(&self) -> &str {
+        self.method
+    }
+    fn path(&self) -> &str {
+        self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.query
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+impl<M: RequestMeta + ?Sized> RequestMeta for &M {
+    fn method(&self) -> &str {
+        (**self).method()
+    }
+    fn path(&self) -> &str {
+        (**self).path()
+    }
+    fn query(&self) -> Option<&str> {
+        (**self).query()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        (**self).header(name)
+    }
+}
+
+/// The first value of query parameter `name` in a raw query string
+/// (`a=1&b=2`), compared and returned without percent-decoding. A parameter
+/// without `=` has the empty value.
+pub fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// Whether a W3C `baggage` header value has member `key` with a non-empty
+/// value (`key=value;props` members separated by commas).
+pub fn baggage_has(baggage: &str, key: &str) -> bool {
+    baggage.split(',').any(|member| {
+        let kv = member.split(';').next().unwrap_or("");
+        match kv.split_once('=') {
+            Some((k, v)) => k.trim() == key && !v.trim().is_empty(),
+            None => false,
+        }
+    })
+}
+
+/// Which upstream a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upstream {
+    /// The primary upstream.
+    #[default]
+    Primary,
+    /// The gray upstream.
+    Gray,
+}
+
+/// A fault to inject into an admitted request (drills).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The fault rule.
+    pub rule_id: Arc<str>,
+    /// What to do.
+    pub action: FaultAction,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Wait this long before calling upstream.
+    Delay(Duration),
+    /// Answer with this status and do not call upstream. Drop the permit
+    /// rather than finishing it, so the injected failure does not feed the
+    /// breakers.
+    Abort(u16),
+}
+
+/// The guard's complete answer for one request
+/// ([`Guard::evaluate`](crate::Guard::evaluate)).
+///
+/// What the embedder does with it, in order:
+/// 1. `decision`: on `Block` answer 429 (flow, hot-parameter and test
+///    quotas) or 503 (open breaker, not shadow-safe) and stop; on `Fallback`
+///    serve its response and stop; on `Wait` sleep for the wait; then carry
+///    the permit;
+/// 2. `fault`: on `Abort(status)` answer `status` and drop the permit; on
+///    `Delay(d)` sleep `d` (inside the timeout);
+/// 3. send the request to `upstream` with `timeout` as its deadline;
+/// 4. [`Guard::finish`](crate::Guard::finish) the permit with
+///    `Outcome::Error` for a 5xx, a connection error or a timeout, else
+///    `Outcome::Ok`.
+#[derive(Debug)]
+#[must_use = "an admitted verdict holds a permit; finish it with `Guard::finish`"]
+pub struct Verdict {
+    /// The resource the request matched, if any (`None`: no route matched;
+    /// only the global policies — gray routing, test traffic — applied).
+    pub resource: Option<Arc<str>>,
+    /// Pass / wait / block / fallback, with the rule id of any refusal.
+    pub decision: Decision,
+    /// Where to send the request.
+    pub upstream: Upstream,
+    /// Why it goes to gray (with [`Verdict::gray_rule`]); `None` for primary.
+    pub gray: Option<GrayReason>,
+    /// The gray rule's id when `upstream` is gray.
+    pub gray_rule: Option<Arc<str>>,
+    /// Whether the request carries the test tag.
+    pub test: bool,
+    /// A fault to inject, if a fault rule picked this request.
+    pub fault: Option<Fault>,
+    /// The resource's timeout for the upstream call.
+    pub timeout: Option<Duration>,
+}
+
+impl Verdict {
+    /// The id of the rule that refused or degraded the request, if any.
+    pub fn rule_id(&self) -> Option<&str> {
+        self.decision.rule_id()
+    }
+
+    /// A label for metrics and logs: the refusing rule's id, else `pass`.
+    pub fn reason(&self) -> &str {
+        self.rule_id().unwrap_or("pass")
+    }
+}
