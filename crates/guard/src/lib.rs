@@ -35,6 +35,8 @@ mod hot;
 mod request;
 mod route;
 pub mod rules;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod window;
 
 pub use breaker::{BreakerEvent, BreakerState};

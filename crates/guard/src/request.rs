@@ -87,6 +87,22 @@ impl RequestMeta for RequestParts<'_> {
     }
 }
 
+#[cfg(feature = "http")]
+impl<B> RequestMeta for http::Request<B> {
+    fn method(&self) -> &str {
+        self.method().as_str()
+    }
+    fn path(&self) -> &str {
+        self.uri().path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.uri().query()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
 impl<M: RequestMeta + ?Sized> RequestMeta for &M {
     fn method(&self) -> &str {
         (**self).method()
