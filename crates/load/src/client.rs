@@ -156,3 +156,64 @@ fn build(target: &Target) -> Request<Body> {
     *request.headers_mut() = target.headers.clone();
     request
 }
+
+// ---- Scenario runs: arbitrary requests whose response body is kept. ----
+
+impl Pool {
+    /// Send one request built from its parts and return the status and the
+    /// whole response body, within the timeout (scenario steps extract
+    /// values from the body).
+    pub(crate) async fn fetch(
+        &self,
+        method: hyper::Method,
+        uri: hyper::Uri,
+        headers: hyper::HeaderMap,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), ErrorClass> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        match tokio::time::timeout(self.timeout, self.fetch_exchange(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(ErrorClass::Timeout),
+        }
+    }
+
+    async fn fetch_exchange(
+        &self,
+        request: Request<Body>,
+    ) -> Result<(StatusCode, Bytes), ErrorClass> {
+        match self.http {
+            HttpVersion::Http1 => {
+                let mut sender = match self.take_idle() {
+                    Some(s) => s,
+                    None => self.connect_h1().await?,
+                };
+                sender.ready().await.map_err(|_| ErrorClass::Io)?;
+                let response = read_all(sender.send_request(request)).await?;
+                self.put_idle(sender);
+                Ok(response)
+            }
+            HttpVersion::Http2 => {
+                let mut sender = self.h2_sender().await?;
+                sender.ready().await.map_err(|_| ErrorClass::Io)?;
+                read_all(sender.send_request(request)).await
+            }
+        }
+    }
+}
+
+/// Await the response head, then read and keep the whole body.
+async fn read_all(
+    response: impl Future<Output = hyper::Result<Response<Incoming>>>,
+) -> Result<(StatusCode, Bytes), ErrorClass> {
+    let response = response.await.map_err(|_| ErrorClass::Io)?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| ErrorClass::Body)?;
+    Ok((status, body.to_bytes()))
+}

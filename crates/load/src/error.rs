@@ -50,4 +50,31 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// A CSV data file of a scenario is malformed.
+    #[error("{file}:{line}:{column}: {reason}")]
+    Csv {
+        /// The file as named in the scenario.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (character).
+        column: usize,
+        /// What is wrong, and how to fix it.
+        reason: String,
+    },
+    /// A scenario step's template or extraction is unusable.
+    #[error("journey `{journey}`, step {step} (`{entry}`): {reason}")]
+    Step {
+        /// Journey id.
+        journey: String,
+        /// 1-based step number.
+        step: usize,
+        /// The step's entry id.
+        entry: String,
+        /// What is wrong, and how to fix it.
+        reason: String,
+    },
+    /// A scenario is inconsistent (no journeys, zero rates, bad stages …).
+    #[error("invalid scenario: {0}")]
+    Scenario(String),
 }

@@ -44,14 +44,24 @@
 mod arrivals;
 mod client;
 mod config;
+mod data;
 mod error;
+mod ramp;
+mod rehearse;
 pub mod result;
 mod run;
+mod scenario;
+mod search;
 mod stats;
 
 pub use arrivals::{Arrivals, Schedule};
 pub use config::{HttpVersion, LoadConfig, TestTag};
+pub use data::DataSet;
 pub use error::LoadError;
+pub use rehearse::{MIN_JUDGED_REQUESTS, RehearseProgress, rehearse};
 pub use result::{RUN_SCHEMA, RunResult};
 pub use run::run;
+pub use scenario::{
+    EntrySpec, GuardSpec, JourneySpec, LoadProfile, Scenario, SearchSpec, StepSpec,
+};
 pub use stats::{ErrorClass, ErrorCounts, IntervalSummary, Latency, Mode, Progress, Summary};

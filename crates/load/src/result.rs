@@ -265,7 +265,6 @@ pub struct ServiceResult {
 }
 
 /// `unix_ms` as RFC 3339 in UTC with milliseconds (`1970-01-01T00:00:00.000Z`).
-#[allow(dead_code)] // the scenario runner uses it
 pub(crate) fn rfc3339_utc(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
     let ms = unix_ms % 1000;
@@ -290,7 +289,6 @@ pub(crate) fn rfc3339_utc(unix_ms: u64) -> String {
 }
 
 /// Milliseconds since the Unix epoch, now.
-#[allow(dead_code)] // the scenario runner uses it
 pub(crate) fn unix_ms_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

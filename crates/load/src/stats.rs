@@ -82,6 +82,15 @@ pub struct Latency {
     pub mean: f64,
 }
 
+/// A histogram's 99th percentile in milliseconds (0 when empty).
+fn p99_ms(h: &Histogram<u64>) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(0.99) as f64 / 1000.0
+    }
+}
+
 impl Latency {
     fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
@@ -207,6 +216,44 @@ pub(crate) struct Recorder {
     ok: u64,
     dropped: u64,
     errors: ErrorCounts,
+    /// How many closed histograms `recent` keeps (at least `RECENT`).
+    keep: usize,
+    /// Counters since the start of the current phase (scenario runs).
+    phase: Option<Phase>,
+}
+
+/// Counters and histogram since a phase began (a capacity-search step).
+#[derive(Debug, Clone)]
+struct Phase {
+    requests: u64,
+    errors: u64,
+    dropped: u64,
+    histogram: Histogram<u64>,
+}
+
+/// Requests, failures and latency over a stretch of a run (a guard window
+/// or a search step).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct View {
+    /// Requests completed.
+    pub requests: u64,
+    /// Of those, failures.
+    pub errors: u64,
+    /// Dropped arrivals or steps.
+    pub dropped: u64,
+    /// 99th-percentile latency in ms (0 without responses).
+    pub p99_ms: f64,
+}
+
+impl View {
+    /// `errors / requests`, 0 without requests.
+    pub(crate) fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
 }
 
 impl Recorder {
@@ -236,7 +283,72 @@ impl Recorder {
             ok: 0,
             dropped: 0,
             errors: ErrorCounts::default(),
+            keep: RECENT,
+            phase: None,
         })
+    }
+
+    /// Keep enough closed one-second histograms for a window of `seconds`.
+    pub(crate) fn keep_window(&mut self, seconds: usize) {
+        self.keep = seconds.clamp(RECENT, 3600);
+    }
+
+    /// Start (or restart) counting a phase: [`Recorder::phase_view`]
+    /// covers what completes from now on.
+    pub(crate) fn start_phase(&mut self) {
+        match &mut self.phase {
+            Some(p) => {
+                p.requests = 0;
+                p.errors = 0;
+                p.dropped = 0;
+                p.histogram.reset();
+            }
+            None => {
+                let mut histogram = self.total.clone();
+                histogram.reset();
+                self.phase = Some(Phase {
+                    requests: 0,
+                    errors: 0,
+                    dropped: 0,
+                    histogram,
+                });
+            }
+        }
+    }
+
+    /// What completed since [`Recorder::start_phase`] (empty before it).
+    pub(crate) fn phase_view(&self) -> View {
+        self.phase.as_ref().map_or_else(View::default, |p| View {
+            requests: p.requests,
+            errors: p.errors,
+            dropped: p.dropped,
+            p99_ms: p99_ms(&p.histogram),
+        })
+    }
+
+    /// What completed in the last `seconds` whole seconds before the
+    /// current one, plus the current (partial) second, as of `now`.
+    pub(crate) fn window_view(&mut self, now: Instant, seconds: usize) -> View {
+        self.roll_to(now);
+        let closed = seconds.saturating_sub(1).min(self.recent.len());
+        let mut view = View {
+            requests: self.current.requests,
+            errors: self.current.errors.total,
+            dropped: self.current.dropped,
+            p99_ms: 0.0,
+        };
+        for summary in self.intervals.iter().rev().take(closed) {
+            view.requests += summary.requests;
+            view.errors += summary.errors;
+            view.dropped += summary.dropped;
+        }
+        let mut merged = self.current.histogram.clone();
+        for h in self.recent.iter().rev().take(closed) {
+            // Same bounds by construction; a failed add only loses precision.
+            let _ = merged.add(h);
+        }
+        view.p99_ms = p99_ms(&merged);
+        view
     }
 
     fn second(&self, at: Instant) -> u64 {
@@ -250,7 +362,7 @@ impl Recorder {
         while self.current.index < second {
             // Reuse the oldest recent histogram once the ring is full, so a
             // long run allocates no new histograms.
-            let recycled = if self.recent.len() >= RECENT {
+            let recycled = if self.recent.len() >= self.keep {
                 self.recent.pop_front()
             } else {
                 None
@@ -281,6 +393,11 @@ impl Recorder {
         self.total.saturating_record(us);
         self.current.requests += 1;
         self.requests += 1;
+        if let Some(p) = &mut self.phase {
+            p.histogram.saturating_record(us);
+            p.requests += 1;
+            p.errors += u64::from(error.is_some());
+        }
         match error {
             Some(class) => {
                 self.current.errors.add(class);
@@ -297,6 +414,10 @@ impl Recorder {
         self.requests += 1;
         self.current.errors.add(class);
         self.errors.add(class);
+        if let Some(p) = &mut self.phase {
+            p.requests += 1;
+            p.errors += 1;
+        }
     }
 
     /// An arrival dropped at `at` for lack of a connection slot.
@@ -304,6 +425,9 @@ impl Recorder {
         self.roll_to(at);
         self.current.dropped += 1;
         self.dropped += 1;
+        if let Some(p) = &mut self.phase {
+            p.dropped += 1;
+        }
     }
 
     /// The running view, closing intervals up to `now`.

@@ -1,0 +1,935 @@
+//! The scenario runner: journey arrivals on the open model, each walking
+//! its steps (conversions, calls, think time, templates, extraction),
+//! per-entry statistics, guards checked five times a second, and the three
+//! ways to drive the rate — fixed, stages, capacity search.
+//!
+//! Journey arrivals happen at intended times (constant or Poisson over the
+//! rate profile) and are never delayed. A step that finds the connection
+//! cap reached is dropped and ends its walk. A later step's intended send
+//! time is the previous response's completion plus the step's think time,
+//! so think time is honoured and latency of every request is still
+//! measured from the time it was meant to be sent.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{StatusCode, Uri};
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::HttpVersion;
+use crate::LoadError;
+use crate::arrivals::Arrivals;
+use crate::client::Pool;
+use crate::data::DataSet;
+use crate::ramp::{Profile, ProfileArrivals};
+use crate::result::{
+    EntryResult, GuardEvent, JourneyResult, Outcome, RUN_SCHEMA, RunMode, RunResult, SearchResult,
+    SearchStep, SecondPoint, SloSpec, StepEntry, TagInfo, rfc3339_utc, unix_ms_now,
+};
+use crate::scenario::{CStep, Compiled, GuardSpec, LoadProfile, Scenario};
+use crate::search::{Next, Search};
+use crate::stats::{ErrorClass, Mode, Recorder, View};
+
+/// How often guards are checked (an abort follows a broken guard within
+/// this, plus the time to notice responses).
+const GUARD_PERIOD: Duration = Duration::from_millis(200);
+/// A guard or SLO judges a window only once it holds this many requests,
+/// so one early failure is not a 100 % error rate.
+pub const MIN_JUDGED_REQUESTS: u64 = 10;
+
+/// A once-a-second view of a scenario run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RehearseProgress {
+    /// Time since the start.
+    pub elapsed: Duration,
+    /// Intended rate multiple now.
+    pub multiple: f64,
+    /// What is running: `fixed`, `stages`, or a search step (`step ×1.25`).
+    pub phase: String,
+    /// Requests completed in the last whole second, all entries.
+    pub last_second: u64,
+    /// Highest per-entry p99 (ms) of the last whole second.
+    pub p99_ms: f64,
+    /// Requests completed so far.
+    pub requests: u64,
+    /// Failures so far.
+    pub errors: u64,
+    /// Dropped steps so far.
+    pub dropped: u64,
+}
+
+/// Run a scenario and return its result.
+///
+/// Everything is checked (and the host resolved) before the first request:
+/// an `Err` means nothing was sent. A broken guard stops the run and the
+/// result says so (`outcome: aborted`, `abort`); requests in flight are
+/// awaited up to the timeout.
+///
+/// Must be called inside a multi-threaded tokio runtime with time and IO.
+pub async fn rehearse<F>(scenario: &Scenario, mut on_progress: F) -> Result<RunResult, LoadError>
+where
+    F: FnMut(&RehearseProgress),
+{
+    let compiled = scenario.compile()?;
+    let (host, port) = compiled.host_port.clone();
+    let addr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|source| LoadError::Resolve {
+            host: format!("{host}:{port}"),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| LoadError::Resolve {
+            host: format!("{host}:{port}"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        })?;
+
+    let started_ms = unix_ms_now();
+    let start = Instant::now();
+    let highest = scenario
+        .timeout
+        .saturating_mul(2)
+        .saturating_add(Duration::from_secs(1));
+    let window_s = scenario.guards.window.as_secs_f64().ceil().max(1.0) as usize;
+    let mut recorders = Vec::with_capacity(scenario.entries.len());
+    for _ in &scenario.entries {
+        let mut r = Recorder::new(start, highest).map_err(|e| LoadError::InvalidSetting {
+            setting: "timeout",
+            reason: e.to_string(),
+        })?;
+        r.keep_window(window_s);
+        recorders.push(Mutex::new(r));
+    }
+    let mut headers = compiled.headers.clone();
+    if scenario.http == HttpVersion::Http2 {
+        headers.remove(header::HOST);
+    }
+    let shared = Arc::new(Shared {
+        journey_arrivals: compiled
+            .journeys
+            .iter()
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+        reached: counters(&compiled),
+        decided: counters(&compiled),
+        visits: counters(&compiled),
+        headers,
+        c: compiled,
+        pool: Pool::new(addr, scenario.http, scenario.timeout),
+        slots: Arc::new(Semaphore::new(scenario.connections)),
+        recorders,
+        data: scenario.data.clone(),
+        stopped: AtomicBool::new(false),
+        seq: AtomicU64::new(0),
+        http: scenario.http,
+        step_started: AtomicU64::new(0),
+    });
+
+    let mut ctl = Controller {
+        shared: Arc::clone(&shared),
+        scenario,
+        start,
+        next_progress: start + Duration::from_secs(1),
+        events: Vec::new(),
+    };
+    let (mode, issued, multiple_seconds, search) = match &scenario.load {
+        LoadProfile::Fixed { multiple, duration } => {
+            let profile = Profile::flat(multiple * shared.c.base_rate, duration.as_secs_f64());
+            let (issued, _) = ctl
+                .phase(
+                    &profile,
+                    scenario.arrivals,
+                    "fixed",
+                    Judge::Abort,
+                    &mut on_progress,
+                )
+                .await;
+            let secs = issued.as_secs_f64();
+            (RunMode::Fixed, issued, multiple * secs, None)
+        }
+        LoadProfile::Stages(stages) => {
+            let pieces: Vec<(f64, f64)> = stages
+                .iter()
+                .map(|(m, d)| (m * shared.c.base_rate, d.as_secs_f64()))
+                .collect();
+            let profile = Profile::stages(&pieces);
+            let (issued, _) = ctl
+                .phase(
+                    &profile,
+                    scenario.arrivals,
+                    "stages",
+                    Judge::Abort,
+                    &mut on_progress,
+                )
+                .await;
+            // ∫ multiple dt up to the end (or the abort).
+            let area = area_until(&profile, issued.as_secs_f64()) / shared.c.base_rate;
+            (RunMode::Stages, issued, area, None)
+        }
+        LoadProfile::Search(spec) => {
+            let (steps, verdict, area) = ctl.search(spec, &mut on_progress).await;
+            (
+                RunMode::Search,
+                start.elapsed(),
+                area,
+                Some((steps, verdict)),
+            )
+        }
+    };
+
+    // Walks stop before their next step; requests in flight are awaited.
+    shared.stopped.store(true, Ordering::SeqCst);
+    let all = u32::try_from(scenario.connections).unwrap_or(u32::MAX);
+    let grace = scenario.timeout.saturating_add(Duration::from_secs(1));
+    let _ = tokio::time::timeout(grace, shared.slots.acquire_many(all)).await;
+
+    let duration_s = issued.as_secs_f64();
+    let mean_multiple = if duration_s > 0.0 {
+        multiple_seconds / duration_s
+    } else {
+        0.0
+    };
+    let abort = ctl.events.iter().find(|e| e.action == "abort").cloned();
+    let mut entries = Vec::with_capacity(scenario.entries.len());
+    for (i, spec) in scenario.entries.iter().enumerate() {
+        let summary = shared
+            .record(i)
+            .finish(Mode::Open, None, shared.c.run_id.clone(), issued);
+        let view = View {
+            requests: summary.requests,
+            errors: summary.errors.total,
+            dropped: summary.dropped,
+            p99_ms: summary.latency_ms.p99,
+        };
+        entries.push(EntryResult {
+            id: spec.id.clone(),
+            service: String::new(),
+            target_qps: spec.target_qps,
+            intended_qps: shared.c.entry_rate[i] * mean_multiple,
+            requests: summary.requests,
+            ok: summary.ok,
+            achieved_rps: summary.achieved_rps,
+            dropped: summary.dropped,
+            errors: summary.errors,
+            latency_ms: summary.latency_ms,
+            slo: spec.slo,
+            slo_source: spec.slo_source.clone(),
+            slo_held: if mode == RunMode::Search {
+                None
+            } else {
+                spec.slo.and_then(|slo| judge_slo(&slo, &view))
+            },
+            knee_qps: None,
+            held_qps: None,
+            series: summary
+                .intervals
+                .iter()
+                .map(|s| SecondPoint {
+                    t_s: s.t_s,
+                    rate: s.requests,
+                    errors: s.errors,
+                    dropped: s.dropped,
+                    p50: s.latency_ms.p50,
+                    p99: s.latency_ms.p99,
+                })
+                .collect(),
+        });
+    }
+
+    let search = search.map(|(steps, verdict)| {
+        let mut bottlenecks = Vec::new();
+        for (i, entry) in entries.iter_mut().enumerate() {
+            let held = steps
+                .iter()
+                .filter(|s| s.entries[i].held == Some(true))
+                .map(|s| s.entries[i].achieved_rps)
+                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+            let broke = steps.iter().any(|s| s.entries[i].held == Some(false));
+            entry.held_qps = held;
+            if broke {
+                entry.knee_qps = held;
+                bottlenecks.push(entry.id.clone());
+            }
+        }
+        SearchResult {
+            steps,
+            knee_multiple: verdict.knee,
+            broken_multiple: verdict.broken,
+            confirmed: verdict.confirmed,
+            bottlenecks,
+            stopped: verdict.stopped,
+        }
+    });
+
+    let outcome = if abort.is_some() {
+        Outcome::Aborted
+    } else if match &search {
+        Some(s) => s.knee_multiple.is_none(),
+        None => entries.iter().any(|e| e.slo_held == Some(false)),
+    } {
+        Outcome::SloFailed
+    } else {
+        Outcome::Completed
+    };
+
+    let journeys = scenario
+        .journeys
+        .iter()
+        .enumerate()
+        .map(|(j, spec)| JourneyResult {
+            id: spec.id.clone(),
+            base_rate: spec.rate,
+            share: spec.rate / shared.c.base_rate,
+            arrivals: shared.journey_arrivals[j].load(Ordering::Relaxed),
+            reached: shared.reached[j]
+                .iter()
+                .map(|r| r.load(Ordering::Relaxed))
+                .collect(),
+        })
+        .collect();
+
+    Ok(RunResult {
+        schema: RUN_SCHEMA.to_owned(),
+        run_id: shared.c.run_id.clone(),
+        scenario: scenario.name.clone(),
+        plan: None,
+        base_url: scenario.base_url.clone(),
+        started: rfc3339_utc(started_ms),
+        finished: rfc3339_utc(unix_ms_now()),
+        duration_s,
+        mode,
+        arrivals: match scenario.arrivals {
+            Arrivals::Constant => "constant".to_owned(),
+            Arrivals::Poisson { .. } => "poisson".to_owned(),
+        },
+        tag: match (&scenario.tag, scenario.untagged) {
+            (Some(t), false) => Some(TagInfo {
+                header: t.header.clone(),
+                baggage_key: t.baggage_key.clone(),
+            }),
+            _ => None,
+        },
+        outcome,
+        abort,
+        requests: entries.iter().map(|e| e.requests).sum(),
+        errors: entries.iter().map(|e| e.errors.total).sum(),
+        dropped: entries.iter().map(|e| e.dropped).sum(),
+        journeys,
+        entries,
+        services: Vec::new(),
+        guard_events: ctl.events,
+        search,
+    })
+}
+
+/// `∫₀ᵗ rate` of a profile.
+fn area_until(profile: &Profile, t: f64) -> f64 {
+    let mut area = 0.0;
+    let mut start = 0.0;
+    for p in &profile.pieces {
+        if t <= start {
+            break;
+        }
+        let tau = (t - start).min(p.seconds);
+        let end_rate = p.from + (p.to - p.from) * (tau / p.seconds);
+        area += (p.from + end_rate) / 2.0 * tau;
+        start += p.seconds;
+    }
+    area
+}
+
+/// Whether `view` holds `slo`; `None` when there is nothing to judge
+/// (no bound, or fewer than [`MIN_JUDGED_REQUESTS`] requests).
+pub(crate) fn judge_slo(slo: &SloSpec, view: &View) -> Option<bool> {
+    if view.requests < MIN_JUDGED_REQUESTS || (slo.error_rate.is_none() && slo.p99_ms.is_none()) {
+        return None;
+    }
+    let errors_ok = slo.error_rate.is_none_or(|max| view.error_rate() <= max);
+    let p99_ok = slo.p99_ms.is_none_or(|max| view.p99_ms <= max);
+    Some(errors_ok && p99_ok)
+}
+
+/// The first guard `view` breaks: `(guard, value, threshold)`.
+pub(crate) fn broken_guard(guards: &GuardSpec, view: &View) -> Option<(&'static str, f64, f64)> {
+    if view.requests < MIN_JUDGED_REQUESTS {
+        return None;
+    }
+    if let Some(max) = guards.error_rate
+        && view.error_rate() > max
+    {
+        return Some(("error_rate", view.error_rate(), max));
+    }
+    if let Some(max) = guards.p99_ms
+        && view.p99_ms > max
+    {
+        return Some(("p99_ms", view.p99_ms, max));
+    }
+    None
+}
+
+/// What a broken guard does in a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judge {
+    /// Stop the run (fixed and staged runs), windowed over `guards.window`.
+    Abort,
+    /// End the search step as failed, judged over the step so far.
+    FailStep,
+}
+
+/// Drives phases, checks guards, reports progress.
+struct Controller<'a> {
+    shared: Arc<Shared>,
+    scenario: &'a Scenario,
+    start: Instant,
+    next_progress: Instant,
+    events: Vec<GuardEvent>,
+}
+
+impl Controller<'_> {
+    /// Issue `profile` from now; return how long it ran and which entry
+    /// broke a guard, if one did.
+    async fn phase<F: FnMut(&RehearseProgress)>(
+        &mut self,
+        profile: &Profile,
+        arrivals: Arrivals,
+        label: &str,
+        judge: Judge,
+        on_progress: &mut F,
+    ) -> (Duration, Option<usize>) {
+        let phase_start = Instant::now();
+        let cancel = Arc::new(Notify::new());
+        let mut issuing = tokio::spawn(issue(
+            Arc::clone(&self.shared),
+            profile.arrivals(arrivals),
+            phase_start,
+            phase_start + Duration::from_secs_f64(profile.seconds()),
+            Arc::clone(&cancel),
+        ));
+        let base = self.shared.c.base_rate;
+        let mut tick = phase_start + GUARD_PERIOD;
+        // Bounded: the issuer ends at the profile's end (or on cancel).
+        loop {
+            if tokio::time::timeout_at(tick, &mut issuing).await.is_ok() {
+                return (phase_start.elapsed(), None);
+            }
+            let now = Instant::now();
+            if let Some(entry) = self.check_guards(now, judge) {
+                cancel.notify_one();
+                let _ = issuing.await;
+                return (phase_start.elapsed(), Some(entry));
+            }
+            if now >= self.next_progress {
+                let multiple = profile.rate_at((now - phase_start).as_secs_f64()) / base;
+                on_progress(&self.progress(now, multiple, label));
+                self.next_progress += Duration::from_secs(1);
+            }
+            tick += GUARD_PERIOD;
+        }
+    }
+
+    /// Check every entry's guards; record and return the first broken one.
+    fn check_guards(&mut self, now: Instant, judge: Judge) -> Option<usize> {
+        let guards = &self.scenario.guards;
+        if guards.error_rate.is_none() && guards.p99_ms.is_none() {
+            return None;
+        }
+        let window_s = guards.window.as_secs_f64().ceil().max(1.0) as usize;
+        for i in 0..self.scenario.entries.len() {
+            let (view, window) = {
+                let mut r = self.shared.record(i);
+                match judge {
+                    Judge::Abort => (r.window_view(now, window_s), window_s as f64),
+                    Judge::FailStep => (r.phase_view(), 0.0),
+                }
+            };
+            if let Some((guard, value, threshold)) = broken_guard(guards, &view) {
+                let entry = &self.scenario.entries[i].id;
+                let t_s = (now - self.start).as_secs_f64();
+                let (action, what) = match judge {
+                    Judge::Abort => ("abort", "run aborted"),
+                    Judge::FailStep => ("step_failed", "search step failed"),
+                };
+                let window_s = if judge == Judge::FailStep {
+                    (now - self.step_start(now)).as_secs_f64()
+                } else {
+                    window
+                };
+                let shown = if guard == "error_rate" {
+                    format!("{:.4}", value)
+                } else {
+                    format!("{value:.1} ms")
+                };
+                self.events.push(GuardEvent {
+                    t_s,
+                    entry: entry.clone(),
+                    guard: guard.to_owned(),
+                    value,
+                    threshold,
+                    window_s,
+                    requests: view.requests,
+                    action: action.to_owned(),
+                    message: format!(
+                        "guard {guard} broken on entry `{entry}`: {shown} over the last {window_s:.1} s ({} requests) exceeds {threshold}; {what} at {t_s:.1} s",
+                        view.requests
+                    ),
+                });
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Start of the current search step (kept on the shared state).
+    fn step_start(&self, now: Instant) -> Instant {
+        let since = self.shared.step_started.load(Ordering::Relaxed);
+        self.start + Duration::from_millis(since).min(now - self.start)
+    }
+
+    fn progress(&self, now: Instant, multiple: f64, label: &str) -> RehearseProgress {
+        let mut p = RehearseProgress {
+            elapsed: now - self.start,
+            multiple,
+            phase: label.to_owned(),
+            last_second: 0,
+            p99_ms: 0.0,
+            requests: 0,
+            errors: 0,
+            dropped: 0,
+        };
+        for i in 0..self.scenario.entries.len() {
+            let e = self.shared.record(i).progress(now, Duration::ZERO);
+            p.last_second += e.last.requests;
+            p.p99_ms = p.p99_ms.max(e.last.latency_ms.p99);
+            p.requests += e.requests;
+            p.errors += e.errors;
+            p.dropped += e.dropped;
+        }
+        p
+    }
+
+    /// Capacity search; returns the steps, the verdict and `∫ multiple dt`.
+    async fn search<F: FnMut(&RehearseProgress)>(
+        &mut self,
+        spec: &crate::scenario::SearchSpec,
+        on_progress: &mut F,
+    ) -> (Vec<SearchStep>, crate::search::Verdict, f64) {
+        let mut search = Search::new(spec.start, spec.step, spec.max);
+        let mut next = search.first();
+        let mut steps = Vec::new();
+        let mut area = 0.0;
+        let base = self.shared.c.base_rate;
+        // Bounded: `Search` ends after a bounded number of steps.
+        let verdict = loop {
+            let (kind, multiple) = match next {
+                Next::Run { kind, multiple } => (kind, multiple),
+                Next::Done(v) => break v,
+            };
+            for i in 0..self.scenario.entries.len() {
+                self.shared.record(i).start_phase();
+            }
+            let step_start = Instant::now();
+            self.shared.step_started.store(
+                u64::try_from((step_start - self.start).as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            let seconds = match kind {
+                crate::search::Kind::Hold => spec.hold,
+                _ => spec.step_duration,
+            }
+            .as_secs_f64();
+            let arrivals = match self.scenario.arrivals {
+                Arrivals::Poisson { seed } => Arrivals::Poisson {
+                    seed: seed.wrapping_add(steps.len() as u64),
+                },
+                a => a,
+            };
+            let label = format!("{} ×{:.3}", kind.as_str(), multiple);
+            let profile = Profile::flat(multiple * base, seconds);
+            let (ran, guard_entry) = self
+                .phase(&profile, arrivals, &label, Judge::FailStep, on_progress)
+                .await;
+            let ran_s = ran.as_secs_f64().max(1e-3);
+            area += multiple * ran_s.min(seconds);
+            let entries: Vec<StepEntry> = self
+                .scenario
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    let view = self.shared.record(i).phase_view();
+                    let held = if guard_entry == Some(i) {
+                        Some(false)
+                    } else {
+                        spec.slo.and_then(|slo| judge_slo(&slo, &view))
+                    };
+                    StepEntry {
+                        id: spec.id.clone(),
+                        achieved_rps: view.requests as f64 / ran_s,
+                        error_rate: view.error_rate(),
+                        p99_ms: view.p99_ms,
+                        held,
+                    }
+                })
+                .collect();
+            let held = guard_entry.is_none() && entries.iter().all(|e| e.held != Some(false));
+            steps.push(SearchStep {
+                kind: kind.as_str().to_owned(),
+                multiple,
+                start_s: (step_start - self.start).as_secs_f64(),
+                duration_s: ran.as_secs_f64(),
+                held,
+                entries,
+            });
+            next = search.next(held);
+        };
+        (steps, verdict, area)
+    }
+}
+
+/// What the issuer, the walks and the controller share.
+struct Shared {
+    c: Compiled,
+    headers: hyper::HeaderMap,
+    pool: Pool,
+    slots: Arc<Semaphore>,
+    recorders: Vec<Mutex<Recorder>>,
+    data: Vec<DataSet>,
+    /// Set at the end: walks stop before their next step.
+    stopped: AtomicBool,
+    /// Journey arrivals so far (the data-row index).
+    seq: AtomicU64,
+    http: HttpVersion,
+    journey_arrivals: Vec<AtomicU64>,
+    /// Walks that reached each step of each journey.
+    reached: Vec<Vec<AtomicU64>>,
+    /// Conversion decisions taken per step (error diffusion).
+    decided: Vec<Vec<AtomicU64>>,
+    /// Visits per step, for the number of calls (error diffusion).
+    visits: Vec<Vec<AtomicU64>>,
+    /// Milliseconds from the start to the current search step.
+    step_started: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn record(&self, entry: usize) -> std::sync::MutexGuard<'_, Recorder> {
+        self.recorders[entry]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// The variables a walk starts with: one row of every data set.
+    fn row_vars(&self, seq: u64) -> HashMap<String, String> {
+        let mut vars = HashMap::new();
+        for d in &self.data {
+            let n = d.rows.len().max(1) as u64;
+            let Some(row) = d.rows.get((seq % n) as usize) else {
+                continue;
+            };
+            for (c, v) in d.columns.iter().zip(row) {
+                vars.insert(format!("{}.{c}", d.name), v.clone());
+                vars.insert(c.clone(), v.clone());
+            }
+        }
+        vars
+    }
+
+    /// Send one request of `step`; on success return its completion time.
+    /// Every outcome is recorded on the step's entry; `Err` ends the walk.
+    async fn send(
+        &self,
+        step: &CStep,
+        vars: &mut HashMap<String, String>,
+        intended: Instant,
+    ) -> Result<Instant, ()> {
+        let Some((uri, headers, body)) = self.render(step, vars) else {
+            self.record(step.entry)
+                .failure(Instant::now(), ErrorClass::Body);
+            return Err(());
+        };
+        let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+            self.record(step.entry).drop_arrival(intended);
+            return Err(());
+        };
+        let result = self
+            .pool
+            .fetch(step.method.clone(), uri, headers, body)
+            .await;
+        drop(permit);
+        let done = Instant::now();
+        let (status, bytes) = match result {
+            Ok(r) => r,
+            Err(class) => {
+                self.record(step.entry).failure(done, class);
+                return Err(());
+            }
+        };
+        let class = status_class(status).or_else(|| {
+            extract(&bytes, &step.extract, vars)
+                .err()
+                .map(|()| ErrorClass::Body)
+        });
+        self.record(step.entry).response(intended, done, class);
+        match class {
+            Some(_) => Err(()),
+            None => Ok(done),
+        }
+    }
+
+    /// The request of a step with `vars` filled in; `None` when a value
+    /// does not make a valid URI or header.
+    fn render(
+        &self,
+        step: &CStep,
+        vars: &HashMap<String, String>,
+    ) -> Option<(Uri, hyper::HeaderMap, Bytes)> {
+        let path = step.path.render(vars).ok()?;
+        let uri: Uri = match self.http {
+            HttpVersion::Http1 => format!("{}{path}", self.c.prefix).parse().ok()?,
+            HttpVersion::Http2 => format!("http://{}{}{path}", self.c.authority, self.c.prefix)
+                .parse()
+                .ok()?,
+        };
+        let mut headers = self.headers.clone();
+        for (name, value) in &step.headers {
+            let v = HeaderValue::from_str(&value.render(vars).ok()?).ok()?;
+            headers.append(name.clone(), v);
+        }
+        let body = match &step.body {
+            Some(t) => Bytes::from(t.render(vars).ok()?),
+            None => Bytes::new(),
+        };
+        if !body.is_empty() {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        Some((uri, headers, body))
+    }
+}
+
+fn status_class(status: StatusCode) -> Option<ErrorClass> {
+    if status.is_client_error() {
+        Some(ErrorClass::Status4xx)
+    } else if status.is_server_error() {
+        Some(ErrorClass::Status5xx)
+    } else {
+        None
+    }
+}
+
+/// Take `(name, JSON pointer)` values from a JSON body into `vars`.
+/// Strings are taken as they are, numbers and booleans as written, objects
+/// and arrays as JSON text; a missing value or `null` is a failure.
+fn extract(
+    body: &[u8],
+    list: &[(String, String)],
+    vars: &mut HashMap<String, String>,
+) -> Result<(), ()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let json: serde_json::Value = serde_json::from_slice(body).map_err(|_| ())?;
+    for (name, pointer) in list {
+        let value = match json.pointer(pointer) {
+            None | Some(serde_json::Value::Null) => return Err(()),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        vars.insert(name.clone(), value);
+    }
+    Ok(())
+}
+
+/// Issue journey arrivals at their intended times until `end` or `cancel`.
+async fn issue(
+    shared: Arc<Shared>,
+    offsets: ProfileArrivals,
+    start: Instant,
+    end: Instant,
+    cancel: Arc<Notify>,
+) {
+    // Smooth weighted round robin: every arrival adds each journey's
+    // weight to its credit and takes the journey with the most credit,
+    // which pays the total back. Shares are exact to within one arrival.
+    let weights: Vec<f64> = shared.c.journeys.iter().map(|j| j.rate).collect();
+    let total = shared.c.base_rate;
+    let mut credit = vec![0.0; weights.len()];
+    // Bounded: offsets increase and stop at the profile's end.
+    for offset in offsets {
+        let intended = start + offset;
+        if intended >= end {
+            break;
+        }
+        if intended > Instant::now() {
+            tokio::select! {
+                () = tokio::time::sleep_until(intended) => {}
+                () = cancel.notified() => return,
+            }
+        }
+        let mut journey = 0;
+        for (j, w) in weights.iter().enumerate() {
+            credit[j] += w;
+            if credit[j] > credit[journey] {
+                journey = j;
+            }
+        }
+        credit[journey] -= total;
+        let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
+        shared.journey_arrivals[journey].fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(walk(Arc::clone(&shared), journey, intended, seq));
+    }
+    tokio::select! {
+        () = tokio::time::sleep_until(end) => {}
+        () = cancel.notified() => {}
+    }
+}
+
+/// One counter per step of every journey.
+fn counters(c: &Compiled) -> Vec<Vec<AtomicU64>> {
+    c.journeys
+        .iter()
+        .map(|j| j.steps.iter().map(|_| AtomicU64::new(0)).collect())
+        .collect()
+}
+
+/// Error diffusion: how many units the `n`-th draw of a fraction `f`
+/// takes, so that draws `0..k` take `⌊k·f⌋` in all — exact ratios without
+/// randomness (`f = 0.6` lets 3 of every 5 visitors continue; `f = 2.5`
+/// makes 2, 3, 2, 3, … calls).
+pub(crate) fn diffuse(n: u64, f: f64) -> u64 {
+    let next = ((n + 1) as f64 * f).floor();
+    let now = (n as f64 * f).floor();
+    (next - now).max(0.0) as u64
+}
+
+/// One user's walk through a journey.
+async fn walk(shared: Arc<Shared>, journey: usize, arrival: Instant, seq: u64) {
+    let mut vars = shared.row_vars(seq);
+    let mut intended = arrival;
+    let Some(j) = shared.c.journeys.get(journey) else {
+        return;
+    };
+    for (i, step) in j.steps.iter().enumerate() {
+        if i > 0 {
+            let n = shared.decided[journey][i].fetch_add(1, Ordering::Relaxed);
+            if diffuse(n, step.conversion) == 0 {
+                return;
+            }
+        }
+        if !step.think.is_zero() {
+            intended += step.think;
+            tokio::time::sleep_until(intended).await;
+        }
+        if shared.stopped() {
+            return;
+        }
+        shared.reached[journey][i].fetch_add(1, Ordering::Relaxed);
+        let visit = shared.visits[journey][i].fetch_add(1, Ordering::Relaxed);
+        for _ in 0..diffuse(visit, step.calls) {
+            if shared.stopped() {
+                return;
+            }
+            match shared.send(step, &mut vars, intended).await {
+                Ok(done) => intended = done,
+                Err(()) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_by_json_pointer() {
+        let mut vars = HashMap::new();
+        let body =
+            br#"{"data": {"order_id": "o-1", "n": 3, "ok": true, "tags": [1, 2], "none": null}}"#;
+        let list = |p: &str| vec![("v".to_owned(), p.to_owned())];
+        assert!(extract(body, &list("/data/order_id"), &mut vars).is_ok());
+        assert_eq!(vars["v"], "o-1");
+        assert!(extract(body, &list("/data/n"), &mut vars).is_ok());
+        assert_eq!(vars["v"], "3");
+        assert!(extract(body, &list("/data/tags"), &mut vars).is_ok());
+        assert_eq!(vars["v"], "[1,2]");
+        assert!(extract(body, &list("/data/none"), &mut vars).is_err());
+        assert!(extract(body, &list("/data/missing"), &mut vars).is_err());
+        assert!(extract(b"not json", &list("/a"), &mut vars).is_err());
+        assert!(extract(b"not json", &[], &mut vars).is_ok());
+    }
+
+    #[test]
+    fn guards_and_slos_need_enough_requests() {
+        let guards = GuardSpec {
+            error_rate: Some(0.01),
+            p99_ms: Some(100.0),
+            window: Duration::from_secs(5),
+        };
+        let few = View {
+            requests: MIN_JUDGED_REQUESTS - 1,
+            errors: MIN_JUDGED_REQUESTS - 1,
+            dropped: 0,
+            p99_ms: 1000.0,
+        };
+        assert_eq!(broken_guard(&guards, &few), None);
+        let errors = View {
+            requests: 100,
+            errors: 2,
+            ..few
+        };
+        assert_eq!(
+            broken_guard(&guards, &errors),
+            Some(("error_rate", 0.02, 0.01))
+        );
+        let slow = View {
+            requests: 100,
+            errors: 0,
+            dropped: 0,
+            p99_ms: 150.0,
+        };
+        assert_eq!(broken_guard(&guards, &slow), Some(("p99_ms", 150.0, 100.0)));
+        let slo = SloSpec {
+            p99_ms: Some(200.0),
+            error_rate: None,
+        };
+        assert_eq!(judge_slo(&slo, &slow), Some(true));
+        assert_eq!(judge_slo(&slo, &few), None);
+        let none = SloSpec {
+            p99_ms: None,
+            error_rate: None,
+        };
+        assert_eq!(judge_slo(&none, &slow), None);
+    }
+
+    #[test]
+    fn diffusion_takes_exact_shares() {
+        let taken: u64 = (0..1000).map(|n| diffuse(n, 0.6)).sum();
+        assert_eq!(taken, 600);
+        let calls: Vec<u64> = (0..4).map(|n| diffuse(n, 2.5)).collect();
+        assert_eq!(calls, [2, 3, 2, 3]);
+        assert!((0..100).all(|n| diffuse(n, 1.0) == 1 && diffuse(n, 0.0) == 0));
+    }
+
+    #[test]
+    fn area_until_integrates_ramps() {
+        let p = Profile::stages(&[(100.0, 10.0), (100.0, 5.0)]);
+        assert!((area_until(&p, 10.0) - 500.0).abs() < 1e-9);
+        assert!((area_until(&p, 5.0) - 125.0).abs() < 1e-9);
+        assert!((area_until(&p, 15.0) - 1000.0).abs() < 1e-9);
+        assert!((area_until(&p, 99.0) - 1000.0).abs() < 1e-9);
+    }
+}
