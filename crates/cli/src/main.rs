@@ -36,6 +36,8 @@ enum Command {
     Plan(PlanCommand),
     /// Load-test one URL: open model at a fixed rate, or closed loop (docs/rehearse.md).
     Load(commands::load::LoadArgs),
+    /// Reverse proxy that runs the guard's rules in front of a service (docs/sidecar.md).
+    Sidecar(commands::sidecar::SidecarArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
             PlanCommand::Readiness(a) => commands::readiness::run(a),
         },
         Command::Load(a) => commands::load::run(a),
+        Command::Sidecar(a) => commands::sidecar::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,169 @@
+//! What the sidecar is told: addresses, the upstream(s), the rules file and
+//! the timeouts. Checked once, before anything listens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+
+use crate::SidecarError;
+
+/// The sidecar's configuration. Build it with [`Config::new`], then adjust
+/// the public fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the proxy listens (HTTP/1.1 and HTTP/2 cleartext).
+    pub listen: SocketAddr,
+    /// Where admitted requests go.
+    pub upstream: Upstream,
+    /// Where requests the rules' `gray` rule picks go. A rule set with a
+    /// `gray` rule is refused without one.
+    pub gray_upstream: Option<Upstream>,
+    /// The rule document (YAML, or JSON when the name ends in `.json`).
+    pub rules_path: PathBuf,
+    /// Where the admin API (`/metrics`, `/rules`, `/switches/{id}`,
+    /// `/status`, `/healthz`) listens; `None` for no admin port.
+    pub admin_listen: Option<SocketAddr>,
+    /// Longest wait for the upstream's response head (connect included);
+    /// past it the client gets 504.
+    pub upstream_timeout: Duration,
+    /// Longest wait for a TCP connection to the upstream; past it, 502.
+    pub connect_timeout: Duration,
+    /// How long a shutdown waits for in-flight requests to finish.
+    pub drain_timeout: Duration,
+    /// How often the rules file is checked for changes.
+    pub reload_interval: Duration,
+    /// Speak HTTP/2 with prior knowledge (h2c) to the upstream instead of
+    /// HTTP/1.1.
+    pub upstream_http2: bool,
+    /// Idle keep-alive connections kept per upstream.
+    pub max_idle_per_upstream: usize,
+}
+
+impl Config {
+    /// A configuration with defaults: 30 s upstream timeout, 2 s connect
+    /// timeout, 10 s drain, rules checked every second, HTTP/1.1 to the
+    /// upstream, no gray upstream, no admin port.
+    pub fn new(
+        listen: SocketAddr,
+        upstream: &str,
+        rules_path: impl Into<PathBuf>,
+    ) -> Result<Self, SidecarError> {
+        Ok(Self {
+            listen,
+            upstream: Upstream::parse(upstream)?,
+            gray_upstream: None,
+            rules_path: rules_path.into(),
+            admin_listen: None,
+            upstream_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(10),
+            reload_interval: Duration::from_secs(1),
+            upstream_http2: false,
+            max_idle_per_upstream: 1024,
+        })
+    }
+}
+
+/// An upstream: `http://host[:port][/base-path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    authority: Authority,
+    /// Prefix prepended to every request path ("" for none).
+    base: String,
+}
+
+impl Upstream {
+    /// Parses an upstream URL. Only `http` is supported (TLS to the upstream
+    /// is not built); a query or fragment is refused.
+    pub fn parse(url: &str) -> Result<Self, SidecarError> {
+        let err = |message: &str| SidecarError::Upstream {
+            url: url.to_owned(),
+            message: message.to_owned(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| err("not a URL; write it as http://host:port"))?;
+        match uri.scheme() {
+            Some(s) if *s == Scheme::HTTP => {}
+            Some(s) if *s == Scheme::HTTPS => {
+                return Err(err(
+                    "https upstreams are not supported yet; put the sidecar next to the service and use http://",
+                ));
+            }
+            _ => return Err(err("needs the http:// scheme, e.g. http://127.0.0.1:8080")),
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| err("has no host; write it as http://host:port"))?;
+        if authority.as_str().contains('@') {
+            return Err(err("must not carry credentials"));
+        }
+        if uri.query().is_some() {
+            return Err(err("must not have a query string"));
+        }
+        let base = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self { authority, base })
+    }
+
+    /// `host:port` of the upstream.
+    pub fn authority(&self) -> &str {
+        self.authority.as_str()
+    }
+
+    /// The absolute URI for a request whose path and query are `pq`.
+    pub(crate) fn uri_for(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        let pq = pq.map_or("/", PathAndQuery::as_str);
+        let builder = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone());
+        if self.base.is_empty() {
+            builder.path_and_query(pq).build()
+        } else {
+            builder.path_and_query(format!("{}{pq}", self.base)).build()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_upstreams() {
+        let u = Upstream::parse("http://127.0.0.1:8080").expect("valid");
+        assert_eq!(u.authority(), "127.0.0.1:8080");
+        let pq = PathAndQuery::from_static("/a?b=1");
+        assert_eq!(
+            u.uri_for(Some(&pq)).expect("uri").to_string(),
+            "http://127.0.0.1:8080/a?b=1"
+        );
+        let u = Upstream::parse("http://svc:80/base/").expect("valid");
+        assert_eq!(
+            u.uri_for(Some(&pq)).expect("uri").to_string(),
+            "http://svc:80/base/a?b=1"
+        );
+        assert_eq!(
+            u.uri_for(None).expect("uri").to_string(),
+            "http://svc:80/base/"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_upstreams() {
+        for (url, needle) in [
+            ("https://x:1", "https"),
+            ("ftp://x", "http://"),
+            ("127.0.0.1:8080", "http://"),
+            ("http://u:p@x:1", "credentials"),
+            ("http://x:1/?q=1", "query"),
+            ("not a url", "not a URL"),
+        ] {
+            let e = Upstream::parse(url).expect_err(url).to_string();
+            assert!(e.contains(needle), "{url}: {e}");
+            assert!(e.contains(url), "{url}: {e}");
+        }
+    }
+}

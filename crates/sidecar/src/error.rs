@@ -1,0 +1,45 @@
+//! The sidecar's errors: everything that can stop it from starting, each
+//! naming the file or address involved and what to do.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why the sidecar cannot start (or a rules file cannot be loaded).
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    /// An upstream URL is malformed or uses something the sidecar cannot speak.
+    #[error("upstream `{url}`: {message}")]
+    Upstream {
+        /// The URL as given.
+        url: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The rules file cannot be read.
+    #[error("rules file {}: {source}", path.display())]
+    RulesRead {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The rules file is not a valid rule document.
+    #[error("rules file {}: {source}; fix the file (schema in docs/guard-rules.md)", path.display())]
+    RulesInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What the guard found wrong.
+        source: seawall_guard::GuardError,
+    },
+    /// A listening socket cannot be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// A feature that is planned but not built yet.
+    #[error("not yet: {0}")]
+    NotYet(&'static str),
+}

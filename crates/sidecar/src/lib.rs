@@ -1,0 +1,47 @@
+//! Seawall's sidecar: a reverse proxy that runs the guard engine
+//! (`seawall-guard`) in front of one upstream service, so a service gets
+//! rate limits, circuit breakers and degradation switches without code
+//! changes.
+//!
+//! It is built on hyper 1: the server speaks HTTP/1.1 and HTTP/2 cleartext
+//! on one port, the client keeps a pool of keep-alive connections to the
+//! upstream, and bodies stream through in both directions (never buffered
+//! whole). Each request is evaluated by the guard's request-level API
+//! (`Guard::evaluate`: route → resource, caller, test tag, gray routing,
+//! rules, faults), then refused (429 for quotas, 503 for breakers and
+//! test traffic bound for an upstream that is not shadow-safe, with
+//! `x-seawall-reason: <rule id>`), answered by a switch's fallback or an
+//! injected fault, or forwarded to the primary or gray upstream under the
+//! resource's timeout; its outcome (5xx, errors, latency) goes back to the
+//! guard when the response body ends. The rules file is polled and hot-swapped; the
+//! admin port serves `/metrics` and the rules. See `docs/sidecar.md`.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), seawall_sidecar::SidecarError> {
+//! use seawall_sidecar::{Config, Sidecar, shutdown_signal};
+//! let mut config = Config::new("127.0.0.1:8000".parse().unwrap(), "http://127.0.0.1:8080", "rules.yaml")?;
+//! config.admin_listen = Some("127.0.0.1:9901".parse().unwrap());
+//! let sidecar = Sidecar::bind(config).await?;
+//! sidecar.run(shutdown_signal()).await;
+//! # Ok(()) }
+//! ```
+
+mod admin;
+mod catalog;
+mod config;
+mod error;
+mod headers;
+mod metrics;
+mod proxy;
+mod reload;
+mod server;
+
+pub use config::{Config, Upstream};
+pub use error::SidecarError;
+pub use proxy::{ProxyBody, REASON_HEADER};
+pub use server::{ShutdownReport, Sidecar, shutdown_signal};
+
+/// Writes one log line to standard error.
+pub(crate) fn log(msg: std::fmt::Arguments<'_>) {
+    eprintln!("seawall sidecar: {msg}");
+}

@@ -1,0 +1,374 @@
+//! Prometheus metrics (prometheus-client): the sidecar's own counters per
+//! resource, plus a collector that reads the guard's per-rule counters and
+//! breaker states at scrape time, so nothing is counted twice.
+//!
+//! Per-resource handles are created once per rule set (see `catalog.rs`),
+//! so the request path touches atomics only, never a label map.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use seawall_guard::BreakerState;
+
+use crate::proxy::Shared;
+
+/// How a request ended, as the `result` label says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The upstream answered with a status below 500.
+    Ok,
+    /// The upstream answered with a 5xx.
+    Upstream5xx,
+    /// A rule blocked the request (429 or 503).
+    Blocked,
+    /// A degradation switch answered with its fallback.
+    Fallback,
+    /// The upstream could not be reached or broke the exchange (502).
+    BadGateway,
+    /// The upstream's response head did not come in time (504).
+    Timeout,
+    /// A fault rule answered instead of the upstream (drills).
+    Fault,
+}
+
+const OUTCOMES: [(Outcome, &str); 7] = [
+    (Outcome::Ok, "ok"),
+    (Outcome::Upstream5xx, "upstream_5xx"),
+    (Outcome::Blocked, "blocked"),
+    (Outcome::Fallback, "fallback"),
+    (Outcome::BadGateway, "bad_gateway"),
+    (Outcome::Timeout, "timeout"),
+    (Outcome::Fault, "fault"),
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    resource: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BlockLabels {
+    resource: String,
+    rule: String,
+    reason: String,
+}
+
+/// The label a request that matches no resource gets.
+pub(crate) const UNMATCHED: &str = "unmatched";
+
+/// The registry and the sidecar's own metric families.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    in_flight: Family<ResourceLabels, Gauge>,
+    latency: Family<ResourceLabels, Histogram, fn() -> Histogram>,
+    blocked: Family<BlockLabels, Counter>,
+    /// Version of the rule document in force.
+    pub(crate) rules_version: Gauge,
+    /// Rules-file loads that succeeded.
+    pub(crate) reloads_ok: Counter,
+    /// Rules-file loads that failed (the old rules stayed in force).
+    pub(crate) reloads_failed: Counter,
+    /// 1 when the rules file on disk is the one in force, 0 after a failed load.
+    pub(crate) rules_file_ok: Gauge,
+}
+
+/// One resource's metric handles (clones share the registry's atomics).
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceMetrics {
+    results: [Counter; OUTCOMES.len()],
+    /// Requests of the resource in flight (admitted and not finished).
+    pub(crate) in_flight: Gauge,
+    /// Seconds from arrival to the end of the response body, proxied requests only.
+    pub(crate) latency: Histogram,
+}
+
+impl ResourceMetrics {
+    /// Counts one request with its outcome.
+    pub(crate) fn count(&self, outcome: Outcome) {
+        if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
+            self.results[i].inc();
+        }
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~52 s, doubling.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("seawall");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let in_flight = Family::<ResourceLabels, Gauge>::default();
+        let latency = Family::<ResourceLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let blocked = Family::<BlockLabels, Counter>::default();
+        let rules_version = Gauge::default();
+        let reloads_ok = Counter::default();
+        let reloads_failed = Counter::default();
+        let rules_file_ok = Gauge::default();
+        registry.register(
+            "sidecar_requests",
+            "Requests by resource and result (ok, upstream_5xx, blocked, fallback, bad_gateway, timeout, fault)",
+            requests.clone(),
+        );
+        registry.register(
+            "sidecar_in_flight",
+            "Requests in flight per resource",
+            in_flight.clone(),
+        );
+        registry.register(
+            "sidecar_request_duration_seconds",
+            "Time from arrival to the end of the response body of proxied requests, per resource",
+            latency.clone(),
+        );
+        registry.register(
+            "sidecar_blocked",
+            "Requests refused or answered by a fallback, by resource, rule and reason",
+            blocked.clone(),
+        );
+        registry.register(
+            "sidecar_rules_version",
+            "Version of the rule document in force",
+            rules_version.clone(),
+        );
+        registry.register(
+            "sidecar_rules_reloads",
+            "Rules-file loads that succeeded",
+            reloads_ok.clone(),
+        );
+        registry.register(
+            "sidecar_rules_reload_errors",
+            "Rules-file loads that failed; the last good rules stayed in force",
+            reloads_failed.clone(),
+        );
+        registry.register(
+            "sidecar_rules_file_ok",
+            "1 when the rules file on disk is in force, 0 when its last load failed",
+            rules_file_ok.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            in_flight,
+            latency,
+            blocked,
+            rules_version,
+            reloads_ok,
+            reloads_failed,
+            rules_file_ok,
+        }
+    }
+
+    /// The handles of `resource` (created on first use).
+    pub(crate) fn resource(&self, resource: &str) -> ResourceMetrics {
+        let labels = ResourceLabels {
+            resource: resource.to_owned(),
+        };
+        ResourceMetrics {
+            results: OUTCOMES.map(|(_, result)| {
+                self.requests.get_or_create_owned(&RequestLabels {
+                    resource: resource.to_owned(),
+                    result,
+                })
+            }),
+            in_flight: self.in_flight.get_or_create_owned(&labels),
+            latency: self.latency.get_or_create_owned(&labels),
+        }
+    }
+
+    /// Counts a request a rule refused or degraded.
+    pub(crate) fn blocked(&self, resource: &str, rule: &str, reason: &str) {
+        self.blocked
+            .get_or_create(&BlockLabels {
+                resource: resource.to_owned(),
+                rule: rule.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Registers the guard collector (once, at start).
+    pub(crate) fn register_guard(&mut self, shared: std::sync::Weak<Shared>) {
+        self.registry
+            .register_collector(Box::new(GuardCollector { shared }));
+    }
+
+    /// The text exposition (OpenMetrics).
+    pub(crate) fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Reads the guard's rule counters at scrape time.
+#[derive(Debug)]
+struct GuardCollector {
+    shared: std::sync::Weak<Shared>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    resource: String,
+    rule: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    resource: String,
+    rule: String,
+    state: &'static str,
+}
+
+impl Collector for GuardCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Ok(());
+        };
+        let catalog = shared.catalog();
+        let guard = shared.guard();
+        let stats: Vec<_> = catalog
+            .rules
+            .iter()
+            .filter_map(|(res, id, kind)| guard.stats(id).map(|s| (res, id, *kind, s)))
+            .collect();
+
+        let mut family = |name: &str,
+                          help: &str,
+                          counter: bool,
+                          pick: &dyn Fn(&str, &seawall_guard::RuleStats) -> Option<u64>|
+         -> Result<(), std::fmt::Error> {
+            let ty = if counter {
+                ConstCounter::new(0u64).metric_type()
+            } else {
+                ConstGauge::new(0i64).metric_type()
+            };
+            let mut m = encoder.encode_descriptor(name, help, None, ty)?;
+            for (res, id, kind, s) in &stats {
+                let Some(v) = pick(kind, s) else { continue };
+                let labels = RuleLabels {
+                    resource: (*res).clone(),
+                    rule: (*id).clone(),
+                    kind,
+                };
+                let fe = m.encode_family(&labels)?;
+                if counter {
+                    ConstCounter::new(v).encode(fe)?;
+                } else {
+                    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX)).encode(fe)?;
+                }
+            }
+            Ok(())
+        };
+        family(
+            "guard_rule_blocked",
+            "Calls a rule blocked (switches: answered with the fallback)",
+            true,
+            &|_, s| Some(s.blocked),
+        )?;
+        family(
+            "guard_rule_would_block",
+            "Calls a dry-run rule would have blocked",
+            true,
+            &|_, s| Some(s.would_block),
+        )?;
+        family(
+            "guard_rule_pass_qps",
+            "Flow rules: calls admitted in the last second",
+            false,
+            &|kind, s| (kind == "flow").then_some(s.pass_qps),
+        )?;
+        family(
+            "guard_rule_in_flight",
+            "Flow rules: calls in flight",
+            false,
+            &|kind, s| (kind == "flow").then_some(s.in_flight),
+        )?;
+        family(
+            "guard_rule_tracked_values",
+            "Hot-parameter rules: values tracked now",
+            false,
+            &|_, s| s.tracked_values,
+        )?;
+        family(
+            "guard_rule_faults_injected",
+            "Fault rules: faults injected",
+            true,
+            &|kind, s| (kind == "fault").then_some(s.injected),
+        )?;
+        family(
+            "guard_switch_on",
+            "Degradation switches: 1 when on",
+            false,
+            &|_, s| s.switch_on.map(u64::from),
+        )?;
+
+        let mut m = encoder.encode_descriptor(
+            "guard_breaker_state",
+            "Circuit breakers: 1 for the current state",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (res, id, _, s) in &stats {
+            let Some(state) = s.breaker else { continue };
+            for (st, name) in [
+                (BreakerState::Closed, "closed"),
+                (BreakerState::Open, "open"),
+                (BreakerState::HalfOpen, "half_open"),
+            ] {
+                let labels = StateLabels {
+                    resource: (*res).clone(),
+                    rule: (*id).clone(),
+                    state: name,
+                };
+                ConstGauge::new(i64::from(state == st)).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_resource_and_encodes() {
+        let m = Metrics::new();
+        let r = m.resource("order.create");
+        r.count(Outcome::Ok);
+        r.count(Outcome::Ok);
+        r.count(Outcome::Blocked);
+        r.latency.observe(0.002);
+        m.blocked("order.create", "order-qps", "qps_limit");
+        let text = m.encode().expect("encodes");
+        for line in [
+            "seawall_sidecar_requests_total{resource=\"order.create\",result=\"ok\"} 2",
+            "seawall_sidecar_requests_total{resource=\"order.create\",result=\"blocked\"} 1",
+            "seawall_sidecar_blocked_total{resource=\"order.create\",rule=\"order-qps\",reason=\"qps_limit\"} 1",
+            "seawall_sidecar_request_duration_seconds_count{resource=\"order.create\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
+}

@@ -1,0 +1,431 @@
+//! The request path: route to a resource, ask the guard, then refuse, serve
+//! a fallback, or forward to the upstream with the body streamed both ways;
+//! the outcome goes back to the guard (breakers, concurrency) when the
+//! response body ends.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use seawall_guard::{
+    Decision, FaultAction, Guard, Permit, RequestMeta, RuleSet, Upstream as GuardUpstream,
+};
+
+use crate::catalog::Catalog;
+use crate::config::{Config, Upstream};
+use crate::headers;
+use crate::metrics::{Metrics, Outcome, ResourceMetrics, UNMATCHED};
+use crate::reload::RulesStatus;
+
+/// The header that names the rule behind a refusal or a fallback.
+pub const REASON_HEADER: &str = "x-seawall-reason";
+
+/// State shared by every connection, the admin API and the reloader.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    guard: Guard,
+    catalog: RwLock<Arc<Catalog>>,
+    pub(crate) metrics: Metrics,
+    client: Client<HttpConnector, Incoming>,
+    upstream: Upstream,
+    gray: Option<Upstream>,
+    upstream_timeout: Duration,
+    upstream_http2: bool,
+    pub(crate) rules_path: PathBuf,
+    pub(crate) status: Mutex<RulesStatus>,
+}
+
+impl Shared {
+    /// Builds the shared state around a guard for `rules` (already validated).
+    pub(crate) fn new(
+        config: &Config,
+        guard: Guard,
+        rules: &RuleSet,
+        status: RulesStatus,
+    ) -> Arc<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(config.max_idle_per_upstream)
+            .http2_only(config.upstream_http2)
+            .timer(TokioTimer::new())
+            .build(connector);
+        Arc::new_cyclic(|weak| {
+            let mut metrics = Metrics::new();
+            metrics.register_guard(weak.clone());
+            metrics
+                .rules_version
+                .set(i64::try_from(rules.version).unwrap_or(i64::MAX));
+            metrics.rules_file_ok.set(1);
+            let catalog = Catalog::build(rules, &metrics);
+            Self {
+                guard,
+                catalog: RwLock::new(Arc::new(catalog)),
+                metrics,
+                client,
+                upstream: config.upstream.clone(),
+                gray: config.gray_upstream.clone(),
+                upstream_timeout: config.upstream_timeout,
+                upstream_http2: config.upstream_http2,
+                rules_path: config.rules_path.clone(),
+                status: Mutex::new(status),
+            }
+        })
+    }
+
+    /// The guard.
+    pub(crate) fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Whether a gray upstream is configured.
+    pub(crate) fn has_gray(&self) -> bool {
+        self.gray.is_some()
+    }
+
+    /// The catalogue of the rule set in force.
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Swaps the guard's rules, then the catalogue (a request evaluated in
+    /// between is counted under the old catalogue, or as unmatched).
+    pub(crate) fn swap(
+        &self,
+        rules: RuleSet,
+    ) -> Result<seawall_guard::SwapReport, seawall_guard::GuardError> {
+        let catalog = Catalog::build(&rules, &self.metrics);
+        let version = rules.version;
+        let report = self.guard.swap(rules)?;
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        self.metrics
+            .rules_version
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
+        Ok(report)
+    }
+}
+
+/// The request as the guard's request-level API reads it.
+struct Meta<'a>(&'a Request<Incoming>);
+
+impl RequestMeta for Meta<'_> {
+    fn method(&self) -> &str {
+        self.0.method().as_str()
+    }
+    fn path(&self) -> &str {
+        self.0.uri().path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.0.uri().query()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Handles one proxied request, in the order `Verdict` documents: the
+/// decision, then a fault, then the upstream call under the timeout.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    client: IpAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let verdict = shared.guard.evaluate(&Meta(&req));
+    let metrics = shared.catalog().metrics(verdict.resource.as_deref());
+    let name = verdict.resource.as_deref().unwrap_or(UNMATCHED);
+    let permit = match verdict.decision {
+        Decision::Pass(p) => p,
+        Decision::Wait { wait, permit } => {
+            tokio::time::sleep(wait).await;
+            permit
+        }
+        Decision::Block(b) => {
+            let reason = b.reason.as_str();
+            shared.metrics.blocked(name, &b.rule_id, reason);
+            metrics.count(Outcome::Blocked);
+            let status =
+                StatusCode::from_u16(b.reason.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            let body = format!("blocked by rule `{}` ({reason})\n", b.rule_id);
+            return Ok(text_response(status, body, Some(&b.rule_id)));
+        }
+        Decision::Fallback(f) => {
+            shared.metrics.blocked(name, &f.rule_id, "fallback");
+            metrics.count(Outcome::Fallback);
+            return Ok(fallback_response(&f));
+        }
+    };
+    let mut delay = None;
+    if let Some(fault) = verdict.fault {
+        match fault.action {
+            FaultAction::Delay(d) => delay = Some(d),
+            FaultAction::Abort(code) => {
+                // Dropped, not finished: an injected failure does not feed the breakers.
+                drop(permit);
+                shared.metrics.blocked(name, &fault.rule_id, "fault_abort");
+                metrics.count(Outcome::Fault);
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let body = format!("fault injected by rule `{}`\n", fault.rule_id);
+                return Ok(text_response(status, body, Some(&fault.rule_id)));
+            }
+        }
+    }
+    let upstream = match verdict.upstream {
+        GuardUpstream::Primary => &shared.upstream,
+        GuardUpstream::Gray => match &shared.gray {
+            Some(g) => g,
+            None => {
+                metrics.count(Outcome::BadGateway);
+                return Ok(text_response(
+                    StatusCode::BAD_GATEWAY,
+                    "gray-routed, but the sidecar has no gray upstream\n".into(),
+                    verdict.gray_rule.as_deref(),
+                ));
+            }
+        },
+    };
+    let timeout = verdict.timeout.unwrap_or(shared.upstream_timeout);
+    metrics.in_flight.inc();
+    let mut call = Call {
+        shared: Arc::clone(&shared),
+        metrics,
+        permit: Some(permit),
+        started,
+        error: false,
+    };
+
+    let (mut parts, body) = req.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, true);
+    headers::add_forwarded(&mut parts.headers, client);
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(a) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(a.as_str())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
+    if shared.upstream_http2
+        && let Some(host) = parts.headers.remove(header::HOST)
+    {
+        parts
+            .headers
+            .insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    parts.uri = match upstream.uri_for(parts.uri.path_and_query()) {
+        Ok(uri) => uri,
+        Err(_) => {
+            call.metrics.count(Outcome::BadGateway);
+            return Ok(text_response(
+                StatusCode::BAD_REQUEST,
+                "the request target cannot be forwarded\n".into(),
+                None,
+            ));
+        }
+    };
+    parts.version = Version::HTTP_11;
+    let upstream_call = shared.client.request(Request::from_parts(parts, body));
+    let delayed = async move {
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        upstream_call.await
+    };
+    match tokio::time::timeout(timeout, delayed).await {
+        Err(_) => {
+            call.error = true;
+            call.metrics.count(Outcome::Timeout);
+            Ok(text_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the upstream did not answer within {} ms\n",
+                    timeout.as_millis()
+                ),
+                None,
+            ))
+        }
+        Ok(Err(e)) => {
+            call.error = true;
+            call.metrics.count(Outcome::BadGateway);
+            let what = if e.is_connect() {
+                "cannot connect to the upstream"
+            } else {
+                "the upstream broke the exchange"
+            };
+            Ok(text_response(
+                StatusCode::BAD_GATEWAY,
+                format!("{what}: {e}\n"),
+                None,
+            ))
+        }
+        Ok(Ok(resp)) => {
+            let (mut parts, body) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers, false);
+            if parts.status.is_server_error() {
+                call.error = true;
+                call.metrics.count(Outcome::Upstream5xx);
+            } else {
+                call.metrics.count(Outcome::Ok);
+            }
+            // An empty body is settled now: hyper may never poll it.
+            let call = if body.is_end_stream() {
+                drop(call);
+                None
+            } else {
+                Some(call)
+            };
+            Ok(Response::from_parts(
+                parts,
+                ProxyBody {
+                    kind: Kind::Upstream { body, call },
+                },
+            ))
+        }
+    }
+}
+
+/// A short plain-text response made by the sidecar itself.
+fn text_response(status: StatusCode, body: String, rule: Option<&str>) -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::full(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Some(v) = rule.and_then(|r| HeaderValue::from_str(r).ok()) {
+        h.insert(HeaderName::from_static(REASON_HEADER), v);
+    }
+    resp
+}
+
+/// The fallback response of a switch that is on.
+fn fallback_response(f: &seawall_guard::Fallback) -> Response<ProxyBody> {
+    let spec = &f.response;
+    let mut resp = Response::new(ProxyBody::full(Bytes::from(spec.body.clone())));
+    *resp.status_mut() =
+        StatusCode::from_u16(spec.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let h = resp.headers_mut();
+    for (k, v) in &spec.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.append(k, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&f.rule_id) {
+        h.insert(HeaderName::from_static(REASON_HEADER), v);
+    }
+    resp
+}
+
+/// One admitted, forwarded request's accounting, settled when it drops: the
+/// guard learns the outcome (concurrency slots, breakers), the latency is
+/// observed and the in-flight gauge falls.
+#[derive(Debug)]
+struct Call {
+    shared: Arc<Shared>,
+    metrics: Arc<ResourceMetrics>,
+    permit: Option<Permit>,
+    started: Instant,
+    error: bool,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            let outcome = if self.error {
+                seawall_guard::Outcome::Error
+            } else {
+                seawall_guard::Outcome::Ok
+            };
+            self.shared.guard.finish(p, outcome);
+        }
+        self.metrics.in_flight.dec();
+        self.metrics
+            .latency
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The body of every response the proxy sends: the upstream's, streamed
+/// frame by frame, or a small one the sidecar made.
+#[derive(Debug)]
+pub struct ProxyBody {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Full(Option<Bytes>),
+    Upstream {
+        body: Incoming,
+        /// Settled when the body ends, fails, or is dropped.
+        call: Option<Call>,
+    },
+}
+
+impl ProxyBody {
+    fn full(bytes: Bytes) -> Self {
+        Self {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upstream { body, call } => {
+                let frame = ready!(Pin::new(&mut *body).poll_frame(cx));
+                match &frame {
+                    Some(Ok(_)) if !body.is_end_stream() => {}
+                    Some(Err(_)) => {
+                        if let Some(c) = call.as_mut() {
+                            c.error = true;
+                        }
+                        *call = None;
+                    }
+                    _ => *call = None,
+                }
+                Poll::Ready(frame)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(b) => b.is_none(),
+            Kind::Upstream { body, .. } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Upstream { body, .. } => body.size_hint(),
+        }
+    }
+}

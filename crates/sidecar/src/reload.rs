@@ -1,0 +1,270 @@
+//! The rules file: read and validated at start, then polled. Every
+//! `reload_interval` (1 s by default) the file is read and hashed; a new
+//! hash is parsed and swapped into the guard (which keeps the state of
+//! unchanged rules). A bad file is logged once, counted, shown by
+//! `GET /status`, and the last good rules stay in force.
+//!
+//! Why polling and not file notifications: reading a small file once a
+//! second costs microseconds, needs no extra dependency, and sees every way
+//! a file gets replaced (editors' rename-on-save, Kubernetes ConfigMap
+//! symlink swaps, bind mounts) where inotify watches tend to miss some.
+
+use std::hash::Hasher;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use seawall_guard::RuleSet;
+use serde::Serialize;
+
+use crate::SidecarError;
+use crate::log;
+use crate::proxy::Shared;
+
+/// What the admin API tells about the rules file.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RulesStatus {
+    /// The rules file.
+    pub(crate) path: String,
+    /// Version of the document in force.
+    pub(crate) version: u64,
+    /// When it was loaded (Unix seconds).
+    pub(crate) loaded_at: u64,
+    /// Why the file on disk is not in force, if it is not.
+    pub(crate) last_error: Option<String>,
+    /// When that was found (Unix seconds).
+    pub(crate) last_error_at: Option<u64>,
+    #[serde(skip)]
+    in_force_hash: u64,
+    #[serde(skip)]
+    bad_hash: Option<u64>,
+}
+
+impl RulesStatus {
+    pub(crate) fn new(path: &Path, version: u64, hash: u64) -> Self {
+        Self {
+            path: path.display().to_string(),
+            version,
+            loaded_at: unix_now(),
+            last_error: None,
+            last_error_at: None,
+            in_force_hash: hash,
+            bad_hash: None,
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// FNV-1a, 64 bits: a stable content hash (no key, same on every run).
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    h.write(bytes);
+    h.finish()
+}
+
+/// Parses a rule document (JSON when the file name ends in `.json`, else
+/// YAML) and checks what the sidecar needs of it: a `gray` rule needs a gray
+/// upstream.
+fn parse(path: &Path, bytes: &[u8], has_gray: bool) -> Result<RuleSet, SidecarError> {
+    let invalid = |source| SidecarError::RulesInvalid {
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        invalid(seawall_guard::GuardError::Syntax(format!(
+            "not UTF-8 text ({e})"
+        )))
+    })?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let rules = if is_json {
+        RuleSet::from_json(text)
+    } else {
+        RuleSet::from_yaml(text)
+    }
+    .map_err(invalid)?;
+    if let Some(g) = rules.gray.as_ref().filter(|_| !has_gray) {
+        return Err(invalid(seawall_guard::GuardError::Invalid {
+            rule: g.id.clone(),
+            message: "gray routing needs a gray upstream: start the sidecar with \
+                      --gray-upstream URL, or remove `gray`"
+                .into(),
+        }));
+    }
+    Ok(rules)
+}
+
+/// Reads and validates the rules file; returns the rules and the content hash.
+pub(crate) async fn load(path: &Path, has_gray: bool) -> Result<(RuleSet, u64), SidecarError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|source| SidecarError::RulesRead {
+            path: path.to_owned(),
+            source,
+        })?;
+    let rules = parse(path, &bytes, has_gray)?;
+    Ok((rules, hash(&bytes)))
+}
+
+/// What one poll did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Polled {
+    /// The file is the one in force (or the bad one already reported).
+    Unchanged,
+    /// A new document is in force.
+    Swapped,
+    /// The file could not be used; the old rules stay.
+    Rejected,
+}
+
+/// Reads the rules file once and swaps it in if it changed.
+pub(crate) async fn poll(shared: &Shared) -> Polled {
+    let path = shared.rules_path.clone();
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(source) => {
+            let e = SidecarError::RulesRead { path, source };
+            return reject(shared, None, &e);
+        }
+    };
+    let h = hash(&bytes);
+    {
+        let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+        if h == st.in_force_hash {
+            if st.last_error.take().is_some() {
+                st.last_error_at = None;
+                st.bad_hash = None;
+                shared.metrics.rules_file_ok.set(1);
+                log(format_args!(
+                    "rules: {} is again the version {} in force",
+                    st.path, st.version
+                ));
+            }
+            return Polled::Unchanged;
+        }
+        if st.bad_hash == Some(h) {
+            return Polled::Unchanged;
+        }
+    }
+    let swapped = parse(&path, &bytes, shared.has_gray()).and_then(|rules| {
+        shared
+            .swap(rules)
+            .map_err(|source| SidecarError::RulesInvalid {
+                path: path.clone(),
+                source,
+            })
+    });
+    match swapped {
+        Ok(report) => {
+            let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+            st.version = report.version;
+            st.loaded_at = unix_now();
+            st.last_error = None;
+            st.last_error_at = None;
+            st.in_force_hash = h;
+            st.bad_hash = None;
+            shared.metrics.reloads_ok.inc();
+            shared.metrics.rules_file_ok.set(1);
+            log(format_args!(
+                "rules: loaded version {} from {} (kept {}, new or changed {}, removed {})",
+                report.version,
+                st.path,
+                report.kept.len(),
+                report.fresh.len(),
+                report.removed.len()
+            ));
+            Polled::Swapped
+        }
+        Err(e) => reject(shared, Some(h), &e),
+    }
+}
+
+fn reject(shared: &Shared, bad_hash: Option<u64>, e: &SidecarError) -> Polled {
+    let msg = e.to_string();
+    let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+    st.bad_hash = bad_hash;
+    if st.last_error.as_deref() == Some(msg.as_str()) {
+        return Polled::Unchanged;
+    }
+    log(format_args!(
+        "error: {msg}; keeping version {} in force",
+        st.version
+    ));
+    st.last_error = Some(msg);
+    st.last_error_at = Some(unix_now());
+    shared.metrics.reloads_failed.inc();
+    shared.metrics.rules_file_ok.set(0);
+    Polled::Rejected
+}
+
+/// Polls the rules file every `interval` until the task is dropped.
+pub(crate) async fn watch(shared: Arc<Shared>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        poll(&shared).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_names_the_file_and_the_problem() {
+        let p = Path::new("/etc/seawall/rules.yaml");
+        let e = parse(
+            p,
+            b"version: 1\nresources:\n  - name: a\n    flows: []\n",
+            false,
+        )
+        .expect_err("unknown key")
+        .to_string();
+        assert!(e.starts_with("rules file /etc/seawall/rules.yaml: "), "{e}");
+        assert!(e.contains("flows"), "{e}");
+        let e = parse(Path::new("r.json"), b"version: 1", false)
+            .expect_err("not JSON")
+            .to_string();
+        assert!(e.contains("r.json"), "{e}");
+        let e = parse(p, &[0xff, 0xfe], false)
+            .expect_err("binary")
+            .to_string();
+        assert!(e.contains("UTF-8"), "{e}");
+        assert!(parse(Path::new("r.JSON"), br#"{"version": 3}"#, false).is_ok());
+        let gray = b"version: 1\ngray: {id: g, percent: 5}\n";
+        let e = parse(p, gray, false)
+            .expect_err("no gray upstream")
+            .to_string();
+        assert!(e.contains("--gray-upstream"), "{e}");
+        assert!(parse(p, gray, true).is_ok());
+    }
+
+    #[test]
+    fn hash_is_stable_and_content_sensitive() {
+        assert_eq!(hash(b"abc"), hash(b"abc"));
+        assert_ne!(hash(b"abc"), hash(b"abd"));
+        assert_eq!(hash(b""), 0xcbf2_9ce4_8422_2325);
+    }
+}

@@ -1,0 +1,172 @@
+//! Listening and shutting down: the proxy's accept loop (HTTP/1.1 and h2c
+//! on one port), the admin port, the rules poller, and a graceful shutdown
+//! that stops accepting and drains in-flight requests for a bounded time.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use seawall_guard::Guard;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::proxy::{self, Shared};
+use crate::reload::{self, RulesStatus};
+use crate::{SidecarError, admin, log};
+
+/// A sidecar whose sockets are bound and whose rules are loaded; [`run`](Sidecar::run) it.
+#[derive(Debug)]
+pub struct Sidecar {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: Config,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections still open when shutdown began.
+    pub open_connections: usize,
+    /// Whether they all finished within the drain timeout.
+    pub drained: bool,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, SidecarError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| SidecarError::Bind { addr, source })
+}
+
+impl Sidecar {
+    /// Loads the rules file (a bad one is an error: nothing starts) and
+    /// binds the proxy and admin sockets.
+    pub async fn bind(config: Config) -> Result<Self, SidecarError> {
+        let (rules, hash) =
+            reload::load(&config.rules_path, config.gray_upstream.is_some()).await?;
+        let guard = Guard::new(rules.clone()).map_err(|source| SidecarError::RulesInvalid {
+            path: config.rules_path.clone(),
+            source,
+        })?;
+        let listener = bind(config.listen).await?;
+        let admin = match config.admin_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let status = RulesStatus::new(&config.rules_path, rules.version, hash);
+        let shared = Shared::new(&config, guard, &rules, status);
+        Ok(Self {
+            shared,
+            listener,
+            admin,
+            config,
+        })
+    }
+
+    /// The proxy's address (useful after binding port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    /// The admin API's address, if it has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and waits up
+    /// to the drain timeout for open requests to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> ShutdownReport {
+        let Self {
+            shared,
+            listener,
+            admin,
+            config,
+        } = self;
+        let reloader = tokio::spawn(reload::watch(Arc::clone(&shared), config.reload_interval));
+        let admin = admin.map(|l| tokio::spawn(admin::serve(l, Arc::clone(&shared))));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Usually out of file descriptors: back off briefly.
+                        log(format_args!("accept failed: {e}"));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let shared = Arc::clone(&shared);
+            let svc = service_fn(move |req| proxy::handle(Arc::clone(&shared), peer.ip(), req));
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                // A client's broken connection concerns nobody else.
+                let _ = conn.await;
+            });
+        }
+        drop(listener);
+        let open_connections = graceful.count();
+        log(format_args!(
+            "shutting down: stopped accepting; draining {open_connections} connection(s) for up to {} ms",
+            config.drain_timeout.as_millis()
+        ));
+        let drained = tokio::time::timeout(config.drain_timeout, graceful.shutdown())
+            .await
+            .is_ok();
+        reloader.abort();
+        if let Some(a) = admin {
+            a.abort();
+        }
+        log(format_args!(
+            "stopped ({})",
+            if drained {
+                "all requests finished"
+            } else {
+                "drain timeout: open requests cut off"
+            }
+        ));
+        ShutdownReport {
+            open_connections,
+            drained,
+        }
+    }
+}
+
+/// Completes on ctrl-c (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
