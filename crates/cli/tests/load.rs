@@ -140,3 +140,172 @@ fn load_table_and_usage_errors() {
         "--untagged conflicts with --run-id"
     );
 }
+
+/// A scratch directory under the target dir, fresh for each test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+#[test]
+fn load_writes_the_result_file_and_a_self_contained_report() {
+    let (addr, seen) = serve();
+    let dir = scratch("load-out");
+    let out = dir.join("run.json");
+    let report = dir.join("run.html");
+    let url = format!("http://{addr}/ping?x=1");
+    let status = seawall(&[
+        "load",
+        &url,
+        "-r",
+        "100",
+        "-d",
+        "1500ms",
+        "-c",
+        "8",
+        "--run-id",
+        "cli-out",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--report",
+        report.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(status.status.code(), Some(0), "{status:?}");
+
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("run.json written")).expect("JSON");
+    assert_eq!(run["schema"], "seawall.run/v1");
+    assert_eq!(run["run_id"], "cli-out");
+    assert_eq!(run["scenario"], "load");
+    assert_eq!(run["arrivals"], "constant");
+    assert_eq!(run["outcome"], "completed");
+    let requests = run["requests"].as_u64().expect("requests");
+    assert_eq!(requests, seen.requests.load(Ordering::Relaxed));
+    assert!((145..=155).contains(&requests), "{run:#}");
+    let entry = &run["entries"][0];
+    assert_eq!(entry["id"], "GET /ping?x=1");
+    assert_eq!(entry["target_qps"], 100.0);
+    let series = entry["series"].as_array().expect("series");
+    let per_second: u64 = series.iter().filter_map(|p| p["rate"].as_u64()).sum();
+    assert_eq!(per_second, requests);
+    assert!(run["started"].as_str().is_some_and(|s| s.ends_with('Z')));
+
+    let html = std::fs::read_to_string(&report).expect("report written");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg").count(), 3, "rate, latency, histogram");
+    for banned in ["<script", "<link", "src=", "href="] {
+        assert!(!html.contains(banned), "{banned}");
+    }
+    assert!(html.contains("cli-out"));
+    // Nothing but the two files: the temporary files were renamed.
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["run.html", "run.json"]);
+}
+
+#[test]
+fn unwritable_outputs_and_bad_metrics_addresses_fail_before_any_traffic() {
+    let (addr, seen) = serve();
+    let url = format!("http://{addr}/");
+    let dir = scratch("load-bad-out");
+    let missing = dir.join("no/such/dir/run.json");
+    let out = seawall(&[
+        "load",
+        &url,
+        "-d",
+        "1s",
+        "--out",
+        missing.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no/such/dir"), "{stderr}");
+
+    let out = seawall(&[
+        "load",
+        &url,
+        "-d",
+        "1s",
+        "--report",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a directory: {out:?}");
+
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = taken.local_addr().expect("addr").to_string();
+    let out = seawall(&["load", &url, "-d", "1s", "--metrics-listen", &taken]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&taken));
+
+    let out = seawall(&["load", &url, "--metrics-listen", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(seen.requests.load(Ordering::Relaxed), 0, "nothing was sent");
+    assert!(std::fs::read_dir(&dir).expect("dir").next().is_none());
+}
+
+#[test]
+fn metrics_are_scraped_over_loopback_during_a_run() {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let (addr, _) = serve();
+    let url = format!("http://{addr}/");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .args([
+            "load", &url, "-r", "50", "-d", "3s", "-c", "4", "--run-id", "cli-m",
+        ])
+        .args(["--metrics-listen", "127.0.0.1:0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn seawall");
+    // The first stderr line names the bound address.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("metrics line");
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics: http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected stderr: {line}"))
+        .to_owned();
+    // After the progress ticks at 1 s and 2 s, the counters are live.
+    std::thread::sleep(std::time::Duration::from_millis(2300));
+    let mut stream = TcpStream::connect(&metrics).expect("connect to metrics");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nhost: {metrics}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut page = String::new();
+    stream.read_to_string(&mut page).expect("response");
+    let done = child.wait_with_output().expect("seawall ends");
+    assert_eq!(done.status.code(), Some(0));
+
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("seawall_load_run{run_id=\"cli-m\"} 1"),
+        "{page}"
+    );
+    let ok = page
+        .lines()
+        .find(|l| l.starts_with("seawall_load_requests_total{entry=\"GET /\",outcome=\"ok\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("ok counter");
+    assert!(
+        (80..=110).contains(&ok),
+        "two seconds at 50 rps: {ok}\n{page}"
+    );
+    assert!(
+        page.contains("seawall_load_latency_seconds_bucket"),
+        "{page}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&done.stdout).expect("summary");
+    assert!(summary["requests"].as_u64().expect("requests") > ok);
+}

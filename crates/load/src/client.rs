@@ -134,17 +134,18 @@ impl Pool {
     }
 }
 
-/// Await the response head, then read the whole body.
+/// Await the response head, then read the whole body. The body's frames
+/// are dropped as they arrive: nothing is buffered or copied per request.
 async fn complete(
     response: impl Future<Output = hyper::Result<Response<Incoming>>>,
 ) -> Result<StatusCode, ErrorClass> {
     let response = response.await.map_err(|_| ErrorClass::Io)?;
     let status = response.status();
-    response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| ErrorClass::Body)?;
+    let mut body = response.into_body();
+    // Bounded by the body's length; the caller's deadline bounds the time.
+    while let Some(frame) = body.frame().await {
+        frame.map_err(|_| ErrorClass::Body)?;
+    }
     Ok(status)
 }
 

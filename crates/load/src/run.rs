@@ -78,7 +78,9 @@ where
         match tokio::time::timeout_at(tick, &mut issuing).await {
             Ok(_) => break Instant::now(),
             Err(_) => {
-                let progress = shared.record().progress(tick, config.duration);
+                let mut progress = shared.record().progress(tick, config.duration);
+                let free = shared.slots.available_permits();
+                progress.in_flight = config.connections.saturating_sub(free) as u64;
                 on_progress(&progress);
                 tick += Duration::from_secs(1);
             }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
+use crate::report::{Bucket, buckets};
+
 /// How many closed one-second histograms are kept for windowed views.
 const RECENT: usize = 10;
 /// Significant figures of every histogram (0.1 % resolution).
@@ -160,6 +162,9 @@ pub struct Summary {
     pub errors: ErrorCounts,
     /// Latency of every response (any status), from the intended send time.
     pub latency_ms: Latency,
+    /// The same latencies as counts per bucket (bounds in
+    /// [`crate::report::BOUNDS_MS`], not cumulative, the last unbounded).
+    pub latency_histogram: Vec<Bucket>,
     /// Per-second series.
     pub intervals: Vec<IntervalSummary>,
 }
@@ -179,6 +184,16 @@ pub struct Progress {
     pub errors: u64,
     /// Dropped arrivals so far.
     pub dropped: u64,
+    /// Responses with a status below 400 so far.
+    pub ok: u64,
+    /// Failures so far, by class.
+    pub errors_by_class: ErrorCounts,
+    /// Requests in flight at the time of the view (filled in by the runner).
+    pub in_flight: u64,
+    /// Latencies so far, per bucket as in [`Summary::latency_histogram`].
+    pub latency_histogram: Vec<Bucket>,
+    /// Sum of the latencies so far, in milliseconds.
+    pub latency_sum_ms: f64,
 }
 
 /// The current interval's counters and histogram.
@@ -447,6 +462,11 @@ impl Recorder {
             requests: self.requests,
             errors: self.errors.total,
             dropped: self.dropped,
+            ok: self.ok,
+            errors_by_class: self.errors,
+            in_flight: 0,
+            latency_histogram: buckets(&self.total),
+            latency_sum_ms: self.total.mean() * self.total.len() as f64 / 1000.0,
         }
     }
 
@@ -481,6 +501,7 @@ impl Recorder {
             dropped: self.dropped,
             errors: self.errors,
             latency_ms: Latency::of(&self.total),
+            latency_histogram: buckets(&self.total),
             intervals: std::mem::take(&mut self.intervals),
         }
     }

@@ -3,12 +3,16 @@
 //! the summary as a table or JSON.
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use seawall_load::{Arrivals, HttpVersion, LoadConfig, Progress, Summary, TestTag};
+use seawall_load::metrics::Metrics;
+use seawall_load::report::Report;
+use seawall_load::{Arrivals, HttpVersion, LoadConfig, Progress, RunResult, Summary, TestTag};
 
 use crate::output::{self, Align, Cell, Format, Grid, Page, Tone};
 
@@ -60,6 +64,25 @@ pub struct LoadArgs {
     /// Print the summary as one JSON object (schema in docs/rehearse.md).
     #[arg(long)]
     json: bool,
+    /// Threads of the async runtime [default: the cores this process may
+    /// use]. With 1 the whole run is one event loop on one thread, the
+    /// cheapest per request (e.g. under `taskset -c 1`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    /// Write the result file (schema `seawall.run/v1`, docs/rehearse.md):
+    /// one entry with per-second series, readable by `seawall plan
+    /// capacity --results`. Written whole or not at all.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Write a self-contained HTML report (inline SVG charts: rate and
+    /// latency percentiles over time, latency histogram, totals); opens offline.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics
+    /// while the run lasts, e.g. `127.0.0.1:9464` (port 0 picks a free one;
+    /// the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Open-model arrival spacing.
@@ -74,27 +97,140 @@ enum Spacing {
 /// Run the verb.
 pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     let config = config(args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // Refuse unwritable outputs before any traffic is sent.
+    for path in [&args.out, &args.report].into_iter().flatten() {
+        writable(path)?;
+    }
+    let runtime = runtime(args.threads)?;
     let live = std::io::stderr().is_terminal();
-    let summary = runtime.block_on(seawall_load::run(&config, |p| {
-        if live {
-            progress_line(p);
+    let metrics = Metrics::new(config.tag.as_ref().map(|t| t.run_id.clone()));
+    let entry = format!("{} {}", config.method, path_of(&config.url));
+    let started = unix_ms();
+    let summary = runtime.block_on(async {
+        let server = match args.metrics_listen {
+            Some(addr) => {
+                let listener = seawall_load::metrics::bind(addr).await?;
+                let bound = listener.local_addr().unwrap_or(addr);
+                eprintln!("metrics: http://{bound}/metrics");
+                Some(metrics.serve(listener))
+            }
+            None => None,
+        };
+        let summary = seawall_load::run(&config, |p| {
+            if server.is_some() {
+                metrics.update(&entry, p, config.rate);
+            }
+            if live {
+                progress_line(p);
+            }
+        })
+        .await;
+        if let Some(server) = server {
+            server.abort();
         }
-    }));
+        anyhow::Ok(summary?)
+    });
     if live {
         // Clear the progress line.
         eprint!("\r\x1b[2K");
     }
     let summary = summary?;
+    let finished = unix_ms();
+    if let Some(path) = &args.out {
+        let result = RunResult::from_load(&config, &summary, started, finished);
+        let mut json = serde_json::to_string_pretty(&result)?;
+        json.push('\n');
+        write_whole(path, json.as_bytes())?;
+    }
+    if let Some(path) = &args.report {
+        let html = Report::from_summary(&args.url, &summary).to_html();
+        write_whole(path, html.as_bytes())?;
+    }
     if args.json {
         output::emit_json(&summary)?;
     } else {
         output::emit_page(&page(&args.url, &summary), Format::Table)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The path and query of `url` (`/` when it has none or does not parse;
+/// the run itself reports a bad URL).
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => rest[i..].to_owned(),
+        Some(i) => format!("/{}", &rest[i..]),
+        None => "/".to_owned(),
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// An output file can be written: its directory exists and is not read-only.
+fn writable(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let meta = std::fs::metadata(dir).with_context(|| {
+        format!(
+            "cannot write {}: no directory {}",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    anyhow::ensure!(
+        meta.is_dir() && !meta.permissions().readonly(),
+        "cannot write {}: {} is not a writable directory",
+        path.display(),
+        dir.display()
+    );
+    anyhow::ensure!(
+        !path.is_dir(),
+        "cannot write {}: it is a directory",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Write `bytes` to a temporary file beside `path`, then rename it over
+/// `path`: readers see the old file or the whole new one, never a part.
+fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One thread: a current-thread runtime (no work stealing, no cross-thread
+/// wake-ups); more: the multi-threaded scheduler with that many workers.
+fn runtime(threads: Option<u16>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let threads = match threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
@@ -262,6 +398,13 @@ mod tests {
         assert!(duration("ten").is_err());
         assert!(duration("5d").is_err());
         assert!(duration("-1s").is_err());
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(path_of("http://h:1/a/b?c=d"), "/a/b?c=d");
+        assert_eq!(path_of("http://h:1"), "/");
+        assert_eq!(path_of("http://h?x=1"), "/?x=1");
     }
 
     #[test]
