@@ -6,7 +6,8 @@
 //! diagnostic's line and column, and its `help`.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
@@ -281,9 +282,86 @@ pub fn measured(path: &Path, plan: &Plan) -> anyhow::Result<Measured> {
     Ok(measured)
 }
 
+/// `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 500ms, 2m"))?;
+    let factor = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ms, s, m, h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(n * factor)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` must be a positive duration"))
+}
+
+/// Refuse an output path whose directory does not exist, before any load.
+pub fn writable(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write `{}`: directory `{}` does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Write to a temporary file beside `path`, then rename: readers never
+/// see half a file.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_durations() {
+        use std::time::Duration;
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert!(duration("0s").is_err());
+        assert!(duration("5 days").is_err());
+        assert!(duration("s").is_err());
+    }
+
+    #[test]
+    fn writes_whole_files_or_refuses_early() {
+        let dir = std::env::temp_dir().join(format!("seawall-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("out.json");
+        assert!(writable(&path).is_ok());
+        write_whole(&path, b"{}").expect("write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"{}");
+        assert!(writable(&dir.join("missing").join("out.json")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn spans_cover_the_token() {

@@ -36,6 +36,8 @@ enum Command {
     Plan(PlanCommand),
     /// Load-test one URL: open model at a fixed rate, or closed loop (docs/rehearse.md).
     Load(commands::load::LoadArgs),
+    /// Run a rehearsal scenario from the plan: journeys, guards, stages, capacity search (docs/rehearse.md).
+    Rehearse(commands::rehearse::RehearseArgs),
     /// Reverse proxy that runs the guard's rules in front of a service (docs/sidecar.md).
     Sidecar(commands::sidecar::SidecarArgs),
 }
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
             PlanCommand::Readiness(a) => commands::readiness::run(a),
         },
         Command::Load(a) => commands::load::run(a),
+        Command::Rehearse(a) => commands::rehearse::run(a),
         Command::Sidecar(a) => commands::sidecar::run(a),
     };
     match result {

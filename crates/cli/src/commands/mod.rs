@@ -9,6 +9,7 @@ pub mod links;
 pub mod load;
 pub mod oncall;
 pub mod readiness;
+pub mod rehearse;
 pub mod sidecar;
 pub mod targets;
 
