@@ -58,6 +58,8 @@ enum PlanCommand {
     Oncall(OncallArgs),
     /// Go / no-go scorecard per business line and overall.
     Readiness(PlanArgs),
+    /// Guard rules derived from the plan: entry limits, edge breakers, timeouts, fallbacks.
+    Guard(commands::guard::GuardArgs),
 }
 
 /// The plan file and the output format.
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
             PlanCommand::Freeze(a) => commands::freeze::run(a),
             PlanCommand::Oncall(a) => commands::oncall::run(a),
             PlanCommand::Readiness(a) => commands::readiness::run(a),
+            PlanCommand::Guard(a) => commands::guard::run(a),
         },
         Command::Load(a) => commands::load::run(a),
         Command::Rehearse(a) => commands::rehearse::run(a),

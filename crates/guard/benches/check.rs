@@ -1,5 +1,8 @@
 //! Nanoseconds per `Guard::check` on the pass and block paths, with one
-//! resource and with 1,000 resources (each with a QPS rule and a breaker).
+//! resource and with 1,000 resources (each with a QPS rule and a breaker);
+//! per `Guard::evaluate` (route matching, hot-parameter lookup, the whole
+//! request-level path); beside governor's GCRA limiter on the same clock
+//! source (`Instant`).
 //!
 //! `cargo bench -p seawall-guard --bench check`
 
@@ -8,8 +11,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use std::num::NonZeroU32;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use seawall_guard::{Clock, CoarseClock, Decision, Guard, MonotonicClock, Outcome, RuleSet};
+use seawall_guard::{
+    Clock, CoarseClock, Decision, Guard, MonotonicClock, Outcome, RequestParts, RuleSet,
+};
 
 /// `n` resources `res-0000`…, each with a QPS rule of `count` and an
 /// error-ratio breaker.
@@ -87,6 +94,100 @@ fn run<C: Clock>(c: &mut Criterion, clock_name: &str, make: impl Fn() -> C) {
     group.finish();
 }
 
+/// `n` routed resources `/api/res-NNNN/{id}`, each with a QPS rule of
+/// `count`; the first also has a hot-parameter rule on query `sku`.
+fn routed(n: usize, count: f64) -> RuleSet {
+    let mut yaml = String::from("version: 1\nresources:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - name: res-{i:04}\n    routes: [{{ method: GET, path: '/api/res-{i:04}/{{id}}' }}, {{ method: POST, path: /api/res-{i:04} }}]\n    flow: [{{ id: qps-{i:04}, count: {count} }}]\n"
+        ));
+        if i == 0 {
+            yaml.push_str(&format!(
+                "    hot_params: [{{ id: hot, source: query, name: sku, count: {count}, top_k: 1000 }}]\n"
+            ));
+        }
+    }
+    RuleSet::from_yaml(&yaml).expect("bench rules are valid")
+}
+
+fn request_level(c: &mut Criterion) {
+    let mut group = c.benchmark_group("guard-evaluate/monotonic-clock");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for n in [1usize, 1000] {
+        let guard = Guard::new(routed(n, 1e12)).expect("guard");
+        let paths: Vec<String> = (0..n).map(|i| format!("/api/res-{i:04}/42")).collect();
+        let mut i = 0usize;
+        // Route matching plus the pass path of a QPS rule.
+        group.bench_function(format!("route+pass/{n}-resources"), |b| {
+            b.iter(|| {
+                i = (i + 1) % n;
+                let req = RequestParts::new("GET", black_box(&paths[i]));
+                black_box(guard.evaluate(&req))
+            })
+        });
+    }
+    // Hot-parameter lookup: 500 distinct values, all tracked.
+    let guard = Guard::new(routed(1, 1e12)).expect("guard");
+    let queries: Vec<String> = (0..500).map(|v| format!("sku={v}")).collect();
+    let mut i = 0usize;
+    group.bench_function("route+hot-param+pass/500-values", |b| {
+        b.iter(|| {
+            i = (i + 1) % queries.len();
+            let req =
+                RequestParts::new("GET", "/api/res-0000/1").with_query(black_box(&queries[i]));
+            black_box(guard.evaluate(&req))
+        })
+    });
+    // A value stream larger than top_k: every miss evicts.
+    let mut v = 0u64;
+    group.bench_function("route+hot-param+pass/evicting", |b| {
+        b.iter(|| {
+            v += 1;
+            let q = format!("sku={v}");
+            let req = RequestParts::new("GET", "/api/res-0000/1").with_query(&q);
+            black_box(guard.evaluate(&req))
+        })
+    });
+    group.finish();
+}
+
+/// governor's direct (unkeyed) GCRA limiter, the same shapes as above.
+fn governor(c: &mut Criterion) {
+    use governor::{Quota, RateLimiter};
+    let mut group = c.benchmark_group("governor/direct");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let max = NonZeroU32::MAX;
+    let pass = RateLimiter::direct(Quota::per_second(max));
+    group.bench_function("pass", |b| b.iter(|| black_box(pass.check())));
+    let one = NonZeroU32::MIN;
+    let block = RateLimiter::direct(Quota::per_hour(one));
+    let _ = block.check();
+    group.bench_function("block", |b| b.iter(|| black_box(block.check())));
+    group.bench_function("pass-2-threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..iters / 2 {
+                            black_box(pass.check()).ok();
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     run(c, "monotonic-clock", MonotonicClock::new);
     run(c, "coarse-clock", || {
@@ -99,5 +200,5 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, request_level, governor);
 criterion_main!(benches);

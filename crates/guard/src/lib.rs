@@ -28,6 +28,8 @@
 
 mod breaker;
 mod clock;
+#[cfg(feature = "plan")]
+pub mod derive;
 mod flow;
 mod gray;
 mod guard;

@@ -296,34 +296,46 @@ pub struct FlowRule {
     /// Stable rule id, unique in the document; reported with every block.
     pub id: String,
     /// QPS or concurrency.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub grade: Grade,
     /// The limit: requests per second, or requests in flight.
     pub count: f64,
     /// Behaviour above the limit (QPS only; concurrency always rejects).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub behavior: Behavior,
     /// Warm-up period in seconds (`warm_up`).
-    #[serde(default = "default_warm_up_secs")]
+    #[serde(
+        default = "default_warm_up_secs",
+        skip_serializing_if = "is_default_warm_up_secs"
+    )]
     pub warm_up_secs: u64,
     /// Cold factor: the rate at the start of warm-up is `count / cold_factor` (`warm_up`, > 1).
-    #[serde(default = "default_cold_factor")]
+    #[serde(
+        default = "default_cold_factor",
+        skip_serializing_if = "is_default_cold_factor"
+    )]
     pub cold_factor: f64,
     /// Longest a request may be asked to wait, in milliseconds (`pace`).
-    #[serde(default = "default_max_queueing_ms")]
+    #[serde(
+        default = "default_max_queueing_ms",
+        skip_serializing_if = "is_default_max_queueing_ms"
+    )]
     pub max_queueing_ms: u64,
     /// Which callers the rule applies to.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub origin: OriginMatch,
     /// Give every caller its own quota of `count` instead of one shared quota.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub per_origin: bool,
     /// With `per_origin`, at most this many callers get a quota of their own;
     /// later ones share one overflow quota.
-    #[serde(default = "default_max_origins")]
+    #[serde(
+        default = "default_max_origins",
+        skip_serializing_if = "is_default_max_origins"
+    )]
     pub max_origins: usize,
     /// Count what the rule would block, but let it pass.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
 
@@ -361,7 +373,7 @@ pub struct BreakerRule {
     /// How long the breaker stays open before letting one probe through, in milliseconds.
     pub open_ms: u64,
     /// Count what the breaker would block, but let it pass.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
 
@@ -379,7 +391,7 @@ pub struct SwitchRule {
     #[serde(default)]
     pub fallback: FallbackResponse,
     /// Count what would fall back, but let it pass.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
 
@@ -410,6 +422,18 @@ impl Default for FallbackResponse {
 
 fn default_warm_up_secs() -> u64 {
     10
+}
+fn is_default_warm_up_secs(v: &u64) -> bool {
+    *v == default_warm_up_secs()
+}
+fn is_default_cold_factor(v: &f64) -> bool {
+    *v == default_cold_factor()
+}
+fn is_default_max_queueing_ms(v: &u64) -> bool {
+    *v == default_max_queueing_ms()
+}
+fn is_default_max_origins(v: &usize) -> bool {
+    *v == default_max_origins()
 }
 fn default_cold_factor() -> f64 {
     3.0

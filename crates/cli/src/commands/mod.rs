@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod check;
 pub mod freeze;
+pub mod guard;
 pub mod links;
 pub mod load;
 pub mod oncall;
