@@ -201,6 +201,23 @@ impl LoadConfig {
     }
 }
 
+/// Resolve `(host, port)` once, before the first request; the first
+/// address wins.
+pub(crate) async fn resolve((host, port): &(String, u16)) -> Result<SocketAddr, LoadError> {
+    let not_found = || std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    tokio::net::lookup_host((host.as_str(), *port))
+        .await
+        .map_err(|source| LoadError::Resolve {
+            host: format!("{host}:{port}"),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| LoadError::Resolve {
+            host: format!("{host}:{port}"),
+            source: not_found(),
+        })
+}
+
 /// Write the tag header and the baggage member into `headers`.
 fn apply_tag(headers: &mut HeaderMap, tag: &TestTag) -> Result<(), LoadError> {
     let name =

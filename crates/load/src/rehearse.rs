@@ -76,18 +76,7 @@ where
     F: FnMut(&RehearseProgress),
 {
     let compiled = scenario.compile()?;
-    let (host, port) = compiled.host_port.clone();
-    let addr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|source| LoadError::Resolve {
-            host: format!("{host}:{port}"),
-            source,
-        })?
-        .next()
-        .ok_or_else(|| LoadError::Resolve {
-            host: format!("{host}:{port}"),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-        })?;
+    let addr = crate::config::resolve(&compiled.host_port).await?;
 
     let started_ms = unix_ms_now();
     let start = Instant::now();
@@ -443,7 +432,10 @@ impl Controller<'_> {
             let (view, window) = {
                 let mut r = self.shared.record(i);
                 match judge {
-                    Judge::Abort => (r.window_view(now, window_s), window_s as f64),
+                    Judge::Abort => (
+                        r.window_view(now, window_s),
+                        (window_s as f64).min((now - self.start).as_secs_f64()),
+                    ),
                     Judge::FailStep => (r.phase_view(), 0.0),
                 }
             };

@@ -31,18 +31,7 @@ where
     F: FnMut(&Progress),
 {
     let mut target = config.prepare()?;
-    let (host, port) = target.host_port.clone();
-    let addr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|source| LoadError::Resolve {
-            host: format!("{host}:{port}"),
-            source,
-        })?
-        .next()
-        .ok_or_else(|| LoadError::Resolve {
-            host: format!("{host}:{port}"),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-        })?;
+    let addr = crate::config::resolve(&target.host_port).await?;
     target.addr = Some(addr);
 
     let start = Instant::now();

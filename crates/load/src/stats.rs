@@ -553,4 +553,50 @@ mod tests {
         // clamped to the histogram's highest trackable value (1 s)
         assert!(s.latency_ms.max <= 1001.0);
     }
+
+    /// 10 requests a second for 20 s on a paused clock: 5 ms each, but
+    /// second 12 fails and second 14 takes 50 ms. Windows and phases count
+    /// exactly the seconds they say.
+    #[tokio::test(start_paused = true)]
+    async fn windows_and_phases_cover_what_they_say() {
+        let start = Instant::now();
+        let mut r = Recorder::new(start, Duration::from_secs(10)).expect("histogram");
+        r.keep_window(15);
+        let mut views = Vec::new();
+        for k in 1..=200u64 {
+            tokio::time::advance(Duration::from_millis(100)).await;
+            let now = Instant::now();
+            let second = (k - 1) / 10;
+            let latency = if second == 14 { 50 } else { 5 };
+            let error = (second == 12).then_some(ErrorClass::Status5xx);
+            // k-th request completes at k × 100 ms (1 µs before, so it
+            // stays in its second).
+            let done = now - Duration::from_micros(1);
+            r.response(done - Duration::from_millis(latency), done, error);
+            if k == 50 {
+                r.start_phase();
+            }
+            if k == 80 {
+                views.push(("phase", r.phase_view()));
+            }
+            if k == 135 || k == 185 || k == 150 {
+                views.push(("window", r.window_view(now, 5)));
+            }
+        }
+        let [(_, phase), (_, at_13_5), (_, at_15), (_, at_18_5)] = views[..] else {
+            panic!("four views, got {views:?}");
+        };
+        // requests 51..=80 completed after the phase began
+        assert_eq!((phase.requests, phase.errors), (30, 0));
+        // at 13.5 s: seconds 9–12 closed (40) plus 13.0–13.5 (5); second 12 failed
+        assert_eq!((at_13_5.requests, at_13_5.errors), (45, 10));
+        assert!((at_13_5.error_rate() - 10.0 / 45.0).abs() < 1e-12);
+        assert!((at_13_5.p99_ms - 5.0).abs() < 0.01, "{at_13_5:?}");
+        // at 15.0 s: seconds 11–14, the slow one included; 15 is empty yet
+        assert_eq!(at_15.requests, 40);
+        assert!((at_15.p99_ms - 50.0).abs() < 0.1, "{at_15:?}");
+        // at 18.5 s: seconds 14–17 and half of 18; the failures are out
+        assert_eq!((at_18_5.requests, at_18_5.errors), (45, 0));
+        assert!(r.recent.len() <= 15);
+    }
 }

@@ -425,3 +425,54 @@ async fn unknown_variables_and_untagged_runs_are_refused() {
         Err(LoadError::Scenario(_))
     ));
 }
+
+/// Stages ramp linearly from 0: 0 → 2× over 2 s, then 2× for 1 s, on a
+/// base of 100 journeys/s: 100 + 100 + 200 = 400 requests, and the server
+/// sees about 50, 150 and 200 in its three seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_ramp_linearly() {
+    let seen = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let app = Router::new()
+        .route(
+            "/r",
+            get(|State(s): State<Arc<Mutex<Vec<Instant>>>>| async move {
+                s.lock().expect("lock").push(Instant::now());
+                "ok"
+            }),
+        )
+        .with_state(Arc::clone(&seen));
+    let addr = serve(app).await;
+    let j = JourneySpec {
+        id: "j".to_owned(),
+        rate: 100.0,
+        steps: vec![step(0, "GET", "/r")],
+    };
+    let mut s = scenario(addr, vec![entry("r", 100.0, None)], vec![j]);
+    s.load = LoadProfile::Stages(vec![
+        (2.0, Duration::from_secs(2)),
+        (2.0, Duration::from_secs(1)),
+    ]);
+    let r = rehearse(&s, |_| {}).await.expect("run");
+    let times = seen.lock().expect("lock").clone();
+    assert!(times.len().abs_diff(400) <= 2, "{} requests", times.len());
+    let first = times[0];
+    let mut per_second = [0u32; 3];
+    for t in &times {
+        let s = ((*t - first).as_secs_f64()) as usize;
+        per_second[s.min(2)] += 1;
+    }
+    for (got, want) in per_second.iter().zip([50.0, 150.0, 200.0]) {
+        assert!(
+            (f64::from(*got) - want).abs() <= want * 0.1 + 3.0,
+            "per second {per_second:?}"
+        );
+    }
+    // intended: 400 requests over 3 s
+    let e = &r.entries[0];
+    assert!(
+        (e.intended_qps - 400.0 / 3.0).abs() < 3.0,
+        "{}",
+        e.intended_qps
+    );
+    assert_eq!(r.mode, seawall_load::result::RunMode::Stages);
+}

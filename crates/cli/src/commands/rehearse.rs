@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use seawall_load::result::{Outcome, RunResult, ServiceResult, SloSpec};
+use seawall_load::result::{Outcome, RunMode, RunResult, ServiceResult, SloSpec};
 use seawall_load::{
     Arrivals, DataSet, EntrySpec, GuardSpec, HttpVersion, JourneySpec, LoadProfile,
     RehearseProgress, Scenario, SearchSpec, StepSpec, TestTag,
@@ -443,9 +443,13 @@ fn page(r: &RunResult) -> Page {
     let mut page = Page::new();
     page.heading(format!("Rehearse: {} → {}", r.scenario, r.base_url));
     page.line(format!(
-        "run id: {}   mode: {:?}   arrivals: {}   duration: {:.1} s",
+        "run id: {}   mode: {}   arrivals: {}   duration: {:.1} s",
         r.run_id.as_deref().unwrap_or("(untagged)"),
-        r.mode,
+        match r.mode {
+            RunMode::Fixed => "fixed rate",
+            RunMode::Stages => "stages",
+            RunMode::Search => "capacity search",
+        },
         r.arrivals,
         r.duration_s
     ));
