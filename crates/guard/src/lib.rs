@@ -1,6 +1,7 @@
-//! Seawall's guard decision core: flow control, per-caller quotas, circuit
-//! breakers and degradation switches in front of a service, with Alibaba
-//! Sentinel's rule semantics.
+//! Seawall's guard decision core: flow control, per-caller quotas,
+//! hot-parameter limits, circuit breakers, degradation switches, gray
+//! routing, test-traffic isolation and fault injection in front of a
+//! service, with Alibaba Sentinel's rule semantics.
 //!
 //! The core is plain synchronous Rust with no async runtime: time comes from
 //! a [`Clock`] (tests use [`ManualClock`]), a check never sleeps (pace rules
@@ -23,6 +24,34 @@
 //!     }
 //! }
 //! assert_eq!(guard.check("order.create", None).rule_id(), Some("order-qps"));
+//! # Ok::<(), seawall_guard::GuardError>(())
+//! ```
+//!
+//! Proxies and middleware evaluate whole requests: the route picks the
+//! resource, and the [`Verdict`] also says where to send the request, whether
+//! it is test traffic, which fault to inject and which timeout to apply.
+//!
+//! ```
+//! use seawall_guard::{Guard, ManualClock, RequestParts, RuleSet, Upstream};
+//! use std::sync::Arc;
+//!
+//! let rules = RuleSet::from_yaml(
+//!     "version: 1
+//! gray: { id: staff, whitelist: ['42'] }
+//! resources:
+//!   - name: order.get
+//!     routes: [{ method: GET, path: '/api/orders/{id}' }]
+//!     timeout_ms: 800
+//! ",
+//! )?;
+//! let guard = Guard::with_clock(rules, Arc::new(ManualClock::new()))?;
+//! let headers = [("x-user-id", "42")];
+//! let v = guard.evaluate(&RequestParts::new("GET", "/api/orders/7").with_headers(&headers));
+//! assert_eq!(v.resource.as_deref(), Some("order.get"));
+//! assert_eq!(v.upstream, Upstream::Gray);
+//! assert_eq!(v.timeout, Some(std::time::Duration::from_millis(800)));
+//! assert!(v.decision.is_admitted() && !v.test);
+//! assert_eq!(v.reason(), "pass");
 //! # Ok::<(), seawall_guard::GuardError>(())
 //! ```
 
