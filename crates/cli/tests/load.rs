@@ -309,3 +309,108 @@ fn metrics_are_scraped_over_loopback_during_a_run() {
     let summary: serde_json::Value = serde_json::from_slice(&done.stdout).expect("summary");
     assert!(summary["requests"].as_u64().expect("requests") > ok);
 }
+
+/// The smallest plan with a rehearsal: 100 orders/s at ×1, one step.
+const PLAN: &str = r#"
+event: {name: "report and metrics", timezone: UTC}
+goals:
+  orders: {total: 3600000}
+traffic:
+  journeys:
+    buy:
+      goal: orders
+      steps:
+        - {entry: home}
+entries:
+  home: {service: web, path: /home, slo: {p99_ms: 500, error_rate: 0.01}}
+services:
+  web: {instances: 2, capacity_per_instance: 100}
+rehearsals:
+  fixed:
+    mix: {buy: 1}
+    rate: "0.3x"
+    duration: 3s
+"#;
+
+#[test]
+fn rehearse_writes_a_report_and_serves_metrics() {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let (addr, seen) = serve();
+    let dir = scratch("rehearse-report");
+    std::fs::write(dir.join("plan.yaml"), PLAN).expect("plan");
+    let report = dir.join("run.html");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .arg("rehearse")
+        .arg(dir.join("plan.yaml"))
+        .args([
+            "--scenario",
+            "fixed",
+            "--base-url",
+            &format!("http://{addr}"),
+        ])
+        .args([
+            "--run-id",
+            "rh-m",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--json",
+        ])
+        .arg("--report")
+        .arg(&report)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn seawall");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("metrics line");
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics: http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected stderr: {line}"))
+        .to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(2300));
+    let mut stream = TcpStream::connect(&metrics).expect("connect to metrics");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nhost: {metrics}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut page = String::new();
+    stream.read_to_string(&mut page).expect("response");
+    let done = child.wait_with_output().expect("seawall ends");
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+
+    assert!(
+        page.contains("seawall_load_run{run_id=\"rh-m\"} 1"),
+        "{page}"
+    );
+    let ok = page
+        .lines()
+        .find(|l| l.starts_with("seawall_load_requests_total{entry=\"all\",outcome=\"ok\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("ok counter");
+    // 30 journeys a second, two seconds complete at the scrape.
+    assert!((45..=75).contains(&ok), "{ok}\n{page}");
+
+    let html = std::fs::read_to_string(&report).expect("report written");
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "rate and latency; no histogram in a run result"
+    );
+    assert!(html.contains("<td>home</td>"), "the entry row");
+    assert!(html.contains("rh-m"));
+    for banned in ["<script", "<link", "src=", "href="] {
+        assert!(!html.contains(banned), "{banned}");
+    }
+    let result: serde_json::Value = serde_json::from_slice(&done.stdout).expect("result JSON");
+    assert_eq!(
+        result["requests"].as_u64(),
+        Some(seen.requests.load(Ordering::Relaxed))
+    );
+}

@@ -43,6 +43,9 @@ pub struct EntryMetrics {
     pub achieved_rps: f64,
     /// Intended rate, when there is one.
     pub target_rps: Option<f64>,
+    /// Failures not split by class (a scenario's aggregate progress),
+    /// exposed as outcome `error`.
+    pub unclassified_errors: u64,
     /// Latency counts per bucket (not cumulative).
     pub latency_histogram: Vec<Bucket>,
     /// Sum of the latencies, in milliseconds.
@@ -55,6 +58,7 @@ impl EntryMetrics {
         Self {
             ok: p.ok,
             errors: p.errors_by_class,
+            unclassified_errors: 0,
             dropped: p.dropped,
             achieved_rps: p.last.requests as f64,
             target_rps,
@@ -107,6 +111,28 @@ impl Metrics {
         let mut state = self.lock();
         state.in_flight = p.in_flight;
         state.entries.insert(entry.to_owned(), numbers);
+    }
+
+    /// Update from a scenario run's aggregate progress, as entry `entry`:
+    /// requests, failures (not split by class: outcome `error`), dropped
+    /// steps and the requests of the last whole second. No latency
+    /// histogram is published for it.
+    pub fn update_totals(
+        &self,
+        entry: &str,
+        requests: u64,
+        errors: u64,
+        dropped: u64,
+        last_second: u64,
+    ) {
+        let numbers = EntryMetrics {
+            ok: requests.saturating_sub(errors),
+            unclassified_errors: errors,
+            dropped,
+            achieved_rps: last_second as f64,
+            ..EntryMetrics::default()
+        };
+        self.lock().entries.insert(entry.to_owned(), numbers);
     }
 
     /// The OpenMetrics text exposition of the current snapshot.
@@ -213,6 +239,10 @@ impl Collector for SnapshotCollector {
                     let labels = [("entry", entry.as_str()), ("outcome", outcome)];
                     ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
                 }
+                if e.unclassified_errors > 0 {
+                    let labels = [("entry", entry.as_str()), ("outcome", "error")];
+                    ConstCounter::new(e.unclassified_errors).encode(m.encode_family(&labels)?)?;
+                }
             }
         }
         {
@@ -268,7 +298,11 @@ impl Collector for SnapshotCollector {
                 Some(&Unit::Seconds),
                 MetricType::Histogram,
             )?;
-            for (entry, e) in &s.entries {
+            for (entry, e) in s
+                .entries
+                .iter()
+                .filter(|(_, e)| !e.latency_histogram.is_empty())
+            {
                 let buckets: Vec<(f64, u64)> = e
                     .latency_histogram
                     .iter()
@@ -418,6 +452,30 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("seawall_load_run{run_id=\"\"} 1"), "{text}");
         assert!(!text.contains("entry="), "{text}");
+    }
+
+    #[test]
+    fn scenario_totals_count_unclassified_errors() {
+        let metrics = Metrics::new(Some("rh".to_owned()));
+        metrics.update_totals("all", 100, 7, 3, 25);
+        metrics.set_in_flight(4);
+        let text = metrics.render();
+        let line = |prefix: &str| sample(&text, prefix);
+        assert_eq!(
+            line("seawall_load_requests_total{entry=\"all\",outcome=\"ok\"}"),
+            Some(93.0)
+        );
+        assert_eq!(
+            line("seawall_load_requests_total{entry=\"all\",outcome=\"error\"}"),
+            Some(7.0)
+        );
+        assert_eq!(line("seawall_load_dropped_total{entry=\"all\"}"), Some(3.0));
+        assert_eq!(line("seawall_load_achieved_rps{entry=\"all\"}"), Some(25.0));
+        assert_eq!(line("seawall_load_in_flight"), Some(4.0));
+        assert!(
+            !text.contains("seawall_load_latency_seconds_count"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -83,6 +83,16 @@ pub struct RehearseArgs {
     /// Print the result (the `--out` document) as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Write a self-contained HTML report of the run (inline SVG charts:
+    /// rate and p50/p99 per entry over time, entries, guard events); also
+    /// when a guard aborts the run.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the run lasts
+    /// (entry `all`: requests by outcome, dropped, achieved rate); port 0
+    /// picks a free one, printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Run the verb: exit 0 when the run completed with every SLO held, 1 when
@@ -92,7 +102,7 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(USAGE));
     };
     let scenario = build(&plan, &args.plan, args)?;
-    if let Some(path) = &args.out {
+    for path in [&args.out, &args.report].into_iter().flatten() {
         input::writable(path)?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -100,11 +110,34 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let live = std::io::stderr().is_terminal();
-    let result = runtime.block_on(seawall_load::rehearse(&scenario, |p| {
-        if live {
-            progress_line(p);
+    let metrics =
+        seawall_load::metrics::Metrics::new(scenario.tag.as_ref().map(|t| t.run_id.clone()));
+    let result = runtime.block_on(async {
+        let server = match args.metrics_listen {
+            Some(addr) => {
+                let listener = seawall_load::metrics::bind(addr).await?;
+                eprintln!(
+                    "metrics: http://{}/metrics",
+                    listener.local_addr().unwrap_or(addr)
+                );
+                Some(metrics.serve(listener))
+            }
+            None => None,
+        };
+        let result = seawall_load::rehearse(&scenario, |p| {
+            if server.is_some() {
+                metrics.update_totals("all", p.requests, p.errors, p.dropped, p.last_second);
+            }
+            if live {
+                progress_line(p);
+            }
+        })
+        .await;
+        if let Some(server) = server {
+            server.abort();
         }
-    }));
+        anyhow::Ok(result?)
+    });
     if live {
         eprint!("\r\x1b[2K");
     }
@@ -114,6 +147,10 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
         let mut json = serde_json::to_string_pretty(&result)?;
         json.push('\n');
         input::write_whole(path, json.as_bytes())?;
+    }
+    if let Some(path) = &args.report {
+        let html = seawall_load::report::Report::from_run(&result).to_html();
+        input::write_whole(path, html.as_bytes())?;
     }
     if args.json {
         output::emit_json(&result)?;
