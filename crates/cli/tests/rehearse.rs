@@ -404,3 +404,60 @@ async fn input_errors_exit_2_before_any_request() {
         + shop.pay.load(Ordering::Relaxed);
     assert_eq!(total, 0, "requests were sent despite input errors");
 }
+
+/// On the flagship plan, whose `mix-1.2x` scenario mixes all four journeys
+/// (one of them through an entry with `burst: 2`), the rate each entry is
+/// sent is its decomposed target × the multiple: journey rates from the
+/// first steps' decomposed rates, calls × burst. A tiny multiple against a
+/// closed loopback port keeps the run harmless; its guard aborts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intended_rates_follow_the_carnival_decomposition() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let plan = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/carnival/plan.yaml"
+    );
+    let out = seawall(vec![
+        "rehearse".into(),
+        plan.into(),
+        "--scenario".into(),
+        "mix-1.2x".into(),
+        "--base-url".into(),
+        format!("http://{closed}"),
+        "--rate-multiple".into(),
+        "0.005".into(),
+        "--duration".into(),
+        "1s".into(),
+        "--json".into(),
+    ])
+    .await;
+    // connection refused → errors → the error-rate guard aborts: exit 1
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let entries = r["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 7);
+    let (mut home, mut grab) = (false, false);
+    for e in entries {
+        let target = e["target_qps"].as_f64().expect("target");
+        let intended = e["intended_qps"].as_f64().expect("intended");
+        assert!(target > 0.0);
+        assert!(
+            (intended - 0.005 * target).abs() < 1e-9 * target,
+            "{}: intended {intended} for target {target}",
+            e["id"]
+        );
+        home |= e["id"] == "home";
+        grab |= e["id"] == "coupon-grab";
+    }
+    assert!(home && grab);
+    assert_eq!(r["outcome"], "aborted");
+    assert!(r["entries"][0]["errors"]["connect"].as_u64() > Some(0));
+}

@@ -771,14 +771,7 @@ async fn issue(
                 () = cancel.notified() => return,
             }
         }
-        let mut journey = 0;
-        for (j, w) in weights.iter().enumerate() {
-            credit[j] += w;
-            if credit[j] > credit[journey] {
-                journey = j;
-            }
-        }
-        credit[journey] -= total;
+        let journey = pick(&mut credit, &weights, total);
         let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
         shared.journey_arrivals[journey].fetch_add(1, Ordering::Relaxed);
         tokio::spawn(walk(Arc::clone(&shared), journey, intended, seq));
@@ -787,6 +780,24 @@ async fn issue(
         () = tokio::time::sleep_until(end) => {}
         () = cancel.notified() => {}
     }
+}
+
+/// Smooth weighted round robin: add every weight to its credit, take the
+/// index with the most credit (the first on ties) and charge it `total`
+/// (`Σ weights`). Over any `n` picks, index `j` is taken `n·w_j/total`
+/// times to within one.
+pub(crate) fn pick(credit: &mut [f64], weights: &[f64], total: f64) -> usize {
+    let mut best = 0;
+    for (j, w) in weights.iter().enumerate() {
+        credit[j] += w;
+        if credit[j] > credit[best] {
+            best = j;
+        }
+    }
+    if let Some(c) = credit.get_mut(best) {
+        *c -= total;
+    }
+    best
 }
 
 /// One counter per step of every journey.
@@ -905,6 +916,35 @@ mod tests {
             error_rate: None,
         };
         assert_eq!(judge_slo(&none, &slow), None);
+    }
+
+    proptest::proptest! {
+        /// The mix: any weights, any number of arrivals — every journey's
+        /// share is exact to within one arrival.
+        #[test]
+        fn weighted_round_robin_is_exact(
+            weights in proptest::collection::vec(0.0f64..100.0, 1..6),
+            n in 1usize..3000,
+        ) {
+            let total: f64 = weights.iter().sum();
+            proptest::prop_assume!(total > 0.0);
+            let mut credit = vec![0.0; weights.len()];
+            let mut counts = vec![0usize; weights.len()];
+            for _ in 0..n {
+                counts[pick(&mut credit, &weights, total)] += 1;
+            }
+            for (c, w) in counts.iter().zip(&weights) {
+                let want = n as f64 * w / total;
+                proptest::prop_assert!((*c as f64 - want).abs() <= 1.0 + 1e-6, "{counts:?} for {weights:?}");
+            }
+        }
+
+        /// Conversions and calls: `k` draws of a fraction `f` take `⌊k·f⌋`.
+        #[test]
+        fn diffusion_sums_to_the_floor(f in 0.0f64..5.0, k in 0u64..5000) {
+            let taken: u64 = (0..k).map(|n| diffuse(n, f)).sum();
+            proptest::prop_assert_eq!(taken, (k as f64 * f).floor() as u64);
+        }
     }
 
     #[test]
