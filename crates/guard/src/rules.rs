@@ -530,6 +530,9 @@ impl RuleSet {
                     return Err(GuardError::DuplicateRule(id.to_owned()));
                 }
             }
+            for s in &r.switches {
+                s.validate()?;
+            }
             for f in &r.flow {
                 f.validate()?;
             }
@@ -746,6 +749,30 @@ impl FlowRule {
             && n.is_empty()
         {
             return Err(invalid(&self.id, "`origin` must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl SwitchRule {
+    fn validate(&self) -> Result<(), GuardError> {
+        let f = &self.fallback;
+        if !(100..=599).contains(&f.status) {
+            return Err(invalid(&self.id, "`fallback.status` must be 100–599"));
+        }
+        for (name, value) in &f.headers {
+            if !is_token(name) {
+                return Err(invalid(
+                    &self.id,
+                    format!("`fallback.headers`: `{name}` is not a header name"),
+                ));
+            }
+            if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+                return Err(invalid(
+                    &self.id,
+                    format!("`fallback.headers.{name}`: a header value must be printable ASCII"),
+                ));
+            }
         }
         Ok(())
     }

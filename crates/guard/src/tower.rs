@@ -4,7 +4,7 @@
 //! Every request is evaluated with [`Guard::evaluate`] (or
 //! [`Guard::evaluate_as`] with [`GuardLayer::for_resource`]); the layer then
 //! answers refusals itself (429 or 503, the fallback response, an injected
-//! abort) with the deciding rule in the `x-seawall-guard` header, waits out
+//! abort) with the deciding rule in the `x-seawall-reason` header (as the sidecar), waits out
 //! pace and injected delays, applies the resource's timeout (504 when it
 //! expires), and reports the outcome to the breakers: a 5xx response, an
 //! error of the inner service or a timeout is an error; slowness is measured
@@ -26,11 +26,11 @@ use crate::guard::{Decision, Guard, Outcome};
 use crate::request::{FaultAction, Upstream, Verdict};
 
 /// Response header naming the rule that decided a refused, degraded, aborted
-/// or timed-out request.
-pub const GUARD_HEADER: &str = "x-seawall-guard";
-/// Response header with the block reason (`qps_limit`, `circuit_open`, …,
-/// `fallback`, `fault`, `timeout`).
-pub const REASON_HEADER: &str = "x-seawall-guard-reason";
+/// or timed-out request (the same header the sidecar sets).
+pub const RULE_HEADER: &str = "x-seawall-reason";
+/// Response header with the kind of decision (`qps_limit`, `circuit_open`,
+/// …, `fallback`, `fault`, `timeout`).
+pub const KIND_HEADER: &str = "x-seawall-reason-kind";
 /// The rule id reported for a timeout.
 pub const TIMEOUT_RULE: &str = "timeout";
 
@@ -131,10 +131,10 @@ fn local<B: From<String>>(
         }
     }
     if let Ok(v) = HeaderValue::from_str(rule) {
-        h.insert(GUARD_HEADER, v);
+        h.insert(RULE_HEADER, v);
     }
     if let Ok(v) = HeaderValue::from_str(reason) {
-        h.insert(REASON_HEADER, v);
+        h.insert(KIND_HEADER, v);
     }
     res
 }

@@ -394,6 +394,18 @@ fn bad_request_level_rules_are_refused_and_change_nothing() {
             "header name",
         ),
         (
+            "version: 2\nresources:\n  - name: a\n    switches: [{ id: s, fallback: { status: 1000 } }]\n",
+            "100–599",
+        ),
+        (
+            "version: 2\nresources:\n  - name: a\n    switches: [{ id: s, fallback: { headers: { 'bad name': x } } }]\n",
+            "header name",
+        ),
+        (
+            "version: 2\nresources:\n  - name: a\n    switches: [{ id: s, fallback: { headers: { x-a: \"caf\u{e9}\" } } }]\n",
+            "printable ASCII",
+        ),
+        (
             "version: 2\ngray: { id: g, percent: 5 }\nresources:\n  - name: a\n    flow: [{ id: g, count: 1 }]\n",
             "more than once",
         ),

@@ -16,7 +16,7 @@ use axum::routing::get;
 use common::{TestGuard, guard};
 use http_body_util::BodyExt;
 use seawall_guard::BreakerState;
-use seawall_guard::tower::{GUARD_HEADER, GuardInfo, GuardLayer, REASON_HEADER};
+use seawall_guard::tower::{GuardInfo, GuardLayer, KIND_HEADER, RULE_HEADER};
 use tower::Service;
 
 /// Whether `/fail` fails (only one test uses it).
@@ -72,7 +72,7 @@ async fn send(
     let status = res.status();
     let rule = res
         .headers()
-        .get(GUARD_HEADER)
+        .get(RULE_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
@@ -125,8 +125,8 @@ async fn blocks_with_429_and_the_rule_then_serves_the_fallback() {
     let res = app.call(req).await.expect("infallible");
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["x-from"], "fallback");
-    assert_eq!(res.headers()[GUARD_HEADER], "ok-degrade");
-    assert_eq!(res.headers()[REASON_HEADER], "fallback");
+    assert_eq!(res.headers()[RULE_HEADER], "ok-degrade");
+    assert_eq!(res.headers()[KIND_HEADER], "fallback");
     let body = res.into_body().collect().await.expect("body").to_bytes();
     assert_eq!(&body[..], b"cached");
 }
@@ -278,7 +278,7 @@ async fn over_real_http_on_loopback() {
         let res = sender.send_request(req).await.expect("response");
         let rule = res
             .headers()
-            .get(GUARD_HEADER)
+            .get(RULE_HEADER)
             .map(|v| v.to_str().unwrap_or("").to_owned());
         statuses.push((res.status().as_u16(), rule));
         res.into_body().collect().await.expect("body");
