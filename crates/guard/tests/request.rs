@@ -447,3 +447,46 @@ resources:
     assert_eq!((0..5).filter(|_| admitted(&g.evaluate(&req))).count(), 0);
     assert_eq!((0..5).filter(|_| admitted(&g.evaluate(&test))).count(), 0);
 }
+
+#[test]
+fn under_a_test_flood_real_traffic_keeps_the_reserve_and_the_total_holds() {
+    // 1,000 QPS limit, 20 % reserve; 3,000 QPS of tagged traffic and 300 QPS
+    // of real traffic offered, interleaved, for 10 s. Without the reserve the
+    // flood would take nearly every slot freed by the sliding window.
+    let (g, clock) = guard(
+        "version: 1
+upstreams: { primary: { shadow_safe: true } }
+resources:
+  - name: r
+    routes: [{ path: /r }]
+    flow: [{ id: r-qps, count: 1000 }]
+",
+    );
+    let tag = [("x-seawall-test", "flood")];
+    let test = RequestParts::new("GET", "/r").with_headers(&tag);
+    let real = RequestParts::new("GET", "/r");
+    for second in 0..10 {
+        let (mut test_in, mut real_in) = (0u32, 0u32);
+        for ms in 0..1000u32 {
+            for _ in 0..3 {
+                test_in += u32::from(admitted(&g.evaluate(&test)));
+            }
+            if ms % 10 < 3 {
+                real_in += u32::from(admitted(&g.evaluate(&real)));
+            }
+            clock.advance(Duration::from_millis(1));
+        }
+        assert!(test_in + real_in <= 1000, "second {second}: over the limit");
+        assert!(
+            test_in <= 800,
+            "second {second}: test traffic took {test_in}"
+        );
+        assert!(
+            test_in >= 400,
+            "second {second}: test traffic starved: {test_in}"
+        );
+        if second > 0 {
+            assert_eq!(real_in, 300, "second {second}: real traffic refused");
+        }
+    }
+}
