@@ -33,7 +33,7 @@ use crate::result::{
 };
 use crate::scenario::{CStep, Compiled, GuardSpec, LoadProfile, Scenario};
 use crate::search::{Next, Search};
-use crate::stats::{ErrorClass, Mode, Recorder, View};
+use crate::stats::{ErrorClass, Mode, Progress, Recorder, View};
 
 /// How often guards are checked (an abort follows a broken guard within
 /// this, plus the time to notice responses).
@@ -61,6 +61,9 @@ pub struct RehearseProgress {
     pub errors: u64,
     /// Dropped steps so far.
     pub dropped: u64,
+    /// Per entry, in the scenario's order: its id and its own view (the
+    /// last whole second, totals so far, latency buckets).
+    pub entries: Vec<(String, Progress)>,
 }
 
 /// Run a scenario and return its result.
@@ -492,14 +495,16 @@ impl Controller<'_> {
             requests: 0,
             errors: 0,
             dropped: 0,
+            entries: Vec::with_capacity(self.scenario.entries.len()),
         };
-        for i in 0..self.scenario.entries.len() {
+        for (i, spec) in self.scenario.entries.iter().enumerate() {
             let e = self.shared.record(i).progress(now, Duration::ZERO);
             p.last_second += e.last.requests;
             p.p99_ms = p.p99_ms.max(e.last.latency_ms.p99);
             p.requests += e.requests;
             p.errors += e.errors;
             p.dropped += e.dropped;
+            p.entries.push((spec.id.clone(), e));
         }
         p
     }

@@ -453,7 +453,19 @@ async fn stages_ramp_linearly() {
         (2.0, Duration::from_secs(2)),
         (2.0, Duration::from_secs(1)),
     ]);
-    let r = rehearse(&s, |_| {}).await.expect("run");
+    let mut reports = Vec::new();
+    let r = rehearse(&s, |p| reports.push(p.clone()))
+        .await
+        .expect("run");
+    // Progress once a second: the intended multiple follows the ramp
+    // (1× at 1 s, 2× from 2 s) and each entry has its own view.
+    assert!(reports.len() >= 2, "{reports:?}");
+    assert!((reports[0].multiple - 1.0).abs() < 0.25, "{:?}", reports[0]);
+    assert!((reports[1].multiple - 2.0).abs() < 0.15, "{:?}", reports[1]);
+    assert_eq!(reports[1].entries.len(), 1);
+    assert_eq!(reports[1].entries[0].0, "r");
+    assert_eq!(reports[1].entries[0].1.requests, reports[1].requests);
+    assert_eq!(reports[1].phase, "stages");
     let times = seen.lock().expect("lock").clone();
     assert!(times.len().abs_diff(400) <= 2, "{} requests", times.len());
     let first = times[0];
@@ -476,4 +488,79 @@ async fn stages_ramp_linearly() {
         e.intended_qps
     );
     assert_eq!(r.mode, seawall_load::result::RunMode::Stages);
+}
+
+/// With HTTP/2 (h2c) the walk, templating and extraction work the same:
+/// the id extracted from the first step's response reaches the second
+/// step's path, every request arrives as HTTP/2 and carries the tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_walks_extract_and_tag() {
+    #[derive(Default)]
+    struct Seen {
+        h2_tagged: AtomicU64,
+        other: AtomicU64,
+        matched: AtomicU64,
+    }
+    fn note(s: &Seen, version: axum::http::Version, headers: &HeaderMap) {
+        let tagged = headers.get("x-seawall-test").is_some_and(|v| v == "scn-7");
+        if version == axum::http::Version::HTTP_2 && tagged {
+            s.h2_tagged.fetch_add(1, Ordering::Relaxed);
+        } else {
+            s.other.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let seen = Arc::new(Seen::default());
+    let app = Router::new()
+        .route(
+            "/new",
+            get(
+                |State(s): State<Arc<Seen>>, v: axum::http::Version, h: HeaderMap| async move {
+                    note(&s, v, &h);
+                    r#"{"id": 42}"#
+                },
+            ),
+        )
+        .route(
+            "/item/{id}",
+            get(
+                |State(s): State<Arc<Seen>>,
+                 v: axum::http::Version,
+                 h: HeaderMap,
+                 Path(id): Path<String>| async move {
+                    note(&s, v, &h);
+                    if id == "42" {
+                        s.matched.fetch_add(1, Ordering::Relaxed);
+                    }
+                    "ok"
+                },
+            ),
+        )
+        .with_state(Arc::clone(&seen));
+    let addr = serve(app).await;
+    let mut first = step(0, "GET", "/new");
+    first.extract = vec![("id".to_owned(), "/id".to_owned())];
+    let j = JourneySpec {
+        id: "j".to_owned(),
+        rate: 100.0,
+        steps: vec![first, step(1, "GET", "/item/{{id}}")],
+    };
+    let mut s = scenario(
+        addr,
+        vec![entry("new", 100.0, None), entry("item", 100.0, None)],
+        vec![j],
+    );
+    s.http = HttpVersion::Http2;
+    s.load = LoadProfile::Fixed {
+        multiple: 1.0,
+        duration: Duration::from_secs(1),
+    };
+    let r = rehearse(&s, |_| {}).await.expect("run");
+    assert_eq!(r.errors, 0, "{:?}", r.entries);
+    assert_eq!(seen.other.load(Ordering::Relaxed), 0);
+    let matched = seen.matched.load(Ordering::Relaxed);
+    assert!(
+        matched >= 95,
+        "{matched} second steps with the extracted id"
+    );
+    assert_eq!(seen.h2_tagged.load(Ordering::Relaxed), r.requests);
 }
