@@ -125,9 +125,59 @@ impl Ends {
     }
 }
 
+/// Literal children: a short list scanned in order (cheaper than hashing
+/// for the few children most nodes have), or a hash map for wide nodes.
+#[derive(Debug)]
+enum Literals {
+    Few(Vec<(Box<str>, Node)>),
+    Many(HashMap<Box<str>, Node, crate::guard::FxBuild>),
+}
+
+impl Default for Literals {
+    fn default() -> Self {
+        Literals::Few(Vec::new())
+    }
+}
+
+/// Above this many children a node's literals move into a hash map.
+const FEW: usize = 8;
+
+impl Literals {
+    fn entry(&mut self, seg: &str) -> &mut Node {
+        if let Literals::Few(list) = self
+            && list.len() >= FEW
+            && !list.iter().any(|(k, _)| **k == *seg)
+        {
+            let map = std::mem::take(list).into_iter().collect();
+            *self = Literals::Many(map);
+        }
+        match self {
+            Literals::Few(list) => {
+                let i = match list.iter().position(|(k, _)| **k == *seg) {
+                    Some(i) => i,
+                    None => {
+                        list.push((seg.into(), Node::default()));
+                        list.len() - 1
+                    }
+                };
+                &mut list[i].1
+            }
+            Literals::Many(map) => map.entry(seg.into()).or_default(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, seg: &str) -> Option<&Node> {
+        match self {
+            Literals::Few(list) => list.iter().find(|(k, _)| **k == *seg).map(|(_, n)| n),
+            Literals::Many(map) => map.get(seg),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Node {
-    literals: HashMap<Box<str>, Node, crate::guard::FxBuild>,
+    literals: Literals,
     param: Option<Box<Node>>,
     /// Routes ending in `*` here.
     rest: Ends,
@@ -156,7 +206,7 @@ impl Router {
             let mut rest = false;
             for s in segs {
                 match s {
-                    Segment::Literal(l) => node = node.literals.entry(l.into()).or_default(),
+                    Segment::Literal(l) => node = node.literals.entry(l),
                     Segment::Param => node = node.param.get_or_insert_with(Box::default),
                     Segment::Rest => rest = true,
                 }
@@ -178,26 +228,34 @@ impl Router {
         if self.len == 0 {
             return None;
         }
-        let segs = path.split('/').filter(|s| !s.is_empty());
-        find(&self.root, segs, method)
+        find(&self.root, path, method)
     }
 }
 
-fn find<'p>(
-    node: &Node,
-    mut segs: impl Iterator<Item = &'p str> + Clone,
-    method: &str,
-) -> Option<usize> {
-    let Some(seg) = segs.next() else {
+/// The next non-empty segment of `rest` and what follows it.
+#[inline]
+fn next_segment(rest: &str) -> Option<(&str, &str)> {
+    let rest = rest.trim_start_matches('/');
+    if rest.is_empty() {
+        return None;
+    }
+    Some(match rest.as_bytes().iter().position(|&b| b == b'/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    })
+}
+
+fn find(node: &Node, rest: &str, method: &str) -> Option<usize> {
+    let Some((seg, rest)) = next_segment(rest) else {
         return node.end.find(method).or_else(|| node.rest.find(method));
     };
     if let Some(child) = node.literals.get(seg)
-        && let Some(t) = find(child, segs.clone(), method)
+        && let Some(t) = find(child, rest, method)
     {
         return Some(t);
     }
     if let Some(child) = &node.param
-        && let Some(t) = find(child, segs, method)
+        && let Some(t) = find(child, rest, method)
     {
         return Some(t);
     }
@@ -255,6 +313,20 @@ mod tests {
         assert_eq!(r.find("GET", "/a/b/d"), Some(1));
         assert_eq!(r.find("GET", "/a/b/c"), Some(0));
         assert_eq!(r.find("GET", "/a/b"), None);
+    }
+
+    #[test]
+    fn wide_nodes_move_to_a_map_and_still_match() {
+        let routes: Vec<Route> = (0..50)
+            .map(|i| route(None, &format!("/api/r{i}/{{id}}")))
+            .chain([route(None, "/api/r7/x"), route(None, "/api/*")])
+            .collect();
+        let r = router(&routes);
+        for i in 0..50 {
+            assert_eq!(r.find("GET", &format!("/api/r{i}/1")), Some(i));
+        }
+        assert_eq!(r.find("GET", "/api/r7/x"), Some(50));
+        assert_eq!(r.find("GET", "/api/r99/1"), Some(51));
     }
 
     #[test]
