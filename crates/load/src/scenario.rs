@@ -226,6 +226,15 @@ impl Scenario {
         if self.guards.window.is_zero() || self.guards.window > Duration::from_secs(3600) {
             return Err(bad("guards.window must be between 1 s and 1 h".into()));
         }
+        if matches!(self.load, LoadProfile::Search(_))
+            && self.guards.error_rate.is_none()
+            && self.guards.p99_ms.is_none()
+            && self.entries.iter().all(|e| e.slo.is_none())
+        {
+            return Err(bad(
+                "a capacity search needs something to break: give the entries an `slo` (p99_ms, error_rate) or the scenario `guards`".into(),
+            ));
+        }
         for (i, d) in self.data.iter().enumerate() {
             if self.data[..i].iter().any(|o| o.name == d.name) {
                 return Err(bad(format!("data set `{}` is given twice", d.name)));

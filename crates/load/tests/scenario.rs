@@ -420,6 +420,20 @@ async fn unknown_variables_and_untagged_runs_are_refused() {
         Err(LoadError::Untagged)
     ));
     s.untagged = true;
+    // a search with no SLO and no guards could never find a knee
+    s.load = LoadProfile::Search(SearchSpec {
+        start: 1.0,
+        step: 1.0,
+        max: 2.0,
+        step_duration: Duration::from_secs(1),
+        hold: Duration::from_secs(1),
+    });
+    let err = rehearse(&s, |_| {}).await.expect_err("nothing to break");
+    assert!(err.to_string().contains("slo"), "{err}");
+    s.load = LoadProfile::Fixed {
+        multiple: 1.0,
+        duration: Duration::from_secs(1),
+    };
     s.journeys[0].rate = 0.0;
     assert!(matches!(
         rehearse(&s, |_| {}).await,
