@@ -390,12 +390,20 @@ fn rehearse_writes_a_report_and_serves_metrics() {
     );
     let ok = page
         .lines()
-        .find(|l| l.starts_with("seawall_load_requests_total{entry=\"all\",outcome=\"ok\"}"))
+        .find(|l| l.starts_with("seawall_load_requests_total{entry=\"home\",outcome=\"ok\"}"))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<u64>().ok())
         .expect("ok counter");
     // 30 journeys a second, two seconds complete at the scrape.
     assert!((45..=75).contains(&ok), "{ok}\n{page}");
+    assert!(
+        page.contains("seawall_load_latency_seconds_count{entry=\"home\"}"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("seawall_load_in_flight"),
+        "not known for a scenario"
+    );
 
     let html = std::fs::read_to_string(&report).expect("report written");
     assert_eq!(

@@ -72,7 +72,8 @@ impl EntryMetrics {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Snapshot {
     run_id: Option<String>,
-    in_flight: u64,
+    /// Requests in flight, when the runner reports them.
+    in_flight: Option<u64>,
     entries: BTreeMap<String, EntryMetrics>,
 }
 
@@ -102,14 +103,14 @@ impl Metrics {
 
     /// Set the number of requests in flight over all entries.
     pub fn set_in_flight(&self, in_flight: u64) {
-        self.lock().in_flight = in_flight;
+        self.lock().in_flight = Some(in_flight);
     }
 
     /// Update from a single-target run's progress view, as entry `entry`.
     pub fn update(&self, entry: &str, p: &Progress, target_rps: Option<f64>) {
         let numbers = EntryMetrics::from_progress(p, target_rps);
         let mut state = self.lock();
-        state.in_flight = p.in_flight;
+        state.in_flight = Some(p.in_flight);
         state.entries.insert(entry.to_owned(), numbers);
     }
 
@@ -257,14 +258,16 @@ impl Collector for SnapshotCollector {
                     .encode(m.encode_family(&[("entry", entry.as_str())])?)?;
             }
         }
-        ConstGauge::new(i64::try_from(s.in_flight).unwrap_or(i64::MAX)).encode(
-            encoder.encode_descriptor(
-                "seawall_load_in_flight",
-                "Requests sent and not yet answered.",
-                None,
-                MetricType::Gauge,
-            )?,
-        )?;
+        if let Some(in_flight) = s.in_flight {
+            ConstGauge::new(i64::try_from(in_flight).unwrap_or(i64::MAX)).encode(
+                encoder.encode_descriptor(
+                    "seawall_load_in_flight",
+                    "Requests sent and not yet answered.",
+                    None,
+                    MetricType::Gauge,
+                )?,
+            )?;
+        }
         {
             let mut m = encoder.encode_descriptor(
                 "seawall_load_achieved_rps",

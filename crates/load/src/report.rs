@@ -510,7 +510,7 @@ fn line_chart(series: &[Series], unit: &str) -> String {
     let sy = |y: f64| HEIGHT - BOTTOM - y / y_top * (HEIGHT - TOP - BOTTOM);
     let mut svg = open_svg();
     axes(&mut svg, y_top, unit, |i| {
-        (sy(y_top * f64::from(i) / 4.0), y_top * f64::from(i) / 4.0)
+        (sy(y_top * f64::from(i) / 5.0), y_top * f64::from(i) / 5.0)
     });
     for i in 0..=5 {
         let x = x_top * f64::from(i) / 5.0;
@@ -573,7 +573,7 @@ fn bar_chart(buckets: &[Bucket]) -> String {
     let slot = (WIDTH - LEFT - RIGHT) / shown.len().max(1) as f64;
     let mut svg = open_svg();
     axes(&mut svg, y_top, "responses", |i| {
-        (sy(y_top * f64::from(i) / 4.0), y_top * f64::from(i) / 4.0)
+        (sy(y_top * f64::from(i) / 5.0), y_top * f64::from(i) / 5.0)
     });
     for (i, b) in shown.iter().enumerate() {
         let x = LEFT + slot * i as f64;
@@ -613,9 +613,9 @@ fn open_svg() -> String {
     )
 }
 
-/// The y axis with five labelled grid lines; `tick(i)` is `(y pixel, value)`.
+/// The y axis with six labelled grid lines (five steps); `tick(i)` is `(y pixel, value)`.
 fn axes(svg: &mut String, _top: f64, unit: &str, tick: impl Fn(i32) -> (f64, f64)) {
-    for i in 0..=4 {
+    for i in 0..=5 {
         let (y, value) = tick(i);
         let _ = writeln!(
             svg,
@@ -666,7 +666,13 @@ fn number(x: f64) -> String {
     } else {
         3
     };
-    format!("{x:.digits$}")
+    let text = format!("{x:.digits$}");
+    // 0.100 → 0.1, 2.50 → 2.5: no trailing zeros after the point.
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
 }
 
 fn ms(x: f64) -> String {
@@ -709,7 +715,9 @@ mod tests {
     fn numbers_and_escaping() {
         assert_eq!(number(2000.0), "2000");
         assert_eq!(number(12.345), "12.3");
-        assert_eq!(number(0.25), "0.250");
+        assert_eq!(number(0.25), "0.25");
+        assert_eq!(number(0.1), "0.1");
+        assert_eq!(number(2.5), "2.5");
         assert_eq!(number(f64::INFINITY), "—");
         assert_eq!(
             escape("<a href=\"x\">&'"),

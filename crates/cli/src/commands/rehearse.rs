@@ -89,8 +89,8 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics while the run lasts
-    /// (entry `all`: requests by outcome, dropped, achieved rate); port 0
-    /// picks a free one, printed on stderr.
+    /// (per entry: requests by outcome, dropped, achieved rate, latency
+    /// histogram); port 0 picks a free one, printed on stderr.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -126,7 +126,11 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
         };
         let result = seawall_load::rehearse(&scenario, |p| {
             if server.is_some() {
-                metrics.update_totals("all", p.requests, p.errors, p.dropped, p.last_second);
+                for (entry, progress) in &p.entries {
+                    let numbers =
+                        seawall_load::metrics::EntryMetrics::from_progress(progress, None);
+                    metrics.set_entry(entry, numbers);
+                }
             }
             if live {
                 progress_line(p);
