@@ -399,7 +399,10 @@ impl Controller<'_> {
             Arc::clone(&self.shared),
             profile.arrivals(arrivals),
             phase_start,
-            phase_start + Duration::from_secs_f64(profile.seconds()),
+            // At most a year: stages are checked to 7 days each.
+            phase_start
+                + Duration::try_from_secs_f64(profile.seconds().clamp(0.0, 3.2e7))
+                    .unwrap_or_default(),
             Arc::clone(&cancel),
         ));
         let base = self.shared.c.base_rate;
