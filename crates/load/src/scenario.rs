@@ -223,8 +223,12 @@ impl Scenario {
         {
             return Err(bad(format!("guards.p99_ms {p} must be > 0")));
         }
-        if self.guards.window.is_zero() || self.guards.window > Duration::from_secs(3600) {
-            return Err(bad("guards.window must be between 1 s and 1 h".into()));
+        // A window keeps one histogram per second per entry: bounded memory.
+        if self.guards.window.is_zero() || self.guards.window > Duration::from_secs(60) {
+            return Err(bad(format!(
+                "guards.window {:?} must be more than 0 and at most 60 s",
+                self.guards.window
+            )));
         }
         if matches!(self.load, LoadProfile::Search(_))
             && self.guards.error_rate.is_none()

@@ -303,9 +303,10 @@ impl Recorder {
         })
     }
 
-    /// Keep enough closed one-second histograms for a window of `seconds`.
+    /// Keep enough closed one-second histograms for a window of `seconds`
+    /// (at most 60: each one is a full histogram).
     pub(crate) fn keep_window(&mut self, seconds: usize) {
-        self.keep = seconds.clamp(RECENT, 3600);
+        self.keep = seconds.clamp(RECENT, 60);
     }
 
     /// Start (or restart) counting a phase: [`Recorder::phase_view`]
