@@ -461,3 +461,30 @@ async fn intended_rates_follow_the_carnival_decomposition() {
     assert_eq!(r["outcome"], "aborted");
     assert!(r["entries"][0]["errors"]["connect"].as_u64() > Some(0));
 }
+
+/// `--untagged` sends without the tag, and the result says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untagged_runs_only_when_asked() {
+    let shop = Arc::new(Shop::default());
+    let addr = serve(Arc::clone(&shop)).await;
+    let dir = workdir("untagged", "user_id\nu-1\n");
+    let mut a = args(&dir, addr, "fixed", &["--duration", "1s", "--json"]);
+    // --run-id conflicts with --untagged
+    a.retain(|x| x != "--run-id" && x != "cli-run");
+    a.push("--untagged".to_owned());
+    let out = seawall(a).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(r["tag"].is_null() && r["run_id"].is_null(), "{r:#}");
+    let home = shop.home.load(Ordering::Relaxed);
+    assert!(home > 0);
+    assert_eq!(
+        shop.untagged.load(Ordering::Relaxed),
+        home + shop.order.load(Ordering::Relaxed) + shop.pay.load(Ordering::Relaxed)
+    );
+}

@@ -430,6 +430,12 @@ async fn unknown_variables_and_untagged_runs_are_refused() {
     });
     let err = rehearse(&s, |_| {}).await.expect_err("nothing to break");
     assert!(err.to_string().contains("slo"), "{err}");
+    // a guard window beyond 60 s would keep too many histograms
+    s.guards.error_rate = Some(0.1);
+    s.guards.window = Duration::from_secs(61);
+    let err = rehearse(&s, |_| {}).await.expect_err("window too long");
+    assert!(err.to_string().contains("guards.window"), "{err}");
+    s.guards = GuardSpec::default();
     s.load = LoadProfile::Fixed {
         multiple: 1.0,
         duration: Duration::from_secs(1),
