@@ -250,12 +250,11 @@ fn unwritable_outputs_and_bad_metrics_addresses_fail_before_any_traffic() {
 
 #[test]
 fn metrics_are_scraped_over_loopback_during_a_run() {
-    use std::io::Read;
     use std::process::Stdio;
 
     let (addr, _) = serve();
     let url = format!("http://{addr}/");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seawall"))
+    let child = Command::new(env!("CARGO_BIN_EXE_seawall"))
         .args([
             "load", &url, "-r", "50", "-d", "3s", "-c", "4", "--run-id", "cli-m",
         ])
@@ -264,27 +263,7 @@ fn metrics_are_scraped_over_loopback_during_a_run() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn seawall");
-    // The first stderr line names the bound address.
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("metrics line");
-    let metrics = line
-        .trim()
-        .strip_prefix("metrics: http://")
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("unexpected stderr: {line}"))
-        .to_owned();
-    // After the progress ticks at 1 s and 2 s, the counters are live.
-    std::thread::sleep(std::time::Duration::from_millis(2300));
-    let mut stream = TcpStream::connect(&metrics).expect("connect to metrics");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nhost: {metrics}\r\nconnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut page = String::new();
-    stream.read_to_string(&mut page).expect("response");
-    let done = child.wait_with_output().expect("seawall ends");
+    let (page, done) = scrape_during(child);
     assert_eq!(done.status.code(), Some(0));
 
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
@@ -334,14 +313,13 @@ rehearsals:
 
 #[test]
 fn rehearse_writes_a_report_and_serves_metrics() {
-    use std::io::Read;
     use std::process::Stdio;
 
     let (addr, seen) = serve();
     let dir = scratch("rehearse-report");
     std::fs::write(dir.join("plan.yaml"), PLAN).expect("plan");
     let report = dir.join("run.html");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seawall"))
+    let child = Command::new(env!("CARGO_BIN_EXE_seawall"))
         .arg("rehearse")
         .arg(dir.join("plan.yaml"))
         .args([
@@ -363,25 +341,7 @@ fn rehearse_writes_a_report_and_serves_metrics() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn seawall");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("metrics line");
-    let metrics = line
-        .trim()
-        .strip_prefix("metrics: http://")
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("unexpected stderr: {line}"))
-        .to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(2300));
-    let mut stream = TcpStream::connect(&metrics).expect("connect to metrics");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nhost: {metrics}\r\nconnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut page = String::new();
-    stream.read_to_string(&mut page).expect("response");
-    let done = child.wait_with_output().expect("seawall ends");
+    let (page, done) = scrape_during(child);
     assert_eq!(done.status.code(), Some(0), "{done:?}");
 
     assert!(
@@ -421,4 +381,32 @@ fn rehearse_writes_a_report_and_serves_metrics() {
         result["requests"].as_u64(),
         Some(seen.requests.load(Ordering::Relaxed))
     );
+}
+
+/// For a `seawall … --metrics-listen 127.0.0.1:0` child: read the bound
+/// address from its first stderr line, scrape `/metrics` 2.3 s later
+/// (after the progress ticks at 1 s and 2 s), and wait for it to end.
+fn scrape_during(mut child: std::process::Child) -> (String, std::process::Output) {
+    use std::io::Read;
+
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("metrics line");
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics: http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected stderr: {line}"))
+        .to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(2300));
+    let mut stream = TcpStream::connect(&metrics).expect("connect to metrics");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nhost: {metrics}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut page = String::new();
+    stream.read_to_string(&mut page).expect("response");
+    let done = child.wait_with_output().expect("seawall ends");
+    (page, done)
 }

@@ -63,7 +63,11 @@ impl Pool {
         let exchange = async {
             match self.http {
                 HttpVersion::Http1 => self.send_raw(target).await,
-                HttpVersion::Http2 => self.exchange(build(target)).await,
+                // h2c is not the fast path: hyper's client, body read whole.
+                HttpVersion::Http2 => self
+                    .fetch_exchange(build(target))
+                    .await
+                    .map(|(status, _)| status),
             }
         };
         match tokio::time::timeout(self.timeout, exchange).await {
@@ -93,26 +97,6 @@ impl Pool {
                 .push(conn);
         }
         Ok(status)
-    }
-
-    async fn exchange(&self, request: Request<Body>) -> Result<StatusCode, ErrorClass> {
-        match self.http {
-            HttpVersion::Http1 => {
-                let mut sender = match self.take_idle() {
-                    Some(s) => s,
-                    None => self.connect_h1().await?,
-                };
-                sender.ready().await.map_err(|_| ErrorClass::Io)?;
-                let status = complete(sender.send_request(request)).await?;
-                self.put_idle(sender);
-                Ok(status)
-            }
-            HttpVersion::Http2 => {
-                let mut sender = self.h2_sender().await?;
-                sender.ready().await.map_err(|_| ErrorClass::Io)?;
-                complete(sender.send_request(request)).await
-            }
-        }
     }
 
     fn take_idle(&self) -> Option<http1::SendRequest<Body>> {
@@ -174,21 +158,6 @@ impl Pool {
         *shared = Some(sender.clone());
         Ok(sender)
     }
-}
-
-/// Await the response head, then read the whole body. The body's frames
-/// are dropped as they arrive: nothing is buffered or copied per request.
-async fn complete(
-    response: impl Future<Output = hyper::Result<Response<Incoming>>>,
-) -> Result<StatusCode, ErrorClass> {
-    let response = response.await.map_err(|_| ErrorClass::Io)?;
-    let status = response.status();
-    let mut body = response.into_body();
-    // Bounded by the body's length; the caller's deadline bounds the time.
-    while let Some(frame) = body.frame().await {
-        frame.map_err(|_| ErrorClass::Body)?;
-    }
-    Ok(status)
 }
 
 /// The request for one arrival, from the checked template.
