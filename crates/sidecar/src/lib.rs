@@ -38,7 +38,7 @@ mod server;
 
 pub use config::{Config, Upstream};
 pub use error::SidecarError;
-pub use proxy::{ProxyBody, REASON_HEADER};
+pub use proxy::{KIND_HEADER, ProxyBody, REASON_HEADER};
 pub use server::{ShutdownReport, Sidecar, shutdown_signal};
 
 /// Writes one log line to standard error.

@@ -29,8 +29,13 @@ use crate::headers;
 use crate::metrics::{Metrics, Outcome, ResourceMetrics, UNMATCHED};
 use crate::reload::RulesStatus;
 
-/// The header that names the rule behind a refusal or a fallback.
+/// The header that names the rule behind a refusal, a fallback or a fault.
 pub const REASON_HEADER: &str = "x-seawall-reason";
+
+/// The header that says what kind of answer the sidecar made itself: the
+/// guard's block reason (`qps_limit`, `circuit_open`, …), `fallback`,
+/// `fault`, `timeout` (504) or `bad_gateway` (502). Same as the tower layer.
+pub const KIND_HEADER: &str = "x-seawall-reason-kind";
 
 /// State shared by every connection, the admin API and the reloader.
 #[derive(Debug)]
@@ -163,7 +168,7 @@ pub(crate) async fn handle(
             let status =
                 StatusCode::from_u16(b.reason.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
             let body = format!("blocked by rule `{}` ({reason})\n", b.rule_id);
-            return Ok(text_response(status, body, Some(&b.rule_id)));
+            return Ok(text_response(status, body, Some(&b.rule_id), reason));
         }
         Decision::Fallback(f) => {
             shared.metrics.blocked(name, &f.rule_id, "fallback");
@@ -182,7 +187,7 @@ pub(crate) async fn handle(
                 metrics.count(Outcome::Fault);
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 let body = format!("fault injected by rule `{}`\n", fault.rule_id);
-                return Ok(text_response(status, body, Some(&fault.rule_id)));
+                return Ok(text_response(status, body, Some(&fault.rule_id), "fault"));
             }
         }
     }
@@ -196,6 +201,7 @@ pub(crate) async fn handle(
                     StatusCode::BAD_GATEWAY,
                     "gray-routed, but the sidecar has no gray upstream\n".into(),
                     verdict.gray_rule.as_deref(),
+                    "bad_gateway",
                 ));
             }
         },
@@ -234,6 +240,7 @@ pub(crate) async fn handle(
                 StatusCode::BAD_REQUEST,
                 "the request target cannot be forwarded\n".into(),
                 None,
+                "bad_request",
             ));
         }
     };
@@ -256,6 +263,7 @@ pub(crate) async fn handle(
                     timeout.as_millis()
                 ),
                 None,
+                "timeout",
             ))
         }
         Ok(Err(e)) => {
@@ -270,6 +278,7 @@ pub(crate) async fn handle(
                 StatusCode::BAD_GATEWAY,
                 format!("{what}: {e}\n"),
                 None,
+                "bad_gateway",
             ))
         }
         Ok(Ok(resp)) => {
@@ -299,7 +308,12 @@ pub(crate) async fn handle(
 }
 
 /// A short plain-text response made by the sidecar itself.
-fn text_response(status: StatusCode, body: String, rule: Option<&str>) -> Response<ProxyBody> {
+fn text_response(
+    status: StatusCode,
+    body: String,
+    rule: Option<&str>,
+    kind: &'static str,
+) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::full(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -310,6 +324,10 @@ fn text_response(status: StatusCode, body: String, rule: Option<&str>) -> Respon
     if let Some(v) = rule.and_then(|r| HeaderValue::from_str(r).ok()) {
         h.insert(HeaderName::from_static(REASON_HEADER), v);
     }
+    h.insert(
+        HeaderName::from_static(KIND_HEADER),
+        HeaderValue::from_static(kind),
+    );
     resp
 }
 
@@ -331,6 +349,10 @@ fn fallback_response(f: &seawall_guard::Fallback) -> Response<ProxyBody> {
     if let Ok(v) = HeaderValue::from_str(&f.rule_id) {
         h.insert(HeaderName::from_static(REASON_HEADER), v);
     }
+    h.insert(
+        HeaderName::from_static(KIND_HEADER),
+        HeaderValue::from_static("fallback"),
+    );
     resp
 }
 

@@ -74,6 +74,7 @@ async fn rate_limit_answers_429_with_the_rule() {
         let got = fetch(&c, &sc.url("/limited")).await;
         if got.status == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(got.header("x-seawall-reason"), Some("limited-qps"));
+            assert_eq!(got.header("x-seawall-reason-kind"), Some("qps_limit"));
             assert!(got.body.contains("qps_limit"), "{}", got.body);
         }
         statuses.push(got.status);
@@ -186,6 +187,7 @@ async fn breaker_opens_on_5xx_then_probes_and_recovers() {
     let got = fetch(&c, &url).await;
     assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(got.header("x-seawall-reason"), Some("flaky-errors"));
+    assert_eq!(got.header("x-seawall-reason-kind"), Some("circuit_open"));
     assert!(got.body.contains("circuit_open"), "{}", got.body);
     let metrics = fetch(&c, &sc.admin_url("/metrics")).await.body;
     assert_eq!(
@@ -240,6 +242,7 @@ resources:
     assert_eq!(got.body, r#"{"coupons":[]}"#);
     assert_eq!(got.header("content-type"), Some("application/json"));
     assert_eq!(got.header("x-seawall-reason"), Some("coupons-degrade"));
+    assert_eq!(got.header("x-seawall-reason-kind"), Some("fallback"));
     assert_eq!(up.calls(), 1, "a fallback never calls upstream");
 
     let rules_doc = fetch(&c, &sc.admin_url("/rules")).await;

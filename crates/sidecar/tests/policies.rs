@@ -152,6 +152,7 @@ resources:
     let got = get_with(&c, &sc.url("/abort"), &[("x-seawall-test", "drill")]).await;
     assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(got.header("x-seawall-reason"), Some("drill-fail"));
+    assert_eq!(got.header("x-seawall-reason-kind"), Some("fault"));
     assert_eq!(
         calls.load(Ordering::SeqCst),
         0,

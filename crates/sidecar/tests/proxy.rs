@@ -312,6 +312,7 @@ async fn slow_upstream_is_504_after_the_timeout() {
     let got = fetch(&c, &sc.url("/slow/5000")).await;
     let took = t.elapsed();
     assert_eq!(got.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(got.header("x-seawall-reason-kind"), Some("timeout"));
     assert!(got.body.contains("300 ms"), "{}", got.body);
     assert!(
         took >= Duration::from_millis(290),
@@ -330,6 +331,7 @@ async fn upstream_status_codes_pass_through() {
         let got = fetch(&c, &sc.url(&format!("/status/{code}"))).await;
         assert_eq!(got.status.as_u16(), code);
         assert!(got.header("x-seawall-reason").is_none());
+        assert!(got.header("x-seawall-reason-kind").is_none());
     }
     let metrics = fetch(&c, &sc.admin_url("/metrics")).await.body;
     let count = |result| {

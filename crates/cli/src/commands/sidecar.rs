@@ -47,7 +47,8 @@ pub struct SidecarArgs {
     /// Speak HTTP/2 with prior knowledge (h2c) to the upstream.
     #[arg(long)]
     upstream_http2: bool,
-    /// Worker threads [default: the CPUs this process may run on].
+    /// Worker threads [default: the CPUs this process may run on]; 1 runs
+    /// the current-thread scheduler.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
@@ -73,11 +74,18 @@ pub fn run(args: &SidecarArgs) -> anyhow::Result<ExitCode> {
     config.reload_interval = millis(args.reload_interval_ms, "reload-interval-ms")?;
     config.upstream_http2 = args.upstream_http2;
 
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.threads {
-        anyhow::ensure!(n > 0, "--threads must be at least 1");
-        runtime.worker_threads(n);
-    }
+    // One thread: tokio's current-thread scheduler (no work stealing, no
+    // cross-thread wake-ups); more: the multi-thread scheduler.
+    let mut runtime = match args.threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = runtime
         .enable_all()
         .build()
