@@ -120,6 +120,7 @@ where
         seq: AtomicU64::new(0),
         http: scenario.http,
         step_started: AtomicU64::new(0),
+        active: AtomicU64::new(0),
     });
 
     let mut ctl = Controller {
@@ -174,10 +175,21 @@ where
         }
     };
 
-    // Walks stop before their next step; requests in flight are awaited.
+    // After a normal end, walks under way finish their journeys (so every
+    // arrival's steps are sent and per-entry counts follow the plan),
+    // within the grace period; after an abort they stop at once. Then
+    // walks stop before their next step and requests in flight are awaited.
+    let grace = scenario.timeout.saturating_add(Duration::from_secs(1));
+    let aborted = ctl.events.iter().any(|e| e.action == "abort");
+    if !aborted {
+        let deadline = Instant::now() + grace;
+        // Bounded by the deadline.
+        while shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     shared.stopped.store(true, Ordering::SeqCst);
     let all = u32::try_from(scenario.connections).unwrap_or(u32::MAX);
-    let grace = scenario.timeout.saturating_add(Duration::from_secs(1));
     let _ = tokio::time::timeout(grace, shared.slots.acquire_many(all)).await;
 
     let duration_s = issued.as_secs_f64();
@@ -611,6 +623,8 @@ struct Shared {
     decided: Vec<Vec<AtomicU64>>,
     /// Visits per step, for the number of calls (error diffusion).
     visits: Vec<Vec<AtomicU64>>,
+    /// Walks under way (counted by the issuer, uncounted when they end).
+    active: AtomicU64,
     /// Milliseconds from the start to the current search step.
     step_started: AtomicU64,
 }
@@ -782,6 +796,7 @@ async fn issue(
         let journey = pick(&mut credit, &weights, total);
         let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
         shared.journey_arrivals[journey].fetch_add(1, Ordering::Relaxed);
+        shared.active.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(walk(Arc::clone(&shared), journey, intended, seq));
     }
     tokio::select! {
@@ -808,6 +823,15 @@ pub(crate) fn pick(credit: &mut [f64], weights: &[f64], total: f64) -> usize {
     best
 }
 
+/// Counts a walk as under way until it is dropped, however it ends.
+struct Active(Arc<Shared>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// One counter per step of every journey.
 fn counters(c: &Compiled) -> Vec<Vec<AtomicU64>> {
     c.journeys
@@ -828,6 +852,7 @@ pub(crate) fn diffuse(n: u64, f: f64) -> u64 {
 
 /// One user's walk through a journey.
 async fn walk(shared: Arc<Shared>, journey: usize, arrival: Instant, seq: u64) {
+    let _active = Active(Arc::clone(&shared));
     let mut vars = shared.row_vars(seq);
     let mut intended = arrival;
     let Some(j) = shared.c.journeys.get(journey) else {
