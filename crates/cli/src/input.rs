@@ -6,7 +6,7 @@
 //! diagnostic's line and column, and its `help`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -309,35 +309,63 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` must be a positive duration"))
 }
 
-/// Refuse an output path whose directory does not exist, before any load.
+/// Refuse, before any load, an output path that cannot be written: its
+/// directory is missing or read-only, or the path is a directory.
 pub fn writable(path: &Path) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    if !dir.is_dir() {
-        bail!(
+    let meta = std::fs::metadata(dir).with_context(|| {
+        format!(
             "cannot write `{}`: directory `{}` does not exist",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    if !meta.is_dir() || meta.permissions().readonly() {
+        bail!(
+            "cannot write `{}`: `{}` is not a writable directory",
             path.display(),
             dir.display()
         );
     }
+    if path.is_dir() {
+        bail!("cannot write `{}`: it is a directory", path.display());
+    }
     Ok(())
 }
 
-/// Write to a temporary file beside `path`, then rename: readers never
-/// see half a file.
+/// Write to a temporary file beside `path`, then rename: readers see the
+/// old file or the whole new one, never a part; the temporary file is
+/// removed when either step fails.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_of_load_flags() {
+        assert_eq!(duration("10s"), Ok(std::time::Duration::from_secs(10)));
+        assert_eq!(duration("10"), Ok(std::time::Duration::from_secs(10)));
+        assert_eq!(duration("250ms"), Ok(std::time::Duration::from_millis(250)));
+        assert_eq!(duration("1.5m"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(duration("1h"), Ok(std::time::Duration::from_secs(3600)));
+        assert!(duration("ten").is_err());
+        assert!(duration("5d").is_err());
+        assert!(duration("-1s").is_err());
+    }
 
     #[test]
     fn parses_durations() {

@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use seawall_load::metrics::Metrics;
 use seawall_load::report::Report;
 use seawall_load::{Arrivals, HttpVersion, LoadConfig, Progress, RunResult, Summary, TestTag};
 
+use crate::input::{duration, writable, write_whole};
 use crate::output::{self, Align, Cell, Format, Grid, Page, Tone};
 
 /// Arguments of `seawall load`.
@@ -172,47 +173,6 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// An output file can be written: its directory exists and is not read-only.
-fn writable(path: &Path) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let meta = std::fs::metadata(dir).with_context(|| {
-        format!(
-            "cannot write {}: no directory {}",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    anyhow::ensure!(
-        meta.is_dir() && !meta.permissions().readonly(),
-        "cannot write {}: {} is not a writable directory",
-        path.display(),
-        dir.display()
-    );
-    anyhow::ensure!(
-        !path.is_dir(),
-        "cannot write {}: it is a directory",
-        path.display()
-    );
-    Ok(())
-}
-
-/// Write `bytes` to a temporary file beside `path`, then rename it over
-/// `path`: readers see the old file or the whole new one, never a part.
-fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// One thread: a current-thread runtime (no work stealing, no cross-thread
 /// wake-ups); more: the multi-threaded scheduler with that many workers.
 fn runtime(threads: Option<u16>) -> anyhow::Result<tokio::runtime::Runtime> {
@@ -267,26 +227,6 @@ fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
         });
     }
     Ok(c)
-}
-
-/// `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
-fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 10s, 500ms, 2m"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
 /// `Name: value`.
@@ -387,18 +327,6 @@ fn page(url: &str, s: &Summary) -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(duration("1.5m"), Ok(Duration::from_secs(90)));
-        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(duration("ten").is_err());
-        assert!(duration("5d").is_err());
-        assert!(duration("-1s").is_err());
-    }
 
     #[test]
     fn paths() {
