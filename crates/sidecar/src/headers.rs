@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use http::HeaderMap;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderName, HeaderValue};
 
 /// Headers that are always hop-by-hop, besides those `Connection` names.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -20,10 +20,21 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// Whether `name` is hop-by-hop whatever `Connection` says.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == header::UPGRADE || HOP_BY_HOP.iter().any(|h| h == name)
+}
+
 /// Removes hop-by-hop headers: those named by `Connection`, then the fixed
 /// list and `Upgrade`. A request's `TE: trailers` is kept (it is the one
 /// value that may travel on, and gRPC needs it); pass `keep_te_trailers`.
+///
+/// Most messages carry none of them, so one pass over the names (no
+/// hashing) decides whether there is anything to remove at all.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let te_trailers = keep_te_trailers
         && headers
             .get_all(header::TE)
@@ -52,26 +63,68 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) 
     }
 }
 
+/// The forwarding headers' values for one client address, made once per
+/// connection so that a request without them only clones ready values.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientAddr {
+    /// The address as text (`x-forwarded-for`'s element).
+    ip: String,
+    /// `x-forwarded-for` when the request has none.
+    xff: HeaderValue,
+    /// `forwarded`'s element (`for=…;proto=http`), also its whole value
+    /// when the request has none.
+    node: String,
+    forwarded: HeaderValue,
+}
+
+impl ClientAddr {
+    pub(crate) fn new(client: IpAddr) -> Self {
+        let ip = client.to_string();
+        let node = match client {
+            IpAddr::V4(_) => format!("for={ip};proto=http"),
+            IpAddr::V6(_) => format!("for=\"[{ip}]\";proto=http"),
+        };
+        // An IP address and these quotes are always valid header text.
+        let value = |s: &str| {
+            HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        };
+        Self {
+            xff: value(&ip),
+            forwarded: value(&node),
+            ip,
+            node,
+        }
+    }
+}
+
 /// Appends the client's address to `x-forwarded-for` and a `for=…;proto=http`
 /// element to `forwarded`, and sets `x-forwarded-proto: http` unless present.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: IpAddr) {
-    let ip = client.to_string();
-    append_list(headers, HeaderName::from_static("x-forwarded-for"), &ip);
-    let node = match client {
-        IpAddr::V4(_) => format!("for={ip};proto=http"),
-        IpAddr::V6(_) => format!("for=\"[{ip}]\";proto=http"),
-    };
-    append_list(headers, header::FORWARDED, &node);
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientAddr) {
+    append_list(
+        headers,
+        HeaderName::from_static("x-forwarded-for"),
+        &client.ip,
+        &client.xff,
+    );
+    append_list(headers, header::FORWARDED, &client.node, &client.forwarded);
     headers
         .entry(HeaderName::from_static("x-forwarded-proto"))
         .or_insert(HeaderValue::from_static("http"));
 }
 
 /// Appends `item` to a comma-separated list header, folding several
-/// occurrences of the header into one.
-fn append_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+/// occurrences of the header into one; `alone` is the value when the
+/// header is absent (the common case: one hash, no formatting).
+fn append_list(headers: &mut HeaderMap, name: HeaderName, item: &str, alone: &HeaderValue) {
+    let mut entry = match headers.entry(name) {
+        Entry::Vacant(v) => {
+            v.insert(alone.clone());
+            return;
+        }
+        Entry::Occupied(o) => o,
+    };
     let mut joined = String::new();
-    for v in headers.get_all(&name) {
+    for v in entry.iter() {
         if let Ok(s) = v.to_str() {
             joined.push_str(s.trim());
             joined.push_str(", ");
@@ -79,7 +132,7 @@ fn append_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
     }
     joined.push_str(item);
     if let Ok(v) = HeaderValue::from_str(&joined) {
-        headers.insert(name, v);
+        entry.insert(v);
     }
 }
 
@@ -118,6 +171,18 @@ mod tests {
     }
 
     #[test]
+    fn leaves_end_to_end_headers_alone_and_catches_a_lone_upgrade() {
+        let mut h = map(&[("host", "a"), ("x-a", "1"), ("x-a", "2")]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h, before);
+        let mut h = map(&[("x-a", "1"), ("upgrade", "h2c")]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get("upgrade").is_none());
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
     fn keeps_te_trailers_on_requests_only() {
         let mut h = map(&[("te", "gzip, trailers")]);
         strip_hop_by_hop(&mut h, true);
@@ -134,7 +199,7 @@ mod tests {
             ("x-forwarded-for", "198.51.100.1"),
             ("x-forwarded-proto", "https"),
         ]);
-        add_forwarded(&mut h, "10.1.2.3".parse().expect("ip"));
+        add_forwarded(&mut h, &ClientAddr::new("10.1.2.3".parse().expect("ip")));
         assert_eq!(
             h.get("x-forwarded-for").map(|v| v.as_bytes()),
             Some(&b"203.0.113.7, 198.51.100.1, 10.1.2.3"[..])
@@ -148,7 +213,7 @@ mod tests {
             Some(&b"for=10.1.2.3;proto=http"[..])
         );
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, "::1".parse().expect("ip"));
+        add_forwarded(&mut h, &ClientAddr::new("::1".parse().expect("ip")));
         assert_eq!(
             h.get("x-forwarded-for").map(|v| v.as_bytes()),
             Some(&b"::1"[..])

@@ -144,14 +144,31 @@ impl RequestMeta for Meta<'_> {
     }
 }
 
+/// What every request of one client connection shares: the sidecar's state
+/// and the client's forwarding-header values (made once per connection).
+#[derive(Debug)]
+pub(crate) struct Connection {
+    shared: Arc<Shared>,
+    client: headers::ClientAddr,
+}
+
+impl Connection {
+    pub(crate) fn new(shared: Arc<Shared>, client: IpAddr) -> Arc<Self> {
+        Arc::new(Self {
+            shared,
+            client: headers::ClientAddr::new(client),
+        })
+    }
+}
+
 /// Handles one proxied request, in the order `Verdict` documents: the
 /// decision, then a fault, then the upstream call under the timeout.
 pub(crate) async fn handle(
-    shared: Arc<Shared>,
-    client: IpAddr,
+    conn: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
+    let shared = &conn.shared;
     let verdict = shared.guard.evaluate(&Meta(&req));
     let metrics = shared.catalog().metrics(verdict.resource.as_deref());
     let name = verdict.resource.as_deref().unwrap_or(UNMATCHED);
@@ -209,7 +226,7 @@ pub(crate) async fn handle(
     let timeout = verdict.timeout.unwrap_or(shared.upstream_timeout);
     metrics.in_flight.inc();
     let mut call = Call {
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
         metrics,
         permit: Some(permit),
         started,
@@ -218,7 +235,7 @@ pub(crate) async fn handle(
 
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, true);
-    headers::add_forwarded(&mut parts.headers, client);
+    headers::add_forwarded(&mut parts.headers, &conn.client);
     if !parts.headers.contains_key(header::HOST)
         && let Some(a) = parts.uri.authority()
         && let Ok(v) = HeaderValue::from_str(a.as_str())

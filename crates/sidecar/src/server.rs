@@ -109,8 +109,8 @@ impl Sidecar {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let shared = Arc::clone(&shared);
-            let svc = service_fn(move |req| proxy::handle(Arc::clone(&shared), peer.ip(), req));
+            let conn = proxy::Connection::new(Arc::clone(&shared), peer.ip());
+            let svc = service_fn(move |req| proxy::handle(Arc::clone(&conn), req));
             let conn = builder
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();
