@@ -113,6 +113,28 @@ impl Upstream {
         self.authority.as_str()
     }
 
+    /// Host (brackets and all for IPv6) and port (80 when the URL has none).
+    pub(crate) fn host_port(&self) -> (&str, u16) {
+        (
+            self.authority.host(),
+            self.authority.port_u16().unwrap_or(80),
+        )
+    }
+
+    /// The origin-form target (`/base/path?query`) for a request whose path
+    /// and query are `pq`, as an HTTP/1.1 request line carries it.
+    pub(crate) fn origin_form(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        match pq {
+            Some(pq) if self.base.is_empty() => Ok(Uri::from(pq.clone())),
+            _ => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                Uri::builder()
+                    .path_and_query(format!("{}{pq}", self.base))
+                    .build()
+            }
+        }
+    }
+
     /// The absolute URI for a request whose path and query are `pq`.
     pub(crate) fn uri_for(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
         let pq = pq.map_or("/", PathAndQuery::as_str);
@@ -149,6 +171,18 @@ mod tests {
             u.uri_for(None).expect("uri").to_string(),
             "http://svc:80/base/"
         );
+        assert_eq!(u.host_port(), ("svc", 80));
+        assert_eq!(
+            u.origin_form(Some(&pq)).expect("uri").to_string(),
+            "/base/a?b=1"
+        );
+        assert_eq!(u.origin_form(None).expect("uri").to_string(), "/base/");
+        let u = Upstream::parse("http://[::1]:9").expect("valid");
+        assert_eq!(u.host_port(), ("[::1]", 9));
+        assert_eq!(u.origin_form(Some(&pq)).expect("uri").to_string(), "/a?b=1");
+        let u = Upstream::parse("http://svc").expect("valid");
+        assert_eq!(u.host_port(), ("svc", 80));
+        assert_eq!(u.origin_form(None).expect("uri").to_string(), "/");
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod config;
 mod error;
 mod headers;
 mod metrics;
+mod pool;
 mod proxy;
 mod reload;
 mod server;

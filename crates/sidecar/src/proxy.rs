@@ -27,6 +27,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, Upstream};
 use crate::headers;
 use crate::metrics::{Metrics, Outcome, ResourceMetrics, UNMATCHED};
+use crate::pool::{Lent, Pool, UpstreamError};
 use crate::reload::RulesStatus;
 
 /// The header that names the rule behind a refusal, a fallback or a fault.
@@ -43,9 +44,13 @@ pub(crate) struct Shared {
     guard: Guard,
     catalog: RwLock<Arc<Catalog>>,
     pub(crate) metrics: Metrics,
+    /// The HTTP/2 upstream client (unused for HTTP/1.1 upstreams).
     client: Client<HttpConnector, Incoming>,
     upstream: Upstream,
     gray: Option<Upstream>,
+    /// HTTP/1.1 connections to the primary and the gray upstream.
+    pool: Arc<Pool>,
+    gray_pool: Option<Arc<Pool>>,
     upstream_timeout: Duration,
     upstream_http2: bool,
     pub(crate) rules_path: PathBuf,
@@ -71,6 +76,19 @@ impl Shared {
             .http2_only(config.upstream_http2)
             .timer(TokioTimer::new())
             .build(connector);
+        let idle_timeout = Duration::from_secs(90);
+        let pool_for = |u: &Upstream| {
+            let (host, port) = u.host_port();
+            Pool::new(
+                host,
+                port,
+                config.connect_timeout,
+                idle_timeout,
+                config.max_idle_per_upstream,
+            )
+        };
+        let pool = pool_for(&config.upstream);
+        let gray_pool = config.gray_upstream.as_ref().map(pool_for);
         Arc::new_cyclic(|weak| {
             let mut metrics = Metrics::new();
             metrics.register_guard(weak.clone());
@@ -84,6 +102,8 @@ impl Shared {
                 catalog: RwLock::new(Arc::new(catalog)),
                 metrics,
                 client,
+                pool,
+                gray_pool,
                 upstream: config.upstream.clone(),
                 gray: config.gray_upstream.clone(),
                 upstream_timeout: config.upstream_timeout,
@@ -208,11 +228,11 @@ pub(crate) async fn handle(
             }
         }
     }
-    let upstream = match verdict.upstream {
-        GuardUpstream::Primary => &shared.upstream,
-        GuardUpstream::Gray => match &shared.gray {
-            Some(g) => g,
-            None => {
+    let (upstream, pool) = match verdict.upstream {
+        GuardUpstream::Primary => (&shared.upstream, &shared.pool),
+        GuardUpstream::Gray => match (&shared.gray, &shared.gray_pool) {
+            (Some(g), Some(p)) => (g, p),
+            _ => {
                 metrics.count(Outcome::BadGateway);
                 return Ok(text_response(
                     StatusCode::BAD_GATEWAY,
@@ -231,6 +251,8 @@ pub(crate) async fn handle(
         permit: Some(permit),
         started,
         error: false,
+        conn: None,
+        ended: false,
     };
 
     let (mut parts, body) = req.into_parts();
@@ -242,14 +264,24 @@ pub(crate) async fn handle(
     {
         parts.headers.insert(header::HOST, v);
     }
-    if shared.upstream_http2
-        && let Some(host) = parts.headers.remove(header::HOST)
+    let http2 = shared.upstream_http2;
+    if http2 {
+        if let Some(host) = parts.headers.remove(header::HOST) {
+            parts
+                .headers
+                .insert(HeaderName::from_static("x-forwarded-host"), host);
+        }
+    } else if !parts.headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::from_str(upstream.authority())
     {
-        parts
-            .headers
-            .insert(HeaderName::from_static("x-forwarded-host"), host);
+        parts.headers.insert(header::HOST, v);
     }
-    parts.uri = match upstream.uri_for(parts.uri.path_and_query()) {
+    let target = if http2 {
+        upstream.uri_for(parts.uri.path_and_query())
+    } else {
+        upstream.origin_form(parts.uri.path_and_query())
+    };
+    parts.uri = match target {
         Ok(uri) => uri,
         Err(_) => {
             call.metrics.count(Outcome::BadGateway);
@@ -262,12 +294,20 @@ pub(crate) async fn handle(
         }
     };
     parts.version = Version::HTTP_11;
-    let upstream_call = shared.client.request(Request::from_parts(parts, body));
-    let delayed = async move {
+    let req = Request::from_parts(parts, body);
+    let delayed = async {
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
-        upstream_call.await
+        if http2 {
+            match shared.client.request(req).await {
+                Ok(resp) => Ok((resp, None)),
+                Err(e) => Err(UpstreamError::Legacy(e)),
+            }
+        } else {
+            let (resp, lent) = pool.send(req, started).await?;
+            Ok((resp, Some(lent)))
+        }
     };
     match tokio::time::timeout(timeout, delayed).await {
         Err(_) => {
@@ -298,7 +338,8 @@ pub(crate) async fn handle(
                 "bad_gateway",
             ))
         }
-        Ok(Ok(resp)) => {
+        Ok(Ok((resp, lent))) => {
+            call.conn = lent.map(|l| (Arc::clone(pool), l));
             let (mut parts, body) = resp.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers, false);
             if parts.status.is_server_error() {
@@ -309,6 +350,7 @@ pub(crate) async fn handle(
             }
             // An empty body is settled now: hyper may never poll it.
             let call = if body.is_end_stream() {
+                call.ended = true;
                 drop(call);
                 None
             } else {
@@ -383,10 +425,20 @@ struct Call {
     permit: Option<Permit>,
     started: Instant,
     error: bool,
+    /// The pooled upstream connection, given back if the body `ended`.
+    conn: Option<(Arc<Pool>, Lent)>,
+    /// The response body was read to its end without error.
+    ended: bool,
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
+        if let Some((pool, lent)) = self.conn.take()
+            && self.ended
+            && !self.error
+        {
+            pool.put(lent);
+        }
         if let Some(p) = self.permit.take() {
             let outcome = if self.error {
                 seawall_guard::Outcome::Error
@@ -447,7 +499,12 @@ impl Body for ProxyBody {
                         }
                         *call = None;
                     }
-                    _ => *call = None,
+                    _ => {
+                        if let Some(c) = call.as_mut() {
+                            c.ended = true;
+                        }
+                        *call = None;
+                    }
                 }
                 Poll::Ready(frame)
             }
