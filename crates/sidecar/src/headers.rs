@@ -8,29 +8,31 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use http::header::{self, Entry, HeaderName, HeaderValue};
 
-/// Headers that are always hop-by-hop, besides those `Connection` names.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
-
-/// Whether `name` is hop-by-hop whatever `Connection` says.
+/// Whether `name` is hop-by-hop whatever `Connection` says (the fixed
+/// list and `Upgrade`). Compares names as text: cheaper than building
+/// `HeaderName`s to compare with.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    *name == header::UPGRADE || HOP_BY_HOP.iter().any(|h| h == name)
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
 /// Removes hop-by-hop headers: those named by `Connection`, then the fixed
 /// list and `Upgrade`. A request's `TE: trailers` is kept (it is the one
 /// value that may travel on, and gRPC needs it); pass `keep_te_trailers`.
 ///
-/// Most messages carry none of them, so one pass over the names (no
-/// hashing) decides whether there is anything to remove at all.
+/// One pass over the names finds the hop-by-hop headers present (usually
+/// none in requests, `Connection: keep-alive` in responses), so only those
+/// are removed.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
     if !headers.keys().any(is_hop_by_hop) {
         return;
@@ -42,22 +44,25 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) 
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    doomed.extend(
+        headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-    }
-    for name in &HOP_BY_HOP {
+            .map(str::trim)
+            // `close` names no header; `keep-alive` is on the fixed list.
+            .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()),
+    );
+    for name in doomed {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
