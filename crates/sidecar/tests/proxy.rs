@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -387,4 +388,69 @@ async fn bad_config_is_refused_before_listening() {
     config.gray_upstream =
         Some(seawall_sidecar::Upstream::parse("http://127.0.0.1:2").expect("url"));
     assert!(seawall_sidecar::Sidecar::bind(config).await.is_ok());
+}
+
+/// An upstream (plain hyper, HTTP/1.1) that counts the connections it
+/// accepted and answers `conn N`; with `close`, every answer ends its
+/// connection (`Connection: close`).
+async fn counting_upstream(close: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let svc = hyper::service::service_fn(move |_req| async move {
+                let mut resp = http::Response::new(http_body_util::Full::new(Bytes::from(
+                    format!("conn {n}"),
+                )));
+                if close {
+                    resp.headers_mut()
+                        .insert("connection", http::HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc),
+            );
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuses_upstream_connections_across_requests() {
+    let (up, accepted) = counting_upstream(false).await;
+    let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |_| {}).await;
+    let c = client(false);
+    for _ in 0..20 {
+        let got = fetch(&c, &sc.url("/r")).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert!(got.body.starts_with("conn "), "{}", got.body);
+    }
+    // One connection carries them all (a second may open while the first
+    // is being given back); one per request would mean no pooling.
+    let n = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&n),
+        "{n} upstream connections for 20 requests"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_closing_every_connection_is_no_error() {
+    let (up, accepted) = counting_upstream(true).await;
+    let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |_| {}).await;
+    let c = client(false);
+    for i in 1..=10 {
+        let got = fetch(&c, &sc.url("/r")).await;
+        assert_eq!(got.status, StatusCode::OK, "request {i}: {}", got.body);
+        assert_eq!(got.body, format!("conn {i}"));
+        assert!(got.header("connection").is_none());
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 10);
 }
