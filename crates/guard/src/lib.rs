@@ -5,8 +5,9 @@
 //!
 //! The core is plain synchronous Rust with no async runtime: time comes from
 //! a [`Clock`] (tests use [`ManualClock`]), a check never sleeps (pace rules
-//! return [`Decision::Wait`]), and the hot path is atomics plus one
-//! uncontended read lock.
+//! return [`Decision::Wait`]), and the hot path is atomics only: the rule
+//! set in force is loaded through `arc-swap` (no lock, no shared write), and
+//! a plain `check` allocates nothing.
 //!
 //! ```
 //! use seawall_guard::{Decision, Guard, ManualClock, Outcome, RuleSet};

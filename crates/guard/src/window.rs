@@ -4,10 +4,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Start value of a bucket that has never been used.
-const NEVER: u64 = u64::MAX - 1;
+/// Start value of a bucket that has never been used. Clock instants stay
+/// below 2⁶³ (292 years), so `now - start` wraps to at least 2⁶³ for both
+/// markers and one comparison in [`Window::sum`] skips them.
+const NEVER: u64 = 1 << 63;
 /// Start value of a bucket being reset by another thread.
-const RESETTING: u64 = u64::MAX;
+const RESETTING: u64 = NEVER + 1;
 
 #[derive(Debug)]
 pub(crate) struct Bucket<const N: usize> {
@@ -60,8 +62,9 @@ impl<const N: usize> Window<N> {
     /// The bucket for `now`, reset first if it still holds an older period.
     #[inline]
     pub(crate) fn current(&self, now: u64) -> &Bucket<N> {
-        let start = self.bucket_start(now);
-        let idx = ((now / self.bucket_nanos) % self.buckets.len() as u64) as usize;
+        let n = now / self.bucket_nanos;
+        let start = n * self.bucket_nanos;
+        let idx = (n % self.buckets.len() as u64) as usize;
         let bucket = &self.buckets[idx];
         loop {
             let seen = bucket.start.load(Ordering::Acquire);
@@ -97,14 +100,15 @@ impl<const N: usize> Window<N> {
     /// Sum of counter `field` over the buckets within the window ending at `now`.
     #[inline]
     pub(crate) fn sum(&self, now: u64, field: usize) -> u64 {
+        let Some(_) = self.buckets.first().and_then(|b| b.counts.get(field)) else {
+            return 0;
+        };
         let mut total = 0;
         for b in self.buckets.iter() {
             let start = b.start.load(Ordering::Acquire);
-            if start >= NEVER || start > now || now - start >= self.interval_nanos {
-                continue;
-            }
-            if let Some(c) = b.counts.get(field) {
-                total += c.load(Ordering::Relaxed);
+            // Skips the markers, later buckets (start > now) and expired ones.
+            if now.wrapping_sub(start) < self.interval_nanos {
+                total += b.counts[field].load(Ordering::Relaxed);
             }
         }
         total
