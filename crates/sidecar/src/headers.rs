@@ -34,7 +34,17 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// none in requests, `Connection: keep-alive` in responses), so only those
 /// are removed.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
-    if !headers.keys().any(is_hop_by_hop) {
+    let mut hop = headers.keys().filter(|n| is_hop_by_hop(n));
+    let Some(first) = hop.next() else {
+        return;
+    };
+    // The usual response: `Connection: keep-alive` (or `close`) alone.
+    if *first == header::CONNECTION
+        && hop.next().is_none()
+        && connection_tokens(headers)
+            .all(|t| t.eq_ignore_ascii_case("keep-alive") || t.eq_ignore_ascii_case("close"))
+    {
+        headers.remove(header::CONNECTION);
         return;
     }
     let te_trailers = keep_te_trailers
@@ -50,12 +60,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) 
         .cloned()
         .collect();
     doomed.extend(
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+        connection_tokens(headers)
             // `close` names no header; `keep-alive` is on the fixed list.
             .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
             .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()),
@@ -66,6 +71,17 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) 
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+}
+
+/// The tokens of every `Connection` header (a value that is not text
+/// yields none).
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
 }
 
 /// The forwarding headers' values for one client address, made once per
@@ -185,6 +201,18 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert!(h.get("upgrade").is_none());
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn drops_a_lone_connection_header_and_what_it_names() {
+        let mut h = map(&[("connection", "keep-alive"), ("x-a", "1")]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get("connection").is_none());
+        assert_eq!(h.len(), 1);
+        let mut h = map(&[("connection", "Close, x-a"), ("x-a", "1"), ("x-b", "2")]);
+        strip_hop_by_hop(&mut h, false);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-b"]);
     }
 
     #[test]
