@@ -91,6 +91,26 @@ fn run<C: Clock>(c: &mut Criterion, clock_name: &str, make: impl Fn() -> C) {
             start.elapsed()
         })
     });
+    // Two threads, each checking its own resource: nothing shared but the
+    // rule set, so the figure shows what reading the rule set costs under
+    // concurrency (perfect scaling halves the single-thread figure).
+    let guard = Guard::with_clock(rules(2, 1e12), make()).expect("guard");
+    group.bench_function("pass/2-resources-2-threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for name in ["res-0000", "res-0001"] {
+                    let guard = &guard;
+                    s.spawn(move || {
+                        for _ in 0..iters / 2 {
+                            drop(black_box(guard.check(black_box(name), None)));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
     group.finish();
 }
 
