@@ -823,7 +823,10 @@ impl<C: Clock> Guard<C> {
         }
 
         // 2c. Hot parameters.
-        let mut slots = Vec::new();
+        // The first passed value's slot inline, the others (a resource with
+        // several hot-parameter rules) in a vector: no allocation for one rule.
+        let mut first_slot = None;
+        let mut more_slots = Vec::new();
         if let Some(ctx) = &req {
             let req = ctx.req;
             for h in &res.hot {
@@ -833,7 +836,8 @@ impl<C: Clock> Guard<C> {
                 };
                 let Some(value) = value else { continue };
                 match h.check(value, now, acquire, scale) {
-                    HotCheck::Pass(slot) => slots.push(slot),
+                    HotCheck::Pass(slot) if first_slot.is_none() => first_slot = Some(slot),
+                    HotCheck::Pass(slot) => more_slots.push(slot),
                     HotCheck::Block if h.rule.dry_run => {
                         h.would_block.fetch_add(1, Ordering::Relaxed);
                     }
@@ -887,8 +891,11 @@ impl<C: Clock> Guard<C> {
         if let Some((q, _)) = test_quota {
             q.state.shared().commit(&q.state.rule, now, acquire);
         }
-        for slot in &slots {
-            slot.commit(now, acquire);
+        if let Some(first) = &first_slot {
+            first.commit(now, acquire);
+            for slot in &more_slots {
+                slot.commit(now, acquire);
+            }
         }
         if wait > 0 {
             Decision::Wait {
@@ -1157,6 +1164,30 @@ mod tests {
         // of the other three threads may be between the two when the limit
         // is reached, so at most three calls over it.
         assert!((1000..=1003).contains(&passed), "{passed} admitted");
+    }
+
+    #[test]
+    fn every_hot_parameter_rule_records_its_value() {
+        let rules = RuleSet::from_yaml(
+            "version: 1\nresources:\n  - name: r\n    routes: [{ path: /r }]\n    hot_params:\n      - { id: by-sku, source: query, name: sku, count: 5 }\n      - { id: by-user, source: header, name: x-user, count: 2 }\n      - { id: by-shop, source: header, name: x-shop, count: 3 }\n",
+        )
+        .expect("valid rules");
+        let g = Guard::with_clock(rules, ManualClock::new()).expect("guard");
+        let headers = [("x-user", "u1"), ("x-shop", "s1")];
+        let req = crate::RequestParts::new("GET", "/r")
+            .with_query("sku=1")
+            .with_headers(&headers);
+        let reasons: Vec<String> = (0..4).map(|_| g.evaluate(&req).reason().to_owned()).collect();
+        // Two admissions count against every rule's value: the third call is
+        // over by-user's 2; by-shop then still has room for one more.
+        assert_eq!(reasons[..2], ["pass", "pass"]);
+        assert_eq!(reasons[2], "by-user");
+        let other_user = [("x-user", "u2"), ("x-shop", "s1")];
+        let req = crate::RequestParts::new("GET", "/r")
+            .with_query("sku=1")
+            .with_headers(&other_user);
+        assert_eq!(g.evaluate(&req).reason(), "pass");
+        assert_eq!(g.evaluate(&req).reason(), "by-shop");
     }
 
     #[test]
