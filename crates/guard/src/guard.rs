@@ -1177,7 +1177,9 @@ mod tests {
         let req = crate::RequestParts::new("GET", "/r")
             .with_query("sku=1")
             .with_headers(&headers);
-        let reasons: Vec<String> = (0..4).map(|_| g.evaluate(&req).reason().to_owned()).collect();
+        let reasons: Vec<String> = (0..4)
+            .map(|_| g.evaluate(&req).reason().to_owned())
+            .collect();
         // Two admissions count against every rule's value: the third call is
         // over by-user's 2; by-shop then still has room for one more.
         assert_eq!(reasons[..2], ["pass", "pass"]);
