@@ -8,6 +8,11 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use http::header::{self, Entry, HeaderName, HeaderValue};
 
+// Constants, so the names are checked when compiling, not per request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const HTTP: HeaderValue = HeaderValue::from_static("http");
+
 /// Whether `name` is hop-by-hop whatever `Connection` says (the fixed
 /// list and `Upgrade`). Compares names as text: cheaper than building
 /// `HeaderName`s to compare with.
@@ -121,16 +126,9 @@ impl ClientAddr {
 /// Appends the client's address to `x-forwarded-for` and a `for=…;proto=http`
 /// element to `forwarded`, and sets `x-forwarded-proto: http` unless present.
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientAddr) {
-    append_list(
-        headers,
-        HeaderName::from_static("x-forwarded-for"),
-        &client.ip,
-        &client.xff,
-    );
+    append_list(headers, X_FORWARDED_FOR, &client.ip, &client.xff);
     append_list(headers, header::FORWARDED, &client.node, &client.forwarded);
-    headers
-        .entry(HeaderName::from_static("x-forwarded-proto"))
-        .or_insert(HeaderValue::from_static("http"));
+    headers.entry(X_FORWARDED_PROTO).or_insert(HTTP);
 }
 
 /// Appends `item` to a comma-separated list header, folding several

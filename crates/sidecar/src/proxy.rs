@@ -147,9 +147,9 @@ impl Shared {
 }
 
 /// The request as the guard's request-level API reads it.
-struct Meta<'a>(&'a Request<Incoming>);
+struct Meta<'a, B>(&'a Request<B>);
 
-impl RequestMeta for Meta<'_> {
+impl<B> RequestMeta for Meta<'_, B> {
     fn method(&self) -> &str {
         self.0.method().as_str()
     }
@@ -160,7 +160,18 @@ impl RequestMeta for Meta<'_> {
         self.0.uri().query()
     }
     fn header(&self, name: &str) -> Option<&str> {
-        self.0.headers().get(name).and_then(|v| v.to_str().ok())
+        let headers = self.0.headers();
+        // A short map is scanned (names are stored in lower case): cheaper
+        // than parsing `name` into a header name and hashing it.
+        let value = if headers.len() <= 12 {
+            headers
+                .iter()
+                .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        } else {
+            headers.get(name)
+        };
+        value.and_then(|v| v.to_str().ok())
     }
 }
 
@@ -522,6 +533,34 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Upstream { body, .. } => body.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_finds_headers_whatever_the_case_and_the_map_size() {
+        for extra in [0, 20] {
+            let mut b = Request::get("/p?q=1")
+                .header("x-user", "u1")
+                .header("x-user", "u2");
+            for i in 0..extra {
+                b = b.header(format!("x-filler-{i}"), "f");
+            }
+            b = b.header("baggage", "seawall-test=1");
+            let req = b.body(()).expect("request");
+            let m = Meta(&req);
+            assert_eq!(m.header("x-user"), Some("u1"), "{extra} extra headers");
+            assert_eq!(m.header("X-User"), Some("u1"), "{extra} extra headers");
+            assert_eq!(m.header("Baggage"), Some("seawall-test=1"));
+            assert_eq!(m.header("x-absent"), None);
+            assert_eq!(
+                (m.method(), m.path(), m.query()),
+                ("GET", "/p", Some("q=1"))
+            );
         }
     }
 }
