@@ -25,6 +25,17 @@
 #                                  upstream on the other (taskset)
 #   SKIP_INSTALL=1                 do not apt-get anything
 #   SEAWALL=PATH                   use this seawall binary (else a release build)
+#   BASELINE=PATH                  also run this (older) seawall binary's two
+#                                  sidecar targets, interleaved with the
+#                                  others: an A/B under the same load
+#
+# Instruction counts instead (repeatable on a loaded machine, user space
+# only — the kernel's socket work is not counted):
+#   CALLGRIND=1 bash bench/sidecar.sh    # with BASELINE=PATH for an A/B
+# runs each sidecar (pass-through and rate-limit rules) under valgrind
+# --tool=callgrind, counts instructions only while wrk (8 connections,
+# CG_SECS=10 seconds, after a 3 s warm-up) drives it, and prints
+# instructions per proxied request.
 #
 # Only 127.0.0.1 is loaded; every run is bounded by its duration.
 set -euo pipefail
@@ -43,7 +54,9 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 if [[ "${SKIP_INSTALL:-}" != 1 ]]; then
     missing=()
-    for tool in nginx:nginx-light wrk:wrk taskset:util-linux; do
+    tools=(nginx:nginx-light wrk:wrk taskset:util-linux)
+    [[ "${CALLGRIND:-}" == 1 ]] && tools+=(valgrind:valgrind)
+    for tool in "${tools[@]}"; do
         command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
     done
     if ((${#missing[@]})); then
@@ -121,7 +134,7 @@ resources:
 EOF
 
 wait_port() {
-    for _ in $(seq 100); do
+    for _ in $(seq "${2:-100}"); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.05
     done
@@ -163,13 +176,52 @@ log "upstream: nginx on 127.0.0.1:$up_port (one worker, core $LOAD_CPU)"
 pids+=($!)
 wait_port "$up_port"
 
+# callgrind_run BINARY RULES: instructions per request of one sidecar under callgrind.
+callgrind_run() {
+    local out=$dir/cg-$2-$RANDOM pid n ir
+    "${on_proxy_core[@]}" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+        "$1" sidecar --listen "127.0.0.1:$sidecar_port" --admin-listen "127.0.0.1:$admin_port" \
+        --upstream "http://127.0.0.1:$up_port" --rules "$dir/$2.yaml" --threads 1 2>"$out.log" &
+    pid=$!
+    pids+=("$pid")
+    wait_port "$sidecar_port" 600
+    local url="http://127.0.0.1:$sidecar_port/index.html"
+    "${on_load_core[@]}" wrk -t1 -c8 -d3s "$url" >/dev/null
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    "${on_load_core[@]}" wrk -t1 -c8 -d"${CG_SECS:-10}s" "$url" >"$out.wrk"
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    n=$(awk '/requests in/ { print $1 }' "$out.wrk")
+    ir=$(awk '/^totals:/ { print $2 }' "$out.1")
+    printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$n" "$ir" \
+        "$(awk -v i="$ir" -v n="$n" 'BEGIN { if (n > 0) printf "%.0f", i / n; else print "-" }')"
+}
+if [[ "${CALLGRIND:-}" == 1 ]]; then
+    printf '\n| seawall binary | rules | requests | instructions | instructions per request |\n|---|---|---|---|---|\n'
+    for bin in "$seawall" ${BASELINE:+"$BASELINE"}; do
+        for rules in pass limit; do callgrind_run "$bin" "$rules"; done
+    done
+    exit 0
+fi
+
 declare -A port name_of cpu_pids
 targets=(direct nginx-proxy nginx-limit-req sidecar-pass sidecar-limit)
+if [[ -n "${BASELINE:-}" ]]; then
+    [[ -x $BASELINE ]] || {
+        echo "error: BASELINE=$BASELINE is not an executable seawall binary" >&2
+        exit 1
+    }
+    targets+=(sidecar-pass-base sidecar-limit-base)
+fi
 name_of[direct]="direct upstream"
 name_of[nginx-proxy]="nginx proxy_pass"
 name_of[nginx-limit-req]="nginx limit_req"
 name_of[sidecar-pass]="seawall sidecar, pass-through rules"
 name_of[sidecar-limit]="seawall sidecar, rate-limit rule"
+name_of[sidecar-pass-base]="baseline sidecar, pass-through rules"
+name_of[sidecar-limit-base]="baseline sidecar, rate-limit rule"
 
 start_target() {
     case $1 in
@@ -184,9 +236,14 @@ start_target() {
             ;;
         sidecar-*)
             port[$1]=$sidecar_port
-            "${on_proxy_core[@]}" "$seawall" sidecar --listen "127.0.0.1:$sidecar_port" \
+            local bin=$seawall rules=${1#sidecar-}
+            if [[ $1 == *-base ]]; then
+                bin=$BASELINE
+                rules=${rules%-base}
+            fi
+            "${on_proxy_core[@]}" "$bin" sidecar --listen "127.0.0.1:$sidecar_port" \
                 --admin-listen "127.0.0.1:$admin_port" --upstream "http://127.0.0.1:$up_port" \
-                --rules "$dir/${1#sidecar-}.yaml" --threads 1 2>"$dir/$1.log" &
+                --rules "$dir/$rules.yaml" --threads 1 2>"$dir/$1.log" &
             pids+=($!)
             cpu_pids[$1]=$!
             ;;
