@@ -121,18 +121,6 @@ async fn open_model_rate_is_accurate_and_every_request_is_tagged() {
     assert_eq!(per_second, s.requests);
 }
 
-/// The acceptance figure; 10 s long, so run on demand:
-/// `cargo test -p seawall-load --test loopback -- --ignored`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "10 s; the acceptance figure, run on demand"]
-async fn open_model_rate_within_one_percent_at_2000_rps_for_10_s() {
-    let addr = serve(Behaviour::new()).await;
-    let s = run(&config(addr, Some(2000.0), 10.0)).await;
-    assert!(within(s.requests as f64, 20_000.0, 0.01), "{s:#?}");
-    assert!(within(s.achieved_rps, 2000.0, 0.01), "{s:#?}");
-    assert_eq!(s.dropped, 0);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poisson_arrivals_average_the_rate() {
     let addr = serve(Behaviour::new()).await;
