@@ -39,6 +39,9 @@ pub enum SidecarError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The guard's coarse clock thread cannot be started.
+    #[error("cannot start the guard's clock thread: {0}")]
+    Clock(std::io::Error),
     /// A feature that is planned but not built yet.
     #[error("not yet: {0}")]
     NotYet(&'static str),

@@ -20,7 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use seawall_guard::{
-    Decision, FaultAction, Guard, Permit, RequestMeta, RuleSet, Upstream as GuardUpstream,
+    CoarseClock, Decision, FaultAction, Guard, Permit, RequestMeta, RuleSet,
+    Upstream as GuardUpstream,
 };
 
 use crate::catalog::Catalog;
@@ -41,7 +42,7 @@ pub const KIND_HEADER: &str = "x-seawall-reason-kind";
 /// State shared by every connection, the admin API and the reloader.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    guard: Guard,
+    guard: Guard<CoarseClock>,
     catalog: RwLock<Arc<Catalog>>,
     pub(crate) metrics: Metrics,
     /// The HTTP/2 upstream client (unused for HTTP/1.1 upstreams).
@@ -61,7 +62,7 @@ impl Shared {
     /// Builds the shared state around a guard for `rules` (already validated).
     pub(crate) fn new(
         config: &Config,
-        guard: Guard,
+        guard: Guard<CoarseClock>,
         rules: &RuleSet,
         status: RulesStatus,
     ) -> Arc<Self> {
@@ -115,7 +116,7 @@ impl Shared {
     }
 
     /// The guard.
-    pub(crate) fn guard(&self) -> &Guard {
+    pub(crate) fn guard(&self) -> &Guard<CoarseClock> {
         &self.guard
     }
 
