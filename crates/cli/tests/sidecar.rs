@@ -143,3 +143,28 @@ fn bad_rules_file_exits_2_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
 }
+
+#[test]
+fn durations_take_units_and_refuse_zero() {
+    let out = Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .args(["sidecar", "--listen", "127.0.0.1:0", "--upstream"])
+        .args(["http://127.0.0.1:9", "--rules", "/nonexistent.yaml"])
+        .args(["--timeout", "0s"])
+        .output()
+        .expect("run seawall");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--timeout") && err.contains("positive"),
+        "{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .args(["sidecar", "--listen", "127.0.0.1:0", "--upstream"])
+        .args(["http://127.0.0.1:9", "--rules", "/nonexistent.yaml"])
+        .args(["--drain-timeout", "5 days"])
+        .output()
+        .expect("run seawall");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--drain-timeout"));
+}

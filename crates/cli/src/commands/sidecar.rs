@@ -11,6 +11,8 @@ use anyhow::Context;
 use clap::Args;
 use seawall_sidecar::{Config, Sidecar, Upstream, shutdown_signal};
 
+use crate::input::duration;
+
 /// Arguments of `seawall sidecar`.
 #[derive(Debug, Args)]
 pub struct SidecarArgs {
@@ -31,19 +33,19 @@ pub struct SidecarArgs {
     /// It has no authentication: keep it on loopback or a private interface.
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<SocketAddr>,
-    /// Longest wait for the upstream's response head, in milliseconds (a
-    /// resource's `timeout_ms` overrides it); then 504.
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    timeout_ms: u64,
-    /// Longest wait for a connection to the upstream, in milliseconds; then 502.
-    #[arg(long, value_name = "MS", default_value_t = 2_000)]
-    connect_timeout_ms: u64,
-    /// On SIGTERM or ctrl-c, how long in-flight requests may take to finish, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    drain_timeout_ms: u64,
-    /// How often the rules file is checked for changes, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1_000)]
-    reload_interval_ms: u64,
+    /// Longest wait for the upstream's response head (a resource's
+    /// `timeout_ms` overrides it); then 504. `30s`, `500ms`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    timeout: Duration,
+    /// Longest wait for a connection to the upstream; then 502.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    connect_timeout: Duration,
+    /// On SIGTERM or ctrl-c, how long in-flight requests may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    drain_timeout: Duration,
+    /// How often the rules file is checked for changes.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
+    reload_interval: Duration,
     /// Speak HTTP/2 with prior knowledge (h2c) to the upstream.
     #[arg(long)]
     upstream_http2: bool,
@@ -51,11 +53,6 @@ pub struct SidecarArgs {
     /// the current-thread scheduler.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-}
-
-fn millis(ms: u64, flag: &str) -> anyhow::Result<Duration> {
-    anyhow::ensure!(ms > 0, "--{flag} must be at least 1");
-    Ok(Duration::from_millis(ms))
 }
 
 /// Run the verb: serve until SIGTERM or ctrl-c. Exit 0 when every in-flight
@@ -68,10 +65,10 @@ pub fn run(args: &SidecarArgs) -> anyhow::Result<ExitCode> {
         .map(Upstream::parse)
         .transpose()?;
     config.admin_listen = args.admin_listen;
-    config.upstream_timeout = millis(args.timeout_ms, "timeout-ms")?;
-    config.connect_timeout = millis(args.connect_timeout_ms, "connect-timeout-ms")?;
-    config.drain_timeout = millis(args.drain_timeout_ms, "drain-timeout-ms")?;
-    config.reload_interval = millis(args.reload_interval_ms, "reload-interval-ms")?;
+    config.upstream_timeout = args.timeout;
+    config.connect_timeout = args.connect_timeout;
+    config.drain_timeout = args.drain_timeout;
+    config.reload_interval = args.reload_interval;
     config.upstream_http2 = args.upstream_http2;
 
     // One thread: tokio's current-thread scheduler (no work stealing, no
