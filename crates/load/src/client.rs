@@ -70,10 +70,17 @@ impl Pool {
                     .map(|(status, _)| status),
             }
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(ErrorClass::Timeout),
-        }
+        self.within_timeout(exchange).await
+    }
+
+    /// `exchange`'s result, or a timeout error once the pool's timeout passes.
+    async fn within_timeout<T>(
+        &self,
+        exchange: impl Future<Output = Result<T, ErrorClass>>,
+    ) -> Result<T, ErrorClass> {
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or(Err(ErrorClass::Timeout))
     }
 
     /// HTTP/1.1 on the fast path: pre-serialised request, raw keep-alive
@@ -162,10 +169,25 @@ impl Pool {
 
 /// The request for one arrival, from the checked template.
 fn build(target: &Target) -> Request<Body> {
-    let mut request = Request::new(Full::new(target.body.clone()));
-    *request.method_mut() = target.method.clone();
-    *request.uri_mut() = target.uri.clone();
-    *request.headers_mut() = target.headers.clone();
+    request(
+        target.method.clone(),
+        target.uri.clone(),
+        target.headers.clone(),
+        target.body.clone(),
+    )
+}
+
+/// A request from its parts.
+fn request(
+    method: hyper::Method,
+    uri: hyper::Uri,
+    headers: hyper::HeaderMap,
+    body: Bytes,
+) -> Request<Body> {
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
     request
 }
 
@@ -182,14 +204,8 @@ impl Pool {
         headers: hyper::HeaderMap,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), ErrorClass> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = method;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
-        match tokio::time::timeout(self.timeout, self.fetch_exchange(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(ErrorClass::Timeout),
-        }
+        self.within_timeout(self.fetch_exchange(request(method, uri, headers, body)))
+            .await
     }
 
     async fn fetch_exchange(
