@@ -56,7 +56,8 @@ GEN_CPU=${GEN_CPU:-1}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 tools=$target_dir/bench-tools
 
-say() { printf '\n==> %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 # ------------------------------------------------------------------ install
 if [[ "${SKIP_INSTALL:-}" != 1 ]]; then
@@ -86,22 +87,9 @@ done
 have_hey=0
 command -v hey >/dev/null && have_hey=1
 
-pin() { # pin CPU COMMAND...: taskset when the core exists
-    local cpu=$1
-    shift
-    if taskset -c "$cpu" true 2>/dev/null; then
-        taskset -c "$cpu" "$@"
-    else
-        "$@"
-    fi
-}
 
 # ------------------------------------------------------------------ seawall
-seawall=${SEAWALL:-$target_dir/release/seawall}
-if [[ -z "${SEAWALL:-}" ]]; then
-    say "cargo build --release -p seawall"
-    cargo build --release -q -p seawall
-fi
+build_seawall
 
 # ------------------------------------------------------------------ nginx
 work=$(mktemp -d "${TMPDIR:-/tmp}/seawall-bench.XXXXXX")

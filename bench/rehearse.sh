@@ -35,24 +35,16 @@ NGINX_CPU=${NGINX_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 
-say() { printf '\n==> %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 for t in nginx jq /usr/bin/time; do
     command -v "$t" >/dev/null || {
         echo "error: $t not found (apt-get install nginx-light jq time)" >&2
         exit 1
     }
 done
-pin() { # pin CPU COMMAND...: taskset when the core exists
-    local cpu=$1
-    shift
-    if taskset -c "$cpu" true 2>/dev/null; then taskset -c "$cpu" "$@"; else "$@"; fi
-}
 
-seawall=${SEAWALL:-$target_dir/release/seawall}
-if [[ -z "${SEAWALL:-}" ]]; then
-    say "cargo build --release -p seawall"
-    cargo build --release -q -p seawall
-fi
+build_seawall
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/seawall-rehearse-bench.XXXXXX")
 nginx_pid=""
