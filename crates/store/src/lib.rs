@@ -1,0 +1,653 @@
+//! Seawall's control-plane store: everything `seawall serve` must not lose
+//! — events, plan versions, rehearsal results, API tokens, gate decisions,
+//! freeze exceptions, guard rule versions and the audit log.
+//!
+//! One [`Store`] trait, two backends, each with its own migrations applied
+//! on open: SQLite (the default, one file in the data dir, WAL) and
+//! PostgreSQL (`--db postgres://…`, for several control-plane replicas). The
+//! same behaviour suite runs against both (`tests/behaviour.rs`).
+//!
+//! Invariants the backends keep:
+//! - The store never reads the clock: every timestamp (integer milliseconds
+//!   UTC, [`Millis`]) comes in with the call, so tests are deterministic.
+//! - Every change appends an [`AuditEntry`] in the same transaction as the
+//!   change itself: a change is either stored with its audit entry or not
+//!   at all. Entries are hash-chained ([`audit`]); [`audit::verify`] finds
+//!   any edited or deleted entry.
+//! - Versions (plan versions per event, rule versions per service) are
+//!   dense, start at 1 and are assigned inside the writing transaction.
+//! - Secrets are never stored: tokens are kept as their SHA-256.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub mod audit;
+mod error;
+mod open;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use error::StoreError;
+pub use open::{StoreSpec, open};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// Result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Who makes a change, and when: recorded in the change and its audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ctx {
+    /// The actor's name (a token's name, or `bootstrap`).
+    pub actor: String,
+    /// When the change is made.
+    pub at_ms: Millis,
+}
+
+impl Ctx {
+    /// A context for `actor` at `at_ms`.
+    pub fn new(actor: impl Into<String>, at_ms: Millis) -> Self {
+        Self {
+            actor: actor.into(),
+            at_ms,
+        }
+    }
+}
+
+/// A token's role: what its holder may do (the server checks; the store
+/// only keeps it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including tokens.
+    Admin,
+    /// The event's guarantee group: plans, rules, exception decisions.
+    Commander,
+    /// A business line's technical PM: changes to what belongs to the line.
+    Pm,
+    /// On-call staff: incidents and emergency plans.
+    Oncall,
+    /// Reads only.
+    Viewer,
+    /// CI/CD pipelines: the change gate only.
+    Ci,
+}
+
+impl Role {
+    /// Every role, in order of decreasing power.
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Commander,
+        Role::Pm,
+        Role::Oncall,
+        Role::Viewer,
+        Role::Ci,
+    ];
+
+    /// The role's lower-case name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Commander => "commander",
+            Role::Pm => "pm",
+            Role::Oncall => "oncall",
+            Role::Viewer => "viewer",
+            Role::Ci => "ci",
+        }
+    }
+
+    /// Parse a lower-case role name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// An event (a 618, a Double-11): the unit plans and decisions belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Store id.
+    pub id: i64,
+    /// Unique short name used in URLs (`double11-2026`).
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_ms: Millis,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// A new event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Unique short name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A stored plan version without its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanVersionInfo {
+    /// Event the plan belongs to.
+    pub event_id: i64,
+    /// 1, 2, … per event.
+    pub version: i64,
+    /// Lower-case hex SHA-256 of the text.
+    pub sha256: String,
+    /// File name it was pushed from (shown in diagnostics).
+    pub file_name: String,
+    /// Push time.
+    pub created_ms: Millis,
+    /// Pusher.
+    pub created_by: String,
+}
+
+/// A stored plan version with its text, exactly as pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanVersion {
+    /// Everything but the text.
+    #[serde(flatten)]
+    pub info: PlanVersionInfo,
+    /// The YAML as pushed (already validated by the server).
+    pub text: String,
+}
+
+/// A plan version to store (validated by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPlanVersion {
+    /// File name it was pushed from.
+    pub file_name: String,
+    /// The YAML text.
+    pub text: String,
+}
+
+/// A stored rehearsal result (`run.json`, schema `seawall.run/v1`) without
+/// its document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Store id.
+    pub id: i64,
+    /// Event the run belongs to.
+    pub event_id: i64,
+    /// Plan version current when it was uploaded, if any.
+    pub plan_version: Option<i64>,
+    /// Scenario name from the run.
+    pub scenario: String,
+    /// Lower-case hex SHA-256 of the document.
+    pub sha256: String,
+    /// Upload time.
+    pub uploaded_ms: Millis,
+    /// Uploader.
+    pub uploaded_by: String,
+}
+
+/// A stored rehearsal result with its document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// Everything but the document.
+    #[serde(flatten)]
+    pub info: RunInfo,
+    /// The `run.json` text, exactly as uploaded.
+    pub json: String,
+}
+
+/// A rehearsal result to store (validated by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRun {
+    /// Plan version current at upload, if any.
+    pub plan_version: Option<i64>,
+    /// Scenario name.
+    pub scenario: String,
+    /// The `run.json` text.
+    pub json: String,
+}
+
+/// An API token (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    /// Store id.
+    pub id: i64,
+    /// Unique name: the actor recorded for its changes.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The business line a `pm` token is scoped to.
+    pub business_line: Option<String>,
+    /// Creation time.
+    pub created_ms: Millis,
+    /// Creator.
+    pub created_by: String,
+    /// When it was revoked; a revoked token authenticates nothing.
+    pub revoked_ms: Option<Millis>,
+}
+
+/// A token to store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    /// Unique name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Business line (required for `pm`, the server checks).
+    pub business_line: Option<String>,
+    /// Lower-case hex SHA-256 of the secret (see [`sha256_hex`]).
+    pub secret_sha256: String,
+}
+
+/// Kind of change asked about at the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// A deployment.
+    Release,
+    /// A configuration change.
+    Config,
+    /// An operations action (scaling, restarts, DB work).
+    Ops,
+}
+
+impl ChangeKind {
+    /// Lower-case name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Release => "release",
+            ChangeKind::Config => "config",
+            ChangeKind::Ops => "ops",
+        }
+    }
+
+    /// Parse a lower-case name.
+    pub fn parse(name: &str) -> Option<ChangeKind> {
+        [ChangeKind::Release, ChangeKind::Config, ChangeKind::Ops]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// A gate decision, recorded whether the change was allowed or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// Store id.
+    pub id: i64,
+    /// Decision time.
+    pub at_ms: Millis,
+    /// Event whose plan decided, if any.
+    pub event_id: Option<i64>,
+    /// Service asked about.
+    pub service: String,
+    /// Change kind.
+    pub kind: ChangeKind,
+    /// Who asks (the pipeline's user, from the request).
+    pub actor: String,
+    /// The change's reference (MR, commit, ticket).
+    pub change_ref: String,
+    /// Whether it was let through.
+    pub allowed: bool,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The freeze window that froze it (or that an exception overrode).
+    pub window: Option<String>,
+    /// The exception that let it through.
+    pub exception_id: Option<i64>,
+}
+
+/// A gate decision to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewChangeRecord {
+    /// Event whose plan decided, if any.
+    pub event_id: Option<i64>,
+    /// Service asked about.
+    pub service: String,
+    /// Change kind.
+    pub kind: ChangeKind,
+    /// Who asks.
+    pub actor: String,
+    /// The change's reference.
+    pub change_ref: String,
+    /// Whether it was let through.
+    pub allowed: bool,
+    /// Why.
+    pub reason: String,
+    /// Freeze window involved.
+    pub window: Option<String>,
+    /// Exception that let it through.
+    pub exception_id: Option<i64>,
+}
+
+/// Which change records to list (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeFilter {
+    /// Only this event's.
+    pub event_id: Option<i64>,
+    /// Only this service's.
+    pub service: Option<String>,
+    /// Only decisions at or after this time.
+    pub since_ms: Option<Millis>,
+    /// Only allowed (`Some(true)`) or refused (`Some(false)`) ones.
+    pub allowed: Option<bool>,
+    /// At most this many (the backend caps it at 10,000).
+    pub limit: Option<u32>,
+}
+
+/// Where a freeze exception stands. Expiry is not stored: an approved
+/// exception whose window has ended is expired, computed at read time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExceptionStatus {
+    /// Waiting for a commander.
+    Pending,
+    /// Approved: lets its scope through during its window.
+    Approved,
+    /// Rejected.
+    Rejected,
+}
+
+impl ExceptionStatus {
+    /// Lower-case name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExceptionStatus::Pending => "pending",
+            ExceptionStatus::Approved => "approved",
+            ExceptionStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parse a lower-case name.
+    pub fn parse(name: &str) -> Option<ExceptionStatus> {
+        [
+            ExceptionStatus::Pending,
+            ExceptionStatus::Approved,
+            ExceptionStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+/// A request to let some changes through a freeze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreezeException {
+    /// Store id.
+    pub id: i64,
+    /// Event it belongs to.
+    pub event_id: i64,
+    /// Service globs it covers.
+    pub services: Vec<String>,
+    /// Change kinds it covers.
+    pub kinds: Vec<ChangeKind>,
+    /// Window start, inclusive.
+    pub starts_ms: Millis,
+    /// Window end, exclusive.
+    pub ends_ms: Millis,
+    /// Why it is needed.
+    pub reason: String,
+    /// Requester.
+    pub requested_by: String,
+    /// Request time.
+    pub requested_ms: Millis,
+    /// Decision so far.
+    pub status: ExceptionStatus,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_ms: Option<Millis>,
+    /// The decider's note.
+    pub decision_note: Option<String>,
+}
+
+/// An exception request to store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewException {
+    /// Service globs.
+    pub services: Vec<String>,
+    /// Change kinds.
+    pub kinds: Vec<ChangeKind>,
+    /// Window start, inclusive.
+    pub starts_ms: Millis,
+    /// Window end, exclusive.
+    pub ends_ms: Millis,
+    /// Why.
+    pub reason: String,
+}
+
+/// Where a guard rule version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleSource {
+    /// Derived from the plan and measured capacity.
+    Derived,
+    /// Adjusted by a commander.
+    Adjusted,
+}
+
+impl RuleSource {
+    /// Lower-case name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleSource::Derived => "derived",
+            RuleSource::Adjusted => "adjusted",
+        }
+    }
+
+    /// Parse a lower-case name.
+    pub fn parse(name: &str) -> Option<RuleSource> {
+        [RuleSource::Derived, RuleSource::Adjusted]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// One version of a service's guard rule set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleVersion {
+    /// Service the sidecars of which apply it.
+    pub service: String,
+    /// 1, 2, … per service.
+    pub version: i64,
+    /// The rule set document (JSON, seawall-guard's schema).
+    pub document: String,
+    /// Lower-case hex SHA-256 of the document.
+    pub sha256: String,
+    /// Derived or adjusted.
+    pub source: RuleSource,
+    /// Plan version it was derived from, if any.
+    pub plan_version: Option<i64>,
+    /// Why this version (a commander's note, or what it was derived from).
+    pub note: String,
+    /// Creation time.
+    pub created_ms: Millis,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// A rule set version to store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRuleVersion {
+    /// Service.
+    pub service: String,
+    /// The document (validated by the caller).
+    pub document: String,
+    /// Derived or adjusted.
+    pub source: RuleSource,
+    /// Plan version it was derived from.
+    pub plan_version: Option<i64>,
+    /// Why.
+    pub note: String,
+}
+
+/// What a sidecar last reported having applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SidecarReport {
+    /// Service it guards.
+    pub service: String,
+    /// Instance name (host:port or pod name), unique per service.
+    pub instance: String,
+    /// Rule version in force there.
+    pub applied_version: i64,
+    /// Report time.
+    pub reported_ms: Millis,
+}
+
+/// One audit log entry. `hash` covers every other field and `prev_hash`
+/// (see [`audit::entry_hash`]), so an edit or a deletion breaks the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// 1, 2, … without gaps.
+    pub seq: i64,
+    /// When.
+    pub at_ms: Millis,
+    /// Who.
+    pub actor: String,
+    /// What, dotted (`plan.push`, `gate.check`, `token.create`, …).
+    pub action: String,
+    /// On what (`event:double11`, `service:order`, `token:7`, …).
+    pub target: String,
+    /// Details as compact JSON text, hashed exactly as stored.
+    pub detail: String,
+    /// The previous entry's hash ([`audit::GENESIS`] for the first).
+    pub prev_hash: String,
+    /// This entry's hash, lower-case hex SHA-256.
+    pub hash: String,
+}
+
+/// An audit entry to append on its own (changes append theirs themselves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAudit {
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Details (serialized compactly with sorted keys).
+    pub detail: serde_json::Value,
+}
+
+/// Lower-case hex SHA-256 of `data`: plan and run hashes, token secrets.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The control plane's persistent state. Every mutating method takes a
+/// [`Ctx`] and appends its audit entry in the same transaction.
+///
+/// Errors: [`StoreError::NotFound`] for a missing id/slug the operation
+/// needs, [`StoreError::Conflict`] for a unique name taken or a decision on
+/// a non-pending exception; database failures otherwise.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Whether the database answers (readiness probe).
+    async fn ping(&self) -> Result<()>;
+
+    // ------------------------------------------------------------ events
+    /// Create an event (audit `event.create`). Conflict if the slug exists.
+    async fn create_event(&self, ctx: &Ctx, new: &NewEvent) -> Result<Event>;
+    /// Every event, oldest first.
+    async fn events(&self) -> Result<Vec<Event>>;
+    /// The event with this slug.
+    async fn event(&self, slug: &str) -> Result<Option<Event>>;
+
+    // ------------------------------------------------------------ plans
+    /// Append a plan version (audit `plan.push` with version and hash).
+    /// NotFound if the event does not exist.
+    async fn push_plan(
+        &self,
+        ctx: &Ctx,
+        event_id: i64,
+        new: &NewPlanVersion,
+    ) -> Result<PlanVersion>;
+    /// An event's plan versions, oldest first, without text.
+    async fn plan_versions(&self, event_id: i64) -> Result<Vec<PlanVersionInfo>>;
+    /// One plan version with its text; `None` asks for the latest.
+    async fn plan_version(
+        &self,
+        event_id: i64,
+        version: Option<i64>,
+    ) -> Result<Option<PlanVersion>>;
+
+    // ------------------------------------------------------------ runs
+    /// Store a rehearsal result (audit `run.upload`). NotFound if the event
+    /// does not exist.
+    async fn add_run(&self, ctx: &Ctx, event_id: i64, new: &NewRun) -> Result<RunInfo>;
+    /// An event's runs, oldest first, without documents.
+    async fn runs(&self, event_id: i64) -> Result<Vec<RunInfo>>;
+    /// One run with its document.
+    async fn run(&self, id: i64) -> Result<Option<Run>>;
+
+    // ------------------------------------------------------------ tokens
+    /// Store a token (audit `token.create`, never the secret). Conflict if
+    /// the name is taken.
+    async fn create_token(&self, ctx: &Ctx, new: &NewToken) -> Result<Token>;
+    /// The token whose secret hashes to `secret_sha256`, revoked or not.
+    async fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<Token>>;
+    /// Every token, oldest first.
+    async fn tokens(&self) -> Result<Vec<Token>>;
+    /// Revoke a token (audit `token.revoke`). NotFound if absent; revoking
+    /// twice keeps the first time.
+    async fn revoke_token(&self, ctx: &Ctx, id: i64) -> Result<Token>;
+
+    // ------------------------------------------------------------ gate
+    /// Record a gate decision (audit `gate.check`, allowed or not).
+    async fn record_change(&self, ctx: &Ctx, new: &NewChangeRecord) -> Result<ChangeRecord>;
+    /// Recorded decisions matching `filter`, newest first.
+    async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>>;
+
+    // ------------------------------------------------------------ exceptions
+    /// Request a freeze exception (audit `exception.request`), pending.
+    async fn request_exception(
+        &self,
+        ctx: &Ctx,
+        event_id: i64,
+        new: &NewException,
+    ) -> Result<FreezeException>;
+    /// Approve or reject a pending exception (audit `exception.approve` /
+    /// `exception.reject`). NotFound if absent, Conflict if not pending.
+    async fn decide_exception(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        approve: bool,
+        note: Option<&str>,
+    ) -> Result<FreezeException>;
+    /// One exception.
+    async fn exception(&self, id: i64) -> Result<Option<FreezeException>>;
+    /// An event's exceptions, oldest first.
+    async fn exceptions(&self, event_id: i64) -> Result<Vec<FreezeException>>;
+
+    // ------------------------------------------------------------ guard rules
+    /// Append a rule set version for a service (audit `rules.derive` or
+    /// `rules.adjust`).
+    async fn put_rules(&self, ctx: &Ctx, new: &NewRuleVersion) -> Result<RuleVersion>;
+    /// A service's rule set; `None` asks for the latest.
+    async fn rules(&self, service: &str, version: Option<i64>) -> Result<Option<RuleVersion>>;
+    /// A service's versions, oldest first.
+    async fn rule_history(&self, service: &str) -> Result<Vec<RuleVersion>>;
+    /// Every service with rules and its latest version, by name.
+    async fn rule_services(&self) -> Result<Vec<(String, i64)>>;
+    /// Record what a sidecar applied (upsert on service + instance; not
+    /// audited: a report, not a change).
+    async fn report_applied(&self, report: &SidecarReport) -> Result<()>;
+    /// A service's sidecars and what they applied, by instance.
+    async fn sidecar_reports(&self, service: &str) -> Result<Vec<SidecarReport>>;
+
+    // ------------------------------------------------------------ audit
+    /// Append an entry that goes with no other change (e.g. a denied
+    /// request worth keeping).
+    async fn append_audit(&self, ctx: &Ctx, new: &NewAudit) -> Result<AuditEntry>;
+    /// Entries with `seq > after_seq`, in order, at most `limit`.
+    async fn audit(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+}
