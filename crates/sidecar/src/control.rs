@@ -1,0 +1,336 @@
+//! Following the control plane (`seawall sidecar --control URL --service S`):
+//! long-poll `GET /api/v1/guard/rules?service=S&since=V`, write each new
+//! version to the rules file and apply it at once through the same path as
+//! a file reload, then report the version in force with
+//! `POST /api/v1/guard/applied`.
+//!
+//! Why through the rules file: the file is the sidecar's local copy of the
+//! last good rules. When the control plane is unreachable — at start or
+//! later — the sidecar keeps serving with what the file holds, also across
+//! its own restarts; and a version the guard refuses is never written, so
+//! the file only ever holds rules that were in force.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::config::Upstream;
+use crate::log;
+use crate::proxy::Shared;
+use crate::reload::{self, Polled};
+
+/// Where the sidecar gets its rules from when it follows a control plane.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// The control plane: `http://host:port[/base]`.
+    pub server: Upstream,
+    /// The service whose rules this sidecar applies.
+    pub service: String,
+    /// API token (any role may read rules and report).
+    pub token: String,
+    /// This sidecar's name in the applied-version reports.
+    pub instance: String,
+    /// How long one long poll may wait on the server (it answers sooner
+    /// when a new version appears).
+    pub wait: Duration,
+}
+
+impl Control {
+    /// A control-plane source with a 30 s long poll.
+    pub fn new(
+        server: &str,
+        service: impl Into<String>,
+        token: impl Into<String>,
+        instance: impl Into<String>,
+    ) -> Result<Self, crate::SidecarError> {
+        Ok(Self {
+            server: Upstream::parse(server).map_err(|e| match e {
+                crate::SidecarError::Upstream { url, message } => {
+                    crate::SidecarError::Control(format!("--control `{url}`: {message}"))
+                }
+                other => other,
+            })?,
+            service: service.into(),
+            token: token.into(),
+            instance: instance.into(),
+            wait: Duration::from_secs(30),
+        })
+    }
+}
+
+/// A rule version fetched from the control plane.
+#[derive(Debug)]
+struct Fetched {
+    version: u64,
+    /// The rule document as JSON text, its `version` set to `version`.
+    document: String,
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One HTTP/1.1 exchange with the control plane on a fresh connection (a
+/// long poll holds its connection for up to `wait`; one request at a time
+/// needs no pool).
+async fn exchange(
+    control: &Control,
+    method: Method,
+    path_and_query: &str,
+    body: Option<String>,
+    deadline: Duration,
+) -> Result<(StatusCode, Bytes), String> {
+    let work = async {
+        let (host, port) = control.server.host_port();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let stream = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("cannot connect to the control plane: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("control plane handshake: {e}"))?;
+        tokio::spawn(conn);
+        let pq = http::uri::PathAndQuery::try_from(path_and_query)
+            .map_err(|e| format!("bad request target {path_and_query:?}: {e}"))?;
+        let uri = control
+            .server
+            .origin_form(Some(&pq))
+            .map_err(|e| format!("bad request target: {e}"))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(HOST, control.server.authority())
+            .header(AUTHORIZATION, format!("Bearer {}", control.token));
+        if body.is_some() {
+            req = req.header(CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("control plane request failed: {e}"))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("control plane response body: {e}"))?
+            .to_bytes();
+        Ok((status, bytes))
+    };
+    tokio::time::timeout(deadline, work)
+        .await
+        .map_err(|_| format!("no answer from the control plane within {deadline:?}"))?
+}
+
+/// Asks for a version newer than `since`, waiting up to `wait` on the
+/// server. `Ok(None)`: nothing newer.
+async fn fetch(control: &Control, since: u64, wait: Duration) -> Result<Option<Fetched>, String> {
+    let path = format!(
+        "/api/v1/guard/rules?service={}&since={since}&wait={}",
+        encode(&control.service),
+        wait.as_secs()
+    );
+    let deadline = wait + Duration::from_secs(10);
+    let (status, body) = exchange(control, Method::GET, &path, None, deadline).await?;
+    match status {
+        StatusCode::OK => {}
+        StatusCode::NOT_MODIFIED => return Ok(None),
+        other => {
+            let text = String::from_utf8_lossy(&body);
+            return Err(format!(
+                "control plane answered {other}: {}",
+                text.chars().take(300).collect::<String>()
+            ));
+        }
+    }
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("control plane sent bad JSON: {e}"))?;
+    let version = doc
+        .get("version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or("control plane response has no numeric `version`")?;
+    let mut rules = doc
+        .get_mut("rules")
+        .map(serde_json::Value::take)
+        .filter(serde_json::Value::is_object)
+        .ok_or("control plane response has no `rules` object")?;
+    rules["version"] = serde_json::Value::from(version);
+    let document = serde_json::to_string_pretty(&rules)
+        .map_err(|e| format!("cannot serialise the rules: {e}"))?;
+    Ok(Some(Fetched { version, document }))
+}
+
+/// Tells the control plane which version is in force here.
+async fn report(control: &Control, version: u64) -> Result<(), String> {
+    let body = serde_json::json!({
+        "service": control.service,
+        "instance": control.instance,
+        "version": version,
+    })
+    .to_string();
+    let (status, text) = exchange(
+        control,
+        Method::POST,
+        "/api/v1/guard/applied",
+        Some(body),
+        Duration::from_secs(10),
+    )
+    .await?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "reporting the applied version: {status}: {}",
+            String::from_utf8_lossy(&text)
+        ))
+    }
+}
+
+/// Writes `text` to `path` whole: a temporary file beside it, then a
+/// rename, so a reader never sees half a document.
+async fn write_whole(path: &Path, text: &str) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".seawall-tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    tokio::fs::write(&tmp, text)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(|e| format!("cannot replace {}: {e}", path.display()))
+}
+
+/// Before the sidecar starts: fetch the latest version (a few seconds at
+/// most) into the rules file. When the control plane does not answer, an
+/// existing file is used as it is; without one, an empty rule set (pass
+/// everything) is written so the service stays reachable, and a warning
+/// says so.
+pub(crate) async fn prime(control: &Control, rules_path: &Path) {
+    match fetch(control, 0, Duration::ZERO).await {
+        Ok(Some(f)) => match write_whole(rules_path, &f.document).await {
+            Ok(()) => log(format_args!(
+                "control: version {} of {}'s rules from the control plane",
+                f.version, control.service
+            )),
+            Err(e) => log(format_args!("control: {e}")),
+        },
+        Ok(None) if rules_path.exists() => log(format_args!(
+            "control: the control plane has no rules for {} yet; using {}",
+            control.service,
+            rules_path.display()
+        )),
+        Err(e) if rules_path.exists() => log(format_args!(
+            "control: {e}; starting with the last rules kept in {}",
+            rules_path.display()
+        )),
+        outcome => {
+            let why = match outcome {
+                Err(e) => e,
+                _ => format!("the control plane has no rules for {} yet", control.service),
+            };
+            log(format_args!(
+                "warning: control: {why}; no local copy at {} either: starting with no rules (everything passes)",
+                rules_path.display()
+            ));
+            if let Err(e) = write_whole(rules_path, "{\"version\": 0}\n").await {
+                log(format_args!("control: {e}"));
+            }
+        }
+    }
+}
+
+/// Follows the control plane until the task is dropped: long poll, write,
+/// apply, report; on failure keep the rules in force and retry with a
+/// backoff from 250 ms up to 5 s.
+pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
+    let mut backoff = Duration::from_millis(250);
+    let mut failing = false;
+    let mut reported: Option<u64> = None;
+    loop {
+        let in_force = shared
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .version;
+        let step = async {
+            if reported != Some(in_force) {
+                report(&control, in_force).await?;
+                reported = Some(in_force);
+            }
+            let Some(f) = fetch(&control, in_force, control.wait).await? else {
+                return Ok::<_, String>(());
+            };
+            write_whole(&shared.rules_path, &f.document).await?;
+            match reload::poll(&shared).await {
+                Polled::Swapped => {
+                    log(format_args!("control: applied version {}", f.version));
+                    report(&control, f.version).await?;
+                    reported = Some(f.version);
+                    Ok(())
+                }
+                Polled::Unchanged => Ok(()),
+                Polled::Rejected => Err(format!(
+                    "version {} from the control plane was refused (see /status); the rules in force stay",
+                    f.version
+                )),
+            }
+        };
+        match step.await {
+            Ok(()) => {
+                if failing {
+                    log(format_args!("control: reachable again"));
+                }
+                failing = false;
+                backoff = Duration::from_millis(250);
+            }
+            Err(e) => {
+                if !failing {
+                    log(format_args!("control: {e}; keeping the rules in force"));
+                }
+                failing = true;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_query_values() {
+        assert_eq!(encode("order-svc.v2_a~"), "order-svc.v2_a~");
+        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+
+    #[test]
+    fn control_url_errors_name_the_flag() {
+        let e = Control::new("https://cp:1", "order", "t", "i")
+            .expect_err("https")
+            .to_string();
+        assert!(e.contains("--control"), "{e}");
+        assert!(Control::new("http://127.0.0.1:7878", "order", "t", "i").is_ok());
+    }
+}
