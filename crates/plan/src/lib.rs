@@ -16,7 +16,9 @@
 
 pub mod capacity;
 pub mod diag;
+pub mod export;
 pub mod freeze;
+pub mod gate;
 pub mod generate;
 pub mod graph;
 pub mod links;
