@@ -135,3 +135,83 @@ fn bad_inputs_exit_2_or_1_and_print_no_rules() {
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert!(stderr.contains("no/such/run.json"), "{stderr}");
 }
+
+#[test]
+fn partners_carry_their_shadow_safety() {
+    let rules = RuleSet::from_yaml(&ok(&["plan", "guard", CARNIVAL])).expect("valid rules");
+    // sms-partner sends real SMS: tagged calls are refused; pay-gateway has
+    // a sandbox merchant id (pay-partner): tagged calls may go.
+    let sms: Vec<&Resource> = rules
+        .resources
+        .iter()
+        .filter(|r| r.name.ends_with("->sms-partner"))
+        .collect();
+    assert!(!sms.is_empty(), "an edge to sms-partner");
+    assert!(sms.iter().all(|r| r.shadow_safe == Some(false)));
+    let pay: Vec<&Resource> = rules
+        .resources
+        .iter()
+        .filter(|r| r.name.ends_with("->pay-partner"))
+        .collect();
+    assert!(!pay.is_empty(), "an edge to pay-partner");
+    assert!(pay.iter().all(|r| r.shadow_safe == Some(true)));
+    // Calls between our own services say nothing (the upstream's policy holds).
+    assert_eq!(resource(&rules, "order-svc->coupon-svc").shadow_safe, None);
+}
+
+#[test]
+fn one_service_gets_its_entries_edges_and_gray_release() {
+    let all = RuleSet::from_yaml(&ok(&["plan", "guard", CARNIVAL])).expect("valid rules");
+    let json = ok(&[
+        "plan",
+        "guard",
+        CARNIVAL,
+        "--service",
+        "order-svc",
+        "-f",
+        "json",
+    ]);
+    let order = RuleSet::from_json(&json).expect("valid JSON rules");
+    // Exactly the whole set's resources of order-svc: the entry it serves
+    // (create-order) and its outgoing edges, unchanged.
+    let expected: Vec<&Resource> = all
+        .resources
+        .iter()
+        .filter(|r| r.name == "create-order" || r.name.starts_with("order-svc->"))
+        .collect();
+    assert!(expected.len() > 1, "create-order and order-svc's edges");
+    assert_eq!(order.resources.iter().collect::<Vec<_>>(), expected);
+    assert!(order.gray.is_none(), "order-svc has no gray release");
+    assert!(
+        order
+            .resources
+            .iter()
+            .all(|r| !r.name.starts_with("coupon-svc->"))
+    );
+
+    // coupon-svc carries the plan's gray release.
+    let coupon = RuleSet::from_json(&ok(&[
+        "plan",
+        "guard",
+        CARNIVAL,
+        "--service",
+        "coupon-svc",
+        "-f",
+        "json",
+    ]))
+    .expect("valid JSON rules");
+    let gray = coupon.gray.as_ref().expect("coupon-page-v2 gray rule");
+    assert_eq!(gray.id, "gray.coupon-page-v2");
+    assert_eq!(gray.user_header, "x-user-id");
+    assert_eq!(
+        gray.whitelist,
+        ["10000001", "10000002", "10000003", "10000017", "10000042"]
+    );
+
+    let (code, stdout, stderr) = seawall(&["plan", "guard", CARNIVAL, "--service", "nope-svc"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(
+        stderr.contains("nope-svc") && stderr.contains("not a service"),
+        "{stderr}"
+    );
+}

@@ -91,7 +91,8 @@ pub fn from_plan(plan: &Plan, table: &CapacityTable, safety: f64) -> Result<Deri
             if !names.insert(name.clone()) {
                 continue;
             }
-            if let Some(r) = edge_resource(name, edge) {
+            let partner_shadow_safe = plan.partners.get(&edge.to).map(|p| p.shadow_safe);
+            if let Some(r) = edge_resource(name, edge, partner_shadow_safe) {
                 resources.push(r);
             }
         }
@@ -171,7 +172,7 @@ fn millis(ms: f64) -> Option<u64> {
     (ms.is_finite() && ms >= 1.0).then(|| ms.round() as u64)
 }
 
-fn edge_resource(name: String, edge: &Edge) -> Option<Resource> {
+fn edge_resource(name: String, edge: &Edge, partner_shadow_safe: Option<bool>) -> Option<Resource> {
     let mut breakers = Vec::new();
     if let Some(b) = &edge.breaker {
         let open_ms = millis(b.open_seconds.unwrap_or(DEFAULT_OPEN_SECONDS) * 1000.0).unwrap_or(1);
@@ -241,14 +242,21 @@ fn edge_resource(name: String, edge: &Edge) -> Option<Resource> {
         }
     }
     let timeout_ms = edge.timeout_ms.and_then(millis);
-    if breakers.is_empty() && flow.is_empty() && switches.is_empty() && timeout_ms.is_none() {
+    // A call to a partner carries the partner's word on test traffic: one
+    // that is not shadow-safe refuses tagged calls (rule L011's risk).
+    if breakers.is_empty()
+        && flow.is_empty()
+        && switches.is_empty()
+        && timeout_ms.is_none()
+        && partner_shadow_safe.is_none()
+    {
         return None;
     }
     Some(Resource {
         name,
         routes: Vec::new(),
         timeout_ms,
-        shadow_safe: None,
+        shadow_safe: partner_shadow_safe,
         test_qps: None,
         switches,
         flow,
@@ -256,4 +264,89 @@ fn edge_resource(name: String, edge: &Edge) -> Option<Resource> {
         breakers,
         faults: Vec::new(),
     })
+}
+
+/// The part of a plan-wide rule set that one service's sidecars apply:
+/// the resources of the entries `service` serves and of its outgoing
+/// dependency edges (`service-><callee>`), the plan-wide settings and
+/// test-traffic policy, and a gray rule from the plan's gray releases of
+/// `service` (whitelists united, the largest percent; their user-id
+/// header, `x-user-id` by default). A gray rule needs a sidecar started
+/// with `--gray-upstream`. The version is kept; the control plane numbers
+/// versions per service.
+///
+/// Errors when `service` is not a service of the plan, or when its gray
+/// releases disagree on the user-id header.
+pub fn for_service(plan: &Plan, rules: &RuleSet, service: &str) -> Result<RuleSet, GuardError> {
+    if !plan.services.contains_key(service) {
+        return Err(GuardError::Invalid {
+            rule: String::new(),
+            message: format!("`{service}` is not a service of the plan"),
+        });
+    }
+    let edge_prefix = format!("{service}->");
+    let resources = rules
+        .resources
+        .iter()
+        .filter(|r| {
+            plan.entries.get(&r.name).map_or_else(
+                || r.name.starts_with(&edge_prefix),
+                |e| e.service == service,
+            )
+        })
+        .cloned()
+        .collect();
+    let mut gray: Option<crate::rules::GrayRule> = None;
+    for (id, release) in plan
+        .gray
+        .releases
+        .iter()
+        .filter(|(_, g)| g.service == service)
+    {
+        let header = release
+            .header
+            .clone()
+            .unwrap_or_else(|| "x-user-id".to_owned());
+        match &mut gray {
+            None => {
+                gray = Some(crate::rules::GrayRule {
+                    id: format!("gray.{id}"),
+                    user_header: header,
+                    whitelist: release.whitelist.clone(),
+                    percent: release.percent,
+                    headers: Vec::new(),
+                });
+            }
+            Some(g) => {
+                if !g.user_header.eq_ignore_ascii_case(&header) {
+                    return Err(GuardError::Invalid {
+                        rule: format!("gray.{id}"),
+                        message: format!(
+                            "gray releases of `{service}` read the user id from different headers \
+                             (`{}` and `{header}`); one sidecar routes by one header",
+                            g.user_header
+                        ),
+                    });
+                }
+                g.id.push('+');
+                g.id.push_str(id);
+                g.whitelist.extend(release.whitelist.iter().cloned());
+                g.percent = g.percent.max(release.percent);
+            }
+        }
+    }
+    if let Some(g) = &mut gray {
+        g.whitelist.sort();
+        g.whitelist.dedup();
+    }
+    let subset = RuleSet {
+        version: rules.version,
+        settings: rules.settings.clone(),
+        upstreams: rules.upstreams.clone(),
+        gray,
+        test_traffic: rules.test_traffic.clone(),
+        resources,
+    };
+    subset.validate()?;
+    Ok(subset)
 }

@@ -35,6 +35,11 @@ pub struct GuardArgs {
     /// entry has no explicit `rate_limit` (0 < safety ≤ 1).
     #[arg(long, default_value_t = derive::DEFAULT_SAFETY, value_name = "FACTOR")]
     pub safety: f64,
+    /// Only the rules one service's sidecars apply: its entries, its
+    /// outgoing dependency edges and its gray releases (as the control
+    /// plane distributes them).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = RulesFormat::Yaml)]
     pub format: RulesFormat,
@@ -61,8 +66,15 @@ pub fn run(args: &GuardArgs) -> anyhow::Result<ExitCode> {
         None => Measured::default(),
     };
     let table = capacity::table(&plan, &targets::decompose(&plan), &measured);
-    let derived = derive::from_plan(&plan, &table, args.safety)
+    let mut derived = derive::from_plan(&plan, &table, args.safety)
         .map_err(|e| anyhow::anyhow!("cannot derive guard rules: {e}"))?;
+    if let Some(service) = &args.service {
+        derived.rules = derive::for_service(&plan, &derived.rules, service)
+            .map_err(|e| anyhow::anyhow!("--service {service}: {e}"))?;
+        derived
+            .limits
+            .retain(|l| derived.rules.resources.iter().any(|r| r.name == l.entry));
+    }
     match args.format {
         RulesFormat::Json => output::emit_json(&derived.rules)?,
         RulesFormat::Yaml => output::emit(&yaml(&derived, args, &measured)?)?,
