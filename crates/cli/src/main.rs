@@ -99,15 +99,24 @@ pub enum Kind {
 pub struct FreezeArgs {
     #[command(flatten)]
     common: PlanArgs,
-    /// Service id.
-    #[arg(long, short = 's')]
-    service: String,
-    /// Kind of change.
-    #[arg(long, short = 'k', value_enum)]
-    kind: Kind,
-    /// When: `YYYY-MM-DDTHH:MM` in the event's time zone, or RFC 3339 with an offset [default: now].
+    /// Service id (with --export: only the windows that freeze it).
+    #[arg(long, short = 's', required_unless_present = "export")]
+    service: Option<String>,
+    /// Kind of change (with --export: the kind whose windows are exported) [export default: release].
+    #[arg(long, short = 'k', value_enum, required_unless_present = "export")]
+    kind: Option<Kind>,
+    /// When: `YYYY-MM-DDTHH:MM` in the event's time zone, or RFC 3339 with an offset [default: now]; with --export ical, the DTSTAMP.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    /// Export the freeze calendar instead: iCal feed, GitLab freeze periods or Argo CD syncWindows (docs/change-gate.md).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    export: Option<commands::freeze::Export>,
+    /// With --export: write to this file (whole, or not at all) instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "export")]
+    out: Option<PathBuf>,
+    /// Freeze exceptions (YAML or JSON list): approved ones let their scope through and appear in the iCal feed.
+    #[arg(long, value_name = "FILE")]
+    exceptions: Option<PathBuf>,
 }
 
 /// Arguments of `plan oncall`.

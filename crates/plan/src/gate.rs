@@ -184,7 +184,7 @@ pub enum ExceptionError {
         message: String,
     },
     /// One exception in a file is invalid.
-    #[error("{file}:{line}:{column}: {source}")]
+    #[error("{file}:{line}:{column}: {problem}")]
     Invalid {
         /// File name, as given.
         file: String,
@@ -193,7 +193,7 @@ pub enum ExceptionError {
         /// 1-based column of the exception.
         column: u64,
         /// What is wrong with it.
-        source: Box<ExceptionError>,
+        problem: Box<ExceptionError>,
     },
     /// Two exceptions in a file share an id.
     #[error("{file}:{line}:{column}: a second exception has id `{id}`; ids must be unique")]
@@ -497,19 +497,19 @@ pub fn parse_exceptions(src: &str, file: &str) -> Result<Vec<FreezeException>, E
                 column,
                 message: format!(
                     "{}; the file must be a list of exceptions with id, services, kinds, start, end, reason, status",
-                    first_line(&e.to_string())
+                    bare_message(&e.to_string())
                 ),
             }
         })?;
     let mut out: Vec<FreezeException> = Vec::with_capacity(items.len());
     for item in items {
         let (line, column) = (item.referenced.line(), item.referenced.column());
-        if let Err(source) = item.value.validate() {
+        if let Err(problem) = item.value.validate() {
             return Err(ExceptionError::Invalid {
                 file: file.to_string(),
                 line,
                 column,
-                source: Box::new(source),
+                problem: Box::new(problem),
             });
         }
         if out.iter().any(|e| e.id == item.value.id) {
@@ -525,9 +525,15 @@ pub fn parse_exceptions(src: &str, file: &str) -> Result<Vec<FreezeException>, E
     Ok(out)
 }
 
-/// serde-saphyr's message without its own location suffix or snippet.
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// serde-saphyr's message without its `error: line L column C:` prefix
+/// (the location is reported separately) or anything after the first line.
+fn bare_message(s: &str) -> &str {
+    let first = s.lines().next().unwrap_or(s);
+    let rest = first.strip_prefix("error: ").unwrap_or(first);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, msg)) if pos.split(' ').count() == 3 && pos.contains("column") => msg,
+        _ => rest,
+    }
 }
 
 /// Serde for a [`ChangeKind`] as its lower-case name

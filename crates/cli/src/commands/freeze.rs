@@ -1,8 +1,16 @@
-//! `seawall plan freeze`: may this service take this kind of change at this time?
+//! `seawall plan freeze`: may this service take this kind of change at this
+//! time (the change gate's answer, with `--exceptions` applied)? With
+//! `--export`, the freeze calendar as an iCal feed, GitLab freeze periods or
+//! Argo CD sync windows instead (docs/change-gate.md).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use seawall_plan::freeze::{self, FreezeDecision};
+use anyhow::Context;
+use clap::ValueEnum;
+use jiff::Timestamp;
+use seawall_plan::export;
+use seawall_plan::gate::{self, FreezeException, GateDecision};
 use seawall_plan::model::{ChangeKind, Plan};
 use seawall_plan::time::format_time;
 
@@ -20,28 +28,87 @@ impl From<Kind> for ChangeKind {
     }
 }
 
+/// Freeze-calendar export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Export {
+    /// iCalendar (RFC 5545) feed: phases, freeze windows, approved exceptions.
+    Ical,
+    /// GitLab freeze periods (JSON list for the Freeze Periods API).
+    Gitlab,
+    /// Argo CD `syncWindows` for an AppProject's spec (YAML).
+    Argocd,
+}
+
 /// Run the verb.
 pub fn run(args: &FreezeArgs) -> anyhow::Result<ExitCode> {
     let Some(plan) = input::load(&args.common.plan, args.common.format)? else {
         return Ok(super::invalid());
     };
-    let at = input::time(args.at.as_deref(), &plan)?;
-    if !plan.services.contains_key(&args.service) {
+    let exceptions = match &args.exceptions {
+        Some(path) => read_exceptions(path)?,
+        None => Vec::new(),
+    };
+    if let Some(service) = &args.service
+        && !plan.services.contains_key(service)
+    {
         eprintln!(
-            "warning: service `{}` is not in the plan; evaluating the freeze windows' globs anyway",
-            args.service
+            "warning: service `{service}` is not in the plan; evaluating the freeze windows' globs anyway"
         );
     }
-    let decision = freeze::evaluate(&plan, &args.service, args.kind.into(), at);
+    if let Some(format) = args.export {
+        return export(args, format, &plan, &exceptions);
+    }
+    let (Some(service), Some(kind)) = (args.service.as_deref(), args.kind) else {
+        anyhow::bail!("--service and --kind are required unless --export is given");
+    };
+    let at = input::time(args.at.as_deref(), &plan)?;
+    let decision = gate::gate(&plan, service, kind.into(), at, &exceptions);
     match args.common.format {
         Format::Json => output::emit_json(&decision)?,
-        format => output::emit_page(&page(&decision, &plan), format)?,
+        format => output::emit_page(&page(&decision, &plan, &exceptions), format)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read and check an exceptions file.
+fn read_exceptions(path: &Path) -> anyhow::Result<Vec<FreezeException>> {
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read exceptions file `{}`", path.display()))?;
+    Ok(gate::parse_exceptions(&src, &path.display().to_string())?)
+}
+
+/// `--export`: render the calendar, then print it or write it whole.
+fn export(
+    args: &FreezeArgs,
+    format: Export,
+    plan: &Plan,
+    exceptions: &[FreezeException],
+) -> anyhow::Result<ExitCode> {
+    let kind = args.kind.map_or(ChangeKind::Release, ChangeKind::from);
+    let service = args.service.as_deref();
+    let text = match format {
+        Export::Ical => {
+            let now = match &args.at {
+                Some(_) => input::time(args.at.as_deref(), plan)?,
+                None => Timestamp::now(),
+            };
+            export::ical(plan, exceptions, now)
+        }
+        Export::Gitlab => export::gitlab_freeze_periods(plan, service, kind),
+        Export::Argocd => export::argocd_sync_windows(plan, service, kind),
+    };
+    match &args.out {
+        Some(path) => {
+            input::writable(path)?;
+            input::write_whole(path, text.as_bytes())?;
+        }
+        None => output::emit(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The human-readable report; times in the event's time zone.
-pub fn page(d: &FreezeDecision, plan: &Plan) -> Page {
+pub fn page(d: &GateDecision, plan: &Plan, exceptions: &[FreezeException]) -> Page {
     let tz = &plan.event.tz;
     let mut page = Page::new();
     let head = format!(
@@ -54,7 +121,18 @@ pub fn page(d: &FreezeDecision, plan: &Plan) -> Page {
         page.line(format!("{head} not frozen, the change may go ahead."));
         return page;
     }
-    page.line(format!("{head} FROZEN."));
+    match exceptions
+        .iter()
+        .find(|e| d.exception.as_ref() == Some(&e.id))
+    {
+        Some(e) => page.line(format!(
+            "{head} frozen, but let through by approved exception `{}` until {}: {}",
+            e.id,
+            format_time(e.end, tz),
+            e.reason
+        )),
+        None => page.line(format!("{head} FROZEN.")),
+    }
     page.heading("Frozen by");
     let mut g = Grid::new(&[
         ("window", Align::Left),
