@@ -5,7 +5,7 @@
 //! when it next becomes free — is computed once, here.
 
 use jiff::Timestamp;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::model::{ChangeKind, FreezeWindow, Plan};
 
@@ -33,15 +33,15 @@ pub struct FreezeDecision {
 }
 
 /// One freeze window that freezes a change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrozenBy {
     /// Window id (key under `freeze.windows`).
     pub id: String,
     /// Inclusive start (RFC 3339 UTC).
-    #[serde(serialize_with = "serialize_ts")]
+    #[serde(with = "crate::gate::ts_serde")]
     pub start: Timestamp,
     /// Exclusive end (RFC 3339 UTC).
-    #[serde(serialize_with = "serialize_ts")]
+    #[serde(with = "crate::gate::ts_serde")]
     pub end: Timestamp,
     /// Why the window exists, if the plan says.
     pub reason: Option<String>,
@@ -191,24 +191,13 @@ pub fn matches_glob(pattern: &str, name: &str) -> bool {
 }
 
 /// Serialize a timestamp as its RFC 3339 UTC text.
-pub(crate) fn serialize_ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(t)
-}
+pub(crate) use crate::gate::ts_serde::serialize as serialize_ts;
 
 /// Serialize an optional timestamp as RFC 3339 UTC text or null.
-pub(crate) fn serialize_opt_ts<S: Serializer>(
-    t: &Option<Timestamp>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.collect_str(t),
-        None => s.serialize_none(),
-    }
-}
+pub(crate) use crate::gate::opt_ts_serde::serialize as serialize_opt_ts;
 
-fn serialize_kind<S: Serializer>(k: &ChangeKind, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(k.as_str())
-}
+/// Serialize a change kind as its lower-case name.
+use crate::gate::kind_serde::serialize as serialize_kind;
 
 #[cfg(test)]
 mod tests {

@@ -50,7 +50,7 @@ impl ExceptionStatus {
 }
 
 /// An exception's state at one instant, for listings and the review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExceptionState {
     /// Requested and undecided, and its window has not ended.
@@ -334,8 +334,8 @@ impl FreezeException {
 }
 
 /// The gate's answer for one change at one instant; what the control plane
-/// returns and records as a change record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// returns and records as a change record (and what a client reads back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateDecision {
     /// Service id asked about.
     pub service: String,

@@ -462,6 +462,9 @@ fn decisions_and_exceptions_serialize_for_the_api() {
     );
     let back: FreezeException = serde_json::from_str(&text).expect("round trip");
     assert_eq!(back, e);
+    // A client (`seawall gate check`) reads the decision back.
+    let back: gate::GateDecision = serde_json::from_value(v).expect("decision round trip");
+    assert_eq!(back, d);
 }
 
 const FILE: &str = "\
