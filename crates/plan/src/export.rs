@@ -416,7 +416,7 @@ fn yaml_str(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if unsafe_in_yaml(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -426,10 +426,21 @@ fn yaml_str(s: &str) -> String {
     out
 }
 
+/// Characters a YAML reader may take as a line break or refuse as
+/// non-printable: control characters, YAML 1.1's line and paragraph
+/// separators, the byte-order mark and the non-characters U+FFFE/U+FFFF.
+fn unsafe_in_yaml(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
+}
+
 /// Text safe inside a one-line YAML comment.
 fn comment(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if unsafe_in_yaml(c) { ' ' } else { c })
         .collect()
 }
 
@@ -483,6 +494,8 @@ mod tests {
         assert_eq!(argo_glob("pay-*"), "pay-*");
         assert_eq!(argo_glob("a[1]{x}\\"), "a\\[1\\]\\{x\\}\\\\");
         assert_eq!(yaml_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(yaml_str("x\u{7}\u{2028}y"), "\"x\\u0007\\u2028y\"");
+        assert_eq!(comment("a\nb\u{2029}c"), "a b c");
     }
 
     #[test]

@@ -408,3 +408,101 @@ fn exports_filter_by_service_and_kind() {
         serde_saphyr::from_str(&argocd_sync_windows(&p, Some("coupon-svc"), Config)).expect("YAML");
     assert_eq!(doc.sync_windows.len(), 2);
 }
+
+// ------------------------------------------------------------ property
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+    use seawall_plan::model::{FreezeWindow, Window};
+
+    /// Any text, weighted towards what breaks formats: separators, escapes,
+    /// quotes, newlines, controls, multi-byte characters, YAML's specials.
+    fn nasty() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                prop::sample::select(vec![
+                    ";", ",", "\\", "\n", "\r\n", "\r", "\"", "'", ":", "#", "- ", "*", "?", "[",
+                    "]", "{", "}", "&", "!", "|", ">", "%", "@", "`", "\t", "\u{7}", "\u{85}",
+                    "\u{2028}", "\u{feff}", "支付", "é", "🙂", " ",
+                ])
+                .prop_map(str::to_string),
+                "[a-z0-9-]{1,12}",
+                any::<String>(),
+            ],
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    fn instant() -> impl Strategy<Value = Timestamp> {
+        // 1970 to 2100, to the nanosecond.
+        (0i64..4_102_444_800, 0i32..1_000_000_000)
+            .prop_map(|(s, ns)| Timestamp::new(s, ns).expect("in range"))
+    }
+
+    /// id, start, length in seconds, service globs, reason.
+    type Spec = (String, Timestamp, i64, Vec<String>, Option<String>);
+
+    fn windows() -> impl Strategy<Value = Vec<Spec>> {
+        prop::collection::vec(
+            (
+                nasty(),
+                instant(),
+                1i64..800 * 24 * 3600,
+                prop::collection::vec(nasty(), 0..3),
+                prop::option::of(nasty()),
+            ),
+            0..5,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Whatever the names, reasons, globs and times, every export parses
+        /// back and keeps the plan's instants (minutes rounded outwards).
+        #[test]
+        fn exports_always_parse_back(name in nasty(), ws in windows(), now in instant()) {
+            let mut p = seawall_plan::Plan::default();
+            p.event.name = name;
+            for (i, (id, start, secs, services, reason)) in ws.iter().enumerate() {
+                let window = Window {
+                    start: *start,
+                    end: *start + SignedDuration::from_secs(*secs),
+                    at: Default::default(),
+                };
+                p.event.phases.insert(format!("{id}{i}"), window.clone());
+                p.freeze.windows.insert(
+                    format!("{id}{i}"),
+                    FreezeWindow {
+                        window,
+                        kinds: vec![],
+                        services: services.clone(),
+                        reason: reason.clone(),
+                        at: Default::default(),
+                    },
+                );
+            }
+            let cal = read_ical(&ical(&p, &[], now));
+            prop_assert_eq!(cal.children.len(), 2 * ws.len());
+            for e in &cal.children {
+                let start = utc(e.get("DTSTART").expect("start"));
+                let end = utc(e.get("DTEND").expect("end"));
+                prop_assert!(start < end);
+            }
+            let periods: Vec<FreezePeriod> =
+                serde_json::from_str(&gitlab_freeze_periods(&p, None, Release)).expect("JSON");
+            prop_assert!(periods.len() >= ws.len());
+            let argo = argocd_sync_windows(&p, None, Release);
+            let doc: ArgoDoc = serde_saphyr::from_str(&argo).expect("YAML");
+            prop_assert_eq!(doc.sync_windows.len(), ws.len());
+            for (sw, w) in doc.sync_windows.iter().zip(seawall_plan::freeze::calendar(&p)) {
+                prop_assert_eq!(sw.applications.len(), w.services.len());
+                let d = go_duration(&sw.duration);
+                prop_assert!(d >= w.end.duration_since(w.start));
+                prop_assert!(d - w.end.duration_since(w.start) < SignedDuration::from_mins(2));
+            }
+        }
+    }
+}
