@@ -4,7 +4,7 @@
 //! collector reads from the guard at scrape time. Rebuilt and swapped with
 //! every rule set.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use seawall_guard::RuleSet;
@@ -25,22 +25,55 @@ impl Catalog {
         let mut by_name = HashMap::new();
         let mut ids = Vec::new();
         for r in &rules.resources {
+            let first = ids.len();
             let mut add = |id: &str, kind| ids.push((r.name.clone(), id.to_owned(), kind));
             r.switches.iter().for_each(|s| add(&s.id, "switch"));
             r.flow.iter().for_each(|f| add(&f.id, "flow"));
             r.hot_params.iter().for_each(|h| add(&h.id, "hot_param"));
             r.breakers.iter().for_each(|b| add(&b.id, "breaker"));
             r.faults.iter().for_each(|f| add(&f.id, "fault"));
+            let own: Vec<(&str, &'static str)> = ids[first..]
+                .iter()
+                .map(|(_, id, kind)| (id.as_str(), *kind))
+                .collect();
             by_name.insert(
                 Box::from(r.name.as_str()),
-                Arc::new(metrics.resource(&r.name)),
+                Arc::new(metrics.resource(&r.name, &own)),
             );
         }
         Self {
             by_name,
-            unmatched: Arc::new(metrics.resource(UNMATCHED)),
+            unmatched: Arc::new(metrics.resource(UNMATCHED, &[])),
             rules: ids,
         }
+    }
+
+    /// Removes from `metrics` the series of resources and rules this
+    /// catalogue has and `next` has not.
+    pub(crate) fn forget_gone(&self, next: &Catalog, metrics: &Metrics) {
+        let gone_resources: Vec<&str> = self
+            .by_name
+            .keys()
+            .filter(|r| !next.by_name.contains_key(*r))
+            .map(|r| &**r)
+            .collect();
+        let next_rules: HashSet<(&str, &str)> = next
+            .rules
+            .iter()
+            .map(|(r, id, _)| (r.as_str(), id.as_str()))
+            .collect();
+        let next_kinds: HashSet<(&str, &str, &str)> = next
+            .rules
+            .iter()
+            .map(|(r, id, kind)| (r.as_str(), id.as_str(), *kind))
+            .collect();
+        let gone_rules: Vec<(&str, &str, &'static str)> = self
+            .rules
+            .iter()
+            .filter(|(r, id, kind)| !next_kinds.contains(&(r.as_str(), id.as_str(), *kind)))
+            .map(|(r, id, kind)| (r.as_str(), id.as_str(), *kind))
+            .collect();
+        metrics.forget(&gone_resources, &gone_rules, &next_rules);
     }
 
     /// The metric handles of a resource (`None`: the request matched none).

@@ -39,12 +39,18 @@ pub struct Config {
     pub upstream_http2: bool,
     /// Idle keep-alive connections kept per upstream.
     pub max_idle_per_upstream: usize,
+    /// Serve plain HTTP/1.1 requests on the sidecar's own fast path (one
+    /// task per connection, heads parsed in place, bodies relayed as they
+    /// come; see `docs/sidecar.md`). `false` sends every connection through
+    /// hyper, as HTTP/2 clients and anything unusual always are. Ignored
+    /// with an HTTP/2 upstream.
+    pub fast_path: bool,
 }
 
 impl Config {
     /// A configuration with defaults: 30 s upstream timeout, 2 s connect
     /// timeout, 10 s drain, rules checked every second, HTTP/1.1 to the
-    /// upstream, no gray upstream, no admin port.
+    /// upstream, no gray upstream, no admin port, the HTTP/1.1 fast path on.
     pub fn new(
         listen: SocketAddr,
         upstream: &str,
@@ -62,6 +68,7 @@ impl Config {
             reload_interval: Duration::from_secs(1),
             upstream_http2: false,
             max_idle_per_upstream: 1024,
+            fast_path: true,
         })
     }
 }
@@ -111,6 +118,11 @@ impl Upstream {
     /// `host:port` of the upstream.
     pub fn authority(&self) -> &str {
         self.authority.as_str()
+    }
+
+    /// The base path prepended to every request path (`""` for none).
+    pub(crate) fn base(&self) -> &str {
+        &self.base
     }
 
     /// Host (brackets and all for IPv6) and port (80 when the URL has none).

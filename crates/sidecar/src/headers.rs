@@ -123,6 +123,18 @@ impl ClientAddr {
     }
 }
 
+impl ClientAddr {
+    /// The address as text, as `x-forwarded-for` lists it.
+    pub(crate) fn ip(&self) -> &str {
+        &self.ip
+    }
+
+    /// The `forwarded` element (`for=…;proto=http`).
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+}
+
 /// Appends the client's address to `x-forwarded-for` and a `for=…;proto=http`
 /// element to `forwarded`, and sets `x-forwarded-proto: http` unless present.
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: &ClientAddr) {

@@ -30,6 +30,7 @@ mod admin;
 mod catalog;
 mod config;
 mod error;
+mod fast;
 mod headers;
 mod metrics;
 mod pool;

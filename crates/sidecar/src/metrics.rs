@@ -5,6 +5,9 @@
 //! Per-resource handles are created once per rule set (see `catalog.rs`),
 //! so the request path touches atomics only, never a label map.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -57,6 +60,13 @@ struct ResourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PassLabels {
+    resource: String,
+    rule: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BlockLabels {
     resource: String,
     rule: String,
@@ -74,6 +84,9 @@ pub(crate) struct Metrics {
     in_flight: Family<ResourceLabels, Gauge>,
     latency: Family<ResourceLabels, Histogram, fn() -> Histogram>,
     blocked: Family<BlockLabels, Counter>,
+    /// The label sets `blocked` has made, so a reload can remove them.
+    blocked_seen: Mutex<HashSet<BlockLabels>>,
+    passed: Family<PassLabels, Counter>,
     /// Version of the rule document in force.
     pub(crate) rules_version: Gauge,
     /// Rules-file loads that succeeded.
@@ -92,9 +105,18 @@ pub(crate) struct ResourceMetrics {
     pub(crate) in_flight: Gauge,
     /// Seconds from arrival to the end of the response body, proxied requests only.
     pub(crate) latency: Histogram,
+    /// The passed counter of each of the resource's rules.
+    passed: Vec<Counter>,
 }
 
 impl ResourceMetrics {
+    /// Counts a request every rule of the resource let pass.
+    pub(crate) fn passed(&self) {
+        for c in &self.passed {
+            c.inc();
+        }
+    }
+
     /// Counts one request with its outcome.
     pub(crate) fn count(&self, outcome: Outcome) {
         if let Some(i) = OUTCOMES.iter().position(|(o, _)| *o == outcome) {
@@ -117,6 +139,7 @@ impl Metrics {
             latency_histogram,
         );
         let blocked = Family::<BlockLabels, Counter>::default();
+        let passed = Family::<PassLabels, Counter>::default();
         let rules_version = Gauge::default();
         let reloads_ok = Counter::default();
         let reloads_failed = Counter::default();
@@ -140,6 +163,11 @@ impl Metrics {
             "sidecar_blocked",
             "Requests refused or answered by a fallback, by resource, rule and reason",
             blocked.clone(),
+        );
+        registry.register(
+            "guard_rule_passed",
+            "Calls of the rule's resource that every rule of it let pass (beside guard_rule_blocked)",
+            passed.clone(),
         );
         registry.register(
             "sidecar_rules_version",
@@ -167,6 +195,8 @@ impl Metrics {
             in_flight,
             latency,
             blocked,
+            blocked_seen: Mutex::new(HashSet::new()),
+            passed,
             rules_version,
             reloads_ok,
             reloads_failed,
@@ -174,12 +204,27 @@ impl Metrics {
         }
     }
 
-    /// The handles of `resource` (created on first use).
-    pub(crate) fn resource(&self, resource: &str) -> ResourceMetrics {
+    /// The handles of `resource` whose rules are `rules` (id, kind),
+    /// created on first use.
+    pub(crate) fn resource(
+        &self,
+        resource: &str,
+        rules: &[(&str, &'static str)],
+    ) -> ResourceMetrics {
         let labels = ResourceLabels {
             resource: resource.to_owned(),
         };
         ResourceMetrics {
+            passed: rules
+                .iter()
+                .map(|(rule, kind)| {
+                    self.passed.get_or_create_owned(&PassLabels {
+                        resource: resource.to_owned(),
+                        rule: (*rule).to_owned(),
+                        kind,
+                    })
+                })
+                .collect(),
             results: OUTCOMES.map(|(_, result)| {
                 self.requests.get_or_create_owned(&RequestLabels {
                     resource: resource.to_owned(),
@@ -193,13 +238,54 @@ impl Metrics {
 
     /// Counts a request a rule refused or degraded.
     pub(crate) fn blocked(&self, resource: &str, rule: &str, reason: &str) {
-        self.blocked
-            .get_or_create(&BlockLabels {
-                resource: resource.to_owned(),
-                rule: rule.to_owned(),
-                reason: reason.to_owned(),
-            })
-            .inc();
+        let labels = BlockLabels {
+            resource: resource.to_owned(),
+            rule: rule.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.blocked.get_or_create(&labels).inc();
+        let mut seen = self.blocked_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(&labels) {
+            seen.insert(labels);
+        }
+    }
+
+    /// Removes the series of resources and rules that `rules` no longer
+    /// has (after a reload), so `/metrics` shows no stale ones.
+    /// `resources` lists the resources that remain.
+    pub(crate) fn forget(
+        &self,
+        gone_resources: &[&str],
+        gone_rules: &[(&str, &str, &'static str)],
+        rules: &HashSet<(&str, &str)>,
+    ) {
+        for r in gone_resources {
+            let resource = (*r).to_owned();
+            for (_, result) in OUTCOMES {
+                self.requests.remove(&RequestLabels {
+                    resource: resource.clone(),
+                    result,
+                });
+            }
+            let labels = ResourceLabels { resource };
+            self.in_flight.remove(&labels);
+            self.latency.remove(&labels);
+        }
+        for (resource, rule, kind) in gone_rules {
+            self.passed.remove(&PassLabels {
+                resource: (*resource).to_owned(),
+                rule: (*rule).to_owned(),
+                kind,
+            });
+        }
+        let mut seen = self.blocked_seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|l| {
+            let keep = rules.contains(&(l.resource.as_str(), l.rule.as_str()));
+            if !keep {
+                self.blocked.remove(l);
+            }
+            keep
+        });
     }
 
     /// Registers the guard collector (once, at start).
@@ -351,7 +437,8 @@ mod tests {
     #[test]
     fn counts_per_resource_and_encodes() {
         let m = Metrics::new();
-        let r = m.resource("order.create");
+        let r = m.resource("order.create", &[("order-qps", "flow")]);
+        r.passed();
         r.count(Outcome::Ok);
         r.count(Outcome::Ok);
         r.count(Outcome::Blocked);
@@ -363,6 +450,7 @@ mod tests {
             "seawall_sidecar_requests_total{resource=\"order.create\",result=\"blocked\"} 1",
             "seawall_sidecar_blocked_total{resource=\"order.create\",rule=\"order-qps\",reason=\"qps_limit\"} 1",
             "seawall_sidecar_request_duration_seconds_count{resource=\"order.create\"} 1",
+            "seawall_guard_rule_passed_total{resource=\"order.create\",rule=\"order-qps\",kind=\"flow\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

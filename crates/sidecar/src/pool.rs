@@ -55,12 +55,50 @@ struct Idle {
     since: Instant,
 }
 
-/// The idle connections to one upstream.
-#[derive(Debug)]
-pub(crate) struct Pool {
+/// Where an upstream is and how long a connection to it may take.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
     host: String,
     port: u16,
     connect_timeout: Duration,
+}
+
+impl Origin {
+    pub(crate) fn new(upstream: &crate::Upstream, connect_timeout: Duration) -> Self {
+        let (host, port) = upstream.host_port();
+        // A bracketed IPv6 host is connected to without its brackets.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Self {
+            host: host.to_owned(),
+            port,
+            connect_timeout,
+        }
+    }
+
+    /// A new TCP connection (no Nagle delay), within the connect timeout.
+    pub(crate) async fn connect(&self) -> std::io::Result<TcpStream> {
+        let connecting = TcpStream::connect((self.host.as_str(), self.port));
+        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "connect timed out after {} ms",
+                        self.connect_timeout.as_millis()
+                    ),
+                ));
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+/// The idle connections to one upstream.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    origin: Origin,
     idle_timeout: Duration,
     max_idle: usize,
     idle: Mutex<Vec<Idle>>,
@@ -72,19 +110,10 @@ pub(crate) struct Pool {
 pub(crate) struct Lent(SendRequest<Incoming>);
 
 impl Pool {
-    /// A pool for `host:port` (a bracketed IPv6 host is accepted).
-    pub(crate) fn new(
-        host: &str,
-        port: u16,
-        connect_timeout: Duration,
-        idle_timeout: Duration,
-        max_idle: usize,
-    ) -> Arc<Self> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+    /// A pool for connections to `origin`.
+    pub(crate) fn new(origin: Origin, idle_timeout: Duration, max_idle: usize) -> Arc<Self> {
         Arc::new(Self {
-            host: host.to_owned(),
-            port,
-            connect_timeout,
+            origin,
             idle_timeout,
             max_idle,
             idle: Mutex::new(Vec::new()),
@@ -129,21 +158,11 @@ impl Pool {
     }
 
     async fn connect(&self) -> Result<SendRequest<Incoming>, UpstreamError> {
-        let connecting = TcpStream::connect((self.host.as_str(), self.port));
-        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(UpstreamError::Connect(e)),
-            Err(_) => {
-                return Err(UpstreamError::Connect(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "connect timed out after {} ms",
-                        self.connect_timeout.as_millis()
-                    ),
-                )));
-            }
-        };
-        let _ = stream.set_nodelay(true);
+        let stream = self
+            .origin
+            .connect()
+            .await
+            .map_err(UpstreamError::Connect)?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(UpstreamError::Exchange)?;

@@ -26,9 +26,10 @@ use seawall_guard::{
 
 use crate::catalog::Catalog;
 use crate::config::{Config, Upstream};
+use crate::fast::RawPool;
 use crate::headers;
 use crate::metrics::{Metrics, Outcome, ResourceMetrics, UNMATCHED};
-use crate::pool::{Lent, Pool, UpstreamError};
+use crate::pool::{Lent, Origin, Pool, UpstreamError};
 use crate::reload::RulesStatus;
 
 /// The header that names the rule behind a refusal, a fallback or a fault.
@@ -54,6 +55,12 @@ pub(crate) struct Shared {
     gray_pool: Option<Arc<Pool>>,
     upstream_timeout: Duration,
     upstream_http2: bool,
+    /// The fast path's connections to the primary and the gray upstream.
+    pub(crate) raw: RawPool,
+    pub(crate) gray_raw: Option<RawPool>,
+    /// Plain HTTP/1.1 clients take the fast path (`Config::fast_path`, and
+    /// an HTTP/1.1 upstream).
+    pub(crate) fast_path: bool,
     pub(crate) rules_path: PathBuf,
     pub(crate) status: Mutex<RulesStatus>,
 }
@@ -78,18 +85,17 @@ impl Shared {
             .timer(TokioTimer::new())
             .build(connector);
         let idle_timeout = Duration::from_secs(90);
-        let pool_for = |u: &Upstream| {
-            let (host, port) = u.host_port();
-            Pool::new(
-                host,
-                port,
-                config.connect_timeout,
-                idle_timeout,
-                config.max_idle_per_upstream,
+        // Each upstream has hyper's pool (hyper's path) and the fast path's.
+        let pools_for = |u: &Upstream| {
+            let origin = Origin::new(u, config.connect_timeout);
+            let max = config.max_idle_per_upstream;
+            (
+                Pool::new(origin.clone(), idle_timeout, max),
+                RawPool::new(origin, idle_timeout, max),
             )
         };
-        let pool = pool_for(&config.upstream);
-        let gray_pool = config.gray_upstream.as_ref().map(pool_for);
+        let (pool, raw) = pools_for(&config.upstream);
+        let (gray_pool, gray_raw) = config.gray_upstream.as_ref().map(pools_for).unzip();
         Arc::new_cyclic(|weak| {
             let mut metrics = Metrics::new();
             metrics.register_guard(weak.clone());
@@ -109,6 +115,9 @@ impl Shared {
                 gray: config.gray_upstream.clone(),
                 upstream_timeout: config.upstream_timeout,
                 upstream_http2: config.upstream_http2,
+                raw,
+                gray_raw,
+                fast_path: config.fast_path && !config.upstream_http2,
                 rules_path: config.rules_path.clone(),
                 status: Mutex::new(status),
             }
@@ -118,6 +127,14 @@ impl Shared {
     /// The guard.
     pub(crate) fn guard(&self) -> &Guard<CoarseClock> {
         &self.guard
+    }
+
+    /// The upstream (primary or gray) and its fast-path pool.
+    pub(crate) fn upstream(&self, gray: bool) -> (&Upstream, &RawPool) {
+        match (gray, &self.gray, &self.gray_raw) {
+            (true, Some(g), Some(p)) => (g, p),
+            _ => (&self.upstream, &self.raw),
+        }
     }
 
     /// Whether a gray upstream is configured.
@@ -139,7 +156,12 @@ impl Shared {
         let catalog = Catalog::build(&rules, &self.metrics);
         let version = rules.version;
         let report = self.guard.swap(rules)?;
-        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+        let catalog = Arc::new(catalog);
+        let old = std::mem::replace(
+            &mut *self.catalog.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::clone(&catalog),
+        );
+        old.forget_gone(&catalog, &self.metrics);
         self.metrics
             .rules_version
             .set(i64::try_from(version).unwrap_or(i64::MAX));
@@ -180,8 +202,8 @@ impl<B> RequestMeta for Meta<'_, B> {
 /// and the client's forwarding-header values (made once per connection).
 #[derive(Debug)]
 pub(crate) struct Connection {
-    shared: Arc<Shared>,
-    client: headers::ClientAddr,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) client: headers::ClientAddr,
 }
 
 impl Connection {
@@ -193,15 +215,35 @@ impl Connection {
     }
 }
 
-/// Handles one proxied request, in the order `Verdict` documents: the
-/// decision, then a fault, then the upstream call under the timeout.
-pub(crate) async fn handle(
-    conn: Arc<Connection>,
-    req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
-    let started = Instant::now();
-    let shared = &conn.shared;
-    let verdict = shared.guard.evaluate(&Meta(&req));
+/// What the guard made of a request.
+pub(crate) enum Decided {
+    /// The sidecar answers itself (refusal, fallback, fault, no gray upstream).
+    Answer(Response<ProxyBody>),
+    /// Forward it.
+    Forward(Forward),
+}
+
+/// An admitted request on its way to an upstream.
+pub(crate) struct Forward {
+    /// Its accounting, settled when dropped.
+    pub(crate) call: Call,
+    /// To the gray upstream rather than the primary.
+    pub(crate) gray: bool,
+    /// Longest wait for the response head.
+    pub(crate) timeout: Duration,
+    /// An injected delay, spent inside the timeout.
+    pub(crate) delay: Option<Duration>,
+}
+
+/// Asks the guard about a request and settles what does not go upstream, in
+/// the order `Verdict` documents: the decision (a `Wait` is slept here),
+/// then a fault. Shared by hyper's path and the fast path.
+pub(crate) async fn decide<M: RequestMeta + ?Sized>(
+    shared: &Arc<Shared>,
+    req: &M,
+    started: Instant,
+) -> Decided {
+    let verdict = shared.guard.evaluate(req);
     let metrics = shared.catalog().metrics(verdict.resource.as_deref());
     let name = verdict.resource.as_deref().unwrap_or(UNMATCHED);
     let permit = match verdict.decision {
@@ -217,14 +259,15 @@ pub(crate) async fn handle(
             let status =
                 StatusCode::from_u16(b.reason.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
             let body = format!("blocked by rule `{}` ({reason})\n", b.rule_id);
-            return Ok(text_response(status, body, Some(&b.rule_id), reason));
+            return Decided::Answer(text_response(status, body, Some(&b.rule_id), reason));
         }
         Decision::Fallback(f) => {
             shared.metrics.blocked(name, &f.rule_id, "fallback");
             metrics.count(Outcome::Fallback);
-            return Ok(fallback_response(&f));
+            return Decided::Answer(fallback_response(&f));
         }
     };
+    metrics.passed();
     let mut delay = None;
     if let Some(fault) = verdict.fault {
         match fault.action {
@@ -236,35 +279,61 @@ pub(crate) async fn handle(
                 metrics.count(Outcome::Fault);
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 let body = format!("fault injected by rule `{}`\n", fault.rule_id);
-                return Ok(text_response(status, body, Some(&fault.rule_id), "fault"));
+                return Decided::Answer(text_response(status, body, Some(&fault.rule_id), "fault"));
             }
         }
     }
-    let (upstream, pool) = match verdict.upstream {
-        GuardUpstream::Primary => (&shared.upstream, &shared.pool),
-        GuardUpstream::Gray => match (&shared.gray, &shared.gray_pool) {
-            (Some(g), Some(p)) => (g, p),
-            _ => {
-                metrics.count(Outcome::BadGateway);
-                return Ok(text_response(
-                    StatusCode::BAD_GATEWAY,
-                    "gray-routed, but the sidecar has no gray upstream\n".into(),
-                    verdict.gray_rule.as_deref(),
-                    "bad_gateway",
-                ));
-            }
-        },
+    let gray = match verdict.upstream {
+        GuardUpstream::Primary => false,
+        GuardUpstream::Gray if shared.gray.is_some() => true,
+        GuardUpstream::Gray => {
+            metrics.count(Outcome::BadGateway);
+            return Decided::Answer(text_response(
+                StatusCode::BAD_GATEWAY,
+                "gray-routed, but the sidecar has no gray upstream\n".into(),
+                verdict.gray_rule.as_deref(),
+                "bad_gateway",
+            ));
+        }
     };
     let timeout = verdict.timeout.unwrap_or(shared.upstream_timeout);
     metrics.in_flight.inc();
-    let mut call = Call {
-        shared: Arc::clone(shared),
-        metrics,
-        permit: Some(permit),
-        started,
-        error: false,
-        conn: None,
-        ended: false,
+    Decided::Forward(Forward {
+        call: Call {
+            shared: Arc::clone(shared),
+            metrics,
+            permit: Some(permit),
+            started,
+            error: false,
+            conn: None,
+            ended: false,
+        },
+        gray,
+        timeout,
+        delay,
+    })
+}
+
+/// Handles one proxied request on hyper's path: [`decide`], then the
+/// upstream call under the timeout.
+pub(crate) async fn handle(
+    conn: Arc<Connection>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let shared = &conn.shared;
+    let Forward {
+        mut call,
+        gray,
+        timeout,
+        delay,
+    } = match decide(shared, &Meta(&req), started).await {
+        Decided::Answer(resp) => return Ok(resp),
+        Decided::Forward(f) => f,
+    };
+    let (upstream, pool) = match (gray, &shared.gray, &shared.gray_pool) {
+        (true, Some(g), Some(p)) => (g, p),
+        _ => (&shared.upstream, &shared.pool),
     };
 
     let (mut parts, body) = req.into_parts();
@@ -379,7 +448,7 @@ pub(crate) async fn handle(
 }
 
 /// A short plain-text response made by the sidecar itself.
-fn text_response(
+pub(crate) fn text_response(
     status: StatusCode,
     body: String,
     rule: Option<&str>,
@@ -431,16 +500,17 @@ fn fallback_response(f: &seawall_guard::Fallback) -> Response<ProxyBody> {
 /// guard learns the outcome (concurrency slots, breakers), the latency is
 /// observed and the in-flight gauge falls.
 #[derive(Debug)]
-struct Call {
+pub(crate) struct Call {
     shared: Arc<Shared>,
-    metrics: Arc<ResourceMetrics>,
+    pub(crate) metrics: Arc<ResourceMetrics>,
     permit: Option<Permit>,
     started: Instant,
-    error: bool,
+    /// The exchange failed (counts against the breakers).
+    pub(crate) error: bool,
     /// The pooled upstream connection, given back if the body `ended`.
     conn: Option<(Arc<Pool>, Lent)>,
     /// The response body was read to its end without error.
-    ended: bool,
+    pub(crate) ended: bool,
 }
 
 impl Drop for Call {
@@ -487,6 +557,14 @@ impl ProxyBody {
     fn full(bytes: Bytes) -> Self {
         Self {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// The bytes of a body the sidecar made (`None` for an upstream's).
+    pub(crate) fn full_bytes(&self) -> Option<&[u8]> {
+        match &self.kind {
+            Kind::Full(b) => Some(b.as_deref().unwrap_or_default()),
+            Kind::Upstream { .. } => None,
         }
     }
 }

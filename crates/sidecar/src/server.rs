@@ -10,14 +10,15 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use seawall_guard::{CoarseClock, Guard};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::proxy::{self, Shared};
 use crate::reload::{self, RulesStatus};
-use crate::{SidecarError, admin, log};
+use crate::{SidecarError, admin, fast, log};
 
 /// A sidecar whose sockets are bound and whose rules are loaded; [`run`](Sidecar::run) it.
 #[derive(Debug)]
@@ -97,10 +98,10 @@ impl Sidecar {
         } = self;
         let reloader = tokio::spawn(reload::watch(Arc::clone(&shared), config.reload_interval));
         let admin = admin.map(|l| tokio::spawn(admin::serve(l, Arc::clone(&shared))));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new());
-        builder.http2().timer(TokioTimer::new());
-        let graceful = GracefulShutdown::new();
+        let hyper = Arc::new(HyperServer::new());
+        // Every connection holds a receiver: `true` starts its graceful
+        // end; the count of receivers is the count of open connections.
+        let (drain, _) = watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -118,23 +119,22 @@ impl Sidecar {
             };
             let _ = stream.set_nodelay(true);
             let conn = proxy::Connection::new(Arc::clone(&shared), peer.ip());
-            let svc = service_fn(move |req| proxy::handle(Arc::clone(&conn), req));
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), svc)
-                .into_owned();
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                // A client's broken connection concerns nobody else.
-                let _ = conn.await;
-            });
+            let rx = drain.subscribe();
+            let hyper = Arc::clone(&hyper);
+            if shared.fast_path {
+                tokio::spawn(fast::serve(stream, conn, rx, hyper));
+            } else {
+                tokio::spawn(async move { hyper.serve(stream, conn, rx).await });
+            }
         }
         drop(listener);
-        let open_connections = graceful.count();
+        let open_connections = drain.receiver_count();
         log(format_args!(
             "shutting down: stopped accepting; draining {open_connections} connection(s) for up to {} ms",
             config.drain_timeout.as_millis()
         ));
-        let drained = tokio::time::timeout(config.drain_timeout, graceful.shutdown())
+        let _ = drain.send(true);
+        let drained = tokio::time::timeout(config.drain_timeout, drain.closed())
             .await
             .is_ok();
         reloader.abort();
@@ -153,6 +153,44 @@ impl Sidecar {
             open_connections,
             drained,
         }
+    }
+}
+
+/// hyper's server (HTTP/1.1 and h2c on one port): every connection when
+/// the fast path is off, and those the fast path leaves to it.
+#[derive(Debug)]
+pub(crate) struct HyperServer(auto::Builder<TokioExecutor>);
+
+impl HyperServer {
+    fn new() -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
+        Self(builder)
+    }
+
+    /// Serves one connection until it ends; when `drain` turns true it
+    /// finishes its open requests and closes.
+    pub(crate) async fn serve<I>(
+        &self,
+        io: I,
+        conn: Arc<proxy::Connection>,
+        mut drain: watch::Receiver<bool>,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let svc = service_fn(move |req| proxy::handle(Arc::clone(&conn), req));
+        let served = self.0.serve_connection(TokioIo::new(io), svc);
+        let mut served = std::pin::pin!(served);
+        if !*drain.borrow_and_update() {
+            tokio::select! {
+                // A client's broken connection concerns nobody else.
+                _ = served.as_mut() => return,
+                _ = drain.changed() => {}
+            }
+        }
+        served.as_mut().graceful_shutdown();
+        let _ = served.await;
     }
 }
 

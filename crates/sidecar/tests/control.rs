@@ -553,3 +553,51 @@ async fn drain_timeout_bounds_the_shutdown() {
     assert!(!report.drained);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_removes_the_series_of_removed_resources_and_counts_passes_per_rule() {
+    let up = Upstream::default();
+    let sc = start_sidecar(&up.start().await, &reload_rules(1, 1000), |_| {}).await;
+    let c = client(false);
+    for path in ["/r", "/r", "/r", "/s", "/s"] {
+        fetch(&c, &sc.url(path)).await;
+    }
+    let metrics = fetch(&c, &sc.admin_url("/metrics")).await.body;
+    let passed = |m: &str, rule| sample(m, "seawall_guard_rule_passed_total", &[("rule", rule)]);
+    assert_eq!(passed(&metrics, "r-qps"), Some(3.0), "{metrics}");
+    // `s-qps` allows one a second: one passed, one blocked.
+    assert_eq!(passed(&metrics, "s-qps"), Some(1.0), "{metrics}");
+    let blocked = sample(
+        &metrics,
+        "seawall_sidecar_blocked_total",
+        &[("resource", "s"), ("rule", "s-qps")],
+    );
+    assert_eq!(blocked, Some(1.0), "{metrics}");
+
+    // Version 2 has `r` only: every series of `s` leaves /metrics, `r`'s stay.
+    write_rules(
+        &sc.rules_path,
+        "version: 2\nresources:\n  - name: r\n    routes: [{method: GET, path: /r}]\n    flow:\n      - {id: r-qps, count: 1000}\n",
+    );
+    let reloaded = eventually(Duration::from_secs(10), || async {
+        status_json(&c, &sc).await["version"] == 2
+    })
+    .await;
+    assert!(reloaded, "version 2 never came into force");
+    fetch(&c, &sc.url("/r")).await;
+    let metrics = fetch(&c, &sc.admin_url("/metrics")).await.body;
+    let stale: Vec<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && (l.contains("resource=\"s\"") || l.contains("s-qps")))
+        .collect();
+    assert!(stale.is_empty(), "stale series: {stale:#?}");
+    assert_eq!(passed(&metrics, "r-qps"), Some(4.0), "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "seawall_sidecar_requests_total",
+            &[("resource", "r"), ("result", "ok")]
+        ),
+        Some(4.0)
+    );
+}

@@ -1,6 +1,7 @@
 //! The proxy against real upstream servers on 127.0.0.1: headers both ways,
 //! HTTP/2 on either side, streaming and 32 MiB bodies, an upstream that is
-//! down (502) or slow (504).
+//! down (502) or slow (504). Each HTTP/1.1 test runs on the fast path and
+//! on hyper's path (`Config::fast_path`).
 
 mod common;
 
@@ -112,10 +113,14 @@ fn app(gate: Arc<Notify>) -> Router {
         )
 }
 
-async fn setup() -> (Running, Arc<Notify>) {
+/// A sidecar (on the fast path or hyper's) in front of [`app`].
+async fn setup(fast: bool) -> (Running, Arc<Notify>) {
     let gate = Arc::new(Notify::new());
     let up = serve_upstream(app(Arc::clone(&gate))).await;
-    let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |_| {}).await;
+    let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |c| {
+        c.fast_path = fast
+    })
+    .await;
     (sc, gate)
 }
 
@@ -127,66 +132,72 @@ fn seen_header<'a>(echo: &'a str, name: &str) -> Vec<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_method_path_query_headers_and_body() {
-    let (sc, _) = setup().await;
-    let c = client(false);
-    let req = http::Request::post(sc.url("/echo?a=1&b=two"))
-        .header("host", "shop.example")
-        .header("x-custom", "kept")
-        .header("x-forwarded-for", "203.0.113.9")
-        .header("connection", "x-hop")
-        .header("x-hop", "gone")
-        .header("keep-alive", "timeout=5")
-        .header("proxy-authorization", "Basic Zm9v")
-        .header("te", "gzip, trailers");
-    let got = send(&c, body(req, "payload")).await;
-    assert_eq!(got.status, StatusCode::OK);
-    let echo = got.body;
-    assert!(
-        echo.starts_with("POST /echo?a=1&b=two HTTP/1.1\n"),
-        "{echo}"
-    );
-    assert_eq!(seen_header(&echo, "host"), ["shop.example"]);
-    assert_eq!(seen_header(&echo, "x-custom"), ["kept"]);
-    assert_eq!(
-        seen_header(&echo, "x-forwarded-for"),
-        ["203.0.113.9, 127.0.0.1"]
-    );
-    assert_eq!(seen_header(&echo, "x-forwarded-proto"), ["http"]);
-    assert_eq!(
-        seen_header(&echo, "forwarded"),
-        ["for=127.0.0.1;proto=http"]
-    );
-    assert_eq!(seen_header(&echo, "te"), ["trailers"]);
-    for gone in ["x-hop", "keep-alive", "proxy-authorization"] {
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let (sc, _) = setup(fast).await;
+        let c = client(false);
+        let req = http::Request::post(sc.url("/echo?a=1&b=two"))
+            .header("host", "shop.example")
+            .header("x-custom", "kept")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("connection", "x-hop")
+            .header("x-hop", "gone")
+            .header("keep-alive", "timeout=5")
+            .header("proxy-authorization", "Basic Zm9v")
+            .header("te", "gzip, trailers");
+        let got = send(&c, body(req, "payload")).await;
+        assert_eq!(got.status, StatusCode::OK);
+        let echo = got.body;
         assert!(
-            seen_header(&echo, gone).is_empty(),
-            "{gone} reached upstream:\n{echo}"
+            echo.starts_with("POST /echo?a=1&b=two HTTP/1.1\n"),
+            "{echo}"
+        );
+        assert_eq!(seen_header(&echo, "host"), ["shop.example"]);
+        assert_eq!(seen_header(&echo, "x-custom"), ["kept"]);
+        assert_eq!(
+            seen_header(&echo, "x-forwarded-for"),
+            ["203.0.113.9, 127.0.0.1"]
+        );
+        assert_eq!(seen_header(&echo, "x-forwarded-proto"), ["http"]);
+        assert_eq!(
+            seen_header(&echo, "forwarded"),
+            ["for=127.0.0.1;proto=http"]
+        );
+        assert_eq!(seen_header(&echo, "te"), ["trailers"]);
+        for gone in ["x-hop", "keep-alive", "proxy-authorization"] {
+            assert!(
+                seen_header(&echo, gone).is_empty(),
+                "{gone} reached upstream:\n{echo}"
+            );
+        }
+        assert_eq!(seen_header(&echo, "content-length"), ["7"]);
+        // The connection header the upstream got is hyper's own, if any.
+        assert!(
+            seen_header(&echo, "connection")
+                .iter()
+                .all(|v| *v == "keep-alive")
         );
     }
-    assert_eq!(seen_header(&echo, "content-length"), ["7"]);
-    // The connection header the upstream got is hyper's own, if any.
-    assert!(
-        seen_header(&echo, "connection")
-            .iter()
-            .all(|v| *v == "keep-alive")
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strips_hop_by_hop_headers_from_responses() {
-    let (sc, _) = setup().await;
-    let got = fetch(&client(false), &sc.url("/hop")).await;
-    assert_eq!(got.status, StatusCode::OK);
-    assert_eq!(got.body, "hop");
-    assert_eq!(got.header("x-up-kept"), Some("yes"));
-    for gone in ["x-up-secret", "keep-alive", "proxy-authenticate"] {
-        assert!(got.header(gone).is_none(), "{gone} reached the client");
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let (sc, _) = setup(fast).await;
+        let got = fetch(&client(false), &sc.url("/hop")).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.body, "hop");
+        assert_eq!(got.header("x-up-kept"), Some("yes"));
+        for gone in ["x-up-secret", "keep-alive", "proxy-authenticate"] {
+            assert!(got.header(gone).is_none(), "{gone} reached the client");
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_clients_and_http2_upstreams() {
-    let (sc, _) = setup().await;
+    let (sc, _) = setup(true).await;
     let got = fetch(&client(true), &sc.url("/echo")).await;
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(got.version, http::Version::HTTP_2);
@@ -217,133 +228,152 @@ async fn http2_clients_and_http2_upstreams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_a_chunked_response_incrementally() {
-    let (sc, gate) = setup().await;
-    let resp = client(false)
-        .request(body(request(&sc.url("/stream")), Bytes::new()))
-        .await
-        .expect("response head");
-    let mut body = resp.into_body();
-    let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
-        .await
-        .expect("the first chunk arrives before the last one is produced")
-        .expect("a frame")
-        .expect("data");
-    assert_eq!(
-        first.into_data().expect("data"),
-        Bytes::from_static(b"first;")
-    );
-    gate.notify_one();
-    let rest = body.collect().await.expect("rest").to_bytes();
-    assert_eq!(rest, Bytes::from_static(b"last"));
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let (sc, gate) = setup(fast).await;
+        let resp = client(false)
+            .request(body(request(&sc.url("/stream")), Bytes::new()))
+            .await
+            .expect("response head");
+        let mut body = resp.into_body();
+        let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("the first chunk arrives before the last one is produced")
+            .expect("a frame")
+            .expect("data");
+        assert_eq!(
+            first.into_data().expect("data"),
+            Bytes::from_static(b"first;")
+        );
+        gate.notify_one();
+        let rest = body.collect().await.expect("rest").to_bytes();
+        assert_eq!(rest, Bytes::from_static(b"last"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_32_mib_both_ways() {
-    let (sc, _) = setup().await;
-    let c = client(false);
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let (sc, _) = setup(fast).await;
+        let c = client(false);
 
-    // Upload: sent chunk by chunk, hashed by the upstream as it arrives.
-    let (tx, rx) = channel_body();
-    let mut want = Fnv::new();
-    for i in 0..CHUNKS {
-        want.update(&pattern_chunk(i, CHUNK));
-    }
-    tokio::spawn(async move {
+        // Upload: sent chunk by chunk, hashed by the upstream as it arrives.
+        let (tx, rx) = channel_body();
+        let mut want = Fnv::new();
         for i in 0..CHUNKS {
-            if tx.send(pattern_chunk(i, CHUNK)).await.is_err() {
-                return;
+            want.update(&pattern_chunk(i, CHUNK));
+        }
+        tokio::spawn(async move {
+            for i in 0..CHUNKS {
+                if tx.send(pattern_chunk(i, CHUNK)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let req = http::Request::post(sc.url("/upload"))
+            .body(rx.boxed())
+            .expect("request");
+        let got = send(&c, req).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.body, format!("{} {:x}", CHUNK * CHUNKS, want.0));
+
+        // Download: hashed here as it arrives.
+        let resp = c
+            .request(body(request(&sc.url("/download")), Bytes::new()))
+            .await
+            .expect("response");
+        let mut body = resp.into_body();
+        let (mut len, mut h) = (0usize, Fnv::new());
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.expect("frame").into_data() {
+                len += data.len();
+                h.update(&data);
             }
         }
-    });
-    let req = http::Request::post(sc.url("/upload"))
-        .body(rx.boxed())
-        .expect("request");
-    let got = send(&c, req).await;
-    assert_eq!(got.status, StatusCode::OK);
-    assert_eq!(got.body, format!("{} {:x}", CHUNK * CHUNKS, want.0));
-
-    // Download: hashed here as it arrives.
-    let resp = c
-        .request(body(request(&sc.url("/download")), Bytes::new()))
-        .await
-        .expect("response");
-    let mut body = resp.into_body();
-    let (mut len, mut h) = (0usize, Fnv::new());
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.expect("frame").into_data() {
-            len += data.len();
-            h.update(&data);
-        }
+        assert_eq!(len, CHUNK * CHUNKS);
+        assert_eq!(h.0, want.0);
     }
-    assert_eq!(len, CHUNK * CHUNKS);
-    assert_eq!(h.0, want.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_is_502() {
-    let port = closed_port().await;
-    let sc = start_sidecar(&format!("http://{port}"), PASS_THROUGH, |_| {}).await;
-    let got = fetch(&client(false), &sc.url("/anything")).await;
-    assert_eq!(got.status, StatusCode::BAD_GATEWAY);
-    assert!(
-        got.body.contains("cannot connect to the upstream"),
-        "{}",
-        got.body
-    );
-    let metrics = fetch(&client(false), &sc.admin_url("/metrics")).await.body;
-    assert_eq!(
-        sample(
-            &metrics,
-            "seawall_sidecar_requests_total",
-            &[("resource", "unmatched"), ("result", "bad_gateway")]
-        ),
-        Some(1.0)
-    );
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let port = closed_port().await;
+        let sc = start_sidecar(&format!("http://{port}"), PASS_THROUGH, |c| {
+            c.fast_path = fast
+        })
+        .await;
+        let got = fetch(&client(false), &sc.url("/anything")).await;
+        assert_eq!(got.status, StatusCode::BAD_GATEWAY);
+        assert!(
+            got.body.contains("cannot connect to the upstream"),
+            "{}",
+            got.body
+        );
+        let metrics = fetch(&client(false), &sc.admin_url("/metrics")).await.body;
+        assert_eq!(
+            sample(
+                &metrics,
+                "seawall_sidecar_requests_total",
+                &[("resource", "unmatched"), ("result", "bad_gateway")]
+            ),
+            Some(1.0)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_upstream_is_504_after_the_timeout() {
-    let up = serve_upstream(app(Arc::new(Notify::new()))).await;
-    let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |c| {
-        c.upstream_timeout = Duration::from_millis(300);
-    })
-    .await;
-    let c = client(false);
-    let t = Instant::now();
-    let got = fetch(&c, &sc.url("/slow/5000")).await;
-    let took = t.elapsed();
-    assert_eq!(got.status, StatusCode::GATEWAY_TIMEOUT);
-    assert_eq!(got.header("x-seawall-reason-kind"), Some("timeout"));
-    assert!(got.body.contains("300 ms"), "{}", got.body);
-    assert!(
-        took >= Duration::from_millis(290),
-        "answered after {took:?}"
-    );
-    assert!(took < Duration::from_secs(4), "answered after {took:?}");
-    // Within the timeout, a slow answer gets through.
-    assert_eq!(fetch(&c, &sc.url("/slow/20")).await.status, StatusCode::OK);
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let up = serve_upstream(app(Arc::new(Notify::new()))).await;
+        let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |c| {
+            c.upstream_timeout = Duration::from_millis(300);
+            c.fast_path = fast;
+        })
+        .await;
+        let c = client(false);
+        let t = Instant::now();
+        let got = fetch(&c, &sc.url("/slow/5000")).await;
+        let took = t.elapsed();
+        assert_eq!(got.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(got.header("x-seawall-reason-kind"), Some("timeout"));
+        assert!(got.body.contains("300 ms"), "{}", got.body);
+        assert!(
+            took >= Duration::from_millis(290),
+            "answered after {took:?}"
+        );
+        assert!(took < Duration::from_secs(4), "answered after {took:?}");
+        // Within the timeout, a slow answer gets through.
+        assert_eq!(fetch(&c, &sc.url("/slow/20")).await.status, StatusCode::OK);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_status_codes_pass_through() {
-    let (sc, _) = setup().await;
-    let c = client(false);
-    for code in [201u16, 404, 500, 503] {
-        let got = fetch(&c, &sc.url(&format!("/status/{code}"))).await;
-        assert_eq!(got.status.as_u16(), code);
-        assert!(got.header("x-seawall-reason").is_none());
-        assert!(got.header("x-seawall-reason-kind").is_none());
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let (sc, _) = setup(fast).await;
+        let c = client(false);
+        for code in [201u16, 404, 500, 503] {
+            let got = fetch(&c, &sc.url(&format!("/status/{code}"))).await;
+            assert_eq!(got.status.as_u16(), code);
+            assert!(got.header("x-seawall-reason").is_none());
+            assert!(got.header("x-seawall-reason-kind").is_none());
+        }
+        let metrics = fetch(&c, &sc.admin_url("/metrics")).await.body;
+        let count = |result| {
+            sample(
+                &metrics,
+                "seawall_sidecar_requests_total",
+                &[("resource", "unmatched"), ("result", result)],
+            )
+        };
+        assert_eq!(count("ok"), Some(2.0));
+        assert_eq!(count("upstream_5xx"), Some(2.0));
     }
-    let metrics = fetch(&c, &sc.admin_url("/metrics")).await.body;
-    let count = |result| {
-        sample(
-            &metrics,
-            "seawall_sidecar_requests_total",
-            &[("resource", "unmatched"), ("result", result)],
-        )
-    };
-    assert_eq!(count("ok"), Some(2.0));
-    assert_eq!(count("upstream_5xx"), Some(2.0));
 }
 
 /// A config for `rules` in front of a closed port.
@@ -424,33 +454,45 @@ async fn counting_upstream(close: bool) -> (std::net::SocketAddr, Arc<AtomicUsiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuses_upstream_connections_across_requests() {
-    let (up, accepted) = counting_upstream(false).await;
-    let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |_| {}).await;
-    let c = client(false);
-    for _ in 0..20 {
-        let got = fetch(&c, &sc.url("/r")).await;
-        assert_eq!(got.status, StatusCode::OK);
-        assert!(got.body.starts_with("conn "), "{}", got.body);
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let (up, accepted) = counting_upstream(false).await;
+        let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |c| {
+            c.fast_path = fast
+        })
+        .await;
+        let c = client(false);
+        for _ in 0..20 {
+            let got = fetch(&c, &sc.url("/r")).await;
+            assert_eq!(got.status, StatusCode::OK);
+            assert!(got.body.starts_with("conn "), "{}", got.body);
+        }
+        // One connection carries them all (a second may open while the first
+        // is being given back); one per request would mean no pooling.
+        let n = accepted.load(Ordering::SeqCst);
+        assert!(
+            (1..=2).contains(&n),
+            "{n} upstream connections for 20 requests"
+        );
     }
-    // One connection carries them all (a second may open while the first
-    // is being given back); one per request would mean no pooling.
-    let n = accepted.load(Ordering::SeqCst);
-    assert!(
-        (1..=2).contains(&n),
-        "{n} upstream connections for 20 requests"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_closing_every_connection_is_no_error() {
-    let (up, accepted) = counting_upstream(true).await;
-    let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |_| {}).await;
-    let c = client(false);
-    for i in 1..=10 {
-        let got = fetch(&c, &sc.url("/r")).await;
-        assert_eq!(got.status, StatusCode::OK, "request {i}: {}", got.body);
-        assert_eq!(got.body, format!("conn {i}"));
-        assert!(got.header("connection").is_none());
+    for fast in PATHS {
+        eprintln!("fast path: {fast}");
+        let (up, accepted) = counting_upstream(true).await;
+        let sc = start_sidecar(&format!("http://{up}"), PASS_THROUGH, |c| {
+            c.fast_path = fast
+        })
+        .await;
+        let c = client(false);
+        for i in 1..=10 {
+            let got = fetch(&c, &sc.url("/r")).await;
+            assert_eq!(got.status, StatusCode::OK, "request {i}: {}", got.body);
+            assert_eq!(got.body, format!("conn {i}"));
+            assert!(got.header("connection").is_none());
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 10);
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 10);
 }

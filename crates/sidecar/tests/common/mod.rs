@@ -98,6 +98,9 @@ pub async fn closed_port() -> SocketAddr {
     addr
 }
 
+/// Both ways an HTTP/1.1 request can go: the fast path, then hyper's.
+pub const PATHS: [bool; 2] = [true, false];
+
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh temporary directory for one test.

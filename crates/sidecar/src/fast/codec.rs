@@ -1,0 +1,949 @@
+//! HTTP/1.1 message heads and body framing for the fast path: request heads
+//! parsed in place by `httparse` and rewritten for the upstream in one
+//! buffer, response heads rewritten for the client, and the body framings
+//! (RFC 9112 §6) relayed without decoding more than needed — a chunked body
+//! is checked and passed through as it came, so its chunks and trailers
+//! arrive unchanged.
+//!
+//! Anything this module does not handle exactly is reported as
+//! [`Unusual`], and the connection goes to hyper instead.
+
+use std::mem::MaybeUninit;
+
+use seawall_guard::RequestMeta;
+
+use crate::headers::ClientAddr;
+
+/// Most headers a head may have on the fast path (more: hyper's path).
+pub(crate) const MAX_HEADERS: usize = 64;
+
+/// Longest request head the fast path buffers (longer: hyper's path,
+/// which answers 431 past its own limit).
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// Longest response head accepted from the upstream.
+pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// A request the fast path leaves to hyper: the head is valid HTTP but uses
+/// something this module does not implement (or is not valid, and hyper
+/// gives the client its usual answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unusual;
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Until the sender closes the connection (responses only).
+    Close,
+}
+
+/// A parsed request head, borrowing the read buffer.
+#[derive(Debug)]
+pub(crate) struct RequestHead<'b> {
+    /// Bytes of the head, blank line included.
+    pub(crate) len: usize,
+    pub(crate) method: &'b str,
+    /// The origin-form target (`/path?query`).
+    pub(crate) target: &'b str,
+    pub(crate) path: &'b str,
+    pub(crate) query: Option<&'b str>,
+    pub(crate) headers: &'b [httparse::Header<'b>],
+    pub(crate) framing: Framing,
+    /// The client asked to close the connection after this exchange.
+    pub(crate) close: bool,
+}
+
+impl RequestMeta for RequestHead<'_> {
+    fn method(&self) -> &str {
+        self.method
+    }
+    fn path(&self) -> &str {
+        self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.query
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+    }
+}
+
+/// What parsing the start of the buffer gave.
+#[derive(Debug)]
+pub(crate) enum Parsed<'b> {
+    /// A complete head the fast path handles.
+    Head(RequestHead<'b>),
+    /// More bytes are needed.
+    Partial,
+    /// Leave this connection to hyper.
+    Unusual,
+}
+
+/// Whether `name` is hop-by-hop whatever `Connection` says.
+fn is_hop_by_hop(name: &str) -> bool {
+    const HOP: [&str; 9] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
+    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// The comma-separated tokens of a header value, trimmed (none if it is
+/// not text).
+fn tokens(value: &[u8]) -> impl Iterator<Item = &str> {
+    std::str::from_utf8(value)
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// What one pass over a head's headers found.
+#[derive(Debug, Default)]
+struct Scan<'b> {
+    content_length: Option<u64>,
+    chunked: bool,
+    close: bool,
+    /// Header names listed in `Connection` (besides close/keep-alive).
+    named: Vec<&'b str>,
+    te_trailers: bool,
+    host: bool,
+    xff: bool,
+    forwarded: bool,
+    proto: bool,
+}
+
+impl<'b> Scan<'b> {
+    /// One pass; `Err` for framing this module does not implement (several
+    /// different lengths, a transfer coding other than `chunked`, both
+    /// framings at once) or a connection upgrade.
+    fn of(headers: &'b [httparse::Header<'b>], request: bool) -> Result<Self, Unusual> {
+        let mut s = Scan::default();
+        for h in headers {
+            let n = h.name;
+            if n.eq_ignore_ascii_case("content-length") {
+                let v = std::str::from_utf8(h.value).map_err(|_| Unusual)?;
+                let v: u64 = v.trim().parse().map_err(|_| Unusual)?;
+                if s.content_length.is_some_and(|c| c != v) {
+                    return Err(Unusual);
+                }
+                s.content_length = Some(v);
+            } else if n.eq_ignore_ascii_case("transfer-encoding") {
+                let mut t = tokens(h.value);
+                match (t.next(), t.next()) {
+                    (Some(c), None) if c.eq_ignore_ascii_case("chunked") && !s.chunked => {
+                        s.chunked = true;
+                    }
+                    _ => return Err(Unusual),
+                }
+            } else if n.eq_ignore_ascii_case("connection") {
+                for t in tokens(h.value) {
+                    if t.eq_ignore_ascii_case("close") {
+                        s.close = true;
+                    } else if t.eq_ignore_ascii_case("upgrade") && request {
+                        return Err(Unusual);
+                    } else if !t.eq_ignore_ascii_case("keep-alive") {
+                        s.named.push(t);
+                    }
+                }
+            } else if request {
+                if n.eq_ignore_ascii_case("host") {
+                    s.host = true;
+                } else if n.eq_ignore_ascii_case("x-forwarded-for") {
+                    s.xff = true;
+                } else if n.eq_ignore_ascii_case("forwarded") {
+                    s.forwarded = true;
+                } else if n.eq_ignore_ascii_case("x-forwarded-proto") {
+                    s.proto = true;
+                } else if n.eq_ignore_ascii_case("te") {
+                    s.te_trailers |= tokens(h.value).any(|t| t.eq_ignore_ascii_case("trailers"));
+                } else if n.eq_ignore_ascii_case("upgrade") || n.eq_ignore_ascii_case("expect") {
+                    return Err(Unusual);
+                }
+            }
+        }
+        if s.chunked && s.content_length.is_some() {
+            return Err(Unusual);
+        }
+        Ok(s)
+    }
+
+    /// Whether header `name` stays on this hop only.
+    fn drops(&self, name: &str) -> bool {
+        is_hop_by_hop(name) || self.named.iter().any(|t| t.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Parses a request head at the start of `buf`.
+pub(crate) fn parse_request<'b>(
+    buf: &'b [u8],
+    headers: &'b mut [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS],
+) -> Parsed<'b> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, headers) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
+        // Too long, too many headers or malformed: hyper answers it.
+        _ => return Parsed::Unusual,
+    };
+    let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
+        return Parsed::Unusual;
+    };
+    if method == "CONNECT" || !target.starts_with('/') {
+        return Parsed::Unusual;
+    }
+    let headers: &'b [httparse::Header<'b>] = req.headers;
+    let Ok(scan) = Scan::of(headers, true) else {
+        return Parsed::Unusual;
+    };
+    let framing = if scan.chunked {
+        Framing::Chunked
+    } else {
+        match scan.content_length {
+            Some(0) | None => Framing::Empty,
+            Some(n) => Framing::Length(n),
+        }
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    Parsed::Head(RequestHead {
+        len,
+        method,
+        target,
+        path,
+        query,
+        headers,
+        framing,
+        close: scan.close,
+    })
+}
+
+fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `item` to the values of every `name` header, joined into one.
+fn put_list(out: &mut Vec<u8>, head: &RequestHead<'_>, name: &str, item: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    for h in head
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+    {
+        // As `headers::add_forwarded`: values that are not text are left out.
+        if let Ok(v) = std::str::from_utf8(h.value)
+            && v.bytes().all(|b| b == b'\t' || (b' '..0x7f).contains(&b))
+        {
+            out.extend_from_slice(v.trim().as_bytes());
+            out.extend_from_slice(b", ");
+        }
+    }
+    out.extend_from_slice(item.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the head to send upstream into `out`: the request line with the
+/// upstream's base path, the end-to-end headers in their order (hop-by-hop
+/// ones and those `Connection` names dropped, `TE: trailers` kept), the
+/// client appended to `x-forwarded-for` and `forwarded`,
+/// `x-forwarded-proto: http` and `Host` when absent, and the framing.
+pub(crate) fn upstream_head(
+    head: &RequestHead<'_>,
+    base: &str,
+    authority: &str,
+    client: &ClientAddr,
+    out: &mut Vec<u8>,
+) {
+    // `parse_request` already refused what `Scan::of` refuses.
+    let scan = Scan::of(head.headers, true).unwrap_or_default();
+    out.clear();
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(base.as_bytes());
+    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for h in head.headers {
+        let n = h.name;
+        if scan.drops(n)
+            || n.eq_ignore_ascii_case("x-forwarded-for")
+            || n.eq_ignore_ascii_case("forwarded")
+        {
+            continue;
+        }
+        put_header(out, n.as_bytes(), h.value);
+    }
+    if scan.te_trailers {
+        out.extend_from_slice(b"te: trailers\r\n");
+    }
+    if scan.xff {
+        put_list(out, head, "x-forwarded-for", client.ip());
+    } else {
+        put_header(out, b"x-forwarded-for", client.ip().as_bytes());
+    }
+    if scan.forwarded {
+        put_list(out, head, "forwarded", client.node());
+    } else {
+        put_header(out, b"forwarded", client.node().as_bytes());
+    }
+    if !scan.proto {
+        out.extend_from_slice(b"x-forwarded-proto: http\r\n");
+    }
+    if !scan.host {
+        put_header(out, b"host", authority.as_bytes());
+    }
+    if head.framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A response head from the upstream, already rewritten for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ResponseHead {
+    /// Bytes of the upstream's head.
+    pub(crate) len: usize,
+    pub(crate) status: u16,
+    /// How the upstream delimits the body.
+    pub(crate) framing: Framing,
+    /// The upstream connection cannot be used again.
+    pub(crate) upstream_close: bool,
+}
+
+/// What parsing an upstream response head gave.
+#[derive(Debug)]
+pub(crate) enum ParsedResponse {
+    /// A final response; the client's head is in `out`.
+    Head(ResponseHead),
+    /// An interim (1xx) response of this many bytes: skip it.
+    Interim(usize),
+    /// More bytes are needed.
+    Partial,
+}
+
+/// The upstream's response head is not one the sidecar can relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadResponse(pub(crate) String);
+
+/// Parses the upstream's response head at the start of `buf` and writes the
+/// client's head into `out`: status line, end-to-end headers, and the
+/// framing towards the client — `Content-Length` kept, chunked passed
+/// through, a body delimited by close re-chunked — plus `connection: close`
+/// when `close_client`.
+pub(crate) fn parse_response(
+    buf: &[u8],
+    head_request: bool,
+    close_client: bool,
+    out: &mut Vec<u8>,
+) -> Result<ParsedResponse, BadResponse> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD => {
+            return Ok(ParsedResponse::Partial);
+        }
+        Ok(httparse::Status::Partial) => {
+            return Err(BadResponse("response head too long".into()));
+        }
+        Err(e) => return Err(BadResponse(format!("invalid response head: {e}"))),
+    };
+    let (Some(version), Some(status)) = (resp.version, resp.code) else {
+        return Err(BadResponse("invalid response head".into()));
+    };
+    if status == 101 {
+        return Err(BadResponse(
+            "the upstream switched protocols unasked".into(),
+        ));
+    }
+    if (100..200).contains(&status) {
+        return Ok(ParsedResponse::Interim(len));
+    }
+    let scan = Scan::of(resp.headers, false)
+        .map_err(|_| BadResponse("unsupported response body framing".into()))?;
+    let no_body = head_request || status == 204 || status == 304;
+    let framing = if no_body {
+        Framing::Empty
+    } else if scan.chunked {
+        Framing::Chunked
+    } else {
+        match scan.content_length {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        }
+    };
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut has_date = false;
+    for h in resp.headers.iter() {
+        if scan.drops(h.name) {
+            continue;
+        }
+        has_date |= h.name.eq_ignore_ascii_case("date");
+        put_header(out, h.name.as_bytes(), h.value);
+    }
+    if !has_date {
+        put_header(out, b"date", &http_date());
+    }
+    if matches!(framing, Framing::Chunked | Framing::Close) {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if close_client {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(ParsedResponse::Head(ResponseHead {
+        len,
+        status,
+        framing,
+        upstream_close: scan.close || version == 0 || framing == Framing::Close,
+    }))
+}
+
+/// A body being relayed: how much of it is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Remaining {
+    /// This many bytes.
+    Length(u64),
+    /// A chunked body, at this point of its syntax.
+    Chunked(Chunked),
+    /// Everything until the sender closes.
+    Close,
+    /// Nothing: the body has ended.
+    Done,
+}
+
+impl Remaining {
+    pub(crate) fn of(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty | Framing::Length(0) => Self::Done,
+            Framing::Length(n) => Self::Length(n),
+            Framing::Chunked => Self::Chunked(Chunked::default()),
+            Framing::Close => Self::Close,
+        }
+    }
+
+    /// How many bytes of `avail` belong to the body (they are relayed as
+    /// they are); `Err` for a malformed chunked body.
+    pub(crate) fn take(&mut self, avail: &[u8]) -> Result<usize, BadChunk> {
+        match self {
+            Self::Length(n) => {
+                let take = usize::try_from(*n).unwrap_or(usize::MAX).min(avail.len());
+                *n -= take as u64;
+                if *n == 0 {
+                    *self = Self::Done;
+                }
+                Ok(take)
+            }
+            Self::Chunked(c) => {
+                let used = c.feed(avail)?;
+                if c.state == ChunkState::Done {
+                    *self = Self::Done;
+                }
+                Ok(used)
+            }
+            Self::Close => Ok(avail.len()),
+            Self::Done => Ok(0),
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        *self == Self::Done
+    }
+}
+
+/// A chunked body is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadChunk;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ChunkState {
+    /// Reading the size's hex digits (`digits` so far).
+    #[default]
+    Size,
+    /// In a chunk extension, up to the line's end.
+    Extension,
+    /// After the size line's CR.
+    SizeLf,
+    /// In the chunk's data.
+    Data,
+    DataCr,
+    DataLf,
+    /// At the start of a trailer line (or the final blank line).
+    TrailerStart,
+    /// In a trailer line.
+    Trailer,
+    /// After a trailer line's CR.
+    TrailerLf,
+    /// After the final blank line's CR.
+    EndLf,
+    Done,
+}
+
+/// Where a chunked body's syntax is (RFC 9112 §7.1), fed byte ranges as
+/// they arrive; it finds the body's end without copying anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Chunked {
+    state: ChunkState,
+    size: u64,
+    digits: u8,
+}
+
+impl Chunked {
+    /// Consumes bytes of `buf` up to the body's end; returns how many.
+    fn feed(&mut self, buf: &[u8]) -> Result<usize, BadChunk> {
+        let mut i = 0;
+        while i < buf.len() {
+            let b = buf[i];
+            match self.state {
+                ChunkState::Size => {
+                    if let Some(d) = (b as char).to_digit(16) {
+                        self.digits += 1;
+                        // 15 hex digits: far above any real chunk, no overflow.
+                        if self.digits > 15 {
+                            return Err(BadChunk);
+                        }
+                        self.size = self.size * 16 + u64::from(d);
+                    } else if self.digits == 0 {
+                        return Err(BadChunk);
+                    } else if b == b'\r' {
+                        self.state = ChunkState::SizeLf;
+                    } else if b == b';' || b == b' ' || b == b'\t' {
+                        self.state = ChunkState::Extension;
+                    } else {
+                        return Err(BadChunk);
+                    }
+                }
+                ChunkState::Extension => {
+                    if b == b'\r' {
+                        self.state = ChunkState::SizeLf;
+                    } else if b == b'\n' || (b < b' ' && b != b'\t') {
+                        return Err(BadChunk);
+                    }
+                }
+                ChunkState::SizeLf => {
+                    if b != b'\n' {
+                        return Err(BadChunk);
+                    }
+                    self.digits = 0;
+                    self.state = if self.size == 0 {
+                        ChunkState::TrailerStart
+                    } else {
+                        ChunkState::Data
+                    };
+                }
+                ChunkState::Data => {
+                    let take = usize::try_from(self.size)
+                        .unwrap_or(usize::MAX)
+                        .min(buf.len() - i);
+                    self.size -= take as u64;
+                    i += take;
+                    if self.size == 0 {
+                        self.state = ChunkState::DataCr;
+                    }
+                    continue;
+                }
+                ChunkState::DataCr => {
+                    if b != b'\r' {
+                        return Err(BadChunk);
+                    }
+                    self.state = ChunkState::DataLf;
+                }
+                ChunkState::DataLf => {
+                    if b != b'\n' {
+                        return Err(BadChunk);
+                    }
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::TrailerStart => {
+                    self.state = if b == b'\r' {
+                        ChunkState::EndLf
+                    } else if b == b'\n' {
+                        return Err(BadChunk);
+                    } else {
+                        ChunkState::Trailer
+                    };
+                }
+                ChunkState::Trailer => {
+                    if b == b'\r' {
+                        self.state = ChunkState::TrailerLf;
+                    } else if b == b'\n' {
+                        return Err(BadChunk);
+                    }
+                }
+                ChunkState::TrailerLf => {
+                    if b != b'\n' {
+                        return Err(BadChunk);
+                    }
+                    self.state = ChunkState::TrailerStart;
+                }
+                ChunkState::EndLf => {
+                    if b != b'\n' {
+                        return Err(BadChunk);
+                    }
+                    self.state = ChunkState::Done;
+                    return Ok(i + 1);
+                }
+                ChunkState::Done => return Ok(i),
+            }
+            i += 1;
+        }
+        Ok(i)
+    }
+}
+
+/// Writes a response the sidecar made itself (a refusal, a fallback, an
+/// error) as HTTP/1.1 bytes.
+pub(crate) fn made_response(
+    resp: &http::Response<crate::proxy::ProxyBody>,
+    body: &[u8],
+    close: bool,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(resp.status().as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(
+        resp.status()
+            .canonical_reason()
+            .unwrap_or("Unknown")
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\r\n");
+    for (k, v) in resp.headers() {
+        if !is_hop_by_hop(k.as_str()) && k != http::header::CONTENT_LENGTH {
+            put_header(out, k.as_str().as_bytes(), v.as_bytes());
+        }
+    }
+    if !resp.headers().contains_key(http::header::DATE) {
+        put_header(out, b"date", &http_date());
+    }
+    put_header(out, b"content-length", body.len().to_string().as_bytes());
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+/// The current time as an HTTP date (`Wed, 25 Nov 2026 11:38:02 GMT`),
+/// formatted once a second per thread. Servers add it (hyper does); the
+/// fast path adds it to responses that lack one.
+pub(crate) fn http_date() -> [u8; 29] {
+    use std::cell::Cell;
+    thread_local! {
+        static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHE.with(|c| {
+        let (at, text) = c.get();
+        if at == secs {
+            return text;
+        }
+        let text = format_date(secs);
+        c.set((secs, text));
+        text
+    })
+}
+
+/// IMF-fixdate of a Unix time (days to a civil date by Howard Hinnant's
+/// algorithm).
+fn format_date(secs: u64) -> [u8; 29] {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (hh, mm, ss) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let mut out = [b' '; 29];
+    let digits = |out: &mut [u8], at: usize, v: u64, n: usize| {
+        let mut v = v;
+        for i in (0..n).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    out[3] = b',';
+    digits(&mut out, 5, day, 2);
+    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
+    digits(&mut out, 12, year, 4);
+    digits(&mut out, 17, hh, 2);
+    out[19] = b':';
+    digits(&mut out, 20, mm, 2);
+    out[22] = b':';
+    digits(&mut out, 23, ss, 2);
+    out[26..].copy_from_slice(b"GMT");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> ClientAddr {
+        ClientAddr::new("10.0.0.9".parse().expect("ip"))
+    }
+
+    fn rewrite(raw: &str) -> Result<(String, Framing, bool), Unusual> {
+        let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
+        match parse_request(raw.as_bytes(), &mut h) {
+            Parsed::Head(head) => {
+                assert_eq!(head.len, raw.find("\r\n\r\n").expect("end") + 4);
+                let mut out = Vec::new();
+                upstream_head(&head, "/base", "up:80", &client(), &mut out);
+                Ok((
+                    String::from_utf8(out).expect("text"),
+                    head.framing,
+                    head.close,
+                ))
+            }
+            Parsed::Partial => panic!("partial: {raw}"),
+            Parsed::Unusual => Err(Unusual),
+        }
+    }
+
+    #[test]
+    fn rewrites_a_request_head_for_the_upstream() {
+        let (out, framing, close) = rewrite(
+            "POST /a?b=1 HTTP/1.1\r\nHost: svc\r\nConnection: close, X-Secret\r\nX-Secret: s\r\n\
+             TE: gzip, trailers\r\nKeep-Alive: 5\r\nX-Forwarded-For: 1.2.3.4\r\nx-forwarded-for:  5.6.7.8 \r\n\
+             Forwarded: for=1.2.3.4\r\nX-Forwarded-Proto: https\r\nContent-Length: 3\r\n\r\nabc",
+        )
+        .expect("fast");
+        assert_eq!(framing, Framing::Length(3));
+        assert!(close);
+        assert_eq!(
+            out,
+            "POST /base/a?b=1 HTTP/1.1\r\nHost: svc\r\nX-Forwarded-Proto: https\r\nContent-Length: 3\r\n\
+             te: trailers\r\nx-forwarded-for: 1.2.3.4, 5.6.7.8, 10.0.0.9\r\n\
+             forwarded: for=1.2.3.4, for=10.0.0.9;proto=http\r\n\r\n"
+        );
+        let (out, framing, close) =
+            rewrite("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").expect("fast");
+        assert_eq!(framing, Framing::Chunked);
+        assert!(!close);
+        assert_eq!(
+            out,
+            "GET /base/ HTTP/1.1\r\nx-forwarded-for: 10.0.0.9\r\nforwarded: for=10.0.0.9;proto=http\r\n\
+             x-forwarded-proto: http\r\nhost: up:80\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn leaves_unusual_requests_to_hyper() {
+        for raw in [
+            "GET / HTTP/1.0\r\n\r\n",
+            "CONNECT a:443 HTTP/1.1\r\n\r\n",
+            "GET http://a/ HTTP/1.1\r\n\r\n",
+            "OPTIONS * HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            "PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "GARBAGE\r\n\r\n",
+        ] {
+            assert_eq!(rewrite(raw), Err(Unusual), "{raw}");
+        }
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("x-{i}: 1\r\n"))
+            .collect();
+        assert_eq!(
+            rewrite(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            Err(Unusual)
+        );
+        let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n", &mut h),
+            Parsed::Partial
+        ));
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX_HEAD));
+        let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
+        assert!(matches!(
+            parse_request(long.as_bytes(), &mut h),
+            Parsed::Unusual
+        ));
+    }
+
+    #[test]
+    fn meta_reads_the_head() {
+        let raw = "GET /p?q=1 HTTP/1.1\r\nX-User: u1\r\nx-user: u2\r\n\r\n";
+        let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
+        let Parsed::Head(head) = parse_request(raw.as_bytes(), &mut h) else {
+            panic!("head");
+        };
+        assert_eq!(
+            (head.method(), head.path(), head.query()),
+            ("GET", "/p", Some("q=1"))
+        );
+        assert_eq!(head.header("x-user"), Some("u1"));
+        assert_eq!(head.header("X-USER"), Some("u1"));
+        assert_eq!(head.header("absent"), None);
+    }
+
+    fn response(raw: &str, head_request: bool, close: bool) -> (ResponseHead, String) {
+        let mut out = Vec::new();
+        match parse_response(raw.as_bytes(), head_request, close, &mut out) {
+            Ok(ParsedResponse::Head(h)) => (h, String::from_utf8(out).expect("text")),
+            other => panic!("{other:?} for {raw}"),
+        }
+    }
+
+    #[test]
+    fn rewrites_response_heads_and_finds_their_framing() {
+        let (h, out) = response(
+            "HTTP/1.1 200 Fine\r\nDate: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nContent-Length: 5\r\n\r\n",
+            false,
+            false,
+        );
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(!h.upstream_close);
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 Fine\r\nDate: x\r\nContent-Length: 5\r\n\r\n"
+        );
+        let (h, out) = response("HTTP/1.1 200 OK\r\n\r\n", false, true);
+        assert_eq!(h.framing, Framing::Close);
+        assert!(h.upstream_close);
+        let date = String::from_utf8(http_date().to_vec()).expect("text");
+        assert_eq!(
+            out,
+            format!(
+                "HTTP/1.1 200 OK\r\ndate: {date}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+            )
+        );
+        let (h, _) = response(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+            false,
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        for (raw, head) in [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true),
+            ("HTTP/1.1 204 No Content\r\n\r\n", false),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+                false,
+            ),
+        ] {
+            assert_eq!(
+                response(raw, head, false).0.framing,
+                Framing::Empty,
+                "{raw}"
+            );
+        }
+        let (h, _) = response("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false, false);
+        assert!(h.upstream_close);
+        let mut out = Vec::new();
+        assert!(matches!(
+            parse_response(
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1",
+                false,
+                false,
+                &mut out
+            ),
+            Ok(ParsedResponse::Interim(25))
+        ));
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 200 OK\r\n", false, false, &mut out),
+            Ok(ParsedResponse::Partial)
+        ));
+        for bad in [
+            "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "nonsense\r\n\r\n",
+        ] {
+            assert!(
+                parse_response(bad.as_bytes(), false, false, &mut out).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn formats_http_dates() {
+        assert_eq!(&format_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            &format_date(1_795_606_682),
+            b"Wed, 25 Nov 2026 11:38:02 GMT"
+        );
+        assert_eq!(&format_date(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    /// Feeds `body` in pieces of `step` bytes; returns the bytes taken.
+    fn feed(body: &[u8], step: usize) -> Result<usize, BadChunk> {
+        let mut r = Remaining::of(Framing::Chunked);
+        let mut at = 0;
+        while !r.is_done() && at < body.len() {
+            let end = (at + step).min(body.len());
+            at += r.take(&body[at..end])?;
+        }
+        if r.is_done() { Ok(at) } else { Err(BadChunk) }
+    }
+
+    #[test]
+    fn finds_the_end_of_chunked_bodies_split_anywhere() {
+        let body = b"5;ext=1\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nx-sum: 1\r\n\r\nNEXT";
+        for step in [1, 2, 3, 7, 100] {
+            assert_eq!(feed(body, step), Ok(body.len() - 4), "step {step}");
+        }
+        assert_eq!(feed(b"0\r\n\r\n", 1), Ok(5));
+        for bad in [
+            &b"x\r\n"[..],
+            b"5\r\nhelloXX",
+            b"5\nhello\r\n",
+            b"ffffffffffffffff0\r\n",
+            b"0\r\nbad\n",
+        ] {
+            assert_eq!(feed(bad, 1), Err(BadChunk), "{bad:?}");
+        }
+        let mut r = Remaining::of(Framing::Length(4));
+        assert_eq!(r.take(b"ab"), Ok(2));
+        assert_eq!(r.take(b"cdef"), Ok(2));
+        assert!(r.is_done());
+    }
+}

@@ -1,0 +1,650 @@
+//! The HTTP/1.1 fast path. hyper's server and client are general: each
+//! request crosses two HTTP/1 dispatchers, is parsed into header maps,
+//! re-encoded, and handed through a channel to the task that owns the
+//! upstream connection. For the common case — an HTTP/1.1 client, an
+//! HTTP/1.1 upstream, ordinary heads — the sidecar does the exchange in the
+//! connection's own task instead: the request head is parsed in place
+//! (`httparse`), judged by the guard and rewritten into one buffer, the
+//! upstream connection is a plain pooled TCP stream, and bodies are relayed
+//! as they arrive (never buffered whole).
+//!
+//! Anything unusual — an HTTP/2 preface, HTTP/1.0, `Upgrade`, `CONNECT`,
+//! `Expect`, odd framing, a malformed or oversized head — goes to hyper's
+//! server with the bytes already read replayed ([`rewind::Rewind`]), at a
+//! request boundary, so it is served exactly as before.
+
+mod codec;
+mod rewind;
+mod upstream;
+
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use http::StatusCode;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use self::codec::{Framing, Parsed, ParsedResponse, Remaining, ResponseHead};
+pub(crate) use self::rewind::Rewind;
+pub(crate) use self::upstream::RawPool;
+use self::upstream::UpConn;
+use crate::metrics::Outcome;
+use crate::proxy::{self, Call, Connection, Decided, Forward, ProxyBody};
+
+/// Initial read buffer of a client connection.
+const BUF: usize = 16 * 1024;
+
+/// Room made for a read when the buffer is short of it.
+const READ_ROOM: usize = 64 * 1024;
+
+/// A body piece larger than this is written on its own rather than copied
+/// behind the bytes waiting to be written.
+const COALESCE: usize = 16 * 1024;
+
+/// Longest time between a request head's first byte and its end.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many idle upstream connections a request tries before a new one
+/// (each may turn out closed by the upstream).
+const REUSE_TRIES: usize = 3;
+
+/// How a fast-path connection ended.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// Closed (by either side, or after an answer that ends it).
+    Closed,
+    /// Leave it to hyper: these bytes were read and not used.
+    Handoff(BytesMut),
+}
+
+/// One client connection on the fast path.
+struct Client {
+    stream: TcpStream,
+    conn: Arc<Connection>,
+    /// Bytes read from the client and not yet used.
+    buf: BytesMut,
+    /// The upstream request head (and body bytes sent with it).
+    up_head: Vec<u8>,
+    /// The client response head (and body bytes sent with it).
+    down_head: Vec<u8>,
+    drain: watch::Receiver<bool>,
+}
+
+/// A request head handled: what to do next.
+enum Prepared {
+    /// Answer with `down_head` (a complete response the sidecar made).
+    Answer,
+    /// Forward, with the head in `up_head`.
+    Forward {
+        fwd: Forward,
+        head_request: bool,
+        /// Idempotent and without a body: may be resent on another
+        /// connection if a reused one turns out closed.
+        retryable: bool,
+    },
+}
+
+/// What a request head said about the exchange, besides the answer.
+struct RequestInfo {
+    head_len: usize,
+    framing: Framing,
+    close: bool,
+}
+
+/// Why an exchange with the upstream failed.
+#[derive(Debug)]
+enum UpError {
+    Connect(std::io::Error),
+    /// The connection broke or closed; `received` says whether any of a
+    /// response had arrived.
+    Io {
+        error: std::io::Error,
+        received: bool,
+    },
+    Bad(String),
+    /// The client's request body broke off or was malformed.
+    ClientBody,
+}
+
+impl std::fmt::Display for UpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(e) | Self::Io { error: e, .. } => write!(f, "{e}"),
+            Self::Bad(m) => f.write_str(m),
+            Self::ClientBody => f.write_str("the request body broke off or is malformed"),
+        }
+    }
+}
+
+/// A body relay failed on one side.
+#[derive(Debug)]
+enum RelayError {
+    Read,
+    Write,
+    Malformed,
+}
+
+fn closed_early() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "connection closed before the message ended",
+    )
+}
+
+/// Serves one client connection: the fast path while requests are plain
+/// HTTP/1.1, then (if one is not) hyper with the unused bytes replayed.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    conn: Arc<Connection>,
+    drain: watch::Receiver<bool>,
+    hyper: Arc<crate::server::HyperServer>,
+) {
+    let mut client = Client {
+        stream,
+        conn,
+        buf: BytesMut::with_capacity(BUF),
+        up_head: Vec::with_capacity(1024),
+        down_head: Vec::with_capacity(1024),
+        drain,
+    };
+    if let End::Handoff(bytes) = client.run().await {
+        let Client {
+            stream,
+            conn,
+            drain,
+            ..
+        } = client;
+        hyper
+            .serve(Rewind::new(bytes.freeze(), stream), conn, drain)
+            .await;
+    }
+}
+
+impl Client {
+    /// Whether a graceful shutdown has begun.
+    fn draining(&self) -> bool {
+        // Connections subscribe before a shutdown begins (the accept loop
+        // stops first), so a change is the shutdown.
+        self.drain.has_changed().unwrap_or(true)
+    }
+
+    async fn run(&mut self) -> End {
+        loop {
+            match self.next_head().await {
+                Ok(true) => {}
+                Ok(false) => return End::Closed,
+                Err(()) => return End::Handoff(std::mem::take(&mut self.buf)),
+            }
+            match self.one().await {
+                Ok(true) => {}
+                Ok(false) => return End::Closed,
+                Err(()) => return End::Handoff(std::mem::take(&mut self.buf)),
+            }
+        }
+    }
+
+    /// Reads until the buffer holds a complete head: `Ok(false)` when the
+    /// connection ends first (or a shutdown begins while it is idle),
+    /// `Err` to hand off.
+    async fn next_head(&mut self) -> Result<bool, ()> {
+        let mut first_byte: Option<Instant> = None;
+        loop {
+            if !self.buf.is_empty() {
+                let mut h = [MaybeUninit::uninit(); codec::MAX_HEADERS];
+                match codec::parse_request(&self.buf, &mut h) {
+                    Parsed::Head(_) => return Ok(true),
+                    Parsed::Partial => {}
+                    Parsed::Unusual => return Err(()),
+                }
+            }
+            if self.buf.is_empty() && self.draining() {
+                return Ok(false);
+            }
+            self.buf.reserve(BUF);
+            let read = if self.buf.is_empty() {
+                tokio::select! {
+                    biased;
+                    r = self.stream.read_buf(&mut self.buf) => r,
+                    _ = self.drain.changed() => return Ok(false),
+                }
+            } else {
+                let since = *first_byte.get_or_insert_with(Instant::now);
+                let left = HEAD_TIMEOUT.saturating_sub(since.elapsed());
+                match tokio::time::timeout(left, self.stream.read_buf(&mut self.buf)).await {
+                    Ok(r) => r,
+                    // A head that never ends: hyper answers it (408/400).
+                    Err(_) => return Err(()),
+                }
+            };
+            match read {
+                Ok(0) | Err(_) => return Ok(false),
+                Ok(_) => {
+                    first_byte.get_or_insert_with(Instant::now);
+                }
+            }
+        }
+    }
+
+    /// Serves the request whose head is in the buffer; `Ok(true)` to go on
+    /// with the connection.
+    async fn one(&mut self) -> Result<bool, ()> {
+        let started = Instant::now();
+        let (prepared, info) = {
+            let mut h = [MaybeUninit::uninit(); codec::MAX_HEADERS];
+            let Parsed::Head(head) = codec::parse_request(&self.buf, &mut h) else {
+                return Err(());
+            };
+            let info = RequestInfo {
+                head_len: head.len,
+                framing: head.framing,
+                close: head.close,
+            };
+            let shared = &self.conn.shared;
+            let prepared = match proxy::decide(shared, &head, started).await {
+                Decided::Answer(resp) => {
+                    made(&resp, info.close, &mut self.down_head);
+                    Prepared::Answer
+                }
+                Decided::Forward(fwd) => {
+                    let (upstream, _) = shared.upstream(fwd.gray);
+                    codec::upstream_head(
+                        &head,
+                        upstream.base(),
+                        upstream.authority(),
+                        &self.conn.client,
+                        &mut self.up_head,
+                    );
+                    Prepared::Forward {
+                        fwd,
+                        head_request: head.method == "HEAD",
+                        retryable: head.framing == Framing::Empty
+                            && matches!(
+                                head.method,
+                                "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+                            ),
+                    }
+                }
+            };
+            (prepared, info)
+        };
+        self.buf.advance(info.head_len);
+        let mut body = Remaining::of(info.framing);
+        match prepared {
+            Prepared::Answer => Ok(self.answer(&mut body, info.close).await),
+            Prepared::Forward {
+                fwd,
+                head_request,
+                retryable,
+            } => Ok(self
+                .forward(fwd, &mut body, info.close, head_request, retryable)
+                .await),
+        }
+    }
+
+    /// Sends the answer in `down_head`, after discarding the request body
+    /// if it is all here already; otherwise the connection closes after it.
+    async fn answer(&mut self, body: &mut Remaining, close: bool) -> bool {
+        let mut rest = body.clone();
+        let complete = rest.take(&self.buf).is_ok() && rest.is_done();
+        let close = close || !complete || self.draining();
+        if close {
+            mark_close(&mut self.down_head);
+        } else {
+            let _ = body.take(&self.buf).map(|n| self.buf.advance(n));
+        }
+        let ok = self.stream.write_all(&self.down_head).await.is_ok();
+        if close {
+            let _ = self.stream.shutdown().await;
+        }
+        ok && !close
+    }
+
+    /// A sidecar-made error answer for a forwarded request.
+    async fn fail(
+        &mut self,
+        call: &mut Call,
+        body: &mut Remaining,
+        status: StatusCode,
+        text: String,
+        kind: &'static str,
+        close: bool,
+    ) -> bool {
+        let resp = proxy::text_response(status, text, None, kind);
+        made(&resp, close, &mut self.down_head);
+        call.error = kind != "bad_request";
+        call.metrics.count(if kind == "timeout" {
+            Outcome::Timeout
+        } else {
+            Outcome::BadGateway
+        });
+        self.answer(body, close).await
+    }
+
+    /// Forwards one request and relays the response; `true` to go on.
+    async fn forward(
+        &mut self,
+        fwd: Forward,
+        body: &mut Remaining,
+        close: bool,
+        head_request: bool,
+        retryable: bool,
+    ) -> bool {
+        let Forward {
+            mut call,
+            gray,
+            timeout,
+            delay,
+        } = fwd;
+        let shared = Arc::clone(&self.conn.shared);
+        let (_, pool) = shared.upstream(gray);
+        let close = close || self.draining();
+        let exchange = async {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            self.exchange(pool, body, retryable, head_request, close)
+                .await
+        };
+        let (mut up, head, sent) = match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(x)) => x,
+            Err(_) => {
+                let text = format!(
+                    "the upstream did not answer within {} ms\n",
+                    timeout.as_millis()
+                );
+                let close = close || !body.is_done();
+                return self
+                    .fail(
+                        &mut call,
+                        body,
+                        StatusCode::GATEWAY_TIMEOUT,
+                        text,
+                        "timeout",
+                        close,
+                    )
+                    .await;
+            }
+            Ok(Err(UpError::ClientBody)) => {
+                let text = "the request body broke off or is malformed\n".to_owned();
+                return self
+                    .fail(
+                        &mut call,
+                        body,
+                        StatusCode::BAD_REQUEST,
+                        text,
+                        "bad_request",
+                        true,
+                    )
+                    .await;
+            }
+            Ok(Err(e)) => {
+                let what = if matches!(e, UpError::Connect(_)) {
+                    "cannot connect to the upstream"
+                } else {
+                    "the upstream broke the exchange"
+                };
+                let close = close || !body.is_done();
+                return self
+                    .fail(
+                        &mut call,
+                        body,
+                        StatusCode::BAD_GATEWAY,
+                        format!("{what}: {e}\n"),
+                        "bad_gateway",
+                        close,
+                    )
+                    .await;
+            }
+        };
+        // Answered before the request body was all sent: the rest of it
+        // is unread, so this connection ends with the response.
+        let close = close || !sent || self.draining();
+        if close {
+            mark_close(&mut self.down_head);
+        }
+        if head.status >= 500 {
+            call.error = true;
+            call.metrics.count(Outcome::Upstream5xx);
+        } else {
+            call.metrics.count(Outcome::Ok);
+        }
+        up.buf.advance(head.len);
+        let mut down = Remaining::of(head.framing);
+        let wrap = head.framing == Framing::Close;
+        let relayed = relay(
+            &mut up.stream,
+            &mut up.buf,
+            &mut self.stream,
+            &mut down,
+            wrap,
+            &mut self.down_head,
+        )
+        .await;
+        let go_on = match relayed {
+            Ok(()) => {
+                call.ended = true;
+                if sent && !head.upstream_close {
+                    pool.put(up);
+                }
+                !close
+            }
+            Err(RelayError::Read | RelayError::Malformed) => {
+                call.error = true;
+                false
+            }
+            Err(RelayError::Write) => false,
+        };
+        drop(call);
+        if close {
+            let _ = self.stream.shutdown().await;
+        }
+        go_on
+    }
+
+    /// Sends the request (head in `up_head`, body from the client) on a
+    /// pooled or new connection and reads the response head into
+    /// `down_head`. Returns the connection, the head, and whether the whole
+    /// request body was sent.
+    async fn exchange(
+        &mut self,
+        pool: &RawPool,
+        body: &mut Remaining,
+        retryable: bool,
+        head_request: bool,
+        close: bool,
+    ) -> Result<(UpConn, ResponseHead, bool), UpError> {
+        if !body.is_done() {
+            // Body bytes already here go out with the head.
+            let n = body.take(&self.buf).map_err(|_| UpError::ClientBody)?;
+            self.up_head.extend_from_slice(&self.buf[..n]);
+            self.buf.advance(n);
+        }
+        let mut tries = 0;
+        loop {
+            let mut up = match (tries < REUSE_TRIES)
+                .then(|| pool.take(Instant::now()))
+                .flatten()
+            {
+                Some(c) => c,
+                None => pool.connect().await.map_err(UpError::Connect)?,
+            };
+            tries += 1;
+            let reused = up.reused;
+            match self.send(&mut up, body, head_request, close).await {
+                Ok((head, sent)) => return Ok((up, head, sent)),
+                // A kept-alive connection the upstream had closed: nothing
+                // was answered, and the request can be sent again.
+                Err(UpError::Io {
+                    received: false, ..
+                }) if reused && retryable => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn send(
+        &mut self,
+        up: &mut UpConn,
+        body: &mut Remaining,
+        head_request: bool,
+        close: bool,
+    ) -> Result<(ResponseHead, bool), UpError> {
+        let io = |error| UpError::Io {
+            error,
+            received: false,
+        };
+        let UpConn { stream, buf, .. } = up;
+        let (mut ur, mut uw) = stream.split();
+        if body.is_done() {
+            uw.write_all(&self.up_head).await.map_err(io)?;
+            let head = read_head(&mut ur, buf, head_request, close, &mut self.down_head).await?;
+            return Ok((head, true));
+        }
+        uw.write_all(&self.up_head).await.map_err(io)?;
+        let mut none = Vec::new();
+        let mut sending = std::pin::pin!(relay(
+            &mut self.stream,
+            &mut self.buf,
+            &mut uw,
+            body,
+            false,
+            &mut none,
+        ));
+        let first = tokio::select! {
+            biased;
+            s = &mut sending => Ok(s),
+            h = read_head(&mut ur, buf, head_request, close, &mut self.down_head) => Err(h),
+        };
+        match first {
+            Ok(Ok(())) => {}
+            Ok(Err(RelayError::Read | RelayError::Malformed)) => return Err(UpError::ClientBody),
+            // The upstream stopped reading: it may have answered.
+            Ok(Err(RelayError::Write)) => {
+                let head = read_head(&mut ur, buf, head_request, true, &mut self.down_head).await?;
+                return Ok((head, false));
+            }
+            Err(head) => return head.map(|h| (h, false)),
+        }
+        let head = read_head(&mut ur, buf, head_request, close, &mut self.down_head).await?;
+        Ok((head, true))
+    }
+}
+
+/// Writes a response the sidecar made into `out`.
+fn made(resp: &http::Response<ProxyBody>, close: bool, out: &mut Vec<u8>) {
+    let body = resp.body().full_bytes().unwrap_or_default();
+    codec::made_response(resp, body, close, out);
+}
+
+/// Adds `connection: close` to a complete response head in `head` (whose
+/// body, if any, follows the blank line) unless it has one.
+fn mark_close(head: &mut Vec<u8>) {
+    let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return;
+    };
+    if head[..end].ends_with(b"\r\nconnection: close") {
+        return;
+    }
+    head.splice(end + 2..end + 2, b"connection: close\r\n".iter().copied());
+}
+
+/// Reads the upstream's response head (skipping interim ones) and writes
+/// the client's head into `out`. Cancel-safe: everything read stays in
+/// `buf`.
+async fn read_head<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut BytesMut,
+    head_request: bool,
+    close: bool,
+    out: &mut Vec<u8>,
+) -> Result<ResponseHead, UpError> {
+    let mut received = !buf.is_empty();
+    loop {
+        if !buf.is_empty() {
+            match codec::parse_response(buf, head_request, close, out) {
+                Ok(ParsedResponse::Head(h)) => return Ok(h),
+                Ok(ParsedResponse::Interim(n)) => {
+                    buf.advance(n);
+                    continue;
+                }
+                Ok(ParsedResponse::Partial) => {}
+                Err(e) => return Err(UpError::Bad(e.0)),
+            }
+        }
+        buf.reserve(BUF);
+        match r.read_buf(buf).await {
+            Ok(0) => {
+                return Err(UpError::Io {
+                    error: closed_early(),
+                    received,
+                });
+            }
+            Ok(_) => received = true,
+            Err(error) => return Err(UpError::Io { error, received }),
+        }
+    }
+}
+
+/// Relays a body from `r` to `w`: the bytes of it already in `rbuf` first,
+/// then as they are read. `pending` (a head, usually) is written with the
+/// first piece, in one write. `wrap` re-frames the body as chunks (for a
+/// body delimited by the sender's close). Leaves in `rbuf` what follows
+/// the body.
+async fn relay<R, W>(
+    r: &mut R,
+    rbuf: &mut BytesMut,
+    w: &mut W,
+    body: &mut Remaining,
+    wrap: bool,
+    pending: &mut Vec<u8>,
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        if !rbuf.is_empty() && !body.is_done() {
+            let n = body.take(rbuf).map_err(|_| RelayError::Malformed)?;
+            if n > 0 {
+                if wrap {
+                    pending.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    pending.extend_from_slice(&rbuf[..n]);
+                    pending.extend_from_slice(b"\r\n");
+                } else if pending.len() + n <= COALESCE {
+                    pending.extend_from_slice(&rbuf[..n]);
+                } else {
+                    if !pending.is_empty() {
+                        w.write_all(pending).await.map_err(|_| RelayError::Write)?;
+                        pending.clear();
+                    }
+                    w.write_all(&rbuf[..n])
+                        .await
+                        .map_err(|_| RelayError::Write)?;
+                }
+                rbuf.advance(n);
+            }
+        }
+        if body.is_done() && wrap {
+            pending.extend_from_slice(b"0\r\n\r\n");
+        }
+        if !pending.is_empty() {
+            w.write_all(pending).await.map_err(|_| RelayError::Write)?;
+            pending.clear();
+        }
+        if body.is_done() {
+            return Ok(());
+        }
+        if rbuf.capacity() - rbuf.len() < BUF {
+            rbuf.reserve(READ_ROOM);
+        }
+        match r.read_buf(rbuf).await {
+            Ok(0) if *body == Remaining::Close => *body = Remaining::Done,
+            Ok(0) => return Err(RelayError::Read),
+            Ok(_) => {}
+            Err(_) => return Err(RelayError::Read),
+        }
+    }
+}
