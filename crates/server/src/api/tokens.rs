@@ -1,0 +1,279 @@
+//! API tokens (admin only): `POST /tokens` makes one and shows its secret
+//! once, `GET /tokens` lists them (never a secret), `DELETE /tokens/{id}`
+//! revokes one. Only the secret's SHA-256 is stored.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use seawall_store::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{ADMINS, Auth, new_secret, secret_hash};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, JsonBody};
+use crate::openapi::{AuthErrors, BodyErrors};
+use crate::state::AppState;
+
+/// The area's routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+}
+
+/// A token's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Everything, including tokens.
+    Admin,
+    /// The guarantee group: events, plans, runs, exception decisions.
+    Commander,
+    /// A business line's technical PM (scoped to `business_line`).
+    Pm,
+    /// On-call staff.
+    Oncall,
+    /// Reads only.
+    Viewer,
+    /// CI/CD pipelines: the change gate only.
+    Ci,
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => RoleName::Admin,
+            Role::Commander => RoleName::Commander,
+            Role::Pm => RoleName::Pm,
+            Role::Oncall => RoleName::Oncall,
+            Role::Viewer => RoleName::Viewer,
+            Role::Ci => RoleName::Ci,
+        }
+    }
+}
+
+impl From<RoleName> for Role {
+    fn from(r: RoleName) -> Self {
+        match r {
+            RoleName::Admin => Role::Admin,
+            RoleName::Commander => Role::Commander,
+            RoleName::Pm => Role::Pm,
+            RoleName::Oncall => Role::Oncall,
+            RoleName::Viewer => Role::Viewer,
+            RoleName::Ci => Role::Ci,
+        }
+    }
+}
+
+/// An API token, never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Store id (what `DELETE /tokens/{id}` takes).
+    pub id: i64,
+    /// Unique name: the actor recorded for the token's changes.
+    pub name: String,
+    /// What it may do.
+    pub role: RoleName,
+    /// The business line a `pm` token is scoped to.
+    pub business_line: Option<String>,
+    /// Creation time, ms since the Unix epoch (UTC).
+    pub created_ms: i64,
+    /// Creator.
+    pub created_by: String,
+    /// When it was revoked.
+    pub revoked_ms: Option<i64>,
+}
+
+impl From<seawall_store::Token> for Token {
+    fn from(t: seawall_store::Token) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            role: t.role.into(),
+            business_line: t.business_line,
+            created_ms: t.created_ms,
+            created_by: t.created_by,
+            revoked_ms: t.revoked_ms,
+        }
+    }
+}
+
+/// A token to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Unique name, 1–64 of `A–Z a–z 0–9 . _ - @` (`ci-payments`, `ana@ops`).
+    pub name: String,
+    /// Role.
+    pub role: RoleName,
+    /// Business line id of the plan: required for `pm`, refused otherwise.
+    #[serde(default)]
+    pub business_line: Option<String>,
+}
+
+/// A token just made, with its secret: shown this once, never again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatedToken {
+    /// The token.
+    pub token: Token,
+    /// The secret (`sw_` and 64 hex digits) to send as `Authorization: Bearer …`.
+    pub secret: String,
+}
+
+/// Every token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenList {
+    /// Oldest first, revoked ones included.
+    pub tokens: Vec<Token>,
+}
+
+/// Check a token's name.
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_name",
+            format!("token name {name:?} is not allowed: use 1–64 of A–Z a–z 0–9 . _ - @"),
+        ))
+    }
+}
+
+/// Make a token; its secret is in this answer only.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", security(("bearer" = [])),
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = CreatedToken),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn create_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(new): JsonBody<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    auth.require(ADMINS)?;
+    check_name(&new.name)?;
+    let role = Role::from(new.role);
+    let business_line = match (role, new.business_line) {
+        (Role::Pm, Some(line)) if !line.trim().is_empty() => Some(line.trim().to_owned()),
+        (Role::Pm, _) => {
+            return Err(ApiError::unprocessable(
+                "business_line_required",
+                "a pm token is scoped to one business line: give `business_line` (an id from \
+                 the plan's organization.business_lines)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::unprocessable(
+                "business_line_not_allowed",
+                format!(
+                    "only pm tokens have a business line; leave `business_line` out for role {}",
+                    role.as_str()
+                ),
+            ));
+        }
+        (_, None) => None,
+    };
+    let secret = new_secret()?;
+    let token = state
+        .store
+        .create_token(
+            &auth.ctx(&state),
+            &seawall_store::NewToken {
+                name: new.name,
+                role,
+                business_line,
+                secret_sha256: secret_hash(&secret),
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: token.into(),
+            secret,
+        }),
+    ))
+}
+
+/// Every token, oldest first (never a secret).
+#[utoipa::path(get, path = "/tokens", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, description = "Every token", body = TokenList), AuthErrors))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<TokenList>, ApiError> {
+    auth.require(ADMINS)?;
+    let tokens = state.store.tokens().await?;
+    Ok(Json(TokenList {
+        tokens: tokens.into_iter().map(Token::from).collect(),
+    }))
+}
+
+/// Revoke a token: it authenticates nothing from now on. The last
+/// unrevoked admin token cannot be revoked (nobody could make tokens).
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Token id")),
+    responses(
+        (status = 200, description = "Revoked (revoking twice keeps the first time)", body = Token),
+        (status = 404, description = "No such token", body = ErrorBody),
+        (status = 409, description = "The last admin token", body = ErrorBody),
+        AuthErrors))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Token>, ApiError> {
+    auth.require(ADMINS)?;
+    let tokens = state.store.tokens().await?;
+    let Some(target) = tokens.iter().find(|t| t.id == id) else {
+        return Err(ApiError::not_found(format!("token {id}")));
+    };
+    let live_admins = tokens
+        .iter()
+        .filter(|t| t.role == Role::Admin && t.revoked_ms.is_none())
+        .count();
+    if target.role == Role::Admin && target.revoked_ms.is_none() && live_admins <= 1 {
+        return Err(ApiError::Conflict(format!(
+            "token `{}` is the last admin token; make another admin token before revoking it",
+            target.name
+        )));
+    }
+    let token = state.store.revoke_token(&auth.ctx(&state), id).await?;
+    Ok(Json(token.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("ci-payments").is_ok());
+        assert!(check_name("ana@ops.example").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("has space").is_err());
+        assert!(check_name(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for role in Role::ALL {
+            let name = RoleName::from(role);
+            assert_eq!(Role::from(name), role);
+            let text = serde_json::to_string(&name).expect("json");
+            assert_eq!(text, format!("\"{}\"", role.as_str()));
+        }
+    }
+}

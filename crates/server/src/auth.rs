@@ -1,0 +1,220 @@
+//! Who is calling and what they may do.
+//!
+//! Every endpoint under `/api/v1` takes an [`Auth`] (the extractor reads
+//! `Authorization: Bearer <token>`, hashes the secret and looks the hash up;
+//! unknown or revoked tokens are refused with 401) and then states its
+//! roles with [`Auth::require`]. Role sets used by several areas are
+//! constants here, so the role table in `docs/control-plane.md` has one
+//! source.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use seawall_store::{Ctx, Role, Token, sha256_hex};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Every role but `ci`: reading events, plans, analyses, runs and audit.
+pub const READERS: &[Role] = &[
+    Role::Admin,
+    Role::Commander,
+    Role::Pm,
+    Role::Oncall,
+    Role::Viewer,
+];
+/// Roles that change events, plans and rehearsal results.
+pub const PLANNERS: &[Role] = &[Role::Admin, Role::Commander];
+/// Tokens: admin only.
+pub const ADMINS: &[Role] = &[Role::Admin];
+/// Every role.
+pub const ANYONE: &[Role] = &Role::ALL;
+
+/// Prefix of every token secret.
+pub const SECRET_PREFIX: &str = "sw_";
+
+/// A new random secret: `sw_` and 64 lower-case hex digits (32 bytes from
+/// the operating system's generator).
+pub fn new_secret() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("no randomness for a token secret: {e}")))?;
+    let mut secret = String::with_capacity(SECRET_PREFIX.len() + 64);
+    secret.push_str(SECRET_PREFIX);
+    for b in bytes {
+        secret.push_str(&format!("{b:02x}"));
+    }
+    Ok(secret)
+}
+
+/// The hash a secret is stored and looked up as.
+pub fn secret_hash(secret: &str) -> String {
+    sha256_hex(secret.as_bytes())
+}
+
+/// The authenticated caller: a valid, unrevoked token.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// The token (never its secret).
+    pub token: Token,
+}
+
+impl Auth {
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.token.role
+    }
+
+    /// The actor name recorded for the caller's changes.
+    pub fn actor(&self) -> &str {
+        &self.token.name
+    }
+
+    /// A store context for a change by the caller, at the state's time.
+    pub fn ctx(&self, state: &AppState) -> Ctx {
+        state.ctx(&self.token.name)
+    }
+
+    /// Allow only `roles`: 403 naming them otherwise.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.token.role) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden {
+            message: format!(
+                "token `{}` has role {}; this needs {}",
+                self.token.name,
+                self.token.role.as_str(),
+                names(roles)
+            ),
+            allowed: roles.to_vec(),
+        })
+    }
+
+    /// Allow admins and commanders, and a `pm` only for their own business
+    /// line: for changes to something that belongs to `line`.
+    pub fn require_line(&self, line: &str) -> Result<(), ApiError> {
+        match self.token.role {
+            Role::Admin | Role::Commander => Ok(()),
+            Role::Pm if self.token.business_line.as_deref() == Some(line) => Ok(()),
+            Role::Pm => Err(ApiError::Forbidden {
+                message: format!(
+                    "token `{}` is the pm of business line `{}`; `{line}` belongs to another line",
+                    self.token.name,
+                    self.token.business_line.as_deref().unwrap_or("(none)")
+                ),
+                allowed: vec![Role::Admin, Role::Commander, Role::Pm],
+            }),
+            _ => self.require(&[Role::Admin, Role::Commander, Role::Pm]),
+        }
+    }
+}
+
+fn names(roles: &[Role]) -> String {
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    match names.as_slice() {
+        [one] => format!("role {one}"),
+        _ => format!("one of the roles {}", names.join(", ")),
+    }
+}
+
+fn unauthorized(message: impl Into<String>) -> ApiError {
+    ApiError::Unauthorized {
+        code: "unauthorized",
+        message: message.into(),
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized(
+                "no token: send `Authorization: Bearer <token>` (seawall token create, or the \
+                 admin token in the data dir)",
+            ));
+        };
+        let value = value.to_str().unwrap_or_default().trim();
+        let secret = match value.split_once(' ') {
+            Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") => secret.trim(),
+            _ => {
+                return Err(unauthorized(
+                    "the Authorization header must be `Bearer <token>`",
+                ));
+            }
+        };
+        if !secret.starts_with(SECRET_PREFIX) {
+            return Err(unauthorized(
+                "not a Seawall token (they start with `sw_`); check the token you were given",
+            ));
+        }
+        let Some(token) = state.store.token_by_hash(&secret_hash(secret)).await? else {
+            return Err(unauthorized(
+                "unknown token: it was never issued by this server or was mistyped",
+            ));
+        };
+        if token.revoked_ms.is_some() {
+            return Err(ApiError::Unauthorized {
+                code: "token_revoked",
+                message: format!(
+                    "token `{}` was revoked; ask an admin for a new one",
+                    token.name
+                ),
+            });
+        }
+        Ok(Auth { token })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(role: Role, line: Option<&str>) -> Auth {
+        Auth {
+            token: Token {
+                id: 1,
+                name: "t".into(),
+                role,
+                business_line: line.map(str::to_owned),
+                created_ms: 0,
+                created_by: "x".into(),
+                revoked_ms: None,
+            },
+        }
+    }
+
+    #[test]
+    fn secrets_are_random_prefixed_hex() {
+        let a = new_secret().expect("secret");
+        let b = new_secret().expect("secret");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 3 + 64);
+        assert!(a.starts_with("sw_"));
+        assert!(a[3..].bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(secret_hash(&a).len(), 64);
+        assert_ne!(secret_hash(&a), secret_hash(&b));
+    }
+
+    #[test]
+    fn require_names_the_needed_roles() {
+        assert!(auth(Role::Admin, None).require(ADMINS).is_ok());
+        let err = auth(Role::Viewer, None)
+            .require(PLANNERS)
+            .expect_err("viewer");
+        assert_eq!(err.status(), axum::http::StatusCode::FORBIDDEN);
+        assert!(err.to_string().contains("admin, commander"), "{err}");
+        assert!(auth(Role::Ci, None).require(READERS).is_err());
+    }
+
+    #[test]
+    fn pm_is_scoped_to_its_line() {
+        assert!(auth(Role::Pm, Some("bike")).require_line("bike").is_ok());
+        assert!(auth(Role::Pm, Some("bike")).require_line("car").is_err());
+        assert!(auth(Role::Pm, None).require_line("bike").is_err());
+        assert!(auth(Role::Commander, None).require_line("car").is_ok());
+        assert!(auth(Role::Oncall, None).require_line("car").is_err());
+        assert!(auth(Role::Viewer, None).require_line("car").is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! Seawall's control plane (`seawall serve`): a JSON API under `/api/v1`
+//! over the [`seawall_store::Store`], with an OpenAPI document at
+//! `/api/v1/openapi.json`, `/healthz` and `/readyz`, bearer-token auth with
+//! roles, and a hash-chained audit log of every change. It is the only
+//! crate that knows the API's JSON shapes (`docs/control-plane.md`).
+//!
+//! # Writing an API module
+//!
+//! One module per area in `src/api/`, each with `pub fn router() ->
+//! OpenApiRouter<AppState>` merged in [`api::v1`] with one line. A handler:
+//!
+//! ```ignore
+//! /// One event.                                   // the operation's summary
+//! #[utoipa::path(get, path = "/events/{slug}", tag = "events",
+//!     security(("bearer" = [])),                     // every /api/v1 route but none
+//!     params(("slug" = String, Path, description = "Event slug")),
+//!     responses(
+//!         (status = 200, description = "The event", body = Event),
+//!         (status = 404, description = "No such event", body = ErrorBody),
+//!         AuthErrors))]                              // + BodyErrors if it takes a body
+//! async fn get_event(
+//!     State(state): State<AppState>,
+//!     auth: Auth,                                    // 401 unless a valid token
+//!     ApiPath(slug): ApiPath<String>,                // JSON 400 on a bad path
+//! ) -> Result<Json<Event>, ApiError> {
+//!     auth.require(READERS)?;                        // 403 naming the roles; first line
+//!     Ok(Json(api::events::find(&state, &slug).await?.into()))
+//! }
+//! // in router(): OpenApiRouter::new().routes(routes!(get_event))
+//! ```
+//!
+//! Rules the modules keep:
+//! - Register routes only with `routes!(…)`: what is served is what the
+//!   OpenAPI document says (the tests check both ways). Paths use axum 0.8
+//!   `{param}` syntax, relative to `/api/v1`.
+//! - Every handler takes [`Auth`] and calls [`Auth::require`] (or
+//!   [`Auth::require_line`] for a pm's business line) before anything else.
+//! - Request bodies come through [`JsonBody`] (415, 413, 400 with line and
+//!   column, 422) into types with `#[serde(deny_unknown_fields)]`; query and
+//!   path through [`ApiQuery`] / [`ApiPath`]. Errors are [`ApiError`]s
+//!   (`StoreError` converts: NotFound 404, Conflict 409).
+//! - Response types are this crate's own `ToSchema` structs (not the
+//!   store's), with `deny_unknown_fields` so the tests' decoding is strict.
+//! - Changes go through the store with `auth.ctx(&state)` (the actor and
+//!   the server's clock; the store appends the audit entry in the same
+//!   transaction) and then call [`AppState::notify_change`]; long polls
+//!   wait on [`AppState::subscribe_changes`] and [`AppState::shutting_down`].
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod client;
+pub mod error;
+pub mod extract;
+mod log;
+pub mod openapi;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use seawall_store::{StoreError, StoreSpec};
+
+pub use auth::Auth;
+pub use bootstrap::BootstrapToken;
+pub use error::{ApiError, ErrorBody};
+pub use extract::{ApiPath, ApiQuery, JsonBody, RawJson};
+pub use state::{AppState, Clock, ManualClock};
+
+/// Default listen address of `seawall serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `--db`: a database URL; `None` is `<data_dir>/seawall.db`.
+    pub db: Option<String>,
+    /// Data directory (SQLite file, `admin-token`); made if missing.
+    pub data_dir: PathBuf,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory cannot be made.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The first admin token cannot be made.
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A server bound to its address, store open, not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    bootstrap: Option<BootstrapToken>,
+}
+
+impl Server {
+    /// Make the data directory, open the store (migrations run), make the
+    /// first admin token if there is no token, and bind the address.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        make_data_dir(&config.data_dir)?;
+        let spec = StoreSpec::from_args(config.db.as_deref(), &config.data_dir)?;
+        let store = seawall_store::open(&spec).await?;
+        let state =
+            AppState::new(store, config.data_dir.clone()).with_body_limit(config.body_limit);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        Server::with_state(listener, state).await
+    }
+
+    /// A server over an existing listener and state (tests: a fixed clock,
+    /// an opened store).
+    pub async fn with_state(
+        listener: tokio::net::TcpListener,
+        state: AppState,
+    ) -> Result<Server, ServerError> {
+        let bootstrap = bootstrap::ensure_admin(&state).await?;
+        Ok(Server {
+            listener,
+            state,
+            bootstrap,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The admin token made on this start (first start only).
+    pub fn bootstrap_token(&self) -> Option<&BootstrapToken> {
+        self.bootstrap.as_ref()
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting, let requests
+    /// under way finish (long polls are told to answer), and return.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let (router, _) = api::app(self.state.clone());
+        let addr = self.listener.local_addr().ok();
+        tracing::info!(
+            addr = ?addr,
+            backend = self.state.store.backend(),
+            data_dir = %self.state.data_dir().display(),
+            "seawall control plane listening"
+        );
+        let state = self.state.clone();
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing requests under way");
+                state.begin_shutdown();
+            })
+            .await
+            .map_err(ServerError::Serve);
+        tracing::info!("seawall control plane stopped");
+        result
+    }
+}
+
+/// Bind, print the first admin token once on stderr (first start only),
+/// and serve until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let server = Server::bind(config).await?;
+    if let Some(token) = server.bootstrap_token() {
+        eprintln!("{}", bootstrap::notice(token));
+    }
+    server.run(shutdown).await
+}
+
+fn make_data_dir(path: &std::path::Path) -> Result<(), ServerError> {
+    let err = |source| ServerError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path).map_err(err)?;
+    if !path.is_dir() {
+        return Err(err(std::io::Error::other("not a directory")));
+    }
+    Ok(())
+}

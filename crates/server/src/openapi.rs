@@ -1,0 +1,89 @@
+//! The OpenAPI document's frame: title, version, the bearer security
+//! scheme and the shared error schema. Paths and their schemas come from
+//! each handler's `#[utoipa::path]` through the router (`api::app`).
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{ErrorBody, ErrorDetail};
+
+/// The document's fixed part.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Seawall control plane",
+        description = "Events, plan versions and their analyses, rehearsal results, \
+                       API tokens and the hash-chained audit log. Every error is \
+                       `{\"error\": {\"code\", \"message\", \"details\"}}`; see docs/control-plane.md.",
+        license(name = "Apache-2.0"),
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness, readiness, this document"),
+        (name = "events", description = "Events: the unit plans belong to"),
+        (name = "plans", description = "Plan versions and their analyses"),
+        (name = "runs", description = "Rehearsal results (run.json)"),
+        (name = "tokens", description = "API tokens and roles"),
+        (name = "audit", description = "The hash-chained audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Name of the security scheme handlers list in `security(...)`.
+pub const BEARER: &str = "bearer";
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sw_<64 hex digits>")
+                    .description(Some(
+                        "An API token: `Authorization: Bearer sw_…` (seawall token create)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The error answers every authenticated endpoint can give: list it in a
+/// handler's `responses(...)` after its own answers.
+#[derive(utoipa::IntoResponses)]
+pub enum AuthErrors {
+    /// No token, an unknown one or a revoked one.
+    #[response(status = 401, description = "No token, or an unknown or revoked one")]
+    Unauthorized(ErrorBody),
+    /// The token's role may not do this.
+    #[response(status = 403, description = "The token's role may not do this")]
+    Forbidden(ErrorBody),
+}
+
+/// The error answers of an endpoint that takes a JSON body.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyErrors {
+    /// Malformed JSON (with line and column).
+    #[response(status = 400, description = "Malformed JSON (details: line, column)")]
+    Malformed(ErrorBody),
+    /// Larger than the server's body limit.
+    #[response(
+        status = 413,
+        description = "The body is larger than the server accepts"
+    )]
+    TooLarge(ErrorBody),
+    /// Not `application/json`.
+    #[response(status = 415, description = "The body is not application/json")]
+    NotJson(ErrorBody),
+    /// Unknown fields, wrong types or values the endpoint cannot accept.
+    #[response(
+        status = 422,
+        description = "Unknown fields, wrong types, invalid values"
+    )]
+    Invalid(ErrorBody),
+}

@@ -1,0 +1,152 @@
+//! What every handler shares: the store, the clock, the data directory,
+//! the body limit and two signals (something changed; shutting down).
+//!
+//! The store never reads the clock, so the server does, through
+//! [`AppState::now`]: tests replace the clock to fix or steer time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use seawall_store::{Ctx, Millis, Store};
+use tokio::sync::watch;
+
+/// The time source: milliseconds since the Unix epoch, UTC.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
+/// A clock tests set and move by hand.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    /// A clock standing at `at_ms`.
+    pub fn new(at_ms: Millis) -> Self {
+        Self(Arc::new(AtomicI64::new(at_ms)))
+    }
+
+    /// Set the time.
+    pub fn set(&self, at_ms: Millis) {
+        self.0.store(at_ms, Ordering::SeqCst);
+    }
+
+    /// Move the time forward.
+    pub fn advance(&self, ms: Millis) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// The time now.
+    pub fn now(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// This clock as the server's [`Clock`].
+    pub fn clock(&self) -> Clock {
+        let me = self.clone();
+        Arc::new(move || me.now())
+    }
+}
+
+/// Default largest request body: 8 MiB (a plan of thousands of services).
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Shared state of the server, cheap to clone (everything behind `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    clock: Clock,
+    data_dir: Arc<PathBuf>,
+    body_limit: usize,
+    changes: Arc<watch::Sender<u64>>,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.backend())
+            .field("data_dir", &self.data_dir)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `store`, with the system clock and the default body limit.
+    pub fn new(store: Arc<dyn Store>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            store,
+            clock: system_clock(),
+            data_dir: Arc::new(data_dir.into()),
+            body_limit: DEFAULT_BODY_LIMIT,
+            changes: Arc::new(watch::channel(0).0),
+            shutdown: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Replace the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replace the largest accepted request body, in bytes.
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The time now, from the state's clock.
+    pub fn now(&self) -> Millis {
+        (self.clock)()
+    }
+
+    /// A store context for a change by `actor`, now.
+    pub fn ctx(&self, actor: &str) -> Ctx {
+        Ctx::new(actor, self.now())
+    }
+
+    /// The data directory (`admin-token`, the SQLite file).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The largest accepted request body, in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Tell long polls that something they may watch changed (rules,
+    /// exceptions, plans): bumps a generation number.
+    pub fn notify_change(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
+    }
+
+    /// A receiver of [`AppState::notify_change`]: `changed().await` wakes
+    /// on the next change (none is missed between two awaits).
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Resolves once the server begins to shut down: long polls answer
+    /// early so graceful shutdown is not held up by them.
+    pub async fn shutting_down(&self) {
+        let mut rx = self.shutdown.subscribe();
+        // An error means the sender is gone: the server is gone too.
+        let _ = rx.wait_for(|down| *down).await;
+    }
+
+    /// Mark the server as shutting down (wakes [`AppState::shutting_down`]).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
