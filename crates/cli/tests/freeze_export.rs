@@ -232,3 +232,35 @@ fn bad_inputs_exit_2() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("invalid --at"), "{}", run.stderr);
 }
+
+#[test]
+fn exception_naming_an_unknown_service_warns() {
+    let dir = scratch("typo");
+    let path = dir.join("ex.yaml");
+    let src = std::fs::read_to_string(common::root().join(EXCEPTIONS)).expect("fixture");
+    std::fs::write(&path, src.replace("\"order-*\"", "order-sv")).expect("write");
+    let run = seawall(&[
+        "plan",
+        "freeze",
+        CARNIVAL,
+        "-s",
+        "order-svc",
+        "-k",
+        "release",
+        "--at",
+        "2026-09-30T11:00",
+        "--exceptions",
+        path.to_str().expect("utf-8"),
+        "-f",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("exception `EX-7` names service `order-sv`, which is not in the plan"),
+        "{}",
+        run.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(v["allowed"], false);
+}

@@ -321,6 +321,18 @@ impl FreezeException {
         self.status == ExceptionStatus::Approved && self.covers(service, kind, at)
     }
 
+    /// The exception's globs without `*` or `?` that name no service of
+    /// `plan`: most likely typos, since such a glob lets nothing through.
+    /// (The plan refuses the same in a freeze window, E020; for an
+    /// exception the caller decides whether to warn or refuse.)
+    pub fn unknown_services<'a>(&'a self, plan: &Plan) -> Vec<&'a str> {
+        self.services
+            .iter()
+            .filter(|g| !g.contains(['*', '?']) && !plan.services.contains_key(g.as_str()))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// The exception's state at `at` (expiry follows from `end`).
     pub fn state_at(&self, at: Timestamp) -> ExceptionState {
         match self.status {

@@ -296,6 +296,19 @@ fn pending_rejected_and_invalid_exceptions_never_let_through() {
 }
 
 #[test]
+fn literal_globs_naming_no_service_are_reported() {
+    let p = carnival();
+    let e = approved(
+        "EX-T",
+        &["order-sv", "pay-*", "order-svc", "typo?"],
+        &[Release],
+        "2026-09-30T00:00:00Z",
+        "2026-09-30T01:00:00Z",
+    );
+    assert_eq!(e.unknown_services(&p), ["order-sv"]);
+}
+
+#[test]
 fn exceptions_do_not_matter_outside_a_freeze() {
     let p = carnival();
     let e = approved(

@@ -48,6 +48,14 @@ pub fn run(args: &FreezeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => read_exceptions(path)?,
         None => Vec::new(),
     };
+    for e in &exceptions {
+        for s in e.unknown_services(&plan) {
+            eprintln!(
+                "warning: exception `{}` names service `{s}`, which is not in the plan; it lets nothing through there",
+                e.id
+            );
+        }
+    }
     if let Some(service) = &args.service
         && !plan.services.contains_key(service)
     {
