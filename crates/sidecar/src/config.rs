@@ -22,6 +22,9 @@ pub struct Config {
     pub gray_upstream: Option<Upstream>,
     /// The rule document (YAML, or JSON when the name ends in `.json`).
     pub rules_path: PathBuf,
+    /// Follow this control plane for the rules (the rules file then keeps
+    /// the last version received, see `docs/sidecar.md`).
+    pub control: Option<crate::Control>,
     /// Where the admin API (`/metrics`, `/rules`, `/switches/{id}`,
     /// `/status`, `/healthz`) listens; `None` for no admin port.
     pub admin_listen: Option<SocketAddr>,
@@ -61,6 +64,7 @@ impl Config {
             upstream: Upstream::parse(upstream)?,
             gray_upstream: None,
             rules_path: rules_path.into(),
+            control: None,
             admin_listen: None,
             upstream_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(2),

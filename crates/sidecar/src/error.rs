@@ -42,6 +42,9 @@ pub enum SidecarError {
     /// The guard's coarse clock thread cannot be started.
     #[error("cannot start the guard's clock thread: {0}")]
     Clock(std::io::Error),
+    /// The `--control` settings are unusable.
+    #[error("{0}")]
+    Control(String),
     /// A feature that is planned but not built yet.
     #[error("not yet: {0}")]
     NotYet(&'static str),

@@ -29,6 +29,7 @@
 mod admin;
 mod catalog;
 mod config;
+mod control;
 mod error;
 mod fast;
 mod headers;
@@ -39,6 +40,7 @@ mod reload;
 mod server;
 
 pub use config::{Config, Upstream};
+pub use control::Control;
 pub use error::SidecarError;
 pub use proxy::{KIND_HEADER, ProxyBody, REASON_HEADER};
 pub use server::{ShutdownReport, Sidecar, shutdown_signal};

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::proxy::{self, Shared};
 use crate::reload::{self, RulesStatus};
-use crate::{SidecarError, admin, fast, log};
+use crate::{SidecarError, admin, control, fast, log};
 
 /// A sidecar whose sockets are bound and whose rules are loaded; [`run`](Sidecar::run) it.
 #[derive(Debug)]
@@ -48,6 +48,9 @@ impl Sidecar {
     /// Loads the rules file (a bad one is an error: nothing starts) and
     /// binds the proxy and admin sockets.
     pub async fn bind(config: Config) -> Result<Self, SidecarError> {
+        if let Some(c) = &config.control {
+            control::prime(c, &config.rules_path).await;
+        }
         let (rules, hash) =
             reload::load(&config.rules_path, config.gray_upstream.is_some()).await?;
         // A clock read once a millisecond by a background thread: a check
@@ -97,6 +100,10 @@ impl Sidecar {
             config,
         } = self;
         let reloader = tokio::spawn(reload::watch(Arc::clone(&shared), config.reload_interval));
+        let follower = config
+            .control
+            .clone()
+            .map(|c| tokio::spawn(control::follow(Arc::clone(&shared), c)));
         let admin = admin.map(|l| tokio::spawn(admin::serve(l, Arc::clone(&shared))));
         let hyper = Arc::new(HyperServer::new());
         // Every connection holds a receiver: `true` starts its graceful
@@ -138,6 +145,9 @@ impl Sidecar {
             .await
             .is_ok();
         reloader.abort();
+        if let Some(f) = &follower {
+            f.abort();
+        }
         if let Some(a) = admin {
             a.abort();
         }

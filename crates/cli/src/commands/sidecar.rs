@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use seawall_sidecar::{Config, Sidecar, Upstream, shutdown_signal};
+use seawall_sidecar::{Config, Control, Sidecar, Upstream, shutdown_signal};
 
 use crate::input::duration;
 
@@ -49,6 +49,27 @@ pub struct SidecarArgs {
     /// Speak HTTP/2 with prior knowledge (h2c) to the upstream.
     #[arg(long)]
     upstream_http2: bool,
+    /// Follow this control plane (`seawall serve`) for the rules of
+    /// --service: new versions are applied within a second and written to
+    /// --rules, which keeps the last good rules when the control plane is
+    /// unreachable (docs/sidecar.md).
+    #[arg(long, value_name = "URL", requires_all = ["service", "token"])]
+    control: Option<String>,
+    /// The service whose rules to follow (with --control).
+    #[arg(long, value_name = "SERVICE", requires = "control")]
+    service: Option<String>,
+    /// API token for the control plane (with --control); any role may read rules.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SEAWALL_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// This sidecar's name in the control plane's applied-version reports
+    /// [default: HOSTNAME:PORT of --listen].
+    #[arg(long, value_name = "NAME", requires = "control")]
+    instance: Option<String>,
     /// Worker threads [default: the CPUs this process may run on]; 1 runs
     /// the current-thread scheduler.
     #[arg(long, value_name = "N")]
@@ -70,6 +91,22 @@ pub fn run(args: &SidecarArgs) -> anyhow::Result<ExitCode> {
     config.drain_timeout = args.drain_timeout;
     config.reload_interval = args.reload_interval;
     config.upstream_http2 = args.upstream_http2;
+    if let (Some(url), Some(service), Some(token)) = (&args.control, &args.service, &args.token) {
+        let instance = args.instance.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "sidecar".to_owned());
+            format!("{host}:{}", args.listen.port())
+        });
+        config.control = Some(Control::new(
+            url,
+            service.as_str(),
+            token.as_str(),
+            instance,
+        )?);
+    }
 
     // One thread: tokio's current-thread scheduler (no work stealing, no
     // cross-thread wake-ups); more: the multi-thread scheduler.
