@@ -31,6 +31,17 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The database server cannot be reached (refused, unknown host, no
+    /// answer within the connect timeout, authentication failed).
+    #[error(
+        "cannot connect to {target}: {reason}; check that the server runs and the URL's host, port, user and password"
+    )]
+    Connect {
+        /// The URL, without its password.
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Applying the backend's migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

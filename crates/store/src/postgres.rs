@@ -1,131 +1,108 @@
-//! The postgres backend. Skeleton: the store engineer replaces it.
+//! The PostgreSQL backend (`--db postgres://…`), for several control-plane
+//! replicas sharing one database. Every write transaction first takes one
+//! transaction-scoped advisory lock, so writers on any replica are
+//! serialized: two can never read the same audit head (the chain cannot
+//! fork) nor assign the same version. Reads take no lock.
 
-use async_trait::async_trait;
+use std::str::FromStr;
+use std::time::Duration;
 
-use crate::*;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-/// The postgres store.
-#[derive(Debug)]
-pub struct PgStore;
+/// How long opening waits for the server before giving up with an error.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The advisory lock key writers hold (`"seawall"` in ASCII, as a number).
+const WRITE_LOCK: i64 = 0x0073_6561_7761_6c6c;
+
+/// Connections in the pool.
+const POOL_SIZE: u32 = 8;
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
 
 impl PgStore {
-    /// Open (not yet).
-    pub async fn open(_spec: impl std::fmt::Debug) -> Result<Self> {
-        Err(not_yet("open"))
+    const BACKEND: &'static str = "postgres";
+
+    /// Connect to `url` and apply the migrations, giving up after
+    /// [`CONNECT_TIMEOUT`] if the server does not answer.
+    pub async fn open(url: &str) -> crate::Result<Self> {
+        Self::open_with_timeout(url, CONNECT_TIMEOUT).await
+    }
+
+    /// [`PgStore::open`] with another connect timeout.
+    pub async fn open_with_timeout(url: &str, timeout: Duration) -> crate::Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| crate::StoreError::Spec {
+            spec: redact(url),
+            reason: format!(
+                "not a PostgreSQL URL ({e}); give postgres://USER:PASSWORD@HOST:PORT/DB"
+            ),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(timeout)
+            .connect_with(options)
+            .await
+            .map_err(|e| crate::StoreError::Connect {
+                target: redact(url),
+                reason: match e {
+                    sqlx::Error::PoolTimedOut => format!("no answer within {timeout:?}"),
+                    other => other.to_string(),
+                },
+            })?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests and tools that read the tables directly.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Close every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin_write(&self) -> crate::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 }
 
-fn not_yet(what: &str) -> StoreError {
-    StoreError::Conflict(format!("{what}: not yet implemented"))
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-    async fn ping(&self) -> Result<()> {
-        Err(not_yet("ping"))
-    }
-    async fn create_event(&self, _ctx: &Ctx, _new: &NewEvent) -> Result<Event> {
-        Err(not_yet("create_event"))
-    }
-    async fn events(&self) -> Result<Vec<Event>> {
-        Err(not_yet("events"))
-    }
-    async fn event(&self, _slug: &str) -> Result<Option<Event>> {
-        Err(not_yet("event"))
-    }
-    async fn push_plan(
-        &self,
-        _ctx: &Ctx,
-        _event_id: i64,
-        _new: &NewPlanVersion,
-    ) -> Result<PlanVersion> {
-        Err(not_yet("push_plan"))
-    }
-    async fn plan_versions(&self, _event_id: i64) -> Result<Vec<PlanVersionInfo>> {
-        Err(not_yet("plan_versions"))
-    }
-    async fn plan_version(
-        &self,
-        _event_id: i64,
-        _version: Option<i64>,
-    ) -> Result<Option<PlanVersion>> {
-        Err(not_yet("plan_version"))
-    }
-    async fn add_run(&self, _ctx: &Ctx, _event_id: i64, _new: &NewRun) -> Result<RunInfo> {
-        Err(not_yet("add_run"))
-    }
-    async fn runs(&self, _event_id: i64) -> Result<Vec<RunInfo>> {
-        Err(not_yet("runs"))
-    }
-    async fn run(&self, _id: i64) -> Result<Option<Run>> {
-        Err(not_yet("run"))
-    }
-    async fn create_token(&self, _ctx: &Ctx, _new: &NewToken) -> Result<Token> {
-        Err(not_yet("create_token"))
-    }
-    async fn token_by_hash(&self, _secret_sha256: &str) -> Result<Option<Token>> {
-        Err(not_yet("token_by_hash"))
-    }
-    async fn tokens(&self) -> Result<Vec<Token>> {
-        Err(not_yet("tokens"))
-    }
-    async fn revoke_token(&self, _ctx: &Ctx, _id: i64) -> Result<Token> {
-        Err(not_yet("revoke_token"))
-    }
-    async fn record_change(&self, _ctx: &Ctx, _new: &NewChangeRecord) -> Result<ChangeRecord> {
-        Err(not_yet("record_change"))
-    }
-    async fn changes(&self, _filter: &ChangeFilter) -> Result<Vec<ChangeRecord>> {
-        Err(not_yet("changes"))
-    }
-    async fn request_exception(
-        &self,
-        _ctx: &Ctx,
-        _event_id: i64,
-        _new: &NewException,
-    ) -> Result<FreezeException> {
-        Err(not_yet("request_exception"))
-    }
-    async fn decide_exception(
-        &self,
-        _ctx: &Ctx,
-        _id: i64,
-        _approve: bool,
-        _note: Option<&str>,
-    ) -> Result<FreezeException> {
-        Err(not_yet("decide_exception"))
-    }
-    async fn exception(&self, _id: i64) -> Result<Option<FreezeException>> {
-        Err(not_yet("exception"))
-    }
-    async fn exceptions(&self, _event_id: i64) -> Result<Vec<FreezeException>> {
-        Err(not_yet("exceptions"))
-    }
-    async fn put_rules(&self, _ctx: &Ctx, _new: &NewRuleVersion) -> Result<RuleVersion> {
-        Err(not_yet("put_rules"))
-    }
-    async fn rules(&self, _service: &str, _version: Option<i64>) -> Result<Option<RuleVersion>> {
-        Err(not_yet("rules"))
-    }
-    async fn rule_history(&self, _service: &str) -> Result<Vec<RuleVersion>> {
-        Err(not_yet("rule_history"))
-    }
-    async fn rule_services(&self) -> Result<Vec<(String, i64)>> {
-        Err(not_yet("rule_services"))
-    }
-    async fn report_applied(&self, _report: &SidecarReport) -> Result<()> {
-        Err(not_yet("report_applied"))
-    }
-    async fn sidecar_reports(&self, _service: &str) -> Result<Vec<SidecarReport>> {
-        Err(not_yet("sidecar_reports"))
-    }
-    async fn append_audit(&self, _ctx: &Ctx, _new: &NewAudit) -> Result<AuditEntry> {
-        Err(not_yet("append_audit"))
-    }
-    async fn audit(&self, _after_seq: i64, _limit: u32) -> Result<Vec<AuditEntry>> {
-        Err(not_yet("audit"))
+crate::sql::sql_store!(PgStore, sqlx::Postgres);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://sea:s3cr@t@db:5432/x?sslmode=require"),
+            "postgres://sea:***@db:5432/x?sslmode=require"
+        );
+        assert_eq!(super::redact("postgres://db/x"), "postgres://db/x");
     }
 }

@@ -1,131 +1,83 @@
-//! The sqlite backend. Skeleton: the store engineer replaces it.
+//! The SQLite backend, the default: one file in the data directory, in
+//! WAL mode so readers never wait for the writer. Writers take the write
+//! lock when they begin (`BEGIN IMMEDIATE`), so two of them can never read
+//! the same audit head; waiting writers retry for up to
+//! [`BUSY_TIMEOUT`].
 
-use async_trait::async_trait;
+use std::path::Path;
+use std::time::Duration;
 
-use crate::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-/// The sqlite store.
-#[derive(Debug)]
-pub struct SqliteStore;
+/// How long a writer waits for another writer's transaction to finish.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in the pool (readers share them; one writes at a time).
+const POOL_SIZE: u32 = 4;
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
 
 impl SqliteStore {
-    /// Open (not yet).
-    pub async fn open(_spec: impl std::fmt::Debug) -> Result<Self> {
-        Err(not_yet("open"))
+    const BACKEND: &'static str = "sqlite";
+
+    /// Open the database file at `path`, creating it (mode 0600) and its
+    /// directory on first start, and apply the migrations.
+    pub async fn open(path: &Path) -> crate::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| crate::StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        create_private(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests and tools that read the tables directly.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Close every connection (the WAL is checkpointed by the last one).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin_write(&self) -> crate::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
-fn not_yet(what: &str) -> StoreError {
-    StoreError::Conflict(format!("{what}: not yet implemented"))
+/// Create the database file readable by its owner only, if it does not
+/// exist yet (SQLite gives its WAL files the same mode).
+fn create_private(path: &Path) -> crate::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(crate::StoreError::DataDir {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-    async fn ping(&self) -> Result<()> {
-        Err(not_yet("ping"))
-    }
-    async fn create_event(&self, _ctx: &Ctx, _new: &NewEvent) -> Result<Event> {
-        Err(not_yet("create_event"))
-    }
-    async fn events(&self) -> Result<Vec<Event>> {
-        Err(not_yet("events"))
-    }
-    async fn event(&self, _slug: &str) -> Result<Option<Event>> {
-        Err(not_yet("event"))
-    }
-    async fn push_plan(
-        &self,
-        _ctx: &Ctx,
-        _event_id: i64,
-        _new: &NewPlanVersion,
-    ) -> Result<PlanVersion> {
-        Err(not_yet("push_plan"))
-    }
-    async fn plan_versions(&self, _event_id: i64) -> Result<Vec<PlanVersionInfo>> {
-        Err(not_yet("plan_versions"))
-    }
-    async fn plan_version(
-        &self,
-        _event_id: i64,
-        _version: Option<i64>,
-    ) -> Result<Option<PlanVersion>> {
-        Err(not_yet("plan_version"))
-    }
-    async fn add_run(&self, _ctx: &Ctx, _event_id: i64, _new: &NewRun) -> Result<RunInfo> {
-        Err(not_yet("add_run"))
-    }
-    async fn runs(&self, _event_id: i64) -> Result<Vec<RunInfo>> {
-        Err(not_yet("runs"))
-    }
-    async fn run(&self, _id: i64) -> Result<Option<Run>> {
-        Err(not_yet("run"))
-    }
-    async fn create_token(&self, _ctx: &Ctx, _new: &NewToken) -> Result<Token> {
-        Err(not_yet("create_token"))
-    }
-    async fn token_by_hash(&self, _secret_sha256: &str) -> Result<Option<Token>> {
-        Err(not_yet("token_by_hash"))
-    }
-    async fn tokens(&self) -> Result<Vec<Token>> {
-        Err(not_yet("tokens"))
-    }
-    async fn revoke_token(&self, _ctx: &Ctx, _id: i64) -> Result<Token> {
-        Err(not_yet("revoke_token"))
-    }
-    async fn record_change(&self, _ctx: &Ctx, _new: &NewChangeRecord) -> Result<ChangeRecord> {
-        Err(not_yet("record_change"))
-    }
-    async fn changes(&self, _filter: &ChangeFilter) -> Result<Vec<ChangeRecord>> {
-        Err(not_yet("changes"))
-    }
-    async fn request_exception(
-        &self,
-        _ctx: &Ctx,
-        _event_id: i64,
-        _new: &NewException,
-    ) -> Result<FreezeException> {
-        Err(not_yet("request_exception"))
-    }
-    async fn decide_exception(
-        &self,
-        _ctx: &Ctx,
-        _id: i64,
-        _approve: bool,
-        _note: Option<&str>,
-    ) -> Result<FreezeException> {
-        Err(not_yet("decide_exception"))
-    }
-    async fn exception(&self, _id: i64) -> Result<Option<FreezeException>> {
-        Err(not_yet("exception"))
-    }
-    async fn exceptions(&self, _event_id: i64) -> Result<Vec<FreezeException>> {
-        Err(not_yet("exceptions"))
-    }
-    async fn put_rules(&self, _ctx: &Ctx, _new: &NewRuleVersion) -> Result<RuleVersion> {
-        Err(not_yet("put_rules"))
-    }
-    async fn rules(&self, _service: &str, _version: Option<i64>) -> Result<Option<RuleVersion>> {
-        Err(not_yet("rules"))
-    }
-    async fn rule_history(&self, _service: &str) -> Result<Vec<RuleVersion>> {
-        Err(not_yet("rule_history"))
-    }
-    async fn rule_services(&self) -> Result<Vec<(String, i64)>> {
-        Err(not_yet("rule_services"))
-    }
-    async fn report_applied(&self, _report: &SidecarReport) -> Result<()> {
-        Err(not_yet("report_applied"))
-    }
-    async fn sidecar_reports(&self, _service: &str) -> Result<Vec<SidecarReport>> {
-        Err(not_yet("sidecar_reports"))
-    }
-    async fn append_audit(&self, _ctx: &Ctx, _new: &NewAudit) -> Result<AuditEntry> {
-        Err(not_yet("append_audit"))
-    }
-    async fn audit(&self, _after_seq: i64, _limit: u32) -> Result<Vec<AuditEntry>> {
-        Err(not_yet("audit"))
-    }
-}
+crate::sql::sql_store!(SqliteStore, sqlx::Sqlite);

@@ -1,0 +1,955 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same
+//! statements here (`$N` parameters, `RETURNING`, `ON CONFLICT`), so one
+//! body implements [`Store`](crate::Store) for each through the
+//! [`sql_store!`] macro: a backend supplies its pool and how it starts a
+//! write transaction that excludes every other writer (`BEGIN IMMEDIATE`
+//! on SQLite, an advisory lock on PostgreSQL). Keeping one body keeps the
+//! two backends' behaviour identical by construction; the behaviour suite
+//! checks it.
+
+use serde::de::DeserializeOwned;
+
+use crate::{ChangeKind, ExceptionStatus, Role, RuleSource, StoreError};
+
+/// The most change records one `changes` call returns.
+pub(crate) const CHANGES_CAP: u32 = 10_000;
+
+/// A database error, with unique violations mapped to
+/// [`StoreError::Conflict`] and foreign-key violations to
+/// [`StoreError::NotFound`]. Writers check names and parents first and
+/// say which; this is the backstop the schema's constraints give.
+pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
+    if let Some(db) = error.as_database_error() {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(db.message().to_owned());
+        }
+        if db.is_foreign_key_violation() {
+            return StoreError::NotFound {
+                what: format!("a row this change refers to ({})", db.message()),
+            };
+        }
+    }
+    StoreError::Database(error)
+}
+
+pub(crate) fn role(name: &str) -> Result<Role, StoreError> {
+    Role::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown token role {name:?}")))
+}
+
+pub(crate) fn kind(name: &str) -> Result<ChangeKind, StoreError> {
+    ChangeKind::parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown change kind {name:?}")))
+}
+
+pub(crate) fn status(name: &str) -> Result<ExceptionStatus, StoreError> {
+    ExceptionStatus::parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown exception status {name:?}")))
+}
+
+pub(crate) fn source(name: &str) -> Result<RuleSource, StoreError> {
+    RuleSource::parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown rule source {name:?}")))
+}
+
+/// A list stored as JSON text.
+pub(crate) fn list_text<T: serde::Serialize>(items: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Corrupt(format!("cannot store list: {e}")))
+}
+
+/// A list read back from JSON text.
+pub(crate) fn list<T: DeserializeOwned>(text: &str, what: &str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("{what} is not a JSON list of names: {e}")))
+}
+
+/// `limit` for `changes`: the caller's, capped.
+pub(crate) fn changes_limit(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(CHANGES_CAP).min(CHANGES_CAP))
+}
+
+/// Implements `Store` for `$store` (a struct with `pool: sqlx::Pool<$db>`
+/// and `async fn begin_write(&self) -> Result<Transaction<'static, $db>>`).
+macro_rules! sql_store {
+    ($store:ident, $db:ty) => {
+        use async_trait::async_trait;
+        use serde_json::json;
+        use sqlx::Row as _;
+
+        use $crate::sql::{db_error, kind, list, list_text, role, source, status};
+        use $crate::{
+            AuditEntry, ChangeFilter, ChangeRecord, Ctx, Event, ExceptionStatus,
+            FreezeException, NewAudit, NewChangeRecord, NewEvent, NewException,
+            NewPlanVersion, NewRuleVersion, NewRun, NewToken, PlanVersion, PlanVersionInfo,
+            Result, RuleSource, RuleVersion, Run, RunInfo, SidecarReport, Store, StoreError,
+            Token, audit, sha256_hex,
+        };
+
+        type Conn = <$db as sqlx::Database>::Connection;
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        /// Appends one audit entry inside the caller's write transaction
+        /// (which excludes every other writer, so `seq` and `prev_hash`
+        /// are the log's head).
+        async fn append(
+            conn: &mut Conn,
+            ctx: &Ctx,
+            action: &str,
+            target: &str,
+            detail: &serde_json::Value,
+        ) -> Result<AuditEntry> {
+            let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+            let (prev_seq, prev_hash) = match last {
+                Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+                None => (0, audit::GENESIS.to_owned()),
+            };
+            let seq = prev_seq + 1;
+            let detail = audit::detail_text(detail);
+            let hash = audit::entry_hash(
+                seq, ctx.at_ms, &ctx.actor, action, target, &detail, &prev_hash,
+            );
+            sqlx::query(
+                "INSERT INTO audit (seq, at_ms, actor, action, target, detail, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(seq)
+            .bind(ctx.at_ms)
+            .bind(&ctx.actor)
+            .bind(action)
+            .bind(target)
+            .bind(&detail)
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            Ok(AuditEntry {
+                seq,
+                at_ms: ctx.at_ms,
+                actor: ctx.actor.clone(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                detail,
+                prev_hash,
+                hash,
+            })
+        }
+
+        /// The slug of event `id`, or NotFound.
+        async fn event_slug(conn: &mut Conn, id: i64) -> Result<String> {
+            let row = sqlx::query("SELECT slug FROM events WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            match row {
+                Some(row) => Ok(row.try_get(0)?),
+                None => Err(StoreError::NotFound {
+                    what: format!("event {id}"),
+                }),
+            }
+        }
+
+        async fn exists(conn: &mut Conn, sql: &'static str, a: i64, b: Option<i64>) -> Result<bool> {
+            let mut query = sqlx::query(sql).bind(a);
+            if let Some(b) = b {
+                query = query.bind(b);
+            }
+            Ok(query.fetch_optional(&mut *conn).await?.is_some())
+        }
+
+        const EVENT: &str = "SELECT id, slug, name, created_ms, created_by FROM events";
+
+        fn event_row(r: &DbRow) -> Result<Event> {
+            Ok(Event {
+                id: r.try_get("id")?,
+                slug: r.try_get("slug")?,
+                name: r.try_get("name")?,
+                created_ms: r.try_get("created_ms")?,
+                created_by: r.try_get("created_by")?,
+            })
+        }
+
+        fn plan_info_row(r: &DbRow) -> Result<PlanVersionInfo> {
+            Ok(PlanVersionInfo {
+                event_id: r.try_get("event_id")?,
+                version: r.try_get("version")?,
+                sha256: r.try_get("sha256")?,
+                file_name: r.try_get("file_name")?,
+                created_ms: r.try_get("created_ms")?,
+                created_by: r.try_get("created_by")?,
+            })
+        }
+
+        fn run_info_row(r: &DbRow) -> Result<RunInfo> {
+            Ok(RunInfo {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                plan_version: r.try_get("plan_version")?,
+                scenario: r.try_get("scenario")?,
+                sha256: r.try_get("sha256")?,
+                uploaded_ms: r.try_get("uploaded_ms")?,
+                uploaded_by: r.try_get("uploaded_by")?,
+            })
+        }
+
+        const TOKEN: &str = "SELECT id, name, role, business_line, created_ms, created_by, \
+                             revoked_ms FROM tokens";
+
+        fn token_row(r: &DbRow) -> Result<Token> {
+            Ok(Token {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                role: role(r.try_get("role")?)?,
+                business_line: r.try_get("business_line")?,
+                created_ms: r.try_get("created_ms")?,
+                created_by: r.try_get("created_by")?,
+                revoked_ms: r.try_get("revoked_ms")?,
+            })
+        }
+
+        fn change_row(r: &DbRow) -> Result<ChangeRecord> {
+            Ok(ChangeRecord {
+                id: r.try_get("id")?,
+                at_ms: r.try_get("at_ms")?,
+                event_id: r.try_get("event_id")?,
+                service: r.try_get("service")?,
+                kind: kind(r.try_get("kind")?)?,
+                actor: r.try_get("actor")?,
+                change_ref: r.try_get("change_ref")?,
+                allowed: r.try_get("allowed")?,
+                reason: r.try_get("reason")?,
+                window: r.try_get("window_name")?,
+                exception_id: r.try_get("exception_id")?,
+            })
+        }
+
+        const EXCEPTION: &str = "SELECT id, event_id, services, kinds, starts_ms, ends_ms, \
+                                 reason, requested_by, requested_ms, status, decided_by, \
+                                 decided_ms, decision_note FROM exceptions";
+
+        fn exception_row(r: &DbRow) -> Result<FreezeException> {
+            Ok(FreezeException {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                services: list(r.try_get("services")?, "an exception's services")?,
+                kinds: list(r.try_get("kinds")?, "an exception's kinds")?,
+                starts_ms: r.try_get("starts_ms")?,
+                ends_ms: r.try_get("ends_ms")?,
+                reason: r.try_get("reason")?,
+                requested_by: r.try_get("requested_by")?,
+                requested_ms: r.try_get("requested_ms")?,
+                status: status(r.try_get("status")?)?,
+                decided_by: r.try_get("decided_by")?,
+                decided_ms: r.try_get("decided_ms")?,
+                decision_note: r.try_get("decision_note")?,
+            })
+        }
+
+        const RULES: &str = "SELECT service, version, document, sha256, source, plan_version, \
+                             note, created_ms, created_by FROM rule_versions";
+
+        fn rule_row(r: &DbRow) -> Result<RuleVersion> {
+            Ok(RuleVersion {
+                service: r.try_get("service")?,
+                version: r.try_get("version")?,
+                document: r.try_get("document")?,
+                sha256: r.try_get("sha256")?,
+                source: source(r.try_get("source")?)?,
+                plan_version: r.try_get("plan_version")?,
+                note: r.try_get("note")?,
+                created_ms: r.try_get("created_ms")?,
+                created_by: r.try_get("created_by")?,
+            })
+        }
+
+        fn audit_row(r: &DbRow) -> Result<AuditEntry> {
+            Ok(AuditEntry {
+                seq: r.try_get("seq")?,
+                at_ms: r.try_get("at_ms")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                detail: r.try_get("detail")?,
+                prev_hash: r.try_get("prev_hash")?,
+                hash: r.try_get("hash")?,
+            })
+        }
+
+        fn rows<T>(rows: Vec<DbRow>, f: fn(&DbRow) -> Result<T>) -> Result<Vec<T>> {
+            rows.iter().map(f).collect()
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                <$store>::BACKEND
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_event(&self, ctx: &Ctx, new: &NewEvent) -> Result<Event> {
+                let mut tx = self.begin_write().await?;
+                let taken = sqlx::query("SELECT 1 FROM events WHERE slug = $1")
+                    .bind(&new.slug)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if taken.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "an event with slug {:?} exists already",
+                        new.slug
+                    )));
+                }
+                let row = sqlx::query(
+                    "INSERT INTO events (slug, name, created_ms, created_by) \
+                     VALUES ($1, $2, $3, $4) \
+                     RETURNING id, slug, name, created_ms, created_by",
+                )
+                .bind(&new.slug)
+                .bind(&new.name)
+                .bind(ctx.at_ms)
+                .bind(&ctx.actor)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let event = event_row(&row)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "event.create",
+                    &format!("event:{}", event.slug),
+                    &json!({"id": event.id, "slug": event.slug, "name": event.name}),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(event)
+            }
+
+            async fn events(&self) -> Result<Vec<Event>> {
+                let sql = sqlx::AssertSqlSafe(format!("{EVENT} ORDER BY id"));
+                rows(sqlx::query(sql).fetch_all(&self.pool).await?, event_row)
+            }
+
+            async fn event(&self, slug: &str) -> Result<Option<Event>> {
+                let sql = sqlx::AssertSqlSafe(format!("{EVENT} WHERE slug = $1"));
+                let row = sqlx::query(sql).bind(slug).fetch_optional(&self.pool).await?;
+                row.as_ref().map(event_row).transpose()
+            }
+
+            async fn push_plan(
+                &self,
+                ctx: &Ctx,
+                event_id: i64,
+                new: &NewPlanVersion,
+            ) -> Result<PlanVersion> {
+                let mut tx = self.begin_write().await?;
+                let slug = event_slug(&mut tx, event_id).await?;
+                let sha256 = sha256_hex(new.text.as_bytes());
+                let row = sqlx::query(
+                    "INSERT INTO plan_versions \
+                     (event_id, version, sha256, file_name, text, created_ms, created_by) \
+                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6 \
+                     FROM plan_versions WHERE event_id = $1 \
+                     RETURNING event_id, version, sha256, file_name, created_ms, created_by",
+                )
+                .bind(event_id)
+                .bind(&sha256)
+                .bind(&new.file_name)
+                .bind(&new.text)
+                .bind(ctx.at_ms)
+                .bind(&ctx.actor)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let info = plan_info_row(&row)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "plan.push",
+                    &format!("event:{slug}"),
+                    &json!({
+                        "event_id": event_id,
+                        "version": info.version,
+                        "sha256": info.sha256,
+                        "file_name": info.file_name,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(PlanVersion {
+                    info,
+                    text: new.text.clone(),
+                })
+            }
+
+            async fn plan_versions(&self, event_id: i64) -> Result<Vec<PlanVersionInfo>> {
+                let found = sqlx::query(
+                    "SELECT event_id, version, sha256, file_name, created_ms, created_by \
+                     FROM plan_versions WHERE event_id = $1 ORDER BY version",
+                )
+                .bind(event_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows(found, plan_info_row)
+            }
+
+            async fn plan_version(
+                &self,
+                event_id: i64,
+                version: Option<i64>,
+            ) -> Result<Option<PlanVersion>> {
+                let row = sqlx::query(
+                    "SELECT event_id, version, sha256, file_name, created_ms, created_by, text \
+                     FROM plan_versions WHERE event_id = $1 AND ($2 IS NULL OR version = $2) \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .bind(event_id)
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(row) => Ok(Some(PlanVersion {
+                        info: plan_info_row(&row)?,
+                        text: row.try_get("text")?,
+                    })),
+                    None => Ok(None),
+                }
+            }
+
+            async fn add_run(&self, ctx: &Ctx, event_id: i64, new: &NewRun) -> Result<RunInfo> {
+                let mut tx = self.begin_write().await?;
+                let slug = event_slug(&mut tx, event_id).await?;
+                if let Some(version) = new.plan_version {
+                    let sql = "SELECT 1 FROM plan_versions WHERE event_id = $1 AND version = $2";
+                    if !exists(&mut tx, sql, event_id, Some(version)).await? {
+                        return Err(StoreError::NotFound {
+                            what: format!("plan version {version} of event {slug}"),
+                        });
+                    }
+                }
+                let sha256 = sha256_hex(new.json.as_bytes());
+                let row = sqlx::query(
+                    "INSERT INTO runs \
+                     (event_id, plan_version, scenario, sha256, json, uploaded_ms, uploaded_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     RETURNING id, event_id, plan_version, scenario, sha256, uploaded_ms, \
+                     uploaded_by",
+                )
+                .bind(event_id)
+                .bind(new.plan_version)
+                .bind(&new.scenario)
+                .bind(&sha256)
+                .bind(&new.json)
+                .bind(ctx.at_ms)
+                .bind(&ctx.actor)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let info = run_info_row(&row)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "run.upload",
+                    &format!("event:{slug}"),
+                    &json!({
+                        "run_id": info.id,
+                        "event_id": event_id,
+                        "plan_version": info.plan_version,
+                        "scenario": info.scenario,
+                        "sha256": info.sha256,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(info)
+            }
+
+            async fn runs(&self, event_id: i64) -> Result<Vec<RunInfo>> {
+                let found = sqlx::query(
+                    "SELECT id, event_id, plan_version, scenario, sha256, uploaded_ms, \
+                     uploaded_by FROM runs WHERE event_id = $1 ORDER BY id",
+                )
+                .bind(event_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows(found, run_info_row)
+            }
+
+            async fn run(&self, id: i64) -> Result<Option<Run>> {
+                let row = sqlx::query(
+                    "SELECT id, event_id, plan_version, scenario, sha256, uploaded_ms, \
+                     uploaded_by, json FROM runs WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(row) => Ok(Some(Run {
+                        info: run_info_row(&row)?,
+                        json: row.try_get("json")?,
+                    })),
+                    None => Ok(None),
+                }
+            }
+
+            async fn create_token(&self, ctx: &Ctx, new: &NewToken) -> Result<Token> {
+                let mut tx = self.begin_write().await?;
+                let taken = sqlx::query("SELECT 1 FROM tokens WHERE name = $1")
+                    .bind(&new.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if taken.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "a token named {:?} exists already",
+                        new.name
+                    )));
+                }
+                let row = sqlx::query(
+                    "INSERT INTO tokens \
+                     (name, role, business_line, secret_sha256, created_ms, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     RETURNING id, name, role, business_line, created_ms, created_by, revoked_ms",
+                )
+                .bind(&new.name)
+                .bind(new.role.as_str())
+                .bind(&new.business_line)
+                .bind(&new.secret_sha256)
+                .bind(ctx.at_ms)
+                .bind(&ctx.actor)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let token = token_row(&row)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "token.create",
+                    &format!("token:{}", token.id),
+                    &json!({
+                        "id": token.id,
+                        "name": token.name,
+                        "role": token.role.as_str(),
+                        "business_line": token.business_line,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(token)
+            }
+
+            async fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<Token>> {
+                let sql = sqlx::AssertSqlSafe(format!("{TOKEN} WHERE secret_sha256 = $1"));
+                let row = sqlx::query(sql)
+                    .bind(secret_sha256)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(token_row).transpose()
+            }
+
+            async fn tokens(&self) -> Result<Vec<Token>> {
+                let sql = sqlx::AssertSqlSafe(format!("{TOKEN} ORDER BY id"));
+                rows(sqlx::query(sql).fetch_all(&self.pool).await?, token_row)
+            }
+
+            async fn revoke_token(&self, ctx: &Ctx, id: i64) -> Result<Token> {
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(
+                    "UPDATE tokens SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1 \
+                     RETURNING id, name, role, business_line, created_ms, created_by, revoked_ms",
+                )
+                .bind(id)
+                .bind(ctx.at_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Err(StoreError::NotFound {
+                        what: format!("token {id}"),
+                    });
+                };
+                let token = token_row(&row)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "token.revoke",
+                    &format!("token:{id}"),
+                    &json!({"id": id, "name": token.name, "revoked_ms": token.revoked_ms}),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(token)
+            }
+
+            async fn record_change(
+                &self,
+                ctx: &Ctx,
+                new: &NewChangeRecord,
+            ) -> Result<ChangeRecord> {
+                let mut tx = self.begin_write().await?;
+                if let Some(event_id) = new.event_id {
+                    event_slug(&mut tx, event_id).await?;
+                }
+                if let Some(exception_id) = new.exception_id {
+                    let sql = "SELECT 1 FROM exceptions WHERE id = $1";
+                    if !exists(&mut tx, sql, exception_id, None).await? {
+                        return Err(StoreError::NotFound {
+                            what: format!("exception {exception_id}"),
+                        });
+                    }
+                }
+                let row = sqlx::query(
+                    "INSERT INTO change_records (at_ms, event_id, service, kind, actor, \
+                     change_ref, allowed, reason, window_name, exception_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                )
+                .bind(ctx.at_ms)
+                .bind(new.event_id)
+                .bind(&new.service)
+                .bind(new.kind.as_str())
+                .bind(&new.actor)
+                .bind(&new.change_ref)
+                .bind(new.allowed)
+                .bind(&new.reason)
+                .bind(&new.window)
+                .bind(new.exception_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let record = ChangeRecord {
+                    id: row.try_get(0)?,
+                    at_ms: ctx.at_ms,
+                    event_id: new.event_id,
+                    service: new.service.clone(),
+                    kind: new.kind,
+                    actor: new.actor.clone(),
+                    change_ref: new.change_ref.clone(),
+                    allowed: new.allowed,
+                    reason: new.reason.clone(),
+                    window: new.window.clone(),
+                    exception_id: new.exception_id,
+                };
+                append(
+                    &mut tx,
+                    ctx,
+                    "gate.check",
+                    &format!("service:{}", record.service),
+                    &json!({
+                        "change_id": record.id,
+                        "event_id": record.event_id,
+                        "kind": record.kind.as_str(),
+                        "actor": record.actor,
+                        "change_ref": record.change_ref,
+                        "allowed": record.allowed,
+                        "reason": record.reason,
+                        "window": record.window,
+                        "exception_id": record.exception_id,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(record)
+            }
+
+            async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>> {
+                let found = sqlx::query(
+                    "SELECT id, at_ms, event_id, service, kind, actor, change_ref, allowed, \
+                     reason, window_name, exception_id FROM change_records \
+                     WHERE ($1 IS NULL OR event_id = $1) AND ($2 IS NULL OR service = $2) \
+                     AND ($3 IS NULL OR at_ms >= $3) AND ($4 IS NULL OR allowed = $4) \
+                     ORDER BY at_ms DESC, id DESC LIMIT $5",
+                )
+                .bind(filter.event_id)
+                .bind(&filter.service)
+                .bind(filter.since_ms)
+                .bind(filter.allowed)
+                .bind($crate::sql::changes_limit(filter.limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows(found, change_row)
+            }
+
+            async fn request_exception(
+                &self,
+                ctx: &Ctx,
+                event_id: i64,
+                new: &NewException,
+            ) -> Result<FreezeException> {
+                let mut tx = self.begin_write().await?;
+                event_slug(&mut tx, event_id).await?;
+                let row = sqlx::query(
+                    "INSERT INTO exceptions (event_id, services, kinds, starts_ms, ends_ms, \
+                     reason, requested_by, requested_ms, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(event_id)
+                .bind(list_text(&new.services)?)
+                .bind(list_text(&new.kinds)?)
+                .bind(new.starts_ms)
+                .bind(new.ends_ms)
+                .bind(&new.reason)
+                .bind(&ctx.actor)
+                .bind(ctx.at_ms)
+                .bind(ExceptionStatus::Pending.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let exception = FreezeException {
+                    id: row.try_get(0)?,
+                    event_id,
+                    services: new.services.clone(),
+                    kinds: new.kinds.clone(),
+                    starts_ms: new.starts_ms,
+                    ends_ms: new.ends_ms,
+                    reason: new.reason.clone(),
+                    requested_by: ctx.actor.clone(),
+                    requested_ms: ctx.at_ms,
+                    status: ExceptionStatus::Pending,
+                    decided_by: None,
+                    decided_ms: None,
+                    decision_note: None,
+                };
+                append(
+                    &mut tx,
+                    ctx,
+                    "exception.request",
+                    &format!("exception:{}", exception.id),
+                    &json!({
+                        "id": exception.id,
+                        "event_id": event_id,
+                        "services": exception.services,
+                        "kinds": exception.kinds,
+                        "starts_ms": exception.starts_ms,
+                        "ends_ms": exception.ends_ms,
+                        "reason": exception.reason,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(exception)
+            }
+
+            async fn decide_exception(
+                &self,
+                ctx: &Ctx,
+                id: i64,
+                approve: bool,
+                note: Option<&str>,
+            ) -> Result<FreezeException> {
+                let mut tx = self.begin_write().await?;
+                let sql = sqlx::AssertSqlSafe(format!("{EXCEPTION} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *tx).await?;
+                let Some(row) = row else {
+                    return Err(StoreError::NotFound {
+                        what: format!("exception {id}"),
+                    });
+                };
+                let mut exception = exception_row(&row)?;
+                if exception.status != ExceptionStatus::Pending {
+                    return Err(StoreError::Conflict(format!(
+                        "exception {id} is {} already, not pending",
+                        exception.status.as_str()
+                    )));
+                }
+                let decided = if approve {
+                    ExceptionStatus::Approved
+                } else {
+                    ExceptionStatus::Rejected
+                };
+                sqlx::query(
+                    "UPDATE exceptions SET status = $2, decided_by = $3, decided_ms = $4, \
+                     decision_note = $5 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(decided.as_str())
+                .bind(&ctx.actor)
+                .bind(ctx.at_ms)
+                .bind(note)
+                .execute(&mut *tx)
+                .await?;
+                exception.status = decided;
+                exception.decided_by = Some(ctx.actor.clone());
+                exception.decided_ms = Some(ctx.at_ms);
+                exception.decision_note = note.map(str::to_owned);
+                let action = if approve {
+                    "exception.approve"
+                } else {
+                    "exception.reject"
+                };
+                append(
+                    &mut tx,
+                    ctx,
+                    action,
+                    &format!("exception:{id}"),
+                    &json!({
+                        "id": id,
+                        "event_id": exception.event_id,
+                        "status": decided.as_str(),
+                        "note": note,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(exception)
+            }
+
+            async fn exception(&self, id: i64) -> Result<Option<FreezeException>> {
+                let sql = sqlx::AssertSqlSafe(format!("{EXCEPTION} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(exception_row).transpose()
+            }
+
+            async fn exceptions(&self, event_id: i64) -> Result<Vec<FreezeException>> {
+                let sql = sqlx::AssertSqlSafe(format!("{EXCEPTION} WHERE event_id = $1 ORDER BY id"));
+                let found = sqlx::query(sql).bind(event_id).fetch_all(&self.pool).await?;
+                rows(found, exception_row)
+            }
+
+            async fn put_rules(&self, ctx: &Ctx, new: &NewRuleVersion) -> Result<RuleVersion> {
+                let mut tx = self.begin_write().await?;
+                let sha256 = sha256_hex(new.document.as_bytes());
+                let row = sqlx::query(
+                    "INSERT INTO rule_versions (service, version, document, sha256, source, \
+                     plan_version, note, created_ms, created_by) \
+                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8 \
+                     FROM rule_versions WHERE service = $1 RETURNING version",
+                )
+                .bind(&new.service)
+                .bind(&new.document)
+                .bind(&sha256)
+                .bind(new.source.as_str())
+                .bind(new.plan_version)
+                .bind(&new.note)
+                .bind(ctx.at_ms)
+                .bind(&ctx.actor)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let rules = RuleVersion {
+                    service: new.service.clone(),
+                    version: row.try_get(0)?,
+                    document: new.document.clone(),
+                    sha256,
+                    source: new.source,
+                    plan_version: new.plan_version,
+                    note: new.note.clone(),
+                    created_ms: ctx.at_ms,
+                    created_by: ctx.actor.clone(),
+                };
+                let action = match rules.source {
+                    RuleSource::Derived => "rules.derive",
+                    RuleSource::Adjusted => "rules.adjust",
+                };
+                append(
+                    &mut tx,
+                    ctx,
+                    action,
+                    &format!("service:{}", rules.service),
+                    &json!({
+                        "service": rules.service,
+                        "version": rules.version,
+                        "sha256": rules.sha256,
+                        "source": rules.source.as_str(),
+                        "plan_version": rules.plan_version,
+                        "note": rules.note,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(rules)
+            }
+
+            async fn rules(&self, service: &str, version: Option<i64>) -> Result<Option<RuleVersion>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{RULES} WHERE service = $1 AND ($2 IS NULL OR version = $2) \
+                     ORDER BY version DESC LIMIT 1"
+                ));
+                let row = sqlx::query(sql)
+                    .bind(service)
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(rule_row).transpose()
+            }
+
+            async fn rule_history(&self, service: &str) -> Result<Vec<RuleVersion>> {
+                let sql = sqlx::AssertSqlSafe(format!("{RULES} WHERE service = $1 ORDER BY version"));
+                let found = sqlx::query(sql).bind(service).fetch_all(&self.pool).await?;
+                rows(found, rule_row)
+            }
+
+            async fn rule_services(&self) -> Result<Vec<(String, i64)>> {
+                let found = sqlx::query(
+                    "SELECT service, MAX(version) AS latest FROM rule_versions \
+                     GROUP BY service ORDER BY service",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                found
+                    .iter()
+                    .map(|r| Ok((r.try_get("service")?, r.try_get("latest")?)))
+                    .collect()
+            }
+
+            async fn report_applied(&self, report: &SidecarReport) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sidecar_reports (service, instance, applied_version, reported_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (service, instance) DO UPDATE SET \
+                     applied_version = excluded.applied_version, \
+                     reported_ms = excluded.reported_ms",
+                )
+                .bind(&report.service)
+                .bind(&report.instance)
+                .bind(report.applied_version)
+                .bind(report.reported_ms)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn sidecar_reports(&self, service: &str) -> Result<Vec<SidecarReport>> {
+                let found = sqlx::query(
+                    "SELECT service, instance, applied_version, reported_ms \
+                     FROM sidecar_reports WHERE service = $1 ORDER BY instance",
+                )
+                .bind(service)
+                .fetch_all(&self.pool)
+                .await?;
+                found
+                    .iter()
+                    .map(|r| {
+                        Ok(SidecarReport {
+                            service: r.try_get("service")?,
+                            instance: r.try_get("instance")?,
+                            applied_version: r.try_get("applied_version")?,
+                            reported_ms: r.try_get("reported_ms")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn append_audit(&self, ctx: &Ctx, new: &NewAudit) -> Result<AuditEntry> {
+                let mut tx = self.begin_write().await?;
+                let entry = append(&mut tx, ctx, &new.action, &new.target, &new.detail).await?;
+                tx.commit().await?;
+                Ok(entry)
+            }
+
+            async fn audit(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+                let found = sqlx::query(
+                    "SELECT seq, at_ms, actor, action, target, detail, prev_hash, hash \
+                     FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows(found, audit_row)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

@@ -1,0 +1,1153 @@
+//! The store's behaviour suite: every behaviour is one async function over
+//! a [`Db`] (a `&dyn Store` plus raw SQL access for tampering), and
+//! `suite!` runs each against every backend — SQLite in a temporary
+//! directory, PostgreSQL on a private server (`seawall_store::testing`).
+//! A backend passes only if it behaves exactly like the other.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use seawall_store::audit::{self, Break};
+use seawall_store::testing::TempDir;
+use seawall_store::*;
+
+/// One backend under test.
+struct Db {
+    store: Arc<dyn Store>,
+    raw: Raw,
+    spec: StoreSpec,
+    _dir: Option<TempDir>,
+    #[cfg(feature = "postgres")]
+    _server: Option<Arc<testing::TempPostgres>>,
+}
+
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+impl Db {
+    fn s(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Run raw SQL against the database behind the store's back.
+    async fn exec(&self, sql: &'static str) -> u64 {
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            #[cfg(feature = "postgres")]
+            Raw::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .expect("raw SQL runs")
+    }
+
+    /// Open the same database again (a restart).
+    async fn reopen(&self) -> Arc<dyn Store> {
+        open(&self.spec).await.expect("reopen")
+    }
+
+    async fn all_audit(&self) -> Vec<AuditEntry> {
+        self.s().audit(0, u32::MAX).await.expect("audit")
+    }
+}
+
+async fn sqlite_db() -> Db {
+    let dir = TempDir::new().expect("temp dir");
+    let spec = StoreSpec::Sqlite(dir.path().join("data").join("seawall.db"));
+    let StoreSpec::Sqlite(path) = &spec else {
+        unreachable!()
+    };
+    let store = sqlite::SqliteStore::open(path).await.expect("open sqlite");
+    Db {
+        raw: Raw::Sqlite(store.pool().clone()),
+        store: Arc::new(store),
+        spec,
+        _dir: Some(dir),
+        #[cfg(feature = "postgres")]
+        _server: None,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_db() -> Db {
+    let server = Arc::new(testing::TempPostgres::start().expect("start PostgreSQL"));
+    let url = server.create_database().expect("create database");
+    let store = postgres::PgStore::open(&url).await.expect("open postgres");
+    Db {
+        raw: Raw::Postgres(store.pool().clone()),
+        store: Arc::new(store),
+        spec: StoreSpec::Postgres(url),
+        _dir: None,
+        _server: Some(server),
+    }
+}
+
+/// `#[tokio::test]`s running each named behaviour against each backend.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::sqlite_db().await;
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::postgres_db().await;
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    events,
+    plan_versions,
+    runs,
+    tokens,
+    change_records,
+    exceptions,
+    rule_versions,
+    sidecar_reports,
+    every_change_is_audited_once,
+    concurrent_changes_keep_one_chain,
+    audit_tampering_is_found,
+    data_survives_reopening,
+    unknown_stored_names_are_corrupt,
+);
+
+fn ctx(at_ms: i64) -> Ctx {
+    Ctx::new("ana", at_ms)
+}
+
+fn new_event(slug: &str) -> NewEvent {
+    NewEvent {
+        slug: slug.into(),
+        name: format!("Event {slug}"),
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: &Result<T>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: &Result<T>) -> bool {
+    matches!(r, Err(StoreError::NotFound { .. }))
+}
+
+async fn events(db: &Db) {
+    let s = db.s();
+    assert!(s.events().await.expect("events").is_empty());
+    let a = s
+        .create_event(&ctx(1_000), &new_event("double11-2026"))
+        .await
+        .expect("create");
+    assert_eq!(a.slug, "double11-2026");
+    assert_eq!(a.name, "Event double11-2026");
+    assert_eq!((a.created_ms, a.created_by.as_str()), (1_000, "ana"));
+    let b = s
+        .create_event(&ctx(2_000), &new_event("618"))
+        .await
+        .expect("create");
+    assert_ne!(a.id, b.id);
+
+    let before = db.all_audit().await.len();
+    let taken = s.create_event(&ctx(3_000), &new_event("618")).await;
+    assert!(is_conflict(&taken), "same slug: {taken:?}");
+    assert_eq!(
+        db.all_audit().await.len(),
+        before,
+        "a refused change leaves no audit entry"
+    );
+
+    assert_eq!(s.events().await.expect("events"), vec![a.clone(), b]);
+    assert_eq!(s.event("double11-2026").await.expect("event"), Some(a));
+    assert_eq!(s.event("nope").await.expect("event"), None);
+    s.ping().await.expect("ping");
+}
+
+async fn plan_versions(db: &Db) {
+    let s = db.s();
+    let missing = s
+        .push_plan(
+            &ctx(1),
+            999,
+            &NewPlanVersion {
+                file_name: "plan.yaml".into(),
+                text: "event: {}".into(),
+            },
+        )
+        .await;
+    assert!(is_not_found(&missing), "{missing:?}");
+
+    let e = s
+        .create_event(&ctx(1), &new_event("e"))
+        .await
+        .expect("event");
+    let other = s
+        .create_event(&ctx(1), &new_event("f"))
+        .await
+        .expect("event");
+    let texts = [
+        "event:\n  name: 双十一 🎉\n".to_owned(),
+        "event:\r\n  name: \"tabs\\tand quotes\"\t \r\n\n\n".to_owned(),
+        format!("# {}\nevent: {{}}\n", "ß".repeat(5_000)),
+    ];
+    for (i, text) in texts.iter().enumerate() {
+        let v = s
+            .push_plan(
+                &Ctx::new("bob", 10 + i as i64),
+                e.id,
+                &NewPlanVersion {
+                    file_name: format!("plan-{i}.yaml"),
+                    text: text.clone(),
+                },
+            )
+            .await
+            .expect("push");
+        assert_eq!(v.info.version, i as i64 + 1, "dense versions from 1");
+        assert_eq!(v.info.sha256, sha256_hex(text.as_bytes()));
+        assert_eq!(&v.text, text);
+    }
+    // Versions are per event.
+    let first_of_other = s
+        .push_plan(
+            &ctx(20),
+            other.id,
+            &NewPlanVersion {
+                file_name: "p.yaml".into(),
+                text: "x".into(),
+            },
+        )
+        .await
+        .expect("push");
+    assert_eq!(first_of_other.info.version, 1);
+
+    let infos = s.plan_versions(e.id).await.expect("versions");
+    assert_eq!(
+        infos.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(infos[1].file_name, "plan-1.yaml");
+    assert_eq!(
+        (infos[1].created_ms, infos[1].created_by.as_str()),
+        (11, "bob")
+    );
+
+    let latest = s
+        .plan_version(e.id, None)
+        .await
+        .expect("latest")
+        .expect("some");
+    assert_eq!(latest.info.version, 3);
+    assert_eq!(latest.text, texts[2]);
+    for (i, text) in texts.iter().enumerate() {
+        let v = s
+            .plan_version(e.id, Some(i as i64 + 1))
+            .await
+            .expect("version")
+            .expect("some");
+        assert_eq!(&v.text, text, "text kept exactly");
+        assert_eq!(v.info, infos[i]);
+    }
+    assert_eq!(s.plan_version(e.id, Some(4)).await.expect("v4"), None);
+    assert_eq!(s.plan_version(999, None).await.expect("none"), None);
+    assert!(s.plan_versions(999).await.expect("none").is_empty());
+}
+
+async fn runs(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("e"))
+        .await
+        .expect("event");
+    let plan = NewPlanVersion {
+        file_name: "plan.yaml".into(),
+        text: "event: {}".into(),
+    };
+    s.push_plan(&ctx(2), e.id, &plan).await.expect("push");
+    let json = r#"{"schema":"seawall.run/v1","scenario":"峰值","x":[1,2.50,3e3]}"#;
+    let run = |plan_version| NewRun {
+        plan_version,
+        scenario: "峰值".into(),
+        json: json.into(),
+    };
+
+    let a = s.add_run(&ctx(3), e.id, &run(None)).await.expect("run");
+    let b = s.add_run(&ctx(4), e.id, &run(Some(1))).await.expect("run");
+    assert_eq!(a.plan_version, None);
+    assert_eq!(b.plan_version, Some(1));
+    assert_eq!(a.sha256, sha256_hex(json.as_bytes()));
+    assert_eq!((b.uploaded_ms, b.uploaded_by.as_str()), (4, "ana"));
+
+    let wrong_version = s.add_run(&ctx(5), e.id, &run(Some(2))).await;
+    assert!(is_not_found(&wrong_version), "{wrong_version:?}");
+    let wrong_event = s.add_run(&ctx(5), 999, &run(None)).await;
+    assert!(is_not_found(&wrong_event), "{wrong_event:?}");
+
+    assert_eq!(s.runs(e.id).await.expect("runs"), vec![a.clone(), b]);
+    let full = s.run(a.id).await.expect("run").expect("some");
+    assert_eq!(full.info, a);
+    assert_eq!(full.json, json, "document kept exactly");
+    assert_eq!(s.run(a.id + 1000).await.expect("run"), None);
+}
+
+fn new_token(name: &str, role: Role, secret: &str) -> NewToken {
+    NewToken {
+        name: name.into(),
+        role,
+        business_line: (role == Role::Pm).then(|| "retail".to_owned()),
+        secret_sha256: sha256_hex(secret.as_bytes()),
+    }
+}
+
+async fn tokens(db: &Db) {
+    let s = db.s();
+    let admin = s
+        .create_token(
+            &Ctx::new("bootstrap", 1),
+            &new_token("root", Role::Admin, "s1"),
+        )
+        .await
+        .expect("token");
+    let pm = s
+        .create_token(&ctx(2), &new_token("pm-retail", Role::Pm, "s2"))
+        .await
+        .expect("token");
+    assert_eq!(admin.role, Role::Admin);
+    assert_eq!(pm.business_line.as_deref(), Some("retail"));
+    assert_eq!(admin.created_by, "bootstrap");
+    assert_eq!(admin.revoked_ms, None);
+
+    let taken = s
+        .create_token(&ctx(3), &new_token("root", Role::Viewer, "s3"))
+        .await;
+    assert!(is_conflict(&taken), "{taken:?}");
+
+    let found = s
+        .token_by_hash(&sha256_hex(b"s2"))
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!(found, pm);
+    assert_eq!(
+        s.token_by_hash(&sha256_hex(b"s9")).await.expect("lookup"),
+        None
+    );
+    for role in Role::ALL {
+        let t = s
+            .create_token(
+                &ctx(4),
+                &new_token(&format!("t-{}", role.as_str()), role, role.as_str()),
+            )
+            .await
+            .expect("token");
+        assert_eq!(t.role, role, "every role round-trips");
+    }
+    let all = s.tokens().await.expect("tokens");
+    assert_eq!(all.len(), 2 + Role::ALL.len());
+    assert_eq!(all[..2], [admin.clone(), pm.clone()]);
+
+    let revoked = s.revoke_token(&ctx(50), pm.id).await.expect("revoke");
+    assert_eq!(revoked.revoked_ms, Some(50));
+    let again = s.revoke_token(&ctx(60), pm.id).await.expect("revoke");
+    assert_eq!(
+        again.revoked_ms,
+        Some(50),
+        "revoking twice keeps the first time"
+    );
+    let found = s.token_by_hash(&sha256_hex(b"s2")).await.expect("lookup");
+    assert_eq!(found.and_then(|t| t.revoked_ms), Some(50));
+    assert!(is_not_found(&s.revoke_token(&ctx(70), 999_999).await));
+
+    // The audit log never holds a secret or its hash.
+    for entry in db.all_audit().await {
+        for secret in ["s1", "s2"] {
+            assert!(!entry.detail.contains(&sha256_hex(secret.as_bytes())));
+        }
+    }
+}
+
+fn change(service: &str, event_id: Option<i64>, allowed: bool) -> NewChangeRecord {
+    NewChangeRecord {
+        event_id,
+        service: service.into(),
+        kind: ChangeKind::Release,
+        actor: "ci-bot".into(),
+        change_ref: format!("MR-{service}"),
+        allowed,
+        reason: if allowed { "not frozen" } else { "frozen" }.into(),
+        window: (!allowed).then(|| "peak".to_owned()),
+        exception_id: None,
+    }
+}
+
+async fn change_records(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("e"))
+        .await
+        .expect("event");
+    let mut made = Vec::new();
+    // (time, service, event, allowed); times deliberately out of order.
+    let plan = [
+        (300, "order", Some(e.id), false),
+        (100, "order", Some(e.id), true),
+        (200, "pay", None, true),
+        (300, "pay", Some(e.id), false),
+        (400, "order", None, true),
+    ];
+    for (at, service, event_id, allowed) in plan {
+        let mut new = change(service, event_id, allowed);
+        new.kind = if allowed {
+            ChangeKind::Config
+        } else {
+            ChangeKind::Ops
+        };
+        let r = s.record_change(&ctx(at), &new).await.expect("record");
+        assert_eq!(
+            (r.at_ms, r.service.as_str(), r.allowed),
+            (at, service, allowed)
+        );
+        assert_eq!(r.kind, new.kind);
+        assert_eq!(r.window, new.window);
+        made.push(r);
+    }
+    let ids = |records: Vec<ChangeRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let id = |i: usize| made[i].id;
+
+    let all = s.changes(&ChangeFilter::default()).await.expect("all");
+    assert_eq!(all[0], made[4], "records read back as written");
+    // Newest first; equal times newest id first.
+    assert_eq!(ids(all), [id(4), id(3), id(0), id(2), id(1)]);
+    let filter = |f: ChangeFilter| async move { ids(s.changes(&f).await.expect("changes")) };
+    assert_eq!(
+        filter(ChangeFilter {
+            service: Some("order".into()),
+            ..Default::default()
+        })
+        .await,
+        [id(4), id(0), id(1)]
+    );
+    assert_eq!(
+        filter(ChangeFilter {
+            event_id: Some(e.id),
+            ..Default::default()
+        })
+        .await,
+        [id(3), id(0), id(1)]
+    );
+    assert_eq!(
+        filter(ChangeFilter {
+            since_ms: Some(300),
+            ..Default::default()
+        })
+        .await,
+        [id(4), id(3), id(0)]
+    );
+    assert_eq!(
+        filter(ChangeFilter {
+            allowed: Some(false),
+            ..Default::default()
+        })
+        .await,
+        [id(3), id(0)]
+    );
+    assert_eq!(
+        filter(ChangeFilter {
+            allowed: Some(true),
+            service: Some("order".into()),
+            event_id: Some(e.id),
+            ..Default::default()
+        })
+        .await,
+        [id(1)]
+    );
+    assert_eq!(
+        filter(ChangeFilter {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await,
+        [id(4), id(3)]
+    );
+    assert!(
+        filter(ChangeFilter {
+            limit: Some(0),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+
+    let bad_event = s
+        .record_change(&ctx(1), &change("x", Some(999), true))
+        .await;
+    assert!(is_not_found(&bad_event), "{bad_event:?}");
+    let mut bad_exception = change("x", None, true);
+    bad_exception.exception_id = Some(999);
+    let bad_exception = s.record_change(&ctx(1), &bad_exception).await;
+    assert!(is_not_found(&bad_exception), "{bad_exception:?}");
+}
+
+fn new_exception(services: &[&str], kinds: &[ChangeKind]) -> NewException {
+    NewException {
+        services: services.iter().map(|s| (*s).to_owned()).collect(),
+        kinds: kinds.to_vec(),
+        starts_ms: 1_000,
+        ends_ms: 2_000,
+        reason: "hotfix for 支付".into(),
+    }
+}
+
+async fn exceptions(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("e"))
+        .await
+        .expect("event");
+    let missing = s
+        .request_exception(&ctx(1), 999, &new_exception(&["x"], &[]))
+        .await;
+    assert!(is_not_found(&missing), "{missing:?}");
+
+    let services = ["order-*", "pay", "库存\"quoted\""];
+    let kinds = [ChangeKind::Release, ChangeKind::Ops];
+    let a = s
+        .request_exception(&Ctx::new("pm", 10), e.id, &new_exception(&services, &kinds))
+        .await
+        .expect("request");
+    assert_eq!(a.status, ExceptionStatus::Pending);
+    assert_eq!((a.requested_by.as_str(), a.requested_ms), ("pm", 10));
+    let b = s
+        .request_exception(&ctx(11), e.id, &new_exception(&[], &[]))
+        .await
+        .expect("request");
+    let c = s
+        .request_exception(
+            &ctx(12),
+            e.id,
+            &new_exception(&["*"], &[ChangeKind::Config]),
+        )
+        .await
+        .expect("request");
+    assert_eq!(s.exception(a.id).await.expect("get"), Some(a.clone()));
+    assert_eq!(
+        s.exceptions(e.id).await.expect("list"),
+        vec![a.clone(), b.clone(), c.clone()]
+    );
+
+    let approved = s
+        .decide_exception(&Ctx::new("cmdr", 20), a.id, true, Some("ok, watch it"))
+        .await
+        .expect("approve");
+    assert_eq!(approved.status, ExceptionStatus::Approved);
+    assert_eq!(approved.decided_by.as_deref(), Some("cmdr"));
+    assert_eq!(approved.decided_ms, Some(20));
+    assert_eq!(approved.decision_note.as_deref(), Some("ok, watch it"));
+    assert_eq!(approved.services, a.services, "lists round-trip exactly");
+    assert_eq!(approved.kinds, a.kinds);
+    assert_eq!(
+        s.exception(a.id).await.expect("get"),
+        Some(approved.clone())
+    );
+
+    let rejected = s
+        .decide_exception(&ctx(21), b.id, false, None)
+        .await
+        .expect("reject");
+    assert_eq!(rejected.status, ExceptionStatus::Rejected);
+    assert_eq!(rejected.decision_note, None);
+
+    for (id, approve) in [(a.id, true), (a.id, false), (b.id, true)] {
+        let twice = s.decide_exception(&ctx(30), id, approve, None).await;
+        assert!(is_conflict(&twice), "deciding twice: {twice:?}");
+    }
+    assert_eq!(s.exception(a.id).await.expect("get"), Some(approved));
+    let missing = s.decide_exception(&ctx(30), 999, true, None).await;
+    assert!(is_not_found(&missing), "{missing:?}");
+    assert_eq!(s.exception(999).await.expect("get"), None);
+    assert_eq!(
+        s.exception(c.id).await.expect("get").map(|x| x.status),
+        Some(ExceptionStatus::Pending)
+    );
+}
+
+fn new_rules(service: &str, source: RuleSource, n: usize) -> NewRuleVersion {
+    NewRuleVersion {
+        service: service.into(),
+        document: format!("{{\"version\":1,\"rules\":[{n}],\"note\":\"限流\"}}"),
+        source,
+        plan_version: (source == RuleSource::Derived).then_some(3),
+        note: format!("change {n}"),
+    }
+}
+
+async fn rule_versions(db: &Db) {
+    let s = db.s();
+    assert_eq!(s.rules("order", None).await.expect("rules"), None);
+    let mut order = Vec::new();
+    for n in 0..3 {
+        let source = if n == 0 {
+            RuleSource::Derived
+        } else {
+            RuleSource::Adjusted
+        };
+        let v = s
+            .put_rules(&ctx(10 + n as i64), &new_rules("order", source, n))
+            .await
+            .expect("put");
+        assert_eq!(v.version, n as i64 + 1, "dense per service");
+        assert_eq!(v.sha256, sha256_hex(v.document.as_bytes()));
+        order.push(v);
+    }
+    // Upper case sorts before lower case bytewise; a linguistic collation
+    // would put "alpha" first.
+    for service in ["alpha", "Zeta"] {
+        let v = s
+            .put_rules(&ctx(20), &new_rules(service, RuleSource::Derived, 9))
+            .await
+            .expect("put");
+        assert_eq!(v.version, 1, "versions are per service");
+    }
+    assert_eq!(
+        s.rules("order", None).await.expect("latest"),
+        Some(order[2].clone())
+    );
+    assert_eq!(
+        s.rules("order", Some(1)).await.expect("v1"),
+        Some(order[0].clone())
+    );
+    assert_eq!(s.rules("order", Some(4)).await.expect("v4"), None);
+    assert_eq!(s.rule_history("order").await.expect("history"), order);
+    assert!(s.rule_history("nope").await.expect("history").is_empty());
+    assert_eq!(
+        s.rule_services().await.expect("services"),
+        vec![
+            ("Zeta".to_owned(), 1),
+            ("alpha".to_owned(), 1),
+            ("order".to_owned(), 3)
+        ]
+    );
+    let actions: Vec<String> = db.all_audit().await.into_iter().map(|a| a.action).collect();
+    assert_eq!(
+        actions,
+        [
+            "rules.derive",
+            "rules.adjust",
+            "rules.adjust",
+            "rules.derive",
+            "rules.derive"
+        ]
+    );
+}
+
+async fn sidecar_reports(db: &Db) {
+    let s = db.s();
+    let report = |service: &str, instance: &str, v, at| SidecarReport {
+        service: service.into(),
+        instance: instance.into(),
+        applied_version: v,
+        reported_ms: at,
+    };
+    s.report_applied(&report("order", "pod-b", 1, 10))
+        .await
+        .expect("report");
+    s.report_applied(&report("order", "pod-a", 1, 11))
+        .await
+        .expect("report");
+    s.report_applied(&report("pay", "pod-a", 7, 12))
+        .await
+        .expect("report");
+    s.report_applied(&report("order", "pod-b", 2, 20))
+        .await
+        .expect("upsert");
+    assert_eq!(
+        s.sidecar_reports("order").await.expect("reports"),
+        vec![
+            report("order", "pod-a", 1, 11),
+            report("order", "pod-b", 2, 20)
+        ]
+    );
+    assert_eq!(
+        s.sidecar_reports("pay").await.expect("reports"),
+        vec![report("pay", "pod-a", 7, 12)]
+    );
+    assert!(s.sidecar_reports("none").await.expect("reports").is_empty());
+    assert!(db.all_audit().await.is_empty(), "reports are not audited");
+}
+
+async fn every_change_is_audited_once(db: &Db) {
+    let s = db.s();
+    let mut expected: Vec<(&str, String)> = Vec::new();
+    let mut check = |action: &'static str, target: String| {
+        expected.push((action, target));
+        expected.clone()
+    };
+    async fn log(db: &Db) -> Vec<(String, String)> {
+        db.all_audit()
+            .await
+            .into_iter()
+            .map(|a| (a.action, a.target))
+            .collect()
+    }
+    fn owned(v: Vec<(&str, String)>) -> Vec<(String, String)> {
+        v.into_iter().map(|(a, t)| (a.to_owned(), t)).collect()
+    }
+
+    let e = s
+        .create_event(&ctx(1), &new_event("d11"))
+        .await
+        .expect("event");
+    assert_eq!(
+        log(db).await,
+        owned(check("event.create", "event:d11".into()))
+    );
+    let plan = NewPlanVersion {
+        file_name: "plan.yaml".into(),
+        text: "event: {}".into(),
+    };
+    let v = s.push_plan(&ctx(2), e.id, &plan).await.expect("push");
+    assert_eq!(log(db).await, owned(check("plan.push", "event:d11".into())));
+    let run = NewRun {
+        plan_version: Some(1),
+        scenario: "peak".into(),
+        json: "{}".into(),
+    };
+    let r = s.add_run(&ctx(3), e.id, &run).await.expect("run");
+    assert_eq!(
+        log(db).await,
+        owned(check("run.upload", "event:d11".into()))
+    );
+    let t = s
+        .create_token(&ctx(4), &new_token("ci", Role::Ci, "secret"))
+        .await
+        .expect("token");
+    let t_target = format!("token:{}", t.id);
+    assert_eq!(
+        log(db).await,
+        owned(check("token.create", t_target.clone()))
+    );
+    s.revoke_token(&ctx(5), t.id).await.expect("revoke");
+    assert_eq!(log(db).await, owned(check("token.revoke", t_target)));
+    let x = s
+        .request_exception(
+            &ctx(6),
+            e.id,
+            &new_exception(&["pay"], &[ChangeKind::Release]),
+        )
+        .await
+        .expect("exception");
+    let x_target = format!("exception:{}", x.id);
+    assert_eq!(
+        log(db).await,
+        owned(check("exception.request", x_target.clone()))
+    );
+    s.decide_exception(&ctx(7), x.id, true, None)
+        .await
+        .expect("approve");
+    assert_eq!(log(db).await, owned(check("exception.approve", x_target)));
+    let y = s
+        .request_exception(&ctx(8), e.id, &new_exception(&["pay"], &[]))
+        .await
+        .expect("exception");
+    let y_target = format!("exception:{}", y.id);
+    check("exception.request", y_target.clone());
+    s.decide_exception(&ctx(9), y.id, false, Some("no"))
+        .await
+        .expect("reject");
+    assert_eq!(log(db).await, owned(check("exception.reject", y_target)));
+    let mut gate = change("pay", Some(e.id), true);
+    gate.exception_id = Some(x.id);
+    let c = s.record_change(&ctx(10), &gate).await.expect("gate");
+    assert_eq!(
+        log(db).await,
+        owned(check("gate.check", "service:pay".into()))
+    );
+    s.put_rules(&ctx(11), &new_rules("pay", RuleSource::Derived, 1))
+        .await
+        .expect("rules");
+    check("rules.derive", "service:pay".into());
+    s.put_rules(&ctx(12), &new_rules("pay", RuleSource::Adjusted, 2))
+        .await
+        .expect("rules");
+    assert_eq!(
+        log(db).await,
+        owned(check("rules.adjust", "service:pay".into()))
+    );
+    let own = s
+        .append_audit(
+            &Ctx::new("mallory", 13),
+            &NewAudit {
+                action: "auth.denied".into(),
+                target: "token:unknown".into(),
+                detail: serde_json::json!({"z": 1, "a": [true, null], "m": "ü"}),
+            },
+        )
+        .await
+        .expect("append");
+    assert_eq!(
+        log(db).await,
+        owned(check("auth.denied", "token:unknown".into()))
+    );
+    assert_eq!(
+        own.detail, r#"{"a":[true,null],"m":"ü","z":1}"#,
+        "keys sorted, compact"
+    );
+    assert_eq!(own.actor, "mallory");
+
+    // Nothing else appends: reads and reports.
+    s.events().await.expect("read");
+    s.report_applied(&SidecarReport {
+        service: "pay".into(),
+        instance: "a".into(),
+        applied_version: 1,
+        reported_ms: 1,
+    })
+    .await
+    .expect("report");
+    let entries = db.all_audit().await;
+    assert_eq!(entries.len(), expected.len());
+
+    // Details say what changed.
+    let detail = |i: usize| -> serde_json::Value {
+        serde_json::from_str(&entries[i].detail).expect("detail is JSON")
+    };
+    assert_eq!(detail(1)["version"], v.info.version);
+    assert_eq!(detail(1)["sha256"], v.info.sha256.as_str());
+    assert_eq!(detail(2)["run_id"], r.id);
+    assert_eq!(detail(3)["role"], "ci");
+    assert!(!entries[3].detail.contains(&sha256_hex(b"secret")));
+    assert_eq!(detail(9)["change_id"], c.id);
+    assert_eq!(detail(9)["exception_id"], x.id);
+    assert_eq!(detail(11)["version"], 2);
+    assert!(
+        entries
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a.at_ms == i as i64 + 1)
+    );
+
+    let head = audit::verify(&entries).expect("chain verifies");
+    assert_eq!(head.entries, entries.len() as i64);
+    assert_eq!(head.hash, own.hash);
+    // Paging.
+    let page = s.audit(3, 4).await.expect("page");
+    assert_eq!(page, entries[3..7]);
+    assert!(
+        s.audit(entries.len() as i64, 10)
+            .await
+            .expect("end")
+            .is_empty()
+    );
+}
+
+async fn concurrent_changes_keep_one_chain(db: &Db) {
+    let e = db
+        .s()
+        .create_event(&ctx(0), &new_event("e"))
+        .await
+        .expect("event");
+    let tasks = 5;
+    let per_task = 10;
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let store = db.store.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                let c = Ctx::new(format!("writer-{task}"), i64::from(task * 100 + i));
+                match i % 3 {
+                    0 => store
+                        .put_rules(&c, &new_rules("shared", RuleSource::Adjusted, 0))
+                        .await
+                        .map(|_| ()),
+                    1 => {
+                        let plan = NewPlanVersion {
+                            file_name: "p.yaml".into(),
+                            text: format!("{task}/{i}"),
+                        };
+                        store.push_plan(&c, e.id, &plan).await.map(|_| ())
+                    }
+                    _ => store
+                        .record_change(&c, &change("svc", None, true))
+                        .await
+                        .map(|_| ()),
+                }
+                .expect("concurrent change");
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("task");
+    }
+    let entries = db.all_audit().await;
+    assert_eq!(entries.len() as u32, 1 + tasks * per_task);
+    let head = audit::verify(&entries).expect("one gap-free chain");
+    assert_eq!(head.entries, entries.len() as i64);
+
+    let s = db.s();
+    let rules: Vec<i64> = s
+        .rule_history("shared")
+        .await
+        .expect("history")
+        .iter()
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(rules, (1..=rules.len() as i64).collect::<Vec<_>>());
+    assert_eq!(rules.len() as u32, tasks * 4, "i % 3 == 0 for 4 of 10");
+    let plans: Vec<i64> = s
+        .plan_versions(e.id)
+        .await
+        .expect("versions")
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(plans, (1..=plans.len() as i64).collect::<Vec<_>>());
+    let texts: BTreeSet<String> = {
+        let mut texts = BTreeSet::new();
+        for v in &plans {
+            let p = s
+                .plan_version(e.id, Some(*v))
+                .await
+                .expect("v")
+                .expect("some");
+            texts.insert(p.text);
+        }
+        texts
+    };
+    assert_eq!(texts.len(), plans.len(), "no version overwrote another");
+}
+
+async fn audit_tampering_is_found(db: &Db) {
+    let s = db.s();
+    for n in 0..5 {
+        s.create_event(&ctx(n), &new_event(&format!("e{n}")))
+            .await
+            .expect("event");
+    }
+    let intact = audit::verify(&db.all_audit().await).expect("intact");
+    assert_eq!(intact.entries, 5);
+
+    // Someone with database access edits entry 3's detail.
+    let edited = db
+        .exec(r#"UPDATE audit SET detail = '{"id":3,"name":"innocent","slug":"e2"}' WHERE seq = 3"#)
+        .await;
+    assert_eq!(edited, 1);
+    assert_eq!(
+        audit::verify(&db.all_audit().await),
+        Err(Break::Edited { seq: 3 })
+    );
+
+    // ... and deletes entry 2.
+    assert_eq!(db.exec("DELETE FROM audit WHERE seq = 2").await, 1);
+    assert_eq!(
+        audit::verify(&db.all_audit().await),
+        Err(Break::Gap {
+            expected_after: 1,
+            found: 3
+        })
+    );
+
+    // Renumbering to hide the gap breaks the link instead.
+    // (One row at a time, upwards: PostgreSQL checks the key per row.)
+    db.exec("UPDATE audit SET seq = 2 WHERE seq = 3").await;
+    db.exec("UPDATE audit SET seq = 3 WHERE seq = 4").await;
+    db.exec("UPDATE audit SET seq = 4 WHERE seq = 5").await;
+    assert_eq!(
+        audit::verify(&db.all_audit().await),
+        Err(Break::Link { seq: 2 })
+    );
+}
+
+async fn data_survives_reopening(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("keep"))
+        .await
+        .expect("event");
+    let plan = NewPlanVersion {
+        file_name: "plan.yaml".into(),
+        text: "event: keep ✓\n".into(),
+    };
+    s.push_plan(&ctx(2), e.id, &plan).await.expect("push");
+    let before = db.all_audit().await;
+
+    // Opening again applies no migration twice and loses nothing.
+    let again = db.reopen().await;
+    let third = db.reopen().await;
+    assert_eq!(again.backend(), s.backend());
+    assert_eq!(again.event("keep").await.expect("event"), Some(e.clone()));
+    let kept = third
+        .plan_version(e.id, None)
+        .await
+        .expect("plan")
+        .expect("some");
+    assert_eq!(kept.text, plan.text);
+    assert_eq!(again.audit(0, 100).await.expect("audit"), before);
+    // The chain goes on across the restart.
+    let next = again.push_plan(&ctx(3), e.id, &plan).await.expect("push");
+    assert_eq!(next.info.version, 2);
+    let all = third.audit(0, 100).await.expect("audit");
+    assert_eq!(audit::verify(&all).expect("chain").entries, 3);
+}
+
+async fn unknown_stored_names_are_corrupt(db: &Db) {
+    let s = db.s();
+    s.create_token(&ctx(1), &new_token("t", Role::Viewer, "x"))
+        .await
+        .expect("token");
+    db.exec("UPDATE tokens SET role = 'overlord'").await;
+    match s.tokens().await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("overlord"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let e = s
+        .create_event(&ctx(1), &new_event("e"))
+        .await
+        .expect("event");
+    let x = s
+        .request_exception(&ctx(2), e.id, &new_exception(&["a"], &[ChangeKind::Ops]))
+        .await
+        .expect("exception");
+    db.exec(r#"UPDATE exceptions SET kinds = '["rollout"]'"#)
+        .await;
+    assert!(matches!(
+        s.exception(x.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    db.exec(r#"UPDATE exceptions SET kinds = 'not json'"#).await;
+    assert!(matches!(
+        s.exceptions(e.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+// ---------------------------------------------------------------- bad input
+
+#[test]
+fn db_specs_that_are_neither_backend_are_refused() {
+    let dir = std::path::Path::new("/var/lib/seawall");
+    for bad in [
+        "mysql://x@y/z",
+        "",
+        "seawall.db",
+        "sqlite://",
+        "sqlite:",
+        "postgres:/x",
+    ] {
+        match StoreSpec::from_args(Some(bad), dir) {
+            Err(StoreError::Spec { spec, reason }) => {
+                assert_eq!(spec, bad);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{bad:?}: expected a Spec error, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        StoreSpec::from_args(None, dir).expect("default"),
+        StoreSpec::Sqlite(dir.join("seawall.db"))
+    );
+    assert_eq!(
+        StoreSpec::from_args(Some("sqlite:///tmp/x.db"), dir).expect("sqlite"),
+        StoreSpec::Sqlite("/tmp/x.db".into())
+    );
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_private_with_its_directory() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("a").join("b").join("seawall.db");
+    let store = open(&StoreSpec::Sqlite(path.clone())).await.expect("open");
+    store.ping().await.expect("ping");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+    let wal: String = match sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(sqlite::SqliteStore::open(&path).await.expect("open").pool())
+        .await
+    {
+        Ok(mode) => mode,
+        Err(e) => panic!("journal mode: {e}"),
+    };
+    assert_eq!(wal, "wal");
+}
+
+#[tokio::test]
+async fn sqlite_data_dir_that_cannot_be_made_is_a_clear_error() {
+    let dir = TempDir::new().expect("temp dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let err = open(&StoreSpec::Sqlite(file.join("seawall.db")))
+        .await
+        .map(|_| ())
+        .expect_err("a file where the directory should be");
+    assert!(matches!(err, StoreError::DataDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn unreachable_postgres_is_a_clear_error_not_a_hang() {
+    use std::time::{Duration, Instant};
+
+    // Refused: a loopback port nobody listens on.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr").port()
+    };
+    let url = format!("postgres://seawall:hunter2@127.0.0.1:{port}/seawall");
+    let started = Instant::now();
+    let err = postgres::PgStore::open_with_timeout(&url, Duration::from_secs(2))
+        .await
+        .map(|_| ())
+        .expect_err("nothing listens");
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(
+        !msg.contains("hunter2"),
+        "the password is never shown: {msg}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    // Silent: a server that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "postgres://seawall@127.0.0.1:{}/seawall",
+        silent.local_addr().expect("addr").port()
+    );
+    let started = Instant::now();
+    let err = postgres::PgStore::open_with_timeout(&url, Duration::from_secs(1))
+        .await
+        .map(|_| ())
+        .expect_err("no answer");
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("no answer within"), "{err}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "gave up early: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(60), "hung: {waited:?}");
+
+    // Not a URL at all.
+    let err = postgres::PgStore::open("postgres://[::1").await.map(|_| ());
+    assert!(matches!(err, Err(StoreError::Spec { .. })), "{err:?}");
+}
