@@ -1,0 +1,398 @@
+//! The change gate: `POST /gate/check` answers "may this change go ahead
+//! now?" from the events' current plans (freeze windows) and their approved
+//! freeze exceptions, and records the answer as a change record either way;
+//! `GET /gate/changes` lists the records for the review.
+//!
+//! The answer itself is `seawall_plan::gate::gate`, a pure function tested
+//! across window edges, time zones and DST; this module finds the plans and
+//! exceptions, asks at the server's time and records. The question is asked
+//! when the deploying job runs, not when its pipeline was created
+//! (docs/change-gate.md).
+
+use axum::Json;
+use axum::extract::State;
+use jiff::Timestamp;
+use seawall_plan::Plan;
+use seawall_plan::gate::{ExceptionStatus, FreezeException};
+use seawall_store::{ChangeFilter, ChangeKind, Millis, NewChangeRecord, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::events;
+use crate::auth::{Auth, READERS};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiQuery, JsonBody};
+use crate::openapi::{AuthErrors, BodyErrors};
+use crate::state::AppState;
+
+/// Roles that may ask the gate: everyone who changes production (pipelines
+/// with `ci` tokens, on-call staff for ops actions), not viewers.
+pub const GATE_ASKERS: &[Role] = &[
+    Role::Admin,
+    Role::Commander,
+    Role::Pm,
+    Role::Oncall,
+    Role::Ci,
+];
+
+/// The area's routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check))
+        .routes(routes!(changes))
+}
+
+/// A change about to happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateCheck {
+    /// Service id (as in the plan).
+    pub service: String,
+    /// `release`, `config` or `ops`.
+    #[schema(value_type = String, example = "release")]
+    pub kind: ChangeKind,
+    /// Who makes the change (the pipeline's user); defaults to the token's name.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// The change's reference: merge request, commit, ticket.
+    #[serde(default)]
+    pub change_ref: Option<String>,
+    /// Only this event's plan decides; default: every event with a plan
+    /// (frozen if any of them freezes the change).
+    #[serde(default)]
+    pub event: Option<String>,
+}
+
+/// A freeze window named in a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateWindow {
+    /// Window id in the plan.
+    pub id: String,
+    /// Start, inclusive (RFC 3339 UTC).
+    pub start: String,
+    /// End, exclusive (RFC 3339 UTC).
+    pub end: String,
+    /// Why the window exists.
+    pub reason: Option<String>,
+}
+
+/// The gate's answer (also stored as a change record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateAnswer {
+    /// Whether the change may go ahead now.
+    pub allowed: bool,
+    /// Whether a freeze window covers it (also true when an exception let it through).
+    pub frozen: bool,
+    /// One sentence: the window and until when, or the exception that let it through.
+    pub reason: String,
+    /// The window that froze it (or that the exception overrode).
+    pub window: Option<GateWindow>,
+    /// Id of the approved exception that let it through.
+    pub exception: Option<i64>,
+    /// When the freeze on this change ends, exceptions aside (RFC 3339 UTC).
+    pub next_free: Option<String>,
+    /// The event whose plan decided, if any.
+    pub event: Option<String>,
+    /// Plan version that decided.
+    pub plan_version: Option<i64>,
+    /// Id of the change record.
+    pub record: i64,
+    /// Decision time, ms since the Unix epoch (UTC).
+    pub at_ms: i64,
+}
+
+/// A recorded gate decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRecord {
+    /// Record id.
+    pub id: i64,
+    /// Decision time, ms since the Unix epoch (UTC).
+    pub at_ms: i64,
+    /// Event whose plan decided.
+    pub event_id: Option<i64>,
+    /// Service.
+    pub service: String,
+    /// `release`, `config` or `ops`.
+    #[schema(value_type = String)]
+    pub kind: ChangeKind,
+    /// Who asked.
+    pub actor: String,
+    /// The change's reference.
+    pub change_ref: String,
+    /// Whether it was let through.
+    pub allowed: bool,
+    /// Why.
+    pub reason: String,
+    /// The freeze window involved.
+    pub window: Option<String>,
+    /// The exception that let it through.
+    pub exception_id: Option<i64>,
+}
+
+impl From<seawall_store::ChangeRecord> for ChangeRecord {
+    fn from(r: seawall_store::ChangeRecord) -> Self {
+        Self {
+            id: r.id,
+            at_ms: r.at_ms,
+            event_id: r.event_id,
+            service: r.service,
+            kind: r.kind,
+            actor: r.actor,
+            change_ref: r.change_ref,
+            allowed: r.allowed,
+            reason: r.reason,
+            window: r.window,
+            exception_id: r.exception_id,
+        }
+    }
+}
+
+/// Recorded decisions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeList {
+    /// Newest first.
+    pub changes: Vec<ChangeRecord>,
+}
+
+/// Which records to list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChangeQuery {
+    /// Only this event's (slug).
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Only this service's.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Only decisions at or after this time (ms since the Unix epoch).
+    #[serde(default)]
+    pub since_ms: Option<i64>,
+    /// Only allowed (`true`) or refused (`false`) ones.
+    #[serde(default)]
+    pub allowed: Option<bool>,
+    /// At most this many (default 100, at most 10,000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Milliseconds to a timestamp (500 for a value out of jiff's range: the
+/// store never holds one, the check is for hand-edited rows).
+pub(crate) fn ts(ms: Millis) -> Result<Timestamp, ApiError> {
+    Timestamp::from_millisecond(ms)
+        .map_err(|e| ApiError::Internal(format!("time {ms} ms is out of range: {e}")))
+}
+
+/// RFC 3339 UTC text of a timestamp.
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    t.to_string()
+}
+
+/// An event's current plan version, parsed, if it has one.
+pub(crate) async fn current_plan(
+    state: &AppState,
+    event: &seawall_store::Event,
+) -> Result<Option<(i64, Plan)>, ApiError> {
+    let Some(stored) = state.store.plan_version(event.id, None).await? else {
+        return Ok(None);
+    };
+    let plan = seawall_plan::parse(&stored.text, &stored.info.file_name).map_err(|d| {
+        ApiError::Internal(format!(
+            "stored plan version {} of `{}` no longer parses ({} problems)",
+            stored.info.version,
+            event.slug,
+            d.0.len()
+        ))
+    })?;
+    Ok(Some((stored.info.version, plan)))
+}
+
+/// A stored exception in the gate's terms (its id as text).
+pub(crate) fn to_gate_exception(
+    e: &seawall_store::FreezeException,
+) -> Result<FreezeException, ApiError> {
+    Ok(FreezeException {
+        id: e.id.to_string(),
+        services: e.services.clone(),
+        kinds: e.kinds.iter().map(|k| plan_kind(*k)).collect(),
+        start: ts(e.starts_ms)?,
+        end: ts(e.ends_ms)?,
+        reason: e.reason.clone(),
+        status: match e.status {
+            seawall_store::ExceptionStatus::Pending => ExceptionStatus::Pending,
+            seawall_store::ExceptionStatus::Approved => ExceptionStatus::Approved,
+            seawall_store::ExceptionStatus::Rejected => ExceptionStatus::Rejected,
+        },
+        requested_by: Some(e.requested_by.clone()),
+        change_ref: None,
+        decided_by: e.decided_by.clone(),
+        decided_at: e.decided_ms.map(ts).transpose()?,
+        decision_note: e.decision_note.clone(),
+    })
+}
+
+/// The store's change kind in the plan's terms.
+pub(crate) fn plan_kind(k: ChangeKind) -> seawall_plan::model::ChangeKind {
+    match k {
+        ChangeKind::Release => seawall_plan::model::ChangeKind::Release,
+        ChangeKind::Config => seawall_plan::model::ChangeKind::Config,
+        ChangeKind::Ops => seawall_plan::model::ChangeKind::Ops,
+    }
+}
+
+/// Ask the gate.
+#[utoipa::path(post, path = "/gate/check", tag = "gate", security(("bearer" = [])),
+    request_body = GateCheck,
+    responses(
+        (status = 200, description = "The decision (allowed or not), recorded", body = GateAnswer),
+        (status = 404, description = "No such event", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn check(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(ask): JsonBody<GateCheck>,
+) -> Result<Json<GateAnswer>, ApiError> {
+    auth.require(GATE_ASKERS)?;
+    let service = ask.service.trim();
+    if service.is_empty() || service.len() > 200 {
+        return Err(ApiError::unprocessable(
+            "invalid_service",
+            "`service` must name a service (1–200 characters)",
+        ));
+    }
+    let events = match &ask.event {
+        Some(slug) => vec![events::find(&state, slug).await?],
+        None => state.store.events().await?,
+    };
+    let now_ms = state.now();
+    let now = ts(now_ms)?;
+    let kind = plan_kind(ask.kind);
+    // The first event whose plan freezes the change decides; with none,
+    // the first event with a plan (or none) is named.
+    let mut decided: Option<(seawall_store::Event, i64, seawall_plan::gate::GateDecision)> = None;
+    for event in events {
+        let Some((version, plan)) = current_plan(&state, &event).await? else {
+            continue;
+        };
+        let exceptions = state
+            .store
+            .exceptions(event.id)
+            .await?
+            .iter()
+            .map(to_gate_exception)
+            .collect::<Result<Vec<_>, _>>()?;
+        let decision = seawall_plan::gate::gate(&plan, service, kind, now, &exceptions);
+        let replaces = match &decided {
+            None => true,
+            Some((_, _, d)) => d.allowed && !decision.allowed,
+        };
+        if replaces {
+            decided = Some((event, version, decision));
+        }
+    }
+    let actor = ask
+        .actor
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .unwrap_or(auth.actor())
+        .to_owned();
+    let change_ref = ask.change_ref.clone().unwrap_or_default();
+    let (event, plan_version, allowed, frozen, reason, window, exception, next_free) =
+        match &decided {
+            Some((event, version, d)) => (
+                Some(event.clone()),
+                Some(*version),
+                d.allowed,
+                d.frozen,
+                d.reason.clone(),
+                d.window.as_ref().map(|w| GateWindow {
+                    id: w.id.clone(),
+                    start: rfc3339(w.start),
+                    end: rfc3339(w.end),
+                    reason: w.reason.clone(),
+                }),
+                d.exception.as_deref().and_then(|id| id.parse::<i64>().ok()),
+                d.next_free.map(rfc3339),
+            ),
+            None => (
+                None,
+                None,
+                true,
+                false,
+                format!(
+                    "{} change to `{service}` allowed: no event has a plan that freezes it",
+                    ask.kind.as_str()
+                ),
+                None,
+                None,
+                Some(rfc3339(now)),
+            ),
+        };
+    let record = state
+        .store
+        .record_change(
+            &seawall_store::Ctx::new(auth.actor(), now_ms),
+            &NewChangeRecord {
+                event_id: event.as_ref().map(|e| e.id),
+                service: service.to_owned(),
+                kind: ask.kind,
+                actor,
+                change_ref,
+                allowed,
+                reason: reason.clone(),
+                window: window.as_ref().map(|w| w.id.clone()),
+                exception_id: exception,
+            },
+        )
+        .await?;
+    state.notify_change();
+    Ok(Json(GateAnswer {
+        allowed,
+        frozen,
+        reason,
+        window,
+        exception,
+        next_free,
+        event: event.map(|e| e.slug),
+        plan_version,
+        record: record.id,
+        at_ms: now_ms,
+    }))
+}
+
+/// Recorded gate decisions, newest first.
+#[utoipa::path(get, path = "/gate/changes", tag = "gate", security(("bearer" = [])),
+    params(ChangeQuery),
+    responses(
+        (status = 200, description = "Recorded decisions, newest first", body = ChangeList),
+        (status = 404, description = "No such event", body = ErrorBody),
+        AuthErrors))]
+async fn changes(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ChangeQuery>,
+) -> Result<Json<ChangeList>, ApiError> {
+    auth.require(READERS)?;
+    let event_id = match &q.event {
+        Some(slug) => Some(events::find(&state, slug).await?.id),
+        None => None,
+    };
+    let filter = ChangeFilter {
+        event_id,
+        service: q.service,
+        since_ms: q.since_ms,
+        allowed: q.allowed,
+        limit: Some(q.limit.unwrap_or(100).min(10_000)),
+    };
+    let changes = state.store.changes(&filter).await?;
+    Ok(Json(ChangeList {
+        changes: changes.into_iter().map(ChangeRecord::from).collect(),
+    }))
+}
