@@ -1,0 +1,409 @@
+//! Freeze exceptions: a request to let a scoped set of changes through a
+//! freeze for a while (`POST /events/{slug}/exceptions`), approved or
+//! rejected by a commander (`POST /exceptions/{id}/approve|reject`), listed
+//! with their state for the war room and the review.
+//!
+//! The rules of scope and life are `seawall_plan::gate::FreezeException`'s
+//! (exceptions never widen: exactly their service globs, their kinds and
+//! their own window; expiry follows from the end); this module checks who
+//! may ask and decide, and stores. A pm may ask only for services of their
+//! own business line.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use seawall_plan::gate::{ExceptionError, ExceptionState, FreezeException as GateException};
+use seawall_store::{ChangeKind, NewException, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::events;
+use crate::api::gate::{current_plan, plan_kind, rfc3339, to_gate_exception, ts};
+use crate::auth::{Auth, READERS};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, JsonBody};
+use crate::openapi::{AuthErrors, BodyErrors};
+use crate::state::AppState;
+
+/// Roles that may request an exception (a pm only for their own line).
+pub const REQUESTERS: &[Role] = &[Role::Admin, Role::Commander, Role::Pm, Role::Oncall];
+/// Roles that may approve or reject: the guarantee group.
+pub const DECIDERS: &[Role] = &[Role::Admin, Role::Commander];
+
+/// The area's routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request, list))
+        .routes(routes!(get_one))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+}
+
+/// A request to let changes through a freeze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestException {
+    /// Service globs it covers (`pay-*` covers `pay-gateway`, not `payroll`).
+    pub services: Vec<String>,
+    /// Change kinds it covers.
+    #[schema(value_type = Vec<String>, example = json!(["release"]))]
+    pub kinds: Vec<ChangeKind>,
+    /// Start of its own window, inclusive (RFC 3339 with an offset).
+    pub start: String,
+    /// End of its own window, exclusive (RFC 3339 with an offset).
+    pub end: String,
+    /// Why the change cannot wait for the freeze to end.
+    pub reason: String,
+}
+
+/// A decision's note.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decide {
+    /// Why (shown in the review).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A freeze exception and its state now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Exception {
+    /// Id.
+    pub id: i64,
+    /// Event slug.
+    pub event: String,
+    /// Service globs.
+    pub services: Vec<String>,
+    /// Change kinds.
+    #[schema(value_type = Vec<String>)]
+    pub kinds: Vec<ChangeKind>,
+    /// Window start, inclusive (RFC 3339 UTC).
+    pub start: String,
+    /// Window end, exclusive (RFC 3339 UTC).
+    pub end: String,
+    /// Why.
+    pub reason: String,
+    /// Requester (token name).
+    pub requested_by: String,
+    /// Request time, ms since the Unix epoch (UTC).
+    pub requested_ms: i64,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// State now: `pending`, `scheduled`, `active`, `rejected` or `expired`.
+    pub state: String,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When, ms since the Unix epoch (UTC).
+    pub decided_ms: Option<i64>,
+    /// The decider's note.
+    pub decision_note: Option<String>,
+    /// Literal service names (no glob characters) the current plan does
+    /// not have: probably typos; such an entry lets nothing through.
+    pub unknown_services: Vec<String>,
+}
+
+/// An event's exceptions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionList {
+    /// Oldest first.
+    pub exceptions: Vec<Exception>,
+}
+
+fn state_name(s: ExceptionState) -> &'static str {
+    match s {
+        ExceptionState::Pending => "pending",
+        ExceptionState::Scheduled => "scheduled",
+        ExceptionState::Active => "active",
+        ExceptionState::Rejected => "rejected",
+        ExceptionState::Expired => "expired",
+    }
+}
+
+/// The API view of a stored exception at the state's time.
+async fn view(
+    state: &AppState,
+    slug: &str,
+    plan: Option<&seawall_plan::Plan>,
+    e: seawall_store::FreezeException,
+) -> Result<Exception, ApiError> {
+    let gate = to_gate_exception(&e)?;
+    let now = ts(state.now())?;
+    let unknown_services = plan
+        .map(|p| {
+            gate.unknown_services(p)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Exception {
+        id: e.id,
+        event: slug.to_owned(),
+        services: e.services,
+        kinds: e.kinds,
+        start: rfc3339(gate.start),
+        end: rfc3339(gate.end),
+        reason: e.reason,
+        requested_by: e.requested_by,
+        requested_ms: e.requested_ms,
+        status: e.status.as_str().to_owned(),
+        state: state_name(gate.state_at(now)).to_owned(),
+        decided_by: e.decided_by,
+        decided_ms: e.decided_ms,
+        decision_note: e.decision_note,
+        unknown_services,
+    })
+}
+
+fn parse_time(field: &str, text: &str) -> Result<jiff::Timestamp, ApiError> {
+    text.trim().parse::<jiff::Timestamp>().map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_time",
+            format!(
+                "`{field}` {text:?} is not an RFC 3339 time with an offset \
+                 (e.g. 2026-11-11T02:00:00+08:00): {e}"
+            ),
+        )
+    })
+}
+
+fn invalid(e: &ExceptionError) -> ApiError {
+    ApiError::unprocessable("invalid_exception", e.to_string())
+}
+
+/// A pm may ask only for services of their line: every glob must match at
+/// least one service of the plan and only services of that line.
+fn check_pm_scope(
+    auth: &Auth,
+    plan: Option<&seawall_plan::Plan>,
+    globs: &[String],
+) -> Result<(), ApiError> {
+    if auth.role() != Role::Pm {
+        return Ok(());
+    }
+    let Some(plan) = plan else {
+        return Err(ApiError::Forbidden {
+            message: "the event has no plan yet, so no service can be shown to belong to \
+                      your business line; ask a commander"
+                .into(),
+            allowed: DECIDERS.to_vec(),
+        });
+    };
+    for glob in globs {
+        let mut matched = false;
+        for (id, service) in &plan.services {
+            if seawall_plan::freeze::matches_glob(glob, id) {
+                matched = true;
+                // A service of no line belongs to no pm.
+                auth.require_line(service.line.as_deref().unwrap_or(""))?;
+            }
+        }
+        if !matched {
+            return Err(ApiError::Forbidden {
+                message: format!(
+                    "`{glob}` matches no service of the plan, so it cannot be shown to belong \
+                     to your business line; name your services or ask a commander"
+                ),
+                allowed: DECIDERS.to_vec(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Request a freeze exception (pending until a commander decides).
+#[utoipa::path(post, path = "/events/{slug}/exceptions", tag = "exceptions",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug")),
+    request_body = RequestException,
+    responses(
+        (status = 201, description = "Requested (pending)", body = Exception),
+        (status = 404, description = "No such event", body = ErrorBody),
+        AuthErrors, BodyErrors,
+        (status = 422, description = "No service, no kind, no reason, an empty window or a bad \
+            time (invalid_exception, invalid_time)", body = ErrorBody)))]
+async fn request(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(slug): ApiPath<String>,
+    JsonBody(req): JsonBody<RequestException>,
+) -> Result<(StatusCode, Json<Exception>), ApiError> {
+    auth.require(REQUESTERS)?;
+    let event = events::find(&state, &slug).await?;
+    let start = parse_time("start", &req.start)?;
+    let end = parse_time("end", &req.end)?;
+    let services: Vec<String> = req.services.iter().map(|s| s.trim().to_owned()).collect();
+    GateException::request(
+        "new",
+        services.clone(),
+        req.kinds.iter().map(|k| plan_kind(*k)).collect(),
+        start,
+        end,
+        req.reason.trim(),
+    )
+    .map_err(|e| invalid(&e))?;
+    let plan = current_plan(&state, &event).await?.map(|(_, p)| p);
+    check_pm_scope(&auth, plan.as_ref(), &services)?;
+    let mut kinds = req.kinds.clone();
+    kinds.sort_by_key(|k| k.as_str());
+    kinds.dedup();
+    let stored = state
+        .store
+        .request_exception(
+            &auth.ctx(&state),
+            event.id,
+            &NewException {
+                services,
+                kinds,
+                starts_ms: start.as_millisecond(),
+                ends_ms: end.as_millisecond(),
+                reason: req.reason.trim().to_owned(),
+            },
+        )
+        .await?;
+    state.notify_change();
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, &slug, plan.as_ref(), stored).await?),
+    ))
+}
+
+/// An event's exceptions with their state now, oldest first.
+#[utoipa::path(get, path = "/events/{slug}/exceptions", tag = "exceptions",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug")),
+    responses(
+        (status = 200, description = "Oldest first", body = ExceptionList),
+        (status = 404, description = "No such event", body = ErrorBody),
+        AuthErrors))]
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<ExceptionList>, ApiError> {
+    auth.require(READERS)?;
+    let event = events::find(&state, &slug).await?;
+    let plan = current_plan(&state, &event).await?.map(|(_, p)| p);
+    let mut exceptions = Vec::new();
+    for e in state.store.exceptions(event.id).await? {
+        exceptions.push(view(&state, &slug, plan.as_ref(), e).await?);
+    }
+    Ok(Json(ExceptionList { exceptions }))
+}
+
+/// The stored exception, its event and the event's plan, or 404.
+async fn load(
+    state: &AppState,
+    id: i64,
+) -> Result<
+    (
+        seawall_store::FreezeException,
+        seawall_store::Event,
+        Option<seawall_plan::Plan>,
+    ),
+    ApiError,
+> {
+    let e = state
+        .store
+        .exception(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("exception {id}")))?;
+    let event = state
+        .store
+        .events()
+        .await?
+        .into_iter()
+        .find(|ev| ev.id == e.event_id)
+        .ok_or_else(|| ApiError::Internal(format!("exception {id} has no event")))?;
+    let plan = current_plan(state, &event).await?.map(|(_, p)| p);
+    Ok((e, event, plan))
+}
+
+/// One exception with its state now.
+#[utoipa::path(get, path = "/exceptions/{id}", tag = "exceptions", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Exception id")),
+    responses(
+        (status = 200, description = "The exception", body = Exception),
+        (status = 404, description = "No such exception", body = ErrorBody),
+        AuthErrors))]
+async fn get_one(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Exception>, ApiError> {
+    auth.require(READERS)?;
+    let (e, event, plan) = load(&state, id).await?;
+    Ok(Json(view(&state, &event.slug, plan.as_ref(), e).await?))
+}
+
+async fn decide(
+    state: AppState,
+    auth: Auth,
+    id: i64,
+    approve: bool,
+    note: Option<String>,
+) -> Result<Json<Exception>, ApiError> {
+    auth.require(DECIDERS)?;
+    let (e, event, plan) = load(&state, id).await?;
+    let now = ts(state.now())?;
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    // The plan crate's rules: only a pending one, never approved after its end.
+    to_gate_exception(&e)?
+        .decide(approve, auth.actor(), now, note.clone())
+        .map_err(|err| match err {
+            ExceptionError::AlreadyDecided { .. } | ExceptionError::Expired { .. } => {
+                ApiError::Conflict(err.to_string())
+            }
+            other => invalid(&other),
+        })?;
+    let decided = state
+        .store
+        .decide_exception(&auth.ctx(&state), id, approve, note.as_deref())
+        .await?;
+    state.notify_change();
+    Ok(Json(
+        view(&state, &event.slug, plan.as_ref(), decided).await?,
+    ))
+}
+
+/// Approve a pending exception (commanders): it lets exactly its scope through in its window.
+#[utoipa::path(post, path = "/exceptions/{id}/approve", tag = "exceptions",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Exception id")),
+    request_body = Decide,
+    responses(
+        (status = 200, description = "Approved", body = Exception),
+        (status = 404, description = "No such exception", body = ErrorBody),
+        (status = 409, description = "Already decided, or its window has ended", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn approve(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(d): JsonBody<Decide>,
+) -> Result<Json<Exception>, ApiError> {
+    decide(state, auth, id, true, d.note).await
+}
+
+/// Reject a pending exception (commanders).
+#[utoipa::path(post, path = "/exceptions/{id}/reject", tag = "exceptions",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Exception id")),
+    request_body = Decide,
+    responses(
+        (status = 200, description = "Rejected", body = Exception),
+        (status = 404, description = "No such exception", body = ErrorBody),
+        (status = 409, description = "Already decided", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn reject(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(d): JsonBody<Decide>,
+) -> Result<Json<Exception>, ApiError> {
+    decide(state, auth, id, false, d.note).await
+}
