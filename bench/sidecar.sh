@@ -35,7 +35,8 @@
 # runs each sidecar (pass-through and rate-limit rules) under valgrind
 # --tool=callgrind, counts instructions only while wrk (8 connections,
 # CG_SECS=10 seconds, after a 3 s warm-up) drives it, and prints
-# instructions per proxied request.
+# instructions per proxied request. CG_KEEP=DIR keeps the profiles there
+# (BINARY-RULES.callgrind, for callgrind_annotate).
 #
 # Only 127.0.0.1 is loaded; every run is bounded by its duration.
 set -euo pipefail
@@ -193,6 +194,9 @@ callgrind_run() {
     callgrind_control -d "$pid" >/dev/null 2>&1
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    if [[ -n "${CG_KEEP:-}" ]]; then
+        mkdir -p "$CG_KEEP" && cp "$out.1" "$CG_KEEP/$(basename "$1")-$2.callgrind"
+    fi
     n=$(awk '/requests in/ { print $1 }' "$out.wrk")
     ir=$(awk '/^totals:/ { print $2 }' "$out.1")
     printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$n" "$ir" \

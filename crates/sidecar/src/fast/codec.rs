@@ -57,6 +57,9 @@ pub(crate) struct RequestHead<'b> {
     pub(crate) framing: Framing,
     /// The client asked to close the connection after this exchange.
     pub(crate) close: bool,
+    scan: Scan<'b>,
+    /// The head's bytes.
+    raw: &'b [u8],
 }
 
 impl RequestMeta for RequestHead<'_> {
@@ -220,6 +223,7 @@ pub(crate) fn parse_request<'b>(
             Some(n) => Framing::Length(n),
         }
     };
+    let close = scan.close;
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
@@ -232,7 +236,9 @@ pub(crate) fn parse_request<'b>(
         query,
         headers,
         framing,
-        close: scan.close,
+        close,
+        scan,
+        raw: &buf[..len],
     })
 }
 
@@ -241,6 +247,47 @@ fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Where `part` (a slice of `buf`) starts in `buf`.
+fn offset(buf: &[u8], part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize)
+}
+
+/// Copies the header lines `keep` accepts from `head` (a whole head's
+/// bytes, `headers` parsed from it) to `out` as they were written, in runs
+/// of adjacent lines: cheaper than writing them one by one. A line that
+/// does not end in CRLF (httparse accepts a bare LF) is written anew.
+fn copy_headers(
+    head: &[u8],
+    headers: &[httparse::Header<'_>],
+    out: &mut Vec<u8>,
+    mut keep: impl FnMut(&str) -> bool,
+) {
+    // The run of kept lines not copied yet.
+    let (mut from, mut to) = (0, 0);
+    for (i, h) in headers.iter().enumerate() {
+        if !keep(h.name) {
+            continue;
+        }
+        let start = offset(head, h.name);
+        let end = headers
+            .get(i + 1)
+            .map_or(head.len().saturating_sub(2), |n| offset(head, n.name));
+        let whole = start < end && end <= head.len() && head[..end].ends_with(b"\r\n");
+        if whole && start == to && to > from {
+            to = end;
+            continue;
+        }
+        out.extend_from_slice(&head[from..to]);
+        (from, to) = (start, start);
+        if whole {
+            to = end;
+        } else {
+            put_header(out, h.name.as_bytes(), h.value);
+        }
+    }
+    out.extend_from_slice(&head[from..to]);
 }
 
 /// Appends `item` to the values of every `name` header, joined into one.
@@ -276,24 +323,28 @@ pub(crate) fn upstream_head(
     client: &ClientAddr,
     out: &mut Vec<u8>,
 ) {
-    // `parse_request` already refused what `Scan::of` refuses.
-    let scan = Scan::of(head.headers, true).unwrap_or_default();
+    let scan = &head.scan;
     out.clear();
-    out.extend_from_slice(head.method.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(base.as_bytes());
-    out.extend_from_slice(head.target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for h in head.headers {
-        let n = h.name;
-        if scan.drops(n)
-            || n.eq_ignore_ascii_case("x-forwarded-for")
-            || n.eq_ignore_ascii_case("forwarded")
-        {
-            continue;
-        }
-        put_header(out, n.as_bytes(), h.value);
+    let first = head
+        .headers
+        .first()
+        .map_or(head.raw.len().saturating_sub(2), |h| {
+            offset(head.raw, h.name)
+        });
+    if base.is_empty() && head.raw[..first].ends_with(b" HTTP/1.1\r\n") {
+        out.extend_from_slice(&head.raw[..first]);
+    } else {
+        out.extend_from_slice(head.method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(base.as_bytes());
+        out.extend_from_slice(head.target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
     }
+    copy_headers(head.raw, head.headers, out, |n| {
+        !(scan.drops(n)
+            || n.eq_ignore_ascii_case("x-forwarded-for")
+            || n.eq_ignore_ascii_case("forwarded"))
+    });
     if scan.te_trailers {
         out.extend_from_slice(b"te: trailers\r\n");
     }
@@ -396,18 +447,20 @@ pub(crate) fn parse_response(
     };
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.to_string().as_bytes());
-    out.push(b' ');
+    // httparse took exactly three digits.
+    out.extend_from_slice(&[
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+        b' ',
+    ]);
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut has_date = false;
-    for h in resp.headers.iter() {
-        if scan.drops(h.name) {
-            continue;
-        }
-        has_date |= h.name.eq_ignore_ascii_case("date");
-        put_header(out, h.name.as_bytes(), h.value);
-    }
+    copy_headers(&buf[..len], resp.headers, out, |n| {
+        has_date |= n.eq_ignore_ascii_case("date");
+        !scan.drops(n)
+    });
     if !has_date {
         put_header(out, b"date", &http_date());
     }
@@ -767,6 +820,31 @@ mod tests {
             out,
             "GET /base/ HTTP/1.1\r\nx-forwarded-for: 10.0.0.9\r\nforwarded: for=10.0.0.9;proto=http\r\n\
              x-forwarded-proto: http\r\nhost: up:80\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn copies_header_lines_as_written_and_rewrites_bare_lf_ones() {
+        let (out, _, _) = rewrite(
+            "GET /p HTTP/1.1\r\nA:  1 \r\nConnection: keep-alive\r\nB: 2\nC: 3\r\nhost: h\r\n\r\n",
+        )
+        .expect("fast");
+        assert_eq!(
+            out,
+            "GET /base/p HTTP/1.1\r\nA:  1 \r\nB: 2\r\nC: 3\r\nhost: h\r\n\
+             x-forwarded-for: 10.0.0.9\r\nforwarded: for=10.0.0.9;proto=http\r\nx-forwarded-proto: http\r\n\r\n"
+        );
+        let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
+        let raw = b"GET /p?q HTTP/1.1\r\nX-A: 1\r\n\r\n";
+        let Parsed::Head(head) = parse_request(raw, &mut h) else {
+            panic!("head");
+        };
+        let mut out = Vec::new();
+        upstream_head(&head, "", "up:80", &client(), &mut out);
+        assert!(
+            out.starts_with(b"GET /p?q HTTP/1.1\r\nX-A: 1\r\nx-forwarded-for"),
+            "{}",
+            String::from_utf8_lossy(&out)
         );
     }
 

@@ -51,6 +51,18 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// (each may turn out closed by the upstream).
 const REUSE_TRIES: usize = 3;
 
+/// What serving the buffer's next request came to.
+enum Step {
+    /// Served; the connection goes on.
+    Next,
+    /// Served (or not), and the connection ends.
+    Close,
+    /// The head is not all here yet.
+    NeedMore,
+    /// Leave the connection to hyper from this request on.
+    Handoff,
+}
+
 /// How a fast-path connection ended.
 #[derive(Debug)]
 pub(crate) enum End {
@@ -172,70 +184,66 @@ impl Client {
     }
 
     async fn run(&mut self) -> End {
-        loop {
-            match self.next_head().await {
-                Ok(true) => {}
-                Ok(false) => return End::Closed,
-                Err(()) => return End::Handoff(std::mem::take(&mut self.buf)),
-            }
-            match self.one().await {
-                Ok(true) => {}
-                Ok(false) => return End::Closed,
-                Err(()) => return End::Handoff(std::mem::take(&mut self.buf)),
-            }
-        }
-    }
-
-    /// Reads until the buffer holds a complete head: `Ok(false)` when the
-    /// connection ends first (or a shutdown begins while it is idle),
-    /// `Err` to hand off.
-    async fn next_head(&mut self) -> Result<bool, ()> {
+        // When the head in the buffer began (for its time limit).
         let mut first_byte: Option<Instant> = None;
         loop {
-            if !self.buf.is_empty() {
-                let mut h = [MaybeUninit::uninit(); codec::MAX_HEADERS];
-                match codec::parse_request(&self.buf, &mut h) {
-                    Parsed::Head(_) => return Ok(true),
-                    Parsed::Partial => {}
-                    Parsed::Unusual => return Err(()),
-                }
-            }
-            if self.buf.is_empty() && self.draining() {
-                return Ok(false);
-            }
-            self.buf.reserve(BUF);
-            let read = if self.buf.is_empty() {
-                tokio::select! {
-                    biased;
-                    r = self.stream.read_buf(&mut self.buf) => r,
-                    _ = self.drain.changed() => return Ok(false),
-                }
-            } else {
-                let since = *first_byte.get_or_insert_with(Instant::now);
-                let left = HEAD_TIMEOUT.saturating_sub(since.elapsed());
-                match tokio::time::timeout(left, self.stream.read_buf(&mut self.buf)).await {
-                    Ok(r) => r,
-                    // A head that never ends: hyper answers it (408/400).
-                    Err(_) => return Err(()),
-                }
-            };
-            match read {
-                Ok(0) | Err(_) => return Ok(false),
-                Ok(_) => {
-                    first_byte.get_or_insert_with(Instant::now);
-                }
+            match self.one().await {
+                Step::Next => first_byte = None,
+                Step::Close => return End::Closed,
+                Step::Handoff => return End::Handoff(std::mem::take(&mut self.buf)),
+                Step::NeedMore => match self.read_more(&mut first_byte).await {
+                    Ok(true) => {}
+                    Ok(false) => return End::Closed,
+                    Err(()) => return End::Handoff(std::mem::take(&mut self.buf)),
+                },
             }
         }
     }
 
-    /// Serves the request whose head is in the buffer; `Ok(true)` to go on
-    /// with the connection.
-    async fn one(&mut self) -> Result<bool, ()> {
+    /// Reads more of a request head: `Ok(false)` when the connection ends
+    /// (or a shutdown begins while it is idle), `Err` to hand off a head
+    /// that takes too long.
+    async fn read_more(&mut self, first_byte: &mut Option<Instant>) -> Result<bool, ()> {
+        if self.buf.is_empty() && self.draining() {
+            return Ok(false);
+        }
+        self.buf.reserve(BUF);
+        let read = if self.buf.is_empty() {
+            tokio::select! {
+                biased;
+                r = self.stream.read_buf(&mut self.buf) => r,
+                _ = self.drain.changed() => return Ok(false),
+            }
+        } else {
+            let since = *first_byte.get_or_insert_with(Instant::now);
+            let left = HEAD_TIMEOUT.saturating_sub(since.elapsed());
+            match tokio::time::timeout(left, self.stream.read_buf(&mut self.buf)).await {
+                Ok(r) => r,
+                // A head that never ends: hyper answers it (408/400).
+                Err(_) => return Err(()),
+            }
+        };
+        match read {
+            Ok(0) | Err(_) => Ok(false),
+            Ok(_) => {
+                first_byte.get_or_insert_with(Instant::now);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Serves the request whose head is in the buffer, if it is all there.
+    async fn one(&mut self) -> Step {
+        if self.buf.is_empty() {
+            return Step::NeedMore;
+        }
         let started = Instant::now();
         let (prepared, info) = {
             let mut h = [MaybeUninit::uninit(); codec::MAX_HEADERS];
-            let Parsed::Head(head) = codec::parse_request(&self.buf, &mut h) else {
-                return Err(());
+            let head = match codec::parse_request(&self.buf, &mut h) {
+                Parsed::Head(head) => head,
+                Parsed::Partial => return Step::NeedMore,
+                Parsed::Unusual => return Step::Handoff,
             };
             let info = RequestInfo {
                 head_len: head.len,
@@ -272,16 +280,18 @@ impl Client {
         };
         self.buf.advance(info.head_len);
         let mut body = Remaining::of(info.framing);
-        match prepared {
-            Prepared::Answer => Ok(self.answer(&mut body, info.close).await),
+        let go_on = match prepared {
+            Prepared::Answer => self.answer(&mut body, info.close).await,
             Prepared::Forward {
                 fwd,
                 head_request,
                 retryable,
-            } => Ok(self
-                .forward(fwd, &mut body, info.close, head_request, retryable)
-                .await),
-        }
+            } => {
+                self.forward(fwd, &mut body, info.close, head_request, retryable)
+                    .await
+            }
+        };
+        if go_on { Step::Next } else { Step::Close }
     }
 
     /// Sends the answer in `down_head`, after discarding the request body
