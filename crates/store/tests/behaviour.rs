@@ -864,9 +864,16 @@ async fn concurrent_changes_keep_one_chain(db: &Db) {
         .expect("event");
     let tasks = 5;
     let per_task = 10;
+    // Two stores on one database, like two control-plane replicas (on
+    // SQLite: two pools on one file).
+    let replica = db.reopen().await;
     let mut handles = Vec::new();
     for task in 0..tasks {
-        let store = db.store.clone();
+        let store = if task % 2 == 0 {
+            db.store.clone()
+        } else {
+            replica.clone()
+        };
         handles.push(tokio::spawn(async move {
             for i in 0..per_task {
                 let c = Ctx::new(format!("writer-{task}"), i64::from(task * 100 + i));
