@@ -55,10 +55,12 @@ pub mod extract;
 mod log;
 pub mod openapi;
 pub mod state;
+pub mod verify;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use seawall_store::{StoreError, StoreSpec};
 
@@ -67,6 +69,9 @@ pub use bootstrap::BootstrapToken;
 pub use error::{ApiError, ErrorBody};
 pub use extract::{ApiPath, ApiQuery, JsonBody, RawJson};
 pub use state::{AppState, Clock, ManualClock};
+
+/// Default bound of the drain on shutdown.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default listen address of `seawall serve`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -82,6 +87,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Largest request body in bytes.
     pub body_limit: usize,
+    /// On shutdown, how long requests under way may take to finish.
+    pub drain_timeout: Duration,
 }
 
 /// Why the server could not start or stopped.
@@ -122,6 +129,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     state: AppState,
     bootstrap: Option<BootstrapToken>,
+    drain_timeout: Duration,
 }
 
 impl Server {
@@ -139,7 +147,9 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        Server::with_state(listener, state).await
+        Ok(Server::with_state(listener, state)
+            .await?
+            .with_drain_timeout(config.drain_timeout))
     }
 
     /// A server over an existing listener and state (tests: a fixed clock,
@@ -153,7 +163,15 @@ impl Server {
             listener,
             state,
             bootstrap,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         })
+    }
+
+    /// Bound the drain on shutdown (default 10 s): connections still busy
+    /// after it are dropped.
+    pub fn with_drain_timeout(mut self, drain: Duration) -> Self {
+        self.drain_timeout = drain;
+        self
     }
 
     /// The bound address.
@@ -186,14 +204,31 @@ impl Server {
             "seawall control plane listening"
         );
         let state = self.state.clone();
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing requests under way");
-                state.begin_shutdown();
-            })
-            .await
-            .map_err(ServerError::Serve);
+        let (began, drain_started) = tokio::sync::oneshot::channel::<()>();
+        let serving = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests under way");
+            state.begin_shutdown();
+            let _ = began.send(());
+        });
+        let serving = std::future::IntoFuture::into_future(serving);
+        tokio::pin!(serving);
+        let result = tokio::select! {
+            result = &mut serving => result,
+            _ = drain_started => {
+                match tokio::time::timeout(self.drain_timeout, &mut serving).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!(
+                            drain_timeout_ms = self.drain_timeout.as_millis() as u64,
+                            "requests still under way after the drain timeout; dropping them"
+                        );
+                        Ok(())
+                    }
+                }
+            }
+        }
+        .map_err(ServerError::Serve);
         tracing::info!("seawall control plane stopped");
         result
     }

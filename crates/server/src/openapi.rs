@@ -26,6 +26,10 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "runs", description = "Rehearsal results (run.json)"),
         (name = "tokens", description = "API tokens and roles"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "gate", description = "The change gate and its recorded decisions"),
+        (name = "exceptions", description = "Freeze exceptions: request, approve, reject"),
+        (name = "guard", description = "Guard rules: derived, adjusted, versioned, followed by sidecars"),
+        (name = "exports", description = "The freeze calendar as iCal, GitLab freeze periods and Argo CD sync windows"),
     )
 )]
 pub struct ApiDoc;
@@ -57,6 +61,13 @@ impl Modify for BearerAuth {
 /// handler's `responses(...)` after its own answers.
 #[derive(utoipa::IntoResponses)]
 pub enum AuthErrors {
+    /// A path or query parameter cannot be read.
+    #[response(
+        status = 400,
+        description = "A path or query parameter cannot be read (invalid_path, invalid_query), \
+                       or a JSON body is malformed"
+    )]
+    BadRequest(ErrorBody),
     /// No token, an unknown one or a revoked one.
     #[response(status = 401, description = "No token, or an unknown or revoked one")]
     Unauthorized(ErrorBody),

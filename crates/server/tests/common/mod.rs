@@ -1,0 +1,518 @@
+//! Test harness: the real server on 127.0.0.1:0 over a SQLite file in a
+//! fresh temporary data dir (or a PostgreSQL database), a hand-set clock,
+//! and a client whose every JSON answer is checked against the schema the
+//! server's own OpenAPI document gives for that path, method and status.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use seawall_server::client::{Client, Response};
+use seawall_server::{AppState, ManualClock, Server, ServerError};
+use seawall_store::{Role, Store, StoreSpec};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// 2026-09-30T02:00:00Z, a peak day.
+pub const T0: i64 = 1_790_733_600_000;
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "seawall-server-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub admin: String,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub dir: TempDir,
+    pub openapi: Arc<Value>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+/// Where the store lives.
+pub enum Db {
+    /// `<dir>/seawall.db`.
+    Sqlite,
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl TestServer {
+    /// A server over SQLite in a fresh data dir.
+    pub async fn start() -> TestServer {
+        Self::start_with(Db::Sqlite, None).await
+    }
+
+    /// A server over `db`, with an optional body limit.
+    pub async fn start_with(db: Db, body_limit: Option<usize>) -> TestServer {
+        let dir = TempDir::new();
+        let spec = match db {
+            Db::Sqlite => StoreSpec::Sqlite(dir.path().join("seawall.db")),
+            Db::Postgres(url) => StoreSpec::Postgres(url),
+        };
+        let store = seawall_store::open(&spec).await.expect("open store");
+        Self::start_on(store, dir, body_limit).await
+    }
+
+    /// A server over SQLite whose drain on shutdown is bounded by `drain`.
+    pub async fn start_with_drain(drain: Duration) -> TestServer {
+        let dir = TempDir::new();
+        let spec = StoreSpec::Sqlite(dir.path().join("seawall.db"));
+        let store = seawall_store::open(&spec).await.expect("open store");
+        Self::start_full(store, dir, None, Some(drain)).await
+    }
+
+    /// A server over an opened store.
+    pub async fn start_on(
+        store: Arc<dyn Store>,
+        dir: TempDir,
+        body_limit: Option<usize>,
+    ) -> TestServer {
+        Self::start_full(store, dir, body_limit, None).await
+    }
+
+    async fn start_full(
+        store: Arc<dyn Store>,
+        dir: TempDir,
+        body_limit: Option<usize>,
+        drain: Option<Duration>,
+    ) -> TestServer {
+        let clock = ManualClock::new(T0);
+        let mut state = AppState::new(store, dir.path()).with_clock(clock.clock());
+        if let Some(limit) = body_limit {
+            state = state.with_body_limit(limit);
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let mut server = Server::with_state(listener, state.clone())
+            .await
+            .expect("server");
+        if let Some(drain) = drain {
+            server = server.with_drain_timeout(drain);
+        }
+        let admin = server
+            .bootstrap_token()
+            .expect("first start makes the admin token")
+            .secret
+            .clone();
+        let base = format!("http://{}", server.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        let openapi = Client::new(&base)
+            .expect("client")
+            .get("/api/v1/openapi.json")
+            .await
+            .expect("openapi.json");
+        assert_eq!(openapi.status, StatusCode::OK);
+        let openapi: Value = openapi.json().expect("openapi json");
+        TestServer {
+            base,
+            admin,
+            clock,
+            state,
+            dir,
+            openapi: Arc::new(openapi),
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// A checked client with the admin token.
+    pub fn admin(&self) -> Api {
+        self.api(Some(&self.admin))
+    }
+
+    /// A checked client with `token` (or none).
+    pub fn api(&self, token: Option<&str>) -> Api {
+        let mut client = Client::new(&self.base)
+            .expect("client")
+            .with_timeout(Duration::from_secs(30));
+        if let Some(t) = token {
+            client = client.with_token(t);
+        }
+        Api {
+            client,
+            openapi: self.openapi.clone(),
+        }
+    }
+
+    /// Make a token with `role` (and line for pm); its secret.
+    pub async fn token(&self, name: &str, role: Role, line: Option<&str>) -> String {
+        let mut body = json!({"name": name, "role": role.as_str()});
+        if let Some(line) = line {
+            body["business_line"] = json!(line);
+        }
+        let r = self.admin().post("/api/v1/tokens", &body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let v: Value = r.json().expect("json");
+        v["secret"].as_str().expect("secret").to_owned()
+    }
+
+    /// Stop gracefully and wait for the server to return.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let handle = self.handle.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("stops within 10 s")
+            .expect("task")
+    }
+
+    /// Signal shutdown without waiting.
+    pub fn begin_stop(&mut self) -> JoinHandle<Result<(), ServerError>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle.take().expect("running")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A client whose JSON answers are validated against the OpenAPI document.
+#[derive(Clone)]
+pub struct Api {
+    pub client: Client,
+    pub openapi: Arc<Value>,
+}
+
+impl Api {
+    pub async fn get(&self, path: &str) -> Response {
+        self.checked(Method::GET, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.checked(Method::DELETE, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("json"));
+        self.checked(Method::POST, path, Some(("application/json", bytes)))
+            .await
+    }
+
+    /// POST raw bytes with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Response {
+        self.checked(Method::POST, path, Some((content_type, body.into())))
+            .await
+    }
+
+    pub async fn checked(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Response {
+        let r = self
+            .client
+            .send(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        check_response(&self.openapi, &method, path, &r);
+        r
+    }
+}
+
+/// Check an answer against the document: a documented path, method and
+/// status, a JSON body that validates against the schema given for it,
+/// and the error shape for every 4xx/5xx.
+pub fn check_response(doc: &Value, method: &Method, path: &str, r: &Response) {
+    let status = r.status.as_u16();
+    let path_only = path.split('?').next().unwrap_or(path);
+    let Some(template) = find_template(doc, path_only) else {
+        // Undocumented paths must be the JSON 404.
+        assert_eq!(status, 404, "{method} {path} is served but not documented");
+        check_error_shape(doc, r);
+        return;
+    };
+    let op = &doc["paths"][&template][method.as_str().to_ascii_lowercase()];
+    if op.is_null() {
+        assert_eq!(
+            status, 405,
+            "{method} {template} answered {status} but is not documented"
+        );
+        check_error_shape(doc, r);
+        return;
+    }
+    let response = &op["responses"][status.to_string()];
+    assert!(
+        !response.is_null(),
+        "{method} {template} answered {status}, which its OpenAPI operation does not list: {}",
+        r.text()
+    );
+    let content_type = r
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{method} {path}: content type {content_type:?}"
+    );
+    let body: Value = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {}", r.text()));
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {template} {status}: no JSON schema"
+    );
+    if let Err(e) = validate(doc, schema, &body, "$") {
+        panic!("{method} {path} {status}: body does not match its schema: {e}\nbody: {body}");
+    }
+    if status >= 400 {
+        check_error_shape(doc, r);
+    }
+}
+
+fn check_error_shape(doc: &Value, r: &Response) {
+    let body: Value = serde_json::from_slice(&r.body).expect("error body is JSON");
+    let schema = json!({"$ref": "#/components/schemas/ErrorBody"});
+    validate(doc, &schema, &body, "$").unwrap_or_else(|e| panic!("error shape: {e}: {body}"));
+    let code = body["error"]["code"].as_str().unwrap_or("");
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "code {code:?} is not snake_case"
+    );
+}
+
+/// The documented path template a concrete path matches.
+pub fn find_template(doc: &Value, path: &str) -> Option<String> {
+    let paths = doc["paths"].as_object()?;
+    let segments: Vec<&str> = path.split('/').collect();
+    // Prefer literal matches over parameters.
+    let mut best: Option<(usize, &String)> = None;
+    for template in paths.keys() {
+        let t: Vec<&str> = template.split('/').collect();
+        if t.len() != segments.len() {
+            continue;
+        }
+        let mut literal = 0;
+        let fits = t.iter().zip(&segments).all(|(a, b)| {
+            if a.starts_with('{') && a.ends_with('}') {
+                !b.is_empty()
+            } else {
+                literal += 1;
+                a == b
+            }
+        });
+        if fits && best.is_none_or(|(n, _)| literal > n) {
+            best = Some((literal, template));
+        }
+    }
+    best.map(|(_, t)| t.clone())
+}
+
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r.trim_start_matches("#/components/schemas/");
+            let target = &doc["components"]["schemas"][name];
+            assert!(!target.is_null(), "dangling $ref {r}");
+            resolve(doc, target)
+        }
+        None => schema,
+    }
+}
+
+fn type_matches(t: &str, v: &Value) -> bool {
+    match t {
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        other => panic!("unknown schema type {other}"),
+    }
+}
+
+/// A validator for the JSON Schema subset utoipa emits: type (one or a
+/// list), properties, required, additionalProperties, items, enum, $ref,
+/// allOf, oneOf, anyOf, minimum.
+pub fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(doc, schema);
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for s in all {
+            validate(doc, s, v, at)?;
+        }
+    }
+    if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
+        let n = one
+            .iter()
+            .filter(|s| validate(doc, s, v, at).is_ok())
+            .count();
+        if n != 1 {
+            return Err(format!("{at}: matches {n} of oneOf's schemas, not 1"));
+        }
+    }
+    if let Some(any) = schema.get("anyOf").and_then(Value::as_array)
+        && !any.iter().any(|s| validate(doc, s, v, at).is_ok())
+    {
+        return Err(format!("{at}: matches none of anyOf's schemas"));
+    }
+    match schema.get("type") {
+        Some(Value::String(t)) if !type_matches(t, v) => {
+            return Err(format!("{at}: expected {t}, got {v}"));
+        }
+        Some(Value::Array(ts)) if !ts.iter().any(|t| type_matches(t.as_str().unwrap_or(""), v)) => {
+            return Err(format!("{at}: expected one of {ts:?}, got {v}"));
+        }
+        _ => {}
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array)
+        && !values.contains(v)
+    {
+        return Err(format!("{at}: {v} is not one of {values:?}"));
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64())
+        && n < min
+    {
+        return Err(format!("{at}: {n} is below the minimum {min}"));
+    }
+    if let Some(obj) = v.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for r in required {
+                let name = r.as_str().unwrap_or("");
+                if !obj.contains_key(name) {
+                    return Err(format!("{at}: required field `{name}` is missing"));
+                }
+            }
+        }
+        for (k, val) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => validate(doc, s, val, &format!("{at}.{k}"))?,
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Bool(false)) => {
+                        return Err(format!("{at}: field `{k}` is not in the schema"));
+                    }
+                    Some(s @ Value::Object(_)) => validate(doc, s, val, &format!("{at}.{k}"))?,
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, item) in arr.iter().enumerate() {
+            validate(doc, items, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The error code of an answer.
+pub fn code(r: &Response) -> String {
+    let v: Value = r.json().expect("json");
+    v["error"]["code"].as_str().unwrap_or("").to_owned()
+}
+
+/// The smallest valid plan: one business line with one service.
+pub const PLAN: &str = "\
+event: {name: Test Carnival, timezone: UTC}
+organization:
+  business_lines:
+    bike: {name: Bike, services: [order-api]}
+goals:
+  orders: {total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {entry: create-order}
+entries:
+  create-order: {service: order-api, method: POST, path: /api/orders}
+services:
+  order-api: {line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}
+";
+
+/// A `run.json` measuring create-order's knee and order-api per instance.
+pub fn run_json(knee: f64, per_instance: f64) -> String {
+    json!({
+        "schema": "seawall.run/v1",
+        "scenario": "capacity-search",
+        "entries": [{"id": "create-order", "knee_qps": knee}],
+        "services": [{"id": "order-api", "capacity_per_instance": per_instance}],
+        "requests": 1000
+    })
+    .to_string()
+}
+
+/// Create an event `slug` and push [`PLAN`].
+pub async fn event_with_plan(server: &TestServer, slug: &str) {
+    let admin = server.admin();
+    let r = admin
+        .post("/api/v1/events", &json!({"slug": slug, "name": "Test"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = admin
+        .post(
+            &format!("/api/v1/events/{slug}/plans"),
+            &json!({"file_name": "plan.yaml", "text": PLAN}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+/// Upload [`run_json`]`(8, 4)` to event `slug` as the admin.
+pub async fn upload_run(server: &TestServer, slug: &str) {
+    let r = server
+        .admin()
+        .post_raw(
+            &format!("/api/v1/events/{slug}/runs"),
+            "application/json",
+            run_json(8.0, 4.0),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
