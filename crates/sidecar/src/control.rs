@@ -150,7 +150,12 @@ async fn fetch(control: &Control, since: u64, wait: Duration) -> Result<Option<F
         encode(&control.service),
         wait.as_secs()
     );
-    let deadline = wait + Duration::from_secs(10);
+    // A start-up question gets a few seconds; a long poll its wait and some.
+    let deadline = if wait.is_zero() {
+        Duration::from_secs(3)
+    } else {
+        wait + Duration::from_secs(10)
+    };
     let (status, body) = exchange(control, Method::GET, &path, None, deadline).await?;
     match status {
         StatusCode::OK => {}
@@ -221,12 +226,22 @@ async fn write_whole(path: &Path, text: &str) -> Result<(), String> {
 }
 
 /// Before the sidecar starts: fetch the latest version (a few seconds at
-/// most) into the rules file. When the control plane does not answer, an
+/// most) into the rules file, if this sidecar can use it. When the control plane does not answer, an
 /// existing file is used as it is; without one, an empty rule set (pass
 /// everything) is written so the service stays reachable, and a warning
 /// says so.
-pub(crate) async fn prime(control: &Control, rules_path: &Path) {
-    match fetch(control, 0, Duration::ZERO).await {
+pub(crate) async fn prime(control: &Control, rules_path: &Path, has_gray: bool) {
+    let fetched = match fetch(control, 0, Duration::ZERO).await {
+        Ok(Some(f)) => match reload::parse(rules_path, f.document.as_bytes(), has_gray) {
+            Ok(_) => Ok(Some(f)),
+            Err(e) => Err(format!(
+                "version {} from the control plane cannot be used here: {e}",
+                f.version
+            )),
+        },
+        other => other,
+    };
+    match fetched {
         Ok(Some(f)) => match write_whole(rules_path, &f.document).await {
             Ok(()) => log(format_args!(
                 "control: version {} of {}'s rules from the control plane",
@@ -280,6 +295,16 @@ pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
             let Some(f) = fetch(&control, in_force, control.wait).await? else {
                 return Ok::<_, String>(());
             };
+            // A version the sidecar cannot use never reaches the file: the
+            // file only ever holds rules that can be in force.
+            if let Err(e) =
+                reload::parse(&shared.rules_path, f.document.as_bytes(), shared.has_gray())
+            {
+                return Err(format!(
+                    "version {} from the control plane cannot be used here: {e}; the rules in force stay",
+                    f.version
+                ));
+            }
             write_whole(&shared.rules_path, &f.document).await?;
             match reload::poll(&shared).await {
                 Polled::Swapped => {

@@ -84,7 +84,7 @@ fn hash(bytes: &[u8]) -> u64 {
 /// Parses a rule document (JSON when the file name ends in `.json`, else
 /// YAML) and checks what the sidecar needs of it: a `gray` rule needs a gray
 /// upstream.
-fn parse(path: &Path, bytes: &[u8], has_gray: bool) -> Result<RuleSet, SidecarError> {
+pub(crate) fn parse(path: &Path, bytes: &[u8], has_gray: bool) -> Result<RuleSet, SidecarError> {
     let invalid = |source| SidecarError::RulesInvalid {
         path: path.to_owned(),
         source,

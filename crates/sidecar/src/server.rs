@@ -49,7 +49,7 @@ impl Sidecar {
     /// binds the proxy and admin sockets.
     pub async fn bind(config: Config) -> Result<Self, SidecarError> {
         if let Some(c) = &config.control {
-            control::prime(c, &config.rules_path).await;
+            control::prime(c, &config.rules_path, config.gray_upstream.is_some()).await;
         }
         let (rules, hash) =
             reload::load(&config.rules_path, config.gray_upstream.is_some()).await?;
