@@ -256,15 +256,21 @@ fn sweep_stale(bin: &Path, runas: Option<&str>) {
 /// The directory holding `initdb`, `pg_ctl` and `psql`: `$SEAWALL_PG_BIN`,
 /// or the newest `/usr/lib/postgresql/<version>/bin` (Debian's layout).
 fn find_bin() -> Result<PathBuf, TestingError> {
-    if let Some(dir) = std::env::var_os("SEAWALL_PG_BIN") {
-        let dir = PathBuf::from(dir);
+    find_bin_in(
+        std::env::var_os("SEAWALL_PG_BIN").map(PathBuf::from),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+fn find_bin_in(given: Option<PathBuf>, debian: &Path) -> Result<PathBuf, TestingError> {
+    if let Some(dir) = given {
         return if dir.join("initdb").is_file() {
             Ok(dir)
         } else {
             Err(TestingError::NotInstalled)
         };
     }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(debian)
         .map(|dirs| {
             dirs.filter_map(|d| d.ok())
                 .filter_map(|d| {
@@ -380,5 +386,37 @@ fn template(bin: &Path, runas: Option<&str>) -> Result<PathBuf, TestingError> {
             what: format!("make the template cluster {}", path.display()),
             source: io::Error::other("initdb's directory could not be moved into place"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_postgresql_says_what_to_install() {
+        let dir = TempDir::new().expect("temp dir");
+        let err = find_bin_in(None, &dir.path().join("none")).expect_err("nothing there");
+        assert!(matches!(err, TestingError::NotInstalled));
+        assert!(
+            err.to_string().contains("apt-get install postgresql"),
+            "{err}"
+        );
+        let given = find_bin_in(Some(dir.path().to_owned()), Path::new("/nonexistent"));
+        assert!(matches!(given, Err(TestingError::NotInstalled)));
+    }
+
+    #[test]
+    fn the_newest_debian_version_is_used() {
+        let dir = TempDir::new().expect("temp dir");
+        for version in ["9", "15", "13", "not-a-version"] {
+            let bin = dir.path().join(version).join("bin");
+            std::fs::create_dir_all(&bin).expect("mkdir");
+            std::fs::write(bin.join("initdb"), b"").expect("write");
+        }
+        // 16 has no initdb: not an installed server.
+        std::fs::create_dir_all(dir.path().join("16").join("bin")).expect("mkdir");
+        let bin = find_bin_in(None, dir.path()).expect("found");
+        assert_eq!(bin, dir.path().join("15").join("bin"));
     }
 }
