@@ -5,8 +5,12 @@
 
 pub mod audit;
 pub mod events;
+pub mod exceptions;
+pub mod exports;
+pub mod gate;
 pub mod me;
 pub mod plans;
+pub mod rules;
 pub mod runs;
 pub mod tokens;
 
@@ -35,11 +39,11 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(runs::router())
         .merge(tokens::router())
         .merge(audit::router())
-    // ---- the lead's areas: one `.merge(<area>::router())` line each ----
-    // .merge(gate::router())
-    // .merge(exceptions::router())
-    // .merge(exports::router())
-    // .merge(rules::router())
+        // ---- the lead's areas: one `.merge(<area>::router())` line each ----
+        .merge(gate::router())
+        .merge(exceptions::router())
+        .merge(exports::router())
+        .merge(rules::router())
     // ---- end of the lead's areas ----
 }
 
