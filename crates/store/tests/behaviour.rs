@@ -1158,3 +1158,20 @@ async fn unreachable_postgres_is_a_clear_error_not_a_hang() {
     let err = postgres::PgStore::open("postgres://[::1").await.map(|_| ());
     assert!(matches!(err, Err(StoreError::Spec { .. })), "{err:?}");
 }
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_that_requires_tls_is_refused_clearly() {
+    // This build has no TLS client (docs/operations.md says so); asking
+    // for it must stop the start with a message, not connect in plain text.
+    let server = testing::TempPostgres::start().expect("start PostgreSQL");
+    let url = server.create_database().expect("database");
+    let plain = postgres::PgStore::open(&url).await;
+    assert!(plain.is_ok(), "the same URL without sslmode: {plain:?}");
+    let err = postgres::PgStore::open(&format!("{url}&sslmode=require"))
+        .await
+        .map(|_| ())
+        .expect_err("TLS required");
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("TLS"), "{err}");
+}
