@@ -48,6 +48,15 @@ impl Db {
         .expect("raw SQL runs")
     }
 
+    /// [`Db::exec`] with a statement per backend, where their SQL differs.
+    async fn exec_each(&self, sqlite: &'static str, postgres: &'static str) -> u64 {
+        match &self.raw {
+            Raw::Sqlite(_) => self.exec(sqlite).await,
+            #[cfg(feature = "postgres")]
+            Raw::Postgres(_) => self.exec(postgres).await,
+        }
+    }
+
     /// Open the same database again (a restart).
     async fn reopen(&self) -> Arc<dyn Store> {
         open(&self.spec).await.expect("reopen")
@@ -128,6 +137,7 @@ suite!(
     audit_tampering_is_found,
     data_survives_reopening,
     unknown_stored_names_are_corrupt,
+    a_newer_schema_is_refused,
 );
 
 fn ctx(at_ms: i64) -> Ctx {
@@ -1041,6 +1051,24 @@ async fn unknown_stored_names_are_corrupt(db: &Db) {
         s.exceptions(e.id).await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+async fn a_newer_schema_is_refused(db: &Db) {
+    // A newer Seawall migrated this database; this one must not guess.
+    db.exec_each(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+         execution_time) VALUES (99990101000000, 'from the future', TRUE, x'00', 0)",
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+         execution_time) VALUES (99990101000000, 'from the future', TRUE, '\\x00', 0)",
+    )
+    .await;
+    match open(&db.spec).await {
+        Err(StoreError::Migrate(e)) => {
+            assert!(e.to_string().contains("99990101000000"), "{e}");
+        }
+        Err(other) => panic!("expected a migration error, got {other:?}"),
+        Ok(_) => panic!("opened a database with an unknown migration"),
+    }
 }
 
 // ---------------------------------------------------------------- bad input
