@@ -40,6 +40,16 @@ enum Command {
     Rehearse(commands::rehearse::RehearseArgs),
     /// Reverse proxy that runs the guard's rules in front of a service (docs/sidecar.md).
     Sidecar(commands::sidecar::SidecarArgs),
+    /// Run the control plane: JSON API, tokens and roles, audit log (docs/control-plane.md).
+    Serve(commands::serve::ServeArgs),
+    /// Store a plan as the next version of an event on the control plane.
+    Push(commands::push::PushArgs),
+    /// API tokens on the control plane (admin).
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    /// The control plane's hash-chained audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +156,10 @@ fn main() -> ExitCode {
         Command::Load(a) => commands::load::run(a),
         Command::Rehearse(a) => commands::rehearse::run(a),
         Command::Sidecar(a) => commands::sidecar::run(a),
+        Command::Serve(a) => commands::serve::run(a),
+        Command::Push(a) => commands::push::run(a),
+        Command::Token(c) => commands::token::run(c),
+        Command::Audit(c) => commands::audit::run(c),
     };
     match result {
         Ok(code) => code,

@@ -196,9 +196,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let (router, _) = api::app(self.state.clone());
-        let addr = self.listener.local_addr().ok();
+        let addr = self
+            .listener
+            .local_addr()
+            .map_or_else(|e| format!("({e})"), |a| a.to_string());
         tracing::info!(
-            addr = ?addr,
+            %addr,
             backend = self.state.store.backend(),
             data_dir = %self.state.data_dir().display(),
             "seawall control plane listening"

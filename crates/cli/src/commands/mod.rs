@@ -2,6 +2,8 @@
 //! `seawall-plan`, render the result. No formulas live here. `load` is
 //! `seawall load`: flags to the `seawall-load` engine, its summary rendered.
 
+pub mod api_client;
+pub mod audit;
 pub mod capacity;
 pub mod check;
 pub mod freeze;
@@ -9,10 +11,13 @@ pub mod guard;
 pub mod links;
 pub mod load;
 pub mod oncall;
+pub mod push;
 pub mod readiness;
 pub mod rehearse;
+pub mod serve;
 pub mod sidecar;
 pub mod targets;
+pub mod token;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,93 @@
+//! `seawall serve`: the control plane. Thin glue over `seawall-server`:
+//! flags → `Config`, structured logs on stderr (tracing; text or JSON
+//! lines), the first admin token printed once, run until SIGTERM or
+//! ctrl-c, then drain.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use seawall_server::{Config, Server, bootstrap};
+use seawall_sidecar::shutdown_signal;
+
+use crate::input::duration;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `timestamp LEVEL message key=value …`.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Arguments of `seawall serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. The API has its own auth but no TLS: keep it on
+    /// loopback or behind a TLS proxy.
+    #[arg(long, value_name = "ADDR", default_value = seawall_server::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Database: `postgres://USER:PASSWORD@HOST:PORT/DB` (several replicas),
+    /// or `sqlite://PATH` [default: <data-dir>/seawall.db].
+    #[arg(long, env = "SEAWALL_DB", value_name = "URL", hide_env_values = true)]
+    db: Option<String>,
+    /// Data directory: the SQLite file and `admin-token` (made if missing, mode 0700).
+    #[arg(
+        long,
+        env = "SEAWALL_DATA_DIR",
+        value_name = "DIR",
+        default_value = "seawall-data"
+    )]
+    data_dir: PathBuf,
+    /// Largest request body in bytes (a bigger one gets 413).
+    #[arg(long, value_name = "BYTES", default_value_t = seawall_server::state::DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+    /// On SIGTERM or ctrl-c, how long requests under way may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    drain_timeout: Duration,
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Least severe log level: error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: tracing_subscriber::filter::LevelFilter,
+}
+
+/// Run the verb until a shutdown signal.
+pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(args.log_level)
+        .with_target(false);
+    let installed = match args.log_format {
+        LogFormat::Text => logs.with_ansi(crate::output::stderr_color()).try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
+    if installed.is_err() {
+        eprintln!("warning: a logger is already installed; keeping it");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(Config {
+            listen: args.listen,
+            db: args.db.clone(),
+            data_dir: args.data_dir.clone(),
+            body_limit: args.body_limit,
+            drain_timeout: args.drain_timeout,
+        })
+        .await?;
+        if let Some(token) = server.bootstrap_token() {
+            eprintln!("{}", bootstrap::notice(token));
+        }
+        server.run(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

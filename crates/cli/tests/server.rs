@@ -1,0 +1,327 @@
+//! `seawall serve`, `push`, `token` and `audit verify` as a user runs
+//! them: the server binary on 127.0.0.1:0 over SQLite in a temporary data
+//! dir, the other verbs against it with SEAWALL_SERVER / SEAWALL_TOKEN,
+//! exit codes and output checked, the audit log tampered with raw SQL,
+//! SIGTERM for a clean stop, and a restart that prints no token.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Connection;
+
+fn seawall_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_seawall")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("seawall-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `seawall serve` running as a child process.
+struct Serve {
+    child: Child,
+    url: String,
+    /// Every stderr line before the listening line.
+    preamble: String,
+}
+
+impl Serve {
+    fn start(data_dir: &Path) -> Serve {
+        let child = Command::new(seawall_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("SEAWALL_DB")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn seawall serve");
+        // From here on, Drop kills and reaps the child whatever happens.
+        let mut serve = Serve {
+            child,
+            url: String::new(),
+            preamble: String::new(),
+        };
+        let stderr = serve.child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("seawall serve says where it listens within 30 s");
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["fields"]["message"] == "seawall control plane listening"
+            {
+                let addr = v["fields"]["addr"].as_str().expect("addr").to_owned();
+                // Keep draining stderr so the server never blocks on it.
+                std::thread::spawn(move || while rx.recv().is_ok() {});
+                serve.url = format!("http://{addr}");
+                return serve;
+            }
+            serve.preamble.push_str(&line);
+            serve.preamble.push('\n');
+        }
+    }
+
+    /// SIGTERM, then the exit status within 10 s.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("seawall serve did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `seawall` with the server and token in the environment.
+fn run(url: &str, token: &str, args: &[&str]) -> Output {
+    Command::new(seawall_bin())
+        .args(args)
+        .current_dir(root())
+        .env("SEAWALL_SERVER", url)
+        .env("SEAWALL_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .env_remove("SEAWALL_DB")
+        .output()
+        .expect("run seawall")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+#[test]
+fn serve_push_token_and_audit_verify() {
+    let dir = TempDir::new("serve");
+    let data = dir.0.join("data");
+    let server = Serve::start(&data);
+    let admin_file = data.join("admin-token");
+    let admin = std::fs::read_to_string(&admin_file).expect("admin-token written");
+    let admin = admin.trim().to_owned();
+    assert!(admin.starts_with("sw_"), "{admin}");
+    assert!(
+        server.preamble.contains(&admin),
+        "the first start prints the token: {}",
+        server.preamble
+    );
+    let url = server.url.clone();
+
+    // An invalid plan: plan check's report and exit 1, nothing sent.
+    let bad = dir.0.join("bad.yaml");
+    std::fs::write(&bad, "event: {nmae: x}\n").expect("write");
+    let bad = bad.to_str().expect("utf-8");
+    let pushed = run(
+        &url,
+        &admin,
+        &["push", bad, "--event", "carnival", "--create"],
+    );
+    let checked = run(&url, &admin, &["plan", "check", bad]);
+    assert_eq!(code(&pushed), 1, "{}", text(&pushed.stderr));
+    assert_eq!(text(&pushed.stderr), text(&checked.stderr));
+    let pushed = run(&url, &admin, &["push", bad, "--format", "json"]);
+    let checked = run(&url, &admin, &["plan", "check", bad, "--format", "json"]);
+    assert_eq!(code(&pushed), 1);
+    assert_eq!(text(&pushed.stdout), text(&checked.stdout));
+
+    // No event yet, and no --event: a clear error.
+    let plan = "examples/carnival/plan.yaml";
+    let o = run(&url, &admin, &["push", plan]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("--event"), "{}", text(&o.stderr));
+
+    // Pushed: version and hash.
+    let o = run(
+        &url,
+        &admin,
+        &["push", plan, "--event", "carnival", "--create"],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let source = std::fs::read(root().join(plan)).expect("plan");
+    let sha = seawall_store::sha256_hex(&source);
+    let out = text(&o.stdout);
+    assert!(out.contains("version 1 of event `carnival`"), "{out}");
+    assert!(out.contains(&sha), "{out}");
+    // The only event is the default; JSON output.
+    let o = run(&url, &admin, &["push", plan, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["version"], 2);
+    assert_eq!(v["sha256"], sha.as_str());
+
+    // Tokens.
+    let o = run(
+        &url,
+        &admin,
+        &["token", "create", "ana", "--role", "viewer"],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let viewer = text(&o.stdout).trim().to_owned();
+    assert!(viewer.starts_with("sw_") && viewer.len() == 67, "{viewer}");
+    let o = run(&url, &admin, &["token", "create", "pm", "--role", "pm"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("business_line"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(&url, &admin, &["token", "list"]);
+    assert_eq!(code(&o), 0);
+    assert!(text(&o.stdout).contains("ana"), "{}", text(&o.stdout));
+    assert!(!text(&o.stdout).contains(&viewer), "no secret listed");
+    // A viewer reads the log but may not make tokens.
+    let o = run(&url, &viewer, &["audit", "verify"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = run(&url, &viewer, &["token", "list"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("403"), "{}", text(&o.stderr));
+    let o = run(&url, &admin, &["token", "revoke", "ana"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = run(&url, &viewer, &["audit", "verify"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("revoked"), "{}", text(&o.stderr));
+
+    // The log verifies through the API and from the database.
+    let o = run(&url, &admin, &["audit", "verify"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("audit log intact: 6 entries"), "{out}");
+    let data_dir = data.to_str().expect("utf-8");
+    let o = run(
+        &url,
+        &admin,
+        &["audit", "verify", "--data-dir", data_dir, "-f", "json"],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["intact"], true);
+    assert_eq!(v["head"]["entries"], 6);
+
+    // Tampered: found both ways, with the entry and what happened.
+    let db = data.join("seawall.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("open");
+        sqlx::query("UPDATE audit SET target = 'event:elsewhere' WHERE seq = 2")
+            .execute(&mut conn)
+            .await
+            .expect("tamper");
+        conn.close().await.expect("close");
+    });
+    let o = run(&url, &admin, &["audit", "verify"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("BROKEN at entry 2 (edited)"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = run(
+        &url,
+        &admin,
+        &["audit", "verify", "--data-dir", data_dir, "-f", "json"],
+    );
+    assert_eq!(code(&o), 1);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["intact"], false);
+    assert_eq!(v["seq"], 2);
+    assert_eq!(v["kind"], "edited");
+    let o = run(
+        &url,
+        &admin,
+        &["audit", "verify", "--data-dir", "/nonexistent/dir"],
+    );
+    assert_eq!(code(&o), 2);
+
+    // A clean stop on SIGTERM; a restart prints no token and keeps it.
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+    let again = Serve::start(&data);
+    assert!(
+        !again.preamble.contains("sw_"),
+        "no token printed again: {}",
+        again.preamble
+    );
+    assert_eq!(
+        std::fs::read_to_string(&admin_file).expect("kept").trim(),
+        admin
+    );
+    let o = run(&again.url, &admin, &["token", "list", "-f", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let status = again.stop();
+    assert!(status.success(), "{status:?}");
+
+    // Unreachable server: exit 2 with what to check.
+    let o = run(&url, &admin, &["token", "list"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("cannot reach"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn serve_refuses_a_bad_database_url() {
+    let dir = TempDir::new("baddb");
+    let o = Command::new(seawall_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", "mysql://x"])
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .output()
+        .expect("run");
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(err.contains("postgres://"), "{err}");
+}
