@@ -2,18 +2,28 @@
 //! replicas sharing one database. Every write transaction first takes one
 //! transaction-scoped advisory lock, so writers on any replica are
 //! serialized: two can never read the same audit head (the chain cannot
-//! fork) nor assign the same version. Reads take no lock.
+//! fork) nor assign the same version. Reads take no lock. A writer waits
+//! for the lock at most as long as the connect timeout, and a session that
+//! sits idle inside a transaction (holding the lock) is ended by the
+//! server after [`IDLE_IN_TRANSACTION`], so one stuck replica cannot stop
+//! every write for long.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-/// How long opening waits for the server before giving up with an error.
+/// How long opening waits for the server before giving up with an error,
+/// and how long a write waits for another writer's transaction.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The advisory lock key writers hold (`"seawall"` in ASCII, as a number).
-const WRITE_LOCK: i64 = 0x0073_6561_7761_6c6c;
+/// How long the server lets a session sit idle inside a transaction.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(60);
+
+/// The advisory lock key writers hold (`"seawall"` in ASCII, as a number;
+/// `pg_locks` shows it as `classid` 7562593 / `objid` 2002873452 while a
+/// write runs).
+pub const WRITE_LOCK: i64 = 0x0073_6561_7761_6c6c;
 
 /// Connections in the pool.
 const POOL_SIZE: u32 = 8;
@@ -33,7 +43,8 @@ impl PgStore {
         Self::open_with_timeout(url, CONNECT_TIMEOUT).await
     }
 
-    /// [`PgStore::open`] with another connect timeout.
+    /// [`PgStore::open`] with another timeout (for connecting, and for a
+    /// write waiting for another writer).
     pub async fn open_with_timeout(url: &str, timeout: Duration) -> crate::Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|e| crate::StoreError::Spec {
             spec: redact(url),
@@ -41,6 +52,13 @@ impl PgStore {
                 "not a PostgreSQL URL ({e}); give postgres://USER:PASSWORD@HOST:PORT/DB"
             ),
         })?;
+        let options = options.options([
+            ("lock_timeout", format!("{}ms", timeout.as_millis().max(1))),
+            (
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", IDLE_IN_TRANSACTION.as_millis()),
+            ),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(timeout)

@@ -1203,3 +1203,58 @@ async fn postgres_that_requires_tls_is_refused_clearly() {
     assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("TLS"), "{err}");
 }
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_write_waits_for_the_lock_only_so_long() {
+    use std::time::{Duration, Instant};
+
+    let server = testing::TempPostgres::start().expect("start PostgreSQL");
+    let url = server.create_database().expect("database");
+    let store = postgres::PgStore::open_with_timeout(&url, Duration::from_secs(1))
+        .await
+        .expect("open");
+    store
+        .create_event(&ctx(1), &new_event("e"))
+        .await
+        .expect("event");
+
+    // Another replica's write transaction holds the lock.
+    let mut other = store.pool().begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(postgres::WRITE_LOCK)
+        .execute(&mut *other)
+        .await
+        .expect("lock");
+    let started = Instant::now();
+    let blocked = tokio::time::timeout(
+        Duration::from_secs(60),
+        store.create_event(&ctx(2), &new_event("f")),
+    )
+    .await
+    .expect("the write gave up by itself");
+    let waited = started.elapsed();
+    assert!(
+        matches!(blocked, Err(StoreError::Database(_))),
+        "{blocked:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900),
+        "gave up early: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(60), "waited {waited:?}");
+    assert_eq!(
+        store.events().await.expect("events").len(),
+        1,
+        "nothing written"
+    );
+
+    // Once the other transaction ends, writes go through again.
+    other.rollback().await.expect("rollback");
+    store
+        .create_event(&ctx(3), &new_event("f"))
+        .await
+        .expect("event after the lock is free");
+    let log = store.audit(0, 10).await.expect("audit");
+    assert_eq!(audit::verify(&log).expect("chain").entries, 2);
+}
