@@ -119,7 +119,13 @@ impl TempPostgres {
             None
         };
         sweep_stale(&bin, runas.as_deref());
-        let template = template(&bin, runas.as_deref())?;
+        let template = {
+            // Threads of one test process (`cargo test`) make it once;
+            // processes (nextest) may race, which the rename settles.
+            static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+            template(&bin, runas.as_deref())?
+        };
         let data = std::env::temp_dir().join(unique("seawall-pg"));
         // `cp -a` keeps the owner (postgres, when we are root) and modes.
         run(Command::new("cp").arg("-a").arg(&template).arg(&data))?;
