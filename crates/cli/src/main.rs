@@ -7,7 +7,8 @@
 //!
 //! Exit codes: 0 success; 1 the plan is invalid (or `plan links` found an
 //! error-severity risk that the plan does not accept); 2 usage or input
-//! error (bad flag, unreadable file, malformed results file).
+//! error (bad flag, unreadable file, malformed results file); 3 the change
+//! gate refused the change (`gate check`: it is frozen).
 
 mod commands;
 mod input;
@@ -40,6 +41,9 @@ enum Command {
     Rehearse(commands::rehearse::RehearseArgs),
     /// Reverse proxy that runs the guard's rules in front of a service (docs/sidecar.md).
     Sidecar(commands::sidecar::SidecarArgs),
+    /// Ask the control plane's change gate (for CI/CD; docs/change-gate.md).
+    #[command(subcommand)]
+    Gate(commands::gate::GateCommand),
     /// Run the control plane: JSON API, tokens and roles, audit log (docs/control-plane.md).
     Serve(commands::serve::ServeArgs),
     /// Store a plan as the next version of an event on the control plane.
@@ -156,6 +160,7 @@ fn main() -> ExitCode {
         Command::Load(a) => commands::load::run(a),
         Command::Rehearse(a) => commands::rehearse::run(a),
         Command::Sidecar(a) => commands::sidecar::run(a),
+        Command::Gate(c) => commands::gate::run(c),
         Command::Serve(a) => commands::serve::run(a),
         Command::Push(a) => commands::push::run(a),
         Command::Token(c) => commands::token::run(c),

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod capacity;
 pub mod check;
 pub mod freeze;
+pub mod gate;
 pub mod guard;
 pub mod links;
 pub mod load;
