@@ -13,10 +13,16 @@
 #               seconds), the proxy's CPU read from /proc (user + system).
 #   latency:    one connection, requests back to back (no queueing), p50
 #               and p99 from wrk --latency; "added" = proxy − direct.
+#   fixed rate: RATE requests/s for SECS seconds, open model (`seawall load
+#               -r RATE -c CONNS --untagged`, latency from the intended send
+#               time): the proxy's CPU microseconds per request at the same
+#               offered load for every proxy — the fairest per-request cost
+#               when a proxy is not the bottleneck of the closed loop.
 # Results and discussion: docs/benchmarks.md ("Sidecar").
 #
 # Settings (environment):
 #   CONNS=64 SECS=10 LAT_SECS=10   wrk connections and durations
+#   RATE=10000                     the fixed-rate run's requests/s (0: none)
 #   ROUNDS=3                       rounds over all targets (interleaved, so
 #                                  noise from a shared machine spreads over
 #                                  all of them); the table shows medians
@@ -46,6 +52,7 @@ repo=$PWD
 CONNS=${CONNS:-64}
 SECS=${SECS:-10}
 LAT_SECS=${LAT_SECS:-10}
+RATE=${RATE:-10000}
 ROUNDS=${ROUNDS:-3}
 BASE_PORT=${BASE_PORT:-18180}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -291,6 +298,20 @@ for round in $(seq "$ROUNDS"); do
         "${on_load_core[@]}" wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$url" >"$dir/$t.tput"
         after=$(proc_cpu "${procs[@]}")
         "${on_load_core[@]}" wrk -t1 -c1 -d"${LAT_SECS}s" --latency "$url" >"$dir/$t.lat"
+        if ((RATE > 0)); then
+            before=$(proc_cpu "${procs[@]}")
+            "${on_load_core[@]}" "$seawall" load "$url" -r "$RATE" -d "${SECS}s" -c "$CONNS" \
+                --untagged --json >"$dir/$t.rate" 2>/dev/null || true
+            after=$(proc_cpu "${procs[@]}")
+            flat=$(tr -d ' \n' <"$dir/$t.rate")
+            ok=$(grep -o '"ok":[0-9]*' <<<"$flat" | head -1 | cut -d: -f2)
+            lat=$(grep -o '"latency_ms":{[^}]*}' <<<"$flat" | head -1)
+            record "$t" rate_ok "${ok:-0}"
+            record "$t" rate_p50 "$(grep -o '"p50":[0-9.]*' <<<"$lat" | cut -d: -f2)"
+            record "$t" rate_p99 "$(grep -o '"p99":[0-9.]*' <<<"$lat" | cut -d: -f2)"
+            record "$t" cpu_us "$(awk -v a="$before" -v b="$after" -v n="${ok:-0}" \
+                'BEGIN { if (n > 0) printf "%.2f", (b - a) * 1e6 / n; else print 0 }')"
+        fi
         stop_target "$t"
         rate=$(rps "$dir/$t.tput")
         share=$(awk -v a="$before" -v b="$after" -v s="$SECS" 'BEGIN { printf "%.3f", (b - a) / s }')
@@ -308,7 +329,7 @@ for round in $(seq "$ROUNDS"); do
 done
 echo
 
-declare -A tput core_share per_core p50 p99 lp50 lp99 errors
+declare -A tput core_share per_core p50 p99 lp50 lp99 errors rate_ok rate_p50 rate_p99 cpu_us
 for t in "${targets[@]}"; do
     # shellcheck disable=SC2086 # the recorded values are space-separated on purpose
     {
@@ -320,6 +341,12 @@ for t in "${targets[@]}"; do
         lp50[$t]=$(median ${runs["$t lp50"]})
         lp99[$t]=$(median ${runs["$t lp99"]})
         errors[$t]=$(echo ${runs["$t errors"]} | tr ' ' '\n' | awk '{ n += $1 } END { print n + 0 }')
+        if ((RATE > 0)); then
+            rate_ok[$t]=$(median ${runs["$t rate_ok"]})
+            rate_p50[$t]=$(median ${runs["$t rate_p50"]})
+            rate_p99[$t]=$(median ${runs["$t rate_p99"]})
+            cpu_us[$t]=$(median ${runs["$t cpu_us"]})
+        fi
     }
 done
 
@@ -341,4 +368,21 @@ for t in "${targets[@]}"; do
     printf '| %s | %.0f | %s | %s | %s | %s / %s | %s / %s | %s | %s |\n' "${name_of[$t]}" "${tput[$t]}" \
         "$share" "$pc" "$vs" "${p50[$t]}" "${p99[$t]}" "${lp50[$t]}" "${lp99[$t]}" "$add" "${errors[$t]}"
 done
+if ((RATE > 0)); then
+    printf '\nat a fixed %s requests/s for %ss (open model, seawall load, %s connections at most)\n\n' "$RATE" "$SECS" "$CONNS"
+    printf '| target | answered | proxy CPU µs per request | vs nginx proxy_pass | p50 / p99 ms | added p50 / p99 ms |\n'
+    printf '|---|---|---|---|---|---|\n'
+    for t in "${targets[@]}"; do
+        if [[ $t == direct ]]; then
+            us="-" vs="-" add="-"
+        else
+            us=${cpu_us[$t]}
+            vs=$(ratio "${cpu_us[nginx-proxy]}" "$us")
+            add="$(added "${rate_p50[$t]}" "${rate_p50[direct]}") / $(added "${rate_p99[$t]}" "${rate_p99[direct]}")"
+        fi
+        printf '| %s | %.0f | %s | %s | %s / %s | %s |\n' "${name_of[$t]}" "${rate_ok[$t]}" "$us" "$vs" \
+            "${rate_p50[$t]}" "${rate_p99[$t]}" "$add"
+    done
+    echo "(vs nginx: nginx's CPU per request ÷ this one's — above 1 is cheaper than nginx)"
+fi
 printf '\nload average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
