@@ -60,6 +60,8 @@ pub async fn ensure_admin(state: &AppState) -> Result<Option<BootstrapToken>, Bo
     let tmp = state
         .data_dir()
         .join(format!(".{ADMIN_TOKEN_FILE}.{}.tmp", std::process::id()));
+    // A file left by a start that died here (same pid: PID 1 in a container).
+    let _ = std::fs::remove_file(&tmp);
     write_private(&tmp, secret.as_bytes()).map_err(|source| BootstrapError::File {
         path: tmp.clone(),
         source,

@@ -401,3 +401,21 @@ async fn audit_paging_and_its_bad_queries() {
         assert_eq!(code(&r), "invalid_query", "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_temporary_file_left_by_a_dead_start_does_not_stop_the_bootstrap() {
+    let dir = common::TempDir::new();
+    let stale = dir
+        .path()
+        .join(format!(".admin-token.{}.tmp", std::process::id()));
+    std::fs::write(&stale, "sw_stale\n").expect("stale file");
+    let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(
+        dir.path().join("seawall.db"),
+    ))
+    .await
+    .expect("store");
+    let server = TestServer::start_on(store, dir, None).await;
+    assert!(!stale.exists(), "the temporary file became admin-token");
+    let written = std::fs::read_to_string(server.dir.path().join("admin-token")).expect("written");
+    assert_eq!(written.trim(), server.admin);
+}
