@@ -24,6 +24,9 @@ pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Longest response head accepted from the upstream.
 pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
+/// Most headers a response may have (as many as hyper's client takes).
+const MAX_RESPONSE_HEADERS: usize = 100;
+
 /// A request the fast path leaves to hyper: the head is valid HTTP but uses
 /// something this module does not implement (or is not valid, and hyper
 /// gives the client its usual answer).
@@ -408,7 +411,7 @@ pub(crate) fn parse_response(
     close_client: bool,
     out: &mut Vec<u8>,
 ) -> Result<ParsedResponse, BadResponse> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -969,6 +972,15 @@ mod tests {
             parse_response(b"HTTP/1.1 200 OK\r\n", false, false, &mut out),
             Ok(ParsedResponse::Partial)
         ));
+        let many: String = (0..MAX_RESPONSE_HEADERS - 1)
+            .map(|i| format!("x-{i}: 1\r\n"))
+            .collect();
+        let (_, text) = response(
+            &format!("HTTP/1.1 200 OK\r\n{many}Content-Length: 0\r\n\r\n"),
+            false,
+            false,
+        );
+        assert!(text.contains("x-98: 1\r\n"), "{text}");
         for bad in [
             "HTTP/1.1 101 Switching Protocols\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
