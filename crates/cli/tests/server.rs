@@ -193,8 +193,63 @@ fn serve_push_token_and_audit_verify() {
     let o = run(&url, &admin, &["push", plan, "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["version"], 2);
-    assert_eq!(v["sha256"], sha.as_str());
+    assert_eq!(v["plan"]["version"], 2);
+    assert_eq!(v["plan"]["sha256"], sha.as_str());
+    assert_eq!(v["runs"], serde_json::json!([]));
+
+    // Rehearsal results, byte for byte; a bad file stops everything first.
+    let run_file = dir.0.join("run.json");
+    let run_text = "{\"schema\": \"seawall.run/v1\", \"scenario\": \"smoke\",\n \"entries\": [], \"services\": []}\n";
+    std::fs::write(&run_file, run_text).expect("write");
+    let bad_file = dir.0.join("bad-run.json");
+    std::fs::write(
+        &bad_file,
+        r#"{"schema": "seawall.run/v2", "scenario": "s"}"#,
+    )
+    .expect("write");
+    let run_file = run_file.to_str().expect("utf-8");
+    let bad_file = bad_file.to_str().expect("utf-8");
+    let o = run(
+        &url,
+        &admin,
+        &["push", plan, "--results", run_file, "--results", bad_file],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("seawall.run/v2"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(
+        &url,
+        &admin,
+        &["push", "--results", run_file, "--event", "carnival"],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout)
+            .contains("stored as run 1 of event `carnival` (scenario smoke, plan version 2)"),
+        "{}",
+        text(&o.stdout)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stored = rt
+        .block_on(
+            seawall_server::client::Client::new(&url)
+                .expect("client")
+                .with_token(&admin)
+                .get("/api/v1/events/carnival/runs/1"),
+        )
+        .expect("get run");
+    let stored: Value = stored.json().expect("json");
+    assert_eq!(stored["json"], run_text, "stored byte for byte");
+    assert_eq!(
+        stored["sha256"],
+        seawall_store::sha256_hex(run_text.as_bytes()).as_str()
+    );
 
     // Tokens.
     let o = run(
@@ -232,7 +287,7 @@ fn serve_push_token_and_audit_verify() {
     let o = run(&url, &admin, &["audit", "verify"]);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let out = text(&o.stdout);
-    assert!(out.contains("audit log intact: 6 entries"), "{out}");
+    assert!(out.contains("audit log intact: 7 entries"), "{out}");
     let data_dir = data.to_str().expect("utf-8");
     let o = run(
         &url,
@@ -242,7 +297,7 @@ fn serve_push_token_and_audit_verify() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["intact"], true);
-    assert_eq!(v["head"]["entries"], 6);
+    assert_eq!(v["head"]["entries"], 7);
 
     // Tampered: found both ways, with the entry and what happened.
     let db = data.join("seawall.db");

@@ -187,6 +187,17 @@ impl Client {
         .await
     }
 
+    /// `POST path` with a JSON document sent exactly as given (a stored
+    /// document such as `run.json` keeps its bytes and hash).
+    pub async fn post_json_text(&self, path: &str, text: String) -> Result<Response, ClientError> {
+        self.send(
+            Method::POST,
+            path,
+            Some(("application/json", Bytes::from(text))),
+        )
+        .await
+    }
+
     /// Any request: an optional body with its content type.
     pub async fn send(
         &self,

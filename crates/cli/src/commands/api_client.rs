@@ -69,6 +69,11 @@ impl Api {
         self.answer(self.block_on(self.client.post_json(path, body)))
     }
 
+    /// `POST path` with a JSON text sent byte for byte; the raw answer.
+    pub fn post_text(&self, path: &str, text: String) -> anyhow::Result<Response> {
+        self.answer(self.block_on(self.client.post_json_text(path, text)))
+    }
+
     /// `DELETE path`, expecting 200 and a `T`.
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let r = self.answer(self.block_on(self.client.delete(path)))?;

@@ -1,8 +1,9 @@
-//! `seawall push PLAN.yaml`: store the plan as the next version of an
-//! event on the control plane. The plan is checked here first, exactly
-//! like `seawall plan check` (same diagnostics, exit 1, nothing sent); the
-//! server checks it again with the same library and keeps its text and
-//! SHA-256.
+//! `seawall push [PLAN.yaml] [--results run.json]…`: store the plan as the
+//! next version of an event on the control plane, and upload rehearsal
+//! results to it (the server uses them as measured capacity). The plan is
+//! checked here first, exactly like `seawall plan check` (same
+//! diagnostics, exit 1, nothing sent); the server checks it again with the
+//! same library and keeps its text and SHA-256.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use seawall_server::api::events::{Event, EventList};
 use seawall_server::api::plans::PlanVersionInfo;
+use seawall_server::api::runs::RunInfo;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::api_client::{Api, ServerArgs, expect, refused};
@@ -21,72 +24,125 @@ use crate::output::{self, Format};
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// Path of the plan (YAML).
-    #[arg(value_name = "PLAN.yaml")]
-    plan: PathBuf,
+    #[arg(value_name = "PLAN.yaml", required_unless_present = "results")]
+    plan: Option<PathBuf>,
+    /// Rehearsal results (`seawall.run/v1`, from `seawall rehearse --out`) to
+    /// upload after the plan; may be given more than once.
+    #[arg(long, value_name = "run.json")]
+    results: Vec<PathBuf>,
     /// The event to push to [default: the server's only event].
     #[arg(long, value_name = "SLUG")]
     event: Option<String>,
-    /// Create the event (named after the plan's `event.name`) if it does not exist.
+    /// Create the event (named after the plan's `event.name`, else the slug) if it does not exist.
     #[arg(long, requires = "event")]
     create: bool,
     #[command(flatten)]
     server: ServerArgs,
-    /// Output format: the stored version as text or JSON.
+    /// Output format: what was stored, as text or JSON (`{"plan", "runs"}`).
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+/// `{"plan": …, "runs": […]}` as printed with `--format json`.
+#[derive(Debug, Serialize)]
+struct Pushed {
+    plan: Option<PlanVersionInfo>,
+    runs: Vec<RunInfo>,
 }
 
 /// Run the verb: exit 0 stored, 1 invalid plan, 2 anything else.
 pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
     // The same check and the same report as `plan check`.
-    let Some(plan) = input::load(&args.plan, args.format)? else {
-        return Ok(super::invalid());
-    };
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("cannot read plan file `{}`", args.plan.display()))?;
-    let file_name = args.plan.file_name().map_or_else(
-        || "plan.yaml".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let api = Api::new(&args.server)?;
-    let slug = event_slug(&api, args, &plan.event.name)?;
-    let r = api.post(
-        &format!("/api/v1/events/{slug}/plans"),
-        &json!({"file_name": file_name, "text": text}),
-    )?;
-    if r.status.as_u16() == 422 {
-        // The server's library disagrees with ours (another version):
-        // show its diagnostics the way `plan check` prints them.
-        if let Some(body) = r.error()
-            && body.error.code == "invalid_plan"
-        {
-            if args.format == Format::Json {
-                output::emit_json(&body.error.details)?;
-            }
-            eprint!("{}", diagnostics(&body.error.details, &body.error.message));
-            return Ok(super::invalid());
+    let plan = match &args.plan {
+        Some(path) => {
+            let Some(plan) = input::load(path, args.format)? else {
+                return Ok(super::invalid());
+            };
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read plan file `{}`", path.display()))?;
+            Some((path, plan, text))
         }
+        None => None,
+    };
+    // Every results file is read before anything is sent.
+    let mut results = Vec::new();
+    for path in &args.results {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read results file `{}`", path.display()))?;
+        // The server's own check, so nothing is sent when one file is bad.
+        seawall_server::api::runs::check(&text)
+            .map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))?;
+        results.push((path, text));
     }
-    let version: PlanVersionInfo = expect(&r, 201)?;
+    let api = Api::new(&args.server)?;
+    let name = plan.as_ref().map(|(_, p, _)| p.event.name.as_str());
+    let slug = event_slug(&api, args, name)?;
+    let mut pushed = Pushed {
+        plan: None,
+        runs: Vec::new(),
+    };
+    if let Some((path, _, text)) = &plan {
+        let file_name = path.file_name().map_or_else(
+            || "plan.yaml".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let r = api.post(
+            &format!("/api/v1/events/{slug}/plans"),
+            &json!({"file_name": file_name, "text": text}),
+        )?;
+        if r.status.as_u16() == 422 {
+            // The server's library disagrees with ours (another version):
+            // show its diagnostics the way `plan check` prints them.
+            if let Some(body) = r.error()
+                && body.error.code == "invalid_plan"
+            {
+                if args.format == Format::Json {
+                    output::emit_json(&body.error.details)?;
+                }
+                eprint!("{}", diagnostics(&body.error.details, &body.error.message));
+                return Ok(super::invalid());
+            }
+        }
+        let version: PlanVersionInfo = expect(&r, 201)?;
+        if args.format != Format::Json {
+            output::emit(&format!(
+                "{}: stored as version {} of event `{slug}` (sha256 {})\n",
+                path.display(),
+                version.version,
+                version.sha256
+            ))?;
+        }
+        pushed.plan = Some(version);
+    }
+    for (path, text) in results {
+        let r = api.post_text(&format!("/api/v1/events/{slug}/runs"), text)?;
+        let run: RunInfo =
+            expect(&r, 201).with_context(|| format!("`{}` was not stored", path.display()))?;
+        if args.format != Format::Json {
+            output::emit(&format!(
+                "{}: stored as run {} of event `{slug}` (scenario {}, plan version {})\n",
+                path.display(),
+                run.id,
+                run.scenario,
+                run.plan_version
+                    .map_or_else(|| "none".to_owned(), |v| v.to_string())
+            ))?;
+        }
+        pushed.runs.push(run);
+    }
     if args.format == Format::Json {
-        output::emit_json(&version)?;
-    } else {
-        output::emit(&format!(
-            "{}: stored as version {} of event `{slug}` (sha256 {})\n",
-            args.plan.display(),
-            version.version,
-            version.sha256
-        ))?;
+        output::emit_json(&pushed)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The event to push to: `--event` (made first with `--create`), or the
 /// server's only event.
-fn event_slug(api: &Api, args: &PushArgs, plan_name: &str) -> anyhow::Result<String> {
+fn event_slug(api: &Api, args: &PushArgs, plan_name: Option<&str>) -> anyhow::Result<String> {
     if let Some(slug) = &args.event {
         if args.create {
-            let r = api.post("/api/v1/events", &json!({"slug": slug, "name": plan_name}))?;
+            let name = plan_name.unwrap_or(slug);
+            let r = api.post("/api/v1/events", &json!({"slug": slug, "name": name}))?;
             match r.status.as_u16() {
                 201 => {
                     let event: Event = expect(&r, 201)?;
