@@ -493,15 +493,7 @@ async fn metrics_parse_and_show_counters() {
 
 /// Waits until the sidecar has one unmatched request in flight.
 async fn one_in_flight(sc: &Running) -> bool {
-    eventually(Duration::from_secs(10), || async {
-        let m = fetch(&client(false), &sc.admin_url("/metrics")).await.body;
-        sample(
-            &m,
-            "seawall_sidecar_in_flight",
-            &[("resource", "unmatched")],
-        ) == Some(1.0)
-    })
-    .await
+    in_flight(sc, 1.0).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

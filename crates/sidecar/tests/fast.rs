@@ -416,7 +416,7 @@ async fn a_drain_closes_idle_connections_and_finishes_open_requests() {
         let up = serve_upstream(Router::new().route(
             "/slow",
             get(|| async {
-                tokio::time::sleep(Duration::from_millis(400)).await;
+                tokio::time::sleep(Duration::from_millis(800)).await;
                 "finished"
             }),
         ))
@@ -431,7 +431,7 @@ async fn a_drain_closes_idle_connections_and_finishes_open_requests() {
         assert_eq!(idle.response(false).await.text(), "finished");
         let mut busy = Conn::open(sc.addr).await;
         busy.send(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(in_flight(&sc, 1.0).await, "fast {fast}: never in flight");
         sc.begin_shutdown();
         let r = busy.response(false).await;
         assert_eq!(

@@ -296,3 +296,17 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits (up to 10 s) until the sidecar has `n` unmatched requests in
+/// flight, as its metrics say.
+pub async fn in_flight(sc: &Running, n: f64) -> bool {
+    eventually(Duration::from_secs(10), || async {
+        let m = fetch(&client(false), &sc.admin_url("/metrics")).await.body;
+        sample(
+            &m,
+            "seawall_sidecar_in_flight",
+            &[("resource", "unmatched")],
+        ) == Some(n)
+    })
+    .await
+}
