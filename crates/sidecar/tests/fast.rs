@@ -293,6 +293,8 @@ async fn a_bad_request_head_gets_400() {
             &b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"[..],
             b"GET /\x01 HTTP/1.1\r\n\r\n",
             b"NOT HTTP AT ALL\r\n\r\n",
+            // A length that is not plain digits is never forwarded.
+            b"PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx",
         ] {
             let mut c = Conn::open(sc.addr).await;
             c.send(bad).await;

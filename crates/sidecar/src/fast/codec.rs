@@ -144,8 +144,13 @@ impl<'b> Scan<'b> {
         for h in headers {
             let n = h.name;
             if n.eq_ignore_ascii_case("content-length") {
-                let v = std::str::from_utf8(h.value).map_err(|_| Unusual)?;
-                let v: u64 = v.trim().parse().map_err(|_| Unusual)?;
+                // Digits only (`u64::from_str` would take a `+`): the line is
+                // forwarded as written, so it must mean one thing to everyone.
+                let v = std::str::from_utf8(h.value).map_err(|_| Unusual)?.trim();
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(Unusual);
+                }
+                let v: u64 = v.parse().map_err(|_| Unusual)?;
                 if s.content_length.is_some_and(|c| c != v) {
                     return Err(Unusual);
                 }
@@ -862,6 +867,9 @@ mod tests {
             "PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
             "PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             "PUT / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             "PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
@@ -985,6 +993,7 @@ mod tests {
             "HTTP/1.1 101 Switching Protocols\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
             "nonsense\r\n\r\n",
         ] {
             assert!(
