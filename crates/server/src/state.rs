@@ -68,7 +68,14 @@ pub struct AppState {
     body_limit: usize,
     changes: Arc<watch::Sender<u64>>,
     shutdown: Arc<watch::Sender<bool>>,
+    plans: Arc<std::sync::Mutex<PlanCache>>,
 }
+
+/// Parsed plans by key, least recently used first.
+type PlanCache = Vec<(String, Arc<seawall_plan::Plan>)>;
+
+/// How many parsed plans [`AppState::cached_plan`] keeps.
+pub const PLAN_CACHE: usize = 16;
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,6 +97,7 @@ impl AppState {
             body_limit: DEFAULT_BODY_LIMIT,
             changes: Arc::new(watch::channel(0).0),
             shutdown: Arc::new(watch::channel(false).0),
+            plans: Arc::default(),
         }
     }
 
@@ -145,8 +153,76 @@ impl AppState {
         let _ = rx.wait_for(|down| *down).await;
     }
 
+    /// A stored plan text parsed once: the parsed plan for `key` (the
+    /// version's file name and SHA-256) from the cache, or `parse()`'s,
+    /// kept for the next request (the last [`PLAN_CACHE`] used). Stored
+    /// versions never change, so an entry is never stale.
+    pub fn cached_plan<E>(
+        &self,
+        key: &str,
+        parse: impl FnOnce() -> Result<seawall_plan::Plan, E>,
+    ) -> Result<Arc<seawall_plan::Plan>, E> {
+        if let Ok(mut cache) = self.plans.lock()
+            && let Some(i) = cache.iter().position(|(k, _)| k == key)
+        {
+            let hit = cache.remove(i);
+            let plan = hit.1.clone();
+            cache.push(hit);
+            return Ok(plan);
+        }
+        let plan = Arc::new(parse()?);
+        if let Ok(mut cache) = self.plans.lock() {
+            if cache.len() >= PLAN_CACHE {
+                cache.remove(0);
+            }
+            cache.push((key.to_owned(), plan.clone()));
+        }
+        Ok(plan)
+    }
+
     /// Mark the server as shutting down (wakes [`AppState::shutting_down`]).
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str) -> Result<seawall_plan::Plan, ()> {
+        seawall_plan::parse(&format!("event: {{name: {name}}}\n"), "plan.yaml").map_err(|_| ())
+    }
+
+    #[tokio::test]
+    async fn parsed_plans_are_kept_per_key_and_the_oldest_leaves_first() {
+        let dir = std::env::temp_dir().join(format!("seawall-state-{}", std::process::id()));
+        let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(dir.join("s.db")))
+            .await
+            .expect("store");
+        let state = AppState::new(store, &dir);
+        let a = state.cached_plan("a", || plan("a")).expect("parsed");
+        let again = state
+            .cached_plan("a", || -> Result<_, ()> { panic!("parsed twice") })
+            .expect("cached");
+        assert!(Arc::ptr_eq(&a, &again));
+        assert_eq!(again.event.name, "a");
+        // An error is not kept.
+        assert!(state.cached_plan("bad", || Err::<_, ()>(())).is_err());
+        assert!(state.cached_plan("bad", || plan("b")).is_ok());
+        for i in 0..PLAN_CACHE {
+            state
+                .cached_plan(&format!("k{i}"), || plan("x"))
+                .expect("parsed");
+        }
+        let mut parsed = false;
+        state
+            .cached_plan("a", || {
+                parsed = true;
+                plan("a")
+            })
+            .expect("parsed");
+        assert!(parsed, "the least recently used entry left");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -176,7 +176,7 @@ async fn stored(
 /// Everything an analysis needs.
 struct Analysed {
     version: i64,
-    plan: Plan,
+    plan: std::sync::Arc<Plan>,
     measured: capacity::Measured,
 }
 
@@ -188,12 +188,15 @@ async fn analysed(
     let (event, stored) = stored(state, slug, version).await?;
     // Stored plans were valid when pushed; one that no longer parses means
     // the database was edited or this server is older than the plan.
-    let plan = seawall_plan::parse(&stored.text, &stored.info.file_name).map_err(|d| {
-        ApiError::Internal(format!(
-            "stored plan version {} of `{slug}` no longer parses ({} problems)",
-            stored.info.version,
-            d.0.len()
-        ))
+    let key = format!("{}\n{}", stored.info.file_name, stored.info.sha256);
+    let plan = state.cached_plan(&key, || {
+        seawall_plan::parse(&stored.text, &stored.info.file_name).map_err(|d| {
+            ApiError::Internal(format!(
+                "stored plan version {} of `{slug}` no longer parses ({} problems)",
+                stored.info.version,
+                d.0.len()
+            ))
+        })
     })?;
     let docs = runs::stored_docs(state, event.id).await?;
     let measured = runs::measured(&docs, &plan);
