@@ -247,7 +247,7 @@ async fn request(
     )
     .map_err(|e| invalid(&e))?;
     let plan = current_plan(&state, &event).await?.map(|(_, p)| p);
-    check_pm_scope(&auth, plan.as_ref(), &services)?;
+    check_pm_scope(&auth, plan.as_deref(), &services)?;
     let mut kinds = req.kinds.clone();
     kinds.sort_by_key(|k| k.as_str());
     kinds.dedup();
@@ -268,7 +268,7 @@ async fn request(
     state.notify_change();
     Ok((
         StatusCode::CREATED,
-        Json(view(&state, &slug, plan.as_ref(), stored).await?),
+        Json(view(&state, &slug, plan.as_deref(), stored).await?),
     ))
 }
 
@@ -290,7 +290,7 @@ async fn list(
     let plan = current_plan(&state, &event).await?.map(|(_, p)| p);
     let mut exceptions = Vec::new();
     for e in state.store.exceptions(event.id).await? {
-        exceptions.push(view(&state, &slug, plan.as_ref(), e).await?);
+        exceptions.push(view(&state, &slug, plan.as_deref(), e).await?);
     }
     Ok(Json(ExceptionList { exceptions }))
 }
@@ -303,7 +303,7 @@ async fn load(
     (
         seawall_store::FreezeException,
         seawall_store::Event,
-        Option<seawall_plan::Plan>,
+        Option<std::sync::Arc<seawall_plan::Plan>>,
     ),
     ApiError,
 > {
@@ -337,7 +337,7 @@ async fn get_one(
 ) -> Result<Json<Exception>, ApiError> {
     auth.require(READERS)?;
     let (e, event, plan) = load(&state, id).await?;
-    Ok(Json(view(&state, &event.slug, plan.as_ref(), e).await?))
+    Ok(Json(view(&state, &event.slug, plan.as_deref(), e).await?))
 }
 
 async fn decide(
@@ -366,7 +366,7 @@ async fn decide(
         .await?;
     state.notify_change();
     Ok(Json(
-        view(&state, &event.slug, plan.as_ref(), decided).await?,
+        view(&state, &event.slug, plan.as_deref(), decided).await?,
     ))
 }
 

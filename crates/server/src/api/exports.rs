@@ -65,7 +65,7 @@ pub struct ExportQuery {
 async fn plan_of(
     state: &AppState,
     slug: &str,
-) -> Result<(seawall_store::Event, i64, Plan), ApiError> {
+) -> Result<(seawall_store::Event, i64, std::sync::Arc<Plan>), ApiError> {
     let event = events::find(state, slug).await?;
     match current_plan(state, &event).await? {
         Some((version, plan)) => Ok((event, version, plan)),

@@ -9,6 +9,8 @@
 //! when the deploying job runs, not when its pipeline was created
 //! (docs/change-gate.md).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use jiff::Timestamp;
@@ -194,21 +196,27 @@ pub(crate) fn rfc3339(t: Timestamp) -> String {
     t.to_string()
 }
 
-/// An event's current plan version, parsed, if it has one.
+/// An event's current plan version, parsed (once per stored version:
+/// [`AppState::cached_plan`]), if it has one. The gate answers every
+/// pipeline's question from it, and parsing it each time would cost more
+/// than the rest of the check.
 pub(crate) async fn current_plan(
     state: &AppState,
     event: &seawall_store::Event,
-) -> Result<Option<(i64, Plan)>, ApiError> {
+) -> Result<Option<(i64, Arc<Plan>)>, ApiError> {
     let Some(stored) = state.store.plan_version(event.id, None).await? else {
         return Ok(None);
     };
-    let plan = seawall_plan::parse(&stored.text, &stored.info.file_name).map_err(|d| {
-        ApiError::Internal(format!(
-            "stored plan version {} of `{}` no longer parses ({} problems)",
-            stored.info.version,
-            event.slug,
-            d.0.len()
-        ))
+    let key = format!("{}\n{}", stored.info.file_name, stored.info.sha256);
+    let plan = state.cached_plan(&key, || {
+        seawall_plan::parse(&stored.text, &stored.info.file_name).map_err(|d| {
+            ApiError::Internal(format!(
+                "stored plan version {} of `{}` no longer parses ({} problems)",
+                stored.info.version,
+                event.slug,
+                d.0.len()
+            ))
+        })
     })?;
     Ok(Some((stored.info.version, plan)))
 }
