@@ -47,13 +47,19 @@ cleanup() {
 trap cleanup EXIT
 
 say "seawall serve on 127.0.0.1:$PORT (SQLite in $work)"
-pin "$SERVER_CPU" "$seawall" serve --listen "127.0.0.1:$PORT" --data-dir "$work/data" \
-    --log-level warn 2>"$work/serve.log" &
+serve=("$seawall" serve --listen "127.0.0.1:$PORT" --data-dir "$work/data" --log-level warn)
+# taskset execs the server, so $! is the server itself (cleanup kills it).
+if taskset -c "$SERVER_CPU" true 2>/dev/null; then
+    taskset -c "$SERVER_CPU" "${serve[@]}" 2>"$work/serve.log" &
+else
+    "${serve[@]}" 2>"$work/serve.log" &
+fi
 server_pid=$!
 for _ in $(seq 1 100); do
     [[ -s "$work/data/admin-token" ]] && break
     sleep 0.1
 done
+[[ -s "$work/data/admin-token" ]] || { cat "$work/serve.log" >&2; exit 1; }
 export SEAWALL_SERVER="http://127.0.0.1:$PORT"
 SEAWALL_TOKEN=$(cat "$work/data/admin-token")
 export SEAWALL_TOKEN
