@@ -69,6 +69,7 @@ pub struct AppState {
     changes: Arc<watch::Sender<u64>>,
     shutdown: Arc<watch::Sender<bool>>,
     plans: Arc<std::sync::Mutex<PlanCache>>,
+    gate_writer: Arc<std::sync::OnceLock<crate::api::gate::Writer>>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -98,7 +99,15 @@ impl AppState {
             changes: Arc::new(watch::channel(0).0),
             shutdown: Arc::new(watch::channel(false).0),
             plans: Arc::default(),
+            gate_writer: Arc::default(),
         }
+    }
+
+    /// The gate's group-commit writer, started on first use (inside the
+    /// server's runtime).
+    pub(crate) fn gate_writer(&self) -> &crate::api::gate::Writer {
+        self.gate_writer
+            .get_or_init(|| crate::api::gate::Writer::start(Arc::clone(&self.store)))
     }
 
     /// Replace the clock (tests).

@@ -422,3 +422,61 @@ async fn without_any_plan_the_gate_allows_and_says_why() {
     assert!(a["event"].is_null());
     assert!(a["reason"].as_str().expect("reason").contains("no event"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checks_are_each_recorded_and_audited_in_order() {
+    // Checks arriving together are committed together (group commit);
+    // each still gets its own record and audit entry, and the chain holds.
+    let server = setup().await;
+    server.clock.set(ms("2026-10-24T21:00:00Z"));
+    let ci = server.token("pipeline", Role::Ci, None).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let api = server.api(Some(&ci));
+        tasks.push(tokio::spawn(async move {
+            let r = api
+                .post(
+                    "/api/v1/gate/check",
+                    &json!({"service": "order-api", "kind": "release", "change_ref": format!("job-{i}")}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            r.json::<Value>().expect("json")["record"]
+                .as_i64()
+                .expect("record id")
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.expect("task"));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "every check has its own record");
+    let all: Value = server
+        .admin()
+        .get("/api/v1/gate/changes?limit=1000")
+        .await
+        .json()
+        .expect("json");
+    let refs: std::collections::BTreeSet<String> = all["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["change_ref"].as_str().expect("ref").to_owned())
+        .collect();
+    assert_eq!(refs.len(), 60);
+    let audit: Value = server
+        .admin()
+        .get("/api/v1/audit?limit=1000")
+        .await
+        .json()
+        .expect("json");
+    let entries: Vec<seawall_store::AuditEntry> =
+        serde_json::from_value(audit["entries"].clone()).expect("entries");
+    seawall_store::audit::verify(&entries).expect("the chain holds");
+    assert_eq!(
+        entries.iter().filter(|e| e.action == "gate.check").count(),
+        60
+    );
+}

@@ -607,6 +607,15 @@ pub trait Store: Send + Sync + 'static {
     // ------------------------------------------------------------ gate
     /// Record a gate decision (audit `gate.check`, allowed or not).
     async fn record_change(&self, ctx: &Ctx, new: &NewChangeRecord) -> Result<ChangeRecord>;
+    /// Record several gate decisions in ONE transaction (group commit: one
+    /// durable flush for many), each with its own audit entry, in order.
+    /// An item whose event or exception does not exist gets its own
+    /// NotFound and is not stored; the others are. `Err` when the
+    /// transaction itself fails (then nothing is stored).
+    async fn record_changes(
+        &self,
+        batch: &[(Ctx, NewChangeRecord)],
+    ) -> Result<Vec<Result<ChangeRecord>>>;
     /// Recorded decisions matching `filter`, newest first.
     async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>>;
 

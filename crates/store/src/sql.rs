@@ -136,6 +136,77 @@ macro_rules! sql_store {
             })
         }
 
+    /// Inserts one change record and its audit entry inside the
+    /// caller's write transaction; NotFound (before any write) when its
+    /// event or exception does not exist.
+    async fn insert_change(
+        tx: &mut Conn,
+        ctx: &Ctx,
+        new: &NewChangeRecord,
+    ) -> Result<ChangeRecord> {
+            if let Some(event_id) = new.event_id {
+                event_slug(&mut *tx, event_id).await?;
+            }
+            if let Some(exception_id) = new.exception_id {
+                let sql = "SELECT 1 FROM exceptions WHERE id = $1";
+                if !exists(&mut *tx, sql, exception_id, None).await? {
+                    return Err(StoreError::NotFound {
+                        what: format!("exception {exception_id}"),
+                    });
+                }
+            }
+            let row = sqlx::query(
+                "INSERT INTO change_records (at_ms, event_id, service, kind, actor, \
+                 change_ref, allowed, reason, window_name, exception_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(ctx.at_ms)
+            .bind(new.event_id)
+            .bind(&new.service)
+            .bind(new.kind.as_str())
+            .bind(&new.actor)
+            .bind(&new.change_ref)
+            .bind(new.allowed)
+            .bind(&new.reason)
+            .bind(&new.window)
+            .bind(new.exception_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            let record = ChangeRecord {
+                id: row.try_get(0)?,
+                at_ms: ctx.at_ms,
+                event_id: new.event_id,
+                service: new.service.clone(),
+                kind: new.kind,
+                actor: new.actor.clone(),
+                change_ref: new.change_ref.clone(),
+                allowed: new.allowed,
+                reason: new.reason.clone(),
+                window: new.window.clone(),
+                exception_id: new.exception_id,
+            };
+            append(
+                &mut *tx,
+                ctx,
+                "gate.check",
+                &format!("service:{}", record.service),
+                &json!({
+                    "change_id": record.id,
+                    "event_id": record.event_id,
+                    "kind": record.kind.as_str(),
+                    "actor": record.actor,
+                    "change_ref": record.change_ref,
+                    "allowed": record.allowed,
+                    "reason": record.reason,
+                    "window": record.window,
+                    "exception_id": record.exception_id,
+                }),
+            )
+            .await?;
+            Ok(record)
+        }
+
         /// The slug of event `id`, or NotFound.
         async fn event_slug(conn: &mut Conn, id: i64) -> Result<String> {
             let row = sqlx::query("SELECT slug FROM events WHERE id = $1")
@@ -588,68 +659,28 @@ macro_rules! sql_store {
                 new: &NewChangeRecord,
             ) -> Result<ChangeRecord> {
                 let mut tx = self.begin_write().await?;
-                if let Some(event_id) = new.event_id {
-                    event_slug(&mut tx, event_id).await?;
-                }
-                if let Some(exception_id) = new.exception_id {
-                    let sql = "SELECT 1 FROM exceptions WHERE id = $1";
-                    if !exists(&mut tx, sql, exception_id, None).await? {
-                        return Err(StoreError::NotFound {
-                            what: format!("exception {exception_id}"),
-                        });
-                    }
-                }
-                let row = sqlx::query(
-                    "INSERT INTO change_records (at_ms, event_id, service, kind, actor, \
-                     change_ref, allowed, reason, window_name, exception_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                )
-                .bind(ctx.at_ms)
-                .bind(new.event_id)
-                .bind(&new.service)
-                .bind(new.kind.as_str())
-                .bind(&new.actor)
-                .bind(&new.change_ref)
-                .bind(new.allowed)
-                .bind(&new.reason)
-                .bind(&new.window)
-                .bind(new.exception_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                let record = ChangeRecord {
-                    id: row.try_get(0)?,
-                    at_ms: ctx.at_ms,
-                    event_id: new.event_id,
-                    service: new.service.clone(),
-                    kind: new.kind,
-                    actor: new.actor.clone(),
-                    change_ref: new.change_ref.clone(),
-                    allowed: new.allowed,
-                    reason: new.reason.clone(),
-                    window: new.window.clone(),
-                    exception_id: new.exception_id,
-                };
-                append(
-                    &mut tx,
-                    ctx,
-                    "gate.check",
-                    &format!("service:{}", record.service),
-                    &json!({
-                        "change_id": record.id,
-                        "event_id": record.event_id,
-                        "kind": record.kind.as_str(),
-                        "actor": record.actor,
-                        "change_ref": record.change_ref,
-                        "allowed": record.allowed,
-                        "reason": record.reason,
-                        "window": record.window,
-                        "exception_id": record.exception_id,
-                    }),
-                )
-                .await?;
+                let record = insert_change(&mut tx, ctx, new).await?;
                 tx.commit().await?;
                 Ok(record)
+            }
+
+            async fn record_changes(
+                &self,
+                batch: &[(Ctx, NewChangeRecord)],
+            ) -> Result<Vec<Result<ChangeRecord>>> {
+                let mut tx = self.begin_write().await?;
+                let mut out = Vec::with_capacity(batch.len());
+                for (ctx, new) in batch {
+                    match insert_change(&mut tx, ctx, new).await {
+                        // Checked before anything is written: the
+                        // transaction goes on without this item.
+                        Err(e @ StoreError::NotFound { .. }) => out.push(Err(e)),
+                        Err(e) => return Err(e),
+                        Ok(record) => out.push(Ok(record)),
+                    }
+                }
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn changes(&self, filter: &ChangeFilter) -> Result<Vec<ChangeRecord>> {

@@ -129,6 +129,7 @@ suite!(
     runs,
     tokens,
     change_records,
+    change_records_in_one_batch,
     exceptions,
     rule_versions,
     sidecar_reports,
@@ -522,6 +523,53 @@ fn new_exception(services: &[&str], kinds: &[ChangeKind]) -> NewException {
         ends_ms: 2_000,
         reason: "hotfix for 支付".into(),
     }
+}
+
+async fn change_records_in_one_batch(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("e"))
+        .await
+        .expect("event");
+    let mut missing_exception = change("order", Some(e.id), true);
+    missing_exception.exception_id = Some(999);
+    let batch = vec![
+        (Ctx::new("ci-1", 10), change("order", Some(e.id), false)),
+        (Ctx::new("ci-2", 11), change("pay", None, true)),
+        (
+            Ctx::new("ci-3", 12),
+            change("ghost", Some(e.id + 1000), true),
+        ),
+        (Ctx::new("ci-4", 13), missing_exception),
+        (Ctx::new("ci-5", 14), change("order", Some(e.id), true)),
+    ];
+    let results = s.record_changes(&batch).await.expect("one transaction");
+    assert_eq!(results.len(), batch.len());
+    // The items whose event or exception is missing are refused alone.
+    assert!(is_not_found(&results[2]), "{:?}", results[2]);
+    assert!(is_not_found(&results[3]), "{:?}", results[3]);
+    let stored: Vec<&ChangeRecord> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        stored
+            .iter()
+            .map(|r| (r.at_ms, r.service.as_str()))
+            .collect::<Vec<_>>(),
+        [(10, "order"), (11, "pay"), (14, "order")]
+    );
+    assert!(stored.windows(2).all(|w| w[0].id < w[1].id), "ids in order");
+    let listed = s.changes(&ChangeFilter::default()).await.expect("list");
+    assert_eq!(listed.len(), 3);
+    // One audit entry per stored record, in batch order, chain intact.
+    let log = db.all_audit().await;
+    let gate: Vec<&str> = log
+        .iter()
+        .filter(|a| a.action == "gate.check")
+        .map(|a| a.actor.as_str())
+        .collect();
+    assert_eq!(gate, ["ci-1", "ci-2", "ci-5"]);
+    audit::verify(&log).expect("chain intact");
+    assert!(s.record_changes(&[]).await.expect("empty").is_empty());
 }
 
 async fn exceptions(db: &Db) {
