@@ -10,7 +10,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{TestServer, code, event_with_plan, run_json, upload_run};
+use common::{
+    TestServer, check_role_answer, code, documented_operations, event_with_plan, run_json,
+    upload_run,
+};
 use http::{StatusCode, header};
 use seawall_store::Role;
 use serde_json::{Value, json};
@@ -232,32 +235,7 @@ async fn every_endpoint_with_every_role() {
     for &(method, template, op, allowed, ok) in MATRIX {
         for (role, secret) in &tokens {
             let r = call(&server, Some(secret), op, &mut n).await;
-            if allowed.contains(role) {
-                assert_eq!(
-                    r.status.as_u16(),
-                    ok,
-                    "{method} {template} as {}: {}",
-                    role.as_str(),
-                    r.text()
-                );
-            } else {
-                assert_eq!(
-                    r.status,
-                    StatusCode::FORBIDDEN,
-                    "{method} {template} as {} must be refused",
-                    role.as_str()
-                );
-                assert_eq!(code(&r), "forbidden");
-                let v: Value = r.json().expect("json");
-                let named: Vec<&str> = v["error"]["details"]["allowed_roles"]
-                    .as_array()
-                    .expect("allowed_roles")
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let expected: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
-                assert_eq!(named, expected, "{method} {template}");
-            }
+            check_role_answer(&r, &format!("{method} {template}"), *role, allowed, ok);
         }
         // No token, and a token that was never issued.
         for token in [
@@ -296,19 +274,7 @@ async fn every_endpoint_with_every_role() {
 
 #[tokio::test]
 async fn the_matrix_covers_every_documented_operation_of_these_areas() {
-    let doc = serde_json::to_value(seawall_server::api::openapi()).expect("json");
-    let mut documented = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("item") {
-            let tags: Vec<&str> = op["tags"]
-                .as_array()
-                .map(|t| t.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if tags.iter().any(|t| AREAS.contains(t)) {
-                documented.insert(format!("{method} {path}"));
-            }
-        }
-    }
+    let documented = documented_operations(&AREAS);
     let mut tested: BTreeSet<String> = MATRIX.iter().map(|(m, t, ..)| format!("{m} {t}")).collect();
     tested.extend(PUBLIC.iter().map(|p| format!("get {p}")));
     assert_eq!(documented, tested);

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{TestServer, code, event_with_plan};
+use common::{TestServer, check_role_answer, documented_operations, event_with_plan};
 use http::{Method, StatusCode};
 use seawall_server::client::Response;
 use seawall_store::Role;
@@ -278,32 +278,7 @@ async fn every_endpoint_with_every_role() {
     for &(method, template, op, allowed, ok) in MATRIX {
         for (role, secret) in &tokens {
             let r = call(&server, Some(secret), op).await;
-            if allowed.contains(role) {
-                assert_eq!(
-                    r.status.as_u16(),
-                    ok,
-                    "{method} {template} as {}: {}",
-                    role.as_str(),
-                    r.text()
-                );
-            } else {
-                assert_eq!(
-                    r.status,
-                    StatusCode::FORBIDDEN,
-                    "{method} {template} as {} must be refused",
-                    role.as_str()
-                );
-                assert_eq!(code(&r), "forbidden");
-                let v: Value = r.json().expect("json");
-                let named: Vec<&str> = v["error"]["details"]["allowed_roles"]
-                    .as_array()
-                    .expect("allowed_roles")
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let expected: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
-                assert_eq!(named, expected, "{method} {template}");
-            }
+            check_role_answer(&r, &format!("{method} {template}"), *role, allowed, ok);
         }
         for token in [
             None,
@@ -352,19 +327,7 @@ async fn every_endpoint_with_every_role() {
 
 #[tokio::test]
 async fn the_matrix_covers_every_documented_operation_of_these_areas() {
-    let doc = serde_json::to_value(seawall_server::api::openapi()).expect("json");
-    let mut documented = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("item") {
-            let tags: Vec<&str> = op["tags"]
-                .as_array()
-                .map(|t| t.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if tags.iter().any(|t| AREAS.contains(t)) {
-                documented.insert(format!("{method} {path}"));
-            }
-        }
-    }
+    let documented = documented_operations(&AREAS);
     let tested: BTreeSet<String> = MATRIX.iter().map(|(m, t, ..)| format!("{m} {t}")).collect();
     assert_eq!(documented, tested);
 }

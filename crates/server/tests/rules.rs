@@ -348,6 +348,46 @@ async fn put_doc(base: &str, token: &str, rules: Value, note: &str) -> StatusCod
     r.status
 }
 
+/// A following sidecar in front of a fresh upstream, started (the start
+/// primes its rules from the control plane); its proxy and admin addresses
+/// and how to stop it.
+struct Following {
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<seawall_sidecar::ShutdownReport>,
+}
+
+async fn follow(
+    base: &str,
+    token: &str,
+    instance: &str,
+    rules_path: &std::path::Path,
+) -> Following {
+    let up = upstream().await;
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        &format!("http://{up}"),
+        rules_path,
+    )
+    .expect("config");
+    config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    config.control = Some(Control::new(base, "order-api", token, instance).expect("control"));
+    let sidecar = Sidecar::bind(config).await.expect("the sidecar starts");
+    let proxy = sidecar.local_addr().expect("addr");
+    let admin = sidecar.admin_addr().expect("admin");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(sidecar.run(async move {
+        let _ = stop_rx.await;
+    }));
+    Following {
+        proxy,
+        admin,
+        stop,
+        running,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sidecar_follows_within_a_second_and_survives_a_restart() {
     let dir = common::TempDir::new();
@@ -376,23 +416,18 @@ async fn a_sidecar_follows_within_a_second_and_survives_a_restart() {
         StatusCode::CREATED
     );
 
-    let up = upstream().await;
-    let rules_path = dir.path().join("sidecar-rules.json");
-    let mut config = Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        &format!("http://{up}"),
-        &rules_path,
+    let Following {
+        proxy,
+        admin: sidecar_admin,
+        stop: stop_sidecar,
+        running,
+    } = follow(
+        &base,
+        &reader,
+        "test-1",
+        &dir.path().join("sidecar-rules.json"),
     )
-    .expect("config");
-    config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
-    config.control = Some(Control::new(&base, "order-api", &reader, "test-1").expect("control"));
-    let sidecar = Sidecar::bind(config).await.expect("sidecar starts");
-    let proxy = sidecar.local_addr().expect("addr");
-    let sidecar_admin = sidecar.admin_addr().expect("admin");
-    let (stop_sidecar, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(sidecar.run(async move {
-        let _ = stop_rx.await;
-    }));
+    .await;
     // Primed at start from the control plane.
     assert_eq!(applied_version(sidecar_admin).await, Some(1));
     assert_eq!(post_order(proxy).await, StatusCode::OK);
@@ -468,27 +503,14 @@ async fn a_version_the_sidecar_cannot_use_never_replaces_its_rules() {
         StatusCode::CREATED
     );
 
-    let up = upstream().await;
     let rules_path = dir.path().join("rules.json");
-    let mut config = Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        &format!("http://{up}"),
-        &rules_path,
-    )
-    .expect("config");
-    config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
-    config.control =
-        Some(Control::new(&base, "order-api", &admin_token, "test-2").expect("control"));
     // It starts (with no rules: everything passes) instead of failing.
-    let sidecar = Sidecar::bind(config)
-        .await
-        .expect("starts without usable rules");
-    let proxy = sidecar.local_addr().expect("addr");
-    let sidecar_admin = sidecar.admin_addr().expect("admin");
-    let (stop_sidecar, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(sidecar.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let Following {
+        proxy,
+        admin: sidecar_admin,
+        stop: stop_sidecar,
+        running,
+    } = follow(&base, &admin_token, "test-2", &rules_path).await;
     assert_eq!(applied_version(sidecar_admin).await, Some(0));
     assert_eq!(post_order(proxy).await, StatusCode::OK);
 

@@ -270,7 +270,7 @@ pub(crate) fn rfc3339(t: Timestamp) -> String {
 }
 
 /// An event's current plan version, parsed (once per stored version:
-/// [`AppState::cached_plan`]), if it has one. The gate answers every
+/// `plans::parsed`), if it has one. The gate answers every
 /// pipeline's question from it, and parsing it each time would cost more
 /// than the rest of the check.
 pub(crate) async fn current_plan(
@@ -280,17 +280,7 @@ pub(crate) async fn current_plan(
     let Some(stored) = state.store.plan_version(event.id, None).await? else {
         return Ok(None);
     };
-    let key = format!("{}\n{}", stored.info.file_name, stored.info.sha256);
-    let plan = state.cached_plan(&key, || {
-        seawall_plan::parse(&stored.text, &stored.info.file_name).map_err(|d| {
-            ApiError::Internal(format!(
-                "stored plan version {} of `{}` no longer parses ({} problems)",
-                stored.info.version,
-                event.slug,
-                d.0.len()
-            ))
-        })
-    })?;
+    let plan = crate::api::plans::parsed(state, &event.slug, &stored)?;
     Ok(Some((stored.info.version, plan)))
 }
 

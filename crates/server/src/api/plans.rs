@@ -174,22 +174,26 @@ async fn stored(
 }
 
 /// Everything an analysis needs.
-struct Analysed {
-    version: i64,
-    plan: std::sync::Arc<Plan>,
-    measured: capacity::Measured,
+pub(crate) struct Analysed {
+    /// Plan version analysed.
+    pub(crate) version: i64,
+    /// The parsed plan.
+    pub(crate) plan: std::sync::Arc<Plan>,
+    /// Measured capacity from the event's runs.
+    pub(crate) measured: capacity::Measured,
 }
 
-async fn analysed(
+/// A stored plan version parsed once ([`AppState::cached_plan`], keyed by
+/// file name and SHA-256). Stored plans were valid when pushed; one that
+/// no longer parses means the database was edited or this server is older
+/// than the plan.
+pub(crate) fn parsed(
     state: &AppState,
     slug: &str,
-    version: Option<i64>,
-) -> Result<Analysed, ApiError> {
-    let (event, stored) = stored(state, slug, version).await?;
-    // Stored plans were valid when pushed; one that no longer parses means
-    // the database was edited or this server is older than the plan.
+    stored: &seawall_store::PlanVersion,
+) -> Result<std::sync::Arc<Plan>, ApiError> {
     let key = format!("{}\n{}", stored.info.file_name, stored.info.sha256);
-    let plan = state.cached_plan(&key, || {
+    state.cached_plan(&key, || {
         seawall_plan::parse(&stored.text, &stored.info.file_name).map_err(|d| {
             ApiError::Internal(format!(
                 "stored plan version {} of `{slug}` no longer parses ({} problems)",
@@ -197,7 +201,18 @@ async fn analysed(
                 d.0.len()
             ))
         })
-    })?;
+    })
+}
+
+/// An event's plan version (`None`: latest) with the event's runs as
+/// measured capacity, or 404.
+pub(crate) async fn analysed(
+    state: &AppState,
+    slug: &str,
+    version: Option<i64>,
+) -> Result<Analysed, ApiError> {
+    let (event, stored) = stored(state, slug, version).await?;
+    let plan = parsed(state, slug, &stored)?;
     let docs = runs::stored_docs(state, event.id).await?;
     let measured = runs::measured(&docs, &plan);
     Ok(Analysed {

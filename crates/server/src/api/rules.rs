@@ -29,8 +29,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::gate::current_plan;
-use crate::api::{events, runs};
+use crate::api::plans;
 use crate::auth::{Auth, PLANNERS, READERS};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
@@ -313,14 +312,11 @@ async fn derive_rules(
             format!("safety {safety} is out of range: give a factor above 0 and at most 1"),
         ));
     }
-    let event = events::find(&state, &slug).await?;
-    let (plan_version, plan) = current_plan(&state, &event).await?.ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "event `{slug}` has no plan yet; push one (seawall push PLAN.yaml --event {slug})"
-        ))
-    })?;
-    let docs = runs::stored_docs(&state, event.id).await?;
-    let measured = runs::measured(&docs, &plan);
+    let plans::Analysed {
+        version: plan_version,
+        plan,
+        measured,
+    } = plans::analysed(&state, &slug, None).await?;
     let table = capacity::table(&plan, &targets::decompose(&plan), &measured);
     let whole = derive::from_plan(&plan, &table, safety)
         .map_err(|e| ApiError::unprocessable("invalid_rules", e.to_string()))?;

@@ -516,3 +516,53 @@ pub async fn upload_run(server: &TestServer, slug: &str) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 }
+
+/// One answer of a role matrix: `ok` for a role in `allowed`, else 403
+/// `forbidden` naming exactly the allowed roles, in order.
+pub fn check_role_answer(r: &Response, what: &str, role: Role, allowed: &[Role], ok: u16) {
+    if allowed.contains(&role) {
+        assert_eq!(
+            r.status.as_u16(),
+            ok,
+            "{what} as {}: {}",
+            role.as_str(),
+            r.text()
+        );
+        return;
+    }
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "{what} as {} must be refused",
+        role.as_str()
+    );
+    assert_eq!(code(r), "forbidden");
+    let v: Value = r.json().expect("json");
+    let named: Vec<&str> = v["error"]["details"]["allowed_roles"]
+        .as_array()
+        .expect("allowed_roles")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let expected: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+    assert_eq!(named, expected, "{what}");
+}
+
+/// Every operation (`method path`) the served OpenAPI document lists under
+/// one of `tags`: what a role matrix must cover.
+pub fn documented_operations(tags: &[&str]) -> std::collections::BTreeSet<String> {
+    let doc = serde_json::to_value(seawall_server::api::openapi()).expect("json");
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let op_tags: Vec<&str> = op["tags"]
+                .as_array()
+                .map(|t| t.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if op_tags.iter().any(|t| tags.contains(t)) {
+                documented.insert(format!("{method} {path}"));
+            }
+        }
+    }
+    documented
+}
