@@ -168,3 +168,45 @@ fn durations_take_units_and_refuse_zero() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--drain-timeout"));
 }
+
+#[test]
+fn control_flags_come_together_and_refuse_bad_urls() {
+    let sidecar = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_seawall"))
+            .args(["sidecar", "--listen", "127.0.0.1:0", "--upstream"])
+            .args(["http://127.0.0.1:9", "--rules", "/nonexistent.json"])
+            .args(extra)
+            .env_remove("SEAWALL_TOKEN")
+            .output()
+            .expect("run seawall")
+    };
+    // --control needs --service and a token; --service needs --control.
+    for (extra, needle) in [
+        (
+            &["--control", "http://127.0.0.1:9", "--token", "t"][..],
+            "--service",
+        ),
+        (
+            &["--control", "http://127.0.0.1:9", "--service", "order-api"][..],
+            "--token",
+        ),
+        (&["--service", "order-api"][..], "--control"),
+    ] {
+        let out = sidecar(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+    // The control plane's URL is checked before anything starts.
+    let out = sidecar(&[
+        "--control",
+        "https://cp:1",
+        "--service",
+        "order-api",
+        "--token",
+        "t",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--control") && err.contains("https"), "{err}");
+}
