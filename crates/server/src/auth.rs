@@ -60,6 +60,32 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The caller holding `secret`: 401 unless it is a valid, unrevoked
+    /// token. The bearer header and the web UI's session cookie both end
+    /// here.
+    pub async fn from_secret(state: &AppState, secret: &str) -> Result<Auth, ApiError> {
+        if !secret.starts_with(SECRET_PREFIX) {
+            return Err(unauthorized(
+                "not a Seawall token (they start with `sw_`); check the token you were given",
+            ));
+        }
+        let Some(token) = state.store.token_by_hash(&secret_hash(secret)).await? else {
+            return Err(unauthorized(
+                "unknown token: it was never issued by this server or was mistyped",
+            ));
+        };
+        if token.revoked_ms.is_some() {
+            return Err(ApiError::Unauthorized {
+                code: "token_revoked",
+                message: format!(
+                    "token `{}` was revoked; ask an admin for a new one",
+                    token.name
+                ),
+            });
+        }
+        Ok(Auth { token })
+    }
+
     /// The caller's role.
     pub fn role(&self) -> Role {
         self.token.role
@@ -144,26 +170,7 @@ impl FromRequestParts<AppState> for Auth {
                 ));
             }
         };
-        if !secret.starts_with(SECRET_PREFIX) {
-            return Err(unauthorized(
-                "not a Seawall token (they start with `sw_`); check the token you were given",
-            ));
-        }
-        let Some(token) = state.store.token_by_hash(&secret_hash(secret)).await? else {
-            return Err(unauthorized(
-                "unknown token: it was never issued by this server or was mistyped",
-            ));
-        };
-        if token.revoked_ms.is_some() {
-            return Err(ApiError::Unauthorized {
-                code: "token_revoked",
-                message: format!(
-                    "token `{}` was revoked; ask an admin for a new one",
-                    token.name
-                ),
-            });
-        }
-        Ok(Auth { token })
+        Auth::from_secret(state, secret).await
     }
 }
 

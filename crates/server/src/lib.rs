@@ -55,6 +55,7 @@ pub mod extract;
 mod log;
 pub mod openapi;
 pub mod state;
+pub mod ui;
 pub mod verify;
 
 use std::future::Future;

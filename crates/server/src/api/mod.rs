@@ -65,6 +65,8 @@ pub fn openapi() -> OpenApi {
 pub fn app(state: AppState) -> (axum::Router, OpenApi) {
     let (router, openapi) = routes().split_for_parts();
     let router = router
+        .merge(crate::ui::start())
+        .nest("/ui", crate::ui::router())
         .layer(Extension(Arc::new(openapi.clone())))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -566,3 +566,110 @@ pub fn documented_operations(tags: &[&str]) -> std::collections::BTreeSet<String
     }
     documented
 }
+
+/// A logged-in web UI user: the session cookie a browser would hold after
+/// `POST /ui/login` with a token, and the session's CSRF token.
+#[derive(Clone)]
+pub struct UiSession {
+    pub client: Client,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl TestServer {
+    /// Log in to the UI with `token` through the login form, as a browser
+    /// does; panics unless the server sets the session cookie.
+    pub async fn ui_login(&self, token: &str) -> UiSession {
+        let client = Client::new(&self.base)
+            .expect("client")
+            .with_timeout(Duration::from_secs(30));
+        let body = format!("token={token}&next=%2Fui%2F");
+        let r = client
+            .send_raw(
+                Method::POST,
+                "/ui/login",
+                &[(
+                    header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded".into(),
+                )],
+                Bytes::from(body),
+            )
+            .await
+            .expect("login");
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "login: {}", r.text());
+        let set = r
+            .headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("Set-Cookie")
+            .to_owned();
+        let cookie = set.split(';').next().expect("cookie pair").to_owned();
+        UiSession {
+            client,
+            cookie,
+            csrf: seawall_server::ui::session::csrf_token(token),
+        }
+    }
+}
+
+impl UiSession {
+    /// GET a UI page with the session cookie.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .send_raw(
+                Method::GET,
+                path,
+                &[(header::COOKIE, self.cookie.clone())],
+                Bytes::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// POST a form with the session cookie and this session's `csrf`
+    /// field added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form_exact(path, &all).await
+    }
+
+    /// POST exactly these form fields (no CSRF token added).
+    pub async fn post_form_exact(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body: String = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_escape(k), form_escape(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.client
+            .send_raw(
+                Method::POST,
+                path,
+                &[
+                    (header::COOKIE, self.cookie.clone()),
+                    (
+                        header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded".into(),
+                    ),
+                ],
+                Bytes::from(body),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+}
+
+/// `application/x-www-form-urlencoded` escaping of one name or value.
+pub fn form_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! The war-room web UI under `/ui`: server-rendered HTML (askama templates
+//! in `crates/server/templates`), vendored htmx and one stylesheet embedded
+//! in the binary, charts and graphs as inline SVG drawn here. Nothing is
+//! fetched from anywhere but this server, so it works offline in a war room.
+//!
+//! # Writing a page
+//!
+//! One module per page, each with `pub(crate) fn router() -> Router<AppState>`
+//! merged in [`router`] with one line. A page handler:
+//!
+//! ```ignore
+//! #[derive(Template)]
+//! #[template(path = "targets.html")]        // `{% extends "base.html" %}`
+//! struct TargetsPage { chrome: Chrome, /* what the page shows */ }
+//!
+//! async fn targets(
+//!     State(state): State<AppState>,
+//!     session: Session,                      // redirect to the login page unless logged in
+//!     Path(slug): Path<String>,
+//! ) -> Result<Html<String>, UiError> {
+//!     session.auth.require(READERS)?;        // a 403 page naming the roles
+//!     let chrome = Chrome::event(&state, &session, &slug, Nav::Targets).await?;
+//!     render(&TargetsPage { chrome })
+//! }
+//! ```
+//!
+//! Rules the pages keep:
+//! - Every handler takes [`Session`] and calls `session.auth.require(…)`
+//!   (the API's role sets in [`crate::auth`]) before anything else.
+//! - Forms that change something are `POST` with the hidden `csrf` field
+//!   (`{{ chrome.csrf }}`); their handlers take a [`Form`] and call
+//!   [`Session::check_csrf`] first. htmx requests send the token in the
+//!   `x-csrf-token` header, which `base.html` sets for the whole page.
+//! - Data comes from the same functions the JSON API uses
+//!   (`api::events::find`, `api::plans::analysed`, the store): one source
+//!   of truth for every number.
+//! - No inline `<script>`, no `style="…"` attributes, no external URLs: the
+//!   Content-Security-Policy forbids them and the browser test checks it.
+//!   SVG presentation attributes (`fill`, `stroke`, `width`) and CSS
+//!   classes from `assets/seawall.css` do the styling.
+//! - Every page has a stable URL under `/ui/events/{slug}/…` that can be
+//!   pasted into the IM group; filters and sorting are query parameters.
+
+mod assets;
+pub mod chrome;
+pub mod session;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+pub use chrome::{Chrome, Nav};
+pub use session::{Form, Session};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The UI's routes, nested under `/ui` by [`crate::api::app`].
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(session::router())
+        .merge(assets::router())
+        // ---- one `.merge(<page>::router())` line per page ----
+        // ---- end of pages ----
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// `/` and `/ui` go to the UI's start page, the event list.
+pub fn start() -> Router<AppState> {
+    let to_start = || async { Redirect::to("/ui/") };
+    chrome::start_page()
+        .route("/", axum::routing::get(to_start))
+        .route("/ui", axum::routing::get(to_start))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The Content-Security-Policy of every UI answer: only this server's own
+/// scripts, styles, images and forms; no frames; no inline script or style.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+    frame-ancestors 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn not_found() -> UiError {
+    UiError(ApiError::NotFound(
+        "no such page; start from the event list at /ui/".into(),
+    ))
+}
+
+/// Render a template into an HTML answer.
+pub fn render<T: Template>(page: &T) -> Result<Html<String>, UiError> {
+    page.render()
+        .map(Html)
+        .map_err(|e| UiError(ApiError::Internal(format!("rendering a page failed: {e}"))))
+}
+
+/// An error shown as an HTML page with the API error's status and message.
+#[derive(Debug)]
+pub struct UiError(pub ApiError);
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        UiError(e)
+    }
+}
+
+impl From<seawall_store::StoreError> for UiError {
+    fn from(e: seawall_store::StoreError) -> Self {
+        UiError(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    message: String,
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self.0, "ui page failed");
+        }
+        let page = ErrorPage {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("Error"),
+            message: self.0.to_string(),
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "error page failed").into_response(),
+        }
+    }
+}
