@@ -33,11 +33,7 @@ async fn login_sets_a_strict_http_only_cookie_and_lands_on_next() {
     let server = TestServer::start().await;
     let viewer = server.token("vera", Role::Viewer, None).await;
     let client = server.api(None).client;
-    let r = login_form(
-        &client,
-        format!("token={viewer}&next=%2Fui%2Fevents%2Fx").into(),
-    )
-    .await;
+    let r = login_form(&client, format!("token={viewer}&next=%2Fui%2Fevents%2Fx")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.headers[header::LOCATION], "/ui/events/x");
     let cookie = r.headers[header::SET_COOKIE].to_str().expect("ascii");
@@ -69,7 +65,7 @@ async fn a_bad_token_stays_on_the_login_page_with_the_reason() {
     let server = TestServer::start().await;
     let client = server.api(None).client;
     for (token, needle) in [("nope", "start with `sw_`"), ("sw_0000", "unknown token")] {
-        let r = login_form(&client, format!("token={token}").into()).await;
+        let r = login_form(&client, format!("token={token}")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(r.headers.get(header::SET_COOKIE).is_none());
         assert!(text(&r).contains(needle), "{}", text(&r));
