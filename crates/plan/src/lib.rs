@@ -25,6 +25,7 @@ pub mod links;
 pub mod model;
 pub mod oncall;
 pub mod readiness;
+pub mod scale;
 pub mod targets;
 pub mod time;
 

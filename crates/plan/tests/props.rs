@@ -144,6 +144,30 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Scaling the carnival plan by any factor keeps every water level and
+    /// instance count and multiplies every target by the factor.
+    #[test]
+    fn scaling_keeps_water_levels(factor in 0.001f64..50.0) {
+        let text = include_str!("../../../examples/carnival/plan.yaml");
+        let scaled = seawall_plan::scale::scale(text, "plan.yaml", factor).expect("scaled");
+        let table = |t: &str| {
+            let p = seawall_plan::parse(t, "plan.yaml").expect("plan");
+            let targets = targets::decompose(&p);
+            capacity::table(&p, &targets, &Measured::default())
+        };
+        let (a, b) = (table(text), table(&scaled));
+        for (x, y) in a.entries.iter().chain(&a.services).zip(b.entries.iter().chain(&b.services)) {
+            prop_assert!(close(y.target_qps, x.target_qps * factor), "{}", x.id);
+            prop_assert!(close(y.water_level.unwrap_or(0.0), x.water_level.unwrap_or(0.0)), "{}", x.id);
+            prop_assert_eq!(x.needs_scaling, y.needs_scaling);
+            prop_assert_eq!(x.status, y.status);
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
     /// The parser never panics on arbitrary bytes.
