@@ -158,7 +158,7 @@ fn rewrite(src: &str, locs: &[Loc], factor: f64) -> Result<String, (Loc, String)
         };
         edits.push((token_start, token_len, format_number(value * factor)));
     }
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     edits.dedup_by_key(|e| e.0);
     let mut out = src.to_owned();
     for (start, len, text) in edits {
