@@ -41,6 +41,8 @@ enum Command {
     Rehearse(commands::rehearse::RehearseArgs),
     /// Reverse proxy that runs the guard's rules in front of a service (docs/sidecar.md).
     Sidecar(commands::sidecar::SidecarArgs),
+    /// Run the plan's simulated system on loopback: services and partners with known capacity (docs/sim.md).
+    Sim(commands::sim::SimArgs),
     /// Ask the control plane's change gate (for CI/CD; docs/change-gate.md).
     #[command(subcommand)]
     Gate(commands::gate::GateCommand),
@@ -160,6 +162,7 @@ fn main() -> ExitCode {
         Command::Load(a) => commands::load::run(a),
         Command::Rehearse(a) => commands::rehearse::run(a),
         Command::Sidecar(a) => commands::sidecar::run(a),
+        Command::Sim(a) => commands::sim::run(a),
         Command::Gate(c) => commands::gate::run(c),
         Command::Serve(a) => commands::serve::run(a),
         Command::Push(a) => commands::push::run(a),

@@ -17,6 +17,7 @@ pub mod readiness;
 pub mod rehearse;
 pub mod serve;
 pub mod sidecar;
+pub mod sim;
 pub mod targets;
 pub mod token;
 
