@@ -76,6 +76,8 @@ enum PlanCommand {
     Readiness(PlanArgs),
     /// Guard rules derived from the plan: entry limits, edge breakers, timeouts, fallbacks.
     Guard(commands::guard::GuardArgs),
+    /// The plan scaled to a smaller environment: every rate and capacity × F, water levels kept.
+    Scale(commands::scale::ScaleArgs),
 }
 
 /// The plan file and the output format.
@@ -158,6 +160,7 @@ fn main() -> ExitCode {
             PlanCommand::Oncall(a) => commands::oncall::run(a),
             PlanCommand::Readiness(a) => commands::readiness::run(a),
             PlanCommand::Guard(a) => commands::guard::run(a),
+            PlanCommand::Scale(a) => commands::scale::run(a),
         },
         Command::Load(a) => commands::load::run(a),
         Command::Rehearse(a) => commands::rehearse::run(a),

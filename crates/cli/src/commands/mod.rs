@@ -15,6 +15,7 @@ pub mod oncall;
 pub mod push;
 pub mod readiness;
 pub mod rehearse;
+pub mod scale;
 pub mod serve;
 pub mod sidecar;
 pub mod sim;
