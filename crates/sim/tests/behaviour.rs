@@ -102,14 +102,14 @@ async fn a_failing_weak_dependency_falls_back_and_a_strong_one_fails_the_entry()
     // A slow weak dependency: the edge times out after 100 ms, the entry
     // still answers, with the fallback.
     sim.reset_counters();
-    sim.set_fault("recs", Fault::Slow { ms: 400.0 })
+    sim.set_fault("recs", Fault::Slow { ms: 5000.0 })
         .expect("fault");
     let started = std::time::Instant::now();
     let (status, body) = post(&buy, &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["fallbacks"], serde_json::json!(["recs"]));
     assert!(
-        started.elapsed().as_millis() < 390,
+        started.elapsed() < std::time::Duration::from_secs(4),
         "waited for the slow weak call"
     );
     let shop = sim.counters().get("shop").cloned().expect("shop");
@@ -252,11 +252,23 @@ rehearsals:
 
 /// The same seed and the same requests give the same answers (service
 /// times, which requests fail, which fall back); another seed does not.
+/// Timeouts are long here, so only the seeded draws decide.
 #[tokio::test]
 async fn answers_are_deterministic_for_a_seed() {
+    const PLAN: &str = r#"
+event: {name: determinism}
+entries:
+  go: {service: a, method: POST, path: /go}
+services:
+  a:
+    latency_ms: 3
+    dependencies:
+      - {to: b, strength: weak, timeout_ms: 10000, fallback: skip}
+  b: {latency_ms: 1}
+"#;
     async fn run(seed: u64) -> Vec<(u16, String)> {
         let sim = Sim::start(
-            &plan(SMALL),
+            &plan(PLAN),
             SimOptions {
                 seed,
                 ..SimOptions::default()
@@ -264,14 +276,14 @@ async fn answers_are_deterministic_for_a_seed() {
         )
         .await
         .expect("start");
-        sim.set_fault("recs", Fault::Fail { ratio: 0.5 })
+        sim.set_fault("b", Fault::Fail { ratio: 0.5 })
             .expect("fault");
-        sim.set_fault("shop", Fault::Fail { ratio: 0.2 })
+        sim.set_fault("a", Fault::Fail { ratio: 0.2 })
             .expect("fault");
-        let buy = url(&sim, "buy");
+        let go = url(&sim, "go");
         let mut answers = Vec::new();
         for _ in 0..30 {
-            let (status, body) = post(&buy, &[]).await;
+            let (status, body) = post(&go, &[]).await;
             let work = if status == 200 {
                 format!("{} {}", body["work_ms"], body["fallbacks"])
             } else {
@@ -287,7 +299,8 @@ async fn answers_are_deterministic_for_a_seed() {
         a.iter().any(|x| x.0 == 500) && a.iter().any(|x| x.0 == 200),
         "{a:?}"
     );
-    assert!(a.iter().any(|x| x.1.contains("recs")), "{a:?}");
+    assert!(a.iter().any(|x| x.1.contains("\"b\"")), "{a:?}");
+    assert!(a.iter().any(|x| x.1.ends_with("[]")), "{a:?}");
     assert_eq!(a, run(42).await);
     assert_ne!(a, run(43).await);
 }
