@@ -43,7 +43,12 @@
 
 mod assets;
 pub mod chrome;
+mod links;
+mod overview;
+mod plan;
 pub mod session;
+pub mod svg;
+mod targets;
 
 use askama::Template;
 use axum::Router;
@@ -62,6 +67,10 @@ pub fn router() -> Router<AppState> {
         .merge(session::router())
         .merge(assets::router())
         // ---- one `.merge(<page>::router())` line per page ----
+        .merge(overview::router())
+        .merge(targets::router())
+        .merge(links::router())
+        .merge(plan::router())
         // ---- end of pages ----
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
