@@ -232,8 +232,20 @@ async fn request(
     ApiPath(slug): ApiPath<String>,
     JsonBody(req): JsonBody<RequestException>,
 ) -> Result<(StatusCode, Json<Exception>), ApiError> {
+    let e = request_exception(&state, &auth, &slug, &req).await?;
+    Ok((StatusCode::CREATED, Json(e)))
+}
+
+/// Request an exception for event `slug` as `auth` (the API's and the
+/// UI's one path: role, pm scope, the plan crate's checks, the store).
+pub(crate) async fn request_exception(
+    state: &AppState,
+    auth: &Auth,
+    slug: &str,
+    req: &RequestException,
+) -> Result<Exception, ApiError> {
     auth.require(REQUESTERS)?;
-    let event = events::find(&state, &slug).await?;
+    let event = events::find(state, slug).await?;
     let start = parse_time("start", &req.start)?;
     let end = parse_time("end", &req.end)?;
     let services: Vec<String> = req.services.iter().map(|s| s.trim().to_owned()).collect();
@@ -246,15 +258,15 @@ async fn request(
         req.reason.trim(),
     )
     .map_err(|e| invalid(&e))?;
-    let plan = current_plan(&state, &event).await?.map(|(_, p)| p);
-    check_pm_scope(&auth, plan.as_deref(), &services)?;
+    let plan = current_plan(state, &event).await?.map(|(_, p)| p);
+    check_pm_scope(auth, plan.as_deref(), &services)?;
     let mut kinds = req.kinds.clone();
     kinds.sort_by_key(|k| k.as_str());
     kinds.dedup();
     let stored = state
         .store
         .request_exception(
-            &auth.ctx(&state),
+            &auth.ctx(state),
             event.id,
             &NewException {
                 services,
@@ -266,10 +278,7 @@ async fn request(
         )
         .await?;
     state.notify_change();
-    Ok((
-        StatusCode::CREATED,
-        Json(view(&state, &slug, plan.as_deref(), stored).await?),
-    ))
+    view(state, slug, plan.as_deref(), stored).await
 }
 
 /// An event's exceptions with their state now, oldest first.
@@ -288,11 +297,21 @@ async fn list(
     auth.require(READERS)?;
     let event = events::find(&state, &slug).await?;
     let plan = current_plan(&state, &event).await?.map(|(_, p)| p);
+    let exceptions = views(&state, &event, plan.as_deref()).await?;
+    Ok(Json(ExceptionList { exceptions }))
+}
+
+/// An event's exceptions with their state now, oldest first.
+pub(crate) async fn views(
+    state: &AppState,
+    event: &seawall_store::Event,
+    plan: Option<&seawall_plan::Plan>,
+) -> Result<Vec<Exception>, ApiError> {
     let mut exceptions = Vec::new();
     for e in state.store.exceptions(event.id).await? {
-        exceptions.push(view(&state, &slug, plan.as_deref(), e).await?);
+        exceptions.push(view(state, &event.slug, plan, e).await?);
     }
-    Ok(Json(ExceptionList { exceptions }))
+    Ok(exceptions)
 }
 
 /// The stored exception, its event and the event's plan, or 404.
@@ -340,13 +359,16 @@ async fn get_one(
     Ok(Json(view(&state, &event.slug, plan.as_deref(), e).await?))
 }
 
-async fn decide(
+/// Approve or reject exception `id` as `auth` (the API's and the UI's one
+/// path): deciders only, the plan crate's rules (409 when already decided
+/// or approved after its end), the store's audited change.
+pub(crate) async fn decide(
     state: AppState,
     auth: Auth,
     id: i64,
     approve: bool,
     note: Option<String>,
-) -> Result<Json<Exception>, ApiError> {
+) -> Result<Exception, ApiError> {
     auth.require(DECIDERS)?;
     let (e, event, plan) = load(&state, id).await?;
     let now = ts(state.now())?;
@@ -365,9 +387,7 @@ async fn decide(
         .decide_exception(&auth.ctx(&state), id, approve, note.as_deref())
         .await?;
     state.notify_change();
-    Ok(Json(
-        view(&state, &event.slug, plan.as_deref(), decided).await?,
-    ))
+    view(&state, &event.slug, plan.as_deref(), decided).await
 }
 
 /// Approve a pending exception (commanders): it lets exactly its scope through in its window.
@@ -386,7 +406,7 @@ async fn approve(
     ApiPath(id): ApiPath<i64>,
     JsonBody(d): JsonBody<Decide>,
 ) -> Result<Json<Exception>, ApiError> {
-    decide(state, auth, id, true, d.note).await
+    decide(state, auth, id, true, d.note).await.map(Json)
 }
 
 /// Reject a pending exception (commanders).
@@ -405,5 +425,5 @@ async fn reject(
     ApiPath(id): ApiPath<i64>,
     JsonBody(d): JsonBody<Decide>,
 ) -> Result<Json<Exception>, ApiError> {
-    decide(state, auth, id, false, d.note).await
+    decide(state, auth, id, false, d.note).await.map(Json)
 }

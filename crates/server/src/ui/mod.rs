@@ -42,10 +42,15 @@
 //!   pasted into the IM group; filters and sorting are query parameters.
 
 mod assets;
+mod change;
+pub mod chart;
 pub mod chrome;
+mod emergency;
 mod links;
+mod oncall;
 mod overview;
 mod plan;
+mod rehearsals;
 pub mod session;
 pub mod svg;
 mod targets;
@@ -67,6 +72,10 @@ pub fn router() -> Router<AppState> {
         .merge(session::router())
         .merge(assets::router())
         // ---- one `.merge(<page>::router())` line per page ----
+        .merge(emergency::router())
+        .merge(change::router())
+        .merge(oncall::router())
+        .merge(rehearsals::router())
         .merge(overview::router())
         .merge(targets::router())
         .merge(links::router())
