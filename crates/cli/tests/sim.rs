@@ -87,6 +87,14 @@ fn serves_the_plan_and_stops_on_sigterm() {
 
     let (status, body) = http(node("order-svc"), "POST", "/api/orders", "{}");
     assert_eq!(status, 200, "{body}");
+    // The gateway answers every entry; a GET entry writes nothing.
+    let gateway: SocketAddr = truth["gateway"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("gateway");
+    let (status, body) = http(gateway, "GET", "/api/home", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("home-bff"), "{body}");
     let (status, body) = http(
         node("risk-svc"),
         "PUT",

@@ -33,6 +33,10 @@
 //!   arrival number there, so the same seed and request sequence give the
 //!   same answers.
 //!
+//! A **gateway** server answers every entry of the plan at one address
+//! (each handled by its service, as on the service's own server), for
+//! tools that take one base URL.
+//!
 //! Everything is also reachable over HTTP on every simulated server under
 //! the reserved `/_sim/` prefix: `GET /_sim/truth`, `GET /_sim/counters`,
 //! `PUT /_sim/fault`, `POST /_sim/reset` (docs/sim.md).
@@ -91,8 +95,8 @@ pub struct SimOptions {
     /// 10,000-QPS service fits a laptop); in (0, 1000]. Default 1.
     pub scale: f64,
     /// Address of the first server; services then partners, in plan order,
-    /// get consecutive ports from it. `None`, or port 0: each server its
-    /// own ephemeral port on 127.0.0.1 (or the given IP).
+    /// then the gateway get consecutive ports from it. `None`, or port 0:
+    /// each server its own ephemeral port on 127.0.0.1 (or the given IP).
     pub listen_base: Option<SocketAddr>,
 }
 
@@ -146,13 +150,16 @@ impl Sim {
             .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let listeners = server::bind(&topo, base).await?;
         let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.1).collect();
+        let nodes = topo.nodes.len();
         let truth = Truth::build(&topo, &knees, &addrs, opts.seed, opts.scale);
         let world = Arc::new(World::new(topo, truth, tag_names(plan)));
         let (stop, rx) = watch::channel(false);
         let tasks = listeners
             .into_iter()
             .enumerate()
-            .map(|(node, (listener, _))| {
+            .map(|(i, (listener, _))| {
+                // The last listener is the gateway's.
+                let node = (i < nodes).then_some(i);
                 tokio::spawn(server::serve(world.clone(), node, listener, rx.clone()))
             })
             .collect();
@@ -164,9 +171,18 @@ impl Sim {
         self.world.truth.node(id).map(|n| n.addr)
     }
 
-    /// `http://addr/path` of an entry (each `{param}` filled with `1`).
+    /// `http://addr/path` of an entry at its service's own server (each
+    /// `{param}` filled with `1`).
     pub fn entry_url(&self, entry: &str) -> Option<&str> {
         self.world.truth.entry(entry)?.url.as_deref()
+    }
+
+    /// Where the gateway listens: one address that answers every entry of
+    /// the plan (each handled by its service exactly as on the service's
+    /// own server), for tools that take one base URL such as `seawall
+    /// rehearse --base-url`.
+    pub fn gateway(&self) -> SocketAddr {
+        self.world.truth.gateway
     }
 
     /// The ground truth: scaled capacities, and each entry's knee and bottleneck.

@@ -38,6 +38,8 @@ use crate::{SimError, Truth};
 
 /// Path of dependency calls between simulated nodes.
 pub const CALL_PATH: &str = "/_sim/call";
+/// Name of the gateway in error answers.
+const GATEWAY: &str = "gateway";
 /// Header naming the calling node on dependency calls.
 pub const CALLER_HEADER: &str = "x-seawall-sim-caller";
 /// Largest request body read (larger ones are refused with 413).
@@ -196,10 +198,11 @@ impl World {
     }
 }
 
-/// Accept connections for one node until `stop` turns true, then drain.
+/// Accept connections for one node (`None`: the gateway) until `stop`
+/// turns true, then drain.
 pub(crate) async fn serve(
     world: Arc<World>,
-    node: usize,
+    node: Option<usize>,
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -237,38 +240,63 @@ pub(crate) async fn serve(
     while conns.join_next().await.is_some() {}
 }
 
+/// Route a request: dependency calls, control endpoints, then the entries
+/// of this node (the gateway: of every service, in plan order).
 async fn handle(
     world: Arc<World>,
-    node: usize,
+    node: Option<usize>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
+    let me = node.map_or(GATEWAY, |n| world.topo.nodes[n].id.as_str());
     if path == CALL_PATH {
-        return Ok(receive(&world, node, None, req).await);
+        return Ok(match node {
+            Some(n) => receive(&world, n, None, req).await,
+            None => error(
+                StatusCode::NOT_FOUND,
+                me,
+                "the gateway answers entries only; dependency calls go to a node",
+            ),
+        });
     }
     if path == "/_sim" || path.starts_with("/_sim/") {
         return Ok(control(&world, req).await);
     }
-    let spec = &world.topo.nodes[node];
+    let nodes = match node {
+        Some(n) => n..n + 1,
+        None => 0..world.topo.nodes.len(),
+    };
     let mut wrong_method = false;
-    for route in spec.routes.iter().filter(|r| r.matches(path)) {
-        if route.method == req.method() {
-            let entry = route.entry;
-            return Ok(receive(&world, node, Some(entry), req).await);
+    for n in nodes {
+        for route in world.topo.nodes[n]
+            .routes
+            .iter()
+            .filter(|r| r.matches(path))
+        {
+            if route.method == req.method() {
+                let entry = route.entry;
+                return Ok(receive(&world, n, Some(entry), req).await);
+            }
+            wrong_method = true;
         }
-        wrong_method = true;
     }
     Ok(if wrong_method {
         error(
             StatusCode::METHOD_NOT_ALLOWED,
-            &spec.id,
+            me,
             "method not allowed on this entry",
+        )
+    } else if node.is_some() {
+        error(
+            StatusCode::NOT_FOUND,
+            me,
+            "no entry of this service has this path",
         )
     } else {
         error(
             StatusCode::NOT_FOUND,
-            &spec.id,
-            "no entry of this service has this path",
+            me,
+            "no entry of the plan has this path",
         )
     })
 }
@@ -645,35 +673,36 @@ fn error(status: StatusCode, node: &str, message: &str) -> Response<Body> {
     )
 }
 
-/// Bind one listener per node: consecutive ports from `base` (port 0:
-/// each its own ephemeral port).
+/// Bind one listener per node, then the gateway's: consecutive ports from
+/// `base` (port 0: each its own ephemeral port).
 pub(crate) async fn bind(
     topo: &Topology,
     base: SocketAddr,
 ) -> Result<Vec<(TcpListener, SocketAddr)>, SimError> {
-    let count = u32::try_from(topo.nodes.len()).unwrap_or(u32::MAX);
-    if base.port() != 0 && count > 0 && u32::from(base.port()) + count - 1 > 65_535 {
+    let ids: Vec<&str> = topo
+        .nodes
+        .iter()
+        .map(|n| n.id.as_str())
+        .chain([GATEWAY])
+        .collect();
+    let count = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    if base.port() != 0 && u32::from(base.port()) + count - 1 > 65_535 {
         return Err(SimError::PortRange { base, count });
     }
-    let mut out = Vec::with_capacity(topo.nodes.len());
-    for (i, node) in topo.nodes.iter().enumerate() {
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.into_iter().enumerate() {
         let mut addr = base;
         if base.port() != 0 {
             // Checked above: fits in u16.
             addr.set_port(base.port().saturating_add(i as u16));
         }
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| SimError::Bind {
-                id: node.id.clone(),
-                addr,
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| SimError::Bind {
-            id: node.id.clone(),
+        let bind_error = |source| SimError::Bind {
+            id: id.to_owned(),
             addr,
             source,
-        })?;
+        };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
         out.push((listener, local));
     }
     Ok(out)

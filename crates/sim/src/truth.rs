@@ -14,6 +14,8 @@ pub struct Truth {
     pub seed: u64,
     /// The factor every capacity and partner quota was multiplied by.
     pub scale: f64,
+    /// Where the gateway listens: every entry at one address.
+    pub gateway: SocketAddr,
     /// Services in plan order, then partners in plan order.
     pub nodes: Vec<NodeTruth>,
     /// Entries in plan order.
@@ -55,8 +57,11 @@ pub struct EntryTruth {
     pub method: String,
     /// Path pattern, if the plan gives one (without one the entry is not served).
     pub path: Option<String>,
-    /// `http://addr/path`, with each `{param}` segment filled with `1`.
+    /// `http://addr/path` at the service's own server, with each `{param}`
+    /// segment filled with `1`.
     pub url: Option<String>,
+    /// The same path at the gateway.
+    pub gateway_url: Option<String>,
     /// The entry's capacity when it is loaded alone: the smallest
     /// `capacity(x) / calls(x)` over the services and partners `x` on its
     /// strong call tree; absent when none of them has a capacity.
@@ -86,6 +91,11 @@ impl Truth {
         seed: u64,
         scale: f64,
     ) -> Truth {
+        // One address per node, then the gateway's.
+        let gateway = addrs
+            .get(topo.nodes.len())
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let nodes = topo
             .nodes
             .iter()
@@ -115,6 +125,9 @@ impl Truth {
                         .as_deref()
                         .zip(addr)
                         .map(|(p, a)| format!("http://{a}{}", fill_params(p))),
+                    gateway_url: path
+                        .as_deref()
+                        .map(|p| format!("http://{gateway}{}", fill_params(p))),
                     knee_qps: knee.map(|k| k.qps),
                     bottleneck: knee.map(|k| topo.nodes[k.node].id.clone()),
                     bottleneck_calls: knee.map(|k| k.calls),
@@ -124,6 +137,7 @@ impl Truth {
         Truth {
             seed,
             scale,
+            gateway,
             nodes,
             entries,
         }

@@ -81,6 +81,40 @@ async fn entries_answer_at_their_paths_and_methods_only() {
     sim.shutdown().await;
 }
 
+/// The gateway answers every entry at one address, each handled by its
+/// service (same counters, same capacity) as on the service's own server.
+#[tokio::test]
+async fn the_gateway_answers_every_entry() {
+    let sim = small().await;
+    let gw = sim.gateway();
+    assert!(sim.truth().nodes.iter().all(|n| n.addr != gw));
+    let buy = sim.truth().entry("buy").and_then(|e| e.gateway_url.clone());
+    assert_eq!(buy, Some(format!("http://{gw}/api/buy")));
+    let (status, body) = post(&format!("http://{gw}/api/buy"), &[]).await;
+    assert_eq!(
+        (status.as_u16(), &body["node"]),
+        (200, &serde_json::json!("shop"))
+    );
+    let (status, body) = get(&format!("http://{gw}/api/stock")).await;
+    assert_eq!(
+        (status.as_u16(), &body["node"]),
+        (200, &serde_json::json!("stock"))
+    );
+    assert_eq!(get(&format!("http://{gw}/api/items/9")).await.0, 200);
+    assert_eq!(get(&format!("http://{gw}/api/buy")).await.0, 405);
+    let (status, body) = get(&format!("http://{gw}/api/none")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["node"], "gateway");
+    assert_eq!(get(&format!("http://{gw}/_sim/call")).await.0, 404);
+    assert_eq!(get(&format!("http://{gw}/_sim/truth")).await.0, 200);
+    let c = sim.counters();
+    // shop: buy 1 + item 1; stock: 3 per shop request (2 direct, 1 through
+    // recs) + 1 stock-check.
+    assert_eq!(c.get("shop").map(|n| n.requests), Some(2));
+    assert_eq!(c.get("stock").map(|n| n.requests), Some(7));
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_failing_weak_dependency_falls_back_and_a_strong_one_fails_the_entry() {
     let sim = small().await;
@@ -401,7 +435,8 @@ async fn bad_options_and_plans_are_refused_before_anything_starts() {
     )
     .await
     .expect_err("ports");
-    assert!(err.to_string().contains("65533..=65537"), "{err}");
+    // 5 nodes and the gateway.
+    assert!(err.to_string().contains("65533..=65538"), "{err}");
 
     // A taken port names the node that could not bind it.
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -448,6 +483,7 @@ async fn listen_base_gives_consecutive_ports_in_plan_order() {
         let ports: Vec<u16> = sim.truth().nodes.iter().map(|n| n.addr.port()).collect();
         let expected: Vec<u16> = (0..5).map(|i| base.port() + i).collect();
         assert_eq!(ports, expected);
+        assert_eq!(sim.gateway().port(), base.port() + 5);
         assert_eq!(post(&url(&sim, "buy"), &[]).await.0, 200);
         sim.shutdown().await;
         return;

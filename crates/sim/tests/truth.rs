@@ -63,8 +63,16 @@ async fn small_plan_knees_count_weak_calls_into_shared_services() {
     assert_eq!(sim.addr("shop"), Some(shop.addr));
     assert_eq!(sim.addr("nope"), None);
     let mut ports: Vec<u16> = t.nodes.iter().map(|n| n.addr.port()).collect();
+    ports.push(t.gateway.port());
+    ports.sort_unstable();
     ports.dedup();
-    assert_eq!(ports.len(), 5);
+    assert_eq!(ports.len(), 6, "every node and the gateway on its own port");
+    assert_eq!(sim.gateway(), t.gateway);
+    assert_eq!(
+        item.gateway_url.as_deref(),
+        Some(format!("http://{}/api/items/1", t.gateway).as_str())
+    );
+    assert_eq!(nowhere.gateway_url, None);
     sim.shutdown().await;
 }
 

@@ -20,8 +20,9 @@ pub struct SimArgs {
     /// Path of the plan (YAML).
     #[arg(value_name = "PLAN.yaml")]
     plan: PathBuf,
-    /// Address of the first server: services, then partners, in plan order
-    /// get consecutive ports from it; port 0 gives each an ephemeral port.
+    /// Address of the first server: services, then partners, in plan order,
+    /// then the gateway (every entry at one address) get consecutive ports
+    /// from it; port 0 gives each an ephemeral port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     listen_base: SocketAddr,
     /// Seed of the random draws (latency jitter, `fail` sampling).
@@ -114,6 +115,10 @@ fn page(truth: &Truth) -> Page {
         ]);
     }
     page.grid(nodes);
+    page.line(format!(
+        "Gateway: http://{} answers every entry (e.g. seawall rehearse --base-url http://{})",
+        truth.gateway, truth.gateway
+    ));
     page.heading("Entries: ground truth (each loaded alone)");
     let mut entries = Grid::new(&[
         ("entry", Align::Left),
@@ -134,13 +139,11 @@ fn page(truth: &Truth) -> Page {
         ]);
     }
     page.grid(entries);
-    if let Some(first) = truth.nodes.first() {
-        page.line(format!(
-            "Control (on every server): GET http://{}/_sim/truth, GET /_sim/counters, \
-             PUT /_sim/fault {{\"target\": …, \"fault\": {{\"kind\": \"slow\", \"ms\": 300}}}}, \
-             POST /_sim/reset (docs/sim.md)",
-            first.addr
-        ));
-    }
+    page.line(format!(
+        "Control (on every server): GET http://{}/_sim/truth, GET /_sim/counters, \
+         PUT /_sim/fault {{\"target\": …, \"fault\": {{\"kind\": \"slow\", \"ms\": 300}}}}, \
+         POST /_sim/reset (docs/sim.md)",
+        truth.gateway
+    ));
     page
 }
