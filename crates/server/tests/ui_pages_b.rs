@@ -123,6 +123,13 @@ async fn oncall_shows_who_is_on_duty_now_and_the_gaps() {
     // The rota time line marks now; its rows are the business lines.
     let svg = element(&html, "rota", "svg");
     assert!(svg.contains("id=\"rota-now\""));
+    // The zoom around now: the peak-day shifts, cut to 04:00–04:00.
+    let today = element(&html, "rota-today", "svg");
+    assert!(today.contains("id=\"rota-today-now\"") && today.contains("Chen Jie / Zhou Hao"));
+    assert!(
+        today.contains(">09-30 06:00<"),
+        "ticks in the event zone: {today}"
+    );
     for line in ["bike", "ebike", "ride", "payments"] {
         assert!(svg.contains(&format!("data-row=\"{line}\"")), "{line}");
     }

@@ -218,7 +218,7 @@ const W: f64 = 640.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 16.0;
-const TOP: f64 = 14.0;
+const TOP: f64 = 26.0;
 const BOTTOM: f64 = 58.0;
 
 impl LineChart {
@@ -279,7 +279,7 @@ impl LineChart {
         let mut legend = Vec::new();
         let (mut lx, mut ly) = (LEFT, H - 8.0);
         for se in &self.series {
-            let width = 26.0 + 7.0 * se.name.chars().count() as f64;
+            let width = 40.0 + 7.5 * se.name.chars().count() as f64;
             if lx + width > W - RIGHT && lx > LEFT {
                 lx = LEFT;
                 ly += 16.0;
@@ -333,13 +333,18 @@ impl LineChart {
             (LEFT + W - RIGHT) / 2.0,
             H - BOTTOM + 32.0,
             esc(&self.x_label),
-            TOP - 2.0,
+            TOP - 12.0,
             esc(&self.y_label)
         );
         for m in &self.markers {
             let (xa, ya, xb, yb, tx, ty, anchor) = if m.vertical {
                 let x = sx.map(m.at);
-                (x, TOP, x, H - BOTTOM, x + 3.0, TOP + 10.0, "start")
+                // Labels of lines in the right half go to their left.
+                if x > (LEFT + W - RIGHT) / 2.0 {
+                    (x, TOP, x, H - BOTTOM, x - 3.0, TOP + 10.0, "end")
+                } else {
+                    (x, TOP, x, H - BOTTOM, x + 3.0, TOP + 10.0, "start")
+                }
             } else {
                 let y = sy.map(m.at);
                 (LEFT, y, W - RIGHT, y, W - RIGHT - 2.0, y - 3.0, "end")
@@ -543,10 +548,31 @@ pub fn time_ticks(start: i64, end: i64, tz: &str, target: usize) -> Vec<(i64, St
 
 const T_LEFT: f64 = 170.0;
 const T_W: f64 = 980.0;
-const T_TOP: f64 = 34.0;
+const T_TOP: f64 = 40.0;
 const T_ROW: f64 = 30.0;
 
 impl Timeline {
+    /// The same time line over `[start, end)` only: bars and bands cut to
+    /// it, those outside dropped (a zoom, such as the next 24 hours).
+    pub fn window(mut self, id: &str, start: i64, end: i64) -> Timeline {
+        self.id = id.to_owned();
+        self.start = start;
+        self.end = end;
+        for row in &mut self.rows {
+            row.bars.retain(|b| b.end > start && b.start < end);
+            for b in &mut row.bars {
+                b.start = b.start.max(start);
+                b.end = b.end.min(end);
+            }
+        }
+        self.bands.retain(|b| b.end > start && b.start < end);
+        for b in &mut self.bands {
+            b.start = b.start.max(start);
+            b.end = b.end.min(end);
+        }
+        self
+    }
+
     /// The time line as an `<svg>` element.
     pub fn svg(&self) -> String {
         let (start, end) = if self.end > self.start {
@@ -555,7 +581,7 @@ impl Timeline {
             (self.start, self.start + 3_600_000)
         };
         let height = T_TOP + T_ROW * self.rows.len().max(1) as f64 + 26.0;
-        let sx = Scale::new(start as f64, end as f64, T_LEFT, T_W - 10.0);
+        let sx = Scale::new(start as f64, end as f64, T_LEFT, T_W - 30.0);
         let mut s = String::new();
         let _ = write!(
             s,
@@ -572,11 +598,11 @@ impl Timeline {
             }
             let _ = write!(
                 s,
-                r#"<g class="band" data-band="{}"><title>{}</title><rect class="fill-track" x="{x0:.1}" y="4" width="{:.1}" height="{:.1}" opacity="0.35"/><text x="{:.1}" y="16" text-anchor="middle">{}</text></g>"#,
+                r#"<g class="band" data-band="{}"><title>{}</title><rect class="fill-track" x="{x0:.1}" y="2" width="{:.1}" height="{:.1}" opacity="0.35"/><text x="{:.1}" y="13" text-anchor="middle">{}</text></g>"#,
                 esc(&b.label),
                 esc(&b.label),
                 x1 - x0,
-                bottom - 4.0,
+                bottom - 2.0,
                 (x0 + x1) / 2.0,
                 esc(&b.label)
             );
@@ -586,7 +612,7 @@ impl Timeline {
             let _ = write!(
                 s,
                 r#"<line class="grid-line" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke-width="1"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                T_TOP - 6.0,
+                T_TOP - 4.0,
                 bottom + 16.0,
                 esc(&label)
             );
@@ -637,10 +663,12 @@ impl Timeline {
             let x = sx.map(now as f64);
             let _ = write!(
                 s,
-                r#"<g id="{}-now" class="now"><line class="stroke-critical" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke-width="2"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" class="critical">now</text></g>"#,
+                r#"<g id="{}-now" class="now"><line class="stroke-critical" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke-width="2"/><text x="{:.1}" y="{:.1}" text-anchor="{}" class="critical">now</text></g>"#,
                 esc(&self.id),
-                T_TOP - 10.0,
-                T_TOP - 12.0
+                T_TOP - 16.0,
+                if x > T_W - 80.0 { x - 4.0 } else { x + 4.0 },
+                T_TOP - 6.0,
+                if x > T_W - 80.0 { "end" } else { "start" }
             );
         }
         s.push_str("</svg>");
@@ -873,5 +901,13 @@ mod tests {
             ..t.clone()
         };
         assert!(!outside.svg().contains("freeze-calendar-now"));
+        // A zoom cuts bars to the window and drops what lies outside.
+        let zoom = t.clone().window("zoom", 4 * 3_600_000, 8 * 3_600_000);
+        assert_eq!(zoom.rows[0].bars[0].start, 4 * 3_600_000);
+        assert_eq!(zoom.rows[0].bars[0].end, 5 * 3_600_000);
+        assert!(zoom.bands.is_empty());
+        let later = t.window("later", 6 * 3_600_000, 8 * 3_600_000);
+        assert!(later.rows[0].bars.is_empty());
+        assert!(!later.svg().contains("data-bar="));
     }
 }

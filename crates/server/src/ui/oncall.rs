@@ -23,6 +23,8 @@ use crate::api::gate::{current_plan, ts};
 use crate::auth::READERS;
 use crate::state::AppState;
 
+const HOUR: i64 = 3_600_000;
+
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/events/{slug}/oncall", get(page))
 }
@@ -228,6 +230,7 @@ struct OncallPage {
     lines: Vec<LineNow>,
     gaps: Vec<GapRow>,
     timeline: Option<String>,
+    today: Option<String>,
     channels: Vec<ChannelRow>,
     uncovered_now: usize,
 }
@@ -249,6 +252,7 @@ async fn page(
             lines: Vec::new(),
             gaps: Vec::new(),
             timeline: None,
+            today: None,
             channels: Vec::new(),
             uncovered_now: 0,
         });
@@ -299,6 +303,10 @@ async fn page(
         uncovered_now: lines.iter().filter(|l| l.primary.is_none()).count(),
         lines,
         gaps,
+        today: rota_timeline(&plan, now_ms).map(|t| {
+            t.window("rota-today", now_ms - 6 * HOUR, now_ms + 18 * HOUR)
+                .svg()
+        }),
         timeline: rota_timeline(&plan, now_ms).map(|t| t.svg()),
         channels,
     })
