@@ -65,6 +65,22 @@ pub enum SimError {
         /// Comma-separated ids that exist.
         known: String,
     },
+    /// A mix names an entry the plan does not have.
+    #[error("unknown entry `{entry}` in the mix (known: {known})")]
+    UnknownEntry {
+        /// The name given.
+        entry: String,
+        /// Comma-separated entry ids.
+        known: String,
+    },
+    /// A mix rate is negative or not a number.
+    #[error("entry `{entry}`: rate {rate} is not a non-negative number of requests per second")]
+    InvalidRate {
+        /// Entry id.
+        entry: String,
+        /// The rate given.
+        rate: f64,
+    },
     /// A fault's numbers are out of range.
     #[error("invalid fault: {0}")]
     InvalidFault(String),

@@ -78,7 +78,7 @@ pub use server::{CALL_PATH, CALLER_HEADER};
 pub use topology::{
     DEFAULT_CALL_TIMEOUT_MS, DEFAULT_QUEUE_LIMIT_MS, MAX_CALLS, MAX_RETRIES, NodeKind,
 };
-pub use truth::{EntryTruth, NodeTruth, Truth};
+pub use truth::{EntryTruth, MixKnee, NodeTruth, Truth};
 
 use server::{TagNames, World};
 use topology::Topology;
@@ -144,7 +144,8 @@ impl Sim {
             });
         }
         let topo = Topology::build(plan, opts.scale)?;
-        let knees = topo.knees(plan)?;
+        let reach = topo.reach(plan)?;
+        let knees = topo.knees(&reach);
         let base = opts
             .listen_base
             .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
@@ -152,7 +153,7 @@ impl Sim {
         let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.1).collect();
         let nodes = topo.nodes.len();
         let truth = Truth::build(&topo, &knees, &addrs, opts.seed, opts.scale);
-        let world = Arc::new(World::new(topo, truth, tag_names(plan)));
+        let world = Arc::new(World::new(topo, reach, truth, tag_names(plan)));
         let (stop, rx) = watch::channel(false);
         let tasks = listeners
             .into_iter()
@@ -188,6 +189,20 @@ impl Sim {
     /// The ground truth: scaled capacities, and each entry's knee and bottleneck.
     pub fn truth(&self) -> &Truth {
         &self.world.truth
+    }
+
+    /// Each entry's knee when the given entries are loaded **together** at
+    /// these rates (QPS, at the simulation's scale) and the whole mix is
+    /// scaled up: the factor at which the first node on the entry's strong
+    /// call tree reaches its capacity (its load summed over every entry of
+    /// the mix, weak calls included), and the entry's rate there. This is
+    /// what a capacity search that raises a journey mix finds per entry; a
+    /// shared service can make it lower than the entry's knee alone.
+    ///
+    /// Fails on an unknown entry or a rate that is negative or not finite;
+    /// an entry given twice counts with the sum of its rates.
+    pub fn mix_knees(&self, rates: &[(&str, f64)]) -> Result<Vec<MixKnee>, SimError> {
+        self.world.mix_knees(rates)
     }
 
     /// A snapshot of every node's counters.

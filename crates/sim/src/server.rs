@@ -33,8 +33,8 @@ use tokio::time::Instant;
 use crate::counters::{Cells, Counters, bump};
 use crate::fault::{Fault, FaultRequest};
 use crate::rng::Rng;
-use crate::topology::{NodeKind, NodeSpec, Topology, millis};
-use crate::{SimError, Truth};
+use crate::topology::{NodeKind, NodeSpec, Reach, Topology, millis};
+use crate::{MixKnee, SimError, Truth};
 
 /// Path of dependency calls between simulated nodes.
 pub const CALL_PATH: &str = "/_sim/call";
@@ -108,6 +108,8 @@ impl NodeState {
 /// Everything the servers share.
 pub(crate) struct World {
     pub topo: Topology,
+    /// What each entry reaches, in plan order.
+    reach: Vec<Reach>,
     nodes: Vec<NodeState>,
     call_uris: Vec<Uri>,
     pub truth: Truth,
@@ -118,7 +120,7 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub fn new(topo: Topology, truth: Truth, tags: TagNames) -> Self {
+    pub fn new(topo: Topology, reach: Vec<Reach>, truth: Truth, tags: TagNames) -> Self {
         let nodes = topo
             .nodes
             .iter()
@@ -149,6 +151,7 @@ impl World {
         World {
             seed: truth.seed,
             topo,
+            reach,
             nodes,
             call_uris,
             truth,
@@ -168,6 +171,47 @@ impl World {
                 .map(|(spec, state)| state.cells.snapshot(&spec.id, spec.kind, state.fault()))
                 .collect(),
         }
+    }
+
+    pub fn mix_knees(&self, rates: &[(&str, f64)]) -> Result<Vec<MixKnee>, SimError> {
+        let entries = &self.topo.entries;
+        let mut load = vec![0.0_f64; self.topo.nodes.len()];
+        let mut given = Vec::with_capacity(rates.len());
+        for &(entry, rate) in rates {
+            let Some(i) = entries.iter().position(|e| e.0 == entry) else {
+                return Err(SimError::UnknownEntry {
+                    entry: entry.to_owned(),
+                    known: entries
+                        .iter()
+                        .map(|e| e.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            if !(rate.is_finite() && rate >= 0.0) {
+                return Err(SimError::InvalidRate {
+                    entry: entry.to_owned(),
+                    rate,
+                });
+            }
+            for (l, c) in load.iter_mut().zip(&self.reach[i].calls) {
+                *l += rate * c;
+            }
+            given.push((i, rate));
+        }
+        Ok(given
+            .into_iter()
+            .map(|(i, rate)| {
+                let tight = self.topo.tightest(&self.reach[i], &load);
+                MixKnee {
+                    id: entries[i].0.clone(),
+                    rate_qps: rate,
+                    multiple: tight.map(|t| t.0),
+                    knee_qps: tight.map(|t| t.0 * rate),
+                    bottleneck: tight.map(|t| self.topo.nodes[t.1].id.clone()),
+                }
+            })
+            .collect())
     }
 
     pub fn reset_counters(&self) {

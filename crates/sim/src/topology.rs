@@ -260,64 +260,88 @@ impl Topology {
         })
     }
 
-    /// Ground truth per entry (in plan order).
+    /// What each entry's requests reach (in plan order).
     ///
     /// `calls(x)` sums, over every path from the entry's service to `x`
     /// (strong and weak edges alike: weak calls use capacity too), the
-    /// product of the edges' `calls`. The entry's knee is the smallest
-    /// `capacity(x) / calls(x)` over the nodes `x` it reaches over strong
-    /// edges only (those whose failure fails the entry); ties go to the
-    /// first in plan order.
-    pub fn knees(&self, plan: &Plan) -> Result<Vec<Option<Knee>>, SimError> {
+    /// product of the edges' `calls`; `strong(x)` says whether `x` is
+    /// reachable over strong edges only (its failure fails the entry).
+    pub fn reach(&self, plan: &Plan) -> Result<Vec<Reach>, SimError> {
         let graph = Graph::new(&plan.services);
         let order = graph
             .topo_order()
             .map_err(|cycle| SimError::Plan(format!("dependency cycle {}", cycle.join(" → "))))?;
         let n = self.nodes.len();
+        let mut memo: HashMap<usize, Reach> = HashMap::new();
         let mut out = Vec::with_capacity(self.entries.len());
-        let mut memo: HashMap<usize, Option<Knee>> = HashMap::new();
         for (_, start, _, _) in &self.entries {
-            if let Some(known) = memo.get(start) {
-                out.push(*known);
-                continue;
-            }
-            let mut calls = vec![0.0_f64; n];
-            let mut strong = vec![false; n];
-            calls[*start] = 1.0;
-            strong[*start] = true;
-            // Callers before callees: a node's total is final when visited.
-            for &v in &order {
-                let (m, s) = (calls[v], strong[v]);
-                if m == 0.0 && !s {
-                    continue;
+            let reach = memo.entry(*start).or_insert_with(|| {
+                let mut calls = vec![0.0_f64; n];
+                let mut strong = vec![false; n];
+                calls[*start] = 1.0;
+                strong[*start] = true;
+                // Callers before callees: a node's total is final when visited.
+                for &v in &order {
+                    let (m, s) = (calls[v], strong[v]);
+                    if m == 0.0 && !s {
+                        continue;
+                    }
+                    for e in &self.nodes[v].edges {
+                        calls[e.to] += m * e.calls;
+                        strong[e.to] |= s && e.strong;
+                    }
                 }
-                for e in &self.nodes[v].edges {
-                    calls[e.to] += m * e.calls;
-                    strong[e.to] |= s && e.strong;
-                }
-            }
-            let mut best: Option<Knee> = None;
-            for (x, node) in self.nodes.iter().enumerate() {
-                let (Some(cap), true) = (node.capacity, strong[x]) else {
-                    continue;
-                };
-                if calls[x] <= 0.0 {
-                    continue;
-                }
-                let qps = cap / calls[x];
-                if best.is_none_or(|b| qps < b.qps) {
-                    best = Some(Knee {
-                        qps,
-                        node: x,
-                        calls: calls[x],
-                    });
-                }
-            }
-            memo.insert(*start, best);
-            out.push(best);
+                Reach { calls, strong }
+            });
+            out.push(reach.clone());
         }
         Ok(out)
     }
+
+    /// The entry's tightest node: the smallest `capacity(x) / load[x]` over
+    /// the nodes on its strong call tree with a capacity and some load, and
+    /// that `x` (the first in plan order on a tie).
+    pub fn tightest(&self, reach: &Reach, load: &[f64]) -> Option<(f64, usize)> {
+        let mut best: Option<(f64, usize)> = None;
+        for (x, node) in self.nodes.iter().enumerate() {
+            let (Some(cap), Some(true), Some(&l)) =
+                (node.capacity, reach.strong.get(x).copied(), load.get(x))
+            else {
+                continue;
+            };
+            if l.is_nan() || l <= 0.0 {
+                continue;
+            }
+            let ratio = cap / l;
+            if best.is_none_or(|b| ratio < b.0) {
+                best = Some((ratio, x));
+            }
+        }
+        best
+    }
+
+    /// Ground truth per entry loaded alone: the knee is
+    /// `min capacity(x) / calls(x)` over its strong call tree.
+    pub fn knees(&self, reach: &[Reach]) -> Vec<Option<Knee>> {
+        reach
+            .iter()
+            .map(|r| {
+                self.tightest(r, &r.calls).map(|(qps, node)| Knee {
+                    qps,
+                    node,
+                    calls: r.calls[node],
+                })
+            })
+            .collect()
+    }
+}
+
+/// What one entry's requests reach: calls per entry request at every node,
+/// and which nodes are on its strong call tree.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reach {
+    pub calls: Vec<f64>,
+    pub strong: Vec<bool>,
 }
 
 #[cfg(test)]

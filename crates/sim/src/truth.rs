@@ -73,6 +73,24 @@ pub struct EntryTruth {
     pub bottleneck_calls: Option<f64>,
 }
 
+/// One entry's knee when several entries are loaded together
+/// ([`Sim::mix_knees`](crate::Sim::mix_knees)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixKnee {
+    /// Entry id.
+    pub id: String,
+    /// The entry's rate in the mix, as given (QPS).
+    pub rate_qps: f64,
+    /// How far the whole mix can be multiplied before the first node on
+    /// this entry's strong call tree reaches its capacity; absent when none
+    /// of them has a capacity (or the mix sends them nothing).
+    pub multiple: Option<f64>,
+    /// `multiple × rate_qps`: the entry's rate at its knee in this mix.
+    pub knee_qps: Option<f64>,
+    /// The node that saturates first.
+    pub bottleneck: Option<String>,
+}
+
 impl Truth {
     /// The row of one entry.
     pub fn entry(&self, id: &str) -> Option<&EntryTruth> {

@@ -166,3 +166,94 @@ async fn truth_and_counters_over_http_match_the_library() {
     assert_eq!(counters, sim.counters());
     sim.shutdown().await;
 }
+
+/// Loaded together, entries sharing a service saturate it sooner: buy
+/// (3 calls to stock each) and stock-check (1) at 50 and 60 QPS put 210
+/// QPS on stock (capacity 300), so the mix can grow 300 / 210 ≈ 1.43×.
+#[tokio::test]
+async fn mix_knees_sum_the_load_of_every_entry() {
+    let sim = Sim::start(&plan(SMALL), SimOptions::default())
+        .await
+        .expect("start");
+    let mix = sim
+        .mix_knees(&[("buy", 50.0), ("stock-check", 60.0)])
+        .expect("mix");
+    assert_eq!(mix.len(), 2);
+    let m = 300.0 / 210.0;
+    assert_eq!(mix[0].id, "buy");
+    assert!(close(mix[0].multiple.expect("multiple"), m), "{mix:?}");
+    assert!(close(mix[0].knee_qps.expect("knee"), 50.0 * m));
+    assert_eq!(mix[0].bottleneck.as_deref(), Some("stock"));
+    assert!(close(mix[1].knee_qps.expect("knee"), 60.0 * m));
+    // Alone, the mix knee is the entry's own knee.
+    let alone = sim.mix_knees(&[("buy", 10.0)]).expect("alone");
+    assert!(close(alone[0].knee_qps.expect("knee"), 100.0), "{alone:?}");
+    // The same entry twice counts with the sum of its rates.
+    let twice = sim.mix_knees(&[("buy", 5.0), ("buy", 5.0)]).expect("twice");
+    assert!(close(twice[0].multiple.expect("multiple"), 10.0));
+    // recs is weak for buy: a mix that saturates recs leaves buy's knee to stock.
+    let weak = sim
+        .mix_knees(&[("buy", 10.0), ("nowhere", 45.0)])
+        .expect("weak");
+    assert_eq!(weak[0].bottleneck.as_deref(), Some("stock"));
+    assert_eq!(weak[1].bottleneck.as_deref(), Some("recs"));
+
+    let err = sim.mix_knees(&[("buyy", 1.0)]).expect_err("unknown");
+    assert!(
+        err.to_string().contains("`buyy`") && err.to_string().contains("buy, item"),
+        "{err}"
+    );
+    for rate in [-1.0, f64::NAN, f64::INFINITY] {
+        let err = sim.mix_knees(&[("buy", rate)]).expect_err("rate");
+        assert!(err.to_string().contains("rate"), "{err}");
+    }
+    sim.shutdown().await;
+}
+
+/// At the carnival plan's targets the mix's first saturated node on each
+/// strong tree is the one with the highest water level: risk-svc (target
+/// 7,895 of 11,000) for most, user-svc (12,000 of 18,000) for home,
+/// coupon-svc for the grab, ride-svc (300 of 320) for call-car.
+#[tokio::test]
+async fn carnival_mix_at_the_targets_saturates_the_highest_water_level() {
+    let plan = carnival();
+    let scale = 0.05;
+    let sim = Sim::start(
+        &plan,
+        SimOptions {
+            scale,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .expect("start");
+    let targets = decompose(&plan);
+    let rates: Vec<(&str, f64)> = targets
+        .entries
+        .iter()
+        .map(|e| (e.id.as_str(), e.target_qps * scale))
+        .collect();
+    let mix = sim.mix_knees(&rates).expect("mix");
+    let row = |id: &str| mix.iter().find(|m| m.id == id).expect(id).clone();
+    let risk = 11_000.0 / 7_895.0;
+    for (id, bottleneck, multiple) in [
+        ("home", "user-svc", 18_000.0 / 12_000.0),
+        ("scan-unlock", "risk-svc", risk),
+        ("ebike-unlock", "risk-svc", risk),
+        // coupon-svc: 3,000 grabs + 1,150 from home (weak, 0.2) + 800 from
+        // orders (weak) = 4,950 of 6,720.
+        ("coupon-grab", "coupon-svc", 6_720.0 / 4_950.0),
+        ("create-order", "risk-svc", risk),
+        ("pay", "risk-svc", risk),
+        ("call-car", "ride-svc", 320.0 / 300.0),
+    ] {
+        let r = row(id);
+        assert_eq!(r.bottleneck.as_deref(), Some(bottleneck), "{r:?}");
+        let got = r.multiple.expect("multiple");
+        assert!(
+            (got - multiple).abs() < 1e-6 * multiple,
+            "{id}: {got} vs {multiple}"
+        );
+    }
+    sim.shutdown().await;
+}
