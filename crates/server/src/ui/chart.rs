@@ -336,6 +336,7 @@ impl LineChart {
             TOP - 12.0,
             esc(&self.y_label)
         );
+        let mut horizontal = 0;
         for m in &self.markers {
             let (xa, ya, xb, yb, tx, ty, anchor) = if m.vertical {
                 let x = sx.map(m.at);
@@ -347,7 +348,14 @@ impl LineChart {
                 }
             } else {
                 let y = sy.map(m.at);
-                (LEFT, y, W - RIGHT, y, W - RIGHT - 2.0, y - 3.0, "end")
+                horizontal += 1;
+                // Alternate right and left so labels of close lines do not
+                // cover each other.
+                if horizontal % 2 == 1 {
+                    (LEFT, y, W - RIGHT, y, W - RIGHT - 2.0, y - 3.0, "end")
+                } else {
+                    (LEFT, y, W - RIGHT, y, LEFT + 4.0, y - 3.0, "start")
+                }
             };
             let _ = write!(
                 s,
