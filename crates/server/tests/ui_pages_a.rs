@@ -601,3 +601,71 @@ async fn unknown_versions_and_bad_diff_params_get_4xx_pages() {
         );
     }
 }
+
+/// A layered plan: `layers` × `width` services, each calling two services
+/// of the next layer (one strong, one weak), and one entry per first-layer
+/// service.
+fn big_plan(layers: usize, width: usize) -> String {
+    let mut y = String::from("event: {name: Big, timezone: UTC}\nentries:\n");
+    for i in 0..width {
+        y.push_str(&format!("  e{i}: {{service: s0-{i}, path: /e{i}}}\n"));
+    }
+    y.push_str("services:\n");
+    for l in 0..layers {
+        for i in 0..width {
+            y.push_str(&format!(
+                "  s{l}-{i}: {{instances: 2, capacity_per_instance: 100, timeout_ms: 1000"
+            ));
+            if l + 1 < layers {
+                let (a, b) = ((i * 7) % width, (i * 13 + 5) % width);
+                y.push_str(&format!(
+                    ", dependencies: [{{to: s{n}-{a}, timeout_ms: 100}}, {{to: s{n}-{b}, strength: weak, timeout_ms: 100, fallback: skip}}]",
+                    n = l + 1
+                ));
+            }
+            y.push_str("}\n");
+        }
+    }
+    y
+}
+
+#[tokio::test]
+async fn a_plan_with_hundreds_of_services_renders_with_bounded_height() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let r = admin
+        .post("/api/v1/events", &json!({"slug": "big", "name": "Big"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let (layers, width) = (6, 60);
+    let r = admin
+        .post(
+            "/api/v1/events/big/plans",
+            &json!({"file_name": "big.yaml", "text": big_plan(layers, width)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let ui = server.ui_login(&server.admin).await;
+    let html = page(&ui, "/ui/events/big/links").await;
+    let svg = cut(&html, "<svg id=\"link-graph\"", "</svg>");
+    let nodes = width + layers * width;
+    assert!(svg.contains(&format!("{nodes} nodes")), "{}", &svg[..300]);
+    assert_eq!(svg.matches("<a href=").count(), nodes, "every node links");
+    let size = |attr: &str| -> usize {
+        attr_values(&svg[..300], attr)
+            .first()
+            .and_then(|v| v.parse().ok())
+            .expect("size")
+    };
+    // 60 per layer wrap into two columns of 30: the height stays bounded,
+    // the width grows and the page scrolls it instead of shrinking it.
+    assert!(size("height") <= 30 * 44 + 32, "height {}", size("height"));
+    assert!(
+        size("width") > 2 * (layers + 1) * 170,
+        "width {}",
+        size("width")
+    );
+    assert!(svg.starts_with("<svg id=\"link-graph\" class=\"link-graph\" "));
+    let targets = page(&ui, "/ui/events/big/targets").await;
+    assert_eq!(attr_values(&targets, "data-service").len(), layers * width);
+}

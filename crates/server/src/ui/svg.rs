@@ -198,28 +198,91 @@ pub fn order_layers(nodes: &[Node], edges: &[GraphEdge]) -> Vec<Vec<usize>> {
     by_layer
 }
 
-/// Node positions (top-left corners) and the drawing's size.
-fn place(layers: &[Vec<usize>], n: usize) -> (Vec<(usize, usize)>, usize, usize) {
-    let mut at = vec![(0, 0); n];
+/// Where everything goes: node corners, the drawing's size, and the
+/// columns (left x and rows used) that edges must not cut through.
+struct Placement {
+    /// Top-left corner of each node.
+    at: Vec<(usize, usize)>,
+    /// Index into `columns` of each node.
+    column_of: Vec<usize>,
+    /// Every column of boxes, left to right: left x and rows used.
+    columns: Vec<(usize, usize)>,
+    width: usize,
+    height: usize,
+}
+
+/// Node positions, column by column.
+fn place(layers: &[Vec<usize>], n: usize) -> Placement {
+    let mut p = Placement {
+        at: vec![(0, 0); n],
+        column_of: vec![0; n],
+        columns: Vec::new(),
+        width: 0,
+        height: 0,
+    };
     let mut x = MARGIN;
-    let mut height = 0;
     for layer in layers {
         if layer.is_empty() {
             continue;
         }
-        let columns = layer.len().div_ceil(MAX_ROWS);
+        let first = p.columns.len();
+        for chunk in layer.chunks(MAX_ROWS) {
+            p.columns.push((x, chunk.len()));
+            x += NODE_W + GAP_X / 2;
+        }
         for (k, &i) in layer.iter().enumerate() {
             let (col, row) = (k / MAX_ROWS, k % MAX_ROWS);
-            at[i] = (
-                x + col * (NODE_W + GAP_X / 2),
-                MARGIN + row * (NODE_H + GAP_Y),
-            );
+            p.at[i] = (p.columns[first + col].0, MARGIN + row * (NODE_H + GAP_Y));
+            p.column_of[i] = first + col;
         }
-        let rows = layer.len().min(MAX_ROWS);
-        height = height.max(rows * (NODE_H + GAP_Y));
-        x += columns * (NODE_W + GAP_X / 2) + GAP_X / 2;
+        p.height = p.height.max(layer.len().min(MAX_ROWS) * (NODE_H + GAP_Y));
+        x += GAP_X / 2;
     }
-    (at, x + MARGIN, height + 2 * MARGIN)
+    p.width = x + MARGIN;
+    p.height += 2 * MARGIN;
+    p
+}
+
+/// The y of the gap between rows of a column nearest to `y` (below its
+/// last box anything is free).
+fn gap_near(y: f64, rows: usize) -> usize {
+    let pitch = (NODE_H + GAP_Y) as f64;
+    let last_bottom = (MARGIN + rows * (NODE_H + GAP_Y)) as f64;
+    if y >= last_bottom {
+        return y.round() as usize;
+    }
+    let r = ((y - MARGIN as f64 + GAP_Y as f64 / 2.0) / pitch)
+        .round()
+        .clamp(0.0, rows as f64);
+    MARGIN + (r as usize) * (NODE_H + GAP_Y) - GAP_Y / 2
+}
+
+/// A cubic curve from `(px, py)` to `(x, y)`, horizontal at both ends.
+fn curve_to(d: &mut String, x: usize, y: usize, px: usize, py: usize) {
+    let dx = x.saturating_sub(px).max(20) / 2;
+    let _ = write!(d, " C{},{py} {},{y} {x},{y}", px + dx, x.saturating_sub(dx));
+}
+
+/// The SVG path of an edge: curves with horizontal ends between columns,
+/// and straight through the gap between two boxes of every column it
+/// passes, so no edge runs under a box.
+fn edge_path(p: &Placement, from: usize, to: usize) -> String {
+    let ((x1, y1), (x2, y2)) = (p.at[from], p.at[to]);
+    let (sx, sy) = (x1 + NODE_W, y1 + NODE_H / 2);
+    let (tx, ty) = (x2, y2 + NODE_H / 2);
+    let (c0, c1) = (p.column_of[from], p.column_of[to]);
+    let mut d = format!("M{sx},{sy}");
+    let (mut px, mut py) = (sx, sy);
+    let span = (tx as f64 - sx as f64).max(1.0);
+    for &(cx, rows) in p.columns.iter().take(c1).skip(c0 + 1) {
+        let t = (cx as f64 + NODE_W as f64 / 2.0 - sx as f64) / span;
+        let y = gap_near(sy as f64 + t * (ty as f64 - sy as f64), rows);
+        curve_to(&mut d, cx, y, px, py);
+        let _ = write!(d, " L{},{y}", cx + NODE_W);
+        (px, py) = (cx + NODE_W, y);
+    }
+    curve_to(&mut d, tx, ty, px, py);
+    d
 }
 
 /// Count the pairs of edges that cross between adjacent positions, a
@@ -266,7 +329,8 @@ fn label(id: &str) -> String {
 /// nodes with open findings, a `<title>` tooltip and a link on every node.
 pub fn link_graph(nodes: &[Node], edges: &[GraphEdge]) -> String {
     let layers = order_layers(nodes, edges);
-    let (at, width, height) = place(&layers, nodes.len());
+    let p = place(&layers, nodes.len());
+    let (width, height) = (p.width, p.height);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -280,20 +344,16 @@ pub fn link_graph(nodes: &[Node], edges: &[GraphEdge]) -> String {
     );
     s.push_str(r#"<g class="edges">"#);
     for e in edges {
-        let (Some(&(x1, y1)), Some(&(x2, y2))) = (at.get(e.from), at.get(e.to)) else {
+        if e.from >= nodes.len() || e.to >= nodes.len() {
             continue;
-        };
-        let (sx, sy) = (x1 + NODE_W, y1 + NODE_H / 2);
-        let (tx, ty) = (x2, y2 + NODE_H / 2);
-        let dx = tx.saturating_sub(sx).max(20) / 2;
+        }
         let _ = write!(
             s,
-            r#"<path class="edge {}" data-from="{}" data-to="{}" d="M{sx},{sy} C{},{sy} {},{ty} {tx},{ty}" fill="none" stroke-width="1.4"{} marker-end="url(#arrow)"/>"#,
+            r#"<path class="edge {}" data-from="{}" data-to="{}" d="{}" fill="none" stroke-width="1.4"{} marker-end="url(#arrow)"/>"#,
             if e.weak { "weak" } else { "strong" },
             esc(&nodes[e.from].id),
             esc(&nodes[e.to].id),
-            sx + dx,
-            tx.saturating_sub(dx),
+            edge_path(&p, e.from, e.to),
             if e.weak {
                 r#" stroke-dasharray="6 4""#
             } else {
@@ -306,7 +366,7 @@ pub fn link_graph(nodes: &[Node], edges: &[GraphEdge]) -> String {
     for layer in &layers {
         for &i in layer {
             let n = &nodes[i];
-            let (x, y) = at[i];
+            let (x, y) = p.at[i];
             let kind = n.kind.as_str();
             let _ = write!(
                 s,
@@ -452,6 +512,52 @@ mod tests {
     }
 
     #[test]
+    fn an_edge_that_skips_a_column_passes_between_its_boxes() {
+        // e → a → b and e → b: e → b crosses a's column.
+        let nodes = vec![node("e", 0), node("a", 1), node("b", 2), node("c", 1)];
+        let edges = vec![
+            GraphEdge {
+                from: 0,
+                to: 1,
+                weak: false,
+            },
+            GraphEdge {
+                from: 1,
+                to: 2,
+                weak: false,
+            },
+            GraphEdge {
+                from: 0,
+                to: 3,
+                weak: false,
+            },
+            GraphEdge {
+                from: 0,
+                to: 2,
+                weak: false,
+            },
+        ];
+        let layers = order_layers(&nodes, &edges);
+        let p = place(&layers, nodes.len());
+        let d = edge_path(&p, 0, 2);
+        let (cx, rows) = p.columns[1];
+        let through = format!(" L{},", cx + NODE_W);
+        let at = d.find(&through).expect("a straight run through the column");
+        let y: usize = d[at + through.len()..]
+            .split(' ')
+            .next()
+            .and_then(|y| y.parse().ok())
+            .expect("y");
+        for r in 0..rows {
+            let top = MARGIN + r * (NODE_H + GAP_Y);
+            assert!(y < top || y > top + NODE_H, "y {y} cuts box row {r}: {d}");
+        }
+        // Neighbouring columns get a plain curve.
+        assert!(!edge_path(&p, 0, 1).contains(" L"));
+        assert_eq!(gap_near(10_000.0, 2), 10_000, "below the boxes all is free");
+    }
+
+    #[test]
     fn big_layers_wrap_into_columns_of_bounded_height() {
         let mut nodes = vec![node("e", 0)];
         let mut edges = Vec::new();
@@ -464,7 +570,7 @@ mod tests {
             });
         }
         let layers = order_layers(&nodes, &edges);
-        let (_, width, height) = place(&layers, nodes.len());
+        let Placement { width, height, .. } = place(&layers, nodes.len());
         assert!(
             height <= MAX_ROWS * (NODE_H + GAP_Y) + 2 * MARGIN,
             "{height}"
