@@ -339,6 +339,11 @@ async fn exceptions_requested_by_a_pm_and_decided_by_a_commander() {
         r.text().contains("2026-09-30T11:00"),
         "says what a time looks like"
     );
+    // A viewer may not ask at all.
+    let r = viewer
+        .post_form("/ui/events/carnival/change/exceptions", &form)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
         server.state.store.exceptions(1).await.expect("store").len(),
         1
