@@ -329,6 +329,11 @@ async fn overview_shows_phase_readiness_freeze_and_oncall() {
         let tr = cut(oncall, &format!("data-line=\"{line}\""), "</tr>");
         assert!(tr.contains(who), "{tr}");
     }
+    // The war-room screen refreshes itself (htmx polls the same page and
+    // swaps the live part).
+    let live = cut(&html, "<div id=\"overview-live\"", ">");
+    assert!(live.contains("hx-get=\"/ui/events/carnival\""), "{live}");
+    assert!(live.contains("hx-trigger=\"every 30s\""), "{live}");
     // Every card links to its page.
     for p in ["targets", "links", "change", "oncall", "plan"] {
         assert!(

@@ -415,6 +415,14 @@ pub fn link_graph(nodes: &[Node], edges: &[GraphEdge]) -> String {
 mod tests {
     use super::*;
 
+    fn edge(from: usize, to: usize) -> GraphEdge {
+        GraphEdge {
+            from,
+            to,
+            weak: false,
+        }
+    }
+
     fn node(id: &str, layer: usize) -> Node {
         Node {
             id: id.to_owned(),
@@ -465,11 +473,7 @@ mod tests {
         // a → y, b → x: in input order the two edges cross.
         let nodes = vec![node("a", 0), node("b", 0), node("x", 1), node("y", 1)];
         let edges = vec![
-            GraphEdge {
-                from: 0,
-                to: 3,
-                weak: false,
-            },
+            edge(0, 3),
             GraphEdge {
                 from: 1,
                 to: 2,
@@ -490,11 +494,7 @@ mod tests {
         nodes[2].worst = "error";
         nodes[2].status = Status::Critical;
         let edges = vec![
-            GraphEdge {
-                from: 0,
-                to: 1,
-                weak: false,
-            },
+            edge(0, 1),
             GraphEdge {
                 from: 1,
                 to: 2,
@@ -515,28 +515,7 @@ mod tests {
     fn an_edge_that_skips_a_column_passes_between_its_boxes() {
         // e → a → b and e → b: e → b crosses a's column.
         let nodes = vec![node("e", 0), node("a", 1), node("b", 2), node("c", 1)];
-        let edges = vec![
-            GraphEdge {
-                from: 0,
-                to: 1,
-                weak: false,
-            },
-            GraphEdge {
-                from: 1,
-                to: 2,
-                weak: false,
-            },
-            GraphEdge {
-                from: 0,
-                to: 3,
-                weak: false,
-            },
-            GraphEdge {
-                from: 0,
-                to: 2,
-                weak: false,
-            },
-        ];
+        let edges = vec![edge(0, 1), edge(1, 2), edge(0, 3), edge(0, 2)];
         let layers = order_layers(&nodes, &edges);
         let p = place(&layers, nodes.len());
         let d = edge_path(&p, 0, 2);
@@ -563,11 +542,7 @@ mod tests {
         let mut edges = Vec::new();
         for k in 0..500 {
             nodes.push(node(&format!("svc-{k}"), 1));
-            edges.push(GraphEdge {
-                from: 0,
-                to: k + 1,
-                weak: false,
-            });
+            edges.push(edge(0, k + 1));
         }
         let layers = order_layers(&nodes, &edges);
         let Placement { width, height, .. } = place(&layers, nodes.len());
