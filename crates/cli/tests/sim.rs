@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const CARNIVAL: &str = concat!(
@@ -43,17 +43,17 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String)
     (status, body)
 }
 
-#[test]
-fn serves_the_plan_and_stops_on_sigterm() {
+/// Start `seawall sim` with `args` (plus `--format json`); the child and
+/// the ground truth it printed first (pretty JSON ending with a `}` line).
+fn start(args: &[&str]) -> (Child, serde_json::Value) {
     let mut child = seawall()
-        .args([
-            "sim", CARNIVAL, "--scale", "0.05", "--seed", "7", "--format", "json",
-        ])
+        .arg("sim")
+        .args(args)
+        .args(["--format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    // The ground truth is printed first (pretty JSON ending with a `}` line).
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut json = String::new();
     loop {
@@ -66,7 +66,23 @@ fn serves_the_plan_and_stops_on_sigterm() {
             break;
         }
     }
-    let truth: serde_json::Value = serde_json::from_str(&json).expect("truth json");
+    let truth = serde_json::from_str(&json).expect("truth json");
+    (child, truth)
+}
+
+/// SIGTERM, then the exit code.
+fn stop(mut child: Child) -> Option<i32> {
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    child.wait().expect("wait").code()
+}
+
+#[test]
+fn serves_the_plan_and_stops_on_sigterm() {
+    let (child, truth) = start(&[CARNIVAL, "--scale", "0.05", "--seed", "7"]);
     assert_eq!(truth["scale"], 0.05);
     assert_eq!(truth["seed"], 7);
     let order = truth["entries"]
@@ -117,13 +133,71 @@ fn serves_the_plan_and_stops_on_sigterm() {
     assert_eq!(order_svc["fallbacks"], 1);
     assert_eq!(order_svc["real_writes"], 2);
 
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(term.success());
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(stop(child), Some(0));
+}
+
+/// `seawall rehearse` walks the carnival journeys through the sim's
+/// gateway: templated paths (`/api/pay/{{order_id}}`) and extracted ids
+/// work, every entry gets traffic, every write of the tagged run lands in
+/// the shadow store, and the SMS partner (not shadow_safe, link rule L011)
+/// counts the leaks.
+#[test]
+fn a_rehearsal_runs_through_the_gateway_with_writes_in_the_shadow_store() {
+    let src = std::fs::read_to_string(CARNIVAL).expect("plan");
+    let dir = std::env::temp_dir().join(format!("seawall-sim-rehearse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plan = dir.join("plan.yaml");
+    // A short, light scenario: 1 % of the targets for 4 s.
+    let quick = "  quick:\n    mix: {bike-ride: 0.5, ebike-ride: 0.2, ride-hailing: 0.1, coupon-grab: 0.2}\n    rate: \"0.01x\"\n    duration: 4s\n";
+    assert!(
+        src.trim_end().ends_with('}'),
+        "rehearsals is the plan's last section"
+    );
+    std::fs::write(&plan, format!("{}\n{quick}", src.trim_end())).expect("write plan");
+    let plan_s = plan.to_str().expect("utf-8");
+    let (child, truth) = start(&[plan_s, "--scale", "0.05"]);
+    let gateway = truth["gateway"].as_str().expect("gateway").to_owned();
+    let out_file = dir.join("run.json");
+    let out = seawall()
+        .args(["rehearse", plan_s, "--scenario", "quick", "--base-url"])
+        .arg(format!("http://{gateway}"))
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .expect("rehearse");
+    let (status, body) = http(gateway.parse().expect("addr"), "GET", "/_sim/counters", "");
+    assert_eq!(stop(child), Some(0));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).expect("run.json")).expect("json");
+    let entries = run["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 7);
+    for e in entries {
+        assert!(e["requests"].as_u64().is_some_and(|n| n > 0), "{e}");
+    }
+    assert_eq!(status, 200);
+    let counters: serde_json::Value = serde_json::from_str(&body).expect("counters");
+    let nodes = counters["nodes"].as_array().expect("nodes");
+    let sum = |key: &str| nodes.iter().filter_map(|n| n[key].as_u64()).sum::<u64>();
+    assert_eq!(sum("real_writes"), 0, "{body}");
+    assert!(sum("shadow_writes") > 0, "{body}");
+    let sms = nodes
+        .iter()
+        .find(|n| n["id"] == "sms-partner")
+        .expect("sms");
+    assert!(sms["leaks"].as_u64().is_some_and(|n| n > 0), "{sms}");
+    assert_eq!(sms["leaks"], sms["requests"]);
+    let pay = nodes
+        .iter()
+        .find(|n| n["id"] == "pay-gateway")
+        .expect("pay");
+    assert!(pay["ok"].as_u64().is_some_and(|n| n > 0), "{pay}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

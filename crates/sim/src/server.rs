@@ -426,7 +426,8 @@ async fn work(
     if tagged && spec.kind == NodeKind::Partner && !spec.shadow_safe {
         bump(&cells.leaks);
     }
-    let mut rng = Rng::new(world.seed, node, state.seq.fetch_add(1, Ordering::Relaxed));
+    let seq = state.seq.fetch_add(1, Ordering::Relaxed);
+    let mut rng = Rng::new(world.seed, node, seq);
     let (jitter, draw) = (rng.next_f64(), rng.next_f64());
     let fault = state.fault();
     if fault.fails(draw) {
@@ -486,10 +487,50 @@ async fn work(
             .map(|&i| world.topo.nodes[i].id.as_str())
             .collect(),
     };
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&answer).unwrap_or_default(),
-    )
+    let extracts = entry.and_then(|e| world.topo.extracts.get(e));
+    let body = match extracts {
+        Some(pointers) if !pointers.is_empty() => {
+            // Values the plan's journeys extract from this entry's answer
+            // (e.g. an order id): the request's arrival number there.
+            let mut value = serde_json::to_value(&answer).unwrap_or_default();
+            for pointer in pointers {
+                set_pointer(
+                    &mut value,
+                    pointer,
+                    serde_json::Value::from(seq.to_string()),
+                );
+            }
+            serde_json::to_vec(&value)
+        }
+        _ => serde_json::to_vec(&answer),
+    };
+    json(StatusCode::OK, body.unwrap_or_default())
+}
+
+/// Put `value` at a JSON pointer (RFC 6901), creating objects on the way;
+/// a pointer that runs into a value that is not an object is skipped, and
+/// an existing value is kept.
+fn set_pointer(root: &mut serde_json::Value, pointer: &str, value: serde_json::Value) {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return;
+    };
+    let tokens: Vec<String> = rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut current = root;
+    for (k, token) in tokens.iter().enumerate() {
+        let serde_json::Value::Object(map) = current else {
+            return;
+        };
+        if k + 1 == tokens.len() {
+            map.entry(token.clone()).or_insert(value);
+            return;
+        }
+        current = map
+            .entry(token.clone())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    }
 }
 
 /// Calls a request makes on an edge of `calls` per request: the `k`-th
@@ -837,6 +878,21 @@ mod tests {
         assert!((0..1000).all(|_| admit(&spec, &state, t0) == Some(t0)));
         let (spec, state) = node(Some(0.0), 1000.0);
         assert_eq!(admit(&spec, &state, t0), None);
+    }
+
+    #[test]
+    fn pointers_are_set_without_clobbering() {
+        let mut v = serde_json::json!({"node": "a"});
+        set_pointer(&mut v, "/data/order_id", serde_json::json!("7"));
+        set_pointer(&mut v, "/data/a~1b", serde_json::json!("8"));
+        set_pointer(&mut v, "/node/x", serde_json::json!("9"));
+        set_pointer(&mut v, "/node", serde_json::json!("10"));
+        set_pointer(&mut v, "", serde_json::json!("11"));
+        assert_eq!(
+            v,
+            serde_json::json!({"node": "a", "data": {"order_id": "7", "a/b": "8"}})
+        );
+        assert_eq!(v.pointer("/data/order_id"), Some(&serde_json::json!("7")));
     }
 
     #[test]

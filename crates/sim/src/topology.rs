@@ -78,6 +78,53 @@ impl Route {
     }
 }
 
+/// A path pattern's segments: `{name}` and any segment with a `{{var}}`
+/// template match any one segment.
+fn segments(path: &str) -> Vec<Segment> {
+    split(path)
+        .map(|s| {
+            if (s.starts_with('{') && s.ends_with('}')) || s.contains("{{") {
+                Segment::Param
+            } else {
+                Segment::Literal(s.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// Add a route for entry `ei` at `path` to `node` (once), refusing paths
+/// under the reserved `/_sim/` prefix.
+fn add_route(
+    node: &mut NodeSpec,
+    ei: usize,
+    eid: &str,
+    method: &str,
+    path: &str,
+) -> Result<(), SimError> {
+    let segments = segments(path);
+    if segments.first() == Some(&Segment::Literal("_sim".to_owned())) {
+        return Err(SimError::ReservedPath {
+            entry: eid.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    let method = hyper::Method::from_bytes(method.as_bytes())
+        .map_err(|_| SimError::Plan(format!("entry `{eid}`: bad method {method}")))?;
+    let route = Route {
+        entry: ei,
+        method,
+        segments,
+    };
+    if !node
+        .routes
+        .iter()
+        .any(|r| r.entry == ei && r.segments == route.segments)
+    {
+        node.routes.push(route);
+    }
+    Ok(())
+}
+
 fn split(path: &str) -> impl Iterator<Item = &str> {
     path.trim_start_matches('/')
         .split('/')
@@ -118,6 +165,8 @@ pub(crate) struct Topology {
     pub index: HashMap<String, usize>,
     /// Entry ids, methods and paths in plan order: (id, service node, method, path).
     pub entries: Vec<(String, usize, String, Option<String>)>,
+    /// Per entry: JSON pointers that journeys extract from its answers.
+    pub extracts: Vec<Vec<String>>,
 }
 
 /// `ms` as a duration, clamped to 1 µs ..= 1 hour (NaN → `fallback`).
@@ -213,6 +262,7 @@ impl Topology {
             });
         }
         let mut entries = Vec::with_capacity(plan.entries.len());
+        let mut extracts: Vec<Vec<String>> = vec![Vec::new(); plan.entries.len()];
         for (ei, (eid, e)) in plan.entries.iter().enumerate() {
             let Some(&node) = index.get(&e.service).filter(|&&n| n < services) else {
                 return Err(SimError::Plan(format!(
@@ -223,28 +273,7 @@ impl Topology {
             let method = e.method_or_default().as_str();
             let path = e.path.as_deref().map(|p| p.split('?').next().unwrap_or(p));
             if let Some(path) = path {
-                let segments: Vec<Segment> = split(path)
-                    .map(|s| {
-                        if s.starts_with('{') && s.ends_with('}') {
-                            Segment::Param
-                        } else {
-                            Segment::Literal(s.to_owned())
-                        }
-                    })
-                    .collect();
-                if segments.first() == Some(&Segment::Literal("_sim".to_owned())) {
-                    return Err(SimError::ReservedPath {
-                        entry: eid.clone(),
-                        path: path.to_owned(),
-                    });
-                }
-                let method = hyper::Method::from_bytes(method.as_bytes())
-                    .map_err(|_| SimError::Plan(format!("entry `{eid}`: bad method {method}")))?;
-                nodes[node].routes.push(Route {
-                    entry: ei,
-                    method,
-                    segments,
-                });
+                add_route(&mut nodes[node], ei, eid, method, path)?;
             }
             entries.push((
                 eid.clone(),
@@ -253,10 +282,29 @@ impl Topology {
                 path.map(str::to_owned),
             ));
         }
+        // Journey steps may call an entry at a templated path of their own
+        // (`/api/pay/{{order_id}}`) and extract values from its answer: the
+        // entry answers there too, and its answers carry those values.
+        for step in plan.traffic.journeys.values().flat_map(|j| &j.steps) {
+            let Some(ei) = plan.entries.get_index_of(&step.entry) else {
+                continue;
+            };
+            let (eid, node, method, _) = &entries[ei];
+            if let Some(path) = &step.path {
+                let path = path.split('?').next().unwrap_or(path);
+                add_route(&mut nodes[*node], ei, eid, method, path)?;
+            }
+            for pointer in step.extract.values() {
+                if !extracts[ei].contains(pointer) {
+                    extracts[ei].push(pointer.clone());
+                }
+            }
+        }
         Ok(Topology {
             nodes,
             index,
             entries,
+            extracts,
         })
     }
 
@@ -352,15 +400,7 @@ mod tests {
         Route {
             entry: 0,
             method: hyper::Method::GET,
-            segments: split(path)
-                .map(|s| {
-                    if s.starts_with('{') {
-                        Segment::Param
-                    } else {
-                        Segment::Literal(s.to_owned())
-                    }
-                })
-                .collect(),
+            segments: segments(path),
         }
     }
 
@@ -372,6 +412,9 @@ mod tests {
         assert!(!r.matches("/api/orders"));
         assert!(!r.matches("/api/orders/42/items"));
         assert!(!r.matches("/api/order/42"));
+        let templated = route("/api/pay/{{order_id}}/x-{{n}}");
+        assert!(templated.matches("/api/pay/42/x-7"));
+        assert!(!templated.matches("/api/pay/42"));
         let root = route("/");
         assert!(root.matches("/"));
         assert!(!root.matches("/x"));

@@ -115,6 +115,40 @@ async fn the_gateway_answers_every_entry() {
     sim.shutdown().await;
 }
 
+/// Journey steps that call an entry at a templated path of their own, and
+/// extract values from its answer, work: the carnival's bike ride extracts
+/// `/data/order_id` from create-order and pays at `/api/pay/{{order_id}}`.
+#[tokio::test]
+async fn journey_paths_and_extracted_values_are_served() {
+    let sim = Sim::start(
+        &common::carnival(),
+        SimOptions {
+            scale: 0.05,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .expect("start");
+    let gw = sim.gateway();
+    let (status, body) = post(&format!("http://{gw}/api/orders"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body
+        .pointer("/data/order_id")
+        .and_then(|v| v.as_str())
+        .expect("order id")
+        .to_owned();
+    let (status, body) = post(&format!("http://{gw}/api/pay/{id}"), &[]).await;
+    assert_eq!(
+        (status.as_u16(), &body["entry"]),
+        (200, &serde_json::json!("pay"))
+    );
+    // The entry's own path still answers; answers of other entries carry no data.
+    assert_eq!(post(&format!("http://{gw}/api/pay"), &[]).await.0, 200);
+    let (_, body) = get(&format!("http://{gw}/api/home")).await;
+    assert_eq!(body.get("data"), None);
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_failing_weak_dependency_falls_back_and_a_strong_one_fails_the_entry() {
     let sim = small().await;
