@@ -142,6 +142,7 @@ struct AddHostCookie {
     name: String,
     value: String,
     path: String,
+    http_only: bool,
 }
 
 impl WebDriverCompatibleCommand for AddHostCookie {
@@ -156,10 +157,22 @@ impl WebDriverCompatibleCommand for AddHostCookie {
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
         let body = json!({"cookie": {
             "name": self.name, "value": self.value, "path": self.path,
-            "httpOnly": true, "sameSite": "Strict",
+            "httpOnly": self.http_only, "sameSite": "Strict",
         }});
         (http::Method::POST, Some(body.to_string()))
     }
+}
+
+/// The strings of a JSON array (none if it is not one).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn free_port() -> Result<u16, E2eError> {
@@ -392,13 +405,33 @@ impl Browser {
     /// Give the browser the session cookie a login with `token` sets, without
     /// the form: for tests whose subject is not logging in.
     pub async fn set_session(&self, token: &str) -> Result<(), E2eError> {
+        self.set_cookie(SESSION_COOKIE, token, true).await
+    }
+
+    /// Set a host-only cookie for the UI (path `/ui`, SameSite=Strict) as
+    /// the server would (e.g. `seawall_theme`).
+    pub async fn set_cookie(
+        &self,
+        name: &str,
+        value: &str,
+        http_only: bool,
+    ) -> Result<(), E2eError> {
         // A cookie can only be added on a page of its host.
-        self.goto("/ui/login").await?;
+        if !self
+            .client
+            .current_url()
+            .await?
+            .as_str()
+            .starts_with(&self.base)
+        {
+            self.goto("/ui/login").await?;
+        }
         self.client
             .issue_cmd(AddHostCookie {
-                name: SESSION_COOKIE.to_owned(),
-                value: token.to_owned(),
+                name: name.to_owned(),
+                value: value.to_owned(),
                 path: "/ui".to_owned(),
+                http_only,
             })
             .await?;
         Ok(())
@@ -452,14 +485,7 @@ impl Browser {
                 vec![],
             )
             .await?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(strings(&v))
     }
 
     /// The console entries since the last call.
@@ -512,6 +538,29 @@ impl Browser {
             .await?;
         let n = |i: usize| v[i].as_u64().unwrap_or(0);
         Ok((n(0), n(1)))
+    }
+
+    /// The innermost elements reaching past `width` px from the left, not
+    /// inside a scrolling or clipping box (at most 5), as `tag#id.class
+    /// (right edge px)`: what makes a page scroll sideways.
+    pub async fn wider_than(&self, width: u64) -> Result<Vec<String>, E2eError> {
+        let v = self
+            .js(
+                "const w = arguments[0] + 0.5; const out = []; \
+                 const right = e => e.getBoundingClientRect().right + window.scrollX; \
+                 const clipped = e => { for (let p = e.parentElement; p; p = p.parentElement) { \
+                   if (getComputedStyle(p).overflowX !== 'visible') return true; } return false; }; \
+                 for (const e of document.querySelectorAll('body *')) { \
+                   if (right(e) > w && !clipped(e) && ![...e.children].some(c => right(c) > w)) { \
+                     const cls = typeof e.className === 'string' && e.className.trim() \
+                       ? '.' + e.className.trim().split(' ').join('.') : ''; \
+                     out.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + cls \
+                       + ' (' + Math.round(right(e)) + ' px)'); } } \
+                 return out.slice(0, 5);",
+                vec![json!(width)],
+            )
+            .await?;
+        Ok(strings(&v))
     }
 
     /// End the session (chromedriver closes Chromium) and stop chromedriver.
