@@ -310,6 +310,10 @@ async fn overview_shows_phase_readiness_freeze_and_oncall() {
     }
     let ride = cut(&html, "data-line=\"ride\" data-go=", "</section>");
     assert!(
+        ride.contains("href=\"/ui/events/carnival/targets?line=ride\""),
+        "a line card links to its rows: {ride}"
+    );
+    assert!(
         ride.contains("NO-GO") && ride.contains("ride-svc"),
         "{ride}"
     );

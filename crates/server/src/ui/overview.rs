@@ -76,10 +76,18 @@ pub struct LineCard {
     pub critical: Vec<String>,
     /// Why no-go.
     pub reasons: Vec<String>,
+    /// The line's rows on the targets page (none for the event-wide row).
+    pub href: Option<String>,
 }
 
-fn card(r: &LineReadiness) -> LineCard {
+fn card(r: &LineReadiness, slug: &str) -> LineCard {
     LineCard {
+        href: (r.line != readiness::EVENT_ROW && r.line != oncall::ALL_LINES).then(|| {
+            format!(
+                "/ui/events/{slug}/targets?line={}",
+                super::targets::urlencoding(&r.line)
+            )
+        }),
         line: r.line.clone(),
         name: r.name.clone(),
         go: r.go,
@@ -299,6 +307,8 @@ async fn page(
             secondary: d.secondary.as_ref().map(person),
         })
         .collect();
+    let lines = card_data.lines.iter().map(|l| card(l, &slug)).collect();
+    let event_row = Some(card(&card_data.event, &slug));
     let findings = an.findings.iter().filter(|f| f.accepted.is_none()).count();
     let scaling = an.table.services.iter().filter(|r| r.needs_scaling).count();
     render(&OverviewPage {
@@ -317,8 +327,8 @@ async fn page(
         }),
         phases: phase_views,
         go: card_data.go,
-        lines: card_data.lines.iter().map(card).collect(),
-        event_row: Some(card(&card_data.event)),
+        lines,
+        event_row,
         frozen,
         exceptions,
         pending,
