@@ -9,25 +9,11 @@
 
 use std::fmt::Write as _;
 
+use super::svg::esc;
+
 /// A finite value: `v`, or 0 for NaN and ±∞.
 pub fn fin(v: f64) -> f64 {
     if v.is_finite() { v } else { 0.0 }
-}
-
-/// Text escaped for SVG/HTML text and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A linear map from a data domain onto a pixel range.
@@ -821,7 +807,7 @@ mod tests {
         });
         let svg = c.svg();
         assert!(svg.starts_with(r#"<svg id="c""#));
-        assert!(svg.contains("A &lt;chart&gt;"), "title escaped");
+        assert!(svg.contains("A &#60;chart&#62;"), "title escaped");
         assert!(svg.contains("<title>1 s: 200 req/s</title>"), "{svg}");
         assert!(svg.contains(r#"data-series="home""#));
         assert!(svg.contains("requests/s") && svg.contains("time (s)"));
@@ -901,7 +887,7 @@ mod tests {
         };
         let svg = t.svg();
         assert!(svg.contains(r#"id="freeze-calendar-now""#));
-        assert!(svg.contains("pay-* &lt;config&gt;"));
+        assert!(svg.contains("pay-* &#60;config&#62;"));
         assert!(svg.contains(r#"data-bar="w""#));
         assert!(!svg.contains("NaN"));
         let outside = Timeline {
