@@ -538,7 +538,9 @@ fn set_pointer(root: &mut serde_json::Value, pointer: &str, value: serde_json::V
 /// are spread evenly and deterministically.
 fn calls_for(k: u64, calls: f64) -> u32 {
     let k = k as f64;
-    ((k + 1.0) * calls).floor().max(0.0) as u32 - (k * calls).floor().max(0.0) as u32
+    // The difference is taken in f64 (exact up to 2^53), so long runs never
+    // saturate; `calls` is at most MAX_CALLS.
+    (((k + 1.0) * calls).floor() - (k * calls).floor()).max(0.0) as u32
 }
 
 /// Run every edge (concurrently); the weak ones that fell back, or the
@@ -807,6 +809,9 @@ mod tests {
         assert!((0..100).all(|k| calls_for(k, 0.0) == 0));
         // Never more than one apart from the mean.
         assert!((0..1000).all(|k| (2..=3).contains(&calls_for(k, 2.5))));
+        // Still right after billions of requests.
+        let late: u32 = (0..1000).map(|k| calls_for(5_000_000_000 + k, 0.2)).sum();
+        assert_eq!(late, 200);
     }
 
     fn node(capacity: Option<f64>, queue_ms: f64) -> (NodeSpec, NodeState) {
