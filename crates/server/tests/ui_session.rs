@@ -58,6 +58,9 @@ async fn login_sets_a_strict_http_only_cookie_and_lands_on_next() {
         .expect("csp");
     assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
     assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    // Not no-referrer: with it browsers send `Origin: null` on form posts,
+    // which the same-origin check must refuse.
+    assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
 }
 
 #[tokio::test]
