@@ -488,6 +488,25 @@ impl Browser {
         Ok(strings(&v))
     }
 
+    /// Every URL the page's markup names (`href`, `src`, `action`,
+    /// `formaction`, SVG `xlink:href`), resolved against the page.
+    pub async fn linked_urls(&self) -> Result<Vec<String>, E2eError> {
+        let v = self
+            .js(
+                "const out = []; \
+                 for (const e of document.querySelectorAll('[href],[src],[action],[formaction]')) { \
+                   for (const a of ['href', 'src', 'action', 'formaction']) { \
+                     const v = e.getAttribute(a); if (v !== null) out.push(new URL(v, location.href).href); } } \
+                 for (const e of document.querySelectorAll('*')) { \
+                   const v = e.getAttributeNS('http://www.w3.org/1999/xlink', 'href'); \
+                   if (v !== null) out.push(new URL(v, location.href).href); } \
+                 return out;",
+                vec![],
+            )
+            .await?;
+        Ok(strings(&v))
+    }
+
     /// The console entries since the last call.
     pub async fn console(&self) -> Result<Vec<LogEntry>, E2eError> {
         let v = self.client.issue_cmd(BrowserLog).await?;
@@ -506,8 +525,9 @@ impl Browser {
     }
 
     /// What is wrong with the page shown, as sentences (empty when
-    /// nothing): resources from another origin, CSP violations and
-    /// uncaught script errors in the console since the last call.
+    /// nothing): resources from another origin, links, sources and form
+    /// targets naming another origin, CSP violations and uncaught script
+    /// errors in the console since the last call.
     pub async fn problems(&self) -> Result<Vec<String>, E2eError> {
         let origin = format!("{}/", self.base);
         let mut problems: Vec<String> = self
@@ -517,6 +537,11 @@ impl Browser {
             .filter(|url| !url.starts_with(&origin))
             .map(|url| format!("loaded from another origin: {url}"))
             .collect();
+        for url in self.linked_urls().await? {
+            if !url.starts_with(&origin) {
+                problems.push(format!("names a URL of another origin: {url}"));
+            }
+        }
         for entry in self.console().await? {
             if entry.is_csp_violation() {
                 problems.push(format!("CSP violation: {}", entry.message));

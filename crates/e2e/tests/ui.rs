@@ -332,6 +332,12 @@ async fn the_checks_catch_external_requests_and_csp_violations() {
             .any(|p| p.starts_with("CSP violation") && p.contains("example.invalid")),
         "{problems:?}"
     );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p == "names a URL of another origin: http://example.invalid/pixel.png"),
+        "{problems:?}"
+    );
 
     // Navigating elsewhere goes through the proxy, which records it.
     let _ = b.goto_url("http://example.invalid/").await;
