@@ -309,6 +309,12 @@ impl Browser {
         })
     }
 
+    /// The process group of chromedriver and the Chromium it started
+    /// (chromedriver's pid).
+    pub fn process_group(&self) -> u32 {
+        self.driver.child.id()
+    }
+
     /// The WebDriver client, for anything the helpers here do not cover.
     pub fn client(&self) -> &Client {
         &self.client

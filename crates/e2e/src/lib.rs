@@ -74,6 +74,30 @@ impl E2eError {
     }
 }
 
+/// The live (not zombie) processes of process group `group`, from
+/// `/proc/<pid>/stat`: what a test checks is empty after dropping a
+/// browser.
+pub fn live_processes_in_group(group: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.first().is_some_and(|state| *state != "Z")
+                && fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(group)
+        })
+        .collect()
+}
+
 /// Where screenshots go: `<target dir>/ui-screenshots`, the target dir
 /// being `CARGO_TARGET_DIR` (relative to the workspace root when relative)
 /// or the workspace's `target/`. Never committed.
@@ -109,6 +133,21 @@ mod tests {
             text.contains("apt-get install chromium chromium-driver"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_test_process_is_found_in_its_group() {
+        let me = std::process::id();
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+        let rest = stat.rsplit_once(')').expect("comm").1;
+        let group: u32 = rest
+            .split_whitespace()
+            .nth(2)
+            .expect("pgrp")
+            .parse()
+            .expect("num");
+        assert!(live_processes_in_group(group).contains(&me));
+        assert!(live_processes_in_group(u32::MAX).is_empty());
     }
 
     #[test]

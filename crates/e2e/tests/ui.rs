@@ -802,3 +802,34 @@ async fn an_invalid_plan_upload_shows_its_diagnostics() {
     s.assert_no_external_request();
     s.close().await;
 }
+
+/// Dropping a browser without closing it (as a panicking test does) leaves
+/// no chromedriver or Chromium process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_browser_leaves_no_process_behind() {
+    let s = scene(Size::DESKTOP).await;
+    s.session("vera", Role::Viewer).await;
+    let group = s.browser.process_group();
+    let running = seawall_e2e::live_processes_in_group(group);
+    assert!(
+        running.len() >= 2,
+        "chromedriver and Chromium run in group {group}: {running:?}"
+    );
+    let Scene {
+        browser, server, ..
+    } = s;
+    drop(browser);
+    let started = Instant::now();
+    loop {
+        let left = seawall_e2e::live_processes_in_group(group);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running after drop: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await.expect("stop the server");
+}
