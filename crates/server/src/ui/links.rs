@@ -273,6 +273,48 @@ mod tests {
     }
 
     #[test]
+    fn on_the_carnival_the_ordering_crosses_less_than_plan_order() {
+        use super::super::svg::{crossings, order_layers};
+        use seawall_plan::{capacity, links, targets};
+        let plan = seawall_plan::parse(
+            include_str!("../../../../examples/carnival/plan.yaml"),
+            "plan.yaml",
+        )
+        .expect("the carnival is valid");
+        let t = targets::decompose(&plan);
+        let table = capacity::table(&plan, &t, &capacity::Measured::default());
+        let findings = links::analyze(&plan, &t, &table);
+        let (nodes, edges) = graph(&plan, &table, &findings, "c");
+        assert_eq!(
+            nodes.len(),
+            plan.entries.len() + plan.services.len() + plan.partners.len()
+        );
+        let layers = nodes.iter().map(|n| n.layer).max().map_or(0, |l| l + 1);
+        let mut plan_order = vec![Vec::new(); layers];
+        for (i, n) in nodes.iter().enumerate() {
+            plan_order[n.layer].push(i);
+        }
+        let before = crossings(&plan_order, &edges, nodes.len());
+        let after = crossings(&order_layers(&nodes, &edges), &edges, nodes.len());
+        assert!(
+            after < before,
+            "{after} crossings after ordering, {before} before"
+        );
+        // Findings mark their nodes: ride-svc has the L003 and L010 errors.
+        let ride = nodes.iter().find(|n| n.id == "ride-svc").expect("ride-svc");
+        assert_eq!((ride.findings, ride.worst), (2, "error"));
+        // Weak edges are the plan's weak dependencies.
+        let weak = edges.iter().filter(|e| e.weak).count();
+        let declared = plan
+            .services
+            .values()
+            .flat_map(|s| &s.dependencies)
+            .filter(|d| d.strength == Strength::Weak)
+            .count();
+        assert_eq!(weak, declared);
+    }
+
+    #[test]
     fn depth_is_the_longest_path_from_a_root() {
         let plan = seawall_plan::parse(
             "event: {name: d}\nservices:\n  a: {dependencies: [{to: b}, {to: c}]}\n  b: {dependencies: [{to: c}]}\n  c: {}\n",
