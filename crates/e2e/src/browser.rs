@@ -28,6 +28,23 @@ use crate::{CHROMEDRIVER, CHROMIUM, E2eError, RecordingProxy, screenshot_dir};
 /// navigation to finish: generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Where the browser and its driver are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binaries {
+    /// The Chromium executable.
+    pub chromium: &'static str,
+    /// chromedriver.
+    pub chromedriver: &'static str,
+}
+
+impl Binaries {
+    /// Debian's: [`CHROMIUM`] and [`CHROMEDRIVER`].
+    pub const DEBIAN: Binaries = Binaries {
+        chromium: CHROMIUM,
+        chromedriver: CHROMEDRIVER,
+    };
+}
+
 /// The narrowest window Chromium makes.
 const MIN_WINDOW_WIDTH: u32 = 500;
 
@@ -191,21 +208,21 @@ fn require(what: &'static str, path: &'static str) -> Result<(), E2eError> {
 }
 
 /// Start chromedriver on a free port and wait until it listens.
-async fn start_driver(dir: &Path) -> Result<(Driver, u16), E2eError> {
+async fn start_driver(dir: &Path, chromedriver: &str) -> Result<(Driver, u16), E2eError> {
     let log = dir.join("chromedriver.log");
     let out = File::create(&log).map_err(E2eError::io("create chromedriver's log"))?;
     let err = out
         .try_clone()
         .map_err(E2eError::io("create chromedriver's log"))?;
     let port = free_port()?;
-    let child = Command::new(CHROMEDRIVER)
+    let child = Command::new(chromedriver)
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .process_group(0)
         .spawn()
-        .map_err(E2eError::io(format!("start {CHROMEDRIVER}")))?;
+        .map_err(E2eError::io(format!("start {chromedriver}")))?;
     let mut driver = Driver { child, log };
     let started = Instant::now();
     loop {
@@ -238,14 +255,26 @@ impl Browser {
         proxy: &RecordingProxy,
         size: Size,
     ) -> Result<Browser, E2eError> {
-        require("Chromium", CHROMIUM)?;
-        require("chromedriver", CHROMEDRIVER)?;
+        Self::start_with(Binaries::DEBIAN, base, server_port, proxy, size).await
+    }
+
+    /// [`Browser::start`] with other binaries (a test of the missing-binary
+    /// error uses it).
+    pub async fn start_with(
+        binaries: Binaries,
+        base: &str,
+        server_port: u16,
+        proxy: &RecordingProxy,
+        size: Size,
+    ) -> Result<Browser, E2eError> {
+        require("Chromium", binaries.chromium)?;
+        require("chromedriver", binaries.chromedriver)?;
         let profile = TempDir::new().map_err(|e| E2eError::Io {
             what: "create a browser profile dir".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
         let user_data = profile.path().join("profile");
-        let (driver, port) = start_driver(profile.path()).await?;
+        let (driver, port) = start_driver(profile.path(), binaries.chromedriver).await?;
         let args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
@@ -280,7 +309,7 @@ impl Browser {
         ];
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        let mut options = json!({"binary": CHROMIUM, "args": args});
+        let mut options = json!({"binary": binaries.chromium, "args": args});
         if size.width < MIN_WINDOW_WIDTH {
             // Chromium's windows are at least 500 px wide; a phone's
             // viewport is emulated instead.

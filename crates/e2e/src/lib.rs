@@ -13,7 +13,7 @@ mod server;
 
 use std::path::PathBuf;
 
-pub use browser::{Browser, LogEntry, Size};
+pub use browser::{Binaries, Browser, LogEntry, Size};
 pub use proxy::{BROWSER_OWN_HOSTS, RecordingProxy, host_of};
 pub use server::{CARNIVAL, ControlPlane, T0};
 
@@ -121,18 +121,41 @@ pub fn screenshot_dir() -> PathBuf {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_missing_browser_says_how_to_install_it() {
-        let e = E2eError::Missing {
-            what: "chromedriver",
-            path: CHROMEDRIVER,
-        };
-        let text = e.to_string();
-        assert!(text.contains("/usr/bin/chromedriver"), "{text}");
-        assert!(
-            text.contains("apt-get install chromium chromium-driver"),
-            "{text}"
-        );
+    /// Without Chromium or chromedriver, starting a browser fails (never
+    /// skips) naming the missing program and how to install it.
+    #[tokio::test]
+    async fn a_missing_binary_is_an_error_naming_the_packages() {
+        let proxy = RecordingProxy::start().await.expect("proxy");
+        for (binaries, what) in [
+            (
+                Binaries {
+                    chromium: "/nonexistent/chromium",
+                    ..Binaries::DEBIAN
+                },
+                "Chromium",
+            ),
+            (
+                Binaries {
+                    chromedriver: "/nonexistent/chromedriver",
+                    ..Binaries::DEBIAN
+                },
+                "chromedriver",
+            ),
+        ] {
+            let Err(e) =
+                Browser::start_with(binaries, "http://127.0.0.1:1", 1, &proxy, Size::DESKTOP).await
+            else {
+                panic!("a browser started without {what}");
+            };
+            assert!(
+                matches!(e, E2eError::Missing { what: w, .. } if w == what),
+                "{e}"
+            );
+            assert!(
+                e.to_string()
+                    .contains("apt-get install chromium chromium-driver")
+            );
+        }
     }
 
     #[test]
