@@ -129,6 +129,13 @@ impl Scene {
             h1 == heading || h1.starts_with(&format!("{heading} · ")),
             "{path}: heading {h1:?}, not {heading:?}"
         );
+        // The vendored htmx loaded (from this server, under the CSP).
+        let htmx = self
+            .browser
+            .js("return typeof window.htmx;", vec![])
+            .await
+            .expect("js");
+        assert_eq!(htmx, "object", "{path}: htmx did not load");
         self.assert_clean(&path).await;
     }
 
