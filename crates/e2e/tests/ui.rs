@@ -189,7 +189,6 @@ async fn without_a_session_the_ui_asks_to_log_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "form posts get 403 in Chromium (Origin: null): docs/ui.md, Browser tests"]
 async fn log_in_through_the_form_and_out_again() {
     let s = scene(Size::DESKTOP).await;
     let b = &s.browser;
@@ -238,11 +237,10 @@ async fn the_event_list_names_the_user_and_links_the_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "form posts get 403 in Chromium (Origin: null): docs/ui.md, Browser tests"]
 async fn the_war_room_theme_switch_sticks() {
     let s = scene(Size::DESKTOP).await;
     let b = &s.browser;
-    s.session("lin-wei", Role::Commander).await;
+    s.login("lin-wei", Role::Commander).await;
     let theme = || async {
         let v = b
             .js(
@@ -714,11 +712,10 @@ async fn a_viewer_sees_no_approve_button_and_cannot_approve() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "form posts get 403 in Chromium (Origin: null): docs/ui.md, Browser tests"]
 async fn a_commander_approves_an_exception_with_its_button() {
     let s = scene(Size::DESKTOP).await;
     let id = pending_exception(&s).await;
-    s.session("lin-wei", Role::Commander).await;
+    s.login("lin-wei", Role::Commander).await;
     s.open("/change", "Change control").await;
     s.browser
         .click_and_wait(&format!("#approve-{id}"))
@@ -746,10 +743,9 @@ async fn a_commander_approves_an_exception_with_its_button() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "form posts get 403 in Chromium (Origin: null): docs/ui.md, Browser tests"]
 async fn an_invalid_plan_upload_shows_its_diagnostics() {
     let s = scene(Size::DESKTOP).await;
-    s.session("lin-wei", Role::Commander).await;
+    s.login("lin-wei", Role::Commander).await;
     s.open("/plan", "Plan").await;
     let bad = "event: {name: Broken, timezone: Mars/Olympus}\nservices:\n  a: {line: nowhere}\n";
     s.browser
