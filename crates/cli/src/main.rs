@@ -43,6 +43,8 @@ enum Command {
     Sidecar(commands::sidecar::SidecarArgs),
     /// Run the plan's simulated system on loopback: services and partners with known capacity (docs/sim.md).
     Sim(commands::sim::SimArgs),
+    /// The whole loop on this machine: control plane + UI, simulated system, sidecars, rehearsal, derived limits.
+    Demo(commands::demo::DemoArgs),
     /// Ask the control plane's change gate (for CI/CD; docs/change-gate.md).
     #[command(subcommand)]
     Gate(commands::gate::GateCommand),
@@ -166,6 +168,7 @@ fn main() -> ExitCode {
         Command::Rehearse(a) => commands::rehearse::run(a),
         Command::Sidecar(a) => commands::sidecar::run(a),
         Command::Sim(a) => commands::sim::run(a),
+        Command::Demo(a) => commands::demo::run(a),
         Command::Gate(c) => commands::gate::run(c),
         Command::Serve(a) => commands::serve::run(a),
         Command::Push(a) => commands::push::run(a),

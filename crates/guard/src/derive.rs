@@ -19,6 +19,17 @@ use crate::rules::{
 /// error and the traffic admitted while a sliding window turns over.
 pub const DEFAULT_SAFETY: f64 = 0.9;
 
+/// Longest a request waits in a derived entry limit's pace queue, in ms.
+///
+/// Entry limits pace (Sentinel's rate limiter) instead of counting a
+/// one-second window: a window that starts empty — the first second of a
+/// flash sale — admits its whole quota in a few milliseconds, and the
+/// service behind gets a second's work at once. Pacing admits one request
+/// every `1 / limit` seconds; a short queue absorbs arrival jitter so the
+/// admitted rate still reaches the limit, and everything above is refused
+/// at once (`queue_too_long`).
+pub const ENTRY_PACE_MS: u64 = 50;
+
 /// Open period of a derived breaker whose plan breaker gives none, in seconds.
 pub const DEFAULT_OPEN_SECONDS: f64 = 10.0;
 
@@ -124,7 +135,11 @@ fn entry_resource(
         _ => (None, LimitSource::None),
     };
     let flow: Vec<FlowRule> = qps
-        .map(|count| FlowRule::qps(&format!("{id}.qps"), count))
+        .map(|count| FlowRule {
+            behavior: crate::rules::Behavior::Pace,
+            max_queueing_ms: ENTRY_PACE_MS,
+            ..FlowRule::qps(&format!("{id}.qps"), count)
+        })
         .into_iter()
         .collect();
     let mut routes = Vec::new();

@@ -46,6 +46,8 @@ mod client;
 mod config;
 mod data;
 mod error;
+#[cfg(feature = "plan")]
+pub mod from_plan;
 pub mod metrics;
 mod ramp;
 mod rehearse;

@@ -598,6 +598,11 @@ impl Controller<'_> {
                 entries,
             });
             next = search.next(held);
+            if !held && !spec.cooldown.is_zero() && matches!(next, Next::Run { .. }) {
+                // Requests still queued from the broken step finish (and
+                // are recorded in its phase) before the next one starts.
+                tokio::time::sleep(spec.cooldown).await;
+            }
         };
         (steps, verdict, area)
     }

@@ -133,6 +133,9 @@ pub struct SearchSpec {
     pub step_duration: Duration,
     /// How long the knee is held to confirm it.
     pub hold: Duration,
+    /// Pause without traffic after a step that broke, so the system's
+    /// queues drain before the next step is judged.
+    pub cooldown: Duration,
 }
 
 /// Windowed abort thresholds, per entry.

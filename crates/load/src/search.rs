@@ -2,7 +2,9 @@
 //! next, given whether the previous step held every entry's SLO.
 //!
 //! 1. **Step up** from `start` by `step` while every judged entry holds
-//!    its SLO, up to `max`.
+//!    its SLO, up to `max`. When `start` itself breaks, **step down** by
+//!    `step` (at most [`MAX_DOWN`] times, never to 0) until a multiple
+//!    holds: a search started a little too high still finds the knee.
 //! 2. **Bisect** between the last good and the first bad multiple until
 //!    they are within [`PRECISION`] of each other (at most [`MAX_BISECT`]
 //!    steps).
@@ -11,7 +13,8 @@
 //!    holds in all).
 //!
 //! The number of steps is bounded: `⌊(max − start) / step⌋ + 1` step-ups,
-//! [`MAX_BISECT`] bisections and [`MAX_HOLDS`] holds.
+//! [`MAX_DOWN`] step-downs, [`MAX_BISECT`] bisections and [`MAX_HOLDS`]
+//! holds.
 
 /// Bisection stops when `(bad − good) / bad` is at most this.
 pub(crate) const PRECISION: f64 = 0.02;
@@ -19,6 +22,8 @@ pub(crate) const PRECISION: f64 = 0.02;
 pub(crate) const MAX_BISECT: usize = 6;
 /// Most hold steps.
 pub(crate) const MAX_HOLDS: usize = 2;
+/// Most steps down from a `start` that broke.
+pub(crate) const MAX_DOWN: usize = 3;
 
 /// What a step is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +74,7 @@ pub(crate) struct Search {
     bad: Option<f64>,
     bisects: usize,
     holds: usize,
+    downs: usize,
     current: Option<(Kind, f64)>,
 }
 
@@ -84,6 +90,7 @@ impl Search {
             bad: None,
             bisects: 0,
             holds: 0,
+            downs: 0,
             current: None,
         }
     }
@@ -118,6 +125,9 @@ impl Search {
             self.good.retain(|&g| g < multiple);
         }
         match kind {
+            // A step down that held: the knee lies between it and the
+            // broken one above.
+            Kind::Step if held && self.bad.is_some() => self.narrow(),
             Kind::Step if held => {
                 let up = multiple + self.step;
                 if up <= self.max * (1.0 + 1e-9) {
@@ -132,6 +142,15 @@ impl Search {
                             round(self.max)
                         ),
                     })
+                }
+            }
+            Kind::Step if self.good.is_empty() && self.downs < MAX_DOWN => {
+                let down = multiple - self.step;
+                if down > 0.0 {
+                    self.downs += 1;
+                    self.run(Kind::Step, down)
+                } else {
+                    self.narrow()
                 }
             }
             Kind::Step | Kind::Bisect => self.narrow(),
@@ -153,8 +172,9 @@ impl Search {
                 broken: self.bad,
                 confirmed: false,
                 stopped: format!(
-                    "an SLO broke already at the first multiple ×{}; lower search.start",
-                    round(self.start)
+                    "an SLO broke at every multiple from ×{} down to ×{}; lower search.start",
+                    round(self.start),
+                    round(self.bad.unwrap_or(self.start))
                 ),
             });
         };
@@ -222,13 +242,34 @@ mod tests {
 
     #[test]
     fn breaking_at_start_and_holding_to_max() {
-        let (v, _) = against(0.1, 0.5, 0.25, 3.0);
+        // 0.5 breaks, 0.25 breaks, 0 is not a rate: no knee.
+        let (v, steps) = against(0.1, 0.5, 0.25, 3.0);
         assert_eq!(v.knee, None);
-        assert!(v.stopped.contains("first multiple"));
+        assert_eq!(steps, 2);
+        assert!(
+            v.stopped.contains("from ×0.5 down to ×0.25"),
+            "{}",
+            v.stopped
+        );
         let (v, steps) = against(10.0, 0.5, 0.5, 2.0);
         assert_eq!(v.knee, Some(2.0));
         assert_eq!(v.broken, None);
         assert_eq!(steps, 4);
+    }
+
+    #[test]
+    fn a_start_above_the_knee_steps_down_then_bisects() {
+        let (v, steps) = against(0.4, 0.5, 0.25, 3.0);
+        let knee = v.knee.expect("knee");
+        assert!(v.confirmed);
+        assert!((0.4 * (1.0 - PRECISION)..=0.4).contains(&knee), "{knee}");
+        assert!(v.broken.expect("broken") > 0.4);
+        // 0.5 (broke), 0.25 (held), bisections, 1 hold
+        assert!(steps <= 2 + MAX_BISECT + 1, "{steps}");
+        // At most MAX_DOWN steps down.
+        let (v, steps) = against(0.001, 1.0, 0.1, 3.0);
+        assert_eq!(v.knee, None);
+        assert_eq!(steps, 1 + MAX_DOWN);
     }
 
     #[test]
@@ -290,7 +331,7 @@ mod tests {
         ) {
             let max = start + extra;
             let (v, steps) = against(knee, start, step, max);
-            let bound = ((max - start) / step).floor() as usize + 1 + MAX_BISECT + MAX_HOLDS;
+            let bound = ((max - start) / step).floor() as usize + 1 + MAX_DOWN + MAX_BISECT + MAX_HOLDS;
             prop_assert!(steps <= bound, "{steps} > {bound}");
             if let Some(k) = v.knee {
                 prop_assert!(k <= knee + 1e-9);

@@ -393,6 +393,7 @@ async fn capacity_search_finds_a_known_limit() {
         max: 3.0,
         step_duration: Duration::from_secs(3),
         hold: Duration::from_secs(3),
+        cooldown: Duration::ZERO,
     });
     let r = rehearse(&s, |_| {}).await.expect("run");
     let search = r.search.as_ref().expect("search result");
@@ -448,6 +449,7 @@ async fn unknown_variables_and_untagged_runs_are_refused() {
         max: 2.0,
         step_duration: Duration::from_secs(1),
         hold: Duration::from_secs(1),
+        cooldown: Duration::ZERO,
     });
     let err = rehearse(&s, |_| {}).await.expect_err("nothing to break");
     assert!(err.to_string().contains("slo"), "{err}");

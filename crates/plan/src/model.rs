@@ -944,6 +944,9 @@ pub struct Search {
     pub step_seconds: f64,
     /// Seconds the found knee is held to confirm.
     pub hold_seconds: f64,
+    /// Seconds without traffic after a step that broke, so queues drain
+    /// before the next step is judged (0: none).
+    pub cooldown_seconds: f64,
 }
 
 /// One linear ramp stage.

@@ -1446,7 +1446,11 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
     }
     let rate = o.with(cx, "rate", rate_spec);
     let search = o.with(cx, "search", |cx, n, p| {
-        let s = cx.obj(n, p, &["start", "step", "max", "step_duration", "hold"])?;
+        let s = cx.obj(
+            n,
+            p,
+            &["start", "step", "max", "step_duration", "hold", "cooldown"],
+        )?;
         let start = s
             .with(cx, "start", |cx, n, p| cx.positive(n, p))
             .unwrap_or(0.5);
@@ -1476,6 +1480,9 @@ fn scenario(cx: &mut Cx, node: &Node, path: &str) -> Option<Scenario> {
             hold_seconds: s
                 .with(cx, "hold", |cx, n, p| cx.duration(n, p))
                 .unwrap_or(60.0),
+            cooldown_seconds: s
+                .with(cx, "cooldown", |cx, n, p| cx.duration(n, p))
+                .unwrap_or(0.0),
         })
     });
     let mut stages = Vec::new();

@@ -6,6 +6,7 @@ pub mod api_client;
 pub mod audit;
 pub mod capacity;
 pub mod check;
+pub mod demo;
 pub mod freeze;
 pub mod gate;
 pub mod guard;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use seawall_load::result::{Outcome, RunMode, RunResult, ServiceResult, SloSpec};
+use seawall_load::result::{Outcome, RunMode, RunResult, SloSpec};
 use seawall_load::{
     Arrivals, DataSet, EntrySpec, GuardSpec, HttpVersion, JourneySpec, LoadProfile,
     RehearseProgress, Scenario, SearchSpec, StepSpec, TestTag,
@@ -146,7 +146,7 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
         eprint!("\r\x1b[2K");
     }
     let mut result = result?;
-    complete(&mut result, &plan, &args.plan);
+    seawall_load::from_plan::complete(&mut result, &plan, &args.plan.display().to_string());
     if let Some(path) = &args.out {
         let mut json = serde_json::to_string_pretty(&result)?;
         json.push('\n');
@@ -328,6 +328,7 @@ pub fn build(plan: &Plan, plan_path: &Path, args: &RehearseArgs) -> anyhow::Resu
             max: search.max,
             step_duration: seconds(search.step_seconds, "search.step_duration")?,
             hold: seconds(search.hold_seconds, "search.hold")?,
+            cooldown: seconds(search.cooldown_seconds, "search.cooldown")?,
         })
     } else if !sc.stages.is_empty() {
         if args.duration.is_some() {
@@ -406,46 +407,6 @@ pub fn build(plan: &Plan, plan_path: &Path, args: &RehearseArgs) -> anyhow::Resu
             HttpVersion::Http1
         },
     })
-}
-
-/// Add what only the plan knows: the plan file, each entry's service, and
-/// each service's capacity per instance implied by its entries' knees
-/// (`Σ knee_qps of its entries / instances`; only services with a knee).
-pub fn complete(result: &mut RunResult, plan: &Plan, plan_path: &Path) {
-    result.plan = Some(plan_path.display().to_string());
-    let mut services: Vec<ServiceResult> = Vec::new();
-    for e in &mut result.entries {
-        let Some(entry) = plan.entries.get(&e.id) else {
-            continue;
-        };
-        e.service.clone_from(&entry.service);
-        let Some(knee) = e.knee_qps else {
-            continue;
-        };
-        let Some(instances) = plan
-            .services
-            .get(&entry.service)
-            .and_then(|s| s.instances)
-            .filter(|&n| n > 0)
-        else {
-            continue;
-        };
-        match services.iter_mut().find(|s| s.id == entry.service) {
-            Some(s) => s.knee_qps += knee,
-            None => services.push(ServiceResult {
-                id: entry.service.clone(),
-                instances,
-                knee_qps: knee,
-                capacity_per_instance: 0.0,
-            }),
-        }
-    }
-    for s in &mut services {
-        s.capacity_per_instance = s.knee_qps / f64::from(s.instances);
-    }
-    // Services in plan order.
-    services.sort_by_key(|s| plan.services.get_index_of(&s.id));
-    result.services = services;
 }
 
 fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {

@@ -1,0 +1,210 @@
+//! `seawall demo [--plan PLAN.yaml]`: Seawall's whole loop on this machine
+//! in one command (`seawall-demo`): control plane and war-room UI, the
+//! plan's simulated system, a guard sidecar per entry service, a capacity
+//! search per entry, results uploaded, guard rules derived from them. It
+//! prints each step, then the UI's address and a token, and runs until
+//! ctrl-c.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use seawall_demo::{Options, Step};
+
+use crate::output::{self, Align, Cell, Format, Grid, Page, Tone};
+
+/// The flagship plan, built in so `seawall demo` works from any directory.
+const CARNIVAL: &str = include_str!("../../../../examples/carnival/plan.yaml");
+
+/// Arguments of `seawall demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The plan to bring to life [default: the built-in carnival plan,
+    /// examples/carnival/plan.yaml].
+    #[arg(long, value_name = "PLAN.yaml")]
+    plan: Option<PathBuf>,
+    /// Scale the plan to this machine: every rate and capacity × F
+    /// (`seawall plan scale`); water levels stay those of the plan.
+    #[arg(long, value_name = "F", default_value_t = seawall_demo::DEFAULT_FACTOR)]
+    factor: f64,
+    /// Control plane and UI address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// Data directory (SQLite database, admin token) [default: a new
+    /// temporary directory, removed on exit].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Seed of the simulated system.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Set everything up, print the summary, and stop instead of running
+    /// until ctrl-c (for scripts and tests).
+    #[arg(long)]
+    exit: bool,
+}
+
+/// Run the verb: 0 after ctrl-c (or at once with --exit), 1 when the plan
+/// is invalid, 2 when a part cannot start.
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let (text, file) = match &args.plan {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read plan file `{}`", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            CARNIVAL.to_owned(),
+            "examples/carnival/plan.yaml".to_owned(),
+        ),
+    };
+    if let Err(d) = seawall_plan::parse(&text, &file) {
+        crate::input::report(&text, &file, &d.0);
+        return Ok(ExitCode::from(super::INVALID));
+    }
+    let (data_dir, temporary) = match &args.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "seawall-demo-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            ));
+            (dir, true)
+        }
+    };
+    let mut opts = Options::new(text, file, data_dir.clone());
+    opts.factor = args.factor;
+    opts.listen = args.listen;
+    opts.seed = args.seed;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let started = Instant::now();
+    let result = runtime.block_on(async {
+        let demo = seawall_demo::start(&opts, |step| {
+            eprintln!(
+                "[{:>5.1}s] {}",
+                started.elapsed().as_secs_f64(),
+                describe(step)
+            );
+        })
+        .await?;
+        output::emit_page(&summary(&demo), Format::Table)?;
+        println!();
+        println!("War-room UI: {}", demo.ui_url());
+        println!("Token:       {}", demo.admin_token);
+        println!("             (paste it on the login page; also the API's bearer token)");
+        println!("Data dir:    {}", data_dir.display());
+        if !args.exit {
+            eprintln!(
+                "seawall demo: ready in {:.0} s; running until ctrl-c",
+                started.elapsed().as_secs_f64()
+            );
+            seawall_sidecar::shutdown_signal().await;
+        }
+        eprintln!("seawall demo: stopping");
+        demo.shutdown().await;
+        anyhow::Ok(())
+    });
+    if temporary {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("seawall demo: {e:#}");
+            Ok(ExitCode::from(super::USAGE))
+        }
+    }
+}
+
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Scaled {
+            factor,
+            entries,
+            services,
+        } => {
+            format!("plan scaled ×{factor} to this machine: {entries} entries, {services} services")
+        }
+        Step::ControlPlane { url } => format!("control plane and war-room UI on {url}"),
+        Step::Sim { servers } => format!("simulated system up: {servers} services and partners"),
+        Step::Sidecars { services } => format!(
+            "guard sidecars in front of {}",
+            services
+                .iter()
+                .map(|(s, a)| format!("{s} ({a})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Step::Pushed { event, version } => {
+            format!("event `{event}`: plan version {version} pushed")
+        }
+        Step::Searching { entry, index, of } => {
+            format!("capacity search {index}/{of}: {entry} (tagged test traffic)")
+        }
+        Step::Searched(e) => format!(
+            "  {}: knee {} (simulator's truth {}), run {} uploaded",
+            e.entry,
+            e.knee_qps
+                .map_or("none".to_owned(), |k| format!("{k:.1} QPS")),
+            e.truth_qps.map_or("?".to_owned(), |k| format!("{k:.1}")),
+            e.run_id
+        ),
+        Step::Derived { changed } => format!(
+            "guard rules derived from the measured capacity; new versions for {} services, applied by the sidecars",
+            changed.len()
+        ),
+    }
+}
+
+fn summary(demo: &seawall_demo::Demo) -> Page {
+    let mut page = Page::new();
+    page.heading(format!(
+        "The loop on event `{}` (plan scaled ×{}): each entry's target, the knee the rehearsal measured, the simulator's truth",
+        demo.event, demo.factor
+    ));
+    let mut grid = Grid::new(&[
+        ("entry", Align::Left),
+        ("service", Align::Left),
+        ("target qps", Align::Right),
+        ("knee qps", Align::Right),
+        ("truth qps", Align::Right),
+        ("off", Align::Right),
+        ("sidecar", Align::Left),
+    ]);
+    for e in &demo.entries {
+        let off = match (e.knee_qps, e.truth_qps) {
+            (Some(k), Some(t)) if t > 0.0 => {
+                let pct = (k / t - 1.0) * 100.0;
+                let tone = if pct.abs() <= 5.0 {
+                    Tone::Good
+                } else {
+                    Tone::Warn
+                };
+                Cell::toned(format!("{pct:+.1}%"), tone)
+            }
+            _ => Cell::from("–"),
+        };
+        grid.row(vec![
+            Cell::from(e.entry.clone()),
+            Cell::from(e.service.clone()),
+            Cell::from(format!("{:.1}", e.target_qps)),
+            Cell::from(e.knee_qps.map_or("–".to_owned(), |k| format!("{k:.1}"))),
+            Cell::from(e.truth_qps.map_or("–".to_owned(), |k| format!("{k:.1}"))),
+            off,
+            Cell::from(
+                demo.sidecar(&e.service)
+                    .map_or("–".to_owned(), |a| format!("http://{a}")),
+            ),
+        ]);
+    }
+    page.grid(grid);
+    page
+}

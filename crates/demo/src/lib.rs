@@ -1,0 +1,760 @@
+//! `seawall-demo`: Seawall's whole loop on one machine, for `seawall demo`
+//! and the end-to-end tests.
+//!
+//! Why a crate: the loop — targets → a rehearsal measures capacity → water
+//! levels → guard limits from the measured capacity — crosses every other
+//! crate, and both a newcomer's first command and our end-to-end tests need
+//! it assembled the same way, against a system whose true capacity is
+//! known (`seawall-sim`).
+//!
+//! [`start`] does, in order:
+//! 1. scales the plan to the machine ([`seawall_plan::scale`]: every rate and
+//!    capacity × the factor, water levels unchanged);
+//! 2. starts the control plane with the war-room UI on the data dir's
+//!    SQLite database;
+//! 3. starts the plan's simulated system and one guard sidecar in front of
+//!    each service that serves an entry, following the control plane;
+//! 4. creates the event and pushes the scaled plan;
+//! 5. runs a capacity search per entry, one entry at a time, tagged as test
+//!    traffic, through the entry's sidecar, and uploads each run;
+//! 6. derives the guard rules from the measured capacity, which the
+//!    sidecars pick up at once.
+//!
+//! Everything keeps running until [`Demo::shutdown`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use seawall_load::{
+    Arrivals, EntrySpec, GuardSpec, HttpVersion, JourneySpec, LoadProfile, RunResult, Scenario,
+    SearchSpec, StepSpec, TestTag,
+};
+use seawall_plan::Plan;
+use seawall_server::client::Client;
+use seawall_sidecar::{Config as SidecarConfig, Control, ShutdownReport, Sidecar, Upstream};
+use seawall_sim::{Sim, SimOptions};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Default scale of the carnival plan on a laptop: its largest entry
+/// (home, 10,000 QPS) becomes 400 QPS and its smallest (call-car, 320)
+/// 12.8 — light enough for 2 cores, busy enough for a steady p99.
+pub const DEFAULT_FACTOR: f64 = 0.04;
+
+/// How long each entry is warmed up before its capacity search.
+pub const WARMUP: Duration = Duration::from_secs(1);
+
+/// Event slug the demo creates.
+pub const DEFAULT_EVENT: &str = "demo";
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The plan's YAML text (unscaled).
+    pub plan_text: String,
+    /// Its file name, for diagnostics.
+    pub plan_file: String,
+    /// Scale factor applied to the plan ([`seawall_plan::scale`]).
+    pub factor: f64,
+    /// Data directory of the control plane (SQLite database, admin token).
+    pub data_dir: PathBuf,
+    /// Where the control plane and UI listen (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Seed of the simulated system.
+    pub seed: u64,
+    /// Capacity search settings: `start`, `step` and `max` are multiples
+    /// of the capacity the plan declares for each entry (converted to
+    /// multiples of its target per entry), the way an SRE sets a search
+    /// around a service's expected knee.
+    pub search: SearchSpec,
+    /// Event slug.
+    pub event: String,
+    /// Share of the measured capacity the derived limits allow.
+    pub safety: f64,
+    /// Rehearse only these entries (`None`: every entry).
+    pub only: Option<Vec<String>>,
+}
+
+impl Options {
+    /// The demo's defaults for `plan_text`: scale 0.04, a quick search
+    /// around each entry's declared capacity (1.5 s steps of 0.1× from 0.8×
+    /// to 1.6×, 2 s hold, 1 s cooldown), control plane
+    /// on 127.0.0.1:7878.
+    pub fn new(plan_text: String, plan_file: String, data_dir: PathBuf) -> Options {
+        Options {
+            plan_text,
+            plan_file,
+            factor: DEFAULT_FACTOR,
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            seed: 1,
+            search: SearchSpec {
+                start: 0.8,
+                step: 0.1,
+                max: 1.6,
+                step_duration: Duration::from_millis(1500),
+                hold: Duration::from_secs(2),
+                cooldown: Duration::from_secs(1),
+            },
+            event: DEFAULT_EVENT.to_owned(),
+            safety: 0.9,
+            only: None,
+        }
+    }
+}
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The plan is invalid or cannot be scaled.
+    #[error("the plan cannot be used:\n{0}")]
+    Plan(String),
+    /// The control plane did not start.
+    #[error("the control plane did not start: {0}")]
+    Server(#[from] seawall_server::ServerError),
+    /// The simulated system did not start.
+    #[error("the simulated system did not start: {0}")]
+    Sim(#[from] seawall_sim::SimError),
+    /// A sidecar did not start.
+    #[error("the sidecar of `{service}` did not start: {message}")]
+    Sidecar {
+        /// Service it guards.
+        service: String,
+        /// Why.
+        message: String,
+    },
+    /// The control plane refused a call.
+    #[error("{what}: {message}")]
+    Api {
+        /// Which call.
+        what: String,
+        /// The answer.
+        message: String,
+    },
+    /// A rehearsal failed to run.
+    #[error("the rehearsal of entry `{entry}` failed: {message}")]
+    Rehearsal {
+        /// Entry.
+        entry: String,
+        /// Why.
+        message: String,
+    },
+    /// Reading or writing the data directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One step done, for progress output.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// The plan was scaled.
+    Scaled {
+        /// Factor.
+        factor: f64,
+        /// Entries.
+        entries: usize,
+        /// Services.
+        services: usize,
+    },
+    /// The control plane and UI are up.
+    ControlPlane {
+        /// Base URL.
+        url: String,
+    },
+    /// The simulated system is up.
+    Sim {
+        /// Servers started (services and partners).
+        servers: usize,
+    },
+    /// The sidecars are up.
+    Sidecars {
+        /// Service → sidecar address.
+        services: Vec<(String, SocketAddr)>,
+    },
+    /// The plan was pushed.
+    Pushed {
+        /// Event slug.
+        event: String,
+        /// Plan version.
+        version: i64,
+    },
+    /// A capacity search begins.
+    Searching {
+        /// Entry.
+        entry: String,
+        /// 1-based position.
+        index: usize,
+        /// Entries in all.
+        of: usize,
+    },
+    /// A capacity search ended and its run was uploaded.
+    Searched(EntryResult),
+    /// Guard rules were derived and stored.
+    Derived {
+        /// Services whose rules changed.
+        changed: Vec<String>,
+    },
+}
+
+/// What the rehearsal found for one entry, beside the simulator's truth.
+#[derive(Debug, Clone)]
+pub struct EntryResult {
+    /// Entry id.
+    pub entry: String,
+    /// Service that serves it.
+    pub service: String,
+    /// Target QPS of the scaled plan.
+    pub target_qps: f64,
+    /// The simulator's ground truth: the entry's bottleneck capacity.
+    pub truth_qps: Option<f64>,
+    /// The simulator's bottleneck.
+    pub bottleneck: Option<String>,
+    /// Measured knee.
+    pub knee_qps: Option<f64>,
+    /// Why the search stopped.
+    pub stopped: String,
+    /// Run id in the control plane.
+    pub run_id: i64,
+}
+
+/// The running demo.
+pub struct Demo {
+    /// Control plane base URL (`http://127.0.0.1:7878`).
+    pub base_url: String,
+    /// An admin token for the API and the UI.
+    pub admin_token: String,
+    /// Event slug.
+    pub event: String,
+    /// The factor the plan was scaled by.
+    pub factor: f64,
+    /// The scaled plan.
+    pub plan: Plan,
+    /// The scaled plan's text (as pushed).
+    pub plan_text: String,
+    /// The simulated system.
+    pub sim: Sim,
+    /// Service → its sidecar's address.
+    pub sidecars: Vec<(String, SocketAddr)>,
+    /// Per entry, in plan order.
+    pub entries: Vec<EntryResult>,
+    server_stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), seawall_server::ServerError>>>,
+    sidecar_stops: Vec<(oneshot::Sender<()>, JoinHandle<ShutdownReport>)>,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("base_url", &self.base_url)
+            .field("event", &self.event)
+            .field("sidecars", &self.sidecars)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Demo {
+    /// The war-room UI's overview of the event.
+    pub fn ui_url(&self) -> String {
+        format!("{}/ui/events/{}", self.base_url, self.event)
+    }
+
+    /// The sidecar in front of `service`.
+    pub fn sidecar(&self, service: &str) -> Option<SocketAddr> {
+        self.sidecars
+            .iter()
+            .find(|(s, _)| s == service)
+            .map(|(_, a)| *a)
+    }
+
+    /// An API client with the admin token.
+    pub fn client(&self) -> Result<Client, DemoError> {
+        Ok(Client::new(&self.base_url)
+            .map_err(|e| api_err("client", e))?
+            .with_token(&self.admin_token)
+            .with_timeout(Duration::from_secs(30)))
+    }
+
+    /// Stop the sidecars, the simulated system and the control plane.
+    pub async fn shutdown(mut self) {
+        for (stop, task) in std::mem::take(&mut self.sidecar_stops) {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        if let Some(stop) = self.server_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.server.take() {
+            let _ = task.await;
+        }
+        self.sim.shutdown().await;
+    }
+}
+
+fn api_err(what: &str, e: impl std::fmt::Display) -> DemoError {
+    DemoError::Api {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Run the loop (module docs) and leave everything running.
+pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<Demo, DemoError> {
+    // 1. The plan, scaled to the machine.
+    let text = seawall_plan::scale::scale(&opts.plan_text, &opts.plan_file, opts.factor)
+        .map_err(|d| DemoError::Plan(d.0.iter().map(|d| format!("{d}\n")).collect::<String>()))?;
+    let plan = seawall_plan::parse(&text, &opts.plan_file)
+        .map_err(|d| DemoError::Plan(d.0.iter().map(|d| format!("{d}\n")).collect()))?;
+    progress(&Step::Scaled {
+        factor: opts.factor,
+        entries: plan.entries.len(),
+        services: plan.services.len(),
+    });
+
+    // 2. The control plane and UI.
+    let server = seawall_server::Server::bind(seawall_server::Config {
+        listen: opts.listen,
+        db: None,
+        data_dir: opts.data_dir.clone(),
+        body_limit: seawall_server::state::DEFAULT_BODY_LIMIT,
+        drain_timeout: Duration::from_secs(2),
+    })
+    .await?;
+    let addr = server.local_addr().map_err(|source| DemoError::Io {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
+    let base_url = format!("http://{addr}");
+    let admin_token = match server.bootstrap_token() {
+        Some(t) => t.secret.clone(),
+        None => {
+            let path = opts.data_dir.join("admin-token");
+            std::fs::read_to_string(&path)
+                .map_err(|source| DemoError::Io { path, source })?
+                .trim()
+                .to_owned()
+        }
+    };
+    let (server_stop, stopped) = oneshot::channel::<()>();
+    let server_task = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    progress(&Step::ControlPlane {
+        url: base_url.clone(),
+    });
+    let client = Client::new(&base_url)
+        .map_err(|e| api_err("client", e))?
+        .with_token(&admin_token)
+        .with_timeout(Duration::from_secs(30));
+
+    // 3. The simulated system and a sidecar per entry service.
+    let sim = Sim::start(
+        &plan,
+        SimOptions {
+            seed: opts.seed,
+            scale: 1.0,
+            listen_base: None,
+        },
+    )
+    .await?;
+    progress(&Step::Sim {
+        servers: plan.services.len() + plan.partners.len(),
+    });
+    let reader = create_token(&client, "demo-sidecars", "viewer").await?;
+    let mut entry_services: Vec<String> = Vec::new();
+    for e in plan.entries.values() {
+        if !entry_services.contains(&e.service) {
+            entry_services.push(e.service.clone());
+        }
+    }
+    let rules_dir = opts.data_dir.join("sidecar-rules");
+    std::fs::create_dir_all(&rules_dir).map_err(|source| DemoError::Io {
+        path: rules_dir.clone(),
+        source,
+    })?;
+    let mut sidecars = Vec::new();
+    let mut sidecar_stops = Vec::new();
+    for service in &entry_services {
+        let sidecar_err = |message: String| DemoError::Sidecar {
+            service: service.clone(),
+            message,
+        };
+        let upstream = sim
+            .addr(service)
+            .ok_or_else(|| sidecar_err("the simulator has no such service".into()))?;
+        let mut config = SidecarConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            &format!("http://{upstream}"),
+            rules_dir.join(format!("{service}.json")),
+        )
+        .map_err(|e| sidecar_err(e.to_string()))?;
+        // Gray releases route to the gray upstream; the simulator has one
+        // version of each service, so it serves both.
+        config.gray_upstream = Some(
+            Upstream::parse(&format!("http://{upstream}"))
+                .map_err(|e| sidecar_err(e.to_string()))?,
+        );
+        config.control = Some(
+            Control::new(
+                &base_url,
+                service.clone(),
+                &reader,
+                format!("demo-{service}"),
+            )
+            .map_err(|e| sidecar_err(e.to_string()))?,
+        );
+        let sidecar = Sidecar::bind(config)
+            .await
+            .map_err(|e| sidecar_err(e.to_string()))?;
+        let addr = sidecar
+            .local_addr()
+            .map_err(|e| sidecar_err(e.to_string()))?;
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(sidecar.run(async move {
+            let _ = stop_rx.await;
+        }));
+        sidecars.push((service.clone(), addr));
+        sidecar_stops.push((stop, task));
+    }
+    progress(&Step::Sidecars {
+        services: sidecars.clone(),
+    });
+
+    // 4. The event and its plan.
+    let r = client
+        .post_json(
+            "/api/v1/events",
+            &serde_json::json!({"slug": opts.event, "name": format!("{} (demo, ×{})", plan.event.name, opts.factor)}),
+        )
+        .await
+        .map_err(|e| api_err("create the event", e))?;
+    if r.status != StatusCode::CREATED && r.status != StatusCode::CONFLICT {
+        return Err(api_err("create the event", r.text()));
+    }
+    let r = client
+        .post_json(
+            &format!("/api/v1/events/{}/plans", opts.event),
+            &serde_json::json!({"file_name": opts.plan_file, "text": text}),
+        )
+        .await
+        .map_err(|e| api_err("push the plan", e))?;
+    if r.status != StatusCode::CREATED {
+        return Err(api_err("push the plan", r.text()));
+    }
+    let version = r
+        .json::<serde_json::Value>()
+        .ok()
+        .and_then(|v| v["version"].as_i64())
+        .unwrap_or(0);
+    progress(&Step::Pushed {
+        event: opts.event.clone(),
+        version,
+    });
+
+    // 5. A capacity search per entry, through its sidecar. A commander
+    //    first opens the rehearsal window: rules without limits that let
+    //    tagged test traffic reach the services (their writes go to the
+    //    shadow store), stored and audited like any rule change.
+    for service in &entry_services {
+        let body = serde_json::json!({
+            "rules": {"version": 1, "upstreams": {"primary": {"shadow_safe": true}}, "resources": []},
+            "note": "capacity rehearsal window: no limits, tagged test traffic allowed",
+        });
+        let r = client
+            .send(
+                Method::PUT,
+                &format!("/api/v1/guard/services/{service}/rules"),
+                Some((
+                    "application/json",
+                    Bytes::from(serde_json::to_vec(&body).map_err(|e| api_err("rules", e))?),
+                )),
+            )
+            .await
+            .map_err(|e| api_err("open the rehearsal window", e))?;
+        if !r.status.is_success() {
+            return Err(api_err("open the rehearsal window", r.text()));
+        }
+    }
+    // The sidecars follow within milliseconds; give them a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let targets = seawall_plan::targets::decompose(&plan);
+    let declared = seawall_plan::capacity::table(
+        &plan,
+        &targets,
+        &seawall_plan::capacity::Measured::default(),
+    );
+    let mut entries = Vec::new();
+    let chosen: Vec<(&String, &seawall_plan::model::Entry)> = plan
+        .entries
+        .iter()
+        .filter(|(id, _)| opts.only.as_ref().is_none_or(|o| o.contains(id)))
+        .collect();
+    let n = chosen.len();
+    for (i, (id, entry)) in chosen.into_iter().enumerate() {
+        progress(&Step::Searching {
+            entry: id.clone(),
+            index: i + 1,
+            of: n,
+        });
+        let addr = sidecars
+            .iter()
+            .find(|(s, _)| *s == entry.service)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| api_err("sidecar", format!("no sidecar for {}", entry.service)))?;
+        let target = targets.entry(id).unwrap_or(0.0);
+        // Multiples of the declared capacity → multiples of the target.
+        let ratio = declared
+            .entry(id)
+            .and_then(|r| r.capacity_qps)
+            .filter(|c| *c > 0.0 && target > 0.0)
+            .map_or(1.0, |c| c / target);
+        let search = SearchSpec {
+            start: opts.search.start * ratio,
+            step: opts.search.step * ratio,
+            max: opts.search.max * ratio,
+            ..opts.search.clone()
+        };
+        let scenario = entry_scenario(
+            &plan,
+            target,
+            id,
+            &format!("http://{addr}"),
+            &search,
+            TestTag::new(format!("demo-{id}")),
+        )?;
+        // Warm up first (connections, pools) at half the start, unjudged:
+        // a cold first step's slow requests would break its p99.
+        let warm = Scenario {
+            load: LoadProfile::Fixed {
+                multiple: search.start / 2.0,
+                duration: WARMUP,
+            },
+            ..scenario.clone()
+        };
+        seawall_load::rehearse(&warm, |_| {})
+            .await
+            .map_err(|e| DemoError::Rehearsal {
+                entry: id.clone(),
+                message: format!("warm-up: {e}"),
+            })?;
+        let mut result = seawall_load::rehearse(&scenario, |_| {})
+            .await
+            .map_err(|e| DemoError::Rehearsal {
+                entry: id.clone(),
+                message: e.to_string(),
+            })?;
+        seawall_load::from_plan::complete(&mut result, &plan, &opts.plan_file);
+        let run_id = upload(&client, &opts.event, &result).await?;
+        let truth = sim.truth().entry(id);
+        let found = EntryResult {
+            entry: id.clone(),
+            service: entry.service.clone(),
+            target_qps: targets.entry(id).unwrap_or(0.0),
+            truth_qps: truth.and_then(|t| t.knee_qps),
+            bottleneck: truth.and_then(|t| t.bottleneck.clone()),
+            knee_qps: result.entries.first().and_then(|e| e.knee_qps),
+            stopped: result
+                .search
+                .as_ref()
+                .map(|s| s.stopped.clone())
+                .unwrap_or_default(),
+            run_id,
+        };
+        progress(&Step::Searched(found.clone()));
+        entries.push(found);
+    }
+
+    // 6. Guard rules from the measured capacity.
+    let r = client
+        .post_json(
+            &format!("/api/v1/events/{}/guard/derive", opts.event),
+            &serde_json::json!({"safety": opts.safety}),
+        )
+        .await
+        .map_err(|e| api_err("derive guard rules", e))?;
+    if r.status != StatusCode::OK {
+        return Err(api_err("derive guard rules", r.text()));
+    }
+    let changed = r
+        .json::<serde_json::Value>()
+        .ok()
+        .and_then(|v| {
+            v["services"].as_array().map(|a| {
+                a.iter()
+                    .filter(|s| s["changed"].as_bool() == Some(true))
+                    .filter_map(|s| s["service"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    progress(&Step::Derived { changed });
+
+    Ok(Demo {
+        base_url,
+        admin_token,
+        event: opts.event.clone(),
+        factor: opts.factor,
+        plan,
+        plan_text: text,
+        sim,
+        sidecars,
+        entries,
+        server_stop: Some(server_stop),
+        server: Some(server_task),
+        sidecar_stops,
+    })
+}
+
+async fn create_token(client: &Client, name: &str, role: &str) -> Result<String, DemoError> {
+    // A name already taken (a reused data dir) gets a numbered one.
+    for n in 0..100 {
+        let name = if n == 0 {
+            name.to_owned()
+        } else {
+            format!("{name}-{n}")
+        };
+        let r = client
+            .post_json(
+                "/api/v1/tokens",
+                &serde_json::json!({"name": name, "role": role}),
+            )
+            .await
+            .map_err(|e| api_err("create a token", e))?;
+        if r.status == StatusCode::CONFLICT {
+            continue;
+        }
+        if r.status != StatusCode::CREATED {
+            return Err(api_err("create a token", r.text()));
+        }
+        return r
+            .json::<serde_json::Value>()
+            .ok()
+            .and_then(|v| v["secret"].as_str().map(str::to_owned))
+            .ok_or_else(|| api_err("create a token", "no secret in the answer"));
+    }
+    Err(api_err("create a token", "100 names taken"))
+}
+
+async fn upload(client: &Client, event: &str, result: &RunResult) -> Result<i64, DemoError> {
+    let body = serde_json::to_vec(result).map_err(|e| api_err("upload a run", e))?;
+    let r = client
+        .send(
+            Method::POST,
+            &format!("/api/v1/events/{event}/runs"),
+            Some(("application/json", Bytes::from(body))),
+        )
+        .await
+        .map_err(|e| api_err("upload a run", e))?;
+    if r.status != StatusCode::CREATED {
+        return Err(api_err("upload a run", r.text()));
+    }
+    r.json::<serde_json::Value>()
+        .ok()
+        .and_then(|v| v["id"].as_i64())
+        .ok_or_else(|| api_err("upload a run", "no id in the answer"))
+}
+
+/// A capacity search of one entry alone: one journey of one step at the
+/// entry's target rate, constant arrivals, judged by the entry's SLO (or,
+/// without one, 1 % errors and no latency bound), tagged as test traffic
+/// with `tag`.
+pub fn entry_scenario(
+    plan: &Plan,
+    target_qps: f64,
+    entry_id: &str,
+    base_url: &str,
+    search: &SearchSpec,
+    tag: TestTag,
+) -> Result<Scenario, DemoError> {
+    let bad = |message: String| DemoError::Rehearsal {
+        entry: entry_id.to_owned(),
+        message,
+    };
+    let entry = plan
+        .entries
+        .get(entry_id)
+        .ok_or_else(|| bad("no such entry in the plan".into()))?;
+    if target_qps <= 0.0 {
+        return Err(bad(
+            "its target is 0 QPS: no journey reaches it, so there is no rate to search from".into(),
+        ));
+    }
+    let path = entry
+        .path
+        .as_deref()
+        .ok_or_else(|| bad("the entry has no `path`".into()))?
+        // Route parameters get a value the simulator accepts.
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                "1"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    let slo = entry
+        .slo
+        .filter(|s| s.p99_ms.is_some() || s.error_rate.is_some())
+        .map(|s| seawall_load::result::SloSpec {
+            p99_ms: s.p99_ms,
+            error_rate: s.error_rate,
+        });
+    let (slo, slo_source) = match slo {
+        Some(s) => (s, "entry"),
+        None => (
+            seawall_load::result::SloSpec {
+                p99_ms: None,
+                error_rate: Some(0.01),
+            },
+            "none",
+        ),
+    };
+    Ok(Scenario {
+        name: format!("capacity-{entry_id}"),
+        base_url: base_url.to_owned(),
+        entries: vec![EntrySpec {
+            id: entry_id.to_owned(),
+            target_qps,
+            slo: Some(slo),
+            slo_source: slo_source.to_owned(),
+        }],
+        journeys: vec![JourneySpec {
+            id: entry_id.to_owned(),
+            rate: target_qps,
+            steps: vec![StepSpec {
+                entry: 0,
+                method: entry.method_or_default().as_str().to_owned(),
+                path,
+                body: None,
+                headers: Vec::new(),
+                conversion: 1.0,
+                calls: 1.0,
+                think: Duration::ZERO,
+                extract: Vec::new(),
+            }],
+        }],
+        load: LoadProfile::Search(search.clone()),
+        arrivals: Arrivals::Constant,
+        guards: GuardSpec {
+            error_rate: None,
+            p99_ms: None,
+            window: Duration::from_secs(10),
+        },
+        data: Vec::new(),
+        tag: Some(tag),
+        untagged: false,
+        connections: 512,
+        timeout: Duration::from_secs(5),
+        http: HttpVersion::Http1,
+    })
+}
