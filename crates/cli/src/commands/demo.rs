@@ -40,6 +40,10 @@ pub struct DemoArgs {
     /// Seed of the simulated system.
     #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
+    /// Rehearse only these entries (comma-separated ids) [default: every
+    /// entry of the plan].
+    #[arg(long, value_name = "ID,…", value_delimiter = ',')]
+    entries: Option<Vec<String>>,
     /// Set everything up, print the summary, and stop instead of running
     /// until ctrl-c (for scripts and tests).
     #[arg(long)]
@@ -81,6 +85,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     opts.factor = args.factor;
     opts.listen = args.listen;
     opts.seed = args.seed;
+    if let Some(only) = &args.entries {
+        let plan = seawall_plan::parse(&opts.plan_text, &opts.plan_file).ok();
+        if let Some(unknown) = only.iter().find(|id| {
+            plan.as_ref()
+                .is_some_and(|p| !p.entries.contains_key(id.as_str()))
+        }) {
+            eprintln!(
+                "seawall demo: --entries: `{unknown}` is not an entry of the plan; its entries are: {}",
+                plan.map(|p| p.entries.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            );
+            return Ok(ExitCode::from(super::USAGE));
+        }
+        opts.only = Some(only.clone());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
