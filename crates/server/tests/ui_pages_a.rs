@@ -19,21 +19,7 @@ const CARNIVAL: &str = include_str!("../../../examples/carnival/plan.yaml");
 /// admin's UI session.
 async fn carnival() -> (TestServer, UiSession) {
     let server = TestServer::start().await;
-    let admin = server.admin();
-    let r = admin
-        .post(
-            "/api/v1/events",
-            &json!({"slug": "carnival", "name": "930 Carnival"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let r = admin
-        .post(
-            "/api/v1/events/carnival/plans",
-            &json!({"file_name": "plan.yaml", "text": CARNIVAL}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    common::event_with(&server, "carnival", "930 Carnival", CARNIVAL).await;
     let ui = server.ui_login(&server.admin).await;
     (server, ui)
 }

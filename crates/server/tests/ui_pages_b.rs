@@ -21,21 +21,7 @@ fn at(hours: i64) -> i64 {
 /// A server with event `carnival` holding the carnival plan.
 async fn carnival() -> TestServer {
     let server = TestServer::start().await;
-    let admin = server.admin();
-    let r = admin
-        .post(
-            "/api/v1/events",
-            &json!({"slug": "carnival", "name": "930 Holiday Carnival"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let r = admin
-        .post(
-            "/api/v1/events/carnival/plans",
-            &json!({"file_name": "plan.yaml", "text": CARNIVAL}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    common::event_with(&server, "carnival", "930 Holiday Carnival", CARNIVAL).await;
     server
 }
 

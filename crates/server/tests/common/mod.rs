@@ -490,15 +490,21 @@ pub fn run_json(knee: f64, per_instance: f64) -> String {
 
 /// Create an event `slug` and push [`PLAN`].
 pub async fn event_with_plan(server: &TestServer, slug: &str) {
+    event_with(server, slug, "Test", PLAN).await;
+}
+
+/// Create event `slug` named `name` as the admin and push `text` as its
+/// plan (`plan.yaml`); panics unless both are stored.
+pub async fn event_with(server: &TestServer, slug: &str, name: &str, text: &str) {
     let admin = server.admin();
     let r = admin
-        .post("/api/v1/events", &json!({"slug": slug, "name": "Test"}))
+        .post("/api/v1/events", &json!({"slug": slug, "name": name}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let r = admin
         .post(
             &format!("/api/v1/events/{slug}/plans"),
-            &json!({"file_name": "plan.yaml", "text": PLAN}),
+            &json!({"file_name": "plan.yaml", "text": text}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
