@@ -298,9 +298,13 @@ impl Browser {
             "--disable-search-engine-choice-screen".to_owned(),
             "--password-store=basic".to_owned(),
             "--allow-browser-signin=false".to_owned(),
+            // The Aim* features: Chromium 148's omnibox asks
+            // www.google.com/async/folae at start-up whether "AI mode" is
+            // available.
             "--disable-features=AutofillServerCommunication,OptimizationHints,Translate,\
              MediaRouter,NetworkTimeServiceQuerying,SearchEnginePreconnector,\
-             SearchEnginePreconnect2,InterestFeedContentSuggestions"
+             SearchEnginePreconnect2,InterestFeedContentSuggestions,AimEnabled,\
+             AimServerEligibilityEnabled,AimServerRequestOnStartupEnabled"
                 .to_owned(),
             format!("--user-data-dir={}", user_data.display()),
             format!("--window-size={},{}", size.width, size.height),
@@ -309,7 +313,26 @@ impl Browser {
         ];
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        let mut options = json!({"binary": binaries.chromium, "args": args});
+        // Profile preferences (chromedriver writes them into the fresh
+        // profile): with Google as its default search engine, Chromium 148
+        // preconnects to www.google.com and its new-tab page fetches the
+        // doodle, the bar and promos from there, whatever the flags say. A
+        // loopback search engine and no network prediction keep it home.
+        let mut options = json!({
+            "binary": binaries.chromium,
+            "args": args,
+            "prefs": {
+                "net.network_prediction_options": 2,
+                "default_search_provider_data.template_url_data": {
+                    "short_name": "Seawall",
+                    "keyword": "seawall",
+                    "url": "http://127.0.0.1/?q={searchTerms}",
+                    "id": "99",
+                    "synced_guid": "5e0a3a11-0000-4000-8000-000000000001",
+                    "prepopulate_id": 0,
+                },
+            },
+        });
         if size.width < MIN_WINDOW_WIDTH {
             // Chromium's windows are at least 500 px wide; a phone's
             // viewport is emulated instead.

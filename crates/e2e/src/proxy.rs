@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::E2eError;
 
-/// Hosts Debian's Chromium 156 contacts on its own even with
+/// Hosts Debian's Chromium (148 to 156) contacts on its own even with
 /// `--disable-background-networking` and the other flags the harness
 /// passes: its default search engine (preconnected), the extension
 /// updater, and the sign-in check. They are the browser's, not a page's,
