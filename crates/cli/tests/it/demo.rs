@@ -1,0 +1,78 @@
+//! `seawall demo`: the README's main command, run to its summary with
+//! `--exit` on a free port. The searches of every entry are the closed
+//! loop test's part (`crates/demo/tests/closed_loop.rs`, the same
+//! `seawall_demo::start`); here two entries keep the CLI's run short.
+
+#[allow(dead_code)] // this test runs `seawall` only through `seawall()`
+use crate::common;
+
+use common::seawall;
+
+#[test]
+fn demo_runs_the_whole_loop_and_prints_the_ui_and_a_token() {
+    let run = seawall(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--exit",
+        "--entries",
+        "home,call-car",
+    ]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    // Every step is shown as it happens.
+    for step in [
+        "plan scaled ×0.04",
+        "control plane and war-room UI on http://127.0.0.1:",
+        "simulated system up",
+        "guard sidecars in front of",
+        "plan version 1 pushed",
+        "capacity search 2/2: call-car",
+        "guard rules derived from the measured capacity",
+    ] {
+        assert!(run.stderr.contains(step), "no `{step}` in:\n{}", run.stderr);
+    }
+    // The summary names the rehearsed entries with a measured knee.
+    for entry in ["home", "call-car"] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("│ {entry} ")))
+            .unwrap_or_else(|| panic!("no row for {entry}:\n{}", run.stdout));
+        assert!(!line.contains("│ – "), "{entry} has no knee: {line}");
+    }
+    assert!(
+        run.stdout.contains("War-room UI: http://127.0.0.1:"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Token:       sw_"), "{}", run.stdout);
+}
+
+#[test]
+fn demo_refuses_bad_input_before_starting_anything() {
+    let run = seawall(&["demo", "--plan", "no/such.yaml", "--exit"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no/such.yaml"), "{}", run.stderr);
+    let dir = std::env::temp_dir().join(format!("seawall-demo-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "event:\n  name: x\n  nope: 1\n").expect("write");
+    let run = seawall(&["demo", "--plan", bad.to_str().expect("utf-8"), "--exit"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("bad.yaml:3:"), "{}", run.stderr);
+    let run = seawall(&["demo", "--entries", "home,nope", "--exit"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("`nope` is not an entry"),
+        "{}",
+        run.stderr
+    );
+    let run = seawall(&["demo", "--factor=-1", "--exit", "--listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("E090") || run.stderr.contains("factor"),
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,17 @@
+//! cli's integration tests, one binary: each module was its own test
+//! binary once, and every test binary links the whole dependency tree, so
+//! one binary per crate keeps CI's disk and link time small. nextest still
+//! runs every test in its own process.
+
+mod cli;
+mod common;
+mod demo;
+mod freeze_export;
+mod gate;
+mod guard;
+mod load;
+mod rehearse;
+mod scale;
+mod server;
+mod sidecar;
+mod sim;

@@ -1,0 +1,19 @@
+//! server's integration tests, one binary: each module was its own test
+//! binary once, and every test binary links the whole dependency tree, so
+//! one binary per crate keeps CI's disk and link time small. nextest still
+//! runs every test in its own process.
+
+mod api;
+mod audit;
+mod bad_input;
+mod common;
+mod exports;
+mod gate;
+mod openapi;
+mod roles;
+mod roles_ops;
+mod rules;
+mod shutdown;
+mod ui_pages_a;
+mod ui_pages_b;
+mod ui_session;
