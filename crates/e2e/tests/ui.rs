@@ -456,32 +456,50 @@ const PAGES: &[Page] = &[
 ];
 
 /// A rehearsal result shaped like `seawall rehearse --out`: two entries of
-/// the carnival with per-second series and a capacity search.
+/// the carnival (their plan targets) with per-second series and a capacity
+/// search that holds at 1.0× the knee and breaks at 1.5×. The figures
+/// agree with each other (requests sum the series, percentiles rise), so
+/// the screenshots look like a real run.
 fn run_doc(knee_home: f64) -> String {
-    let series: Vec<Value> = (0..10)
-        .map(|t| json!({"t_s": t, "rate": 100 + t * 10, "errors": 0, "dropped": 0, "p50": 40.0, "p99": 150.0 + t as f64}))
-        .collect();
-    let entry = |id: &str, knee: f64| {
-        json!({"id": id, "service": "home-bff", "target_qps": 100.0, "intended_qps": 120.0,
-               "requests": 1000, "ok": 1000, "achieved_rps": knee, "dropped": 0,
-               "errors": {"total": 0, "connect": 0, "timeout": 0, "io": 0,
-                          "status_4xx": 0, "status_5xx": 0, "body": 0},
-               "latency_ms": {"p50": 10.0, "p90": 20.0, "p99": 150.0, "p999": 90.0, "max": 160.0, "mean": 12.0},
-               "slo": {"p99_ms": 300.0, "error_rate": 0.001}, "slo_source": "entry", "slo_held": true,
-               "knee_qps": knee, "held_qps": knee, "series": series})
+    // 10 s at 1.0× the knee, then 10 s at 1.5×: p99 climbs past the SLO.
+    let series = |knee: f64| -> Vec<Value> {
+        (0..20)
+            .map(|t| {
+                let over = t >= 10;
+                let rate = if over { knee * 1.4 } else { knee };
+                let p99 = if over { 600.0 + 30.0 * f64::from(t - 10) } else { 160.0 + f64::from(t) };
+                json!({"t_s": t, "rate": rate.round() as u64, "errors": if over { (rate * 0.02).round() as u64 } else { 0 },
+                       "dropped": 0, "p50": if over { 90.0 } else { 12.0 }, "p99": p99})
+            })
+            .collect()
     };
+    let entry = |id: &str, service: &str, target: f64, knee: f64| {
+        let requests = (knee * 10.0 + knee * 1.4 * 10.0).round() as u64;
+        let errors = (knee * 1.4 * 0.02 * 10.0).round() as u64;
+        json!({"id": id, "service": service, "target_qps": target, "intended_qps": knee * 1.5,
+               "requests": requests, "ok": requests - errors, "achieved_rps": knee, "dropped": 0,
+               "errors": {"total": errors, "connect": 0, "timeout": errors, "io": 0,
+                          "status_4xx": 0, "status_5xx": 0, "body": 0},
+               "latency_ms": {"p50": 14.0, "p90": 60.0, "p99": 180.0, "p999": 620.0, "max": 910.0, "mean": 31.0},
+               "slo": {"p99_ms": 300.0, "error_rate": 0.001}, "slo_source": "entry", "slo_held": true,
+               "knee_qps": knee, "held_qps": knee, "series": series(knee)})
+    };
+    let home = (knee_home * 10.0 + knee_home * 1.4 * 10.0).round() as u64;
+    let coupon = (4_200.0_f64 * 10.0 + 4_200.0 * 1.4 * 10.0).round() as u64;
+    let errors = (knee_home * 1.4 * 0.02 * 10.0).round() as u64
+        + (4_200.0_f64 * 1.4 * 0.02 * 10.0).round() as u64;
     json!({
         "schema": "seawall.run/v1", "run_id": "r-e2e", "scenario": "capacity-search",
         "base_url": "http://127.0.0.1:1", "started": "2026-09-20T06:00:00.000Z",
-        "finished": "2026-09-20T06:10:00.000Z", "duration_s": 600.0, "mode": "search",
+        "finished": "2026-09-20T06:00:20.000Z", "duration_s": 20.0, "mode": "search",
         "arrivals": "constant", "tag": null, "outcome": "completed", "abort": null,
-        "requests": 2000, "errors": 0, "dropped": 0, "journeys": [],
-        "entries": [entry("home", knee_home), entry("coupon-grab", 4_200.0)],
+        "requests": home + coupon, "errors": errors, "dropped": 0, "journeys": [],
+        "entries": [entry("home", "home-bff", 5_750.0, knee_home), entry("coupon-grab", "coupon-svc", 3_000.0, 4_200.0)],
         "services": [], "guard_events": [],
         "search": {"steps": [
-            {"kind": "step", "multiple": 1.0, "start_s": 10.0, "duration_s": 5.0, "held": true,
-             "entries": [{"id": "home", "achieved_rps": knee_home, "error_rate": 0.0, "p99_ms": 150.0, "held": true}]},
-            {"kind": "step", "multiple": 1.5, "start_s": 20.0, "duration_s": 5.0, "held": false,
+            {"kind": "step", "multiple": 1.0, "start_s": 0.0, "duration_s": 10.0, "held": true,
+             "entries": [{"id": "home", "achieved_rps": knee_home, "error_rate": 0.0, "p99_ms": 170.0, "held": true}]},
+            {"kind": "step", "multiple": 1.5, "start_s": 10.0, "duration_s": 10.0, "held": false,
              "entries": [{"id": "home", "achieved_rps": knee_home * 1.4, "error_rate": 0.02, "p99_ms": 900.0, "held": false}]}],
             "knee_multiple": 1.0, "broken_multiple": 1.5, "confirmed": true,
             "bottlenecks": ["home"], "stopped": "bisected to 2 %"}
