@@ -458,10 +458,11 @@ const PAGES: &[Page] = &[
 /// A rehearsal result shaped like `seawall rehearse --out`: two entries of
 /// the carnival (their plan targets) with per-second series and a capacity
 /// search that holds at 1.0× the knee and breaks at 1.5×. The figures
-/// agree with each other (requests sum the series, percentiles rise), so
-/// the screenshots look like a real run.
+/// agree with each other (counts are summed from the series, percentiles
+/// rise), so the screenshots look like a real run.
 fn run_doc(knee_home: f64) -> String {
-    // 10 s at 1.0× the knee, then 10 s at 1.5×: p99 climbs past the SLO.
+    // 10 s offered at 1.0× the knee, then 10 s offered at 1.5× of which
+    // 1.4× is served: p99 climbs past the SLO and 2 % fail.
     let series = |knee: f64| -> Vec<Value> {
         (0..20)
             .map(|t| {
@@ -473,28 +474,34 @@ fn run_doc(knee_home: f64) -> String {
             })
             .collect()
     };
+    // The sum of one field over per-second points or entries.
+    let total =
+        |items: &[Value], field: &dyn Fn(&Value) -> u64| items.iter().map(field).sum::<u64>();
     let entry = |id: &str, service: &str, target: f64, knee: f64| {
-        let requests = (knee * 10.0 + knee * 1.4 * 10.0).round() as u64;
-        let errors = (knee * 1.4 * 0.02 * 10.0).round() as u64;
+        let seconds = series(knee);
+        let requests = total(&seconds, &|p| p["rate"].as_u64().unwrap_or(0));
+        let errors = total(&seconds, &|p| p["errors"].as_u64().unwrap_or(0));
         json!({"id": id, "service": service, "target_qps": target, "intended_qps": knee * 1.5,
                "requests": requests, "ok": requests - errors, "achieved_rps": knee, "dropped": 0,
                "errors": {"total": errors, "connect": 0, "timeout": errors, "io": 0,
                           "status_4xx": 0, "status_5xx": 0, "body": 0},
                "latency_ms": {"p50": 14.0, "p90": 60.0, "p99": 180.0, "p999": 620.0, "max": 910.0, "mean": 31.0},
                "slo": {"p99_ms": 300.0, "error_rate": 0.001}, "slo_source": "entry", "slo_held": true,
-               "knee_qps": knee, "held_qps": knee, "series": series(knee)})
+               "knee_qps": knee, "held_qps": knee, "series": seconds})
     };
-    let home = (knee_home * 10.0 + knee_home * 1.4 * 10.0).round() as u64;
-    let coupon = (4_200.0_f64 * 10.0 + 4_200.0 * 1.4 * 10.0).round() as u64;
-    let errors = (knee_home * 1.4 * 0.02 * 10.0).round() as u64
-        + (4_200.0_f64 * 1.4 * 0.02 * 10.0).round() as u64;
+    let entries = [
+        entry("home", "home-bff", 5_750.0, knee_home),
+        entry("coupon-grab", "coupon-svc", 3_000.0, 4_200.0),
+    ];
+    let requests = total(&entries, &|e| e["requests"].as_u64().unwrap_or(0));
+    let errors = total(&entries, &|e| e["errors"]["total"].as_u64().unwrap_or(0));
     json!({
         "schema": "seawall.run/v1", "run_id": "r-e2e", "scenario": "capacity-search",
         "base_url": "http://127.0.0.1:1", "started": "2026-09-20T06:00:00.000Z",
         "finished": "2026-09-20T06:00:20.000Z", "duration_s": 20.0, "mode": "search",
         "arrivals": "constant", "tag": null, "outcome": "completed", "abort": null,
-        "requests": home + coupon, "errors": errors, "dropped": 0, "journeys": [],
-        "entries": [entry("home", "home-bff", 5_750.0, knee_home), entry("coupon-grab", "coupon-svc", 3_000.0, 4_200.0)],
+        "requests": requests, "errors": errors, "dropped": 0, "journeys": [],
+        "entries": entries,
         "services": [], "guard_events": [],
         "search": {"steps": [
             {"kind": "step", "multiple": 1.0, "start_s": 0.0, "duration_s": 10.0, "held": true,

@@ -150,7 +150,7 @@ proptest! {
     /// instance count and multiplies every target by the factor.
     #[test]
     fn scaling_keeps_water_levels(factor in 0.001f64..50.0) {
-        let text = include_str!("../../../../examples/carnival/plan.yaml");
+        let text = crate::common::CARNIVAL;
         let scaled = seawall_plan::scale::scale(text, "plan.yaml", factor).expect("scaled");
         let table = |t: &str| {
             let p = seawall_plan::parse(t, "plan.yaml").expect("plan");

@@ -7,13 +7,11 @@
 use crate::common;
 
 use bytes::Bytes;
-use common::{TestServer, UiSession, event_with_plan, upload_run};
+use common::{CARNIVAL, TestServer, UiSession, event_with_plan, upload_run};
 use http::{Method, StatusCode, header};
 use seawall_server::client::Response;
 use seawall_store::Role;
 use serde_json::{Value, json};
-
-const CARNIVAL: &str = include_str!("../../../../examples/carnival/plan.yaml");
 
 /// A server with event `carnival` holding the carnival plan, and the
 /// admin's UI session.

@@ -5,13 +5,11 @@
 
 use crate::common;
 
-use common::{T0, TestServer, UiSession};
+use common::{CARNIVAL, T0, TestServer, UiSession};
 use http::{StatusCode, header};
 use seawall_server::client::Response;
 use seawall_store::{ExceptionStatus, Role};
 use serde_json::{Value, json};
-
-const CARNIVAL: &str = include_str!("../../../../examples/carnival/plan.yaml");
 
 /// `T0` (2026-09-30T10:00 Beijing, the peak's start) plus `hours`.
 fn at(hours: i64) -> i64 {

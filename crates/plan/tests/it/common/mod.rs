@@ -1,4 +1,4 @@
-//! Helpers shared by the gate and export tests.
+//! Helpers shared by the integration tests.
 
 use jiff::Timestamp;
 use seawall_plan::Plan;
@@ -16,7 +16,10 @@ pub fn plan(src: &str) -> Plan {
     }
 }
 
+/// The flagship example plan's text.
+pub const CARNIVAL: &str = include_str!("../../../../../examples/carnival/plan.yaml");
+
 /// The flagship example plan.
 pub fn carnival() -> Plan {
-    plan(include_str!("../../../../../examples/carnival/plan.yaml"))
+    plan(CARNIVAL)
 }

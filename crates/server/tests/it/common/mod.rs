@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The flagship example plan (`examples/carnival/plan.yaml`).
+pub const CARNIVAL: &str = include_str!("../../../../../examples/carnival/plan.yaml");
+
 /// 2026-09-30T02:00:00Z, a peak day.
 pub const T0: i64 = 1_790_733_600_000;
 
