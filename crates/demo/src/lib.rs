@@ -326,6 +326,8 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         data_dir: opts.data_dir.clone(),
         body_limit: seawall_server::state::DEFAULT_BODY_LIMIT,
         drain_timeout: Duration::from_secs(2),
+        tls: None,
+        transport: seawall_server::TransportLimits::default(),
     })
     .await?;
     let addr = server.local_addr().map_err(|source| DemoError::Io {

@@ -90,6 +90,61 @@ pub struct Config {
     pub body_limit: usize,
     /// On shutdown, how long requests under way may take to finish.
     pub drain_timeout: Duration,
+    /// `--tls-cert`/`--tls-key`: serve HTTPS; `None` is plain HTTP (keep it
+    /// on loopback or behind a TLS proxy). Session cookies are `Secure`
+    /// when this is set.
+    pub tls: Option<TlsConfig>,
+    /// Timeouts and the connection cap of the accept loop.
+    pub transport: TransportLimits,
+}
+
+/// The server's certificate chain and private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Default time a client has to send a request's headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound of one ordinary request, headers read to response started.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound of a long poll (`?wait=`), which may hold a request longer.
+pub const DEFAULT_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default idle time of a keep-alive connection between requests.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default most connections served at once; more are answered 503.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Timeouts and the connection cap of the control plane's accept loop
+/// (`docs/security.md`, "Control plane: transport limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportLimits {
+    /// Time to read a request's headers (also the TLS handshake): a
+    /// slower client is disconnected.
+    pub header_timeout: Duration,
+    /// Bound of an ordinary request: past it the answer is 503.
+    pub request_timeout: Duration,
+    /// Bound of a long poll (a request with `wait=`).
+    pub long_poll_timeout: Duration,
+    /// Idle keep-alive connections are closed after this.
+    pub idle_timeout: Duration,
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            long_poll_timeout: DEFAULT_LONG_POLL_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// Why the server could not start or stopped.

@@ -81,6 +81,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             data_dir: args.data_dir.clone(),
             body_limit: args.body_limit,
             drain_timeout: args.drain_timeout,
+            tls: None,
+            transport: seawall_server::TransportLimits::default(),
         })
         .await?;
         if let Some(token) = server.bootstrap_token() {
