@@ -57,6 +57,7 @@
 //! ```
 
 mod breaker;
+mod canon;
 mod clock;
 #[cfg(feature = "plan")]
 pub mod derive;
@@ -72,6 +73,7 @@ pub mod tower;
 mod window;
 
 pub use breaker::{BreakerEvent, BreakerState};
+pub use canon::{PathError, canonical_path, decode_query_value};
 pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
 pub use gray::{GrayReason, gray_bucket, sticky_hash};
 pub use guard::{Blocked, Decision, Fallback, Guard, Outcome, Permit, RuleStats, SwapReport};
