@@ -1,8 +1,13 @@
 //! The admin API on its own port: Prometheus `/metrics`, the rule document
 //! in force (`GET /rules`), the rules file's status (`GET /status`),
 //! degradation switches (`PUT`/`POST /switches/{id}` with `on` or `off`),
-//! and `/healthz`. Plain HTTP/1.1; bind it to loopback or a private
-//! interface, it has no authentication.
+//! and `/healthz`. Plain HTTP/1.1. It listens on loopback unless given a
+//! token (`Config::admin_token`): with one, every endpoint but `/healthz`
+//! (and `/metrics` when `admin_open_metrics` says so) wants
+//! `Authorization: Bearer <token>` and answers 401 without it. Heads must
+//! arrive within the header-read timeout and at most [`MAX_CONNECTIONS`]
+//! connections are served at once (more are closed), so a stuck or
+//! flooding client cannot hold the port that turns switches.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,14 +19,23 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::log;
 use crate::proxy::Shared;
 
+/// Most admin connections open at once (scrapers and operators are few).
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+
 /// Serves the admin API until the task is dropped.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.header_read_timeout.min(shared.keepalive_timeout));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -31,16 +45,20 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
         let shared = Arc::clone(&shared);
+        let builder = builder.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(route(&shared, req).await) }
+                async move { Ok::<_, Infallible>(authorized(&shared, req).await) }
             });
             // A broken admin connection concerns nobody else.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+            drop(slot);
         });
     }
 }
@@ -60,6 +78,38 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> 
 
 fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     json(status, &serde_json::json!({ "error": message }))
+}
+
+/// Whether `a` and `b` are equal, in a time that does not depend on where
+/// they differ (their lengths aside).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the token (when there is one) before [`route`].
+async fn authorized(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let open = path == "/healthz" || (path == "/metrics" && shared.admin_open_metrics);
+    if let Some(token) = shared.admin_token.as_deref().filter(|_| !open) {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "this admin API wants `Authorization: Bearer <token>` (the sidecar's admin token)",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"seawall-sidecar\""),
+            );
+            return r;
+        }
+    }
+    route(shared, req).await
 }
 
 async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -150,5 +200,19 @@ async fn switch(shared: &Shared, id: &str, req: Request<Incoming>) -> Response<F
             json(StatusCode::OK, &serde_json::json!({ "id": id, "on": on }))
         }
         Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_tokens_whole() {
+        assert!(same(b"s3cret", b"s3cret"));
+        assert!(!same(b"s3cret", b"s3creT"));
+        assert!(!same(b"s3cret", b"s3cre"));
+        assert!(!same(b"", b"x"));
+        assert!(same(b"", b""));
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 
 use crate::SidecarError;
+use crate::trust::{PeerNet, UntrustedHeaders};
 
 /// The sidecar's configuration. Build it with [`Config::new`], then adjust
 /// the public fields.
@@ -48,12 +49,51 @@ pub struct Config {
     /// hyper, as HTTP/2 clients and anything unusual always are. Ignored
     /// with an HTTP/2 upstream.
     pub fast_path: bool,
+    /// Peers whose identity headers are believed: the caller and test-tag
+    /// headers, the gray rule's headers, the test member of `baggage` and
+    /// the forwarding headers (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`).
+    /// Loopback by default (`127.0.0.0/8`, `::1`): list the ingress and the
+    /// calling services' networks, see `docs/security.md`.
+    pub trusted_peers: Vec<PeerNet>,
+    /// What a believed header from any other peer gets: stripped (the
+    /// default) or the request refused with 403.
+    pub untrusted_headers: UntrustedHeaders,
+    /// Longest time a client may take to send a request head (from the
+    /// connection's start, or from a later request's first byte); then the
+    /// connection closes (with 408 on the fast path).
+    pub header_read_timeout: Duration,
+    /// How long an idle keep-alive client connection (no request under
+    /// way) stays open. hyper's path starts its head timer as soon as a
+    /// connection is idle, so there the shorter of the two applies.
+    pub keepalive_timeout: Duration,
+    /// Most client connections open at once; the next one is answered
+    /// `503` with `Connection: close` and closed.
+    pub max_connections: usize,
+    /// Bearer token the admin API asks for (`Authorization: Bearer …`);
+    /// `None` for none, allowed only on a loopback admin address.
+    pub admin_token: Option<String>,
+    /// Serve `/metrics` without the admin token (`/healthz` always is).
+    pub admin_open_metrics: bool,
 }
+
+/// Default [`Config::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Config::keepalive_timeout`] (nginx's; longer than the common
+/// load balancers' 60 s, so they close first and never reuse a connection
+/// the sidecar is closing).
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Default [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The admin address a bare port means (`--admin-listen 9901`).
+pub const ADMIN_LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 impl Config {
     /// A configuration with defaults: 30 s upstream timeout, 2 s connect
     /// timeout, 10 s drain, rules checked every second, HTTP/1.1 to the
-    /// upstream, no gray upstream, no admin port, the HTTP/1.1 fast path on.
+    /// upstream, no gray upstream, no admin port, the HTTP/1.1 fast path on;
+    /// identity headers believed from loopback peers only (stripped from
+    /// others), 10 s to send a request head, idle keep-alive connections
+    /// closed after 75 s, at most 10,000 client connections, no admin token.
     pub fn new(
         listen: SocketAddr,
         upstream: &str,
@@ -73,6 +113,13 @@ impl Config {
             upstream_http2: false,
             max_idle_per_upstream: 1024,
             fast_path: true,
+            trusted_peers: PeerNet::loopback(),
+            untrusted_headers: UntrustedHeaders::Strip,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            admin_token: None,
+            admin_open_metrics: false,
         })
     }
 }

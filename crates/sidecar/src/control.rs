@@ -211,18 +211,10 @@ async fn report(control: &Control, version: u64) -> Result<(), String> {
     }
 }
 
-/// Writes `text` to `path` whole: a temporary file beside it, then a
-/// rename, so a reader never sees half a document.
+/// Writes `text` to `path` whole and durably (`reload::write_atomically`:
+/// temporary file, fsync, rename, fsync of the directory).
 async fn write_whole(path: &Path, text: &str) -> Result<(), String> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".seawall-tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    tokio::fs::write(&tmp, text)
-        .await
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    tokio::fs::rename(&tmp, path)
-        .await
-        .map_err(|e| format!("cannot replace {}: {e}", path.display()))
+    reload::write_atomically(path, text.as_bytes().to_vec()).await
 }
 
 /// Before the sidecar starts: fetch the latest version (a few seconds at

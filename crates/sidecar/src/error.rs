@@ -45,6 +45,23 @@ pub enum SidecarError {
     /// The `--control` settings are unusable.
     #[error("{0}")]
     Control(String),
+    /// A `trusted_peers` network or the untrusted-headers mode is malformed.
+    #[error("trusted peer `{value}`: {message}")]
+    TrustedPeer {
+        /// The value as given.
+        value: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The admin API would listen off loopback without a token.
+    #[error(
+        "the admin API would listen on {addr} (not loopback) without a token: anyone who \
+         reaches it could flip switches; set an admin token (--admin-token) or listen on 127.0.0.1"
+    )]
+    AdminExposed {
+        /// The admin address.
+        addr: SocketAddr,
+    },
     /// A feature that is planned but not built yet.
     #[error("not yet: {0}")]
     NotYet(&'static str),

@@ -38,12 +38,17 @@ mod pool;
 mod proxy;
 mod reload;
 mod server;
+mod trust;
 
-pub use config::{Config, Upstream};
+pub use config::{
+    ADMIN_LOOPBACK, Config, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, Upstream,
+};
 pub use control::Control;
 pub use error::SidecarError;
 pub use proxy::{KIND_HEADER, ProxyBody, REASON_HEADER};
 pub use server::{ShutdownReport, Sidecar, shutdown_signal};
+pub use trust::{PeerNet, UntrustedHeaders};
 
 /// Writes one log line to standard error.
 pub(crate) fn log(msg: std::fmt::Arguments<'_>) {

@@ -95,6 +95,8 @@ pub(crate) struct Metrics {
     pub(crate) reloads_failed: Counter,
     /// 1 when the rules file on disk is the one in force, 0 after a failed load.
     pub(crate) rules_file_ok: Gauge,
+    /// Client connections answered 503 because `max_connections` were open.
+    pub(crate) connections_refused: Counter,
 }
 
 /// One resource's metric handles (clones share the registry's atomics).
@@ -144,6 +146,7 @@ impl Metrics {
         let reloads_ok = Counter::default();
         let reloads_failed = Counter::default();
         let rules_file_ok = Gauge::default();
+        let connections_refused = Counter::default();
         registry.register(
             "sidecar_requests",
             "Requests by resource and result (ok, upstream_5xx, blocked, fallback, bad_gateway, timeout, fault)",
@@ -189,6 +192,11 @@ impl Metrics {
             "1 when the rules file on disk is in force, 0 when its last load failed",
             rules_file_ok.clone(),
         );
+        registry.register(
+            "sidecar_connections_refused",
+            "Client connections answered 503 and closed because max_connections were open",
+            connections_refused.clone(),
+        );
         Self {
             registry,
             requests,
@@ -201,6 +209,7 @@ impl Metrics {
             reloads_ok,
             reloads_failed,
             rules_file_ok,
+            connections_refused,
         }
     }
 

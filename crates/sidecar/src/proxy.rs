@@ -31,6 +31,7 @@ use crate::headers;
 use crate::metrics::{Metrics, Outcome, ResourceMetrics, UNMATCHED};
 use crate::pool::{Lent, Origin, Pool, UpstreamError};
 use crate::reload::RulesStatus;
+use crate::trust::{self, Believed, PeerNet, Screen, UntrustedHeaders};
 
 /// The header that names the rule behind a refusal, a fallback or a fault.
 pub const REASON_HEADER: &str = "x-seawall-reason";
@@ -63,6 +64,17 @@ pub(crate) struct Shared {
     pub(crate) fast_path: bool,
     pub(crate) rules_path: PathBuf,
     pub(crate) status: Mutex<RulesStatus>,
+    /// Peers whose identity headers are believed, and what others get.
+    trusted_peers: Vec<PeerNet>,
+    untrusted_headers: UntrustedHeaders,
+    /// The headers believed under the rules in force.
+    believed: RwLock<Arc<Believed>>,
+    /// Client connections' time limits (`Config`).
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    /// The admin API's token and whether `/metrics` is open without it.
+    pub(crate) admin_token: Option<String>,
+    pub(crate) admin_open_metrics: bool,
 }
 
 impl Shared {
@@ -120,6 +132,13 @@ impl Shared {
                 fast_path: config.fast_path && !config.upstream_http2,
                 rules_path: config.rules_path.clone(),
                 status: Mutex::new(status),
+                trusted_peers: config.trusted_peers.clone(),
+                untrusted_headers: config.untrusted_headers,
+                believed: RwLock::new(Arc::new(Believed::of(rules))),
+                header_read_timeout: config.header_read_timeout,
+                keepalive_timeout: config.keepalive_timeout,
+                admin_token: config.admin_token.clone(),
+                admin_open_metrics: config.admin_open_metrics,
             }
         })
     }
@@ -154,8 +173,10 @@ impl Shared {
         rules: RuleSet,
     ) -> Result<seawall_guard::SwapReport, seawall_guard::GuardError> {
         let catalog = Catalog::build(&rules, &self.metrics);
+        let believed = Arc::new(Believed::of(&rules));
         let version = rules.version;
         let report = self.guard.swap(rules)?;
+        *self.believed.write().unwrap_or_else(|e| e.into_inner()) = believed;
         let catalog = Arc::new(catalog);
         let old = std::mem::replace(
             &mut *self.catalog.write().unwrap_or_else(|e| e.into_inner()),
@@ -204,14 +225,47 @@ impl<B> RequestMeta for Meta<'_, B> {
 pub(crate) struct Connection {
     pub(crate) shared: Arc<Shared>,
     pub(crate) client: headers::ClientAddr,
+    /// The peer is in `trusted_peers`: its identity headers are believed.
+    trusted: bool,
 }
 
 impl Connection {
     pub(crate) fn new(shared: Arc<Shared>, client: IpAddr) -> Arc<Self> {
+        let trusted = trust::trusted(&shared.trusted_peers, client);
         Arc::new(Self {
             shared,
             client: headers::ClientAddr::new(client),
+            trusted,
         })
+    }
+
+    /// How a request's header lines stand against the headers believed
+    /// only from trusted peers (the fast path's check: it leaves a request
+    /// to strip to hyper's path).
+    pub(crate) fn screen<'a>(&self, headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Screen {
+        let believed = self
+            .shared
+            .believed
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        believed.screen(headers, self.trusted, self.shared.untrusted_headers)
+    }
+
+    /// hyper's path: strips what an untrusted peer may not say, or gives
+    /// the refusal to answer.
+    fn screen_map(&self, headers: &mut http::HeaderMap) -> Option<Response<ProxyBody>> {
+        let screen = self.screen(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
+        if screen == Screen::Strip {
+            let believed = Arc::clone(
+                &self
+                    .shared
+                    .believed
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            believed.strip(headers);
+        }
+        trust::refusal(&screen)
     }
 }
 
@@ -318,10 +372,13 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
 /// upstream call under the timeout.
 pub(crate) async fn handle(
     conn: Arc<Connection>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let shared = &conn.shared;
+    if let Some(refused) = conn.screen_map(req.headers_mut()) {
+        return Ok(refused);
+    }
     let Forward {
         mut call,
         gray,

@@ -126,6 +126,61 @@ pub(crate) async fn load(path: &Path, has_gray: bool) -> Result<(RuleSet, u64), 
     Ok((rules, hash(&bytes)))
 }
 
+/// Replaces the file at `path` with `bytes` atomically and durably: a
+/// temporary file in the same directory (same file system, so the rename
+/// is atomic), written and fsynced, renamed over `path`, then the directory
+/// fsynced so the rename itself survives a crash. A reader sees the old
+/// document or the new one, never a part; after a crash the file is one or
+/// the other; on any failure the old file is untouched and the temporary
+/// one removed.
+pub(crate) async fn write_atomically(path: &Path, bytes: Vec<u8>) -> Result<(), String> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || write_atomically_blocking(&path, &bytes))
+        .await
+        .map_err(|e| format!("writing the rules file stopped: {e}"))?
+}
+
+fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "rules".into(), |n| n.to_string_lossy().into_owned());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".seawall-tmp")
+        .tempfile_in(dir)
+        .map_err(|e| format!("cannot create a temporary file in {}: {e}", dir.display()))?;
+    let tmp_path = tmp.path().to_owned();
+    let cannot =
+        |what: &str, e: std::io::Error| format!("cannot {what} {}: {e}", tmp_path.display());
+    // Keep the old file's mode (a temporary file is created 0600).
+    let mode = std::fs::metadata(path).map(|m| m.permissions()).ok();
+    #[cfg(unix)]
+    let mode = mode.or_else(|| {
+        use std::os::unix::fs::PermissionsExt;
+        Some(std::fs::Permissions::from_mode(0o644))
+    });
+    if let Some(mode) = mode {
+        tmp.as_file()
+            .set_permissions(mode)
+            .map_err(|e| cannot("set the mode of", e))?;
+    }
+    tmp.write_all(bytes).map_err(|e| cannot("write", e))?;
+    tmp.as_file().sync_all().map_err(|e| cannot("fsync", e))?;
+    // Dropping a temporary file that was not persisted removes it.
+    tmp.persist(path)
+        .map_err(|e| format!("cannot replace {}: {}", path.display(), e.error))?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("cannot fsync the directory {}: {e}", dir.display()))?;
+    Ok(())
+}
+
 /// What one poll did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Polled {

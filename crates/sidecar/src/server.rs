@@ -11,9 +11,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use seawall_guard::{CoarseClock, Guard};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::Config;
 use crate::proxy::{self, Shared};
@@ -65,11 +65,16 @@ impl Sidecar {
                 source,
             }
         })?;
-        let listener = bind(config.listen).await?;
         let admin = match config.admin_listen {
+            // Switches flip with one unauthenticated PUT: off loopback, only
+            // behind a token.
+            Some(a) if !a.ip().to_canonical().is_loopback() && config.admin_token.is_none() => {
+                return Err(SidecarError::AdminExposed { addr: a });
+            }
             Some(a) => Some(bind(a).await?),
             None => None,
         };
+        let listener = bind(config.listen).await?;
         let status = RulesStatus::new(&config.rules_path, rules.version, hash);
         let shared = Shared::new(&config, guard, &rules, status);
         Ok(Self {
@@ -105,7 +110,16 @@ impl Sidecar {
             .clone()
             .map(|c| tokio::spawn(control::follow(Arc::clone(&shared), c)));
         let admin = admin.map(|l| tokio::spawn(admin::serve(l, Arc::clone(&shared))));
-        let hyper = Arc::new(HyperServer::new());
+        let hyper = Arc::new(HyperServer::new(&config));
+        // One permit per open client connection; past the cap a connection
+        // is answered 503 and closed at once rather than left in the accept
+        // queue (where clients time out with no answer) or served with
+        // descriptors the upstream connections need. Refusals in progress
+        // are bounded too: past that, a connection is just closed.
+        let slots = Arc::new(Semaphore::new(
+            config.max_connections.min(Semaphore::MAX_PERMITS),
+        ));
+        let refusals = Arc::new(Semaphore::new(REFUSALS));
         // Every connection holds a receiver: `true` starts its graceful
         // end; the count of receivers is the count of open connections.
         let (drain, _) = watch::channel(false);
@@ -124,14 +138,30 @@ impl Sidecar {
                     }
                 },
             };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                shared.metrics.connections_refused.inc();
+                if let Ok(r) = Arc::clone(&refusals).try_acquire_owned() {
+                    tokio::spawn(async move {
+                        refuse_connection(stream).await;
+                        drop(r);
+                    });
+                }
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let conn = proxy::Connection::new(Arc::clone(&shared), peer.ip());
             let rx = drain.subscribe();
             let hyper = Arc::clone(&hyper);
             if shared.fast_path {
-                tokio::spawn(fast::serve(stream, conn, rx, hyper));
+                tokio::spawn(async move {
+                    fast::serve(stream, conn, rx, hyper).await;
+                    drop(slot);
+                });
             } else {
-                tokio::spawn(async move { hyper.serve(stream, conn, rx).await });
+                tokio::spawn(async move {
+                    hyper.serve(stream, conn, rx).await;
+                    drop(slot);
+                });
             }
         }
         drop(listener);
@@ -172,9 +202,14 @@ impl Sidecar {
 pub(crate) struct HyperServer(auto::Builder<TokioExecutor>);
 
 impl HyperServer {
-    fn new() -> Self {
+    fn new(config: &Config) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new());
+        // hyper arms this timer whenever a connection waits for a head, so
+        // it also bounds an idle keep-alive connection on this path.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout.min(config.keepalive_timeout));
         builder.http2().timer(TokioTimer::new());
         Self(builder)
     }
@@ -202,6 +237,35 @@ impl HyperServer {
         served.as_mut().graceful_shutdown();
         let _ = served.await;
     }
+}
+
+/// Connections being refused (503) at once, at most.
+const REFUSALS: usize = 256;
+
+/// What a connection past `max_connections` gets.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\
+    content-type: text/plain; charset=utf-8\r\nx-seawall-reason-kind: max_connections\r\n\
+    content-length: 44\r\n\r\nthe sidecar has too many open connections.\r\n";
+
+/// Answers a connection past the cap: 503, then a close that lets the
+/// client read it (the write side shut first, what the client sent read
+/// and dropped for a moment, so the close is not a reset that loses the
+/// answer). Bounded to 1 s.
+async fn refuse_connection(mut stream: TcpStream) {
+    let answer = async {
+        stream.write_all(REFUSED).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut total = 0usize;
+        while total < 64 * 1024 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => total += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
 }
 
 /// Completes on ctrl-c (SIGINT) or SIGTERM.

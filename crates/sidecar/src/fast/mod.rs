@@ -33,6 +33,7 @@ pub(crate) use self::upstream::RawPool;
 use self::upstream::UpConn;
 use crate::metrics::Outcome;
 use crate::proxy::{self, Call, Connection, Decided, Forward, ProxyBody};
+use crate::trust::{self, Screen};
 
 /// Initial read buffer of a client connection.
 const BUF: usize = 16 * 1024;
@@ -43,9 +44,6 @@ const READ_ROOM: usize = 64 * 1024;
 /// A body piece larger than this is written on its own rather than copied
 /// behind the bytes waiting to be written.
 const COALESCE: usize = 16 * 1024;
-
-/// Longest time between a request head's first byte and its end.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How many idle upstream connections a request tries before a new one
 /// (each may turn out closed by the upstream).
@@ -184,8 +182,9 @@ impl Client {
     }
 
     async fn run(&mut self) -> End {
-        // When the head in the buffer began (for its time limit).
-        let mut first_byte: Option<Instant> = None;
+        // When the head in the buffer began (for its time limit): a new
+        // connection's first head is timed from the start.
+        let mut first_byte = Some(tokio::time::Instant::now());
         loop {
             match self.one().await {
                 Step::Next => first_byte = None,
@@ -194,39 +193,55 @@ impl Client {
                 Step::NeedMore => match self.read_more(&mut first_byte).await {
                     Ok(true) => {}
                     Ok(false) => return End::Closed,
-                    Err(()) => return End::Handoff(std::mem::take(&mut self.buf)),
+                    // A head that never ends (a slowloris): 408, closed.
+                    Err(()) => {
+                        let timeout = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+                        let write = self.stream.write_all(timeout);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+                        let _ = self.stream.shutdown().await;
+                        return End::Closed;
+                    }
                 },
             }
         }
     }
 
     /// Reads more of a request head: `Ok(false)` when the connection ends
-    /// (or a shutdown begins while it is idle), `Err` to hand off a head
-    /// that takes too long.
-    async fn read_more(&mut self, first_byte: &mut Option<Instant>) -> Result<bool, ()> {
-        if self.buf.is_empty() && self.draining() {
+    /// (or a shutdown begins while it is idle, or it stays idle past the
+    /// keep-alive timeout), `Err` for a head that takes longer than the
+    /// header-read timeout.
+    async fn read_more(
+        &mut self,
+        first_byte: &mut Option<tokio::time::Instant>,
+    ) -> Result<bool, ()> {
+        let empty = self.buf.is_empty();
+        if empty && self.draining() {
             return Ok(false);
         }
         self.buf.reserve(BUF);
-        let read = if self.buf.is_empty() {
-            tokio::select! {
-                biased;
-                r = self.stream.read_buf(&mut self.buf) => r,
-                _ = self.drain.changed() => return Ok(false),
-            }
-        } else {
-            let since = *first_byte.get_or_insert_with(Instant::now);
-            let left = HEAD_TIMEOUT.saturating_sub(since.elapsed());
-            match tokio::time::timeout(left, self.stream.read_buf(&mut self.buf)).await {
-                Ok(r) => r,
-                // A head that never ends: hyper answers it (408/400).
-                Err(_) => return Err(()),
-            }
+        let shared = &self.conn.shared;
+        let (deadline, idle) = match *first_byte {
+            None if empty => (
+                tokio::time::Instant::now() + shared.keepalive_timeout,
+                true,
+            ),
+            _ => (
+                *first_byte.get_or_insert_with(tokio::time::Instant::now)
+                    + shared.header_read_timeout,
+                false,
+            ),
+        };
+        // Biased: a read that is ready never arms the timer.
+        let read = tokio::select! {
+            biased;
+            r = self.stream.read_buf(&mut self.buf) => r,
+            _ = self.drain.changed(), if empty => return Ok(false),
+            () = tokio::time::sleep_until(deadline) => return if idle { Ok(false) } else { Err(()) },
         };
         match read {
             Ok(0) | Err(_) => Ok(false),
             Ok(_) => {
-                first_byte.get_or_insert_with(Instant::now);
+                first_byte.get_or_insert_with(tokio::time::Instant::now);
                 Ok(true)
             }
         }
@@ -245,13 +260,25 @@ impl Client {
                 Parsed::Partial => return Step::NeedMore,
                 Parsed::Unusual => return Step::Handoff,
             };
+            // Identity headers from an untrusted peer: hyper's path strips them.
+            let screen = self
+                .conn
+                .screen(head.headers.iter().map(|h| (h.name, h.value)));
+            if screen == Screen::Strip {
+                return Step::Handoff;
+            }
+            let refused = trust::refusal(&screen);
             let info = RequestInfo {
                 head_len: head.len,
                 framing: head.framing,
-                close: head.close,
+                close: head.close || refused.is_some(),
             };
             let shared = &self.conn.shared;
-            let prepared = match proxy::decide(shared, &head, started).await {
+            let decided = match refused {
+                Some(resp) => Decided::Answer(resp),
+                None => proxy::decide(shared, &head, started).await,
+            };
+            let prepared = match decided {
                 Decided::Answer(resp) => {
                     made(&resp, info.close, &mut self.down_head);
                     Prepared::Answer

@@ -1,0 +1,484 @@
+//! Which peers the sidecar believes. Some request headers decide what the
+//! guard does or what the upstream believes about the client: the caller
+//! (`settings.origin_header`, the key of per-caller quotas), the test tag
+//! (`settings.test_header`, and the test member of `baggage`), the gray
+//! rule's user header and header matches, and the forwarding headers
+//! (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`). Anybody can write them, so
+//! they are believed only from `trusted_peers` (CIDRs; loopback by
+//! default): from any other peer they are stripped before the guard and the
+//! upstream see the request (or the request is refused with 403, as
+//! configured), and the sidecar writes fresh forwarding headers naming the
+//! peer. Two copies of a single-valued one are refused with 400 from anyone:
+//! the guard reads the first and an upstream may read the last. This is
+//! what nginx's `set_real_ip_from` and Envoy's trusted hops do for
+//! `X-Forwarded-For`, applied to every header the guard believes.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use seawall_guard::{RuleSet, baggage_has};
+
+use crate::SidecarError;
+use crate::proxy::{ProxyBody, text_response};
+
+/// A network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is
+/// the one host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl PeerNet {
+    /// IPv4 and IPv6 loopback: the default trusted peers.
+    pub fn loopback() -> Vec<Self> {
+        vec![
+            Self {
+                addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)),
+                prefix: 8,
+            },
+            Self {
+                addr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                prefix: 128,
+            },
+        ]
+    }
+
+    /// Parses `ADDR/PREFIX` or a bare address. Host bits set below the
+    /// prefix (`10.1.2.3/8`) are refused: they usually mean a typo.
+    pub fn parse(text: &str) -> Result<Self, SidecarError> {
+        let err = |why: &str| SidecarError::TrustedPeer {
+            value: text.to_owned(),
+            message: why.to_owned(),
+        };
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text.trim(), None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| err("not an IP address; write it as 10.0.0.0/8 or fd00::/8"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| err(&format!("the prefix length must be 0 to {max}")))?,
+        };
+        let net = Self { addr, prefix };
+        if net.masked(addr) != addr {
+            return Err(err(&format!(
+                "has host bits set below /{prefix}; did you mean {}/{prefix}?",
+                net.masked(addr)
+            )));
+        }
+        Ok(net)
+    }
+
+    /// `ip` with the bits past this network's prefix cleared.
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(v4) => {
+                let bits = u32::from(v4);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(bits & mask))
+            }
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(bits & mask))
+            }
+        }
+    }
+
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address, as a
+    /// dual-stack socket reports IPv4 peers, counts as the IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && self.masked(ip) == self.addr
+    }
+}
+
+impl FromStr for PeerNet {
+    type Err = SidecarError;
+    fn from_str(s: &str) -> Result<Self, SidecarError> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for PeerNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// What to do with a believed header from a peer outside `trusted_peers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UntrustedHeaders {
+    /// Remove it (and the test member of `baggage`); the request goes on.
+    #[default]
+    Strip,
+    /// Refuse the request with 403.
+    Refuse,
+}
+
+impl FromStr for UntrustedHeaders {
+    type Err = SidecarError;
+    fn from_str(s: &str) -> Result<Self, SidecarError> {
+        match s {
+            "strip" => Ok(Self::Strip),
+            "refuse" => Ok(Self::Refuse),
+            other => Err(SidecarError::TrustedPeer {
+                value: other.to_owned(),
+                message: "untrusted headers are handled by `strip` or `refuse`".into(),
+            }),
+        }
+    }
+}
+
+/// Headers the upstream believes about the client whatever the rules say.
+const FORWARDING: [&str; 7] = [
+    "x-forwarded-for",
+    "forwarded",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+];
+
+/// Of those, the ones that are lists: several lines are one list (RFC 9110
+/// §5.3), so they are folded, not refused.
+const LISTS: usize = 2;
+
+/// The header names believed under the rule set in force.
+#[derive(Debug, Clone)]
+pub(crate) struct Believed {
+    /// Lower-case names: `FORWARDING` first, then those the rules name.
+    names: Vec<Box<str>>,
+    /// The `baggage` member that tags test traffic.
+    baggage_key: Box<str>,
+}
+
+/// How a request's believed headers stand.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Screen {
+    /// Nothing to do.
+    Pass,
+    /// An untrusted peer sent some: strip them (`Strip` mode).
+    Strip,
+    /// Answer 400: a single-valued one appears twice (named).
+    Duplicate(String),
+    /// Answer 403: an untrusted peer sent one (`Refuse` mode; named).
+    Untrusted(String),
+}
+
+impl Believed {
+    /// The names `rules` makes the guard read, with the forwarding headers.
+    pub(crate) fn of(rules: &RuleSet) -> Self {
+        let mut names: Vec<Box<str>> = FORWARDING.iter().map(|n| Box::from(*n)).collect();
+        let s = &rules.settings;
+        let mut add = |n: &str| {
+            let n = n.to_ascii_lowercase();
+            if !n.is_empty() && n != "baggage" && !names.iter().any(|m| **m == *n) {
+                names.push(n.into_boxed_str());
+            }
+        };
+        add(&s.origin_header);
+        add(&s.test_header);
+        if let Some(g) = &rules.gray {
+            add(&g.user_header);
+            for h in &g.headers {
+                add(&h.name);
+            }
+        }
+        Self {
+            names,
+            baggage_key: s.test_baggage_key.clone().into_boxed_str(),
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Looks at a request's header lines: `trusted` says whether the peer is.
+    pub(crate) fn screen<'a>(
+        &self,
+        headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+        trusted: bool,
+        mode: UntrustedHeaders,
+    ) -> Screen {
+        // Names seen (by index; past 64, no duplicate check by bitmask but by
+        // counting below), baggage lines, and whether a test member is in one.
+        let mut seen: u64 = 0;
+        let mut found: Option<&'a str> = None;
+        let mut baggage = 0usize;
+        let mut baggage_test = false;
+        let mut many: Vec<usize> = Vec::new();
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("baggage") {
+                baggage += 1;
+                if std::str::from_utf8(value).is_ok_and(|v| baggage_has(v, &self.baggage_key)) {
+                    baggage_test = true;
+                    found.get_or_insert(name);
+                }
+                continue;
+            }
+            let Some(i) = self.index(name) else { continue };
+            found.get_or_insert(name);
+            if i < LISTS {
+                continue;
+            }
+            let twice = if i < 64 {
+                let bit = 1u64 << i;
+                let twice = seen & bit != 0;
+                seen |= bit;
+                twice
+            } else {
+                let twice = many.contains(&i);
+                many.push(i);
+                twice
+            };
+            if twice {
+                return Screen::Duplicate(name.to_ascii_lowercase());
+            }
+        }
+        if baggage > 1 && baggage_test {
+            return Screen::Duplicate("baggage".into());
+        }
+        match (found, trusted, mode) {
+            (None, _, _) | (Some(_), true, _) => Screen::Pass,
+            (Some(_), false, UntrustedHeaders::Strip) => Screen::Strip,
+            (Some(n), false, UntrustedHeaders::Refuse) => Screen::Untrusted(n.to_ascii_lowercase()),
+        }
+    }
+
+    /// Removes the believed headers from `headers`, and the test member
+    /// from `baggage` (its other members stay).
+    pub(crate) fn strip(&self, headers: &mut HeaderMap) {
+        for n in &self.names {
+            headers.remove(&**n);
+        }
+        let lines: Vec<HeaderValue> = headers
+            .get_all(http::header::HeaderName::from_static("baggage"))
+            .iter()
+            .cloned()
+            .collect();
+        if lines.is_empty() {
+            return;
+        }
+        let baggage = HeaderName::from_static("baggage");
+        headers.remove(&baggage);
+        for line in lines {
+            let Ok(text) = line.to_str() else { continue };
+            let kept: Vec<&str> = text
+                .split(',')
+                .filter(|m| !baggage_has(m, &self.baggage_key))
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .collect();
+            if !kept.is_empty()
+                && let Ok(v) = HeaderValue::from_str(&kept.join(","))
+            {
+                headers.append(&baggage, v);
+            }
+        }
+    }
+}
+
+/// The answer to a request [`Believed::screen`] refused.
+pub(crate) fn refusal(screen: &Screen) -> Option<Response<ProxyBody>> {
+    match screen {
+        Screen::Pass | Screen::Strip => None,
+        Screen::Duplicate(n) => Some(text_response(
+            StatusCode::BAD_REQUEST,
+            format!("header `{n}` appears more than once; send it once\n"),
+            None,
+            "duplicate_header",
+        )),
+        Screen::Untrusted(n) => Some(text_response(
+            StatusCode::FORBIDDEN,
+            format!(
+                "header `{n}` is only accepted from trusted peers (the sidecar's trusted_peers)\n"
+            ),
+            None,
+            "untrusted_header",
+        )),
+    }
+}
+
+/// Whether `ip` is in one of `nets`.
+pub(crate) fn trusted(nets: &[PeerNet], ip: IpAddr) -> bool {
+    nets.iter().any(|n| n.contains(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn parses_and_matches_networks() {
+        let n = PeerNet::parse("10.0.0.0/8").expect("net");
+        assert!(n.contains(ip("10.255.1.2")));
+        assert!(!n.contains(ip("11.0.0.1")));
+        assert!(n.contains(ip("::ffff:10.1.1.1")), "IPv4-mapped");
+        assert!(!n.contains(ip("::1")));
+        let h = PeerNet::parse("127.0.0.1").expect("host");
+        assert_eq!(h.to_string(), "127.0.0.1/32");
+        assert!(h.contains(ip("127.0.0.1")));
+        assert!(!h.contains(ip("127.0.0.2")));
+        let all = PeerNet::parse("0.0.0.0/0").expect("all");
+        assert!(all.contains(ip("203.0.113.9")));
+        let v6 = PeerNet::parse("fd00::/8").expect("v6");
+        assert!(v6.contains(ip("fd12::1")));
+        assert!(!v6.contains(ip("fe80::1")));
+        for (bad, needle) in [
+            ("10.0.0.1/8", "host bits"),
+            ("10.0.0.0/33", "0 to 32"),
+            ("::/129", "0 to 128"),
+            ("ten/8", "not an IP"),
+            ("10.0.0.0/x", "prefix"),
+        ] {
+            let e = PeerNet::parse(bad).expect_err(bad).to_string();
+            assert!(e.contains(needle) && e.contains(bad), "{bad}: {e}");
+        }
+        let lo = PeerNet::loopback();
+        assert!(trusted(&lo, ip("127.0.0.2")));
+        assert!(trusted(&lo, ip("::1")));
+        assert!(trusted(&lo, ip("::ffff:127.0.0.1")));
+        assert!(!trusted(&lo, ip("10.0.0.1")));
+        assert!(!trusted(&[], ip("127.0.0.1")));
+    }
+
+    fn believed() -> Believed {
+        let rules = RuleSet::from_yaml(
+            "version: 1\ngray: {id: g, user_header: X-Uid, headers: [{name: x-canary, value: '1'}]}\n",
+        )
+        .expect("rules");
+        Believed::of(&rules)
+    }
+
+    fn screen(pairs: &[(&str, &str)], trusted: bool, mode: UntrustedHeaders) -> Screen {
+        believed().screen(pairs.iter().map(|(k, v)| (*k, v.as_bytes())), trusted, mode)
+    }
+
+    #[test]
+    fn screens_believed_headers_by_peer_and_mode() {
+        let strip = UntrustedHeaders::Strip;
+        let refuse = UntrustedHeaders::Refuse;
+        let plain = [("host", "a"), ("x-other", "1"), ("baggage", "k=v")];
+        assert_eq!(screen(&plain, false, refuse), Screen::Pass);
+        for h in [
+            ("x-seawall-test", "1"),
+            ("X-Seawall-Origin", "web"),
+            ("x-uid", "7"),
+            ("x-canary", "1"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("forwarded", "for=1.2.3.4"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-forwarded-host", "evil"),
+            ("baggage", "a=1,seawall-test=1"),
+        ] {
+            assert_eq!(screen(&[h], true, refuse), Screen::Pass, "{h:?}");
+            assert_eq!(screen(&[h], false, strip), Screen::Strip, "{h:?}");
+            assert_eq!(
+                screen(&[h], false, refuse),
+                Screen::Untrusted(h.0.to_ascii_lowercase()),
+                "{h:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_duplicates_from_anyone_but_folds_lists() {
+        for trusted in [true, false] {
+            for dup in [
+                [("x-seawall-origin", "a"), ("X-Seawall-Origin", "b")],
+                [("x-seawall-test", "1"), ("x-seawall-test", "")],
+                [("x-uid", "1"), ("x-uid", "2")],
+                [
+                    ("x-forwarded-proto", "http"),
+                    ("x-forwarded-proto", "https"),
+                ],
+                [("baggage", "a=1"), ("baggage", "seawall-test=1")],
+            ] {
+                assert!(
+                    matches!(
+                        screen(&dup, trusted, UntrustedHeaders::Strip),
+                        Screen::Duplicate(_)
+                    ),
+                    "{dup:?}"
+                );
+            }
+            let lists = [
+                ("x-forwarded-for", "1.1.1.1"),
+                ("x-forwarded-for", "2.2.2.2"),
+                ("baggage", "a=1"),
+                ("baggage", "b=2"),
+            ];
+            assert!(!matches!(
+                screen(&lists, trusted, UntrustedHeaders::Strip),
+                Screen::Duplicate(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn strips_believed_headers_and_the_baggage_test_member() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-seawall-test", "1"),
+            ("x-seawall-origin", "web"),
+            ("x-uid", "7"),
+            ("x-canary", "1"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("x-real-ip", "1.2.3.4"),
+            ("baggage", "a=1, seawall-test=1,b=2"),
+            ("baggage", "seawall-test=yes"),
+            ("x-kept", "1"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        believed().strip(&mut h);
+        let left: Vec<(String, String)> = h
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().expect("text").to_owned()))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("x-kept".to_owned(), "1".to_owned()),
+                ("baggage".to_owned(), "a=1,b=2".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn parses_the_mode() {
+        assert_eq!(
+            "strip".parse::<UntrustedHeaders>().ok(),
+            Some(UntrustedHeaders::Strip)
+        );
+        assert_eq!(
+            "refuse".parse::<UntrustedHeaders>().ok(),
+            Some(UntrustedHeaders::Refuse)
+        );
+        assert!("drop".parse::<UntrustedHeaders>().is_err());
+        assert_eq!(UntrustedHeaders::default(), UntrustedHeaders::Strip);
+    }
+}
