@@ -1,12 +1,25 @@
 //! HTTP/1.1 message heads and body framing for the fast path: request heads
 //! parsed in place by `httparse` and rewritten for the upstream in one
 //! buffer, response heads rewritten for the client, and the body framings
-//! (RFC 9112 §6) relayed without decoding more than needed — a chunked body
-//! is checked and passed through as it came, so its chunks and trailers
-//! arrive unchanged.
+//! (RFC 9112 §6) relayed without decoding more than needed.
 //!
-//! Anything this module does not handle exactly is reported as
-//! [`Unusual`], and the connection goes to hyper instead.
+//! The framing rule, which keeps a request the guard judged from turning
+//! into two at the upstream (request smuggling): the framing written on
+//! either side is the one this module parsed, never a copy of the sender's
+//! headers. `Content-Length` and `Transfer-Encoding` are never dropped
+//! because `Connection` names them; the peer's framing lines are replaced
+//! by `content-length: N` or `transfer-encoding: chunked`, and a chunked
+//! body is re-encoded (sizes in plain hex, extensions dropped, trailers
+//! checked). A head whose framing could be read two ways (RFC 9112 §6.3,
+//! §11.2: both framings, several lengths, a coding other than `chunked`,
+//! `Transfer-Encoding` in HTTP/1.0, a bare LF, obs-fold, space before a
+//! colon, several `Host`s, a request target in no known form) is refused
+//! ([`Parsed::Refused`]): answered 400 and the connection closed, never
+//! forwarded and never handed to hyper.
+//!
+//! A valid head this module does not implement (HTTP/1.0, `Upgrade`,
+//! `Expect`, `CONNECT`, `OPTIONS *`, an absolute-form target, the HTTP/2
+//! preface) is [`Parsed::Unusual`], and the connection goes to hyper.
 
 use std::mem::MaybeUninit;
 
@@ -14,11 +27,10 @@ use seawall_guard::RequestMeta;
 
 use crate::headers::ClientAddr;
 
-/// Most headers a head may have on the fast path (more: hyper's path).
-pub(crate) const MAX_HEADERS: usize = 64;
+/// Most headers a request head may have (hyper's limit; more: 431).
+pub(crate) const MAX_HEADERS: usize = 100;
 
-/// Longest request head the fast path buffers (longer: hyper's path,
-/// which answers 431 past its own limit).
+/// Longest request head the fast path buffers (longer: 431).
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// Longest response head accepted from the upstream.
@@ -27,11 +39,23 @@ pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Most headers a response may have (as many as hyper's client takes).
 const MAX_RESPONSE_HEADERS: usize = 100;
 
-/// A request the fast path leaves to hyper: the head is valid HTTP but uses
-/// something this module does not implement (or is not valid, and hyper
-/// gives the client its usual answer).
+/// A head whose framing or syntax could be read two ways: why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Unusual;
+pub(crate) struct Ambiguous(pub(crate) &'static str);
+
+/// A request the sidecar answers itself and then closes the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refused {
+    /// 400, or 431 for a head too large.
+    pub(crate) status: u16,
+    pub(crate) why: &'static str,
+}
+
+impl Refused {
+    fn bad(why: &'static str) -> Self {
+        Self { status: 400, why }
+    }
+}
 
 /// How a message body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +114,11 @@ pub(crate) enum Parsed<'b> {
     Head(RequestHead<'b>),
     /// More bytes are needed.
     Partial,
-    /// Leave this connection to hyper.
+    /// Leave this connection to hyper (a valid head the fast path does not
+    /// implement).
     Unusual,
+    /// Answer with this status and close the connection.
+    Refused(Refused),
 }
 
 /// Whether `name` is hop-by-hop whatever `Connection` says.
@@ -124,57 +151,78 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &str> {
 #[derive(Debug, Default)]
 struct Scan<'b> {
     content_length: Option<u64>,
+    /// A `Transfer-Encoding` header was seen (its value is `chunked`).
     chunked: bool,
     close: bool,
-    /// Header names listed in `Connection` (besides close/keep-alive).
+    /// Header names listed in `Connection` (besides close/keep-alive and
+    /// the framing headers, which are never hop-by-hop).
     named: Vec<&'b str>,
     te_trailers: bool,
     host: bool,
     xff: bool,
     forwarded: bool,
     proto: bool,
+    /// `Upgrade` or `Expect`: hyper's.
+    unusual: bool,
+}
+
+/// `Content-Length`'s value: digits only (`u64::from_str` would take a
+/// `+`), optional whitespace around them.
+fn parse_length(value: &[u8]) -> Result<u64, Ambiguous> {
+    let v = value.trim_ascii();
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(Ambiguous("an invalid Content-Length"));
+    }
+    Ok(v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Whether a `Connection` token names a header that is never hop-by-hop:
+/// the framing headers (the framing written on is the parsed one) and
+/// `Host` (the request the guard judged is the one forwarded).
+fn never_hop(token: &str) -> bool {
+    token.eq_ignore_ascii_case("content-length")
+        || token.eq_ignore_ascii_case("transfer-encoding")
+        || token.eq_ignore_ascii_case("host")
 }
 
 impl<'b> Scan<'b> {
-    /// One pass; `Err` for framing this module does not implement (several
-    /// different lengths, a transfer coding other than `chunked`, both
-    /// framings at once) or a connection upgrade.
-    fn of(headers: &'b [httparse::Header<'b>], request: bool) -> Result<Self, Unusual> {
+    /// One pass; `Err` for framing that could be read two ways: several
+    /// `Content-Length`s (a response's may repeat one value), several
+    /// `Transfer-Encoding`s or a coding other than `chunked` alone, both
+    /// framings at once, several `Host`s.
+    fn of(headers: &'b [httparse::Header<'b>], request: bool) -> Result<Self, Ambiguous> {
         let mut s = Scan::default();
         for h in headers {
             let n = h.name;
             if n.eq_ignore_ascii_case("content-length") {
-                // Digits only (`u64::from_str` would take a `+`): the line is
-                // forwarded as written, so it must mean one thing to everyone.
-                let v = std::str::from_utf8(h.value).map_err(|_| Unusual)?.trim();
-                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Unusual);
-                }
-                let v: u64 = v.parse().map_err(|_| Unusual)?;
-                if s.content_length.is_some_and(|c| c != v) {
-                    return Err(Unusual);
+                let v = parse_length(h.value)?;
+                if s.content_length.is_some_and(|c| request || c != v) {
+                    return Err(Ambiguous("more than one Content-Length"));
                 }
                 s.content_length = Some(v);
             } else if n.eq_ignore_ascii_case("transfer-encoding") {
-                let mut t = tokens(h.value);
-                match (t.next(), t.next()) {
-                    (Some(c), None) if c.eq_ignore_ascii_case("chunked") && !s.chunked => {
-                        s.chunked = true;
-                    }
-                    _ => return Err(Unusual),
+                if s.chunked {
+                    return Err(Ambiguous("more than one Transfer-Encoding"));
                 }
+                if !h.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                    return Err(Ambiguous("a Transfer-Encoding other than chunked"));
+                }
+                s.chunked = true;
             } else if n.eq_ignore_ascii_case("connection") {
                 for t in tokens(h.value) {
                     if t.eq_ignore_ascii_case("close") {
                         s.close = true;
                     } else if t.eq_ignore_ascii_case("upgrade") && request {
-                        return Err(Unusual);
-                    } else if !t.eq_ignore_ascii_case("keep-alive") {
+                        s.unusual = true;
+                    } else if !t.eq_ignore_ascii_case("keep-alive") && !never_hop(t) {
                         s.named.push(t);
                     }
                 }
             } else if request {
                 if n.eq_ignore_ascii_case("host") {
+                    if s.host {
+                        return Err(Ambiguous("more than one Host"));
+                    }
                     s.host = true;
                 } else if n.eq_ignore_ascii_case("x-forwarded-for") {
                     s.xff = true;
@@ -185,20 +233,36 @@ impl<'b> Scan<'b> {
                 } else if n.eq_ignore_ascii_case("te") {
                     s.te_trailers |= tokens(h.value).any(|t| t.eq_ignore_ascii_case("trailers"));
                 } else if n.eq_ignore_ascii_case("upgrade") || n.eq_ignore_ascii_case("expect") {
-                    return Err(Unusual);
+                    s.unusual = true;
                 }
             }
         }
         if s.chunked && s.content_length.is_some() {
-            return Err(Unusual);
+            return Err(Ambiguous("both Content-Length and Transfer-Encoding"));
         }
         Ok(s)
     }
 
-    /// Whether header `name` stays on this hop only.
+    /// Whether header `name` is not copied on: hop-by-hop, named by
+    /// `Connection`, or framing (written anew from the parsed framing).
     fn drops(&self, name: &str) -> bool {
-        is_hop_by_hop(name) || self.named.iter().any(|t| t.eq_ignore_ascii_case(name))
+        is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case("content-length")
+            || self.named.iter().any(|t| t.eq_ignore_ascii_case(name))
     }
+}
+
+/// Whether a head has a line ending in a bare LF (httparse takes them;
+/// a peer that does not would see other lines).
+fn has_bare_lf(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
+}
+
+/// An absolute-form target (`http://host/path`), which hyper serves.
+fn is_absolute_form(target: &str) -> bool {
+    let t = target.as_bytes();
+    let scheme = |s: &[u8]| t.len() > s.len() && t[..s.len()].eq_ignore_ascii_case(s);
+    scheme(b"http://") || scheme(b"https://")
 }
 
 /// Parses a request head at the start of `buf`.
@@ -210,19 +274,48 @@ pub(crate) fn parse_request<'b>(
     let len = match req.parse_with_uninit_headers(buf, headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
-        // Too long, too many headers or malformed: hyper answers it.
-        _ => return Parsed::Unusual,
+        Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+            return Parsed::Refused(Refused {
+                status: 431,
+                why: "the request head is too large",
+            });
+        }
+        // HTTP/2 with prior knowledge: hyper's.
+        Err(httparse::Error::Version) if buf.starts_with(b"PRI * HTTP/2.0\r\n") => {
+            return Parsed::Unusual;
+        }
+        Err(_) => return Parsed::Refused(Refused::bad("a malformed request head")),
     };
-    let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
-        return Parsed::Unusual;
+    let raw = &buf[..len];
+    if has_bare_lf(raw) {
+        return Parsed::Refused(Refused::bad("a line ends in a bare LF"));
+    }
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Parsed::Refused(Refused::bad("a malformed request line"));
     };
-    if method == "CONNECT" || !target.starts_with('/') {
+    let headers: &'b [httparse::Header<'b>] = req.headers;
+    let scan = match Scan::of(headers, true) {
+        Ok(scan) => scan,
+        Err(Ambiguous(why)) => return Parsed::Refused(Refused::bad(why)),
+    };
+    if version == 0 && scan.chunked {
+        return Parsed::Refused(Refused::bad("Transfer-Encoding in an HTTP/1.0 request"));
+    }
+    if !target.starts_with('/') {
+        let elsewhere = (method == "CONNECT" && !target.contains('/'))
+            || (method == "OPTIONS" && target == "*")
+            || is_absolute_form(target);
+        if !elsewhere {
+            return Parsed::Refused(Refused::bad("a request target in no known form"));
+        }
         return Parsed::Unusual;
     }
-    let headers: &'b [httparse::Header<'b>] = req.headers;
-    let Ok(scan) = Scan::of(headers, true) else {
+    if memchr::memchr(b'#', target.as_bytes()).is_some() {
+        return Parsed::Refused(Refused::bad("a fragment in the request target"));
+    }
+    if version == 0 || method == "CONNECT" || scan.unusual {
         return Parsed::Unusual;
-    };
+    }
     let framing = if scan.chunked {
         Framing::Chunked
     } else {
@@ -246,8 +339,46 @@ pub(crate) fn parse_request<'b>(
         framing,
         close,
         scan,
-        raw: &buf[..len],
+        raw,
     })
+}
+
+/// Writes `n` in decimal.
+fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes the framing header of a message framed as parsed:
+/// `content-length: N` or `transfer-encoding: chunked`; a request without
+/// a body gets `content-length: 0` only if it said so.
+fn put_framing(out: &mut Vec<u8>, framing: Framing, length: Option<u64>) {
+    match framing {
+        Framing::Chunked | Framing::Close => {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        }
+        Framing::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            put_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Empty => {
+            if let Some(n) = length {
+                out.extend_from_slice(b"content-length: ");
+                put_decimal(out, n);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
 }
 
 fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -323,7 +454,8 @@ fn put_list(out: &mut Vec<u8>, head: &RequestHead<'_>, name: &str, item: &str) {
 /// upstream's base path, the end-to-end headers in their order (hop-by-hop
 /// ones and those `Connection` names dropped, `TE: trailers` kept), the
 /// client appended to `x-forwarded-for` and `forwarded`,
-/// `x-forwarded-proto: http` and `Host` when absent, and the framing.
+/// `x-forwarded-proto: http` and `Host` when absent, and the framing as
+/// parsed (the client's framing lines are not copied).
 pub(crate) fn upstream_head(
     head: &RequestHead<'_>,
     base: &str,
@@ -372,9 +504,7 @@ pub(crate) fn upstream_head(
     if !scan.host {
         put_header(out, b"host", authority.as_bytes());
     }
-    if head.framing == Framing::Chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
+    put_framing(out, head.framing, scan.content_length);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -440,7 +570,12 @@ pub(crate) fn parse_response(
         return Ok(ParsedResponse::Interim(len));
     }
     let scan = Scan::of(resp.headers, false)
-        .map_err(|_| BadResponse("unsupported response body framing".into()))?;
+        .map_err(|Ambiguous(why)| BadResponse(format!("ambiguous response framing: {why}")))?;
+    if version == 0 && scan.chunked {
+        return Err(BadResponse(
+            "ambiguous response framing: Transfer-Encoding in HTTP/1.0".into(),
+        ));
+    }
     let no_body = head_request || status == 204 || status == 304;
     let framing = if no_body {
         Framing::Empty
@@ -472,9 +607,10 @@ pub(crate) fn parse_response(
     if !has_date {
         put_header(out, b"date", &http_date());
     }
-    if matches!(framing, Framing::Chunked | Framing::Close) {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
+    // A 204 has no length; a HEAD's or 304's tells the size of what a GET
+    // would have sent.
+    let length = scan.content_length.filter(|_| status != 204);
+    put_framing(out, framing, length);
     if close_client {
         out.extend_from_slice(b"connection: close\r\n");
     }
@@ -510,9 +646,18 @@ impl Remaining {
         }
     }
 
-    /// How many bytes of `avail` belong to the body (they are relayed as
-    /// they are); `Err` for a malformed chunked body.
-    pub(crate) fn take(&mut self, avail: &[u8]) -> Result<usize, BadChunk> {
+    /// Whether the body's bytes are relayed as they come (length- or
+    /// close-delimited) rather than re-encoded (chunked).
+    pub(crate) fn is_raw(&self) -> bool {
+        !matches!(self, Self::Chunked(_))
+    }
+
+    /// How many bytes of `avail` belong to the body. Those of a raw body
+    /// ([`Remaining::is_raw`]) are the caller's to relay as they are; a
+    /// chunked body's are re-encoded into `out` (sizes in plain hex,
+    /// extensions dropped, trailer lines checked). `Err` for a malformed
+    /// chunked body.
+    pub(crate) fn take(&mut self, avail: &[u8], out: &mut Vec<u8>) -> Result<usize, BadChunk> {
         match self {
             Self::Length(n) => {
                 let take = usize::try_from(*n).unwrap_or(usize::MAX).min(avail.len());
@@ -523,7 +668,7 @@ impl Remaining {
                 Ok(take)
             }
             Self::Chunked(c) => {
-                let used = c.feed(avail)?;
+                let used = c.feed(avail, out)?;
                 if c.state == ChunkState::Done {
                     *self = Self::Done;
                 }
@@ -548,6 +693,8 @@ enum ChunkState {
     /// Reading the size's hex digits (`digits` so far).
     #[default]
     Size,
+    /// Whitespace after the size (before `;` or the line's end).
+    SizeSpace,
     /// In a chunk extension, up to the line's end.
     Extension,
     /// After the size line's CR.
@@ -558,8 +705,10 @@ enum ChunkState {
     DataLf,
     /// At the start of a trailer line (or the final blank line).
     TrailerStart,
-    /// In a trailer line.
-    Trailer,
+    /// In a trailer field's name.
+    TrailerName,
+    /// In a trailer field's value.
+    TrailerValue,
     /// After a trailer line's CR.
     TrailerLf,
     /// After the final blank line's CR.
@@ -567,21 +716,46 @@ enum ChunkState {
     Done,
 }
 
+/// Longest chunk-size line (size and extensions).
+const MAX_CHUNK_LINE: u32 = 4 * 1024;
+
+/// Most bytes of trailer fields a chunked body may end with.
+const MAX_TRAILERS: u32 = 16 * 1024;
+
+/// Whether `b` may be in a field name (RFC 9110 §5.6.2 `tchar`).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// Where a chunked body's syntax is (RFC 9112 §7.1), fed byte ranges as
-/// they arrive; it finds the body's end without copying anything.
+/// they arrive; it finds the body's end and writes the body re-encoded:
+/// each chunk with its size in plain hex and no extensions, the data as it
+/// came, the trailer lines (checked as field lines) as they came.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Chunked {
     state: ChunkState,
     size: u64,
     digits: u8,
+    /// Bytes of the current size line, or of all trailer lines.
+    line: u32,
 }
 
 impl Chunked {
-    /// Consumes bytes of `buf` up to the body's end; returns how many.
-    fn feed(&mut self, buf: &[u8]) -> Result<usize, BadChunk> {
+    /// Consumes bytes of `buf` up to the body's end, writing the
+    /// re-encoded body to `out`; returns how many were consumed.
+    fn feed(&mut self, buf: &[u8], out: &mut Vec<u8>) -> Result<usize, BadChunk> {
         let mut i = 0;
         while i < buf.len() {
             let b = buf[i];
+            if matches!(
+                self.state,
+                ChunkState::Size | ChunkState::SizeSpace | ChunkState::Extension
+            ) {
+                self.line += 1;
+                if self.line > MAX_CHUNK_LINE {
+                    return Err(BadChunk);
+                }
+            }
             match self.state {
                 ChunkState::Size => {
                     if let Some(d) = (b as char).to_digit(16) {
@@ -595,16 +769,27 @@ impl Chunked {
                         return Err(BadChunk);
                     } else if b == b'\r' {
                         self.state = ChunkState::SizeLf;
-                    } else if b == b';' || b == b' ' || b == b'\t' {
+                    } else if b == b';' {
                         self.state = ChunkState::Extension;
+                    } else if b == b' ' || b == b'\t' {
+                        self.state = ChunkState::SizeSpace;
                     } else {
+                        return Err(BadChunk);
+                    }
+                }
+                ChunkState::SizeSpace => {
+                    if b == b'\r' {
+                        self.state = ChunkState::SizeLf;
+                    } else if b == b';' {
+                        self.state = ChunkState::Extension;
+                    } else if b != b' ' && b != b'\t' {
                         return Err(BadChunk);
                     }
                 }
                 ChunkState::Extension => {
                     if b == b'\r' {
                         self.state = ChunkState::SizeLf;
-                    } else if b == b'\n' || (b < b' ' && b != b'\t') {
+                    } else if (b < b' ' && b != b'\t') || b == 0x7f {
                         return Err(BadChunk);
                     }
                 }
@@ -613,6 +798,9 @@ impl Chunked {
                         return Err(BadChunk);
                     }
                     self.digits = 0;
+                    self.line = 0;
+                    // Infallible: writing to a Vec.
+                    let _ = std::io::Write::write_fmt(out, format_args!("{:x}\r\n", self.size));
                     self.state = if self.size == 0 {
                         ChunkState::TrailerStart
                     } else {
@@ -623,6 +811,7 @@ impl Chunked {
                     let take = usize::try_from(self.size)
                         .unwrap_or(usize::MAX)
                         .min(buf.len() - i);
+                    out.extend_from_slice(&buf[i..i + take]);
                     self.size -= take as u64;
                     i += take;
                     if self.size == 0 {
@@ -640,38 +829,64 @@ impl Chunked {
                     if b != b'\n' {
                         return Err(BadChunk);
                     }
+                    out.extend_from_slice(b"\r\n");
                     self.state = ChunkState::Size;
                 }
                 ChunkState::TrailerStart => {
-                    self.state = if b == b'\r' {
-                        ChunkState::EndLf
-                    } else if b == b'\n' {
-                        return Err(BadChunk);
+                    if b == b'\r' {
+                        self.state = ChunkState::EndLf;
+                    } else if is_tchar(b) {
+                        out.push(b);
+                        self.state = ChunkState::TrailerName;
                     } else {
-                        ChunkState::Trailer
-                    };
+                        // Includes obs-fold (a line starting with
+                        // whitespace) and a bare LF.
+                        return Err(BadChunk);
+                    }
                 }
-                ChunkState::Trailer => {
+                ChunkState::TrailerName => {
+                    if b == b':' {
+                        self.state = ChunkState::TrailerValue;
+                    } else if !is_tchar(b) {
+                        // Includes whitespace before the colon.
+                        return Err(BadChunk);
+                    }
+                    out.push(b);
+                }
+                ChunkState::TrailerValue => {
                     if b == b'\r' {
                         self.state = ChunkState::TrailerLf;
-                    } else if b == b'\n' {
+                    } else if (b < b' ' && b != b'\t') || b == 0x7f {
                         return Err(BadChunk);
+                    } else {
+                        out.push(b);
                     }
                 }
                 ChunkState::TrailerLf => {
                     if b != b'\n' {
                         return Err(BadChunk);
                     }
+                    out.extend_from_slice(b"\r\n");
                     self.state = ChunkState::TrailerStart;
                 }
                 ChunkState::EndLf => {
                     if b != b'\n' {
                         return Err(BadChunk);
                     }
+                    out.extend_from_slice(b"\r\n");
                     self.state = ChunkState::Done;
                     return Ok(i + 1);
                 }
                 ChunkState::Done => return Ok(i),
+            }
+            if matches!(
+                self.state,
+                ChunkState::TrailerName | ChunkState::TrailerValue | ChunkState::TrailerLf
+            ) {
+                self.line += 1;
+                if self.line > MAX_TRAILERS {
+                    return Err(BadChunk);
+                }
             }
             i += 1;
         }
@@ -786,7 +1001,14 @@ mod tests {
         ClientAddr::new("10.0.0.9".parse().expect("ip"))
     }
 
-    fn rewrite(raw: &str) -> Result<(String, Framing, bool), Unusual> {
+    /// Not forwarded: handed to hyper, or refused with this status.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Not {
+        Unusual,
+        Refused(u16),
+    }
+
+    fn rewrite(raw: &str) -> Result<(String, Framing, bool), Not> {
         let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
         match parse_request(raw.as_bytes(), &mut h) {
             Parsed::Head(head) => {
@@ -800,7 +1022,8 @@ mod tests {
                 ))
             }
             Parsed::Partial => panic!("partial: {raw}"),
-            Parsed::Unusual => Err(Unusual),
+            Parsed::Unusual => Err(Not::Unusual),
+            Parsed::Refused(r) => Err(Not::Refused(r.status)),
         }
     }
 
@@ -816,9 +1039,9 @@ mod tests {
         assert!(close);
         assert_eq!(
             out,
-            "POST /base/a?b=1 HTTP/1.1\r\nHost: svc\r\nX-Forwarded-Proto: https\r\nContent-Length: 3\r\n\
+            "POST /base/a?b=1 HTTP/1.1\r\nHost: svc\r\nX-Forwarded-Proto: https\r\n\
              te: trailers\r\nx-forwarded-for: 1.2.3.4, 5.6.7.8, 10.0.0.9\r\n\
-             forwarded: for=1.2.3.4, for=10.0.0.9;proto=http\r\n\r\n"
+             forwarded: for=1.2.3.4, for=10.0.0.9;proto=http\r\ncontent-length: 3\r\n\r\n"
         );
         let (out, framing, close) =
             rewrite("GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").expect("fast");
@@ -832,15 +1055,19 @@ mod tests {
     }
 
     #[test]
-    fn copies_header_lines_as_written_and_rewrites_bare_lf_ones() {
+    fn copies_header_lines_as_written_and_refuses_bare_lf_ones() {
         let (out, _, _) = rewrite(
-            "GET /p HTTP/1.1\r\nA:  1 \r\nConnection: keep-alive\r\nB: 2\nC: 3\r\nhost: h\r\n\r\n",
+            "GET /p HTTP/1.1\r\nA:  1 \r\nConnection: keep-alive\r\nB: 2\r\nC: 3\r\nhost: h\r\n\r\n",
         )
         .expect("fast");
         assert_eq!(
             out,
             "GET /base/p HTTP/1.1\r\nA:  1 \r\nB: 2\r\nC: 3\r\nhost: h\r\n\
              x-forwarded-for: 10.0.0.9\r\nforwarded: for=10.0.0.9;proto=http\r\nx-forwarded-proto: http\r\n\r\n"
+        );
+        assert_eq!(
+            rewrite("GET /p HTTP/1.1\r\nB: 2\nC: 3\r\n\r\n"),
+            Err(Not::Refused(400))
         );
         let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
         let raw = b"GET /p?q HTTP/1.1\r\nX-A: 1\r\n\r\n";
@@ -860,41 +1087,102 @@ mod tests {
     fn leaves_unusual_requests_to_hyper() {
         for raw in [
             "GET / HTTP/1.0\r\n\r\n",
+            "PUT / HTTP/1.0\r\nContent-Length: 1\r\n\r\n",
             "CONNECT a:443 HTTP/1.1\r\n\r\n",
             "GET http://a/ HTTP/1.1\r\n\r\n",
+            "GET HTTPS://a/x HTTP/1.1\r\n\r\n",
             "OPTIONS * HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             "PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
-            "PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            "PUT / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-            "PUT / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
-            "PUT / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n",
-            "PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-            "PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
-            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
-            "GARBAGE\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         ] {
-            assert_eq!(rewrite(raw), Err(Unusual), "{raw}");
+            assert_eq!(rewrite(raw), Err(Not::Unusual), "{raw}");
         }
-        let many: String = (0..MAX_HEADERS + 1)
-            .map(|i| format!("x-{i}: 1\r\n"))
-            .collect();
-        assert_eq!(
-            rewrite(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
-            Err(Unusual)
-        );
         let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
         assert!(matches!(
             parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n", &mut h),
             Parsed::Partial
         ));
+    }
+
+    #[test]
+    fn refuses_heads_that_could_be_read_two_ways() {
+        for raw in [
+            "PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 1 1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "PUT / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length : 2\r\n\r\n",
+            "PUT / HTTP/1.1\r\nX-A: 1\r\n folded\r\nContent-Length: 2\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 2\nX-A: 1\r\n\r\n",
+            "PUT / HTTP/1.1\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "GET /a#b HTTP/1.1\r\n\r\n",
+            "GET a/b HTTP/1.1\r\n\r\n",
+            "GET * HTTP/1.1\r\n\r\n",
+            "GET  / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.2\r\n\r\n",
+            "GARBAGE\r\n\r\n",
+        ] {
+            assert_eq!(rewrite(raw), Err(Not::Refused(400)), "{raw}");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: 1\r\n")).collect();
+        assert_eq!(
+            rewrite(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            Err(Not::Refused(431))
+        );
         let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX_HEAD));
         let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
         assert!(matches!(
             parse_request(long.as_bytes(), &mut h),
-            Parsed::Unusual
+            Parsed::Refused(Refused { status: 431, .. })
         ));
+    }
+
+    #[test]
+    fn framing_headers_are_never_hop_by_hop_and_are_written_as_parsed() {
+        // The smuggling of issue 12: `Connection` naming the length made
+        // the upstream see a body-less GET and the body as a second request.
+        let (out, framing, _) = rewrite(
+            "GET /p HTTP/1.1\r\nHost: a\r\nConnection: Content-Length, Host, Transfer-Encoding\r\n\
+             Content-Length: 5\r\n\r\n",
+        )
+        .expect("fast");
+        assert_eq!(framing, Framing::Length(5));
+        assert!(out.contains("\r\nHost: a\r\n"), "{out}");
+        assert!(out.ends_with("\r\ncontent-length: 5\r\n\r\n"), "{out}");
+        assert_eq!(out.matches("ength:").count(), 1, "{out}");
+        let (out, framing, _) = rewrite(
+            "POST /p HTTP/1.1\r\nConnection: transfer-encoding\r\nTransfer-Encoding: Chunked \r\n\r\n",
+        )
+        .expect("fast");
+        assert_eq!(framing, Framing::Chunked);
+        assert!(
+            out.ends_with("\r\ntransfer-encoding: chunked\r\n\r\n"),
+            "{out}"
+        );
+        assert!(!out.contains("Chunked"), "{out}");
+        // A zero length stays said; no length stays unsaid.
+        let (out, framing, _) =
+            rewrite("POST /p HTTP/1.1\r\ncontent-length: 000\r\n\r\n").expect("fast");
+        assert_eq!(framing, Framing::Empty);
+        assert!(out.ends_with("\r\ncontent-length: 0\r\n\r\n"), "{out}");
+        let (out, _, _) = rewrite("GET /p HTTP/1.1\r\n\r\n").expect("fast");
+        assert!(!out.contains("content-length"), "{out}");
     }
 
     #[test]
@@ -932,7 +1220,7 @@ mod tests {
         assert!(!h.upstream_close);
         assert_eq!(
             out,
-            "HTTP/1.1 200 Fine\r\nDate: x\r\nContent-Length: 5\r\n\r\n"
+            "HTTP/1.1 200 Fine\r\nDate: x\r\ncontent-length: 5\r\n\r\n"
         );
         let (h, out) = response("HTTP/1.1 200 OK\r\n\r\n", false, true);
         assert_eq!(h.framing, Framing::Close);
@@ -1004,6 +1292,97 @@ mod tests {
     }
 
     #[test]
+    fn response_framing_is_written_as_parsed() {
+        // An upstream naming its length in `Connection` does not leave the
+        // client without one.
+        let (h, out) = response(
+            "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\nContent-Length: 2\r\nDate: d\r\n\r\n",
+            false,
+            false,
+        );
+        assert_eq!(h.framing, Framing::Length(2));
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nDate: d\r\ncontent-length: 2\r\n\r\n"
+        );
+        let (h, out) = response(
+            "HTTP/1.1 200 OK\r\nDate: d\r\nTransfer-Encoding: CHUNKED\r\n\r\n",
+            false,
+            false,
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nDate: d\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        let (_, out) = response(
+            "HTTP/1.1 204 No Content\r\nDate: d\r\nContent-Length: 7\r\n\r\n",
+            false,
+            false,
+        );
+        assert_eq!(out, "HTTP/1.1 204 No Content\r\nDate: d\r\n\r\n");
+        let mut out = Vec::new();
+        for bad in [
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n",
+        ] {
+            assert!(
+                parse_response(bad.as_bytes(), false, false, &mut out).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    /// Feeds `body` in pieces of `step` bytes; returns the re-encoded body.
+    fn reencode(body: &[u8], step: usize) -> Result<Vec<u8>, BadChunk> {
+        let mut r = Remaining::of(Framing::Chunked);
+        let (mut at, mut out) = (0, Vec::new());
+        while !r.is_done() && at < body.len() {
+            let end = (at + step).min(body.len());
+            at += r.take(&body[at..end], &mut out)?;
+        }
+        if r.is_done() { Ok(out) } else { Err(BadChunk) }
+    }
+
+    #[test]
+    fn reencodes_chunked_bodies_and_refuses_odd_chunk_syntax() {
+        let body =
+            b"5;ext=\"a;b\"\r\nhello\r\n00010 \t;x\r\n0123456789abcdef\r\n0\r\nx-sum: 1\r\n\r\n";
+        for step in [1, 2, 5, 100] {
+            assert_eq!(
+                reencode(body, step).as_deref(),
+                Ok(&b"5\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nx-sum: 1\r\n\r\n"[..]),
+                "step {step}"
+            );
+        }
+        let long_ext = format!("1;{}\r\na\r\n0\r\n\r\n", "x".repeat(5000));
+        for bad in [
+            &b"5 x\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\r\nhello\r\n0\r\nx-sum : 1\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n folded\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nx-sum: 1\n\r\n",
+            b"5\r\nhello\r\n0\r\nx-sum: \x01\r\n\r\n",
+            b"5;a\x00\r\nhello\r\n0\r\n\r\n",
+            b"5;\nhello\r\n0\r\n\r\n",
+            b"-5\r\nhello\r\n0\r\n\r\n",
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+            b"+5\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+            long_ext.as_bytes(),
+        ] {
+            assert_eq!(
+                reencode(bad, 1),
+                Err(BadChunk),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
     fn formats_http_dates() {
         assert_eq!(&format_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(
@@ -1019,7 +1398,7 @@ mod tests {
         let mut at = 0;
         while !r.is_done() && at < body.len() {
             let end = (at + step).min(body.len());
-            at += r.take(&body[at..end])?;
+            at += r.take(&body[at..end], &mut Vec::new())?;
         }
         if r.is_done() { Ok(at) } else { Err(BadChunk) }
     }
@@ -1041,8 +1420,10 @@ mod tests {
             assert_eq!(feed(bad, 1), Err(BadChunk), "{bad:?}");
         }
         let mut r = Remaining::of(Framing::Length(4));
-        assert_eq!(r.take(b"ab"), Ok(2));
-        assert_eq!(r.take(b"cdef"), Ok(2));
+        let mut out = Vec::new();
+        assert_eq!(r.take(b"ab", &mut out), Ok(2));
+        assert_eq!(r.take(b"cdef", &mut out), Ok(2));
+        assert!(out.is_empty());
         assert!(r.is_done());
     }
 }

@@ -8,10 +8,13 @@
 //! upstream connection is a plain pooled TCP stream, and bodies are relayed
 //! as they arrive (never buffered whole).
 //!
-//! Anything unusual — an HTTP/2 preface, HTTP/1.0, `Upgrade`, `CONNECT`,
-//! `Expect`, odd framing, a malformed or oversized head — goes to hyper's
-//! server with the bytes already read replayed ([`rewind::Rewind`]), at a
-//! request boundary, so it is served exactly as before.
+//! Anything unusual but valid — an HTTP/2 preface, HTTP/1.0, `Upgrade`,
+//! `CONNECT`, `Expect`, an absolute-form target — goes to hyper's server
+//! with the bytes already read replayed ([`rewind::Rewind`]), at a request
+//! boundary, so it is served exactly as before. A malformed or oversized
+//! head, or one whose framing could be read two ways, is answered 400 (431)
+//! here and the connection closed: it is never forwarded, and never handed
+//! to hyper, which might read it another way (see `codec`'s framing rule).
 
 mod codec;
 mod rewind;
@@ -221,10 +224,7 @@ impl Client {
         self.buf.reserve(BUF);
         let shared = &self.conn.shared;
         let (deadline, idle) = match *first_byte {
-            None if empty => (
-                tokio::time::Instant::now() + shared.keepalive_timeout,
-                true,
-            ),
+            None if empty => (tokio::time::Instant::now() + shared.keepalive_timeout, true),
             _ => (
                 *first_byte.get_or_insert_with(tokio::time::Instant::now)
                     + shared.header_read_timeout,
@@ -259,6 +259,15 @@ impl Client {
                 Parsed::Head(head) => head,
                 Parsed::Partial => return Step::NeedMore,
                 Parsed::Unusual => return Step::Handoff,
+                Parsed::Refused(r) => {
+                    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+                    let text = format!("{}: {}\n", status.canonical_reason().unwrap_or(""), r.why);
+                    let resp = proxy::text_response(status, text, None, "bad_request");
+                    made(&resp, true, &mut self.down_head);
+                    let _ = self.stream.write_all(&self.down_head).await;
+                    let _ = self.stream.shutdown().await;
+                    return Step::Close;
+                }
             };
             // Identity headers from an untrusted peer: hyper's path strips them.
             let screen = self
@@ -325,12 +334,16 @@ impl Client {
     /// if it is all here already; otherwise the connection closes after it.
     async fn answer(&mut self, body: &mut Remaining, close: bool) -> bool {
         let mut rest = body.clone();
-        let complete = rest.take(&self.buf).is_ok() && rest.is_done();
+        let mut discarded = Vec::new();
+        let complete = rest.take(&self.buf, &mut discarded).is_ok() && rest.is_done();
         let close = close || !complete || self.draining();
         if close {
             mark_close(&mut self.down_head);
         } else {
-            let _ = body.take(&self.buf).map(|n| self.buf.advance(n));
+            discarded.clear();
+            let _ = body
+                .take(&self.buf, &mut discarded)
+                .map(|n| self.buf.advance(n));
         }
         let ok = self.stream.write_all(&self.down_head).await.is_ok();
         if close {
@@ -494,9 +507,15 @@ impl Client {
         close: bool,
     ) -> Result<(UpConn, ResponseHead, bool), UpError> {
         if !body.is_done() {
-            // Body bytes already here go out with the head.
-            let n = body.take(&self.buf).map_err(|_| UpError::ClientBody)?;
-            self.up_head.extend_from_slice(&self.buf[..n]);
+            // Body bytes already here go out with the head (a chunked
+            // body's re-encoded).
+            let raw = body.is_raw();
+            let n = body
+                .take(&self.buf, &mut self.up_head)
+                .map_err(|_| UpError::ClientBody)?;
+            if raw {
+                self.up_head.extend_from_slice(&self.buf[..n]);
+            }
             self.buf.advance(n);
         }
         let mut tries = 0;
@@ -628,8 +647,8 @@ async fn read_head<R: AsyncRead + Unpin>(
 /// Relays a body from `r` to `w`: the bytes of it already in `rbuf` first,
 /// then as they are read. `pending` (a head, usually) is written with the
 /// first piece, in one write. `wrap` re-frames the body as chunks (for a
-/// body delimited by the sender's close). Leaves in `rbuf` what follows
-/// the body.
+/// body delimited by the sender's close); a chunked body is re-encoded.
+/// Leaves in `rbuf` what follows the body.
 async fn relay<R, W>(
     r: &mut R,
     rbuf: &mut BytesMut,
@@ -643,8 +662,15 @@ where
     W: AsyncWrite + Unpin,
 {
     loop {
-        if !rbuf.is_empty() && !body.is_done() {
-            let n = body.take(rbuf).map_err(|_| RelayError::Malformed)?;
+        if !rbuf.is_empty() && !body.is_done() && !body.is_raw() {
+            let n = body
+                .take(rbuf, pending)
+                .map_err(|_| RelayError::Malformed)?;
+            rbuf.advance(n);
+        } else if !rbuf.is_empty() && !body.is_done() {
+            let n = body
+                .take(rbuf, pending)
+                .map_err(|_| RelayError::Malformed)?;
             if n > 0 {
                 if wrap {
                     pending.extend_from_slice(format!("{n:x}\r\n").as_bytes());
