@@ -31,9 +31,40 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// Removes hop-by-hop headers: those named by `Connection`, then the fixed
-/// list and `Upgrade`. A request's `TE: trailers` is kept (it is the one
-/// value that may travel on, and gRPC needs it); pass `keep_te_trailers`.
+/// Whether a `Connection` token names a header that is never hop-by-hop:
+/// `Content-Length` (the framing: naming it must not leave a body without
+/// its length) and `Host` (the request the guard judged is the one
+/// forwarded). `Transfer-Encoding` is on the fixed list; hyper's client
+/// writes the framing anew.
+fn never_hop(token: &str) -> bool {
+    token.eq_ignore_ascii_case("content-length") || token.eq_ignore_ascii_case("host")
+}
+
+/// Why a request's framing, as hyper parsed it, is refused (400) rather
+/// than forwarded: a transfer coding besides `chunked` (hyper takes
+/// `gzip, chunked`, and the coding would be lost on the way), several
+/// `Transfer-Encoding` lines, several `Host`s. hyper itself refuses the
+/// rest of RFC 9112 §6.3's ambiguities (differing lengths, a coding not
+/// ending in `chunked`, `Transfer-Encoding` in HTTP/1.0) and reads both
+/// framings at once as chunked, closing the connection after.
+pub(crate) fn ambiguous_framing(headers: &HeaderMap) -> Option<&'static str> {
+    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
+    if let Some(v) = te.next()
+        && (te.next().is_some() || !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"))
+    {
+        return Some("a Transfer-Encoding other than chunked");
+    }
+    let mut host = headers.get_all(header::HOST).iter();
+    if host.next().is_some() && host.next().is_some() {
+        return Some("more than one Host");
+    }
+    None
+}
+
+/// Removes hop-by-hop headers: those named by `Connection` (never
+/// `Content-Length` or `Host`), then the fixed list and `Upgrade`. A
+/// request's `TE: trailers` is kept (it is the one value that may travel
+/// on, and gRPC needs it); pass `keep_te_trailers`.
 ///
 /// One pass over the names finds the hop-by-hop headers present (usually
 /// none in requests, `Connection: keep-alive` in responses), so only those
@@ -67,7 +98,11 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) 
     doomed.extend(
         connection_tokens(headers)
             // `close` names no header; `keep-alive` is on the fixed list.
-            .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
+            .filter(|t| {
+                !t.eq_ignore_ascii_case("close")
+                    && !t.eq_ignore_ascii_case("keep-alive")
+                    && !never_hop(t)
+            })
             .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()),
     );
     for name in doomed {
@@ -223,6 +258,48 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["x-b"]);
+    }
+
+    #[test]
+    fn connection_never_removes_the_length_or_the_host() {
+        let mut h = map(&[
+            ("connection", "Content-Length, HOST, transfer-encoding, x-a"),
+            ("content-length", "5"),
+            ("host", "h"),
+            ("transfer-encoding", "chunked"),
+            ("x-a", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, true);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "host"]);
+    }
+
+    #[test]
+    fn finds_framing_hyper_would_take_but_the_sidecar_refuses() {
+        assert_eq!(
+            ambiguous_framing(&map(&[("transfer-encoding", "chunked")])),
+            None
+        );
+        assert_eq!(
+            ambiguous_framing(&map(&[("transfer-encoding", " Chunked ")])),
+            None
+        );
+        assert_eq!(
+            ambiguous_framing(&map(&[("host", "a"), ("content-length", "1")])),
+            None
+        );
+        for bad in [
+            &[("transfer-encoding", "gzip, chunked")][..],
+            &[("transfer-encoding", "chunked, chunked")],
+            &[
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ],
+            &[("host", "a"), ("host", "b")],
+        ] {
+            assert!(ambiguous_framing(&map(bad)).is_some(), "{bad:?}");
+        }
     }
 
     #[test]
