@@ -231,7 +231,7 @@ pub(crate) struct Connection {
 
 impl Connection {
     pub(crate) fn new(shared: Arc<Shared>, client: IpAddr) -> Arc<Self> {
-        let trusted = trust::trusted(&shared.trusted_peers, client) || true;
+        let trusted = trust::trusted(&shared.trusted_peers, client);
         Arc::new(Self {
             shared,
             client: headers::ClientAddr::new(client),
