@@ -141,7 +141,15 @@ pub(crate) async fn write_atomically(path: &Path, bytes: Vec<u8>) -> Result<(), 
 }
 
 fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
+    write_atomically_with(path, bytes, |f, b| std::io::Write::write_all(f, b))
+}
+
+/// [`write_atomically`] with the writing step given (tests make it fail).
+fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut std::fs::File, &[u8]) -> std::io::Result<()>,
+) -> Result<(), String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -169,7 +177,7 @@ fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> Result<(), String> {
             .set_permissions(mode)
             .map_err(|e| cannot("set the mode of", e))?;
     }
-    tmp.write_all(bytes).map_err(|e| cannot("write", e))?;
+    write(tmp.as_file_mut(), bytes).map_err(|e| cannot("write", e))?;
     tmp.as_file().sync_all().map_err(|e| cannot("fsync", e))?;
     // Dropping a temporary file that was not persisted removes it.
     tmp.persist(path)
@@ -314,6 +322,112 @@ mod tests {
             .to_string();
         assert!(e.contains("--gray-upstream"), "{e}");
         assert!(parse(p, gray, true).is_ok());
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "seawall-reload-{name}-{}-{}",
+            std::process::id(),
+            unix_now()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn a_reader_never_sees_a_partial_rules_file_and_no_temporary_file_stays() {
+        let dir = temp_dir("atomic");
+        let path = dir.join("rules.yaml");
+        // Two documents large enough that a plain write takes many syscalls.
+        let a = vec![b'a'; 256 * 1024];
+        let b = vec![b'b'; 200 * 1024];
+        write_atomically_blocking(&path, &a).expect("first write");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let reads = std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let mut reads = 0u32;
+                // Bounded: stops when the writer is done (or after 100,000 reads).
+                while !done.load(std::sync::atomic::Ordering::SeqCst) && reads < 100_000 {
+                    let got = std::fs::read(&path).expect("the file is always there");
+                    assert!(
+                        got == a || got == b,
+                        "a reader saw {} bytes, neither document",
+                        got.len()
+                    );
+                    reads += 1;
+                }
+                reads
+            });
+            for i in 0..60 {
+                let doc = if i % 2 == 0 { &b } else { &a };
+                write_atomically_blocking(&path, doc).expect("write");
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            reader.join().expect("reader")
+        });
+        assert!(reads > 0);
+        assert_eq!(std::fs::read(&path).expect("read"), a);
+        assert_eq!(
+            names(&dir),
+            ["rules.yaml"],
+            "a temporary file was left behind"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o644, "the rules file is readable as before");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_rules_file_intact_and_no_temporary_file() {
+        let dir = temp_dir("fail");
+        let path = dir.join("rules.yaml");
+        write_atomically_blocking(&path, b"version: 1\n").expect("first write");
+        // The disk fills half-way through the new document.
+        let e = write_atomically_with(&path, b"version: 2\nresources: []\n", |f, b| {
+            std::io::Write::write_all(f, &b[..5])?;
+            Err(std::io::Error::other("no space left on device"))
+        })
+        .expect_err("the write failed");
+        assert!(e.contains("no space left"), "{e}");
+        assert_eq!(std::fs::read(&path).expect("read"), b"version: 1\n");
+        assert_eq!(names(&dir), ["rules.yaml"]);
+        // A rename that cannot happen (a directory is in the way) fails the
+        // same way: nothing replaced, nothing left.
+        let blocked = dir.join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).expect("dir");
+        assert!(write_atomically_blocking(&blocked, b"x").is_err());
+        assert!(blocked.join("inside").is_dir());
+        assert_eq!(names(&dir), ["blocked", "rules.yaml"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn writes_through_the_async_entry_point() {
+        let dir = temp_dir("async");
+        let path = dir.join("r.json");
+        write_atomically(&path, b"{}".to_vec())
+            .await
+            .expect("write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"{}");
+        let e = write_atomically(&dir.join("missing/r.json"), Vec::new())
+            .await
+            .expect_err("no directory");
+        assert!(e.contains("missing"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

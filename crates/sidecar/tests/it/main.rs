@@ -6,5 +6,6 @@
 mod common;
 mod control;
 mod fast;
+mod limits;
 mod policies;
 mod proxy;
