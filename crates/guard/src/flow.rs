@@ -1,7 +1,22 @@
 //! Flow control: one quota's counters ([`FlowCounter`]) and a rule's state
 //! with its per-caller quotas ([`FlowRuleState`]).
+//!
+//! Per-caller (`per_origin`) quotas are keyed by a header the client
+//! chooses, so the table must survive a client that sends a new name with
+//! every request. It is bounded three ways (docs/security.md):
+//! - a key longer than [`MAX_KEY_BYTES`] is stored as its first 64 bytes and
+//!   a keyed hash ([`bounded_key`]), so a name costs at most ~90 bytes;
+//! - a caller not seen for [`IDLE_NANOS`] (or twice the rule's
+//!   `max_queueing_ms`, if longer) and holding no permit is evicted; the
+//!   table is swept when a new caller arrives and the last sweep is that
+//!   old, or when the table is full and the last sweep is a second old;
+//! - at most `max_origins` callers are tracked; a newcomer finding the table
+//!   full of active callers counts against the rule's one overflow quota
+//!   until a sweep frees a place.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -11,6 +26,31 @@ use crate::window::Window;
 pub(crate) const SECOND: u64 = 1_000_000_000;
 /// Buckets of the one-second QPS window (100 ms each).
 pub(crate) const QPS_BUCKETS: usize = 10;
+
+/// Longest caller name or hot-parameter value kept as it is, in bytes;
+/// longer ones are shortened by [`bounded_key`].
+pub const MAX_KEY_BYTES: usize = 128;
+/// A per-caller quota unused this long is evicted (five QPS windows).
+pub const IDLE_NANOS: u64 = 5 * SECOND;
+/// A full per-caller table is swept at most this often.
+const FULL_SWEEP_NANOS: u64 = SECOND;
+
+/// `key` itself when it is at most [`MAX_KEY_BYTES`] long, else its first
+/// 64 bytes (at a character boundary), `#` and a 64-bit SipHash of the whole
+/// key under `hasher`'s random per-rule key: distinct long keys stay
+/// distinct, a client cannot forge a collision with someone else's key, and
+/// a stored key is at most 81 bytes.
+pub(crate) fn bounded_key<'a>(key: &'a str, hasher: &RandomState) -> Cow<'a, str> {
+    if key.len() <= MAX_KEY_BYTES {
+        return Cow::Borrowed(key);
+    }
+    let mut cut = 64;
+    while !key.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let h = hasher.hash_one(key.as_bytes());
+    Cow::Owned(format!("{}#{h:016x}", &key[..cut]))
+}
 
 /// Outcome of checking one quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +171,8 @@ pub(crate) struct FlowCounter {
     warm: Option<WarmUp>,
     /// Pace: when the last admitted request is due, in clock nanoseconds.
     latest_passed: AtomicI64,
+    /// Per-caller quotas: when the caller was last seen (for eviction).
+    last_used: AtomicU64,
 }
 
 impl FlowCounter {
@@ -147,6 +189,7 @@ impl FlowCounter {
             in_flight: AtomicU64::new(0),
             warm,
             latest_passed: AtomicI64::new(i64::MIN / 4),
+            last_used: AtomicU64::new(0),
         }
     }
 
@@ -273,8 +316,16 @@ pub(crate) struct FlowRuleState {
     shared: Arc<FlowCounter>,
     origins: Option<RwLock<HashMap<Box<str>, Arc<FlowCounter>>>>,
     overflow: Option<Arc<FlowCounter>>,
+    /// Keys the hash of long caller names (random per rule).
+    key_hasher: RandomState,
+    /// Clock time of the last sweep of `origins`.
+    last_sweep: AtomicU64,
+    /// A caller idle longer than this is evicted.
+    idle_nanos: u64,
     pub(crate) blocked: AtomicU64,
     pub(crate) would_block: AtomicU64,
+    /// Callers evicted from `origins`.
+    pub(crate) evictions: AtomicU64,
 }
 
 impl FlowRuleState {
@@ -285,10 +336,21 @@ impl FlowRuleState {
             shared: Arc::new(FlowCounter::new(&rule)),
             origins: per_origin.then(|| RwLock::new(HashMap::new())),
             overflow: per_origin.then(|| Arc::new(FlowCounter::new(&rule))),
+            key_hasher: RandomState::new(),
+            last_sweep: AtomicU64::new(0),
+            idle_nanos: IDLE_NANOS.max(rule.max_queueing_ms.saturating_mul(2_000_000)),
             rule,
             blocked: AtomicU64::new(0),
             would_block: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
         }
+    }
+
+    /// Callers with a quota of their own now (`None`: not a per-caller rule).
+    pub(crate) fn tracked(&self) -> Option<usize> {
+        self.origins
+            .as_ref()
+            .map(|m| m.read().unwrap_or_else(|e| e.into_inner()).len())
     }
 
     /// The rule's shared quota (unused by `per_origin` rules except as a fallback).
@@ -296,22 +358,40 @@ impl FlowRuleState {
         &self.shared
     }
 
-    /// The quota a call from `origin` counts against.
+    /// The quota a call from `origin` at clock time `now` counts against.
     #[inline]
-    pub(crate) fn counter(&self, origin: Option<&str>) -> CounterRef<'_> {
+    pub(crate) fn counter(&self, origin: Option<&str>, now: u64) -> CounterRef<'_> {
         let Some(map) = &self.origins else {
             return CounterRef::Shared(&self.shared);
         };
-        let key = origin.unwrap_or("");
+        let key = bounded_key(origin.unwrap_or(""), &self.key_hasher);
+        let key: &str = &key;
         {
             let read = map.read().unwrap_or_else(|e| e.into_inner());
             if let Some(c) = read.get(key) {
+                c.last_used.store(now, Ordering::Relaxed);
                 return CounterRef::Origin(Arc::clone(c));
             }
         }
         let mut write = map.write().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = write.get(key) {
+            c.last_used.store(now, Ordering::Relaxed);
             return CounterRef::Origin(Arc::clone(c));
+        }
+        let since = now.saturating_sub(self.last_sweep.load(Ordering::Relaxed));
+        let full = write.len() >= self.rule.max_origins;
+        if since >= self.idle_nanos || (full && since >= FULL_SWEEP_NANOS) {
+            self.last_sweep.store(now, Ordering::Relaxed);
+            let before = write.len();
+            let idle = self.idle_nanos;
+            // A quota held by a permit (a concurrency rule's call in
+            // flight) stays: a fresh one would forget the call.
+            write.retain(|_, c| {
+                Arc::strong_count(c) > 1
+                    || now.saturating_sub(c.last_used.load(Ordering::Relaxed)) <= idle
+            });
+            let evicted = before - write.len();
+            self.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
         }
         if write.len() >= self.rule.max_origins {
             return match &self.overflow {
@@ -320,6 +400,7 @@ impl FlowRuleState {
             };
         }
         let c = Arc::new(FlowCounter::new(&self.rule));
+        c.last_used.store(now, Ordering::Relaxed);
         write.insert(key.into(), Arc::clone(&c));
         CounterRef::Origin(c)
     }

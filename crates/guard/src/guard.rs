@@ -567,7 +567,8 @@ pub struct RuleStats {
     pub breaker: Option<BreakerState>,
     /// Switches: whether on.
     pub switch_on: Option<bool>,
-    /// Hot-parameter rules: values tracked now.
+    /// Hot-parameter rules: values tracked now; per-caller (`per_origin`)
+    /// flow rules: callers with a quota of their own now.
     pub tracked_values: Option<u64>,
     /// Fault rules: faults injected.
     pub injected: u64,
@@ -788,7 +789,7 @@ impl<C: Clock> Guard<C> {
             if !res.applies(&f.rule.origin, origin) {
                 continue;
             }
-            let counter = f.counter(origin);
+            let counter = f.counter(origin, now);
             match counter.get().check(&f.rule, now, acquire, scale) {
                 FlowVerdict::Pass => {}
                 FlowVerdict::Wait(w) => wait = wait.max(w),
@@ -831,11 +832,11 @@ impl<C: Clock> Guard<C> {
             let req = ctx.req;
             for h in &res.hot {
                 let value = match h.rule.source {
-                    ParamSource::Header => req.header(&h.key),
+                    ParamSource::Header => req.header(&h.key).map(std::borrow::Cow::Borrowed),
                     ParamSource::Query => req.query().and_then(|q| query_param(q, &h.key)),
                 };
                 let Some(value) = value else { continue };
-                match h.check(value, now, acquire, scale) {
+                match h.check(&value, now, acquire, scale) {
                     HotCheck::Pass(slot) if first_slot.is_none() => first_slot = Some(slot),
                     HotCheck::Pass(slot) => more_slots.push(slot),
                     HotCheck::Block if h.rule.dry_run => {
@@ -882,7 +883,7 @@ impl<C: Clock> Guard<C> {
             if !res.applies(&f.rule.origin, origin) {
                 continue;
             }
-            let counter = f.counter(origin);
+            let counter = f.counter(origin, now);
             counter.get().commit(&f.rule, now, acquire);
             if f.rule.grade == crate::rules::Grade::Concurrency {
                 permit.concurrency.push(counter.to_arc());
@@ -918,9 +919,15 @@ impl<C: Clock> Guard<C> {
     /// routing, test-traffic safety) and passes otherwise.
     pub fn evaluate<M: RequestMeta + ?Sized>(&self, req: &M) -> Verdict {
         self.current.with(|snap| {
+            // Routes match the canonical path (the sidecar and the tower
+            // layer refuse a path without one before evaluating, and pass
+            // the canonical one, which comes back borrowed here).
+            let raw = req.path();
+            let canonical = crate::canon::canonical_path(raw);
+            let path = canonical.as_deref().unwrap_or(raw);
             let res = snap
                 .router
-                .find(req.method(), req.path())
+                .find(req.method(), path)
                 .and_then(|i| snap.routed.get(i));
             self.evaluate_in(snap, res, req)
         })
@@ -1068,6 +1075,7 @@ impl<C: Clock> Guard<C> {
                     would_block: f.would_block.load(Ordering::Relaxed),
                     pass_qps: c.pass_qps(now),
                     in_flight: c.in_flight(),
+                    tracked_values: f.tracked().map(|n| n as u64),
                     ..empty
                 }
             }

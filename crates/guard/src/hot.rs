@@ -12,12 +12,19 @@
 //! ranks; a value is limited by its own admitted count, never by inherited
 //! counts, so eviction can let a cold value through but never blocks one
 //! wrongly. Values named in `exceptions` have permanent slots of their own.
+//!
+//! Values are counted as the upstream reads them (query values
+//! percent-decoded, see [`query_param`](crate::query_param)), and a value
+//! longer than [`MAX_KEY_BYTES`](crate::flow::MAX_KEY_BYTES) is stored
+//! shortened with a keyed hash ([`bounded_key`]), so a slot costs a bounded
+//! number of bytes whatever the client sends.
 
 use std::collections::HashMap;
+use std::hash::RandomState;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::flow::{QPS_BUCKETS, SECOND};
+use crate::flow::{QPS_BUCKETS, SECOND, bounded_key};
 use crate::guard::FxBuild;
 use crate::rules::HotParamRule;
 use crate::window::Window;
@@ -76,6 +83,8 @@ pub(crate) struct HotParamState {
     shards: Box<[RwLock<Shard>]>,
     per_shard: usize,
     exceptions: HashMap<Box<str>, (f64, Arc<Slot>), FxBuild>,
+    /// Keys the hash of long values (random per rule).
+    key_hasher: RandomState,
     pub(crate) blocked: AtomicU64,
     pub(crate) would_block: AtomicU64,
     pub(crate) evictions: AtomicU64,
@@ -113,6 +122,7 @@ impl HotParamState {
             shards: (0..shards).map(|_| RwLock::new(Shard::default())).collect(),
             per_shard,
             exceptions,
+            key_hasher: RandomState::new(),
             rule,
             blocked: AtomicU64::new(0),
             would_block: AtomicU64::new(0),
@@ -145,6 +155,8 @@ impl HotParamState {
     }
 
     fn slot(&self, value: &str, now: u64) -> Arc<Slot> {
+        let value = bounded_key(value, &self.key_hasher);
+        let value: &str = &value;
         let shard = if self.shards.len() == 1 {
             &self.shards[0]
         } else {

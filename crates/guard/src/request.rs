@@ -5,8 +5,11 @@
 //! path and look up a header can be evaluated. With the `http` feature,
 //! `http::Request<B>` (hyper's request type) implements [`RequestMeta`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::canon::decode_query_value;
 
 use crate::gray::GrayReason;
 use crate::guard::Decision;
@@ -119,12 +122,20 @@ impl<M: RequestMeta + ?Sized> RequestMeta for &M {
 }
 
 /// The first value of query parameter `name` in a raw query string
-/// (`a=1&b=2`), compared and returned without percent-decoding. A parameter
-/// without `=` has the empty value.
-pub fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+/// (`a=1&b=2`), percent-decoded with `+` as a space (as the upstream's
+/// framework reads it), so `sku=%31%32` and `sku=12` are the same value;
+/// parameter names are compared decoded too (`s%6Bu=12` is `sku`). A
+/// parameter without `=` has the empty value. Borrowed when nothing needed
+/// decoding.
+pub fn query_param<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v)
+        let same = if k.bytes().any(|b| b == b'%' || b == b'+') {
+            decode_query_value(k) == name
+        } else {
+            k == name
+        };
+        same.then(|| decode_query_value(v))
     })
 }
 

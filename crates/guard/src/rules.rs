@@ -327,8 +327,9 @@ pub struct FlowRule {
     /// Give every caller its own quota of `count` instead of one shared quota.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub per_origin: bool,
-    /// With `per_origin`, at most this many callers get a quota of their own;
-    /// later ones share one overflow quota.
+    /// With `per_origin`, at most this many callers (≤ [`MAX_ORIGINS`]) get
+    /// a quota of their own; a caller idle for 5 s gives its place up, and a
+    /// newcomer finding every place taken shares one overflow quota.
     #[serde(
         default = "default_max_origins",
         skip_serializing_if = "is_default_max_origins"
@@ -654,6 +655,10 @@ impl Resource {
     }
 }
 
+/// Most callers a `per_origin` flow rule may track (`max_origins`); each
+/// costs about 450 bytes (docs/security.md).
+pub const MAX_ORIGINS: usize = 1_000_000;
+
 /// Most values a hot-parameter rule may track.
 pub const MAX_TOP_K: usize = 1_000_000;
 
@@ -749,6 +754,12 @@ impl FlowRule {
             && n.is_empty()
         {
             return Err(invalid(&self.id, "`origin` must not be empty"));
+        }
+        if self.max_origins > MAX_ORIGINS {
+            return Err(invalid(
+                &self.id,
+                format!("`max_origins` must be at most {MAX_ORIGINS}"),
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,12 @@
 //! A tower 0.5 [`Layer`] over the decision core (feature `tower`), so any
 //! tower/axum/hyper service can be guarded without touching its code.
 //!
+//! The request path is first made canonical ([`canonical_path`]): a path
+//! with no canonical form (an encoded `/`, a NUL, escapes that are not
+//! UTF-8, …) is answered 400 with `x-seawall-reason: bad_path`, and one
+//! spelt otherwise (`/api/%6Frders`, `/api/x/../orders`, `//api/orders;v=1`)
+//! is rewritten, so the rules and the inner service see the same path.
+//!
 //! Every request is evaluated with [`Guard::evaluate`] (or
 //! [`Guard::evaluate_as`] with [`GuardLayer::for_resource`]); the layer then
 //! answers refusals itself (429 or 503, the fallback response, an injected
@@ -13,6 +19,7 @@
 //! This module is the only place the crate uses an async runtime (tokio's
 //! timer); the core stays runtime-free.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +28,7 @@ use std::task::{Context, Poll};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
+use crate::canon::canonical_path;
 use crate::clock::{Clock, MonotonicClock};
 use crate::guard::{Decision, Guard, Outcome};
 use crate::request::{FaultAction, Upstream, Verdict};
@@ -33,6 +41,51 @@ pub const RULE_HEADER: &str = "x-seawall-reason";
 pub const KIND_HEADER: &str = "x-seawall-reason-kind";
 /// The rule id reported for a timeout.
 pub const TIMEOUT_RULE: &str = "timeout";
+/// The rule id reported for a path refused because it has no canonical form
+/// (the kind header names the [`PathError`](crate::PathError)).
+pub const BAD_PATH_RULE: &str = "bad_path";
+
+/// Rewrites the request's path to its canonical form; the refusal (400)
+/// when it has none.
+fn canonicalise<B, R: From<String>>(req: &mut Request<B>) -> Result<(), Response<R>> {
+    let path = req.uri().path();
+    // The asterisk form (`OPTIONS *`) has no path to canonicalise.
+    if path == "*" {
+        return Ok(());
+    }
+    let canonical = match canonical_path(path) {
+        Ok(Cow::Borrowed(_)) => return Ok(()),
+        Ok(Cow::Owned(c)) => c,
+        Err(e) => {
+            let body = format!("bad request path: {e}\n");
+            return Err(local(400, body, BAD_PATH_RULE, e.as_str(), &[]));
+        }
+    };
+    let target = match req.uri().query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    let rebuilt = http::uri::PathAndQuery::try_from(target)
+        .ok()
+        .and_then(|pq| {
+            parts.path_and_query = Some(pq);
+            http::Uri::from_parts(parts).ok()
+        });
+    match rebuilt {
+        Some(uri) => {
+            *req.uri_mut() = uri;
+            Ok(())
+        }
+        None => Err(local(
+            400,
+            "bad request path\n".into(),
+            BAD_PATH_RULE,
+            "bad_path",
+            &[],
+        )),
+    }
+}
 
 /// What the layer decided for a request it passed on, inserted into the
 /// request's extensions for the inner service (a proxy reads `upstream` to
@@ -159,6 +212,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        if let Err(res) = canonicalise(&mut req) {
+            return Box::pin(async move { Ok(res) });
+        }
         let verdict = match &self.resource {
             Some(name) => self.guard.evaluate_as(name, &req),
             None => self.guard.evaluate(&req),

@@ -4,6 +4,8 @@
 //! runs every test in its own process.
 
 mod breakers;
+mod callers;
+mod canon;
 mod common;
 mod flow;
 mod props;
