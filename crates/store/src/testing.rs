@@ -16,6 +16,11 @@
 //! test processes that were killed are stopped and deleted by the next
 //! `start`.
 //!
+//! [`TempPostgres::start_tls`] starts one that also listens on a TCP
+//! port of 127.0.0.1 with `ssl=on` and the certificate and key it is
+//! given (tests make them with rcgen), for connections with
+//! `sslmode=require` or `verify-full` ([`TempPostgres::tcp_url`]).
+//!
 //! When PostgreSQL is not installed, `start` fails with a message saying
 //! to `apt-get install postgresql`; tests never skip silently.
 
@@ -102,6 +107,8 @@ pub struct TempPostgres {
     data: PathBuf,
     runas: Option<String>,
     databases: AtomicU64,
+    /// The TCP port on 127.0.0.1 ([`TempPostgres::start_tls`] only).
+    port: Option<u16>,
 }
 
 /// Databases made in the template, handed out by the first
@@ -112,6 +119,17 @@ const PREMADE: u64 = 3;
 impl TempPostgres {
     /// Start a server (see the module documentation).
     pub fn start() -> Result<TempPostgres, TestingError> {
+        Self::start_inner(None)
+    }
+
+    /// Start a server that also accepts TLS connections on a TCP port of
+    /// 127.0.0.1 (`ssl=on`), with this PEM certificate chain and key. Its
+    /// Unix socket still takes plain connections ([`TempPostgres::url`]).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<TempPostgres, TestingError> {
+        Self::start_inner(Some((cert_pem, key_pem)))
+    }
+
+    fn start_inner(tls: Option<(&str, &str)>) -> Result<TempPostgres, TestingError> {
         let bin = find_bin()?;
         let runas = if is_root() {
             Some("postgres".to_owned())
@@ -129,16 +147,68 @@ impl TempPostgres {
         let data = std::env::temp_dir().join(unique("seawall-pg"));
         // `cp -a` keeps the owner (postgres, when we are root) and modes.
         run(Command::new("cp").arg("-a").arg(&template).arg(&data))?;
-        let server = TempPostgres {
+        let mut server = TempPostgres {
             bin,
             data,
             runas,
             databases: AtomicU64::new(0),
+            port: None,
         };
         // On failure `server` drops: whatever started is stopped, the copy
         // deleted.
-        pg_start(&server.bin, server.runas.as_deref(), &server.data)?;
-        Ok(server)
+        let Some((cert, key)) = tls else {
+            pg_start(&server.bin, server.runas.as_deref(), &server.data, None)?;
+            return Ok(server);
+        };
+        server.write_tls_files(cert, key)?;
+        // A free port: bound and released here; another process taking it
+        // in between makes the start fail, so try a few.
+        let mut last = None;
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(io_error("find a free port"))?
+                .port();
+            match pg_start(
+                &server.bin,
+                server.runas.as_deref(),
+                &server.data,
+                Some(port),
+            ) {
+                Ok(()) => {
+                    server.port = Some(port);
+                    return Ok(server);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(TestingError::NotInstalled))
+    }
+
+    /// `server.crt` and `server.key` in the data directory, owned by the
+    /// server's user, the key readable by it only (PostgreSQL checks).
+    fn write_tls_files(&self, cert: &str, key: &str) -> Result<(), TestingError> {
+        for (name, text) in [("server.crt", cert), ("server.key", key)] {
+            let path = self.data.join(name);
+            std::fs::write(&path, text).map_err(io_error(format!("write {}", path.display())))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io_error(format!("chmod {}", path.display())))?;
+            }
+            if let Some(user) = &self.runas {
+                run(Command::new("chown").arg(user).arg(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The TCP URL of database `name` (`postgres://postgres@localhost:PORT/name`),
+    /// for a server from [`TempPostgres::start_tls`]; add `?sslmode=…`.
+    pub fn tcp_url(&self, name: &str) -> Option<String> {
+        self.port
+            .map(|port| format!("postgres://postgres@localhost:{port}/{name}"))
     }
 
     /// A new, empty database on this server: its URL
@@ -154,8 +224,9 @@ impl TempPostgres {
 
     /// The URL of database `name` on this server.
     pub fn url(&self, name: &str) -> String {
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
         format!(
-            "postgres://postgres@localhost/{name}?host={}",
+            "postgres://postgres@localhost{port}/{name}?host={}",
             self.data.display()
         )
     }
@@ -163,7 +234,7 @@ impl TempPostgres {
     /// Run SQL with `psql` in the `postgres` database (as the superuser);
     /// its output, unaligned.
     pub fn psql(&self, sql: &str) -> Result<String, TestingError> {
-        psql(&self.bin, &self.data, sql)
+        psql(&self.bin, &self.data, self.port, sql)
     }
 }
 
@@ -174,11 +245,25 @@ impl Drop for TempPostgres {
     }
 }
 
-/// Start `postgres` on `data`, listening on a socket in `data` only, and
-/// wait until it accepts connections.
-fn pg_start(bin: &Path, runas: Option<&str>, data: &Path) -> Result<(), TestingError> {
+/// Start `postgres` on `data`, listening on a socket in `data` only (and
+/// with `tls_port`, on that port of 127.0.0.1 with `ssl=on` and the
+/// data directory's `server.crt` / `server.key`), and wait until it
+/// accepts connections.
+fn pg_start(
+    bin: &Path,
+    runas: Option<&str>,
+    data: &Path,
+    tls_port: Option<u16>,
+) -> Result<(), TestingError> {
+    let listen = match tls_port {
+        None => "-c listen_addresses=''".to_owned(),
+        Some(port) => format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -c ssl=on \
+             -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+        ),
+    };
     let options = format!(
-        "-c listen_addresses='' -k {} -c fsync=off -c synchronous_commit=off \
+        "{listen} -k {} -c fsync=off -c synchronous_commit=off \
          -c full_page_writes=off -c shared_buffers=16MB -c max_connections=60",
         data.display()
     );
@@ -221,10 +306,18 @@ fn pg_stop(bin: &Path, runas: Option<&str>, data: &Path, mode: &str) {
     let _ = run(&mut stop);
 }
 
-fn psql(bin: &Path, socket_dir: &Path, sql: &str) -> Result<String, TestingError> {
-    let out = run(Command::new(bin.join("psql"))
-        .arg("-h")
-        .arg(socket_dir)
+fn psql(
+    bin: &Path,
+    socket_dir: &Path,
+    port: Option<u16>,
+    sql: &str,
+) -> Result<String, TestingError> {
+    let mut command = Command::new(bin.join("psql"));
+    command.arg("-h").arg(socket_dir);
+    if let Some(port) = port {
+        command.arg("-p").arg(port.to_string());
+    }
+    let out = run(command
         .args(["-U", "postgres", "-d", "postgres", "-X", "-q", "-At"])
         .args(["-v", "ON_ERROR_STOP=1", "-c", sql]))?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -369,9 +462,10 @@ fn template(bin: &Path, runas: Option<&str>) -> Result<PathBuf, TestingError> {
             "--icu-locale=en-US",
         ]);
     let made = run(&mut initdb).and_then(|_| {
-        pg_start(bin, runas, &building)?;
-        let created = (1..=PREMADE)
-            .try_for_each(|n| psql(bin, &building, &format!("CREATE DATABASE t_{n}")).map(|_| ()));
+        pg_start(bin, runas, &building, None)?;
+        let created = (1..=PREMADE).try_for_each(|n| {
+            psql(bin, &building, None, &format!("CREATE DATABASE t_{n}")).map(|_| ())
+        });
         // A clean stop: copies start without crash recovery.
         pg_stop(bin, runas, &building, "fast");
         created
