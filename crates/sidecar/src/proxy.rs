@@ -31,7 +31,7 @@ use crate::headers;
 use crate::metrics::{Metrics, Outcome, ResourceMetrics, UNMATCHED};
 use crate::pool::{Lent, Origin, Pool, UpstreamError};
 use crate::reload::RulesStatus;
-use crate::trust::{self, Believed, PeerNet, Screen, UntrustedHeaders};
+use crate::trust::{self, Believed, BelievedCell, PeerNet, Screen, UntrustedHeaders};
 
 /// The header that names the rule behind a refusal, a fallback or a fault.
 pub const REASON_HEADER: &str = "x-seawall-reason";
@@ -68,7 +68,7 @@ pub(crate) struct Shared {
     trusted_peers: Vec<PeerNet>,
     untrusted_headers: UntrustedHeaders,
     /// The headers believed under the rules in force.
-    believed: RwLock<Arc<Believed>>,
+    believed: BelievedCell,
     /// Client connections' time limits (`Config`).
     pub(crate) header_read_timeout: Duration,
     pub(crate) keepalive_timeout: Duration,
@@ -134,7 +134,7 @@ impl Shared {
                 status: Mutex::new(status),
                 trusted_peers: config.trusted_peers.clone(),
                 untrusted_headers: config.untrusted_headers,
-                believed: RwLock::new(Arc::new(Believed::of(rules))),
+                believed: BelievedCell::new(Believed::of(rules)),
                 header_read_timeout: config.header_read_timeout,
                 keepalive_timeout: config.keepalive_timeout,
                 admin_token: config.admin_token.clone(),
@@ -173,10 +173,10 @@ impl Shared {
         rules: RuleSet,
     ) -> Result<seawall_guard::SwapReport, seawall_guard::GuardError> {
         let catalog = Catalog::build(&rules, &self.metrics);
-        let believed = Arc::new(Believed::of(&rules));
+        let believed = Believed::of(&rules);
         let version = rules.version;
         let report = self.guard.swap(rules)?;
-        *self.believed.write().unwrap_or_else(|e| e.into_inner()) = believed;
+        self.believed.store(believed);
         let catalog = Arc::new(catalog);
         let old = std::mem::replace(
             &mut *self.catalog.write().unwrap_or_else(|e| e.into_inner()),
@@ -243,12 +243,10 @@ impl Connection {
     /// only from trusted peers (the fast path's check: it leaves a request
     /// to strip to hyper's path).
     pub(crate) fn screen<'a>(&self, headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Screen {
-        let believed = self
-            .shared
+        let mode = self.shared.untrusted_headers;
+        self.shared
             .believed
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        believed.screen(headers, self.trusted, self.shared.untrusted_headers)
+            .with(|b| b.screen(headers, self.trusted, mode))
     }
 
     /// hyper's path: strips what an untrusted peer may not say, or gives
@@ -256,14 +254,7 @@ impl Connection {
     fn screen_map(&self, headers: &mut http::HeaderMap) -> Option<Response<ProxyBody>> {
         let screen = self.screen(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
         if screen == Screen::Strip {
-            let believed = Arc::clone(
-                &self
-                    .shared
-                    .believed
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            believed.strip(headers);
+            self.shared.believed.with(|b| b.strip(headers));
         }
         trust::refusal(&screen)
     }

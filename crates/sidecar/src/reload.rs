@@ -141,7 +141,7 @@ pub(crate) async fn write_atomically(path: &Path, bytes: Vec<u8>) -> Result<(), 
 }
 
 fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    write_atomically_with(path, bytes, |f, b| std::io::Write::write_all(f, b))
+    write_atomically_with(path, bytes, std::io::Write::write_all)
 }
 
 /// [`write_atomically`] with the writing step given (tests make it fail).

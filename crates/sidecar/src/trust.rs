@@ -13,9 +13,12 @@
 //! what nginx's `set_real_ip_from` and Envoy's trusted hops do for
 //! `X-Forwarded-For`, applied to every header the guard believes.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
@@ -165,6 +168,9 @@ const LISTS: usize = 2;
 pub(crate) struct Believed {
     /// Lower-case names: `FORWARDING` first, then those the rules name.
     names: Vec<Box<str>>,
+    /// Bit `n` set when a name is `n` bytes long (bit 63: 63 or more): most
+    /// header lines are passed over on their length alone.
+    lengths: u64,
     /// The `baggage` member that tags test traffic.
     baggage_key: Box<str>,
 }
@@ -201,8 +207,13 @@ impl Believed {
                 add(&h.name);
             }
         }
+        let lengths = names
+            .iter()
+            .chain(std::iter::once(&Box::from("baggage")))
+            .fold(0, |m, n| m | length_bit(n));
         Self {
             names,
+            lengths,
             baggage_key: s.test_baggage_key.clone().into_boxed_str(),
         }
     }
@@ -226,6 +237,9 @@ impl Believed {
         let mut baggage_test = false;
         let mut many: Vec<usize> = Vec::new();
         for (name, value) in headers {
+            if self.lengths & length_bit(name) == 0 {
+                continue;
+            }
             if name.eq_ignore_ascii_case("baggage") {
                 baggage += 1;
                 if std::str::from_utf8(value).is_ok_and(|v| baggage_has(v, &self.baggage_key)) {
@@ -296,6 +310,71 @@ impl Believed {
     }
 }
 
+/// The believed names in force, read on every request: through a per-thread
+/// copy checked against a generation number (one relaxed-cost atomic load),
+/// as the guard reads its snapshot, rather than a lock whose counter every
+/// core would write.
+#[derive(Debug)]
+pub(crate) struct BelievedCell {
+    /// Tells cells apart in the per-thread copy (several sidecars in one
+    /// process, as in tests and the demo).
+    id: u64,
+    generation: AtomicU64,
+    slot: RwLock<(u64, Arc<Believed>)>,
+}
+
+thread_local! {
+    static CACHED: RefCell<Option<(u64, u64, Arc<Believed>)>> = const { RefCell::new(None) };
+}
+
+impl BelievedCell {
+    pub(crate) fn new(believed: Believed) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(0);
+        Self {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
+            slot: RwLock::new((0, Arc::new(believed))),
+        }
+    }
+
+    /// Puts `believed` in force (after a rules swap).
+    pub(crate) fn store(&self, believed: Believed) {
+        let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
+        let generation = slot.0.wrapping_add(1);
+        *slot = (generation, Arc::new(believed));
+        self.generation.store(generation, Ordering::Release);
+    }
+
+    fn load(&self) -> (u64, Arc<Believed>) {
+        let slot = self.slot.read().unwrap_or_else(|e| e.into_inner());
+        (slot.0, Arc::clone(&slot.1))
+    }
+
+    /// Runs `f` on the names in force.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Believed) -> R) -> R {
+        let generation = self.generation.load(Ordering::Acquire);
+        let current = CACHED.try_with(|cell| {
+            if let Ok(c) = cell.try_borrow()
+                && let Some((id, g, b)) = c.as_ref()
+                && *id == self.id
+                && *g == generation
+            {
+                return Arc::clone(b);
+            }
+            let (g, b) = self.load();
+            if let Ok(mut c) = cell.try_borrow_mut() {
+                *c = Some((self.id, g, Arc::clone(&b)));
+            }
+            b
+        });
+        match current {
+            Ok(b) => f(&b),
+            // The thread-local is being destroyed: through the lock.
+            Err(_) => f(&self.load().1),
+        }
+    }
+}
+
 /// The answer to a request [`Believed::screen`] refused.
 pub(crate) fn refusal(screen: &Screen) -> Option<Response<ProxyBody>> {
     match screen {
@@ -315,6 +394,11 @@ pub(crate) fn refusal(screen: &Screen) -> Option<Response<ProxyBody>> {
             "untrusted_header",
         )),
     }
+}
+
+/// `name`'s bit in [`Believed::lengths`].
+fn length_bit(name: &str) -> u64 {
+    1 << name.len().min(63)
 }
 
 /// Whether `ip` is in one of `nets`.
@@ -466,6 +550,26 @@ mod tests {
                 ("baggage".to_owned(), "a=1,b=2".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn the_cell_follows_swaps_and_keeps_cells_apart() {
+        let rules = |origin: &str| {
+            RuleSet::from_yaml(&format!(
+                "version: 1\nsettings: {{origin_header: {origin}}}\n"
+            ))
+            .expect("rules")
+        };
+        let a = BelievedCell::new(Believed::of(&rules("x-caller")));
+        let b = BelievedCell::new(Believed::of(&rules("x-other")));
+        let has = |cell: &BelievedCell, name: &str| cell.with(|bel| bel.index(name).is_some());
+        assert!(has(&a, "x-caller") && !has(&a, "x-other"));
+        assert!(has(&b, "x-other") && !has(&b, "x-caller"));
+        a.store(Believed::of(&rules("x-renamed")));
+        assert!(has(&a, "x-renamed") && !has(&a, "x-caller"));
+        assert!(has(&b, "x-other"));
+        let seen = std::thread::scope(|s| s.spawn(|| has(&a, "x-renamed")).join());
+        assert!(seen.expect("thread"));
     }
 
     #[test]
