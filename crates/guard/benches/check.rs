@@ -2,7 +2,8 @@
 //! resource and with 1,000 resources (each with a QPS rule and a breaker);
 //! per `Guard::evaluate` (route matching, hot-parameter lookup, the whole
 //! request-level path); beside governor's GCRA limiter on the same clock
-//! source (`Instant`).
+//! source (`Instant`); per `canonical_path` (the request path made
+//! canonical: the borrowed fast path and the rebuilding slow path).
 //!
 //! `cargo bench -p seawall-guard --bench check`
 
@@ -220,5 +221,38 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, request_level, governor);
+/// `canonical_path` on an already-canonical path (the common case: one
+/// pass, borrowed), on paths that need rebuilding, and on one it refuses.
+fn canonical(c: &mut Criterion) {
+    let mut group = c.benchmark_group("canonical-path");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    for (name, path) in [
+        ("canonical-short", "/api/orders"),
+        (
+            "canonical-long",
+            "/api/v2/catalogue/items/1234567/reviews/recent",
+        ),
+        ("escaped", "/api/%6Frders/%c3%a9t%C3%A9"),
+        ("dot-segments", "/api/x/./y/../../orders//;jsessionid=1"),
+        ("refused", "/api%2Forders"),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let _ = black_box(seawall_guard::canonical_path(black_box(path)));
+            })
+        });
+    }
+    group.bench_function("query-value/plain", |b| {
+        b.iter(|| black_box(seawall_guard::decode_query_value(black_box("12345"))))
+    });
+    group.bench_function("query-value/escaped", |b| {
+        b.iter(|| black_box(seawall_guard::decode_query_value(black_box("%31%32+3%34"))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, request_level, governor, canonical);
 criterion_main!(benches);
