@@ -9,3 +9,4 @@ mod fast;
 mod limits;
 mod policies;
 mod proxy;
+mod smuggling;
