@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use seawall_sidecar::{Config, Control, Sidecar, Upstream, shutdown_signal};
+use seawall_sidecar::{
+    ADMIN_LOOPBACK, Config, Control, PeerNet, Sidecar, UntrustedHeaders, Upstream, shutdown_signal,
+};
 
 use crate::input::duration;
 
@@ -29,10 +31,50 @@ pub struct SidecarArgs {
     /// re-read when it changes (docs/guard-rules.md).
     #[arg(long, value_name = "FILE")]
     rules: PathBuf,
-    /// Address of the admin API: /metrics, /rules, /status, /switches/{id}, /healthz.
-    /// It has no authentication: keep it on loopback or a private interface.
-    #[arg(long, value_name = "ADDR")]
+    /// Address of the admin API: /metrics, /rules, /status, /switches/{id},
+    /// /healthz. A bare port listens on 127.0.0.1; an address off loopback
+    /// needs --admin-token [default: no admin API].
+    #[arg(long, value_name = "ADDR|PORT", value_parser = admin_addr)]
     admin_listen: Option<SocketAddr>,
+    /// Bearer token the admin API asks for (`Authorization: Bearer TOKEN`);
+    /// /healthz never does, /metrics unless --admin-open-metrics.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SEAWALL_SIDECAR_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Serve /metrics without the admin token.
+    #[arg(long)]
+    admin_open_metrics: bool,
+    /// Peers whose identity headers are believed (caller, test tag, gray
+    /// routing, baggage's test member, X-Forwarded-*, Forwarded,
+    /// X-Real-IP): comma-separated CIDRs. List the ingress and the calling
+    /// services' networks (docs/security.md).
+    #[arg(
+        long,
+        value_name = "CIDR,...",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128",
+        value_parser = peer_net
+    )]
+    trusted_peers: Vec<PeerNet>,
+    /// What those headers get from any other peer: `strip` them, or
+    /// `refuse` the request (403).
+    #[arg(long, value_name = "strip|refuse", default_value = "strip", value_parser = untrusted_mode)]
+    untrusted_headers: UntrustedHeaders,
+    /// Longest time a client may take to send a request head; then the
+    /// connection closes (408).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    header_read_timeout: Duration,
+    /// How long an idle keep-alive client connection stays open.
+    #[arg(long, value_name = "DURATION", default_value = "75s", value_parser = duration)]
+    keepalive_timeout: Duration,
+    /// Most client connections open at once; more are answered 503 and
+    /// closed. Keep the open-files limit (ulimit -n) above twice this.
+    #[arg(long, value_name = "N", default_value_t = seawall_sidecar::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Longest wait for the upstream's response head (a resource's
     /// `timeout_ms` overrides it); then 504. `30s`, `500ms`, `1m`.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
@@ -86,6 +128,13 @@ pub fn run(args: &SidecarArgs) -> anyhow::Result<ExitCode> {
         .map(Upstream::parse)
         .transpose()?;
     config.admin_listen = args.admin_listen;
+    config.admin_token = args.admin_token.clone().filter(|t| !t.is_empty());
+    config.admin_open_metrics = args.admin_open_metrics;
+    config.trusted_peers = args.trusted_peers.clone();
+    config.untrusted_headers = args.untrusted_headers;
+    config.header_read_timeout = args.header_read_timeout;
+    config.keepalive_timeout = args.keepalive_timeout;
+    config.max_connections = args.max_connections;
     config.upstream_timeout = args.timeout;
     config.connect_timeout = args.connect_timeout;
     config.drain_timeout = args.drain_timeout;
@@ -142,4 +191,101 @@ pub fn run(args: &SidecarArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(super::INVALID)
     })
+}
+
+/// `--admin-listen`: an address, or a bare port on loopback.
+fn admin_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.trim().parse::<u16>() {
+        return Ok(SocketAddr::new(ADMIN_LOOPBACK, port));
+    }
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is neither a port nor an address like 127.0.0.1:9901"))
+}
+
+/// `--trusted-peers`: one CIDR.
+fn peer_net(text: &str) -> Result<PeerNet, String> {
+    PeerNet::parse(text).map_err(|e| e.to_string())
+}
+
+/// `--untrusted-headers`.
+fn untrusted_mode(text: &str) -> Result<UntrustedHeaders, String> {
+    text.parse()
+        .map_err(|e: seawall_sidecar::SidecarError| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SidecarArgs,
+    }
+
+    fn parse(extra: &[&str]) -> SidecarArgs {
+        let mut argv = vec![
+            "seawall",
+            "--listen",
+            "127.0.0.1:8000",
+            "--upstream",
+            "http://127.0.0.1:8080",
+            "--rules",
+            "r.yaml",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).expect("parses").args
+    }
+
+    #[test]
+    fn the_limits_default_as_the_library_does_and_the_admin_port_to_loopback() {
+        let a = parse(&[]);
+        let c = Config::new(a.listen, &a.upstream, &a.rules).expect("config");
+        assert_eq!(a.trusted_peers, c.trusted_peers);
+        assert_eq!(a.untrusted_headers, c.untrusted_headers);
+        assert_eq!(a.header_read_timeout, c.header_read_timeout);
+        assert_eq!(a.keepalive_timeout, c.keepalive_timeout);
+        assert_eq!(a.max_connections, c.max_connections);
+        assert_eq!(a.admin_listen, None);
+        assert!(!a.admin_open_metrics);
+        let a = parse(&["--admin-listen", "9901"]);
+        assert_eq!(
+            a.admin_listen,
+            Some("127.0.0.1:9901".parse().expect("addr"))
+        );
+        let a = parse(&[
+            "--admin-listen",
+            "0.0.0.0:9901",
+            "--trusted-peers",
+            "10.0.0.0/8,fd00::/8",
+            "--untrusted-headers",
+            "refuse",
+            "--header-read-timeout",
+            "2s",
+        ]);
+        assert_eq!(a.admin_listen, Some("0.0.0.0:9901".parse().expect("addr")));
+        let nets: Vec<String> = a.trusted_peers.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "fd00::/8"]);
+        assert_eq!(a.untrusted_headers, UntrustedHeaders::Refuse);
+        assert_eq!(a.header_read_timeout, Duration::from_secs(2));
+        for bad in [
+            &["--trusted-peers", "10.0.0.1/8"][..],
+            &["--untrusted-headers", "drop"],
+            &["--admin-listen", "nowhere"],
+        ] {
+            let mut argv = vec![
+                "seawall",
+                "--listen",
+                "127.0.0.1:1",
+                "--upstream",
+                "http://x:1",
+                "--rules",
+                "r",
+            ];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
 }
