@@ -30,6 +30,12 @@ pub const DEFAULT_SAFETY: f64 = 0.9;
 /// at once (`queue_too_long`).
 pub const ENTRY_PACE_MS: u64 = 50;
 
+/// Name of the derived catch-all resource: routed by `/*` for any method,
+/// so a request no entry's route matches (a path the plan does not name, or
+/// an entry's path with another method) still meets a limit instead of
+/// passing unlimited.
+pub const CATCH_ALL: &str = "unrouted";
+
 /// Open period of a derived breaker whose plan breaker gives none, in seconds.
 pub const DEFAULT_OPEN_SECONDS: f64 = 10.0;
 
@@ -74,6 +80,10 @@ pub struct Derived {
 ///   and path; a QPS flow rule `<entry>.qps` of the explicit `rate_limit`,
 ///   else ⌊bottleneck capacity × `safety`⌋; the timeout is the serving
 ///   service's `timeout_ms`;
+/// - a catch-all resource [`CATCH_ALL`] (route `/*`, any method) with a
+///   pace rule `unrouted.qps` of the largest entry limit (for one service's
+///   subset, [`for_service`], the largest of that service's entries), when
+///   some entry has a limit and neither the name nor the route is taken;
 /// - one resource per dependency edge, named `<caller>-><callee>` (for the
 ///   caller's outgoing calls; no routes): the edge's `timeout_ms`; one
 ///   breaker per measure of its `breaker`; a degradation switch (off) when
@@ -94,6 +104,13 @@ pub fn from_plan(plan: &Plan, table: &CapacityTable, safety: f64) -> Result<Deri
         let (resource, limit) = entry_resource(plan, table, id, entry, safety, &mut routes_taken);
         resources.push(resource);
         limits.push(limit);
+    }
+    let largest = limits.iter().filter_map(|l| l.qps).reduce(f64::max);
+    if let Some(count) = largest
+        && !plan.entries.contains_key(CATCH_ALL)
+        && catch_all_route_key().is_some_and(|k| routes_taken.insert(k))
+    {
+        resources.push(catch_all(count));
     }
     let mut names: HashSet<String> = resources.iter().map(|r| r.name.clone()).collect();
     for (caller, service) in &plan.services {
@@ -180,6 +197,37 @@ fn entry_resource(
         capacity_qps: capacity,
     };
     (resource, limit)
+}
+
+fn catch_all_route() -> Route {
+    Route {
+        method: None,
+        path: "/*".to_owned(),
+    }
+}
+
+fn catch_all_route_key() -> Option<String> {
+    crate::route::route_key(&catch_all_route())
+}
+
+/// The catch-all resource with a limit of `count` QPS, paced as entries are.
+fn catch_all(count: f64) -> Resource {
+    Resource {
+        name: CATCH_ALL.to_owned(),
+        routes: vec![catch_all_route()],
+        timeout_ms: None,
+        shadow_safe: None,
+        test_qps: None,
+        switches: Vec::new(),
+        flow: vec![FlowRule {
+            behavior: crate::rules::Behavior::Pace,
+            max_queueing_ms: ENTRY_PACE_MS,
+            ..FlowRule::qps(&format!("{CATCH_ALL}.qps"), count)
+        }],
+        hot_params: Vec::new(),
+        breakers: Vec::new(),
+        faults: Vec::new(),
+    }
 }
 
 /// Whole milliseconds ≥ 1 of a plan duration, if it is usable.
@@ -284,7 +332,9 @@ fn edge_resource(name: String, edge: &Edge, partner_shadow_safe: Option<bool>) -
 /// The part of a plan-wide rule set that one service's sidecars apply:
 /// the resources of the entries `service` serves and of its outgoing
 /// dependency edges (`service-><callee>`), the plan-wide settings and
-/// test-traffic policy, and a gray rule from the plan's gray releases of
+/// test-traffic policy, the catch-all resource (its limit the largest of
+/// the service's entry limits; left out when the service serves no entry
+/// with a limit), and a gray rule from the plan's gray releases of
 /// `service` (whitelists united, the largest percent; their user-id
 /// header, `x-user-id` by default). A gray rule needs a sidecar started
 /// with `--gray-upstream`. The version is kept; the control plane numbers
@@ -300,17 +350,40 @@ pub fn for_service(plan: &Plan, rules: &RuleSet, service: &str) -> Result<RuleSe
         });
     }
     let edge_prefix = format!("{service}->");
-    let resources = rules
+    let mut resources: Vec<Resource> = rules
         .resources
         .iter()
         .filter(|r| {
-            plan.entries.get(&r.name).map_or_else(
-                || r.name.starts_with(&edge_prefix),
-                |e| e.service == service,
-            )
+            r.name != CATCH_ALL
+                && plan.entries.get(&r.name).map_or_else(
+                    || r.name.starts_with(&edge_prefix),
+                    |e| e.service == service,
+                )
         })
         .cloned()
         .collect();
+    // The catch-all, if the whole set has one, limited by this service's
+    // own entries.
+    let service_largest = resources
+        .iter()
+        .filter(|r| plan.entries.contains_key(&r.name))
+        .flat_map(|r| r.flow.iter())
+        .filter(|f| f.grade == Grade::Qps)
+        .map(|f| f.count)
+        .reduce(f64::max);
+    if let (Some(count), Some(whole)) = (
+        service_largest,
+        rules
+            .resources
+            .iter()
+            .find(|r| r.name == CATCH_ALL && !plan.entries.contains_key(CATCH_ALL)),
+    ) {
+        let mut r = whole.clone();
+        for f in &mut r.flow {
+            f.count = count;
+        }
+        resources.push(r);
+    }
     let mut gray: Option<crate::rules::GrayRule> = None;
     for (id, release) in plan
         .gray

@@ -7,6 +7,7 @@ mod breakers;
 mod callers;
 mod canon;
 mod common;
+mod derive;
 mod flow;
 mod props;
 mod request;
