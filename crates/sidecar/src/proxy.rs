@@ -359,6 +359,56 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
     })
 }
 
+/// The answer to a path that has no canonical form (400, `bad_path`, the
+/// error's name as the kind), on either path.
+pub(crate) fn bad_path(e: seawall_guard::PathError) -> Response<ProxyBody> {
+    text_response(
+        StatusCode::BAD_REQUEST,
+        format!("bad request path: {e}\n"),
+        Some("bad_path"),
+        e.as_str(),
+    )
+}
+
+/// Rewrites the request's path to its canonical form (the guard matches
+/// it and the upstream gets it, the query as it came); the refusal when it
+/// has none. The asterisk form (`OPTIONS *`) and an authority (`CONNECT`)
+/// have no path to canonicalise.
+fn canonicalise<B>(req: &mut Request<B>) -> Option<Response<ProxyBody>> {
+    let path = req.uri().path();
+    if !path.starts_with('/') {
+        return None;
+    }
+    let canonical = match seawall_guard::canonical_path(path) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return None,
+        Ok(std::borrow::Cow::Owned(c)) => c,
+        Err(e) => return Some(bad_path(e)),
+    };
+    let target = match req.uri().query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    let rebuilt = http::uri::PathAndQuery::try_from(target)
+        .ok()
+        .and_then(|pq| {
+            parts.path_and_query = Some(pq);
+            http::Uri::from_parts(parts).ok()
+        });
+    match rebuilt {
+        Some(uri) => {
+            *req.uri_mut() = uri;
+            None
+        }
+        None => Some(text_response(
+            StatusCode::BAD_REQUEST,
+            "bad request path\n".into(),
+            Some("bad_path"),
+            "bad_path",
+        )),
+    }
+}
+
 /// Handles one proxied request on hyper's path: [`decide`], then the
 /// upstream call under the timeout.
 pub(crate) async fn handle(
@@ -378,6 +428,9 @@ pub(crate) async fn handle(
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return Ok(resp);
+    }
+    if let Some(refused) = canonicalise(&mut req) {
+        return Ok(refused);
     }
     if let Some(refused) = conn.screen_map(req.headers_mut()) {
         return Ok(refused);

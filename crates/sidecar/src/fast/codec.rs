@@ -21,9 +21,10 @@
 //! `Expect`, `CONNECT`, `OPTIONS *`, an absolute-form target, the HTTP/2
 //! preface) is [`Parsed::Unusual`], and the connection goes to hyper.
 
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
-use seawall_guard::RequestMeta;
+use seawall_guard::{PathError, RequestMeta};
 
 use crate::headers::ClientAddr;
 
@@ -76,9 +77,11 @@ pub(crate) struct RequestHead<'b> {
     /// Bytes of the head, blank line included.
     pub(crate) len: usize,
     pub(crate) method: &'b str,
-    /// The origin-form target (`/path?query`).
-    pub(crate) target: &'b str,
-    pub(crate) path: &'b str,
+    /// The canonical path (`seawall_guard::canonical_path`): what the guard
+    /// matches and the upstream gets; the raw one if it has none.
+    pub(crate) path: Cow<'b, str>,
+    /// Why the path has no canonical form (the request is answered 400).
+    pub(crate) bad_path: Option<PathError>,
     pub(crate) query: Option<&'b str>,
     pub(crate) headers: &'b [httparse::Header<'b>],
     pub(crate) framing: Framing,
@@ -94,7 +97,7 @@ impl RequestMeta for RequestHead<'_> {
         self.method
     }
     fn path(&self) -> &str {
-        self.path
+        &self.path
     }
     fn query(&self) -> Option<&str> {
         self.query
@@ -325,15 +328,19 @@ pub(crate) fn parse_request<'b>(
         }
     };
     let close = scan.close;
-    let (path, query) = match target.split_once('?') {
+    let (raw_path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
+    };
+    let (path, bad_path) = match seawall_guard::canonical_path(raw_path) {
+        Ok(p) => (p, None),
+        Err(e) => (Cow::Borrowed(raw_path), Some(e)),
     };
     Parsed::Head(RequestHead {
         len,
         method,
-        target,
         path,
+        bad_path,
         query,
         headers,
         framing,
@@ -471,13 +478,19 @@ pub(crate) fn upstream_head(
         .map_or(head.raw.len().saturating_sub(2), |h| {
             offset(head.raw, h.name)
         });
-    if base.is_empty() && head.raw[..first].ends_with(b" HTTP/1.1\r\n") {
+    let canonical = matches!(head.path, Cow::Borrowed(_));
+    if base.is_empty() && canonical && head.raw[..first].ends_with(b" HTTP/1.1\r\n") {
         out.extend_from_slice(&head.raw[..first]);
     } else {
+        // The canonical path, the query as it came.
         out.extend_from_slice(head.method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(base.as_bytes());
-        out.extend_from_slice(head.target.as_bytes());
+        out.extend_from_slice(head.path.as_bytes());
+        if let Some(q) = head.query {
+            out.push(b'?');
+            out.extend_from_slice(q.as_bytes());
+        }
         out.extend_from_slice(b" HTTP/1.1\r\n");
     }
     copy_headers(head.raw, head.headers, out, |n| {

@@ -269,6 +269,15 @@ impl Client {
                     return Step::Close;
                 }
             };
+            if let Some(e) = head.bad_path {
+                // No canonical path: answered here, the connection kept.
+                made(&proxy::bad_path(e), head.close, &mut self.down_head);
+                let (len, framing, close) = (head.len, head.framing, head.close);
+                self.buf.advance(len);
+                let mut body = Remaining::of(framing);
+                let go_on = self.answer(&mut body, close).await;
+                return if go_on { Step::Next } else { Step::Close };
+            }
             // Identity headers from an untrusted peer: hyper's path strips them.
             let screen = self
                 .conn
