@@ -1,14 +1,26 @@
 //! A small HTTP/1.1 client for the API, on hyper's connection-level
 //! client: one connection per request, a deadline on each. The CLI
-//! (`seawall push`, `token`, `audit verify`, `gate check`) and the tests
-//! use it; only `http://` servers (put TLS in front with a proxy).
+//! (`seawall push`, `token`, `audit verify`, `gate check`), the demo and
+//! the tests use it.
+//!
+//! `https://` servers are reached with rustls (the `ring` provider),
+//! checking the server's certificate against the CA in `--ca FILE`
+//! ([`Client::new_with_ca`]) or else the system's roots: the OS trust
+//! store read by `rustls-native-certs` (on Debian
+//! `/etc/ssl/certs/ca-certificates.crt`; `SSL_CERT_FILE` or
+//! `SSL_CERT_DIR` point it elsewhere), so an organisation's own CA
+//! installed on its machines is trusted with no flag.
 
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -63,6 +75,15 @@ pub enum ClientError {
     /// The request could not be built (bad header value).
     #[error("cannot build the request: {0}")]
     Build(String),
+    /// TLS cannot be set up (the CA file), or the handshake failed (the
+    /// server's certificate is not trusted, or not for this host).
+    #[error("TLS with {addr}: {message}")]
+    Tls {
+        /// host:port, or the CA file.
+        addr: String,
+        /// What failed and what to check.
+        message: String,
+    },
 }
 
 /// An answer: status, headers, body.
@@ -104,42 +125,63 @@ impl Response {
 pub struct Client {
     base: String,
     authority: String,
+    /// For `https://`: the TLS configuration and the name the server's
+    /// certificate must carry.
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     token: Option<String>,
     timeout: Duration,
 }
 
 impl Client {
-    /// A client for `http://host:port[/prefix]`.
+    /// A client for `http://host:port[/prefix]` or `https://…` (checked
+    /// against the system's roots).
     pub fn new(server: &str) -> Result<Self, ClientError> {
+        Self::new_with_ca(server, None)
+    }
+
+    /// A client for `server`; for `https://`, the server's certificate is
+    /// checked against the CA certificates in the PEM file `ca` (`--ca`),
+    /// or against the system's roots when `ca` is `None`.
+    pub fn new_with_ca(server: &str, ca: Option<&Path>) -> Result<Self, ClientError> {
         let bad = |reason: &str| ClientError::Url {
             url: server.to_owned(),
             reason: reason.to_owned(),
         };
         let uri: Uri = server
             .parse()
-            .map_err(|_| bad("not a URL; give http://HOST:PORT"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad(
-                    "https is not supported by this client yet; reach the server over http \
-                     (e.g. through a local tunnel or proxy)",
-                ));
-            }
-            _ => return Err(bad("give http://HOST:PORT")),
-        }
+            .map_err(|_| bad("not a URL; give http://HOST:PORT or https://HOST:PORT"))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(bad("give http://HOST:PORT or https://HOST:PORT")),
+        };
         let Some(authority) = uri.authority() else {
             return Err(bad("no host; give http://HOST:PORT"));
         };
-        let authority = if authority.port().is_some() {
-            authority.as_str().to_owned()
+        if authority.as_str().contains('@') {
+            return Err(bad(
+                "must not carry credentials; pass the token with --token",
+            ));
+        }
+        let host = authority.host();
+        let authority = match authority.port() {
+            Some(_) => authority.as_str().to_owned(),
+            None if https => format!("{host}:443"),
+            None => format!("{host}:80"),
+        };
+        let tls = if https {
+            let name = host.trim_start_matches('[').trim_end_matches(']');
+            let name = ServerName::try_from(name.to_owned())
+                .map_err(|e| bad(&format!("{host:?} is not a host name for TLS: {e}")))?;
+            Some((client_tls(ca)?, name))
         } else {
-            format!("{}:80", authority.host())
+            None
         };
         let base = server.trim_end_matches('/').to_owned();
         Ok(Self {
             base,
             authority,
+            tls,
             token: None,
             timeout: Duration::from_secs(30),
         })
@@ -257,14 +299,20 @@ impl Client {
                 url: url.clone(),
                 message: e.to_string(),
             };
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(http)?;
-            let driver = tokio::spawn(conn);
-            let response = sender.send_request(request).await.map_err(http)?;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(http)?.to_bytes();
-            driver.abort();
+            let _ = stream.set_nodelay(true);
+            let (parts, body) = match &self.tls {
+                None => exchange(stream, request).await.map_err(http)?,
+                Some((config, name)) => {
+                    let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                        .connect(name.clone(), stream)
+                        .await
+                        .map_err(|e| ClientError::Tls {
+                            addr: self.authority.clone(),
+                            message: handshake_failure(&e),
+                        })?;
+                    exchange(stream, request).await.map_err(http)?
+                }
+            };
             Ok(Response {
                 url: url.clone(),
                 status: parts.status,
@@ -282,6 +330,120 @@ impl Client {
     }
 }
 
+/// One HTTP/1.1 exchange on `io`: the answer's head and whole body.
+async fn exchange<I>(
+    io: I,
+    request: Request<Full<Bytes>>,
+) -> Result<(http::response::Parts, Bytes), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    let driver = tokio::spawn(conn);
+    let response = sender.send_request(request).await;
+    let result = match response {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            body.collect().await.map(|b| (parts, b.to_bytes()))
+        }
+        Err(e) => Err(e),
+    };
+    driver.abort();
+    result
+}
+
+/// A failed TLS handshake, said with what to check.
+fn handshake_failure(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let hint = if text.contains("NotValidForName") || text.contains("not valid for name") {
+        "; the server's certificate is not for this host name: use the name it was issued for"
+    } else if text.contains("Expired") || text.contains("NotValidYet") || text.contains("expired") {
+        "; the server's certificate is outside its validity period (or this machine's clock is off)"
+    } else if text.contains("certificate") {
+        "; the server's certificate is not signed by a trusted CA: pass --ca FILE with the CA \
+         that signed it (or install that CA in the system's trust store)"
+    } else {
+        "; is the server serving HTTPS (seawall serve --tls-cert/--tls-key)?"
+    };
+    format!("handshake failed: {text}{hint}")
+}
+
+/// A TLS client configuration (rustls, `ring`, HTTP/1.1 by ALPN) trusting
+/// the CA certificates in the PEM file `ca`, or the system's roots.
+pub fn client_tls(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    let roots = match ca {
+        Some(path) => ca_roots(path)?,
+        None => system_roots()?,
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(ring_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls {
+            addr: "client".to_owned(),
+            message: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// rustls's `ring` crypto provider. Seawall uses `ring` rather than
+/// `aws-lc-rs` to keep the C part of the build small; rustls marks it
+/// deprecated because it has no post-quantum key exchange (X25519MLKEM768),
+/// which Seawall's TLS does without (classical X25519, P-256, P-384).
+#[allow(deprecated)]
+pub(crate) fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The CA certificates in a PEM file.
+fn ca_roots(path: &Path) -> Result<Arc<rustls::RootCertStore>, ClientError> {
+    let bad = |message: String| ClientError::Tls {
+        addr: path.display().to_string(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read the CA file: {e}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| bad(format!("not a PEM certificate file: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(
+            "holds no CERTIFICATE block; give the PEM file of the CA that signed the server's certificate"
+                .to_owned(),
+        ));
+    }
+    Ok(Arc::new(roots))
+}
+
+/// The system's trust store, read once per process.
+fn system_roots() -> Result<Arc<rustls::RootCertStore>, ClientError> {
+    static ROOTS: OnceLock<Arc<rustls::RootCertStore>> = OnceLock::new();
+    if let Some(roots) = ROOTS.get() {
+        return Ok(Arc::clone(roots));
+    }
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(ClientError::Tls {
+            addr: "system trust store".to_owned(),
+            message: format!(
+                "no CA certificates found{why}; install ca-certificates, or pass --ca FILE"
+            ),
+        });
+    }
+    Ok(Arc::clone(ROOTS.get_or_init(|| Arc::new(roots))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,7 +459,22 @@ mod tests {
             Client::new("http://example").expect("ok").authority,
             "example:80"
         );
-        for bad in ["https://x:1", "ftp://x", "127.0.0.1:7878", "", "http://"] {
+        let dir = std::env::temp_dir().join(format!("seawall-client-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let ca_file = dir.join("ca.pem");
+        let ca = rcgen::KeyPair::generate()
+            .and_then(|key| rcgen::CertificateParams::new(Vec::new())?.self_signed(&key))
+            .expect("a CA");
+        std::fs::write(&ca_file, ca.pem()).expect("write");
+        let https = Client::new_with_ca("https://example", Some(&ca_file)).expect("https");
+        assert_eq!(https.authority, "example:443");
+        assert!(https.tls.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+        let missing = Client::new_with_ca("https://x:1", Some(Path::new("/nonexistent/ca.pem")))
+            .expect_err("no such CA file")
+            .to_string();
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+        for bad in ["ftp://x", "127.0.0.1:7878", "", "http://", "http://u:p@x:1"] {
             assert!(Client::new(bad).is_err(), "{bad}");
         }
     }

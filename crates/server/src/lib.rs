@@ -55,6 +55,7 @@ pub mod extract;
 mod log;
 pub mod openapi;
 pub mod state;
+mod transport;
 pub mod ui;
 pub mod verify;
 
@@ -113,8 +114,6 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default bound of a long poll (`?wait=`), which may hold a request longer.
 pub const DEFAULT_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(90);
-/// Default idle time of a keep-alive connection between requests.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default most connections served at once; more are answered 503.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
@@ -122,15 +121,16 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// (`docs/security.md`, "Control plane: transport limits").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransportLimits {
-    /// Time to read a request's headers (also the TLS handshake): a
-    /// slower client is disconnected.
+    /// Time a connection may go without a request in progress: from
+    /// accept (TLS handshake included) to its first complete request head,
+    /// and between requests on a keep-alive connection. Then it is closed.
     pub header_timeout: Duration,
-    /// Bound of an ordinary request: past it the answer is 503.
+    /// Bound of an ordinary request, body read included: past it the
+    /// answer is 503.
     pub request_timeout: Duration,
-    /// Bound of a long poll (a request with `wait=`).
+    /// Bound of a long poll (a request with `wait=`), which waits up to
+    /// 60 s by design.
     pub long_poll_timeout: Duration,
-    /// Idle keep-alive connections are closed after this.
-    pub idle_timeout: Duration,
     /// Connections served at once; one more is answered 503 and closed.
     pub max_connections: usize,
 }
@@ -141,7 +141,6 @@ impl Default for TransportLimits {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             long_poll_timeout: DEFAULT_LONG_POLL_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
@@ -177,6 +176,14 @@ pub enum ServerError {
     /// Serving failed.
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {path}: {reason}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A server bound to its address, store open, not yet serving.
@@ -186,6 +193,8 @@ pub struct Server {
     state: AppState,
     bootstrap: Option<BootstrapToken>,
     drain_timeout: Duration,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    limits: TransportLimits,
 }
 
 impl Server {
@@ -203,9 +212,14 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        Ok(Server::with_state(listener, state)
+        let server = Server::with_state(listener, state)
             .await?
-            .with_drain_timeout(config.drain_timeout))
+            .with_drain_timeout(config.drain_timeout)
+            .with_transport(config.transport);
+        match &config.tls {
+            Some(tls) => server.with_tls(tls),
+            None => Ok(server),
+        }
     }
 
     /// A server over an existing listener and state (tests: a fixed clock,
@@ -220,7 +234,27 @@ impl Server {
             state,
             bootstrap,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            tls: None,
+            limits: TransportLimits::default(),
         })
+    }
+
+    /// Serve HTTPS with this certificate chain and key (read now: a bad
+    /// file is an error before anything is served).
+    pub fn with_tls(mut self, tls: &TlsConfig) -> Result<Self, ServerError> {
+        self.tls = Some(transport::server_tls(tls)?);
+        Ok(self)
+    }
+
+    /// Replace the timeouts and the connection cap.
+    pub fn with_transport(mut self, limits: TransportLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Bound the drain on shutdown (default 10 s): connections still busy
@@ -252,56 +286,49 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let (router, _) = api::app(self.state.clone());
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            self.limits,
+            transport::deadline,
+        ));
         let addr = self
             .listener
             .local_addr()
             .map_or_else(|e| format!("({e})"), |a| a.to_string());
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(
             %addr,
+            scheme,
             backend = self.state.store.backend(),
             data_dir = %self.state.data_dir().display(),
+            max_connections = self.limits.max_connections,
             "seawall control plane listening"
         );
-        let state = self.state.clone();
-        let (began, drain_started) = tokio::sync::oneshot::channel::<()>();
-        let serving = axum::serve(self.listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests under way");
-            state.begin_shutdown();
-            let _ = began.send(());
-        });
-        let serving = std::future::IntoFuture::into_future(serving);
-        tokio::pin!(serving);
-        let result = tokio::select! {
-            result = &mut serving => result,
-            _ = drain_started => {
-                match tokio::time::timeout(self.drain_timeout, &mut serving).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        tracing::warn!(
-                            drain_timeout_ms = self.drain_timeout.as_millis() as u64,
-                            "requests still under way after the drain timeout; dropping them"
-                        );
-                        Ok(())
-                    }
-                }
-            }
-        }
-        .map_err(ServerError::Serve);
+        transport::serve(
+            self.listener,
+            transport::Serving {
+                router,
+                tls: self.tls,
+                limits: self.limits,
+                drain_timeout: self.drain_timeout,
+                state: self.state,
+            },
+            shutdown,
+        )
+        .await;
         tracing::info!("seawall control plane stopped");
-        result
+        Ok(())
     }
 }
 
-/// Bind, print the first admin token once on stderr (first start only),
-/// and serve until `shutdown` resolves.
+/// Bind, log where the first admin token's secret was written (first
+/// start only; never the secret), and serve until `shutdown` resolves.
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let server = Server::bind(config).await?;
     if let Some(token) = server.bootstrap_token() {
-        eprintln!("{}", bootstrap::notice(token));
+        tracing::warn!(file = %token.path.display(), "{}", bootstrap::notice(token));
     }
     server.run(shutdown).await
 }

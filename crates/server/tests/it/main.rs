@@ -14,6 +14,8 @@ mod roles;
 mod roles_ops;
 mod rules;
 mod shutdown;
+mod tls;
+mod transport;
 mod ui_pages_a;
 mod ui_pages_b;
 mod ui_session;
