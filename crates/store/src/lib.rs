@@ -76,19 +76,24 @@ pub enum Role {
     Oncall,
     /// Reads only.
     Viewer,
-    /// CI/CD pipelines: the change gate only.
+    /// CI/CD pipelines: the change gate only, for the one event the token
+    /// is bound to.
     Ci,
+    /// A guard sidecar: reads its one service's rules and reports the
+    /// version applied, nothing else.
+    Sidecar,
 }
 
 impl Role {
     /// Every role, in order of decreasing power.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Admin,
         Role::Commander,
         Role::Pm,
         Role::Oncall,
         Role::Viewer,
         Role::Ci,
+        Role::Sidecar,
     ];
 
     /// The role's lower-case name, as stored and shown.
@@ -100,6 +105,7 @@ impl Role {
             Role::Oncall => "oncall",
             Role::Viewer => "viewer",
             Role::Ci => "ci",
+            Role::Sidecar => "sidecar",
         }
     }
 
@@ -227,6 +233,13 @@ pub struct Token {
     pub created_by: String,
     /// When it was revoked; a revoked token authenticates nothing.
     pub revoked_ms: Option<Millis>,
+    /// When it expires; from then on it authenticates nothing (`None`:
+    /// never).
+    pub expires_ms: Option<Millis>,
+    /// The one service a `sidecar` token is scoped to.
+    pub service: Option<String>,
+    /// The event (slug) a `ci` token is bound to.
+    pub event: Option<String>,
 }
 
 /// A token to store.
@@ -240,6 +253,31 @@ pub struct NewToken {
     pub business_line: Option<String>,
     /// Lower-case hex SHA-256 of the secret (see [`sha256_hex`]).
     pub secret_sha256: String,
+    /// Expiry time, if any.
+    pub expires_ms: Option<Millis>,
+    /// Service (required for `sidecar`, the server checks).
+    pub service: Option<String>,
+    /// Event slug (required for `ci`, the server checks).
+    pub event: Option<String>,
+}
+
+/// A logged-in web UI session. The browser holds a random id; the store
+/// keeps only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Lower-case hex SHA-256 of the session id.
+    pub id_sha256: String,
+    /// The token the user logged in with.
+    pub token_id: i64,
+    /// Login time.
+    pub created_ms: Millis,
+    /// Last time the session was seen (moved forward at most once a
+    /// minute or so, as the server decides).
+    pub seen_ms: Millis,
+    /// The session ends at this time unless it is used again (idle expiry).
+    pub idle_until_ms: Millis,
+    /// The session ends at this time whatever happens (absolute expiry).
+    pub expires_ms: Millis,
 }
 
 /// Kind of change asked about at the gate.
@@ -600,9 +638,29 @@ pub trait Store: Send + Sync + 'static {
     async fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<Token>>;
     /// Every token, oldest first.
     async fn tokens(&self) -> Result<Vec<Token>>;
-    /// Revoke a token (audit `token.revoke`). NotFound if absent; revoking
-    /// twice keeps the first time.
+    /// Revoke a token (audit `token.revoke`) and end its UI sessions in
+    /// the same transaction (their `expires_ms` becomes the revocation
+    /// time). NotFound if absent; revoking twice keeps the first time.
     async fn revoke_token(&self, ctx: &Ctx, id: i64) -> Result<Token>;
+
+    // ------------------------------------------------------------ sessions
+    /// Store a new UI session (audit `session.start`, never the id) and
+    /// drop every session that has ended by `ctx.at_ms`. NotFound if the
+    /// token does not exist.
+    async fn create_session(&self, ctx: &Ctx, session: &Session) -> Result<()>;
+    /// The session whose id hashes to `id_sha256`, with its token, ended
+    /// or not (the caller checks the times).
+    async fn session_by_hash(&self, id_sha256: &str) -> Result<Option<(Session, Token)>>;
+    /// Move a session's `seen_ms` and `idle_until_ms` forward (not
+    /// audited: use, not a change). No error if it is gone.
+    async fn touch_session(
+        &self,
+        id_sha256: &str,
+        seen_ms: Millis,
+        idle_until_ms: Millis,
+    ) -> Result<()>;
+    /// End a session (logout; audit `session.end`). Whether it existed.
+    async fn end_session(&self, ctx: &Ctx, id_sha256: &str) -> Result<bool>;
 
     // ------------------------------------------------------------ gate
     /// Record a gate decision (audit `gate.check`, allowed or not).
@@ -651,9 +709,9 @@ pub trait Store: Send + Sync + 'static {
     async fn rule_history(&self, service: &str) -> Result<Vec<RuleVersion>>;
     /// Every service with rules and its latest version, by name.
     async fn rule_services(&self) -> Result<Vec<(String, i64)>>;
-    /// Record what a sidecar applied (upsert on service + instance; not
-    /// audited: a report, not a change).
-    async fn report_applied(&self, report: &SidecarReport) -> Result<()>;
+    /// Record what a sidecar applied (upsert on service + instance; audit
+    /// `sidecar.applied` with the instance and version).
+    async fn report_applied(&self, ctx: &Ctx, report: &SidecarReport) -> Result<()>;
     /// A service's sidecars and what they applied, by instance.
     async fn sidecar_reports(&self, service: &str) -> Result<Vec<SidecarReport>>;
 

@@ -79,9 +79,9 @@ macro_rules! sql_store {
         use $crate::{
             AuditEntry, ChangeFilter, ChangeRecord, Ctx, Event, ExceptionStatus,
             FreezeException, NewAudit, NewChangeRecord, NewEvent, NewException,
-            NewPlanVersion, NewRuleVersion, NewRun, NewToken, PlanVersion, PlanVersionInfo,
-            Result, RuleSource, RuleVersion, Run, RunInfo, SidecarReport, Store, StoreError,
-            Token, audit, sha256_hex,
+            Millis, NewPlanVersion, NewRuleVersion, NewRun, NewToken, PlanVersion,
+            PlanVersionInfo, Result, RuleSource, RuleVersion, Run, RunInfo, Session,
+            SidecarReport, Store, StoreError, Token, audit, sha256_hex,
         };
 
         type Conn = <$db as sqlx::Database>::Connection;
@@ -264,8 +264,10 @@ macro_rules! sql_store {
             })
         }
 
+        const TOKEN_COLUMNS: &str = "id, name, role, business_line, created_ms, created_by, \
+                                     revoked_ms, expires_ms, service, event";
         const TOKEN: &str = "SELECT id, name, role, business_line, created_ms, created_by, \
-                             revoked_ms FROM tokens";
+                             revoked_ms, expires_ms, service, event FROM tokens";
 
         fn token_row(r: &DbRow) -> Result<Token> {
             Ok(Token {
@@ -276,6 +278,23 @@ macro_rules! sql_store {
                 created_ms: r.try_get("created_ms")?,
                 created_by: r.try_get("created_by")?,
                 revoked_ms: r.try_get("revoked_ms")?,
+                expires_ms: r.try_get("expires_ms")?,
+                service: r.try_get("service")?,
+                event: r.try_get("event")?,
+            })
+        }
+
+        const SESSION_COLUMNS: &str =
+            "s.id_sha256, s.token_id, s.created_ms, s.seen_ms, s.idle_until_ms, s.expires_ms";
+
+        fn session_row(r: &DbRow) -> Result<Session> {
+            Ok(Session {
+                id_sha256: r.try_get("id_sha256")?,
+                token_id: r.try_get("token_id")?,
+                created_ms: r.try_get("created_ms")?,
+                seen_ms: r.try_get("seen_ms")?,
+                idle_until_ms: r.try_get("idle_until_ms")?,
+                expires_ms: r.try_get("expires_ms")?,
             })
         }
 
@@ -578,18 +597,21 @@ macro_rules! sql_store {
                         new.name
                     )));
                 }
-                let row = sqlx::query(
-                    "INSERT INTO tokens \
-                     (name, role, business_line, secret_sha256, created_ms, created_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     RETURNING id, name, role, business_line, created_ms, created_by, revoked_ms",
-                )
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO tokens (name, role, business_line, secret_sha256, created_ms, \
+                     created_by, expires_ms, service, event) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {TOKEN_COLUMNS}"
+                ));
+                let row = sqlx::query(sql)
                 .bind(&new.name)
                 .bind(new.role.as_str())
                 .bind(&new.business_line)
                 .bind(&new.secret_sha256)
                 .bind(ctx.at_ms)
                 .bind(&ctx.actor)
+                .bind(new.expires_ms)
+                .bind(&new.service)
+                .bind(&new.event)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_error)?;
@@ -604,6 +626,9 @@ macro_rules! sql_store {
                         "name": token.name,
                         "role": token.role.as_str(),
                         "business_line": token.business_line,
+                        "expires_ms": token.expires_ms,
+                        "service": token.service,
+                        "event": token.event,
                     }),
                 )
                 .await?;
@@ -627,10 +652,11 @@ macro_rules! sql_store {
 
             async fn revoke_token(&self, ctx: &Ctx, id: i64) -> Result<Token> {
                 let mut tx = self.begin_write().await?;
-                let row = sqlx::query(
+                let sql = sqlx::AssertSqlSafe(format!(
                     "UPDATE tokens SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1 \
-                     RETURNING id, name, role, business_line, created_ms, created_by, revoked_ms",
-                )
+                     RETURNING {TOKEN_COLUMNS}"
+                ));
+                let row = sqlx::query(sql)
                 .bind(id)
                 .bind(ctx.at_ms)
                 .fetch_optional(&mut *tx)
@@ -641,16 +667,141 @@ macro_rules! sql_store {
                     });
                 };
                 let token = token_row(&row)?;
+                // Its sessions end now (their rows stay until the next
+                // login's sweep, so the UI can say why they ended).
+                let ended = sqlx::query(
+                    "UPDATE sessions SET expires_ms = $2 WHERE token_id = $1 AND expires_ms > $2",
+                )
+                .bind(id)
+                .bind(ctx.at_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
                 append(
                     &mut tx,
                     ctx,
                     "token.revoke",
                     &format!("token:{id}"),
-                    &json!({"id": id, "name": token.name, "revoked_ms": token.revoked_ms}),
+                    &json!({
+                        "id": id,
+                        "name": token.name,
+                        "revoked_ms": token.revoked_ms,
+                        "sessions_ended": ended,
+                    }),
                 )
                 .await?;
                 tx.commit().await?;
                 Ok(token)
+            }
+
+            async fn create_session(&self, ctx: &Ctx, session: &Session) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                let name = sqlx::query("SELECT name FROM tokens WHERE id = $1")
+                    .bind(session.token_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(name) = name else {
+                    return Err(StoreError::NotFound {
+                        what: format!("token {}", session.token_id),
+                    });
+                };
+                let name: String = name.try_get(0)?;
+                sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1 OR idle_until_ms <= $1")
+                    .bind(ctx.at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO sessions (id_sha256, token_id, created_ms, seen_ms, \
+                     idle_until_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&session.id_sha256)
+                .bind(session.token_id)
+                .bind(session.created_ms)
+                .bind(session.seen_ms)
+                .bind(session.idle_until_ms)
+                .bind(session.expires_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "session.start",
+                    &format!("token:{}", session.token_id),
+                    &json!({
+                        "token_id": session.token_id,
+                        "token": name,
+                        "idle_until_ms": session.idle_until_ms,
+                        "expires_ms": session.expires_ms,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session_by_hash(&self, id_sha256: &str) -> Result<Option<(Session, Token)>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {SESSION_COLUMNS}, t.id, t.name, t.role, t.business_line, \
+                     t.created_ms AS token_created_ms, t.created_by, t.revoked_ms, \
+                     t.expires_ms AS token_expires_ms, t.service, t.event \
+                     FROM sessions s JOIN tokens t ON t.id = s.token_id WHERE s.id_sha256 = $1"
+                ));
+                let row = sqlx::query(sql).bind(id_sha256).fetch_optional(&self.pool).await?;
+                let Some(r) = row else { return Ok(None) };
+                let token = Token {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: role(r.try_get("role")?)?,
+                    business_line: r.try_get("business_line")?,
+                    created_ms: r.try_get("token_created_ms")?,
+                    created_by: r.try_get("created_by")?,
+                    revoked_ms: r.try_get("revoked_ms")?,
+                    expires_ms: r.try_get("token_expires_ms")?,
+                    service: r.try_get("service")?,
+                    event: r.try_get("event")?,
+                };
+                Ok(Some((session_row(&r)?, token)))
+            }
+
+            async fn touch_session(
+                &self,
+                id_sha256: &str,
+                seen_ms: Millis,
+                idle_until_ms: Millis,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE sessions SET seen_ms = $2, idle_until_ms = $3 \
+                     WHERE id_sha256 = $1 AND idle_until_ms < $3",
+                )
+                .bind(id_sha256)
+                .bind(seen_ms)
+                .bind(idle_until_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn end_session(&self, ctx: &Ctx, id_sha256: &str) -> Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1 RETURNING token_id")
+                    .bind(id_sha256)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(false);
+                };
+                let token_id: i64 = row.try_get(0)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "session.end",
+                    &format!("token:{token_id}"),
+                    &json!({"token_id": token_id}),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn record_change(
@@ -923,7 +1074,8 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn report_applied(&self, report: &SidecarReport) -> Result<()> {
+            async fn report_applied(&self, ctx: &Ctx, report: &SidecarReport) -> Result<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO sidecar_reports (service, instance, applied_version, reported_ms) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (service, instance) DO UPDATE SET \
@@ -934,9 +1086,22 @@ macro_rules! sql_store {
                 .bind(&report.instance)
                 .bind(report.applied_version)
                 .bind(report.reported_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+                append(
+                    &mut tx,
+                    ctx,
+                    "sidecar.applied",
+                    &format!("service:{}", report.service),
+                    &json!({
+                        "service": report.service,
+                        "instance": report.instance,
+                        "applied_version": report.applied_version,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
                 Ok(())
             }
 

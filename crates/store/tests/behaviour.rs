@@ -128,6 +128,8 @@ suite!(
     plan_versions,
     runs,
     tokens,
+    token_expiry_and_scopes,
+    sessions,
     change_records,
     change_records_in_one_batch,
     exceptions,
@@ -323,6 +325,9 @@ fn new_token(name: &str, role: Role, secret: &str) -> NewToken {
         role,
         business_line: (role == Role::Pm).then(|| "retail".to_owned()),
         secret_sha256: sha256_hex(secret.as_bytes()),
+        expires_ms: None,
+        service: (role == Role::Sidecar).then(|| "order".to_owned()),
+        event: (role == Role::Ci).then(|| "double11".to_owned()),
     }
 }
 
@@ -391,6 +396,147 @@ async fn tokens(db: &Db) {
             assert!(!entry.detail.contains(&sha256_hex(secret.as_bytes())));
         }
     }
+}
+
+async fn token_expiry_and_scopes(db: &Db) {
+    let s = db.s();
+    let mut new = new_token("ci-pay", Role::Ci, "c1");
+    new.expires_ms = Some(30 * 86_400_000);
+    let ci = s.create_token(&ctx(1), &new).await.expect("token");
+    assert_eq!(ci.expires_ms, Some(30 * 86_400_000));
+    assert_eq!(ci.event.as_deref(), Some("double11"));
+    assert_eq!(ci.service, None);
+    let sidecar = s
+        .create_token(&ctx(2), &new_token("sc-order", Role::Sidecar, "c2"))
+        .await
+        .expect("token");
+    assert_eq!(sidecar.role, Role::Sidecar);
+    assert_eq!(sidecar.service.as_deref(), Some("order"));
+    assert_eq!(sidecar.expires_ms, None);
+    let found = s
+        .token_by_hash(&sha256_hex(b"c1"))
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!(found, ci);
+    assert_eq!(s.tokens().await.expect("tokens"), vec![ci, sidecar]);
+    let entries = db.all_audit().await;
+    let detail: serde_json::Value = serde_json::from_str(&entries[0].detail).expect("json");
+    assert_eq!(detail["expires_ms"], 30 * 86_400_000_i64);
+    assert_eq!(detail["event"], "double11");
+}
+
+async fn sessions(db: &Db) {
+    let s = db.s();
+    let t = s
+        .create_token(&ctx(1), &new_token("ana", Role::Viewer, "v1"))
+        .await
+        .expect("token");
+    let other = s
+        .create_token(&ctx(1), &new_token("bo", Role::Viewer, "v2"))
+        .await
+        .expect("token");
+    let session = |id: &str, token_id: i64, at: i64| Session {
+        id_sha256: sha256_hex(id.as_bytes()),
+        token_id,
+        created_ms: at,
+        seen_ms: at,
+        idle_until_ms: at + 100,
+        expires_ms: at + 1_000,
+    };
+    let a = session("a", t.id, 10);
+    s.create_session(&ctx(10), &a).await.expect("session");
+    s.create_session(&ctx(11), &session("b", t.id, 11))
+        .await
+        .expect("session");
+    s.create_session(&ctx(12), &session("c", other.id, 12))
+        .await
+        .expect("session");
+    let missing = s.create_session(&ctx(13), &session("d", 999_999, 13)).await;
+    assert!(is_not_found(&missing), "{missing:?}");
+
+    let (found, token) = s
+        .session_by_hash(&sha256_hex(b"a"))
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!((found, token), (a.clone(), t.clone()));
+    assert_eq!(
+        s.session_by_hash(&sha256_hex(b"z")).await.expect("lookup"),
+        None
+    );
+
+    // Use moves the idle deadline forward, never back.
+    s.touch_session(&a.id_sha256, 50, 150).await.expect("touch");
+    s.touch_session(&a.id_sha256, 40, 140).await.expect("touch");
+    let (found, _) = s
+        .session_by_hash(&a.id_sha256)
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!((found.seen_ms, found.idle_until_ms), (50, 150));
+    s.touch_session(&sha256_hex(b"gone"), 1, 2)
+        .await
+        .expect("no error");
+
+    // Logout ends one session.
+    assert!(s.end_session(&ctx(60), &a.id_sha256).await.expect("end"));
+    assert!(!s.end_session(&ctx(61), &a.id_sha256).await.expect("end"));
+    assert_eq!(s.session_by_hash(&a.id_sha256).await.expect("lookup"), None);
+
+    // Revoking the token ends every session of it at once, and only of it.
+    s.revoke_token(&ctx(70), t.id).await.expect("revoke");
+    let (b, token) = s
+        .session_by_hash(&sha256_hex(b"b"))
+        .await
+        .expect("lookup")
+        .expect("kept until the sweep");
+    assert_eq!((b.expires_ms, token.revoked_ms), (70, Some(70)));
+    let (c, _) = s
+        .session_by_hash(&sha256_hex(b"c"))
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!(c.expires_ms, 1_012, "another token's session is untouched");
+
+    // A new login sweeps sessions that have ended (b at its revocation,
+    // c idled out at 112).
+    s.create_session(&ctx(500), &session("e", other.id, 500))
+        .await
+        .expect("session");
+    assert_eq!(
+        s.session_by_hash(&sha256_hex(b"b")).await.expect("lookup"),
+        None
+    );
+    assert_eq!(
+        s.session_by_hash(&sha256_hex(b"c")).await.expect("lookup"),
+        None
+    );
+
+    // Audited, never with an id or its hash.
+    let entries = db.all_audit().await;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "token.create",
+            "token.create",
+            "session.start",
+            "session.start",
+            "session.start",
+            "session.end",
+            "token.revoke",
+            "session.start"
+        ]
+    );
+    let revoke: serde_json::Value = serde_json::from_str(&entries[6].detail).expect("json");
+    assert_eq!(revoke["sessions_ended"], 1);
+    for entry in &entries {
+        for id in ["a", "b", "c", "e"] {
+            assert!(!entry.detail.contains(&sha256_hex(id.as_bytes())));
+        }
+    }
+    audit::verify(&entries).expect("chain verifies");
 }
 
 fn change(service: &str, event_id: Option<i64>, allowed: bool) -> NewChangeRecord {
@@ -722,16 +868,16 @@ async fn sidecar_reports(db: &Db) {
         applied_version: v,
         reported_ms: at,
     };
-    s.report_applied(&report("order", "pod-b", 1, 10))
+    s.report_applied(&ctx(1), &report("order", "pod-b", 1, 10))
         .await
         .expect("report");
-    s.report_applied(&report("order", "pod-a", 1, 11))
+    s.report_applied(&ctx(1), &report("order", "pod-a", 1, 11))
         .await
         .expect("report");
-    s.report_applied(&report("pay", "pod-a", 7, 12))
+    s.report_applied(&ctx(1), &report("pay", "pod-a", 7, 12))
         .await
         .expect("report");
-    s.report_applied(&report("order", "pod-b", 2, 20))
+    s.report_applied(&ctx(1), &report("order", "pod-b", 2, 20))
         .await
         .expect("upsert");
     assert_eq!(
@@ -746,7 +892,15 @@ async fn sidecar_reports(db: &Db) {
         vec![report("pay", "pod-a", 7, 12)]
     );
     assert!(s.sidecar_reports("none").await.expect("reports").is_empty());
-    assert!(db.all_audit().await.is_empty(), "reports are not audited");
+    // Each report is audited with what was applied where.
+    let entries = db.all_audit().await;
+    assert_eq!(entries.len(), 4, "every report is audited");
+    assert!(entries.iter().all(|e| e.action == "sidecar.applied"));
+    assert_eq!(entries[3].target, "service:order");
+    let detail: serde_json::Value = serde_json::from_str(&entries[3].detail).expect("json");
+    assert_eq!(detail["instance"], "pod-b");
+    assert_eq!(detail["applied_version"], 2);
+    audit::verify(&entries).expect("chain verifies");
 }
 
 async fn every_change_is_audited_once(db: &Db) {
@@ -868,16 +1022,8 @@ async fn every_change_is_audited_once(db: &Db) {
     );
     assert_eq!(own.actor, "mallory");
 
-    // Nothing else appends: reads and reports.
+    // Nothing else appends: reads (reports are audited: `sidecar_reports`).
     s.events().await.expect("read");
-    s.report_applied(&SidecarReport {
-        service: "pay".into(),
-        instance: "a".into(),
-        applied_version: 1,
-        reported_ms: 1,
-    })
-    .await
-    .expect("report");
     let entries = db.all_audit().await;
     assert_eq!(entries.len(), expected.len());
 
