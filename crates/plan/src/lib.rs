@@ -21,6 +21,7 @@ pub mod freeze;
 pub mod gate;
 pub mod generate;
 pub mod graph;
+pub mod limits;
 pub mod links;
 pub mod model;
 pub mod oncall;

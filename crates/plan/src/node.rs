@@ -9,6 +9,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use crate::diag::Loc;
+use crate::limits::{self, Limit};
 
 /// A located YAML value.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,9 +134,15 @@ fn to_node(s: Spanned<Raw>) -> Node {
 pub(crate) struct SyntaxError {
     pub(crate) loc: Loc,
     pub(crate) message: String,
+    /// The reader's limit the file crossed, when that is what went wrong
+    /// (then `message` is a detail, possibly empty).
+    pub(crate) limit: Option<Limit>,
 }
 
 /// Parse YAML text into a located tree. An empty document is a null node.
+///
+/// The file is read within the limits of [`crate::limits`]; crossing one is
+/// a [`SyntaxError`] naming it.
 pub(crate) fn parse_yaml(src: &str) -> Result<Node, SyntaxError> {
     if src.trim().is_empty() {
         return Ok(Node {
@@ -143,7 +150,14 @@ pub(crate) fn parse_yaml(src: &str) -> Result<Node, SyntaxError> {
             kind: Kind::Null,
         });
     }
-    match serde_saphyr::from_str::<Spanned<Raw>>(src) {
+    if src.len() > limits::MAX_BYTES {
+        return Err(SyntaxError {
+            loc: loc_of_offset(src, limits::MAX_BYTES),
+            message: format!("the file has {} bytes", src.len()),
+            limit: Some(Limit::Bytes),
+        });
+    }
+    match serde_saphyr::from_str_with_options::<Spanned<Raw>>(src, limits::yaml_options()) {
         Ok(root) => Ok(to_node(root)),
         Err(e) => {
             let loc = e
@@ -154,13 +168,85 @@ pub(crate) fn parse_yaml(src: &str) -> Result<Node, SyntaxError> {
                         u32::try_from(l.column()).unwrap_or(u32::MAX),
                     )
                 })
+                .filter(|l| l.line > 0 && l.column > 0)
                 .unwrap_or(Loc::new(1, 1));
+            let limit = limit_of(&e);
             Err(SyntaxError {
                 loc,
-                message: clean_message(&e.to_string()),
+                // serde-saphyr's text for a breached budget is its debug
+                // form; E003 says it in the plan's words instead.
+                message: if limit.is_some() {
+                    String::new()
+                } else {
+                    clean_message(&e.to_string())
+                },
+                limit,
             })
         }
     }
+}
+
+/// The limit behind a serde-saphyr error, if any.
+fn limit_of(e: &serde_saphyr::Error) -> Option<Limit> {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
+    let mut e = e;
+    loop {
+        match e {
+            E::WithSnippet { error, .. } | E::AliasError { error, .. } => e = error,
+            E::Budget { breach, .. } => {
+                return match breach {
+                    B::Nodes { .. } | B::Events { .. } => Some(Limit::Nodes),
+                    B::Depth { .. } => Some(Limit::Depth),
+                    B::Aliases { .. } => Some(Limit::Aliases),
+                    B::Anchors { .. } => Some(Limit::Anchors),
+                    B::MergeKeys { .. } => Some(Limit::MergeKeys),
+                    B::ScalarBytes { .. } => Some(Limit::ScalarBytes),
+                    B::InputBytes { .. } => Some(Limit::Bytes),
+                    B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+                        Some(Limit::AliasExpansion)
+                    }
+                    _ => None,
+                };
+            }
+            E::AliasReplayLimitExceeded { .. }
+            | E::AliasExpansionLimitExceeded { .. }
+            | E::AliasReplayCounterOverflow { .. } => return Some(Limit::AliasExpansion),
+            E::AliasReplayStackDepthExceeded { .. } => return Some(Limit::AliasNesting),
+            // The scanner's own nesting cap (one above `max_depth`) can
+            // trip before the depth budget sees the events.
+            E::ExternalMessage { source, .. } => {
+                return match source.as_ref() {
+                    serde_saphyr::ExternalMessageSource::Parser(scan)
+                        if matches!(
+                            scan.kind(),
+                            serde_saphyr::granit_parser::ErrorKind::RecursionLimitExceeded
+                        ) =>
+                    {
+                        Some(Limit::Depth)
+                    }
+                    _ => None,
+                };
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Line and column of byte `offset` (rounded down to a character).
+fn loc_of_offset(src: &str, offset: usize) -> Loc {
+    let mut end = offset.min(src.len());
+    while !src.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &src[..end];
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    Loc::new(
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
 }
 
 /// serde-saphyr renders a snippet after the first line and prefixes

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use crate::decode::{Cx, Obj, item_path};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::*;
-use crate::node::{Kind, Node, parse_yaml};
+use crate::node::{Kind, Node, SyntaxError, parse_yaml};
 
 const TOP: &[&str] = &[
     "event",
@@ -38,6 +38,27 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
     let mut cx = Cx::new(file);
     let root = match parse_yaml(src) {
         Ok(root) => root,
+        Err(SyntaxError {
+            loc,
+            message,
+            limit: Some(limit),
+        }) => {
+            cx.error(
+                "E003",
+                "",
+                loc,
+                format!(
+                    "the plan exceeds the parser's limit `{}` = {} ({}){}{}",
+                    limit.name(),
+                    limit.value(),
+                    limit.counts(),
+                    if message.is_empty() { "" } else { ": " },
+                    message
+                ),
+                Some(limit.help().to_string()),
+            );
+            return Err(Diagnostics(cx.diags));
+        }
         Err(e) => {
             cx.error(
                 "E001",

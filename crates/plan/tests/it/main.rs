@@ -7,4 +7,5 @@ mod common;
 mod export;
 mod gate;
 mod invalid;
+mod limits;
 mod props;
