@@ -77,7 +77,10 @@ impl WarmUpCurve {
     pub(crate) fn new(count: f64, warm_up_secs: u64, cold_factor: f64) -> Self {
         let period = warm_up_secs as f64;
         let warning_token = ((period * count).floor() / (cold_factor - 1.0)) as u64;
-        let max_token = warning_token + (2.0 * period * count / (1.0 + cold_factor)) as u64;
+        // Saturating: a huge count or period (a valid document may give
+        // both) must not overflow (found by the rules fuzz target).
+        let max_token =
+            warning_token.saturating_add((2.0 * period * count / (1.0 + cold_factor)) as u64);
         let span = (max_token - warning_token).max(1) as f64;
         let slope = (cold_factor - 1.0) / count.max(f64::MIN_POSITIVE) / span;
         Self {

@@ -9,6 +9,7 @@ mod canon;
 mod common;
 mod derive;
 mod flow;
+mod fuzz_rules;
 mod props;
 mod request;
 mod swap;
