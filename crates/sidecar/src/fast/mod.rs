@@ -17,6 +17,8 @@
 //! to hyper, which might read it another way (see `codec`'s framing rule).
 
 mod codec;
+#[cfg(test)]
+mod fuzz;
 mod rewind;
 mod upstream;
 
