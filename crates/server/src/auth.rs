@@ -2,10 +2,16 @@
 //!
 //! Every endpoint under `/api/v1` takes an [`Auth`] (the extractor reads
 //! `Authorization: Bearer <token>`, hashes the secret and looks the hash up;
-//! unknown or revoked tokens are refused with 401) and then states its
-//! roles with [`Auth::require`]. Role sets used by several areas are
+//! unknown, revoked or expired tokens are refused with 401) and then states
+//! its roles with [`Auth::require`]. Role sets used by several areas are
 //! constants here, so the role table in `docs/control-plane.md` has one
 //! source.
+//!
+//! Writes (POST, PUT, PATCH, DELETE) are counted per token here, before the
+//! body is read or anything is stored: past the token's rate they are
+//! answered 429 with `Retry-After` ([`crate::state::Limits`]). Two roles
+//! are scoped: a `sidecar` token to one service ([`Auth::require_service`])
+//! and a `ci` token to one event ([`Auth::bound_event`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -15,7 +21,8 @@ use seawall_store::{Ctx, Role, Token, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Every role but `ci`: reading events, plans, analyses, runs and audit.
+/// Every role but `ci` and `sidecar`: reading events, plans, analyses,
+/// runs and audit.
 pub const READERS: &[Role] = &[
     Role::Admin,
     Role::Commander,
@@ -29,6 +36,17 @@ pub const PLANNERS: &[Role] = &[Role::Admin, Role::Commander];
 pub const ADMINS: &[Role] = &[Role::Admin];
 /// Every role.
 pub const ANYONE: &[Role] = &Role::ALL;
+/// Readers and a service's own sidecars: following a service's rules and
+/// reporting the version applied ([`Auth::require_service`] scopes the
+/// sidecar).
+pub const FOLLOWERS: &[Role] = &[
+    Role::Admin,
+    Role::Commander,
+    Role::Pm,
+    Role::Oncall,
+    Role::Viewer,
+    Role::Sidecar,
+];
 
 /// Prefix of every token secret.
 pub const SECRET_PREFIX: &str = "sw_";
@@ -52,7 +70,7 @@ pub fn secret_hash(secret: &str) -> String {
     sha256_hex(secret.as_bytes())
 }
 
-/// The authenticated caller: a valid, unrevoked token.
+/// The authenticated caller: a valid, unrevoked, unexpired token.
 #[derive(Debug, Clone)]
 pub struct Auth {
     /// The token (never its secret).
@@ -74,6 +92,23 @@ impl Auth {
                 "unknown token: it was never issued by this server or was mistyped",
             ));
         };
+        Auth::from_token(state, token)
+    }
+
+    /// The caller holding `token` (found by its secret, or through a UI
+    /// session): 401 if it is revoked or has expired.
+    pub fn from_token(state: &AppState, token: Token) -> Result<Auth, ApiError> {
+        if let Some(expired) = token.expires_ms.filter(|at| state.now() >= *at) {
+            return Err(ApiError::Unauthorized {
+                code: "token_expired",
+                message: format!(
+                    "token `{}` expired at {}; ask an admin for a new one",
+                    token.name,
+                    jiff::Timestamp::from_millisecond(expired)
+                        .map_or_else(|_| format!("{expired} ms"), |t| t.to_string())
+                ),
+            });
+        }
         if token.revoked_ms.is_some() {
             return Err(ApiError::Unauthorized {
                 code: "token_revoked",
@@ -115,6 +150,38 @@ impl Auth {
             ),
             allowed: roles.to_vec(),
         })
+    }
+
+    /// Allow `roles`, and a `sidecar` token only for its own service: 403
+    /// naming the roles, or the sidecar's service, otherwise.
+    pub fn require_service(&self, roles: &[Role], service: &str) -> Result<(), ApiError> {
+        self.require(roles)?;
+        if self.token.role == Role::Sidecar && self.token.service.as_deref() != Some(service) {
+            return Err(ApiError::Forbidden {
+                message: format!(
+                    "token `{}` is the sidecar token of service `{}`; `{service}` is another \
+                     service (make a sidecar token per service: seawall token create --role \
+                     sidecar --service {service})",
+                    self.token.name,
+                    self.token.service.as_deref().unwrap_or("(none)")
+                ),
+                allowed: roles
+                    .iter()
+                    .copied()
+                    .filter(|r| *r != Role::Sidecar)
+                    .collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The event a `ci` token is bound to (`None` for every other role,
+    /// which may ask about any event).
+    pub fn bound_event(&self) -> Option<&str> {
+        match self.token.role {
+            Role::Ci => Some(self.token.event.as_deref().unwrap_or("")),
+            _ => None,
+        }
     }
 
     /// Allow admins and commanders, and a `pm` only for their own business
@@ -170,7 +237,37 @@ impl FromRequestParts<AppState> for Auth {
                 ));
             }
         };
-        Auth::from_secret(state, secret).await
+        let auth = Auth::from_secret(state, secret).await?;
+        if is_write(&parts.method) {
+            auth.count_write(state)?;
+        }
+        Ok(auth)
+    }
+}
+
+/// Whether `method` changes something (and so counts against the
+/// token's write rate).
+pub fn is_write(method: &axum::http::Method) -> bool {
+    use axum::http::Method;
+    [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method)
+}
+
+impl Auth {
+    /// Count one write by this token: 429 with `Retry-After` past its rate.
+    pub fn count_write(&self, state: &AppState) -> Result<(), ApiError> {
+        state.check_write(self.token.id).map_err(|wait| {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let limits = state.limits();
+            tracing::warn!(token = %self.token.name, retry_after_secs = secs, "write rate exceeded");
+            ApiError::TooManyRequests {
+                message: format!(
+                    "token `{}` made more than {} writes at once ({} a second sustained); try \
+                     again in {secs} s",
+                    self.token.name, limits.write_burst, limits.write_rate
+                ),
+                retry_after_secs: secs.max(1),
+            }
+        })
     }
 }
 
@@ -188,6 +285,9 @@ mod tests {
                 created_ms: 0,
                 created_by: "x".into(),
                 revoked_ms: None,
+                expires_ms: None,
+                service: None,
+                event: None,
             },
         }
     }

@@ -1,8 +1,9 @@
 //! The first admin token. On a start with no tokens at all, the server
-//! makes an admin token named `admin`, writes its secret to
-//! `<data-dir>/admin-token` (mode 0600, whole or not at all) and hands it
-//! to the caller to print once. Any later start finds a token and does
-//! nothing, so the secret is never shown again.
+//! makes an admin token named `admin` and writes its secret to
+//! `<data-dir>/admin-token` (mode 0600, whole or not at all) — and only
+//! there: the [`notice`] the caller prints names the file, never the
+//! secret, so it does not end up in terminal scrollback, container logs or
+//! log shippers. Any later start finds a token and does nothing.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub async fn ensure_admin(state: &AppState) -> Result<Option<BootstrapToken>, Bo
                 role: Role::Admin,
                 business_line: None,
                 secret_sha256: secret_hash(&secret),
+                expires_ms: None,
+                service: None,
+                event: None,
             },
         )
         .await;
@@ -115,13 +119,32 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The notice printed once on stderr.
+/// The notice shown once on the first start: where the secret is, never
+/// the secret itself.
 pub fn notice(token: &BootstrapToken) -> String {
     format!(
-        "\n  First start: made the admin token (shown this once; also in {}, mode 0600):\n\n    {}\n\n  \
-         Use it as `Authorization: Bearer <token>` or SEAWALL_TOKEN, make other tokens with \
-         `seawall token create`, and keep this one safe.\n",
+        "First start: made the admin token `{ADMIN_NAME}`; its secret is in {} (mode 0600, \
+         readable by this user only). Read it from there (SEAWALL_TOKEN=$(cat {})), make other \
+         tokens with `seawall token create`, and keep the file safe or delete it once you have \
+         made your own admin token.",
         token.path.display(),
-        token.secret
+        token.path.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_names_the_file_and_never_holds_the_secret() {
+        let token = BootstrapToken {
+            secret: "sw_0123456789abcdef".into(),
+            path: PathBuf::from("/var/lib/seawall/admin-token"),
+        };
+        let text = notice(&token);
+        assert!(text.contains("/var/lib/seawall/admin-token"), "{text}");
+        assert!(!text.contains("sw_0123456789abcdef"), "{text}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
 }

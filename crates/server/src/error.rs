@@ -26,7 +26,9 @@ pub struct ErrorDetail {
     /// Stable snake_case code (`unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `malformed_json`, `invalid_body`, `unknown_field`,
     /// `payload_too_large`, `unsupported_media_type`, `invalid_plan`,
-    /// `invalid_run`, `method_not_allowed`, `unavailable`, `internal`).
+    /// `invalid_run`, `method_not_allowed`, `too_many_requests`,
+    /// `too_long`, `too_many_exceptions`, `token_expired`, `unavailable`,
+    /// `internal`).
     pub code: String,
     /// What is wrong and what to do, in a sentence.
     pub message: String,
@@ -91,6 +93,14 @@ pub enum ApiError {
         /// Specifics (a plan's diagnostics).
         details: Option<Value>,
     },
+    /// 429: the token made more writes than its rate allows.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What is refused and when to try again.
+        message: String,
+        /// Seconds until the next write is allowed (`Retry-After`).
+        retry_after_secs: u64,
+    },
     /// 503: the database does not answer.
     #[error("{0}")]
     Unavailable(String),
@@ -118,6 +128,17 @@ impl ApiError {
         }
     }
 
+    /// 422 `too_long`: free text `field` is longer than `max` characters.
+    pub fn too_long(field: &str, max: usize, got: usize) -> Self {
+        ApiError::Unprocessable {
+            code: "too_long",
+            message: format!(
+                "`{field}` is {got} characters long; at most {max} are accepted — shorten it"
+            ),
+            details: Some(serde_json::json!({"field": field, "max_chars": max})),
+        }
+    }
+
     /// 404 for `what` (`event "double11"`).
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         ApiError::NotFound(format!("{what} not found"))
@@ -135,6 +156,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,6 +174,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -166,6 +189,9 @@ impl ApiError {
             ApiError::Forbidden { allowed, .. } => Some(serde_json::json!({
                 "allowed_roles": allowed.iter().map(|r| r.as_str()).collect::<Vec<_>>()
             })),
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(serde_json::json!({"retry_after_seconds": retry_after_secs})),
             _ => None,
         };
         ErrorBody {
@@ -190,6 +216,14 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"seawall\""),
             );
+        }
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         response
     }

@@ -9,6 +9,9 @@
 //! - [`RawJson`]: the same checks, the text kept exactly as sent (stored
 //!   documents such as `run.json`).
 //! - [`ApiPath`], [`ApiQuery`]: axum's `Path` and `Query` with JSON errors.
+//! - [`cap`]: free text (reasons, notes, references, globs) longer than
+//!   its documented cap is refused with 422 `too_long` naming the field and
+//!   the cap, before anything is stored.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -123,6 +126,21 @@ async fn json_bytes(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
+/// Refuse (422 `too_long`, naming `field` and `max`) free text longer than
+/// `max` characters.
+pub fn cap(field: &str, text: &str, max: usize) -> Result<(), ApiError> {
+    // Bytes bound characters from above: most texts are decided without counting.
+    if text.len() <= max {
+        return Ok(());
+    }
+    let chars = text.chars().count();
+    if chars <= max {
+        Ok(())
+    } else {
+        Err(ApiError::too_long(field, max, chars))
+    }
+}
+
 /// `application/json`, `application/<x>+json`, with or without parameters.
 fn is_json(content_type: &str) -> bool {
     let mime = content_type
@@ -177,6 +195,22 @@ mod tests {
     #[allow(dead_code)]
     struct Req {
         name: String,
+    }
+
+    #[test]
+    fn free_text_is_capped_in_characters() {
+        assert!(cap("reason", "ü".repeat(10).as_str(), 10).is_ok());
+        let e = cap("reason", &"x".repeat(11), 10).expect_err("too long");
+        assert_eq!(e.code(), "too_long");
+        assert_eq!(e.status().as_u16(), 422);
+        assert!(
+            e.to_string().contains("`reason`") && e.to_string().contains("10"),
+            "{e}"
+        );
+        assert_eq!(
+            e.body().error.details,
+            Some(json!({"field": "reason", "max_chars": 10}))
+        );
     }
 
     #[test]

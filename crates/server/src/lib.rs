@@ -243,6 +243,7 @@ impl Server {
     /// file is an error before anything is served).
     pub fn with_tls(mut self, tls: &TlsConfig) -> Result<Self, ServerError> {
         self.tls = Some(transport::server_tls(tls)?);
+        self.state = self.state.with_secure_cookies(true);
         Ok(self)
     }
 

@@ -68,12 +68,24 @@ pub enum AuthErrors {
                        or a JSON body is malformed"
     )]
     BadRequest(ErrorBody),
-    /// No token, an unknown one or a revoked one.
-    #[response(status = 401, description = "No token, or an unknown or revoked one")]
+    /// No token, an unknown one, a revoked one or an expired one.
+    #[response(
+        status = 401,
+        description = "No token, or an unknown, revoked (token_revoked) or expired \
+                       (token_expired) one"
+    )]
     Unauthorized(ErrorBody),
     /// The token's role may not do this.
     #[response(status = 403, description = "The token's role may not do this")]
     Forbidden(ErrorBody),
+    /// Writes only: the token's write rate is used up.
+    #[response(
+        status = 429,
+        description = "Writes (POST, PUT, PATCH, DELETE) only: the token made more writes than \
+                       its rate allows (too_many_requests); `Retry-After` says when to try again",
+        headers(("Retry-After" = u64, description = "Seconds until the next write is allowed"))
+    )]
+    TooManyRequests(ErrorBody),
 }
 
 /// The error answers of an endpoint that takes a JSON body.

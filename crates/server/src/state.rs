@@ -1,12 +1,20 @@
 //! What every handler shares: the store, the clock, the data directory,
-//! the body limit and two signals (something changed; shutting down).
+//! the body limit, the application-level [`Limits`] (write rate per token,
+//! free-text caps, sessions) with the per-token rate limiter, and two
+//! signals (something changed; shutting down).
 //!
 //! The store never reads the clock, so the server does, through
 //! [`AppState::now`]: tests replace the clock to fix or steer time.
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use seawall_store::{Ctx, Millis, Store};
 use tokio::sync::watch;
@@ -58,6 +66,110 @@ impl ManualClock {
 /// Default largest request body: 8 MiB (a plan of thousands of services).
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
+/// Default sustained writes per second per token.
+pub const DEFAULT_WRITE_RATE: u32 = 20;
+/// Default burst of writes per token (the bucket's size).
+pub const DEFAULT_WRITE_BURST: u32 = 500;
+/// Default most active (pending, or approved and not yet ended) freeze
+/// exceptions per event.
+pub const DEFAULT_MAX_ACTIVE_EXCEPTIONS: usize = 100;
+/// Default most sidecar instances reported per service.
+pub const DEFAULT_MAX_SIDECARS_PER_SERVICE: usize = 2_000;
+/// Default idle expiry of a UI session.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+/// Default absolute expiry of a UI session.
+pub const DEFAULT_SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
+
+/// Longest `reason` (freeze exceptions, gate answers' requests), in characters.
+pub const MAX_REASON_CHARS: usize = 2_000;
+/// Longest `note` (exception decisions, rule adjustments), in characters.
+pub const MAX_NOTE_CHARS: usize = 2_000;
+/// Longest `change_ref` and `actor` of a gate check, in characters.
+pub const MAX_REF_CHARS: usize = 200;
+/// Longest service glob or service name, in characters.
+pub const MAX_GLOB_CHARS: usize = 200;
+/// Most service globs in one freeze exception.
+pub const MAX_GLOBS: usize = 100;
+/// Longest event name, plan file name or run scenario, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// The application-level limits (`docs/security.md`, "Control plane:
+/// roles, sessions and limits"). Transport limits (timeouts, connection
+/// cap) are the accept loop's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sustained writes (POST, PUT, PATCH, DELETE) per second per token;
+    /// more are answered 429 with `Retry-After`.
+    pub write_rate: NonZeroU32,
+    /// Writes a token may make at once before the rate applies.
+    pub write_burst: NonZeroU32,
+    /// Active freeze exceptions per event; one more is refused (409).
+    pub max_active_exceptions: usize,
+    /// Sidecar instances reported per service; a new one past it is
+    /// refused (409).
+    pub max_sidecars_per_service: usize,
+    /// A UI session unused for this long ends.
+    pub session_idle: Duration,
+    /// A UI session ends this long after login, used or not.
+    pub session_max: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            write_rate: NonZeroU32::new(DEFAULT_WRITE_RATE).unwrap_or(NonZeroU32::MIN),
+            write_burst: NonZeroU32::new(DEFAULT_WRITE_BURST).unwrap_or(NonZeroU32::MIN),
+            max_active_exceptions: DEFAULT_MAX_ACTIVE_EXCEPTIONS,
+            max_sidecars_per_service: DEFAULT_MAX_SIDECARS_PER_SERVICE,
+            session_idle: DEFAULT_SESSION_IDLE,
+            session_max: DEFAULT_SESSION_MAX,
+        }
+    }
+}
+
+/// The server's [`Clock`] as the rate limiter's: time since the epoch,
+/// never going back (a clock set back — by an operator, by NTP, by a
+/// test — holds the limiter's time until it passes the latest reading, so
+/// it can neither refill nor empty a bucket out of turn).
+#[derive(Clone)]
+struct LimiterClock {
+    clock: Clock,
+    latest: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LimiterClock {
+    fn new(clock: &Clock) -> Self {
+        Self {
+            clock: Arc::clone(clock),
+            latest: Arc::default(),
+        }
+    }
+}
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        let now = u64::try_from((self.clock)()).unwrap_or(0);
+        let latest = self.latest.fetch_max(now, Ordering::SeqCst).max(now);
+        Duration::from_millis(latest)
+    }
+}
+
+/// Writes per token: a token bucket per token id, on the server's clock
+/// (tests steer it). Keys are token ids, so its size is bounded by the
+/// number of tokens.
+type WriteLimiter =
+    RateLimiter<i64, DefaultKeyedStateStore<i64>, LimiterClock, NoOpMiddleware<Duration>>;
+
+fn write_limiter(limits: &Limits, clock: &Clock) -> WriteLimiter {
+    RateLimiter::new(
+        Quota::per_second(limits.write_rate).allow_burst(limits.write_burst),
+        DefaultKeyedStateStore::default(),
+        LimiterClock::new(clock),
+    )
+}
+
 /// Shared state of the server, cheap to clone (everything behind `Arc`).
 #[derive(Clone)]
 pub struct AppState {
@@ -70,6 +182,10 @@ pub struct AppState {
     shutdown: Arc<watch::Sender<bool>>,
     plans: Arc<std::sync::Mutex<PlanCache>>,
     gate_writer: Arc<std::sync::OnceLock<crate::api::gate::Writer>>,
+    limits: Limits,
+    writes: Arc<WriteLimiter>,
+    secure_cookies: bool,
+    exception_requests: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -84,6 +200,8 @@ impl std::fmt::Debug for AppState {
             .field("store", &self.store.backend())
             .field("data_dir", &self.data_dir)
             .field("body_limit", &self.body_limit)
+            .field("limits", &self.limits)
+            .field("secure_cookies", &self.secure_cookies)
             .finish_non_exhaustive()
     }
 }
@@ -91,16 +209,64 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// State over `store`, with the system clock and the default body limit.
     pub fn new(store: Arc<dyn Store>, data_dir: impl Into<PathBuf>) -> Self {
+        let clock = system_clock();
         Self {
             store,
-            clock: system_clock(),
+            writes: Arc::new(write_limiter(&Limits::default(), &clock)),
+            clock,
             data_dir: Arc::new(data_dir.into()),
             body_limit: DEFAULT_BODY_LIMIT,
             changes: Arc::new(watch::channel(0).0),
             shutdown: Arc::new(watch::channel(false).0),
             plans: Arc::default(),
             gate_writer: Arc::default(),
+            limits: Limits::default(),
+            secure_cookies: false,
+            exception_requests: Arc::default(),
         }
+    }
+
+    /// Replace the application-level limits (and start the write rate
+    /// limiter afresh).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.writes = Arc::new(write_limiter(&limits, &self.clock));
+        self.limits = limits;
+        self
+    }
+
+    /// The application-level limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Mark UI session cookies `Secure` (set when the server speaks TLS;
+    /// also set per request behind a proxy that says `X-Forwarded-Proto:
+    /// https`).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// Whether session cookies are always `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
+    }
+
+    /// Count one write by token `token_id`: `Err(wait)` when its bucket is
+    /// empty, with how long until the next write is allowed.
+    pub fn check_write(&self, token_id: i64) -> Result<(), Duration> {
+        match self.writes.check_key(&token_id) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                Err(not_until.wait_time_from(governor::clock::Clock::now(self.writes.clock())))
+            }
+        }
+    }
+
+    /// Serializes freeze-exception requests on this replica, so the
+    /// per-event bound is checked and kept in one step.
+    pub(crate) fn exception_requests(&self) -> &tokio::sync::Mutex<()> {
+        &self.exception_requests
     }
 
     /// The gate's group-commit writer, started on first use (inside the
@@ -110,8 +276,9 @@ impl AppState {
             .get_or_init(|| crate::api::gate::Writer::start(Arc::clone(&self.store)))
     }
 
-    /// Replace the clock (tests).
+    /// Replace the clock (tests); the write rate limiter follows it.
     pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.writes = Arc::new(write_limiter(&self.limits, &clock));
         self.clock = clock;
         self
     }
@@ -192,6 +359,14 @@ impl AppState {
     /// Mark the server as shutting down (wakes [`AppState::shutting_down`]).
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+impl crate::Server {
+    /// Serve with these application-level limits instead of the defaults.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.state = self.state.with_limits(limits);
+        self
     }
 }
 

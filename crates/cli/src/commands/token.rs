@@ -1,6 +1,9 @@
 //! `seawall token create|list|revoke`: API tokens on the control plane
 //! (admin tokens only). A new token's secret is printed once, on stdout,
-//! and never again: only its SHA-256 is stored.
+//! and never again: only its SHA-256 is stored. `--expires 30d` makes a
+//! token that stops working after that long; `--role sidecar --service S`
+//! one that only follows service S's rules; `--role ci --event E` one that
+//! only asks the gate about event E.
 
 use std::process::ExitCode;
 
@@ -35,8 +38,10 @@ pub enum RoleArg {
     Oncall,
     /// Reads only.
     Viewer,
-    /// CI/CD pipelines: the change gate only.
+    /// CI/CD pipelines: the change gate only, for one event (needs --event).
     Ci,
+    /// A guard sidecar: one service's rules and applied-version reports (needs --service).
+    Sidecar,
 }
 
 /// Arguments of `token create`.
@@ -50,6 +55,16 @@ pub struct CreateArgs {
     /// The business line a pm token is scoped to (an id of the plan's organization.business_lines).
     #[arg(long, value_name = "LINE")]
     line: Option<String>,
+    /// The service a sidecar token is scoped to.
+    #[arg(long, value_name = "SERVICE")]
+    service: Option<String>,
+    /// The event (slug) a ci token is bound to.
+    #[arg(long, value_name = "EVENT")]
+    event: Option<String>,
+    /// The token stops working this long after it is made: 90m, 12h, 30d, 2w
+    /// (1 minute to 10 years) [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = expiry)]
+    expires: Option<u64>,
     #[command(flatten)]
     server: ServerArgs,
     /// Output format.
@@ -97,7 +112,40 @@ fn role_name(role: RoleArg) -> &'static str {
         RoleArg::Oncall => "oncall",
         RoleArg::Viewer => "viewer",
         RoleArg::Ci => "ci",
+        RoleArg::Sidecar => "sidecar",
     }
+}
+
+/// `--expires`: a duration with a unit (s, m, h, d, w), in seconds.
+fn expiry(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90m, 12h, 30d or 2w"))?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "" => return Err(format!("`{text}` needs a unit: s, m, h, d or w (e.g. 30d)")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use s, m, h, d, w)"
+            ));
+        }
+    };
+    let secs = n
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too long"))?;
+    if !(60..=10 * 365 * 86_400).contains(&secs) {
+        return Err(format!("`{text}` is out of range: 1 minute to 10 years"));
+    }
+    Ok(secs)
 }
 
 fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
@@ -106,22 +154,35 @@ fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
     if let Some(line) = &args.line {
         body["business_line"] = json!(line);
     }
+    if let Some(service) = &args.service {
+        body["service"] = json!(service);
+    }
+    if let Some(event) = &args.event {
+        body["event"] = json!(event);
+    }
+    if let Some(secs) = args.expires {
+        body["expires_in_seconds"] = json!(secs);
+    }
     let r = api.post("/api/v1/tokens", &body)?;
     let created: CreatedToken = expect(&r, 201)?;
     if args.format == Format::Json {
         output::emit_json(&created)?;
     } else {
+        let t = &created.token;
+        let scope = [
+            t.business_line.as_deref().map(|l| format!(", line {l}")),
+            t.service.as_deref().map(|s| format!(", service {s}")),
+            t.event.as_deref().map(|e| format!(", event {e}")),
+            t.expires_ms.map(|ms| format!(", expires {}", when(ms))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<String>();
         eprintln!(
-            "made token `{}` (id {}, role {}{}); its secret, shown this once:",
-            created.token.name,
-            created.token.id,
+            "made token `{}` (id {}, role {}{scope}); its secret, shown this once:",
+            t.name,
+            t.id,
             role_name(args.role),
-            created
-                .token
-                .business_line
-                .as_deref()
-                .map(|l| format!(", line {l}"))
-                .unwrap_or_default()
         );
         output::emit(&format!("{}\n", created.secret))?;
     }
@@ -172,7 +233,9 @@ fn page(tokens: &[Token]) -> Page {
         ("name", Align::Left),
         ("role", Align::Left),
         ("line", Align::Left),
+        ("scope", Align::Left),
         ("created by", Align::Left),
+        ("expires", Align::Left),
         ("revoked", Align::Left),
     ]);
     for t in tokens {
@@ -185,10 +248,48 @@ fn page(tokens: &[Token]) -> Page {
             t.name.as_str().into(),
             role.into(),
             t.business_line.as_deref().unwrap_or("").into(),
+            t.service
+                .as_deref()
+                .map(|s| format!("service {s}"))
+                .or_else(|| t.event.as_deref().map(|e| format!("event {e}")))
+                .unwrap_or_default()
+                .into(),
             t.created_by.as_str().into(),
+            t.expires_ms.map(when).unwrap_or_default().into(),
             if t.revoked_ms.is_some() { "yes" } else { "" }.into(),
         ]);
     }
     page.grid(g);
     page
+}
+
+/// A time in ms since the epoch as RFC 3339 UTC, to the second.
+fn when(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| format!("{ms} ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_takes_a_unit_and_a_sane_range() {
+        assert_eq!(expiry("30d"), Ok(30 * 86_400));
+        assert_eq!(expiry("2w"), Ok(14 * 86_400));
+        assert_eq!(expiry("12h"), Ok(12 * 3_600));
+        assert_eq!(expiry("90m"), Ok(90 * 60));
+        for bad in [
+            "30",
+            "30x",
+            "d",
+            "",
+            "59s",
+            "3651d",
+            "99999999999999999999w",
+        ] {
+            assert!(expiry(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -163,11 +163,13 @@ impl Plane {
         r.json().expect("json")
     }
 
-    /// A token with `role`; its secret.
+    /// A token with `role` (a `ci` token bound to `carnival`); its secret.
     async fn token(&self, name: &str, role: &str) -> String {
-        let v = self
-            .post("/api/v1/tokens", json!({"name": name, "role": role}))
-            .await;
+        let mut body = json!({"name": name, "role": role});
+        if role == "ci" {
+            body["event"] = json!("carnival");
+        }
+        let v = self.post("/api/v1/tokens", body).await;
         v["secret"].as_str().expect("secret").to_owned()
     }
 
@@ -397,14 +399,23 @@ async fn errors_exit_2_with_the_servers_message() {
     );
     redacted().bind(|| insta::assert_snapshot!("gate_forbidden", run.stderr));
 
-    // An unknown event: 404.
+    // An unknown event: 404 (asked by a token not bound to an event).
     let mut args = release.to_vec();
     args.extend(["--event", "nope"]);
-    let run = check(&plane, &ci, &args).await;
+    let run = check(&plane, &plane.admin, &args).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr
             .contains("event `nope` not found [HTTP 404 not_found"),
+        "{}",
+        run.stderr
+    );
+
+    // The ci token is bound to `carnival`: another event is refused.
+    let run = check(&plane, &ci, &args).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("is bound to event `carnival`"),
         "{}",
         run.stderr
     );

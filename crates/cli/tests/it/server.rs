@@ -147,11 +147,28 @@ fn serve_push_token_and_audit_verify() {
     let admin = std::fs::read_to_string(&admin_file).expect("admin-token written");
     let admin = admin.trim().to_owned();
     assert!(admin.starts_with("sw_"), "{admin}");
+    // The secret goes to its file only: stderr names the file.
     assert!(
-        server.preamble.contains(&admin),
-        "the first start prints the token: {}",
+        !server.preamble.contains(&admin) && !server.preamble.contains(&admin[3..]),
+        "the first start must not print the token: {}",
         server.preamble
     );
+    assert!(
+        server
+            .preamble
+            .contains(admin_file.to_str().expect("utf-8 path")),
+        "the first start names the token's file: {}",
+        server.preamble
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&admin_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "admin-token is private");
+    }
     let url = server.url.clone();
 
     // An invalid plan: plan check's report and exit 1, nothing sent.
@@ -267,9 +284,76 @@ fn serve_push_token_and_audit_verify() {
         "{}",
         text(&o.stderr)
     );
+    // A sidecar token scoped to one service, expiring in 30 days.
+    let o = run(
+        &url,
+        &admin,
+        &[
+            "token",
+            "create",
+            "order-sidecar",
+            "--role",
+            "sidecar",
+            "--service",
+            "order-api",
+            "--expires",
+            "30d",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("role sidecar, service order-api, expires 20"),
+        "{stderr}"
+    );
+    let o = run(
+        &url,
+        &admin,
+        &["token", "create", "sc", "--role", "sidecar"],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("service"), "{}", text(&o.stderr));
+    let o = run(
+        &url,
+        &admin,
+        &[
+            "token",
+            "create",
+            "sc",
+            "--role",
+            "viewer",
+            "--expires",
+            "30",
+        ],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("needs a unit"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(&url, &admin, &["token", "list", "-f", "json"]);
+    let list: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let sc = list["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .find(|t| t["name"] == "order-sidecar")
+        .expect("listed")
+        .clone();
+    assert_eq!(sc["role"], "sidecar");
+    assert_eq!(sc["service"], "order-api");
+    let expires = sc["expires_ms"].as_i64().expect("expires");
+    let created = sc["created_ms"].as_i64().expect("created");
+    assert_eq!(expires - created, 30 * 86_400_000);
     let o = run(&url, &admin, &["token", "list"]);
     assert_eq!(code(&o), 0);
     assert!(text(&o.stdout).contains("ana"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("service order-api"),
+        "{}",
+        text(&o.stdout)
+    );
     assert!(!text(&o.stdout).contains(&viewer), "no secret listed");
     // A viewer reads the log but may not make tokens.
     let o = run(&url, &viewer, &["audit", "verify"]);
@@ -287,7 +371,7 @@ fn serve_push_token_and_audit_verify() {
     let o = run(&url, &admin, &["audit", "verify"]);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let out = text(&o.stdout);
-    assert!(out.contains("audit log intact: 7 entries"), "{out}");
+    assert!(out.contains("audit log intact: 8 entries"), "{out}");
     let data_dir = data.to_str().expect("utf-8");
     let o = run(
         &url,
@@ -297,7 +381,7 @@ fn serve_push_token_and_audit_verify() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["intact"], true);
-    assert_eq!(v["head"]["entries"], 7);
+    assert_eq!(v["head"]["entries"], 8);
 
     // Tampered: found both ways, with the entry and what happened.
     let db = data.join("seawall.db");

@@ -59,6 +59,7 @@ pub struct NewEvent {
     /// a letter or digit (`double11-2026`).
     pub slug: String,
     /// Display name (1–200 characters).
+    #[schema(max_length = 200)]
     pub name: String,
 }
 

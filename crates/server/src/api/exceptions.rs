@@ -7,7 +7,11 @@
 //! (exceptions never widen: exactly their service globs, their kinds and
 //! their own window; expiry follows from the end); this module checks who
 //! may ask and decide, and stores. A pm may ask only for services of their
-//! own business line.
+//! own business line. Nobody approves their own request (separation of
+//! duties; withdrawing it by a rejection is fine), free text is capped, and an event has at most
+//! [`Limits::max_active_exceptions`](crate::state::Limits) active
+//! exceptions (pending, or approved and not ended) so a flood of requests
+//! cannot bury the ones that matter.
 
 use axum::Json;
 use axum::extract::State;
@@ -45,7 +49,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestException {
-    /// Service globs it covers (`pay-*` covers `pay-gateway`, not `payroll`).
+    /// Service globs it covers (`pay-*` covers `pay-gateway`, not `payroll`):
+    /// at most 100, each at most 200 characters.
+    #[schema(max_items = 100)]
     pub services: Vec<String>,
     /// Change kinds it covers.
     #[schema(value_type = Vec<String>, example = json!(["release"]))]
@@ -55,6 +61,7 @@ pub struct RequestException {
     /// End of its own window, exclusive (RFC 3339 with an offset).
     pub end: String,
     /// Why the change cannot wait for the freeze to end.
+    #[schema(max_length = 2000)]
     pub reason: String,
 }
 
@@ -64,6 +71,7 @@ pub struct RequestException {
 pub struct Decide {
     /// Why (shown in the review).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -225,7 +233,8 @@ fn check_pm_scope(
         (status = 404, description = "No such event", body = ErrorBody),
         AuthErrors, BodyErrors,
         (status = 422, description = "No service, no kind, no reason, an empty window or a bad \
-            time (invalid_exception, invalid_time)", body = ErrorBody)))]
+            time (invalid_exception, invalid_time), text over its cap (too_long), or the \
+            event's active exceptions at their bound (too_many_exceptions)", body = ErrorBody)))]
 async fn request(
     State(state): State<AppState>,
     auth: Auth,
@@ -245,6 +254,7 @@ pub(crate) async fn request_exception(
     req: &RequestException,
 ) -> Result<Exception, ApiError> {
     auth.require(REQUESTERS)?;
+    check_text(req)?;
     let event = events::find(state, slug).await?;
     let start = parse_time("start", &req.start)?;
     let end = parse_time("end", &req.end)?;
@@ -263,6 +273,32 @@ pub(crate) async fn request_exception(
     let mut kinds = req.kinds.clone();
     kinds.sort_by_key(|k| k.as_str());
     kinds.dedup();
+    // Counted and stored under one lock, so the bound holds on this replica.
+    let _one_at_a_time = state.exception_requests().lock().await;
+    let now = state.now();
+    let active = state
+        .store
+        .exceptions(event.id)
+        .await?
+        .iter()
+        .filter(|e| match e.status {
+            seawall_store::ExceptionStatus::Pending => true,
+            seawall_store::ExceptionStatus::Approved => e.ends_ms > now,
+            seawall_store::ExceptionStatus::Rejected => false,
+        })
+        .count();
+    let max = state.limits().max_active_exceptions;
+    if active >= max {
+        return Err(ApiError::Unprocessable {
+            code: "too_many_exceptions",
+            message: format!(
+                "event `{slug}` has {active} active freeze exceptions (pending, or approved and \
+                 not ended), the most it may have ({max}); decide or let some end before \
+                 asking for more"
+            ),
+            details: Some(serde_json::json!({"active": active, "max": max})),
+        });
+    }
     let stored = state
         .store
         .request_exception(
@@ -279,6 +315,28 @@ pub(crate) async fn request_exception(
         .await?;
     state.notify_change();
     view(state, slug, plan.as_deref(), stored).await
+}
+
+/// Refuse (422 `too_long`) a request whose free text is over its caps.
+fn check_text(req: &RequestException) -> Result<(), ApiError> {
+    use crate::state::{MAX_GLOB_CHARS, MAX_GLOBS, MAX_REASON_CHARS};
+    crate::extract::cap("reason", &req.reason, MAX_REASON_CHARS)?;
+    if req.services.len() > MAX_GLOBS {
+        return Err(ApiError::Unprocessable {
+            code: "too_long",
+            message: format!(
+                "`services` has {} globs; at most {MAX_GLOBS} are accepted — use wider globs \
+                 or several requests",
+                req.services.len()
+            ),
+            details: Some(serde_json::json!({"field": "services", "max_items": MAX_GLOBS})),
+        });
+    }
+    for glob in &req.services {
+        crate::extract::cap("services[]", glob, MAX_GLOB_CHARS)?;
+    }
+    crate::extract::cap("start", &req.start, 64)?;
+    crate::extract::cap("end", &req.end, 64)
 }
 
 /// An event's exceptions with their state now, oldest first.
@@ -370,7 +428,21 @@ pub(crate) async fn decide(
     note: Option<String>,
 ) -> Result<Exception, ApiError> {
     auth.require(DECIDERS)?;
+    if let Some(note) = &note {
+        crate::extract::cap("note", note, crate::state::MAX_NOTE_CHARS)?;
+    }
     let (e, event, plan) = load(&state, id).await?;
+    // Withdrawing one's own request (a rejection) is fine; approving it is not.
+    if approve && e.requested_by == auth.actor() {
+        return Err(ApiError::Forbidden {
+            message: format!(
+                "exception {id} was requested by `{}`, the token approving it; nobody approves \
+                 their own request — ask another commander",
+                e.requested_by
+            ),
+            allowed: DECIDERS.to_vec(),
+        });
+    }
     let now = ts(state.now())?;
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     // The plan crate's rules: only a pending one, never approved after its end.
@@ -397,6 +469,7 @@ pub(crate) async fn decide(
     request_body = Decide,
     responses(
         (status = 200, description = "Approved", body = Exception),
+        (status = 403, description = "Not a decider, or the decider requested it", body = ErrorBody),
         (status = 404, description = "No such exception", body = ErrorBody),
         (status = 409, description = "Already decided, or its window has ended", body = ErrorBody),
         AuthErrors, BodyErrors))]

@@ -8,6 +8,12 @@
 //! exceptions, asks at the server's time and records. The question is asked
 //! when the deploying job runs, not when its pipeline was created
 //! (docs/change-gate.md).
+//!
+//! A `ci` token is bound to one event: its questions are about that
+//! event's plan only, and a question naming another event is refused (403).
+//! A service that no consulted plan knows is allowed as before (no window
+//! can name it) but the answer says so (`unknown_service`, and a sentence
+//! in `reason`): it is usually a typo or a service missing from the plan.
 
 use std::sync::Arc;
 
@@ -57,13 +63,17 @@ pub struct GateCheck {
     pub kind: ChangeKind,
     /// Who makes the change (the pipeline's user); defaults to the token's name.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub actor: Option<String>,
     /// The change's reference: merge request, commit, ticket.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub change_ref: Option<String>,
     /// Only this event's plan decides; default: every event with a plan
-    /// (frozen if any of them freezes the change).
+    /// (frozen if any of them freezes the change). A `ci` token always asks
+    /// about the event it is bound to; naming another one is refused.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub event: Option<String>,
 }
 
@@ -101,6 +111,11 @@ pub struct GateAnswer {
     pub event: Option<String>,
     /// Plan version that decided.
     pub plan_version: Option<i64>,
+    /// True when no plan consulted has this service (a typo, or a service
+    /// missing from the plan): nothing can freeze it, so it is allowed,
+    /// and `reason` says so.
+    #[serde(default)]
+    pub unknown_service: bool,
     /// Id of the change record.
     pub record: i64,
     /// Decision time, ms since the Unix epoch (UTC).
@@ -323,6 +338,8 @@ pub(crate) fn plan_kind(k: ChangeKind) -> seawall_plan::model::ChangeKind {
     responses(
         (status = 200, description = "The decision (allowed or not), recorded", body = GateAnswer),
         (status = 404, description = "No such event", body = ErrorBody),
+        (status = 422, description = "A service name, actor, change_ref or event over its cap \
+            (invalid_service, too_long)", body = ErrorBody),
         AuthErrors, BodyErrors))]
 async fn check(
     State(state): State<AppState>,
@@ -337,7 +354,34 @@ async fn check(
             "`service` must name a service (1–200 characters)",
         ));
     }
-    let events = match &ask.event {
+    for (field, text) in [
+        ("actor", &ask.actor),
+        ("change_ref", &ask.change_ref),
+        ("event", &ask.event),
+    ] {
+        if let Some(text) = text {
+            crate::extract::cap(field, text, crate::state::MAX_REF_CHARS)?;
+        }
+    }
+    let asked = match (auth.bound_event(), ask.event.as_deref()) {
+        (Some(bound), Some(other)) if other != bound => {
+            return Err(ApiError::Forbidden {
+                message: format!(
+                    "token `{}` is bound to event `{bound}`; it cannot ask the gate about \
+                     event `{other}` (make a ci token for that event)",
+                    auth.actor()
+                ),
+                allowed: GATE_ASKERS
+                    .iter()
+                    .copied()
+                    .filter(|r| *r != Role::Ci)
+                    .collect(),
+            });
+        }
+        (Some(bound), _) => Some(bound),
+        (None, asked) => asked,
+    };
+    let events = match asked {
         Some(slug) => vec![events::find(&state, slug).await?],
         None => state.store.events().await?,
     };
@@ -347,10 +391,12 @@ async fn check(
     // The first event whose plan freezes the change decides; with none,
     // the first event with a plan (or none) is named.
     let mut decided: Option<(seawall_store::Event, i64, seawall_plan::gate::GateDecision)> = None;
+    let mut known = false;
     for event in events {
         let Some((version, plan)) = current_plan(&state, &event).await? else {
             continue;
         };
+        known |= plan.services.contains_key(service);
         let exceptions = state
             .store
             .exceptions(event.id)
@@ -375,7 +421,7 @@ async fn check(
         .unwrap_or(auth.actor())
         .to_owned();
     let change_ref = ask.change_ref.clone().unwrap_or_default();
-    let (event, plan_version, allowed, frozen, reason, window, exception, next_free) =
+    let (event, plan_version, allowed, frozen, mut reason, window, exception, next_free) =
         match &decided {
             Some((event, version, d)) => (
                 Some(event.clone()),
@@ -406,6 +452,15 @@ async fn check(
                 Some(rfc3339(now)),
             ),
         };
+    if !known {
+        reason.push_str(&format!(
+            "; note: no plan{} has a service `{service}` — check the name, or add the service \
+             to the plan so its freeze windows apply",
+            asked
+                .map(|e| format!(" of event `{e}`"))
+                .unwrap_or_default()
+        ));
+    }
     let record = state
         .gate_writer()
         .record(
@@ -433,6 +488,7 @@ async fn check(
         next_free,
         event: event.map(|e| e.slug),
         plan_version,
+        unknown_service: !known,
         record: record.id,
         at_ms: now_ms,
     }))

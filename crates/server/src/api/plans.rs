@@ -96,6 +96,7 @@ pub struct PlanVersion {
 pub struct PushPlan {
     /// File name the diagnostics name (default `plan.yaml`).
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub file_name: Option<String>,
     /// The plan's YAML text.
     pub text: String,
@@ -253,6 +254,9 @@ async fn push_plan(
     JsonBody(push): JsonBody<PushPlan>,
 ) -> Result<(StatusCode, Json<PlanVersionInfo>), ApiError> {
     auth.require(PLANNERS)?;
+    if let Some(f) = &push.file_name {
+        crate::extract::cap("file_name", f, crate::state::MAX_NAME_CHARS)?;
+    }
     let event = events::find(&state, &slug).await?;
     let file_name = push
         .file_name

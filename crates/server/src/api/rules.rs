@@ -11,7 +11,10 @@
 //! replica at once, on another one within a second (the poll re-reads the
 //! store every second) — else with 304 after `wait` seconds. They report
 //! what they applied (`POST /guard/applied`), so the war room sees which
-//! sidecars lag.
+//! sidecars lag. A `sidecar` token may do exactly these two things, for
+//! its own service; its reports are audited and bounded (the instance
+//! name's length, a version that exists, a number of instances per
+//! service, and the token's write rate).
 
 use std::time::Duration;
 
@@ -30,7 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::plans;
-use crate::auth::{Auth, PLANNERS, READERS};
+use crate::auth::{Auth, FOLLOWERS, PLANNERS, READERS};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::openapi::{AuthErrors, BodyErrors};
@@ -153,6 +156,7 @@ pub struct Adjust {
     #[schema(value_type = Object)]
     pub rules: Value,
     /// Why (kept with the version, shown in the review).
+    #[schema(max_length = 2000)]
     pub note: String,
 }
 
@@ -177,10 +181,13 @@ pub struct PollQuery {
 #[serde(deny_unknown_fields)]
 pub struct Applied {
     /// Service it guards.
+    #[schema(max_length = 200)]
     pub service: String,
     /// Its name (unique per service).
+    #[schema(max_length = 200)]
     pub instance: String,
-    /// Rule version in force there.
+    /// Rule version in force there (0: none yet; at most the latest).
+    #[schema(minimum = 0)]
     pub version: i64,
 }
 
@@ -272,7 +279,7 @@ fn document(mut rules: RuleSet) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("cannot serialise rules: {e}")))
 }
 
-fn check_service(service: &str) -> Result<(), ApiError> {
+pub(crate) fn check_service(service: &str) -> Result<(), ApiError> {
     let ok = !service.is_empty()
         && service.len() <= 200
         && !service.chars().any(|c| c.is_control() || c == '/');
@@ -383,6 +390,7 @@ async fn adjust(
 ) -> Result<(StatusCode, Json<Rules>), ApiError> {
     auth.require(PLANNERS)?;
     check_service(&service)?;
+    crate::extract::cap("note", &req.note, crate::state::MAX_NOTE_CHARS)?;
     let note = req.note.trim();
     if note.is_empty() {
         return Err(ApiError::unprocessable(
@@ -425,7 +433,7 @@ async fn poll(
     auth: Auth,
     ApiQuery(q): ApiQuery<PollQuery>,
 ) -> Result<Response, ApiError> {
-    auth.require(READERS)?;
+    auth.require_service(FOLLOWERS, &q.service)?;
     check_service(&q.service)?;
     let wait = Duration::from_secs(q.wait.unwrap_or(30).min(MAX_WAIT_SECONDS));
     let deadline = tokio::time::Instant::now() + wait;
@@ -455,30 +463,60 @@ async fn poll(
 #[utoipa::path(post, path = "/guard/applied", tag = "guard", security(("bearer" = [])),
     request_body = Applied,
     responses(
-        (status = 204, description = "Recorded"),
+        (status = 204, description = "Recorded (and audited)"),
+        (status = 409, description = "A new instance past the per-service bound", body = ErrorBody),
+        (status = 422, description = "A bad instance name or a version that does not exist",
+            body = ErrorBody),
         AuthErrors, BodyErrors))]
 async fn applied(
     State(state): State<AppState>,
     auth: Auth,
     JsonBody(a): JsonBody<Applied>,
 ) -> Result<StatusCode, ApiError> {
-    auth.require(READERS)?;
+    auth.require_service(FOLLOWERS, &a.service)?;
     check_service(&a.service)?;
     let instance = a.instance.trim();
-    if instance.is_empty() || instance.len() > 200 {
+    if instance.is_empty() || instance.len() > 200 || instance.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(
             "invalid_instance",
-            "`instance` must name the sidecar (1–200 characters)",
+            "`instance` must name the sidecar (1–200 characters, no control characters)",
         ));
+    }
+    let latest = state
+        .store
+        .rules(&a.service, None)
+        .await?
+        .map_or(0, |v| v.version);
+    if a.version < 0 || a.version > latest {
+        return Err(ApiError::unprocessable(
+            "invalid_version",
+            format!(
+                "`version` {} is not a version of `{}`'s rules (0 to {latest})",
+                a.version, a.service
+            ),
+        ));
+    }
+    let known = state.store.sidecar_reports(&a.service).await?;
+    let max = state.limits().max_sidecars_per_service;
+    if known.len() >= max && !known.iter().any(|r| r.instance == instance) {
+        return Err(ApiError::Conflict(format!(
+            "service `{}` has {} sidecar instances reporting already, the most this server \
+             keeps; reuse instance names (--instance) or raise the limit",
+            a.service,
+            known.len()
+        )));
     }
     state
         .store
-        .report_applied(&SidecarReport {
-            service: a.service,
-            instance: instance.to_owned(),
-            applied_version: a.version,
-            reported_ms: state.now(),
-        })
+        .report_applied(
+            &auth.ctx(&state),
+            &SidecarReport {
+                service: a.service,
+                instance: instance.to_owned(),
+                applied_version: a.version,
+                reported_ms: state.now(),
+            },
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -145,6 +145,7 @@ pub fn check(text: &str) -> Result<RunDoc, ApiError> {
     if doc.scenario.trim().is_empty() {
         return Err(invalid_run("the run names no scenario".into()));
     }
+    crate::extract::cap("scenario", &doc.scenario, crate::state::MAX_NAME_CHARS)?;
     for e in &doc.entries {
         if let Some(knee) = e.knee_qps
             && !(knee.is_finite() && knee >= 0.0)

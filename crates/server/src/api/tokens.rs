@@ -1,6 +1,9 @@
 //! API tokens (admin only): `POST /tokens` makes one and shows its secret
 //! once, `GET /tokens` lists them (never a secret), `DELETE /tokens/{id}`
-//! revokes one. Only the secret's SHA-256 is stored.
+//! revokes one (and ends its UI sessions). Only the secret's SHA-256 is
+//! stored. A token may expire (`expires_in_seconds`); a `sidecar` token is
+//! scoped to one service and a `ci` token bound to one event, so neither
+//! can be used beyond what its holder needs.
 
 use axum::Json;
 use axum::extract::State;
@@ -38,8 +41,10 @@ pub enum RoleName {
     Oncall,
     /// Reads only.
     Viewer,
-    /// CI/CD pipelines: the change gate only.
+    /// CI/CD pipelines: the change gate only, for the event it is bound to.
     Ci,
+    /// A guard sidecar: its service's rules and applied-version reports only.
+    Sidecar,
 }
 
 impl From<Role> for RoleName {
@@ -51,6 +56,7 @@ impl From<Role> for RoleName {
             Role::Oncall => RoleName::Oncall,
             Role::Viewer => RoleName::Viewer,
             Role::Ci => RoleName::Ci,
+            Role::Sidecar => RoleName::Sidecar,
         }
     }
 }
@@ -64,6 +70,7 @@ impl From<RoleName> for Role {
             RoleName::Oncall => Role::Oncall,
             RoleName::Viewer => Role::Viewer,
             RoleName::Ci => Role::Ci,
+            RoleName::Sidecar => Role::Sidecar,
         }
     }
 }
@@ -86,6 +93,15 @@ pub struct Token {
     pub created_by: String,
     /// When it was revoked.
     pub revoked_ms: Option<i64>,
+    /// When it expires, ms since the Unix epoch (UTC); `null`: never.
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
+    /// The service a `sidecar` token is scoped to.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The event (slug) a `ci` token is bound to.
+    #[serde(default)]
+    pub event: Option<String>,
 }
 
 impl From<seawall_store::Token> for Token {
@@ -98,6 +114,9 @@ impl From<seawall_store::Token> for Token {
             created_ms: t.created_ms,
             created_by: t.created_by,
             revoked_ms: t.revoked_ms,
+            expires_ms: t.expires_ms,
+            service: t.service,
+            event: t.event,
         }
     }
 }
@@ -107,13 +126,35 @@ impl From<seawall_store::Token> for Token {
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// Unique name, 1–64 of `A–Z a–z 0–9 . _ - @` (`ci-payments`, `ana@ops`).
+    #[schema(max_length = 64)]
     pub name: String,
     /// Role.
     pub role: RoleName,
     /// Business line id of the plan: required for `pm`, refused otherwise.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub business_line: Option<String>,
+    /// The token expires this many seconds after it is made (60 s to 10
+    /// years); left out, it never expires.
+    #[serde(default)]
+    #[schema(minimum = 60, maximum = 315_360_000)]
+    pub expires_in_seconds: Option<u64>,
+    /// The one service a `sidecar` token may follow and report for:
+    /// required for `sidecar`, refused otherwise.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub service: Option<String>,
+    /// The event (slug) a `ci` token asks the gate about: required for
+    /// `ci`, refused otherwise.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub event: Option<String>,
 }
+
+/// Shortest token lifetime `expires_in_seconds` accepts.
+pub const MIN_EXPIRY_SECONDS: u64 = 60;
+/// Longest token lifetime `expires_in_seconds` accepts (10 years).
+pub const MAX_EXPIRY_SECONDS: u64 = 10 * 365 * 86_400;
 
 /// A token just made, with its secret: shown this once, never again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -165,6 +206,9 @@ async fn create_token(
     auth.require(ADMINS)?;
     check_name(&new.name)?;
     let role = Role::from(new.role);
+    if let Some(line) = &new.business_line {
+        crate::extract::cap("business_line", line, crate::state::MAX_NAME_CHARS)?;
+    }
     let business_line = match (role, new.business_line) {
         (Role::Pm, Some(line)) if !line.trim().is_empty() => Some(line.trim().to_owned()),
         (Role::Pm, _) => {
@@ -185,6 +229,78 @@ async fn create_token(
         }
         (_, None) => None,
     };
+    let service = match (role, new.service.as_deref().map(str::trim)) {
+        (Role::Sidecar, Some(service)) => {
+            crate::api::rules::check_service(service)?;
+            Some(service.to_owned())
+        }
+        (Role::Sidecar, None) => {
+            return Err(ApiError::unprocessable(
+                "service_required",
+                "a sidecar token is scoped to one service: give `service` (the service its \
+                 sidecars guard)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::unprocessable(
+                "service_not_allowed",
+                format!(
+                    "only sidecar tokens have a service; leave `service` out for role {}",
+                    role.as_str()
+                ),
+            ));
+        }
+        (_, None) => None,
+    };
+    let event = match (role, new.event.as_deref().map(str::trim)) {
+        (Role::Ci, Some(slug)) => {
+            if state.store.event(slug).await?.is_none() {
+                return Err(ApiError::unprocessable(
+                    "unknown_event",
+                    format!(
+                        "there is no event `{slug}` to bind the ci token to; create it first \
+                         or check the slug (GET /api/v1/events)"
+                    ),
+                ));
+            }
+            Some(slug.to_owned())
+        }
+        (Role::Ci, None) => {
+            return Err(ApiError::unprocessable(
+                "event_required",
+                "a ci token is bound to one event: give `event` (the slug of the event whose \
+                 freeze windows its pipelines obey)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::unprocessable(
+                "event_not_allowed",
+                format!(
+                    "only ci tokens are bound to an event; leave `event` out for role {}",
+                    role.as_str()
+                ),
+            ));
+        }
+        (_, None) => None,
+    };
+    let expires_ms = match new.expires_in_seconds {
+        None => None,
+        Some(secs) if (MIN_EXPIRY_SECONDS..=MAX_EXPIRY_SECONDS).contains(&secs) => Some(
+            state
+                .now()
+                .saturating_add(i64::try_from(secs * 1000).unwrap_or(i64::MAX)),
+        ),
+        Some(secs) => {
+            return Err(ApiError::unprocessable(
+                "invalid_expiry",
+                format!(
+                    "`expires_in_seconds` {secs} is out of range: give {MIN_EXPIRY_SECONDS} s \
+                     to {MAX_EXPIRY_SECONDS} s (10 years), or leave it out for a token that \
+                     does not expire"
+                ),
+            ));
+        }
+    };
     let secret = new_secret()?;
     let token = state
         .store
@@ -195,6 +311,9 @@ async fn create_token(
                 role,
                 business_line,
                 secret_sha256: secret_hash(&secret),
+                expires_ms,
+                service,
+                event,
             },
         )
         .await?;
@@ -221,8 +340,9 @@ async fn list_tokens(
     }))
 }
 
-/// Revoke a token: it authenticates nothing from now on. The last
-/// unrevoked admin token cannot be revoked (nobody could make tokens).
+/// Revoke a token: it authenticates nothing from now on and its UI
+/// sessions end. The last unrevoked admin token cannot be revoked (nobody
+/// could make tokens).
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Token id")),
     responses(

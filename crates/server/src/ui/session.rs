@@ -1,14 +1,22 @@
 //! Logging in to the UI with an API token, and keeping forms safe.
 //!
-//! The session cookie holds the token's secret (`HttpOnly`,
-//! `SameSite=Strict`, path `/ui`, 12 hours; `Secure` behind an https
-//! proxy) and every request checks it like a bearer token, so a revoked
-//! token ends its sessions at once and any replica serves any session:
-//! nothing about sessions is stored. The CSRF token is derived from the
-//! secret (SHA-256 with a fixed label), so it needs no storage either;
-//! every form that changes something carries it and [`Session::check_csrf`]
+//! Logging in with a token makes a server-side session kept in the store
+//! (so every replica serves it): the cookie holds a random session id
+//! (`HttpOnly`, `SameSite=Strict`, path `/ui`; `Secure` when the server
+//! speaks TLS or sits behind an https proxy), never the token, and the
+//! store keeps only the id's SHA-256. A session ends after
+//! [`Limits::session_idle`] unused, [`Limits::session_max`] after login
+//! whatever happens, at logout (its row is deleted, so a copied cookie is
+//! worthless), and when its token is revoked or expires. Every request
+//! checks the session and its token. The CSRF token is derived from the
+//! session id (SHA-256 with a fixed label), so it needs no storage; every
+//! form that changes something carries it and [`Session::check_csrf`]
 //! compares it, and changing requests from another origin are refused
-//! before a handler runs.
+//! before a handler runs. Form posts count against the token's write rate
+//! like API writes.
+//!
+//! [`Limits::session_idle`]: crate::state::Limits::session_idle
+//! [`Limits::session_max`]: crate::state::Limits::session_max
 
 use askama::Template;
 use axum::Router;
@@ -32,8 +40,11 @@ pub const SESSION_COOKIE: &str = "seawall_session";
 pub const THEME_COOKIE: &str = "seawall_theme";
 /// Header htmx requests carry the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// How long a session cookie lives, in seconds.
-pub const SESSION_SECONDS: u32 = 12 * 3600;
+/// Prefix of a session id (the cookie's value).
+pub const SESSION_PREFIX: &str = "sws_";
+/// A session's last-seen time is written at most this often (the idle
+/// expiry is exact to within it).
+pub const TOUCH_EVERY_MS: i64 = 60_000;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -91,6 +102,7 @@ pub struct Session {
     /// Path and query of this request, to come back to after a form.
     pub path: String,
     header_csrf: Option<String>,
+    id_sha256: String,
 }
 
 impl Session {
@@ -113,9 +125,27 @@ impl Session {
     }
 }
 
-/// The CSRF token of the session holding `secret`.
-pub fn csrf_token(secret: &str) -> String {
-    sha256_hex(format!("seawall-ui-csrf\n{secret}").as_bytes())
+/// The CSRF token of the session whose id (the cookie's value) is
+/// `session_id`.
+pub fn csrf_token(session_id: &str) -> String {
+    sha256_hex(format!("seawall-ui-csrf\n{session_id}").as_bytes())
+}
+
+/// A new random session id: `sws_` and 64 lower-case hex digits.
+fn new_session_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("no randomness for a session id: {e}")))?;
+    let mut id = String::with_capacity(SESSION_PREFIX.len() + 64);
+    id.push_str(SESSION_PREFIX);
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    Ok(id)
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -234,10 +264,19 @@ impl FromRequestParts<AppState> for Session {
         if parts.method != Method::GET && parts.method != Method::HEAD {
             same_origin(parts).map_err(IntoResponse::into_response)?;
         }
-        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_login(parts, None));
         };
-        let auth = match Auth::from_secret(state, secret).await {
+        let id_sha256 = sha256_hex(id.as_bytes());
+        let found = match state.store.session_by_hash(&id_sha256).await {
+            Ok(found) => found,
+            Err(e) => return Err(UiError(e.into()).into_response()),
+        };
+        let Some((stored, token)) = found else {
+            return Err(to_login(parts, Some("expired")));
+        };
+        // The token first, so a revoked token's sessions say so.
+        let auth = match Auth::from_token(state, token) {
             Ok(auth) => auth,
             Err(ApiError::Unauthorized { code, .. }) => {
                 let why = if code == "token_revoked" {
@@ -249,8 +288,25 @@ impl FromRequestParts<AppState> for Session {
             }
             Err(e) => return Err(UiError(e).into_response()),
         };
+        let now = state.now();
+        if now >= stored.idle_until_ms || now >= stored.expires_ms {
+            return Err(to_login(parts, Some("expired")));
+        }
+        if now - stored.seen_ms >= TOUCH_EVERY_MS {
+            let idle = millis(state.limits().session_idle);
+            let until = now.saturating_add(idle).min(stored.expires_ms);
+            if let Err(e) = state.store.touch_session(&id_sha256, now, until).await {
+                return Err(UiError(e.into()).into_response());
+            }
+        }
+        if crate::auth::is_write(&parts.method)
+            && let Err(e) = auth.count_write(state)
+        {
+            return Err(UiError(e).into_response());
+        }
         Ok(Session {
-            csrf: csrf_token(secret),
+            id_sha256,
+            csrf: csrf_token(id),
             theme: cookie(&parts.headers, THEME_COOKIE).map_or(Theme::Auto, Theme::parse),
             path: path_and_query(parts),
             header_csrf: parts
@@ -328,10 +384,11 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
         return e.into_response();
     }
     let theme = cookie(&parts.headers, THEME_COOKIE).map_or(Theme::Auto, Theme::parse);
-    let secure = parts
-        .headers
-        .get("x-forwarded-proto")
-        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+    let secure = state.secure_cookies()
+        || parts
+            .headers
+            .get("x-forwarded-proto")
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
     let req = Request::from_parts(parts, body);
     let form = match Form::<LoginForm>::from_request(req, &state).await {
         Ok(Form(f)) => f,
@@ -341,9 +398,14 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
     let secret = form.token.trim();
     match Auth::from_secret(&state, secret).await {
         Ok(auth) => {
+            let id = match start_session(&state, &auth).await {
+                Ok(id) => id,
+                Err(e) => return UiError(e).into_response(),
+            };
             tracing::info!(token = %auth.token.name, role = auth.role().as_str(), "ui login");
             let cookie = format!(
-                "{SESSION_COOKIE}={secret}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
+                "{SESSION_COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                state.limits().session_max.as_secs(),
                 if secure { "; Secure" } else { "" }
             );
             let mut r = Redirect::to(&next).into_response();
@@ -376,13 +438,45 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
+/// Store a new session for `auth`'s token; the id for the cookie.
+async fn start_session(state: &AppState, auth: &Auth) -> Result<String, ApiError> {
+    let id = new_session_id()?;
+    let now = state.now();
+    let limits = state.limits();
+    let expires_ms = now.saturating_add(millis(limits.session_max));
+    let session = seawall_store::Session {
+        id_sha256: sha256_hex(id.as_bytes()),
+        token_id: auth.token.id,
+        created_ms: now,
+        seen_ms: now,
+        idle_until_ms: now
+            .saturating_add(millis(limits.session_idle))
+            .min(expires_ms),
+        expires_ms,
+    };
+    state
+        .store
+        .create_session(&auth.ctx(state), &session)
+        .await?;
+    Ok(id)
+}
+
 #[derive(Debug, Deserialize)]
 struct CsrfForm {
     csrf: Option<String>,
 }
 
-async fn logout(session: Session, Form(form): Form<CsrfForm>) -> Result<Response, UiError> {
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, UiError> {
     session.check_csrf(form.csrf.as_deref())?;
+    state
+        .store
+        .end_session(&session.auth.ctx(&state), &session.id_sha256)
+        .await
+        .map_err(|e| UiError(e.into()))?;
     let mut r = Redirect::to("/ui/login?why=logout").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
@@ -437,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn csrf_depends_on_the_secret() {
+    fn csrf_depends_on_the_session_id() {
         assert_ne!(csrf_token("sw_a"), csrf_token("sw_b"));
         assert_eq!(csrf_token("sw_a"), csrf_token("sw_a"));
         assert!(constant_time_eq(b"abc", b"abc"));
@@ -450,9 +544,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; seawall_session=sw_x; b=2"),
+            HeaderValue::from_static("a=1; seawall_session=sws_x; b=2"),
         );
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some("sw_x"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("sws_x"));
         assert_eq!(cookie(&h, "seawall"), None);
     }
 }

@@ -370,14 +370,24 @@ async fn every_role_but_ci_may_read_the_exports() {
         "/api/v1/events/carnival/freeze/argocd",
     ];
     for role in Role::ALL {
-        let line = (role == Role::Pm).then_some("bike");
+        let line = match role {
+            Role::Pm => Some("bike"),
+            Role::Ci => Some("carnival"),
+            Role::Sidecar => Some("order-api"),
+            _ => None,
+        };
         let token = server
             .token(&format!("t-{}", role.as_str()), role, line)
             .await;
         for path in paths {
             let r = raw_get(&server, &token, path).await;
-            if role == Role::Ci {
-                assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} as ci");
+            if matches!(role, Role::Ci | Role::Sidecar) {
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{path} as {}",
+                    role.as_str()
+                );
                 // Errors are JSON in the documented shape.
                 let r = server.api(Some(&token)).get(path).await;
                 assert_eq!(code(&r), "forbidden");
@@ -385,7 +395,9 @@ async fn every_role_but_ci_may_read_the_exports() {
                 assert!(
                     v["error"]["details"]["allowed_roles"]
                         .as_array()
-                        .is_some_and(|a| !a.contains(&json!("ci")) && a.contains(&json!("viewer"))),
+                        .is_some_and(|a| !a.contains(&json!("ci"))
+                            && !a.contains(&json!("sidecar"))
+                            && a.contains(&json!("viewer"))),
                     "{v}"
                 );
             } else {

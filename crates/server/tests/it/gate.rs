@@ -82,7 +82,7 @@ async fn ask(server: &TestServer, token: &str, service: &str, kind: &str) -> (St
 #[tokio::test]
 async fn window_edges_across_the_dst_change() {
     let server = setup().await;
-    let ci = server.token("pipeline", Role::Ci, None).await;
+    let ci = server.token("pipeline", Role::Ci, Some("herbst")).await;
     let cases = [
         ("2026-10-24T19:59:59.999Z", true),
         ("2026-10-24T20:00:00Z", false),
@@ -158,7 +158,7 @@ async fn window_edges_across_the_dst_change() {
 async fn an_exception_lets_exactly_its_scope_through() {
     let server = setup().await;
     server.clock.set(ms("2026-10-24T18:00:00Z"));
-    let ci = server.token("pipeline", Role::Ci, None).await;
+    let ci = server.token("pipeline", Role::Ci, Some("herbst")).await;
     let commander = server.token("lin-wei", Role::Commander, None).await;
     let oncall = server.token("zhou-hao", Role::Oncall, None).await;
 
@@ -286,7 +286,7 @@ async fn who_may_ask_request_and_what_is_refused() {
     let server = setup().await;
     server.clock.set(ms("2026-10-24T21:00:00Z"));
     let viewer = server.token("screen", Role::Viewer, None).await;
-    let ci = server.token("pipeline", Role::Ci, None).await;
+    let ci = server.token("pipeline", Role::Ci, Some("herbst")).await;
     let bike_pm = server.token("chen-jie", Role::Pm, Some("bike")).await;
 
     // Viewers do not ask the gate; nothing is recorded for them.
@@ -415,7 +415,15 @@ async fn who_may_ask_request_and_what_is_refused() {
 #[tokio::test]
 async fn without_any_plan_the_gate_allows_and_says_why() {
     let server = TestServer::start().await;
-    let ci = server.token("pipeline", Role::Ci, None).await;
+    let r = server
+        .admin()
+        .post(
+            "/api/v1/events",
+            &json!({"slug": "herbst", "name": "Herbst"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let ci = server.token("pipeline", Role::Ci, Some("herbst")).await;
     let (status, a) = ask(&server, &ci, "order-api", "release").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(a["allowed"], true);
@@ -429,7 +437,7 @@ async fn concurrent_checks_are_each_recorded_and_audited_in_order() {
     // each still gets its own record and audit entry, and the chain holds.
     let server = setup().await;
     server.clock.set(ms("2026-10-24T21:00:00Z"));
-    let ci = server.token("pipeline", Role::Ci, None).await;
+    let ci = server.token("pipeline", Role::Ci, Some("herbst")).await;
     let mut tasks = Vec::new();
     for i in 0..60 {
         let api = server.api(Some(&ci));

@@ -224,7 +224,12 @@ async fn every_endpoint_with_every_role() {
 
     let mut tokens = Vec::new();
     for role in Role::ALL {
-        let line = (role == Role::Pm).then_some("bike");
+        let line = match role {
+            Role::Pm => Some("bike"),
+            Role::Ci => Some("e"),
+            Role::Sidecar => Some("order-api"),
+            _ => None,
+        };
         let secret = server
             .token(&format!("as-{}", role.as_str()), role, line)
             .await;

@@ -226,7 +226,7 @@ async fn bad_rules_and_roles_change_nothing() {
 
     // Roles: viewers read and poll but do not change; ci only asks the gate.
     let viewer = server.token("screen", Role::Viewer, None).await;
-    let ci = server.token("pipeline", Role::Ci, None).await;
+    let ci = server.token("pipeline", Role::Ci, Some("carnival")).await;
     let (status, _) = put_rules(&server, &viewer, 9.0).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let r = server

@@ -90,6 +90,15 @@ impl TestServer {
         Self::start_on(store, dir, body_limit).await
     }
 
+    /// A server over SQLite whose state `tweak` adjusts (limits, secure
+    /// cookies) before it serves.
+    pub async fn start_tweaked(tweak: fn(AppState) -> AppState) -> TestServer {
+        let dir = TempDir::new();
+        let spec = StoreSpec::Sqlite(dir.path().join("seawall.db"));
+        let store = seawall_store::open(&spec).await.expect("open store");
+        Self::start_inner(store, dir, None, None, tweak).await
+    }
+
     /// A server over SQLite whose drain on shutdown is bounded by `drain`.
     pub async fn start_with_drain(drain: Duration) -> TestServer {
         let dir = TempDir::new();
@@ -113,8 +122,18 @@ impl TestServer {
         body_limit: Option<usize>,
         drain: Option<Duration>,
     ) -> TestServer {
+        Self::start_inner(store, dir, body_limit, drain, |s| s).await
+    }
+
+    async fn start_inner(
+        store: Arc<dyn Store>,
+        dir: TempDir,
+        body_limit: Option<usize>,
+        drain: Option<Duration>,
+        tweak: fn(AppState) -> AppState,
+    ) -> TestServer {
         let clock = ManualClock::new(T0);
-        let mut state = AppState::new(store, dir.path()).with_clock(clock.clock());
+        let mut state = tweak(AppState::new(store, dir.path()).with_clock(clock.clock()));
         if let Some(limit) = body_limit {
             state = state.with_body_limit(limit);
         }
@@ -175,11 +194,18 @@ impl TestServer {
         }
     }
 
-    /// Make a token with `role` (and line for pm); its secret.
-    pub async fn token(&self, name: &str, role: Role, line: Option<&str>) -> String {
+    /// Make a token with `role` and its scope — the business line of a
+    /// pm, the event a ci token is bound to, the service of a sidecar;
+    /// its secret.
+    pub async fn token(&self, name: &str, role: Role, scope: Option<&str>) -> String {
         let mut body = json!({"name": name, "role": role.as_str()});
-        if let Some(line) = line {
-            body["business_line"] = json!(line);
+        if let Some(scope) = scope {
+            let field = match role {
+                Role::Ci => "event",
+                Role::Sidecar => "service",
+                _ => "business_line",
+            };
+            body[field] = json!(scope);
         }
         let r = self.admin().post("/api/v1/tokens", &body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
@@ -613,10 +639,14 @@ impl TestServer {
             .expect("Set-Cookie")
             .to_owned();
         let cookie = set.split(';').next().expect("cookie pair").to_owned();
+        let id = cookie
+            .split_once('=')
+            .map(|(_, v)| v.to_owned())
+            .expect("cookie value");
         UiSession {
             client,
             cookie,
-            csrf: seawall_server::ui::session::csrf_token(token),
+            csrf: seawall_server::ui::session::csrf_token(&id),
         }
     }
 }
