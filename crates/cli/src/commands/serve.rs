@@ -1,7 +1,8 @@
 //! `seawall serve`: the control plane. Thin glue over `seawall-server`:
 //! flags → `Config`, structured logs on stderr (tracing; text or JSON
-//! lines), the first admin token printed once, run until SIGTERM or
-//! ctrl-c, then drain.
+//! lines), on the first start the name of the file holding the admin
+//! token's secret (never the secret), run until SIGTERM or ctrl-c, then
+//! drain.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,12 +50,43 @@ pub struct ServeArgs {
     /// On SIGTERM or ctrl-c, how long requests under way may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     drain_timeout: Duration,
+    /// Sustained writes (POST, PUT, PATCH, DELETE) per second per token; more get 429.
+    #[arg(long, value_name = "N", default_value_t = seawall_server::state::DEFAULT_WRITE_RATE,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    write_rate: u32,
+    /// Writes a token may make at once before --write-rate applies.
+    #[arg(long, value_name = "N", default_value_t = seawall_server::state::DEFAULT_WRITE_BURST,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    write_burst: u32,
+    /// Most active freeze exceptions (pending, or approved and not ended) per event.
+    #[arg(long, value_name = "N",
+        default_value_t = seawall_server::state::DEFAULT_MAX_ACTIVE_EXCEPTIONS)]
+    max_active_exceptions: usize,
+    /// A web UI session unused this long ends.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = duration)]
+    session_idle: Duration,
+    /// A web UI session ends this long after login, used or not.
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = duration)]
+    session_max: Duration,
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Least severe log level: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: tracing_subscriber::filter::LevelFilter,
+}
+
+/// The application-level limits from the flags.
+fn limits(args: &ServeArgs) -> seawall_server::state::Limits {
+    let defaults = seawall_server::state::Limits::default();
+    seawall_server::state::Limits {
+        write_rate: std::num::NonZeroU32::new(args.write_rate).unwrap_or(defaults.write_rate),
+        write_burst: std::num::NonZeroU32::new(args.write_burst).unwrap_or(defaults.write_burst),
+        max_active_exceptions: args.max_active_exceptions,
+        session_idle: args.session_idle,
+        session_max: args.session_max,
+        ..defaults
+    }
 }
 
 /// Run the verb until a shutdown signal.
@@ -84,8 +116,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             tls: None,
             transport: seawall_server::TransportLimits::default(),
         })
-        .await?;
+        .await?
+        .with_limits(limits(args));
         if let Some(token) = server.bootstrap_token() {
+            // Where the secret is, never the secret (docs/security.md).
             eprintln!("{}", bootstrap::notice(token));
         }
         server.run(shutdown_signal()).await?;
