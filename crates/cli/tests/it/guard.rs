@@ -173,14 +173,24 @@ fn one_service_gets_its_entries_edges_and_gray_release() {
     ]);
     let order = RuleSet::from_json(&json).expect("valid JSON rules");
     // Exactly the whole set's resources of order-svc: the entry it serves
-    // (create-order) and its outgoing edges, unchanged.
+    // (create-order) and its outgoing edges, unchanged, and the catch-all
+    // limited by create-order's limit instead of the plan's largest.
     let expected: Vec<&Resource> = all
         .resources
         .iter()
         .filter(|r| r.name == "create-order" || r.name.starts_with("order-svc->"))
         .collect();
     assert!(expected.len() > 1, "create-order and order-svc's edges");
-    assert_eq!(order.resources.iter().collect::<Vec<_>>(), expected);
+    let (catch_all, own): (Vec<&Resource>, Vec<&Resource>) = order
+        .resources
+        .iter()
+        .partition(|r| r.name == seawall_guard::derive::CATCH_ALL);
+    assert_eq!(own, expected);
+    assert_eq!(catch_all.len(), 1, "the catch-all");
+    assert_eq!(
+        catch_all[0].flow[0].count,
+        resource(&all, "create-order").flow[0].count
+    );
     assert!(order.gray.is_none(), "order-svc has no gray release");
     assert!(
         order
