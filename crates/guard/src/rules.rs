@@ -656,7 +656,7 @@ impl Resource {
 }
 
 /// Most callers a `per_origin` flow rule may track (`max_origins`); each
-/// costs about 450 bytes (docs/security.md).
+/// costs about 650 bytes of resident memory (docs/security.md).
 pub const MAX_ORIGINS: usize = 1_000_000;
 
 /// Most values a hot-parameter rule may track.
