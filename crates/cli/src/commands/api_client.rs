@@ -5,6 +5,7 @@
 //! message, its code and a hint of what to fix. `push`, `token` and
 //! `audit verify` use it; any verb that calls the API can.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -18,9 +19,13 @@ use crate::input;
 /// Where the control plane is and how to authenticate.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// The control plane's URL (http://HOST:PORT).
+    /// The control plane's URL (https://HOST:PORT, or http://HOST:PORT).
     #[arg(long, env = "SEAWALL_SERVER", value_name = "URL")]
     pub server: String,
+    /// For an https:// --server: the PEM file of the CA that signed its
+    /// certificate [default: the system's trust store].
+    #[arg(long, env = "SEAWALL_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// API token (`sw_…`; the first admin token is in <data-dir>/admin-token).
     #[arg(
         long,
@@ -43,8 +48,8 @@ pub struct Api {
 impl Api {
     /// From the flags.
     pub fn new(args: &ServerArgs) -> anyhow::Result<Api> {
-        let client = Client::new(&args.server)
-            .map_err(|e| anyhow!("{e}; pass --server or set SEAWALL_SERVER"))?
+        let client = Client::new_with_ca(&args.server, args.ca.as_deref())
+            .map_err(|e| anyhow!("{e}; check --server (SEAWALL_SERVER) and --ca (SEAWALL_CA)"))?
             .with_token(args.token.trim())
             .with_timeout(args.timeout);
         Ok(Api {
@@ -98,6 +103,9 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// A failed exchange, said so that a log shows what to fix.
 pub fn unreachable(e: &ClientError, base: &str) -> anyhow::Error {
     match e {
+        ClientError::Tls { .. } => anyhow!(
+            "cannot reach the control plane at {base} over TLS: {e}; check --ca (or SEAWALL_CA)"
+        ),
         ClientError::Connect { .. } | ClientError::Timeout { .. } | ClientError::Http { .. } => {
             anyhow!(
                 "cannot reach the control plane at {base}: {e}; check --server (or \

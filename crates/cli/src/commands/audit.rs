@@ -32,9 +32,13 @@ pub enum AuditCommand {
 /// Arguments of `audit verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Read through this control plane (http://HOST:PORT).
+    /// Read through this control plane (https://HOST:PORT or http://HOST:PORT).
     #[arg(long, env = "SEAWALL_SERVER", value_name = "URL")]
     server: Option<String>,
+    /// For an https:// --server: the PEM file of the CA that signed its
+    /// certificate [default: the system's trust store].
+    #[arg(long, env = "SEAWALL_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// API token for --server (any role but ci).
     #[arg(
         long,
@@ -121,8 +125,8 @@ fn verify_log(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             .token
             .as_deref()
             .ok_or_else(|| anyhow!("--server needs --token (or SEAWALL_TOKEN)"))?;
-        let client = Client::new(server)
-            .map_err(|e| anyhow!("{e}; pass --server or set SEAWALL_SERVER"))?
+        let client = Client::new_with_ca(server, args.ca.as_deref())
+            .map_err(|e| anyhow!("{e}; check --server (SEAWALL_SERVER) and --ca (SEAWALL_CA)"))?
             .with_token(token.trim())
             .with_timeout(args.timeout);
         let entries = runtime

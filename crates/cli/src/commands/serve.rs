@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use seawall_server::{Config, Server, bootstrap};
+use seawall_server::{Config, Server, TlsConfig, TransportLimits, bootstrap};
 use seawall_sidecar::shutdown_signal;
 
 use crate::input::duration;
@@ -28,10 +28,32 @@ pub enum LogFormat {
 /// Arguments of `seawall serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. The API has its own auth but no TLS: keep it on
-    /// loopback or behind a TLS proxy.
+    /// Address to listen on. Without --tls-cert the API is plain HTTP: keep
+    /// it on loopback or behind a TLS proxy.
     #[arg(long, value_name = "ADDR", default_value = seawall_server::DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain, leaf first (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A connection with no request in progress this long is closed: from
+    /// accept (TLS handshake included) to a complete request head, and idle
+    /// between requests.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    header_timeout: Duration,
+    /// Longest an ordinary request may take, body included; then 503.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    request_timeout: Duration,
+    /// Longest a long poll (`?wait=`, the sidecars' rule polls, which wait up
+    /// to 60 s) may take; then 503.
+    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = duration)]
+    long_poll_timeout: Duration,
+    /// Connections served at once; one more is answered 503 and closed.
+    #[arg(long, value_name = "N", default_value_t = seawall_server::DEFAULT_MAX_CONNECTIONS,
+        value_parser = at_least_one)]
+    max_connections: usize,
     /// Database: `postgres://USER:PASSWORD@HOST:PORT/DB` (several replicas),
     /// or `sqlite://PATH` [default: <data-dir>/seawall.db].
     #[arg(long, env = "SEAWALL_DB", value_name = "URL", hide_env_values = true)]
@@ -89,6 +111,14 @@ fn limits(args: &ServeArgs) -> seawall_server::state::Limits {
     }
 }
 
+/// A count of 1 or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` must be a whole number of 1 or more")),
+    }
+}
+
 /// Run the verb until a shutdown signal.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let logs = tracing_subscriber::fmt()
@@ -113,8 +143,17 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             data_dir: args.data_dir.clone(),
             body_limit: args.body_limit,
             drain_timeout: args.drain_timeout,
-            tls: None,
-            transport: seawall_server::TransportLimits::default(),
+            tls: args
+                .tls_cert
+                .clone()
+                .zip(args.tls_key.clone())
+                .map(|(cert, key)| TlsConfig { cert, key }),
+            transport: TransportLimits {
+                header_timeout: args.header_timeout,
+                request_timeout: args.request_timeout,
+                long_poll_timeout: args.long_poll_timeout,
+                max_connections: args.max_connections,
+            },
         })
         .await?
         .with_limits(limits(args));

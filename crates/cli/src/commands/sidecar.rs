@@ -97,6 +97,10 @@ pub struct SidecarArgs {
     /// unreachable (docs/sidecar.md).
     #[arg(long, value_name = "URL", requires_all = ["service", "token"])]
     control: Option<String>,
+    /// For an https:// --control: the PEM file of the CA that signed its
+    /// certificate [default: the system's trust store].
+    #[arg(long, value_name = "FILE", env = "SEAWALL_CA")]
+    ca: Option<PathBuf>,
     /// The service whose rules to follow (with --control).
     #[arg(long, value_name = "SERVICE", requires = "control")]
     service: Option<String>,
@@ -149,11 +153,12 @@ pub fn run(args: &SidecarArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| "sidecar".to_owned());
             format!("{host}:{}", args.listen.port())
         });
-        config.control = Some(Control::new(
+        config.control = Some(Control::new_with_ca(
             url,
             service.as_str(),
             token.as_str(),
             instance,
+            args.ca.as_deref(),
         )?);
     }
 

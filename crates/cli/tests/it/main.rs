@@ -5,6 +5,7 @@
 
 mod cli;
 mod common;
+mod crash;
 mod demo;
 mod freeze_export;
 mod gate;
@@ -15,3 +16,4 @@ mod scale;
 mod server;
 mod sidecar;
 mod sim;
+mod tls;
