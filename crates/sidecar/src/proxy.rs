@@ -372,10 +372,18 @@ pub(crate) fn bad_path(e: seawall_guard::PathError) -> Response<ProxyBody> {
 
 /// Rewrites the request's path to its canonical form (the guard matches
 /// it and the upstream gets it, the query as it came); the refusal when it
-/// has none. The asterisk form (`OPTIONS *`) and an authority (`CONNECT`)
-/// have no path to canonicalise.
+/// has none. The asterisk form has no path to canonicalise (and is for
+/// `OPTIONS` only, as on the fast path), nor has an authority (`CONNECT`).
 fn canonicalise<B>(req: &mut Request<B>) -> Option<Response<ProxyBody>> {
     let path = req.uri().path();
+    if path == "*" && req.method() != http::Method::OPTIONS {
+        return Some(text_response(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: the asterisk form is for OPTIONS only\n".into(),
+            None,
+            "bad_request",
+        ));
+    }
     if !path.starts_with('/') {
         return None;
     }
@@ -451,6 +459,14 @@ pub(crate) async fn handle(
 
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, true);
+    if !shared.upstream_http2 && !body.is_end_stream() && body.size_hint().exact().is_none() {
+        // The body as parsed goes on chunked: hyper's client would send a
+        // GET's (HEAD's) body of unknown length as no body at all.
+        parts.headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
     headers::add_forwarded(&mut parts.headers, &conn.client);
     if !parts.headers.contains_key(header::HOST)
         && let Some(a) = parts.uri.authority()

@@ -6,6 +6,7 @@
 mod canon;
 mod common;
 mod control;
+mod differential;
 mod fast;
 mod limits;
 mod policies;
