@@ -5,6 +5,7 @@
 
 mod common;
 mod export;
+mod fuzz_parser;
 mod gate;
 mod invalid;
 mod limits;
