@@ -295,9 +295,16 @@ impl Client {
                     addr: self.authority.clone(),
                     source,
                 })?;
+            let plain = self.tls.is_none();
             let http = |e: hyper::Error| ClientError::Http {
                 url: url.clone(),
-                message: e.to_string(),
+                // A TLS server answers a plain request with bytes that are
+                // not HTTP.
+                message: if plain && e.is_parse() {
+                    format!("{e} (does the server speak HTTPS? then give https://)")
+                } else {
+                    e.to_string()
+                },
             };
             let _ = stream.set_nodelay(true);
             let (parts, body) = match &self.tls {
