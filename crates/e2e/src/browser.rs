@@ -460,10 +460,11 @@ impl Browser {
         }
     }
 
-    /// Give the browser the session cookie a login with `token` sets, without
-    /// the form: for tests whose subject is not logging in.
-    pub async fn set_session(&self, token: &str) -> Result<(), E2eError> {
-        self.set_cookie(SESSION_COOKIE, token, true).await
+    /// Give the browser the session cookie of session `id` (a login made
+    /// without the form, `ControlPlane::session`): for tests whose subject
+    /// is not logging in.
+    pub async fn set_session(&self, id: &str) -> Result<(), E2eError> {
+        self.set_cookie(SESSION_COOKIE, id, true).await
     }
 
     /// Set a host-only cookie for the UI (path `/ui`, SameSite=Strict) as

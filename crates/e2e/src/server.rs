@@ -135,6 +135,41 @@ impl ControlPlane {
             .ok_or_else(|| E2eError::Server(format!("a token without a secret: {v}")))
     }
 
+    /// Log in to the UI with `token` through the login form, as a browser
+    /// does; the session id the server put in the cookie (the server keeps
+    /// sessions: the cookie never holds the token).
+    pub async fn session(&self, token: &str) -> Result<String, E2eError> {
+        let client = Client::new(&self.base)
+            .map(|c| c.with_timeout(Duration::from_secs(30)))
+            .map_err(|e| E2eError::Server(e.to_string()))?;
+        let r = client
+            .send_raw(
+                http::Method::POST,
+                "/ui/login",
+                &[(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded".into(),
+                )],
+                format!("token={token}&next=%2Fui%2F").into(),
+            )
+            .await
+            .map_err(|e| E2eError::Server(format!("POST /ui/login: {e}")))?;
+        let cookie = r
+            .headers
+            .get(http::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .and_then(|pair| pair.split_once('='))
+            .map(|(_, id)| id.to_owned());
+        match (r.status, cookie) {
+            (StatusCode::SEE_OTHER, Some(id)) => Ok(id),
+            (status, _) => Err(E2eError::Server(format!(
+                "POST /ui/login: {status} without a session cookie: {}",
+                r.text()
+            ))),
+        }
+    }
+
     /// Create event `slug` and push `plan` as its first version.
     pub async fn event(&self, slug: &str, name: &str, plan: &str) -> Result<(), E2eError> {
         self.post(

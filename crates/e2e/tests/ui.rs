@@ -70,7 +70,8 @@ impl Scene {
     /// browser is on the event list.
     async fn session(&self, name: &str, role: Role) -> String {
         let token = self.server.token(name, role, None).await.expect("token");
-        self.browser.set_session(&token).await.expect("session");
+        let id = self.server.session(&token).await.expect("login");
+        self.browser.set_session(&id).await.expect("session");
         self.browser.goto("/ui/").await.expect("event list");
         let who = self.browser.text("header.top .who").await.expect("who");
         assert!(who.contains(name), "logged in as {name}: {who}");

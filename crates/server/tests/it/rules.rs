@@ -402,7 +402,8 @@ async fn a_sidecar_follows_within_a_second_and_survives_a_restart() {
     let r = admin
         .post_json(
             "/api/v1/tokens",
-            &json!({"name": "sidecar", "role": "viewer"}),
+            // The least a sidecar needs: its own service's rules.
+            &json!({"name": "sidecar", "role": "sidecar", "service": "order-api"}),
         )
         .await
         .expect("token");

@@ -331,6 +331,8 @@ async fn overview_shows_phase_readiness_freeze_and_oncall() {
     }
     // An hour before the freeze ends, only the freeze is left.
     server.clock.set(T_END_MINUS_HOUR);
+    // Days later the session has ended (idle expiry): log in again.
+    let ui = server.ui_login(&server.admin).await;
     let later = page(&ui, "/ui/events/carnival").await;
     assert!(later.contains("id=\"current-phase\">freeze<"), "{later}");
     assert!(later.contains("1h 00m</span> until <strong>freeze ends</strong>"));

@@ -132,6 +132,8 @@ async fn oncall_shows_who_is_on_duty_now_and_the_gaps() {
 
     // In the gap nobody is primary, and the page says so.
     server.clock.set(at(17)); // 2026-10-01T03:00 Beijing
+    // Hours later the session has ended (idle expiry): log in again.
+    let ui = login(&server, "vera-again", Role::Viewer, None).await;
     let html = page(&ui, "/ui/events/carnival/oncall").await;
     assert!(html.contains("id=\"uncovered-now\""), "gap now");
     assert!(element(&html, "uncovered-now", "p").contains("4 business line(s)"));
@@ -253,6 +255,8 @@ async fn change_control_shows_the_freeze_and_the_gate_decisions() {
 
     // Outside the freeze nothing is frozen.
     server.clock.set(at(24 * 5));
+    // Days later the session has ended (idle expiry): log in again.
+    let ui = login(&server, "vera-again", Role::Viewer, None).await;
     let html = page(&ui, "/ui/events/carnival/change").await;
     assert!(html.contains("id=\"frozen-now-none\""));
 }
@@ -464,6 +468,9 @@ async fn approving_after_the_end_is_a_conflict() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let id = server.state.store.exceptions(1).await.expect("store")[0].id;
     server.clock.set(at(3)); // 13:00, after its end
+    // Hours later lin's session has ended (idle expiry), and nobody
+    // approves their own request: another commander tries.
+    let commander = login(&server, "ana", Role::Commander, None).await;
     let html = page(&commander, "/ui/events/carnival/change").await;
     assert!(row(&html, &format!("id=\"exception-{id}\"")).contains("data-state=\"expired\""));
     let r = commander
