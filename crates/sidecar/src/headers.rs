@@ -64,7 +64,10 @@ pub(crate) fn ambiguous_framing(headers: &HeaderMap) -> Option<&'static str> {
 /// Removes hop-by-hop headers: those named by `Connection` (never
 /// `Content-Length` or `Host`), then the fixed list and `Upgrade`. A
 /// request's `TE: trailers` is kept (it is the one value that may travel
-/// on, and gRPC needs it); pass `keep_te_trailers`.
+/// on, and gRPC needs it); pass `keep_te_trailers`. A `Content-Length`
+/// beside `Transfer-Encoding` goes too (RFC 9112 §6.3: the coding framed
+/// the message, and hyper, which read it so, keeps the length in the map —
+/// sent on, it would frame the re-encoded body wrongly).
 ///
 /// One pass over the names finds the hop-by-hop headers present (usually
 /// none in requests, `Connection: keep-alive` in responses), so only those
@@ -95,6 +98,9 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) 
         .filter(|n| is_hop_by_hop(n))
         .cloned()
         .collect();
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        doomed.push(header::CONTENT_LENGTH);
+    }
     doomed.extend(
         connection_tokens(headers)
             // `close` names no header; `keep-alive` is on the fixed list.
@@ -266,13 +272,24 @@ mod tests {
             ("connection", "Content-Length, HOST, transfer-encoding, x-a"),
             ("content-length", "5"),
             ("host", "h"),
-            ("transfer-encoding", "chunked"),
             ("x-a", "1"),
         ]);
         strip_hop_by_hop(&mut h, true);
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-length", "host"]);
+    }
+
+    #[test]
+    fn a_length_beside_a_coding_goes_with_it() {
+        let mut h = map(&[
+            ("content-length", "5"),
+            ("transfer-encoding", "chunked"),
+            ("x-a", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-a"]);
     }
 
     #[test]
