@@ -218,3 +218,62 @@ async fn the_cookie_is_secure_when_the_server_speaks_tls() {
     assert!(cookie.contains("; Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
 }
+
+#[tokio::test]
+async fn the_cookie_is_secure_on_a_real_https_server() {
+    let dir = common::TempDir::new();
+    let pki = crate::tls::Pki::new(
+        dir.path(),
+        "session",
+        "seawall session test CA",
+        &["localhost"],
+    );
+    let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(
+        dir.path().join("seawall.db"),
+    ))
+    .await
+    .expect("open store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = seawall_server::Server::with_state(
+        listener,
+        seawall_server::AppState::new(store, dir.path()),
+    )
+    .await
+    .expect("server")
+    .with_tls(&pki.tls)
+    .expect("certificate and key");
+    let admin = server
+        .bootstrap_token()
+        .expect("first start")
+        .secret
+        .clone();
+    let port = server.local_addr().expect("addr").port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let client = seawall_server::client::Client::new_with_ca(
+        &format!("https://localhost:{port}"),
+        Some(&pki.ca),
+    )
+    .expect("client");
+    let r = client
+        .send_raw(
+            http::Method::POST,
+            "/ui/login",
+            &[(
+                header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded".into(),
+            )],
+            format!("token={admin}").into(),
+        )
+        .await
+        .expect("login over https");
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let cookie = r.headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let _ = stop.send(());
+    let _ = running.await;
+}
