@@ -169,9 +169,20 @@ impl IntoResponse for UiError {
             reason: status.canonical_reason().unwrap_or("Error"),
             message: self.0.to_string(),
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "error page failed").into_response(),
+            Err(_) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "error page failed").into_response();
+            }
+        };
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = &self.0
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
+        response
     }
 }

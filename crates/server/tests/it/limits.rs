@@ -75,6 +75,7 @@ async fn writes_past_the_token_rate_get_429_with_retry_after_and_store_nothing()
     let ui = server.ui_login(&commander).await;
     let r = ui.post_form("/ui/theme", &[("theme", "dark")]).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
     // A second later the bucket holds one write again.
     server.clock.advance(1_000);
     let r = api
