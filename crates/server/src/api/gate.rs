@@ -363,6 +363,16 @@ async fn check(
             crate::extract::cap(field, text, crate::state::MAX_REF_CHARS)?;
         }
     }
+    if auth.bound_event() == Some("") {
+        return Err(ApiError::Forbidden {
+            message: format!(
+                "token `{}` is a ci token bound to no event (made before ci tokens were bound); \
+                 make a new one with `seawall token create NAME --role ci --event SLUG`",
+                auth.actor()
+            ),
+            allowed: GATE_ASKERS.to_vec(),
+        });
+    }
     let asked = match (auth.bound_event(), ask.event.as_deref()) {
         (Some(bound), Some(other)) if other != bound => {
             return Err(ApiError::Forbidden {

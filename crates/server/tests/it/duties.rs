@@ -125,6 +125,35 @@ async fn a_ci_token_is_bound_to_its_event() {
         .json()
         .expect("json");
     assert_eq!(changes["changes"].as_array().map(Vec::len), Some(2));
+    // A ci token from before the binding (no event in the store) is
+    // refused with what to do, never let loose on every event.
+    let legacy = "sw_1111111111111111111111111111111111111111111111111111111111111111";
+    server
+        .state
+        .store
+        .create_token(
+            &server.state.ctx("admin"),
+            &seawall_store::NewToken {
+                name: "old-pipeline".into(),
+                role: Role::Ci,
+                business_line: None,
+                secret_sha256: seawall_store::sha256_hex(legacy.as_bytes()),
+                expires_ms: None,
+                service: None,
+                event: None,
+            },
+        )
+        .await
+        .expect("store");
+    let r = server
+        .api(Some(legacy))
+        .post(
+            "/api/v1/gate/check",
+            &json!({"service": "order-api", "kind": "release"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.text().contains("bound to no event"), "{}", r.text());
     // Other roles still ask about any event.
     let r = admin
         .post(
