@@ -138,7 +138,10 @@ iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 start_server() { # start_server NAME [DB_URL]: sets server_pid, admin
     local name=$1 db=${2:-}
     local dir="$work/$name"
-    local args=(serve --listen "127.0.0.1:$port" --data-dir "$dir" --log-level warn)
+    # The per-token write rate (default 20/s) is a policy, not the store's
+    # throughput, which this measures: lifted here.
+    local args=(serve --listen "127.0.0.1:$port" --data-dir "$dir" --log-level warn
+        --write-rate 1000000 --write-burst 1000000)
     [[ -n "$db" ]] && args+=(--db "$db")
     if curl -s -o /dev/null "$base/healthz"; then
         echo "error: something already answers on $base; stop it or set BASE_PORT" >&2
@@ -178,7 +181,7 @@ EOF
     api POST /api/v1/events '{"slug": "bench", "name": "Gate Bench"}' >/dev/null
     api POST /api/v1/events/bench/plans \
         "$(jq -n --rawfile text "$work/plan.yaml" '{file_name: "plan.yaml", text: $text}')" >/dev/null
-    ci=$(api POST /api/v1/tokens '{"name": "bench-ci", "role": "ci"}' | jq -r .secret)
+    ci=$(api POST /api/v1/tokens '{"name": "bench-ci", "role": "ci", "event": "bench"}' | jq -r .secret)
     printf '%s' '{"service": "order-api", "kind": "release", "change_ref": "bench"}' >"$work/check.json"
     # One check by hand: the answer the load repeats.
     local answer
@@ -263,7 +266,7 @@ done
 say "rule push-to-applied: $PUSHES pushes through a following sidecar (SQLite)"
 rm -rf "$work/sqlite"
 start_server sqlite
-viewer=$(api POST /api/v1/tokens '{"name": "bench-sidecar", "role": "viewer"}' | jq -r .secret)
+viewer=$(api POST /api/v1/tokens '{"name": "bench-sidecar", "role": "sidecar", "service": "order-api"}' | jq -r .secret)
 rules() { # rules COUNT: a rule document for order-api with this QPS limit
     jq -n --argjson n "$1" '{rules: {version: 0, resources: [{name: "order-api",
         flow: [{id: "order-qps", count: $n}]}]}, note: "bench push \($n)"}'
