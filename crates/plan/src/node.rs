@@ -233,15 +233,31 @@ fn limit_of(e: &serde_saphyr::Error) -> Option<Limit> {
     }
 }
 
-/// Line and column of byte `offset` (rounded down to a character).
+/// Line and column of byte `offset` (rounded down to a character), with
+/// lines ended as YAML ends them (`\r\n`, a lone `\r`, or `\n`), so the
+/// position agrees with the parser's.
 fn loc_of_offset(src: &str, offset: usize) -> Loc {
     let mut end = offset.min(src.len());
     while !src.is_char_boundary(end) {
         end -= 1;
     }
     let before = &src[..end];
-    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let bytes = before.as_bytes();
+    let mut line = 1usize;
+    let mut line_start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let ends_line = match b {
+            b'\n' => true,
+            // The `\r` of a `\r\n` is counted at its `\n` (or, when the
+            // offset splits the pair, here: the next line starts after it).
+            b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+            _ => false,
+        };
+        if ends_line {
+            line += 1;
+            line_start = i + 1;
+        }
+    }
     let column = before[line_start..].chars().count() + 1;
     Loc::new(
         u32::try_from(line).unwrap_or(u32::MAX),
@@ -264,6 +280,60 @@ fn clean_message(rendered: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Line and column of every character boundary, walking the text.
+    fn walk(src: &str) -> Vec<(usize, Loc)> {
+        let mut out = Vec::new();
+        let (mut line, mut column) = (1u32, 1u32);
+        let mut chars = src.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            out.push((i, Loc::new(line, column)));
+            let crlf = c == '\r' && chars.peek().is_some_and(|(_, n)| *n == '\n');
+            if (c == '\n' || c == '\r') && !crlf {
+                line += 1;
+                column = 1;
+            } else if !crlf {
+                column += 1;
+            } else {
+                // The `\n` of the pair: an offset between `\r` and `\n`
+                // is already on the next line.
+                if let Some((j, _)) = chars.next() {
+                    line += 1;
+                    column = 1;
+                    out.push((j, Loc::new(line, column)));
+                }
+            }
+        }
+        out.push((src.len(), Loc::new(line, column)));
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The byte-limit position agrees with walking the text character
+        /// by character, for `\n`, `\r\n` and lone `\r` line ends.
+        #[test]
+        fn offset_positions_match_a_walk(
+            parts in prop::collection::vec(prop::sample::select(vec!["a", "é", "\n", "\r", "\r\n", " ", "漢"]), 0..40),
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let src: String = parts.concat();
+            let walked = walk(&src);
+            let (offset, loc) = walked[pick.index(walked.len())];
+            prop_assert_eq!(loc_of_offset(&src, offset), loc, "{:?} at {}", src, offset);
+        }
+    }
+
+    #[test]
+    fn offset_positions_round_down_inside_a_character() {
+        // Byte 1 is inside `é`: the position is that of `é`.
+        assert_eq!(loc_of_offset("é\nx", 1), Loc::new(1, 1));
+        assert_eq!(loc_of_offset("a\rb", 2), Loc::new(2, 1));
+        assert_eq!(loc_of_offset("a\r\nb", 3), Loc::new(2, 1));
+        assert_eq!(loc_of_offset("ab", 99), Loc::new(1, 3));
+    }
 
     #[test]
     fn keeps_locations_of_keys_and_values() {
