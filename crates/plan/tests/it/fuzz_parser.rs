@@ -190,14 +190,14 @@ const TOKENS: &[&str] = &[
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
-        (at.clone(), 1usize..64).prop_map(|(at, len)| Mutation::DeleteBytes { at, len }),
-        (at.clone(), prop::sample::select(TOKENS))
+        (at, 1usize..64).prop_map(|(at, len)| Mutation::DeleteBytes { at, len }),
+        (at, prop::sample::select(TOKENS))
             .prop_map(|(at, token)| Mutation::Insert { at, token }),
-        (at.clone(), any::<char>()).prop_map(|(at, with)| Mutation::Replace { at, with }),
-        at.clone().prop_map(|line| Mutation::DuplicateLine { line }),
-        at.clone().prop_map(|line| Mutation::DeleteLine { line }),
-        (at.clone(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
-        (at.clone(), -6i8..6).prop_map(|(line, by)| Mutation::Indent { line, by }),
+        (at, any::<char>()).prop_map(|(at, with)| Mutation::Replace { at, with }),
+        at.prop_map(|line| Mutation::DuplicateLine { line }),
+        at.prop_map(|line| Mutation::DeleteLine { line }),
+        (at, any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
+        (at, -6i8..6).prop_map(|(line, by)| Mutation::Indent { line, by }),
         at.prop_map(|at| Mutation::Truncate { at }),
     ]
 }
