@@ -247,13 +247,18 @@ const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r
     content-type: text/plain; charset=utf-8\r\nx-seawall-reason-kind: max_connections\r\n\
     content-length: 44\r\n\r\nthe sidecar has too many open connections.\r\n";
 
-/// Answers a connection past the cap: 503, then a close that lets the
-/// client read it (the write side shut first, what the client sent read
-/// and dropped for a moment, so the close is not a reset that loses the
-/// answer). Bounded to 1 s.
+/// Answers a connection past the cap with 503 and closes it.
 async fn refuse_connection(mut stream: TcpStream) {
+    answer_and_close(&mut stream, REFUSED).await;
+}
+
+/// Writes `answer` (a whole response with `connection: close`), then closes
+/// so that the client can read it: the write side shut first, what the
+/// client sent read and dropped for a moment, so the close is not a reset
+/// that loses the answer. Bounded to 1 s.
+pub(crate) async fn answer_and_close(stream: &mut TcpStream, answer: &[u8]) {
     let answer = async {
-        stream.write_all(REFUSED).await?;
+        stream.write_all(answer).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
         let mut total = 0usize;

@@ -24,7 +24,7 @@ mod upstream;
 
 use std::mem::MaybeUninit;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use http::StatusCode;
@@ -201,9 +201,7 @@ impl Client {
                     // A head that never ends (a slowloris): 408, closed.
                     Err(()) => {
                         let timeout = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-                        let write = self.stream.write_all(timeout);
-                        let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
-                        let _ = self.stream.shutdown().await;
+                        crate::server::answer_and_close(&mut self.stream, timeout).await;
                         return End::Closed;
                     }
                 },
