@@ -264,14 +264,12 @@ fn body(doc: &Value, schema: &Value, case: &Case) -> Vec<u8> {
         2 => shaped(doc, schema, &mut rng, &case.junk, 0, 0),
         _ => {
             let mut v = shaped(doc, schema, &mut rng, &case.junk, 0, 0);
-            if case.mode == 3 {
-                if let Some(obj) = v.as_object_mut() {
-                    let keys: Vec<String> = obj.keys().cloned().collect();
-                    if !keys.is_empty() && rng.chance(2) {
-                        obj.remove(&keys[rng.below(keys.len())]);
-                    } else {
-                        obj.insert("unexpected".to_string(), case.junk[0].clone());
-                    }
+            if let Some(obj) = v.as_object_mut().filter(|_| case.mode == 3) {
+                let keys: Vec<String> = obj.keys().cloned().collect();
+                if !keys.is_empty() && rng.chance(2) {
+                    obj.remove(&keys[rng.below(keys.len())]);
+                } else {
+                    obj.insert("unexpected".to_string(), case.junk[0].clone());
                 }
             }
             v
