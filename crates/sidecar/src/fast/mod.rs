@@ -198,6 +198,8 @@ impl Client {
                 Step::NeedMore => match self.read_more(&mut first_byte).await {
                     Ok(true) => {}
                     Ok(false) => return End::Closed,
+                    // A connection that never sent a byte: closed.
+                    Err(()) if self.buf.is_empty() => return End::Closed,
                     // A head that never ends (a slowloris): 408, closed.
                     Err(()) => {
                         let timeout = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";

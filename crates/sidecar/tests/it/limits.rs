@@ -489,3 +489,58 @@ async fn the_connection_past_the_cap_gets_503_and_a_freed_slot_is_used_again() {
         sc.shutdown().await;
     }
 }
+
+/// Answers every request itself (a switch that is on), so the paused-clock
+/// test needs no upstream socket whose traffic the clock would race.
+const LOCAL_ANSWER: &str = r#"version: 1
+resources:
+  - name: all
+    routes: [{path: "/*"}, {path: "/"}]
+    switches: [{id: local, on: true, fallback: {status: 200, body: local}}]
+"#;
+
+/// The default timeouts themselves, on tokio's paused clock: it jumps to the
+/// next timer whenever every task waits, so 10 s and 75 s pass at once
+/// and are measured exactly.
+#[tokio::test(start_paused = true)]
+async fn the_default_timeouts_hold_on_a_paused_clock() {
+    for fast in PATHS {
+        let sc = start_sidecar("http://127.0.0.1:9", LOCAL_ANSWER, |c| {
+            c.fast_path = fast;
+            c.reload_interval = Duration::from_secs(3600);
+            c.header_read_timeout = seawall_sidecar::DEFAULT_HEADER_READ_TIMEOUT;
+            c.keepalive_timeout = seawall_sidecar::DEFAULT_KEEPALIVE_TIMEOUT;
+        })
+        .await;
+        // Half a head, then nothing: closed after the header-read timeout.
+        let mut s = TcpStream::connect(sc.addr).await.expect("connect");
+        let started = tokio::time::Instant::now();
+        s.write_all(b"GET / HTTP/1.1\r\nhost:")
+            .await
+            .expect("write");
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(10) && took < Duration::from_secs(11),
+            "fast={fast}: half a head closed after {took:?}"
+        );
+        // A served keep-alive connection left idle: closed after the
+        // keep-alive timeout (hyper's path: its head timer, 10 s).
+        let mut s = TcpStream::connect(sc.addr).await.expect("connect");
+        let text = one_keepalive_request(&mut s).await;
+        assert!(text.starts_with("HTTP/1.1 200 "), "fast={fast}: {text}");
+        assert!(text.ends_with("local"), "fast={fast}: {text}");
+        let started = tokio::time::Instant::now();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+        let took = started.elapsed();
+        let want = if fast { 75 } else { 10 };
+        assert!(
+            took >= Duration::from_secs(want) && took < Duration::from_secs(want + 1),
+            "fast={fast}: idle connection closed after {took:?}, want {want} s"
+        );
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+        sc.shutdown().await;
+    }
+}
