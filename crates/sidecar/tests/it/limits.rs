@@ -544,3 +544,41 @@ async fn the_default_timeouts_hold_on_a_paused_clock() {
         sc.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_port_serves_at_most_64_connections() {
+    let up = echo_upstream("primary").await;
+    let sc = start_sidecar(&up, "version: 1\n", |_| {}).await;
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        let mut s = TcpStream::connect(sc.admin).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200 "));
+        open.push(s);
+    }
+    let mut extra = TcpStream::connect(sc.admin).await.expect("connect");
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), extra.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the 65th admin connection was kept open");
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    // A closed one frees its place.
+    drop(open.pop());
+    let served = eventually(Duration::from_secs(10), || async {
+        let c = client(false);
+        let req = body(request(&sc.admin_url("/healthz")), bytes::Bytes::new());
+        c.request(req).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(served);
+    sc.shutdown().await;
+}
