@@ -114,6 +114,8 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default bound of a long poll (`?wait=`), which may hold a request longer.
 pub const DEFAULT_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default longest a response may wait for the client to read on.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default most connections served at once; more are answered 503.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
@@ -131,6 +133,9 @@ pub struct TransportLimits {
     /// Bound of a long poll (a request with `wait=`), which waits up to
     /// 60 s by design.
     pub long_poll_timeout: Duration,
+    /// Longest a response may wait for the client to read on (the socket's
+    /// send buffer full): a client that stops reading is disconnected.
+    pub send_timeout: Duration,
     /// Connections served at once; one more is answered 503 and closed.
     pub max_connections: usize,
 }
@@ -141,6 +146,7 @@ impl Default for TransportLimits {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             long_poll_timeout: DEFAULT_LONG_POLL_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }

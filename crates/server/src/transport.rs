@@ -22,6 +22,11 @@
 //!   (a request with a `wait` query parameter: the sidecars'
 //!   `GET /api/v1/guard/rules?wait=`) are bounded by
 //!   [`TransportLimits::long_poll_timeout`] instead.
+//! - **Send timeout.** A response that cannot be written because the
+//!   client stopped reading (the socket's send buffer stays full) for
+//!   [`TransportLimits::send_timeout`] is abandoned and the connection
+//!   closed: a slow reader cannot hold a connection slot for ever (nginx's
+//!   `send_timeout`).
 //! - **Drain.** On shutdown the listener closes, every connection is told
 //!   to finish (HTTP/1 after its request under way, HTTP/2 with GOAWAY),
 //!   long polls answer at once, and whatever is still open after the drain
@@ -324,11 +329,20 @@ impl Conn {
                 }
             })
         };
+        let stalled = Arc::new(Stall::default());
+        let io = Watched {
+            io,
+            stall: Arc::clone(&stalled),
+        };
         let served = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         let mut served = std::pin::pin!(served);
         let mut requests = busy.subscribe();
         let mut draining = false;
         let mut was_busy = false;
+        let mut stall_check = tokio::time::interval(
+            (limits.send_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        );
+        stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let idle = *requests.borrow_and_update() == 0;
             if idle && was_busy {
@@ -349,6 +363,21 @@ impl Conn {
                     }
                 }
                 () = tokio::time::sleep_until(deadline), if idle => {
+                    // A response may still be going out after its request
+                    // ended (hyper drops a whole body once it is queued):
+                    // the wait counts from the last write, and a stalled
+                    // write is the send timeout's business.
+                    let writes = stalled.state();
+                    if writes.since.is_some() {
+                        deadline = Instant::now() + limits.header_timeout;
+                        continue;
+                    }
+                    if let Some(last) = writes.last_write
+                        && last + limits.header_timeout > Instant::now()
+                    {
+                        deadline = last + limits.header_timeout;
+                        continue;
+                    }
                     tracing::debug!(
                         %peer,
                         header_timeout_ms = u64::try_from(limits.header_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -356,12 +385,134 @@ impl Conn {
                     );
                     return;
                 }
+                _ = stall_check.tick() => {
+                    if stalled.longer_than(limits.send_timeout) {
+                        tracing::debug!(
+                            %peer,
+                            send_timeout_ms = u64::try_from(limits.send_timeout.as_millis()).unwrap_or(u64::MAX),
+                            "closing a connection whose client stopped reading"
+                        );
+                        return;
+                    }
+                }
                 _ = drain.changed(), if !draining => {
                     draining = true;
                     served.as_mut().graceful_shutdown();
                 }
             }
         }
+    }
+}
+
+/// A connection's writes: since when they have been stalled (its client
+/// not reading), if they are, and when one last went through.
+#[derive(Debug, Default)]
+struct Stall(std::sync::Mutex<Writes>);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Writes {
+    since: Option<Instant>,
+    last_write: Option<Instant>,
+}
+
+impl Stall {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writes> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending(&self) {
+        self.lock().since.get_or_insert_with(Instant::now);
+    }
+
+    fn progressed(&self) {
+        let mut writes = self.lock();
+        writes.since = None;
+        writes.last_write = Some(Instant::now());
+    }
+
+    fn state(&self) -> Writes {
+        *self.lock()
+    }
+
+    fn longer_than(&self, bound: Duration) -> bool {
+        self.lock()
+            .since
+            .is_some_and(|since| since.elapsed() > bound)
+    }
+}
+
+/// A connection's stream, noting when writes stall and when they move.
+struct Watched<I> {
+    io: I,
+    stall: Arc<Stall>,
+}
+
+impl<I> Watched<I> {
+    /// A write: pending is a stall, bytes written are progress.
+    fn note(
+        &self,
+        polled: std::task::Poll<std::io::Result<usize>>,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match &polled {
+            std::task::Poll::Pending => self.stall.pending(),
+            std::task::Poll::Ready(Ok(n)) if *n > 0 => self.stall.progressed(),
+            std::task::Poll::Ready(_) => {}
+        }
+        polled
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        self.note(polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.note(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        // hyper flushes an idle connection too: only a flush that cannot
+        // finish (TLS records queued) says anything.
+        let polled = std::pin::Pin::new(&mut self.io).poll_flush(cx);
+        if polled.is_pending() {
+            self.stall.pending();
+        }
+        polled
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// to 60 s) may take; then 503.
     #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = duration)]
     long_poll_timeout: Duration,
+    /// A response whose client has not read on for this long is abandoned
+    /// and the connection closed (a slow reader).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    send_timeout: Duration,
     /// Connections served at once; one more is answered 503 and closed.
     #[arg(long, value_name = "N", default_value_t = seawall_server::DEFAULT_MAX_CONNECTIONS,
         value_parser = at_least_one)]
@@ -152,6 +156,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 header_timeout: args.header_timeout,
                 request_timeout: args.request_timeout,
                 long_poll_timeout: args.long_poll_timeout,
+                send_timeout: args.send_timeout,
                 max_connections: args.max_connections,
             },
         })

@@ -140,6 +140,15 @@ async fn a_slowloris_is_closed_after_the_header_timeout() {
     assert!(closed_within(&mut silent, Duration::from_secs(5)).await);
     assert!(started.elapsed() >= Duration::from_millis(400));
 
+    // An HTTP/2 connection (prior knowledge) that opens and asks nothing.
+    let mut h2 = TcpStream::connect(server.addr).await.expect("connect");
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("preface and SETTINGS");
+    let started = Instant::now();
+    assert!(closed_within(&mut h2, Duration::from_secs(5)).await);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+
     // A keep-alive connection idle after its answer is closed as well.
     let mut idle = TcpStream::connect(server.addr).await.expect("connect");
     idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -268,5 +277,106 @@ async fn a_long_poll_outlives_the_request_timeout_but_not_its_own_bound() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("\"code\":\"unavailable\""), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected_after_the_send_timeout() {
+    let limits = TransportLimits {
+        send_timeout: Duration::from_secs(1),
+        header_timeout: Duration::from_millis(300),
+        ..TransportLimits::default()
+    };
+    let server = Running::start(limits).await;
+    // A plan of 6 MB (a long comment): its answer outgrows any socket
+    // buffer, so a client that does not read stalls the server's writes.
+    let admin = seawall_server::client::Client::new(&format!("http://{}", server.addr))
+        .expect("client")
+        .with_token(&server.admin);
+    let r = admin
+        .post_json(
+            "/api/v1/events",
+            &serde_json::json!({"slug": "big", "name": "Big"}),
+        )
+        .await
+        .expect("event");
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text());
+    let text = format!("{}\n# {}\n", common::CARNIVAL, "x".repeat(6 << 20));
+    let r = admin
+        .post_json(
+            "/api/v1/events/big/plans",
+            &serde_json::json!({"file_name": "plan.yaml", "text": text}),
+        )
+        .await
+        .expect("push");
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text());
+    let request = format!(
+        "GET /api/v1/events/big/plan HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         connection: close\r\n\r\n",
+        server.admin
+    );
+    // A reader gets the whole answer.
+    let whole = exchange(server.addr, &request).await;
+    assert!(
+        whole.starts_with("HTTP/1.1 200"),
+        "{}",
+        &whole[..whole.len().min(300)]
+    );
+    assert!(whole.len() > 6 << 20, "{} bytes", whole.len());
+
+    // A client reading slowly but steadily (256 KiB every 10 ms; the
+    // kernel wakes a blocked writer only when a third of its send buffer is
+    // free, up to 1.3 MB here) gets it all: neither the send timeout nor the
+    // header timeout (the answer is still going out after its request
+    // ended) cuts it.
+    let mut steady = TcpStream::connect(server.addr).await.expect("connect");
+    steady.write_all(request.as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let started = Instant::now();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), steady.read(&mut buf))
+            .await
+            .expect("bytes keep coming")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(got.len(), whole.len(), "a steady reader gets everything");
+    assert!(
+        started.elapsed() > Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A client with a small receive window that stops reading: after the
+    // send timeout the server gives up on it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let mut slow = socket.connect(server.addr).await.expect("connect");
+    slow.write_all(request.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection was not closed");
+    assert!(
+        got.len() < whole.len(),
+        "the whole answer came ({} bytes): the send timeout did not cut it",
+        got.len()
+    );
     server.stop().await;
 }
