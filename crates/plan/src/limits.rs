@@ -182,8 +182,6 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = MAX_ALIAS_EXPANSION;
     options.alias_limits.max_replay_stack_depth = MAX_ALIAS_NESTING;
-    // Errors carry their location; the plan crate renders its own snippet.
-    options.with_snippet = false;
     options
 }
 

@@ -358,6 +358,17 @@ mod tests {
     }
 
     #[test]
+    fn syntax_messages_are_the_bare_message() {
+        // No "line L column C" around it: the diagnostic has the position.
+        let e = parse_yaml("event: {name: demo\ngoals: [1\n").expect_err("invalid yaml");
+        assert_eq!(
+            e.message,
+            "while parsing a flow mapping, did not find expected ',' or '}'"
+        );
+        assert_eq!(e.loc, Loc::new(2, 6));
+    }
+
+    #[test]
     fn duplicate_keys_are_errors() {
         let e = parse_yaml("a: 1\na: 2\n").expect_err("duplicate");
         assert_eq!(e.loc.line, 2);
