@@ -255,10 +255,19 @@ impl<'b> Scan<'b> {
     }
 }
 
-/// Whether a head has a line ending in a bare LF (httparse takes them;
-/// a peer that does not would see other lines).
-fn has_bare_lf(head: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
+/// Whether a parsed request head has a line ending in a bare LF (httparse
+/// takes them; a peer that does not would see other lines). httparse ends
+/// the request line and every field line at the first LF (it refuses a
+/// lone CR and obs-fold), so checking where each line ends is enough:
+/// before each field name, at the end of the head, and the blank lines
+/// httparse skips before the request line.
+fn has_bare_lf(head: &[u8], method: &str, headers: &[httparse::Header<'_>]) -> bool {
+    let before = |at: usize| at < 2 || &head[at - 2..at] != b"\r\n";
+    let start = offset(head, method);
+    if !start.is_multiple_of(2) || head[..start].chunks(2).any(|c| c != b"\r\n") {
+        return true;
+    }
+    headers.iter().any(|h| before(offset(head, h.name))) || !head.ends_with(b"\r\n\r\n")
 }
 
 /// An absolute-form target (`http://host/path`), which hyper serves.
@@ -290,13 +299,13 @@ pub(crate) fn parse_request<'b>(
         Err(_) => return Parsed::Refused(Refused::bad("a malformed request head")),
     };
     let raw = &buf[..len];
-    if has_bare_lf(raw) {
-        return Parsed::Refused(Refused::bad("a line ends in a bare LF"));
-    }
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Parsed::Refused(Refused::bad("a malformed request line"));
     };
     let headers: &'b [httparse::Header<'b>] = req.headers;
+    if has_bare_lf(raw, method, headers) {
+        return Parsed::Refused(Refused::bad("a line ends in a bare LF"));
+    }
     let scan = match Scan::of(headers, true) {
         Ok(scan) => scan,
         Err(Ambiguous(why)) => return Parsed::Refused(Refused::bad(why)),
@@ -1142,6 +1151,10 @@ mod tests {
             "PUT / HTTP/1.1\r\nX-A: 1\r\n folded\r\nContent-Length: 2\r\n\r\n",
             "PUT / HTTP/1.1\r\nContent-Length: 2\nX-A: 1\r\n\r\n",
             "PUT / HTTP/1.1\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nA: 1\r\n\n",
+            "GET / HTTP/1.1\n\r\n",
+            "\r\n\nGET / HTTP/1.1\r\n\r\n",
+            "\nGET / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
             "GET /a#b HTTP/1.1\r\n\r\n",
