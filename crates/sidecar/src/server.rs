@@ -4,14 +4,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use seawall_guard::{CoarseClock, Guard};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
@@ -199,7 +202,12 @@ impl Sidecar {
 /// hyper's server (HTTP/1.1 and h2c on one port): every connection when
 /// the fast path is off, and those the fast path leaves to it.
 #[derive(Debug)]
-pub(crate) struct HyperServer(auto::Builder<TokioExecutor>);
+pub(crate) struct HyperServer {
+    builder: auto::Builder<TokioExecutor>,
+    /// A connection with no bytes moving either way this long is shut
+    /// down gracefully (its open requests finish first).
+    idle: Duration,
+}
 
 impl HyperServer {
     fn new(config: &Config) -> Self {
@@ -211,7 +219,10 @@ impl HyperServer {
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout.min(config.keepalive_timeout));
         builder.http2().timer(TokioTimer::new());
-        Self(builder)
+        Self {
+            builder,
+            idle: config.keepalive_timeout,
+        }
     }
 
     /// Serves one connection until it ends; when `drain` turns true it
@@ -225,17 +236,102 @@ impl HyperServer {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let svc = service_fn(move |req| proxy::handle(Arc::clone(&conn), req));
-        let served = self.0.serve_connection(TokioIo::new(io), svc);
+        let activity = Arc::new(AtomicU64::new(0));
+        let epoch = tokio::time::Instant::now();
+        let io = Watched {
+            io,
+            epoch,
+            last: Arc::clone(&activity),
+        };
+        let served = self.builder.serve_connection(TokioIo::new(io), svc);
         let mut served = std::pin::pin!(served);
-        if !*drain.borrow_and_update() {
+        // Until a shutdown begins or nothing moves for `idle` (HTTP/2 has
+        // no idle timer of its own; HTTP/1.1's head timer is shorter).
+        let mut seen = u64::MAX;
+        while !*drain.borrow_and_update() {
+            let last = activity.load(Ordering::Relaxed);
+            if last == seen {
+                break;
+            }
+            seen = last;
+            let deadline = epoch + Duration::from_millis(last) + self.idle;
             tokio::select! {
                 // A client's broken connection concerns nobody else.
                 _ = served.as_mut() => return,
-                _ = drain.changed() => {}
+                _ = drain.changed() => break,
+                () = tokio::time::sleep_until(deadline) => {}
             }
         }
         served.as_mut().graceful_shutdown();
         let _ = served.await;
+    }
+}
+
+/// A client connection's stream that notes when bytes last moved (in
+/// milliseconds since `epoch`), for the idle timeout on hyper's path.
+struct Watched<I> {
+    io: I,
+    epoch: tokio::time::Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl<I> Watched<I> {
+    fn moved(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.moved();
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -582,3 +582,62 @@ async fn the_admin_port_serves_at_most_64_connections() {
     assert!(served);
     sc.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() {
+    let up = echo_upstream("primary").await;
+    let idle = Duration::from_millis(400);
+    let sc = start_sidecar(&up, "version: 1\n", |c| c.keepalive_timeout = idle).await;
+    // A request over h2c first: the connection is in use, then idle.
+    let c = client(true);
+    assert_eq!(fetch(&c, &sc.url("/x")).await.status, 200);
+    // A raw h2c connection: the preface and an empty SETTINGS frame, then
+    // nothing. The sidecar answers with its SETTINGS, then (idle) GOAWAY
+    // and a close.
+    let mut s = TcpStream::connect(sc.addr).await.expect("connect");
+    let started = Instant::now();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("write");
+    // Read frames, answering PINGs as a client does (a graceful HTTP/2
+    // shutdown waits for a PING's answer before its last GOAWAY), until
+    // the sidecar closes.
+    let mut got: Vec<u8> = Vec::new();
+    let mut types = Vec::new();
+    let exchange = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            while got.len() >= 9 {
+                let len =
+                    (usize::from(got[0]) << 16) | (usize::from(got[1]) << 8) | usize::from(got[2]);
+                if got.len() < 9 + len {
+                    break;
+                }
+                let (kind, flags) = (got[3], got[4]);
+                types.push(kind);
+                if kind == 6 && flags & 1 == 0 && len == 8 {
+                    let mut ack = vec![0, 0, 8, 6, 1, 0, 0, 0, 0];
+                    ack.extend_from_slice(&got[9..17]);
+                    let _ = s.write_all(&ack).await;
+                }
+                got.drain(..9 + len);
+            }
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(10), exchange).await;
+    assert!(
+        closed.is_ok(),
+        "an idle HTTP/2 connection stayed open 10 s: frames {types:?}"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= idle - Duration::from_millis(50),
+        "closed after {took:?}"
+    );
+    // A GOAWAY (frame type 7) said why.
+    assert!(types.contains(&7), "no GOAWAY among frames {types:?}");
+}
