@@ -350,27 +350,30 @@ impl BelievedCell {
         (slot.0, Arc::clone(&slot.1))
     }
 
-    /// Runs `f` on the names in force.
+    /// Runs `f` on the names in force (from this thread's copy when it is
+    /// current: no reference count touched).
     pub(crate) fn with<R>(&self, f: impl FnOnce(&Believed) -> R) -> R {
         let generation = self.generation.load(Ordering::Acquire);
-        let current = CACHED.try_with(|cell| {
+        let mut f = Some(f);
+        let ran = CACHED.try_with(|cell| {
             if let Ok(c) = cell.try_borrow()
                 && let Some((id, g, b)) = c.as_ref()
                 && *id == self.id
                 && *g == generation
             {
-                return Arc::clone(b);
+                return f.take().map(|f| f(b));
             }
             let (g, b) = self.load();
             if let Ok(mut c) = cell.try_borrow_mut() {
                 *c = Some((self.id, g, Arc::clone(&b)));
             }
-            b
+            f.take().map(|f| f(&b))
         });
-        match current {
-            Ok(b) => f(&b),
+        match (ran, f) {
+            (Ok(Some(r)), _) => r,
             // The thread-local is being destroyed: through the lock.
-            Err(_) => f(&self.load().1),
+            (_, Some(f)) => f(&self.load().1),
+            (_, None) => unreachable!("`f` ran, so the closure returned its result"),
         }
     }
 }
