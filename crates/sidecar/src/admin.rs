@@ -95,8 +95,9 @@ async fn authorized(shared: &Shared, req: Request<Incoming>) -> Response<Full<By
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
         if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
             let mut r = error(
                 StatusCode::UNAUTHORIZED,

@@ -137,7 +137,7 @@ impl Shared {
                 believed: BelievedCell::new(Believed::of(rules)),
                 header_read_timeout: config.header_read_timeout,
                 keepalive_timeout: config.keepalive_timeout,
-                admin_token: config.admin_token.clone(),
+                admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
                 admin_open_metrics: config.admin_open_metrics,
             }
         })

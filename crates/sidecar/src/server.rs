@@ -71,7 +71,10 @@ impl Sidecar {
         let admin = match config.admin_listen {
             // Switches flip with one unauthenticated PUT: off loopback, only
             // behind a token.
-            Some(a) if !a.ip().to_canonical().is_loopback() && config.admin_token.is_none() => {
+            Some(a)
+                if !a.ip().to_canonical().is_loopback()
+                    && config.admin_token.as_deref().is_none_or(str::is_empty) =>
+            {
                 return Err(SidecarError::AdminExposed { addr: a });
             }
             Some(a) => Some(bind(a).await?),

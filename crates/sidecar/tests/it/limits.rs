@@ -258,6 +258,14 @@ async fn the_admin_api_will_not_listen_off_loopback_without_a_token() {
         Err(SidecarError::AdminExposed { addr }) => assert!(addr.ip().is_unspecified()),
         other => panic!("bound the admin API on 0.0.0.0 without a token: {other:?}"),
     }
+    config.admin_token = Some(String::new());
+    assert!(
+        matches!(
+            Sidecar::bind(config.clone()).await,
+            Err(SidecarError::AdminExposed { .. })
+        ),
+        "an empty token is no token"
+    );
     config.admin_token = Some("s3cret".into());
     let sidecar = Sidecar::bind(config).await.expect("with a token it may");
     assert!(sidecar.admin_addr().is_some());
@@ -287,6 +295,10 @@ async fn the_admin_api_wants_its_token() {
             assert!(got.header("www-authenticate").is_some());
             assert_eq!(send(&c, with(path, Some("wrong"))).await.status, 401);
             assert_eq!(send(&c, with(path, Some("s3cret"))).await.status, 200);
+            let lower = request(&sc.admin_url(path)).header("authorization", "bearer s3cret");
+            assert_eq!(send(&c, body(lower, bytes::Bytes::new())).await.status, 200);
+            let basic = request(&sc.admin_url(path)).header("authorization", "Basic s3cret");
+            assert_eq!(send(&c, body(basic, bytes::Bytes::new())).await.status, 401);
         }
         let flip = |token: Option<&str>| {
             let mut b = http::Request::put(sc.admin_url("/switches/sw"));
