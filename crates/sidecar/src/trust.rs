@@ -159,7 +159,22 @@ const FORWARDING: [&str; 7] = [
     "x-real-ip",
 ];
 
-/// Of those, the ones that are lists: several lines are one list (RFC 9110
+/// Headers of the protocol itself, never stripped even when the rules key
+/// on one (say `origin_header: host`): removing them would break the
+/// request, and framing and hop-by-hop headers are dealt with elsewhere.
+const PROTOCOL: [&str; 9] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "keep-alive",
+];
+
+/// Of `FORWARDING`, the ones that are lists: several lines are one list (RFC 9110
 /// §5.3), so they are folded, not refused.
 const LISTS: usize = 2;
 
@@ -195,7 +210,11 @@ impl Believed {
         let s = &rules.settings;
         let mut add = |n: &str| {
             let n = n.to_ascii_lowercase();
-            if !n.is_empty() && n != "baggage" && !names.iter().any(|m| **m == *n) {
+            if !n.is_empty()
+                && n != "baggage"
+                && !PROTOCOL.contains(&n.as_str())
+                && !names.iter().any(|m| **m == *n)
+            {
                 names.push(n.into_boxed_str());
             }
         };
@@ -573,6 +592,25 @@ mod tests {
         assert!(has(&b, "x-other"));
         let seen = std::thread::scope(|s| s.spawn(|| has(&a, "x-renamed")).join());
         assert!(seen.expect("thread"));
+    }
+
+    #[test]
+    fn protocol_headers_are_never_believed_names() {
+        let rules = RuleSet::from_yaml(
+            "version: 1\nsettings: {origin_header: Host}\ngray: {id: g, user_header: content-length}\n",
+        )
+        .expect("rules");
+        let b = Believed::of(&rules);
+        assert_eq!(b.index("host"), None);
+        assert_eq!(b.index("content-length"), None);
+        assert_eq!(
+            b.screen(
+                [("host", &b"a"[..]), ("content-length", b"0")].into_iter(),
+                false,
+                UntrustedHeaders::Refuse
+            ),
+            Screen::Pass
+        );
     }
 
     #[test]
