@@ -941,3 +941,40 @@ async fn an_upstreams_framing_cannot_desynchronise_the_client() {
         }
     }
 }
+
+/// A refused request's client still sending its body gets the 400 (the
+/// sidecar reads and drops the rest before closing, rather than resetting
+/// the connection under the answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_reaches_a_client_still_sending() {
+    let upstream = Recorder::start().await;
+    let sc = start_sidecar(&upstream.url(), BLOCK_ADMIN, |_| {}).await;
+    let s = TcpStream::connect(sc.addr).await.expect("connect");
+    let (mut r, mut w) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let head = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 300000\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let _ = w.write_all(head).await;
+        let chunk = vec![b'x'; 10_000];
+        for _ in 0..30 {
+            if w.write_all(&chunk).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = w.shutdown().await;
+    });
+    // The client reads only once it has sent everything.
+    let _ = writer.await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), r.read_to_end(&mut got))
+        .await
+        .expect("the sidecar closes the connection");
+    assert!(read.is_ok(), "closed cleanly, not reset: {read:?}");
+    assert!(
+        got.starts_with(b"HTTP/1.1 400 "),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    sc.shutdown().await;
+    assert!(upstream.settled().await.is_empty());
+}
