@@ -1212,6 +1212,36 @@ mod tests {
     }
 
     #[test]
+    fn forwards_the_canonical_path_with_the_query_as_it_came() {
+        let (out, _, _) = rewrite("GET //a/./b;v=1/../%63?q=%41&r=./x HTTP/1.1\r\nHost: h\r\n\r\n")
+            .expect("fast");
+        assert!(
+            out.starts_with("GET /base/a/c?q=%41&r=./x HTTP/1.1\r\nHost: h\r\n"),
+            "{out}"
+        );
+        let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
+        let raw = b"GET /a/%62 HTTP/1.1\r\n\r\n";
+        let Parsed::Head(head) = parse_request(raw, &mut h) else {
+            panic!("head");
+        };
+        assert_eq!(head.path(), "/a/b");
+        let mut out = Vec::new();
+        upstream_head(&head, "", "up:80", &client(), &mut out);
+        assert!(out.starts_with(b"GET /a/b HTTP/1.1\r\n"));
+        for (raw, error) in [
+            ("GET /a%2Fb HTTP/1.1\r\n\r\n", PathError::EncodedSlash),
+            ("GET /a%00 HTTP/1.1\r\n\r\n", PathError::Nul),
+            ("GET /%FF HTTP/1.1\r\n\r\n", PathError::InvalidUtf8),
+        ] {
+            let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
+            let Parsed::Head(head) = parse_request(raw.as_bytes(), &mut h) else {
+                panic!("head: {raw}");
+            };
+            assert_eq!(head.bad_path, Some(error), "{raw}");
+        }
+    }
+
+    #[test]
     fn meta_reads_the_head() {
         let raw = "GET /p?q=1 HTTP/1.1\r\nX-User: u1\r\nx-user: u2\r\n\r\n";
         let mut h = [MaybeUninit::uninit(); MAX_HEADERS];
