@@ -613,6 +613,60 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_network_holds_exactly_the_addresses_sharing_its_prefix(
+            net in proptest::prelude::any::<u32>(),
+            ip in proptest::prelude::any::<u32>(),
+            prefix in 0u8..=32,
+        ) {
+            let shift = 32 - u32::from(prefix);
+            let base = net.checked_shr(shift).unwrap_or(0).checked_shl(shift).unwrap_or(0);
+            let text = format!("{}/{prefix}", Ipv4Addr::from(base));
+            let n = PeerNet::parse(&text).expect("a masked network parses");
+            let same = ip.checked_shr(shift).unwrap_or(0) == net.checked_shr(shift).unwrap_or(0);
+            proptest::prop_assert_eq!(n.contains(IpAddr::V4(Ipv4Addr::from(ip))), same);
+            proptest::prop_assert_eq!(n.to_string(), text);
+        }
+
+        #[test]
+        fn stripping_leaves_nothing_an_untrusted_peer_may_not_send(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "x-seawall-test", "X-Seawall-Origin", "x-uid", "x-canary",
+                        "x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-proto",
+                        "baggage", "host", "x-other", "accept",
+                    ]),
+                    proptest::sample::select(vec![
+                        "1", "", "seawall-test=1", "a=1, seawall-test=x,b=2", "k=v",
+                        "seawall-test=", "10.0.0.1",
+                    ]),
+                ),
+                0..8,
+            ),
+        ) {
+            let b = believed();
+            let mut map = HeaderMap::new();
+            for (k, v) in &lines {
+                map.append(
+                    HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                    HeaderValue::from_static(v),
+                );
+            }
+            let pairs = || map.iter().map(|(k, v)| (k.as_str(), v.as_bytes()));
+            let screened = b.screen(pairs(), false, UntrustedHeaders::Strip);
+            if screened == Screen::Strip {
+                b.strip(&mut map);
+                let pairs = map.iter().map(|(k, v)| (k.as_str(), v.as_bytes()));
+                proptest::prop_assert_eq!(
+                    b.screen(pairs, false, UntrustedHeaders::Refuse),
+                    Screen::Pass
+                );
+            }
+        }
+    }
+
     #[test]
     fn parses_the_mode() {
         assert_eq!(
