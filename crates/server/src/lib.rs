@@ -130,7 +130,7 @@ pub struct TransportLimits {
     /// Bound of an ordinary request, body read included: past it the
     /// answer is 503.
     pub request_timeout: Duration,
-    /// Bound of a long poll (a request with `wait=`), which waits up to
+    /// Bound of a long poll (`GET /api/v1/guard/rules?…&wait=N`), which waits up to
     /// 60 s by design.
     pub long_poll_timeout: Duration,
     /// Longest a response may wait for the client to read on (the socket's

@@ -18,9 +18,8 @@
 //!   timeout covers neither the handshake nor version detection).
 //! - **Request timeout.** A request's handler (which reads the body) must
 //!   produce its answer within [`TransportLimits::request_timeout`], else
-//!   the answer is `503 request_timeout`-style `unavailable`. Long polls
-//!   (a request with a `wait` query parameter: the sidecars'
-//!   `GET /api/v1/guard/rules?wait=`) are bounded by
+//!   the answer is 503 `unavailable`. Long polls (the sidecars'
+//!   `GET /api/v1/guard/rules?…&wait=N`) are bounded by
 //!   [`TransportLimits::long_poll_timeout`] instead.
 //! - **Send timeout.** A response that cannot be written because the
 //!   client stopped reading (the socket's send buffer stays full) for
@@ -132,11 +131,18 @@ pub(crate) async fn deadline(
     }
 }
 
-/// Whether the request is a long poll: its query has a `wait` parameter.
+/// Whether the request is a long poll: a long-polling endpoint asked to
+/// `wait`.
 fn is_long_poll(uri: &http::Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|p| p == "wait" || p.starts_with("wait=")))
+    LONG_POLLS.contains(&uri.path())
+        && uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "wait" || p.starts_with("wait=")))
 }
+
+/// The endpoints that wait on purpose when asked to (`wait=`): a `wait`
+/// elsewhere does not lengthen a request's bound.
+const LONG_POLLS: &[&str] = &["/api/v1/guard/rules"];
 
 /// The answer to a connection over the cap (plain HTTP).
 const OVER_CAP: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
@@ -546,6 +552,8 @@ mod tests {
         assert!(!is_long_poll(&plain));
         let none: http::Uri = "/api/v1/events".parse().expect("uri");
         assert!(!is_long_poll(&none));
+        let elsewhere: http::Uri = "/api/v1/events?wait=60".parse().expect("uri");
+        assert!(!is_long_poll(&elsewhere), "only endpoints that long-poll");
     }
 
     #[test]
