@@ -22,6 +22,7 @@ use std::sync::{Arc, RwLock};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
+use seawall_guard::rules::ParamSource;
 use seawall_guard::{RuleSet, baggage_has};
 
 use crate::SidecarError;
@@ -181,8 +182,14 @@ const LISTS: usize = 2;
 /// The header names believed under the rule set in force.
 #[derive(Debug, Clone)]
 pub(crate) struct Believed {
-    /// Lower-case names: `FORWARDING` first, then those the rules name.
+    /// Lower-case names: `FORWARDING` first, then those the rules name,
+    /// then (from `single` on) the hot-parameter headers.
     names: Vec<Box<str>>,
+    /// Where the names that are only refused when sent twice begin: the
+    /// hot-parameter headers, which anyone may send, but whose second copy
+    /// would let the guard count one value while the upstream serves
+    /// another.
+    single: usize,
     /// Bit `n` set when a name is `n` bytes long (bit 63: 63 or more): most
     /// header lines are passed over on their length alone.
     lengths: u64,
@@ -208,7 +215,7 @@ impl Believed {
     pub(crate) fn of(rules: &RuleSet) -> Self {
         let mut names: Vec<Box<str>> = FORWARDING.iter().map(|n| Box::from(*n)).collect();
         let s = &rules.settings;
-        let mut add = |n: &str| {
+        fn add(names: &mut Vec<Box<str>>, n: &str) {
             let n = n.to_ascii_lowercase();
             if !n.is_empty()
                 && n != "baggage"
@@ -217,13 +224,23 @@ impl Believed {
             {
                 names.push(n.into_boxed_str());
             }
-        };
-        add(&s.origin_header);
-        add(&s.test_header);
+        }
+        add(&mut names, &s.origin_header);
+        add(&mut names, &s.test_header);
         if let Some(g) = &rules.gray {
-            add(&g.user_header);
+            add(&mut names, &g.user_header);
             for h in &g.headers {
-                add(&h.name);
+                add(&mut names, &h.name);
+            }
+        }
+        let single = names.len();
+        for r in &rules.resources {
+            for h in r
+                .hot_params
+                .iter()
+                .filter(|h| h.source == ParamSource::Header)
+            {
+                add(&mut names, &h.name);
             }
         }
         let lengths = names
@@ -232,6 +249,7 @@ impl Believed {
             .fold(0, |m, n| m | length_bit(n));
         Self {
             names,
+            single,
             lengths,
             baggage_key: s.test_baggage_key.clone().into_boxed_str(),
         }
@@ -268,7 +286,9 @@ impl Believed {
                 continue;
             }
             let Some(i) = self.index(name) else { continue };
-            found.get_or_insert(name);
+            if i < self.single {
+                found.get_or_insert(name);
+            }
             if i < LISTS {
                 continue;
             }
@@ -299,7 +319,7 @@ impl Believed {
     /// Removes the believed headers from `headers`, and the test member
     /// from `baggage` (its other members stay).
     pub(crate) fn strip(&self, headers: &mut HeaderMap) {
-        for n in &self.names {
+        for n in &self.names[..self.single] {
             headers.remove(&**n);
         }
         let lines: Vec<HeaderValue> = headers
@@ -665,6 +685,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn hot_parameter_headers_are_refused_twice_but_never_stripped() {
+        let rules = RuleSet::from_yaml(
+            "version: 1\nresources:\n  - name: r\n    hot_params:\n      - {id: h, source: header, name: X-Item, count: 1}\n      - {id: q, source: query, name: item, count: 1}\n",
+        )
+        .expect("rules");
+        let b = Believed::of(&rules);
+        let one = [("x-item", &b"7"[..])];
+        assert_eq!(
+            b.screen(one.into_iter(), false, UntrustedHeaders::Refuse),
+            Screen::Pass
+        );
+        let two = [("x-item", &b"7"[..]), ("X-Item", b"8")];
+        assert_eq!(
+            b.screen(two.into_iter(), true, UntrustedHeaders::Strip),
+            Screen::Duplicate("x-item".into())
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-item", HeaderValue::from_static("7"));
+        h.insert("x-seawall-test", HeaderValue::from_static("1"));
+        b.strip(&mut h);
+        assert_eq!(h.get("x-item").map(HeaderValue::as_bytes), Some(&b"7"[..]));
+        assert!(h.get("x-seawall-test").is_none());
+        assert_eq!(b.index("item"), None, "query parameters are not headers");
     }
 
     #[test]

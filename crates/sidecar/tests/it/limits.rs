@@ -653,3 +653,23 @@ async fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() {
     // A GOAWAY (frame type 7) said why.
     assert!(types.contains(&7), "no GOAWAY among frames {types:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_parameter_header_sent_twice_is_refused() {
+    let up = echo_upstream("primary").await;
+    let rules = "version: 1\nresources:\n  - name: items\n    routes: [{path: /items}]\n    hot_params: [{id: hot-item, source: header, name: x-item, count: 1000}]\n";
+    for fast in PATHS {
+        let sc = start_sidecar(&up, rules, |c| c.fast_path = fast).await;
+        // Anyone may send it once (it is not an identity header) ...
+        let (status, text) = get_from("127.0.0.2", sc.addr, "/items", &[("x-item", "7")]).await;
+        assert_eq!(status, 200, "fast={fast}: {text}");
+        assert_eq!(upstream_saw(&text, "x-item"), Some("7"), "{text}");
+        // ... but twice the guard would count one value and the upstream
+        // might serve the other.
+        let two = [("x-item", "7"), ("x-item", "8")];
+        let (status, text) = get_from("127.0.0.1", sc.addr, "/items", &two).await;
+        assert_eq!(status, 400, "fast={fast}: {text}");
+        assert!(text.contains("x-item"), "{text}");
+        sc.shutdown().await;
+    }
+}
