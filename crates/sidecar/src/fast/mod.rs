@@ -266,9 +266,9 @@ impl Client {
                     let text = format!("{}: {}\n", status.canonical_reason().unwrap_or(""), r.why);
                     let resp = proxy::text_response(status, text, None, "bad_request");
                     made(&resp, true, &mut self.down_head);
-                    let _ = self.stream.write_all(&self.down_head).await;
-                    let _ = self.stream.shutdown().await;
-                    linger(&mut self.stream).await;
+                    // Not a reset under the answer: what the client still
+                    // sends is read and dropped for a moment.
+                    crate::server::answer_and_close(&mut self.stream, &self.down_head).await;
                     return Step::Close;
                 }
             };
@@ -599,30 +599,6 @@ impl Client {
         let head = read_head(&mut ur, buf, head_request, close, &mut self.down_head).await?;
         Ok((head, true))
     }
-}
-
-/// How long, and how many bytes, a refused client's further bytes are read
-/// and dropped after the answer.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
-
-/// After answering a refused request and shutting the write side: reads
-/// and drops what the client still sends (its body, a pipelined request)
-/// until it closes, for a bounded time and amount — closing with unread
-/// bytes would reset the connection and could discard the answer before
-/// the client reads it (nginx's lingering close).
-async fn linger(stream: &mut TcpStream) {
-    let mut scratch = [0u8; 8192];
-    let mut left = LINGER_BYTES;
-    let drain = async {
-        while left > 0 {
-            match stream.read(&mut scratch).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Writes a response the sidecar made into `out`.
