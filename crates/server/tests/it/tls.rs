@@ -67,6 +67,19 @@ async fn start_tls(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), ServerError>>,
 ) {
+    start_tls_with(dir, tls, seawall_server::TransportLimits::default()).await
+}
+
+async fn start_tls_with(
+    dir: &Path,
+    tls: &TlsConfig,
+    limits: seawall_server::TransportLimits,
+) -> (
+    SocketAddr,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), ServerError>>,
+) {
     let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(dir.join("seawall.db")))
         .await
         .expect("open store");
@@ -77,7 +90,8 @@ async fn start_tls(
         .await
         .expect("server")
         .with_tls(tls)
-        .expect("the certificate and key load");
+        .expect("the certificate and key load")
+        .with_transport(limits);
     assert!(server.is_tls());
     let admin = server
         .bootstrap_token()
@@ -320,6 +334,87 @@ async fn untrusted_or_misnamed_certificates_and_plain_http_are_refused() {
         .with_tls(&mismatched)
         .expect_err("a key from another certificate");
     assert!(err.to_string().contains("does not go with"), "{err}");
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), running)
+        .await
+        .expect("the server stops")
+        .expect("task")
+        .expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_are_held_to_the_header_timeout_and_the_cap() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::TempDir::new();
+    let pki = Pki::new(dir.path(), "good", "seawall test CA", &["localhost"]);
+    let limits = seawall_server::TransportLimits {
+        header_timeout: Duration::from_millis(500),
+        max_connections: 2,
+        ..seawall_server::TransportLimits::default()
+    };
+    let (addr, _admin, stop, running) = start_tls_with(dir.path(), &pki.tls, limits).await;
+
+    // A client that opens a connection and never starts the handshake,
+    // and one that stops halfway through its ClientHello, are closed after
+    // the header timeout.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut half = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .expect("the start of a ClientHello");
+    let started = Instant::now();
+    for s in [&mut silent, &mut half] {
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "an unfinished handshake was not closed");
+    }
+    assert!(started.elapsed() >= Duration::from_millis(400));
+
+    // With both slots held, a third connection is closed without a
+    // handshake; a served client gets in once a slot is free.
+    // (The server lets go of a slot just after closing its socket.)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for s in &mut held {
+        let mut buf = [0u8; 16];
+        let open = tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await;
+        assert!(open.is_err(), "a connection within the cap was closed");
+    }
+    let err = Client::new_with_ca(&format!("https://localhost:{}", addr.port()), Some(&pki.ca))
+        .expect("client")
+        .get("/healthz")
+        .await
+        .expect_err("over the cap");
+    assert!(
+        matches!(err, ClientError::Tls { .. } | ClientError::Http { .. }),
+        "{err}"
+    );
+    drop(held);
+    let started = Instant::now();
+    loop {
+        let r = Client::new_with_ca(&format!("https://localhost:{}", addr.port()), Some(&pki.ca))
+            .expect("client")
+            .get("/healthz")
+            .await;
+        if r.as_ref().is_ok_and(|r| r.status == StatusCode::OK) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(15), running)
