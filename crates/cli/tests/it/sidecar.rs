@@ -208,7 +208,10 @@ fn control_flags_come_together_and_refuse_bad_urls() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--control") && err.contains("ftp://cp:1"), "{err}");
+    assert!(
+        err.contains("--control") && err.contains("ftp://cp:1"),
+        "{err}"
+    );
     // https is served (tests/it/tls.rs); a CA file that cannot be used
     // stops the start with a message naming the flag and the file.
     let not_a_ca = temp_rules("not-a-ca", "this is not a certificate\n");
