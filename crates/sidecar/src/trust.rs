@@ -713,6 +713,62 @@ mod tests {
         assert_eq!(b.index("item"), None, "query parameters are not headers");
     }
 
+    /// What the trusted-peer check costs per request on a typical head from
+    /// a trusted peer (the common case: nothing to strip). Not a gate
+    /// (timing is machine-dependent); run with
+    /// `cargo test --release -p seawall-sidecar --lib trust_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn trust_cost() {
+        use std::hint::black_box;
+        use std::time::Instant;
+        let rules = RuleSet::from_yaml(
+            "version: 1\nsettings: {origin_header: x-caller}\ngray: {id: g, headers: [{name: x-canary, value: '1'}]}\n",
+        )
+        .expect("rules");
+        let cell = BelievedCell::new(Believed::of(&rules));
+        let head: [(&str, &[u8]); 6] = [
+            ("Host", b"shop.example"),
+            ("User-Agent", b"wrk/4.2"),
+            ("Accept", b"*/*"),
+            ("Accept-Encoding", b"gzip"),
+            ("x-caller", b"checkout"),
+            ("x-request-id", b"5b1e0c9a-7d3f-4d6e-9a51-0c2b1f3e8d77"),
+        ];
+        let n = 1_000_000u32;
+        let time = |name: &str, f: &mut dyn FnMut()| {
+            for _ in 0..10_000 {
+                f();
+            }
+            let start = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            let ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+            eprintln!("{name:<40} {ns:>7.1} ns");
+        };
+        time("screen, trusted peer, 6 headers", &mut || {
+            let s = cell.with(|b| {
+                b.screen(
+                    black_box(&head).iter().copied(),
+                    true,
+                    UntrustedHeaders::Strip,
+                )
+            });
+            black_box(s);
+        });
+        time("screen, untrusted peer, 6 headers", &mut || {
+            let s = cell.with(|b| {
+                b.screen(
+                    black_box(&head).iter().copied(),
+                    false,
+                    UntrustedHeaders::Strip,
+                )
+            });
+            black_box(s);
+        });
+    }
+
     #[test]
     fn parses_the_mode() {
         assert_eq!(
