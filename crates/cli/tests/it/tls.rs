@@ -142,12 +142,35 @@ fn serve_over_tls_with_ca_or_system_roots() {
         "{err}"
     );
 
-    // A sidecar following it over TLS with --ca.
-    let rules = dir.0.join("sidecar-rules.json");
+    // A sidecar following it over TLS with --ca: it reaches the control
+    // plane, which has no rules for the service yet, and says so (not a
+    // TLS or connection failure).
+    let said = sidecar_start(url, token, ca, &dir.0.join("sidecar-rules.json"));
+    assert!(
+        said.contains("has no rules for order-svc yet"),
+        "the sidecar did not reach the control plane over TLS:\n{said}"
+    );
+    // With another CA it starts all the same (the service stays reachable)
+    // and says what failed and what to pass.
+    let said = sidecar_start(
+        url,
+        token,
+        other_ca.to_str().expect("utf-8"),
+        &dir.0.join("sidecar-rules-2.json"),
+    );
+    assert!(
+        said.contains("TLS handshake with the control plane failed") && said.contains("--ca"),
+        "{said}"
+    );
+}
+
+/// Starts `seawall sidecar --control URL --ca CA` and returns what it said
+/// on stderr up to its listening line (then stops it).
+fn sidecar_start(url: &str, token: &str, ca: &str, rules: &Path) -> String {
     let mut sidecar = Command::new(env!("CARGO_BIN_EXE_seawall"))
         .args(["sidecar", "--listen", "127.0.0.1:0", "--upstream"])
         .args(["http://127.0.0.1:9", "--rules"])
-        .arg(&rules)
+        .arg(rules)
         .args(["--control", url, "--service", "order-svc", "--ca", ca])
         .args(["--token", token])
         .env_remove("SEAWALL_CA")
@@ -179,12 +202,7 @@ fn serve_over_tls_with_ca_or_system_roots() {
     let _ = sidecar.kill();
     let _ = sidecar.wait();
     assert!(listening, "{said}");
-    // It reached the control plane over TLS: no rules for the service
-    // yet, so it says so (not a TLS or connection failure).
-    assert!(
-        said.contains("has no rules for order-svc yet"),
-        "the sidecar did not reach the control plane over TLS:\n{said}"
-    );
+    said
 }
 
 #[test]
