@@ -292,8 +292,9 @@ pub(crate) fn parse_request<'b>(
                 why: "the request head is too large",
             });
         }
-        // HTTP/2 with prior knowledge: hyper's.
-        Err(httparse::Error::Version) if buf.starts_with(b"PRI * HTTP/2.0\r\n") => {
+        // HTTP/2 with prior knowledge (the preface, perhaps not all here
+        // yet): hyper's.
+        Err(httparse::Error::Version) if buf.starts_with(b"PRI * HTTP/2") => {
             return Parsed::Unusual;
         }
         Err(_) => return Parsed::Refused(Refused::bad("a malformed request head")),
@@ -1117,6 +1118,8 @@ mod tests {
             "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             "PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "PRI * HTTP/2.0\r",
+            "PRI * HTTP/2",
         ] {
             assert_eq!(rewrite(raw), Err(Not::Unusual), "{raw}");
         }
