@@ -125,9 +125,9 @@ impl<'de> Visitor<'de> for RawVisitor {
 /// [`SPAN_PROTOCOL`] (what its own `Spanned<T>` asks for), as a map of a
 /// marker, the value, and where it was referenced and defined. Reading
 /// that map here, borrowing the field names and stopping after the
-/// referenced location, costs a fraction of `Spanned`'s generic decoding
-/// (a `String` key and two full `Location` structs per value) — on a
-/// 590,000-value plan that was half of `seawall plan readiness`.
+/// referenced location, skips most of `Spanned`'s generic decoding (a
+/// `String` key and two full `Location` structs per value): about 50 ms of
+/// CPU on a 590,000-value plan (`docs/benchmarks.md`, "Large plans").
 /// `tests::keeps_locations_of_keys_and_values` fails if a serde-saphyr
 /// release changes the protocol.
 struct Located(Node);
