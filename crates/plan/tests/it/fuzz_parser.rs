@@ -191,8 +191,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
         (at, 1usize..64).prop_map(|(at, len)| Mutation::DeleteBytes { at, len }),
-        (at, prop::sample::select(TOKENS))
-            .prop_map(|(at, token)| Mutation::Insert { at, token }),
+        (at, prop::sample::select(TOKENS)).prop_map(|(at, token)| Mutation::Insert { at, token }),
         (at, any::<char>()).prop_map(|(at, with)| Mutation::Replace { at, with }),
         at.prop_map(|line| Mutation::DuplicateLine { line }),
         at.prop_map(|line| Mutation::DeleteLine { line }),

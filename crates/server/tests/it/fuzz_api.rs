@@ -422,7 +422,10 @@ fn arbitrary_json_bodies_never_get_a_5xx() {
     let statuses = statuses.into_inner().unwrap_or_default();
     let total: usize = statuses.values().sum();
     let limited = statuses.get(&429).copied().unwrap_or(0);
-    eprintln!("{} operations, {total} requests, by status: {statuses:?}", ops.len());
+    eprintln!(
+        "{} operations, {total} requests, by status: {statuses:?}",
+        ops.len()
+    );
     assert!(limited * 10 < total, "mostly rate-limited: {statuses:?}");
     assert!(
         statuses.keys().any(|s| (200..300).contains(s)),
