@@ -427,10 +427,6 @@ fn arbitrary_json_bodies_never_get_a_5xx() {
         ops.len()
     );
     assert!(limited * 10 < total, "mostly rate-limited: {statuses:?}");
-    assert!(
-        statuses.keys().any(|s| (200..300).contains(s)),
-        "nothing accepted: {statuses:?}"
-    );
     // Still serving.
     let r = rt
         .block_on(
