@@ -77,7 +77,13 @@ pub fn render(src: &str, file: &str, diagnostics: &[Diagnostic], color: bool) ->
         let report = Report {
             d,
             source: &source,
-            span: span_at(src, d.line, d.column),
+            // miette draws a label with a format width of its visual column,
+            // and Rust refuses widths past 65,535 (a panic): far out on a
+            // long line (a minified plan, a limit crossed mid-line) the
+            // snippet is left out and the first line says where.
+            span: (d.column <= MAX_SNIPPET_COLUMN)
+                .then(|| span_at(src, d.line, d.column))
+                .flatten(),
         };
         if handler.render_report(&mut out, &report).is_err() {
             // Fall back to the plain one-line form.
@@ -93,6 +99,10 @@ pub fn render(src: &str, file: &str, diagnostics: &[Diagnostic], color: bool) ->
     }
     out
 }
+
+/// The last column with a source snippet: tabs drawn 4 wide and wide
+/// characters 2 wide stay far below miette's 65,535.
+const MAX_SNIPPET_COLUMN: u32 = 10_000;
 
 /// Byte span of the token at a 1-based line and (character) column.
 fn span_at(src: &str, line: u32, column: u32) -> Option<SourceSpan> {
@@ -354,6 +364,22 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_diagnostic_far_out_on_a_long_line_renders_without_a_snippet() {
+        // One line of 200,000 values: the duplicate key is at column
+        // ~1.9 million, where miette's label would panic.
+        let mut src = String::from("event: {name: x}\nx: {a: 1, ");
+        for i in 0..200_000 {
+            src.push_str(&format!("k{i}: 1, "));
+        }
+        src.push_str("a: 2}\n");
+        let diags = seawall_plan::parse(&src, "long.yaml").expect_err("duplicate key");
+        assert!(diags.0[0].column > MAX_SNIPPET_COLUMN, "{}", diags.render());
+        let text = render(&src, "long.yaml", &diags.0, false);
+        assert!(text.starts_with("long.yaml:2:"), "{text}");
+        assert!(text.contains("duplicate"), "{text}");
+    }
 
     #[test]
     fn durations_of_load_flags() {
