@@ -370,7 +370,6 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     progress(&Step::Sim {
         servers: plan.services.len() + plan.partners.len(),
     });
-    let reader = create_token(&client, "demo-sidecars", "viewer").await?;
     let mut entry_services: Vec<String> = Vec::new();
     for e in plan.entries.values() {
         if !entry_services.contains(&e.service) {
@@ -404,11 +403,20 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
             Upstream::parse(&format!("http://{upstream}"))
                 .map_err(|e| sidecar_err(e.to_string()))?,
         );
+        // Each sidecar gets a token of the `sidecar` role scoped to its own
+        // service: it can follow that service's rules and nothing else.
+        let token = create_token(
+            &client,
+            &format!("demo-sidecar-{service}"),
+            "sidecar",
+            Some(service),
+        )
+        .await?;
         config.control = Some(
             Control::new(
                 &base_url,
                 service.clone(),
-                &reader,
+                &token,
                 format!("demo-{service}"),
             )
             .map_err(|e| sidecar_err(e.to_string()))?,
@@ -615,7 +623,12 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     })
 }
 
-async fn create_token(client: &Client, name: &str, role: &str) -> Result<String, DemoError> {
+async fn create_token(
+    client: &Client,
+    name: &str,
+    role: &str,
+    service: Option<&str>,
+) -> Result<String, DemoError> {
     // A name already taken (a reused data dir) gets a numbered one.
     for n in 0..100 {
         let name = if n == 0 {
@@ -626,7 +639,7 @@ async fn create_token(client: &Client, name: &str, role: &str) -> Result<String,
         let r = client
             .post_json(
                 "/api/v1/tokens",
-                &serde_json::json!({"name": name, "role": role}),
+                &serde_json::json!({"name": name, "role": role, "service": service}),
             )
             .await
             .map_err(|e| api_err("create a token", e))?;

@@ -17,7 +17,7 @@ use crate::flow::{FlowCounter, FlowRuleState, Verdict as FlowVerdict};
 use crate::gray::Gray;
 use crate::hot::{HotCheck, HotParamState};
 use crate::request::{
-    Fault, FaultAction, RequestMeta, Upstream, Verdict, baggage_has, query_param,
+    Fault, FaultAction, RequestMeta, Upstream, Verdict, baggage_has, unique_query_param,
 };
 use crate::route::Router;
 use crate::rules::{
@@ -833,7 +833,23 @@ impl<C: Clock> Guard<C> {
             for h in &res.hot {
                 let value = match h.rule.source {
                     ParamSource::Header => req.header(&h.key).map(std::borrow::Cow::Borrowed),
-                    ParamSource::Query => req.query().and_then(|q| query_param(q, &h.key)),
+                    ParamSource::Query => {
+                        match req.query().map(|q| unique_query_param(q, &h.key)) {
+                            None | Some(Ok(None)) => None,
+                            Some(Ok(Some(v))) => Some(v),
+                            Some(Err(())) if h.rule.dry_run => {
+                                h.would_block.fetch_add(1, Ordering::Relaxed);
+                                None
+                            }
+                            Some(Err(())) => {
+                                h.blocked.fetch_add(1, Ordering::Relaxed);
+                                return Decision::Block(Blocked {
+                                    rule_id: Arc::clone(&h.id),
+                                    reason: BlockReason::AmbiguousParam,
+                                });
+                            }
+                        }
+                    }
                 };
                 let Some(value) = value else { continue };
                 match h.check(&value, now, acquire, scale) {

@@ -102,15 +102,20 @@ pub enum BlockReason {
     TestQuota,
     /// Test traffic bound for an upstream not marked shadow-safe.
     NotShadowSafe,
+    /// A hot-parameter rule's query parameter appears more than once
+    /// (`?sku=a&sku=b`): the guard would count one value while the upstream's
+    /// framework may serve another (parameter pollution), so it is refused.
+    AmbiguousParam,
 }
 
 impl BlockReason {
     /// The HTTP status to answer a blocked request with: 503 for an open
-    /// breaker or an unsafe upstream (the service cannot take it), 429 for
-    /// every quota.
+    /// breaker or an unsafe upstream (the service cannot take it), 400 for a
+    /// request that can be read two ways, 429 for every quota.
     pub fn status(self) -> u16 {
         match self {
             BlockReason::CircuitOpen | BlockReason::NotShadowSafe => 503,
+            BlockReason::AmbiguousParam => 400,
             _ => 429,
         }
     }
@@ -126,6 +131,7 @@ impl BlockReason {
             BlockReason::HotParam => "hot_param",
             BlockReason::TestQuota => "test_quota",
             BlockReason::NotShadowSafe => "not_shadow_safe",
+            BlockReason::AmbiguousParam => "ambiguous_param",
         }
     }
 }

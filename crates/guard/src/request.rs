@@ -139,6 +139,32 @@ pub fn query_param<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
     })
 }
 
+/// Like [`query_param`], but `Err(())` when parameter `name` appears more
+/// than once (`?sku=a&sku=b`): frameworks disagree on which one they serve
+/// (the first, the last, a list), so a limit keyed on one of them can be
+/// dodged by sending the other.
+pub(crate) fn unique_query_param<'q>(
+    query: &'q str,
+    name: &str,
+) -> Result<Option<Cow<'q, str>>, ()> {
+    let mut found = None;
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let same = if k.bytes().any(|b| b == b'%' || b == b'+') {
+            decode_query_value(k) == name
+        } else {
+            k == name
+        };
+        if same {
+            if found.is_some() {
+                return Err(());
+            }
+            found = Some(decode_query_value(v));
+        }
+    }
+    Ok(found)
+}
+
 /// Whether a W3C `baggage` header value has member `key` with a non-empty
 /// value (`key=value;props` members separated by commas).
 pub fn baggage_has(baggage: &str, key: &str) -> bool {

@@ -35,14 +35,15 @@ use crate::proxy::Shared;
 use crate::reload::{self, Polled};
 
 /// Where the sidecar gets its rules from when it follows a control plane.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Control {
     /// The control plane: `http://host:port[/base]` (for `https://`, the
     /// same with [`Control::is_tls`]).
     pub server: Upstream,
     /// The service whose rules this sidecar applies.
     pub service: String,
-    /// API token (any role may read rules and report).
+    /// API token: a `sidecar` token scoped to `service` (the role that
+    /// may read this service's rules and report, nothing else).
     pub token: String,
     /// This sidecar's name in the applied-version reports.
     pub instance: String,
@@ -52,6 +53,20 @@ pub struct Control {
     /// For `https://`: the TLS configuration and the name the control
     /// plane's certificate must carry.
     tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+}
+
+/// Never prints the token (configurations end up in logs).
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("server", &self.server)
+            .field("service", &self.service)
+            .field("token", &"<redacted>")
+            .field("instance", &self.instance)
+            .field("wait", &self.wait)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Control {

@@ -397,7 +397,7 @@ impl Collector for GuardCollector {
         )?;
         family(
             "guard_rule_tracked_values",
-            "Hot-parameter rules: values tracked now",
+            "Hot-parameter and per-caller rules: values or callers tracked now",
             false,
             &|_, s| s.tracked_values,
         )?;

@@ -210,3 +210,49 @@ fn long_hot_parameter_values_are_limited_in_bounded_slots() {
     assert!(!admitted(&a), "the same long value is limited");
     assert!(admitted(&format!("{prefix}b")), "another long value");
 }
+
+/// A hot parameter sent twice (`?sku=a&sku=hot`) is refused with 400: the
+/// guard would count one value while the upstream may serve the other, so
+/// a limited value could be reached by putting a fresh one beside it.
+#[test]
+fn a_hot_query_parameter_sent_twice_is_refused() {
+    use seawall_guard::{BlockReason, RequestParts};
+    let (g, _clock) = guard(
+        "version: 1\nresources:\n  - name: item\n    routes: [{ path: /item }]\n    hot_params: [{ id: hot-sku, source: query, name: sku, count: 1 }]\n",
+    );
+    let decide = |q: &str| {
+        let v = g.evaluate(&RequestParts::new("GET", "/item").with_query(q));
+        match v.decision {
+            Decision::Pass(p) => {
+                g.finish(p, Outcome::Ok);
+                None
+            }
+            Decision::Block(b) => Some((b.reason, b.reason.status())),
+            _ => panic!("unexpected decision"),
+        }
+    };
+    assert_eq!(decide("sku=hot"), None);
+    assert_eq!(
+        decide("sku=hot"),
+        Some((BlockReason::HotParam, 429)),
+        "the value is at its limit"
+    );
+    for q in [
+        "sku=fresh&sku=hot",
+        "sku=hot&sku=fresh",
+        "s%6Bu=x&sku=hot",
+        "sku&sku=hot",
+    ] {
+        assert_eq!(
+            decide(q),
+            Some((BlockReason::AmbiguousParam, 400)),
+            "{q} names sku twice"
+        );
+    }
+    assert_eq!(
+        decide("sku=other&other=hot"),
+        None,
+        "another parameter is fine"
+    );
+    assert_eq!(BlockReason::AmbiguousParam.as_str(), "ambiguous_param");
+}

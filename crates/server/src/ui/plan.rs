@@ -18,7 +18,7 @@ use similar::{ChangeTag, TextDiff};
 use super::chrome::fmt_ms;
 use super::targets::{bad, query};
 use super::{Chrome, Form, Nav, Session, UiError, render};
-use crate::api::plans::validate;
+use crate::api::plans::validate_off_thread;
 use crate::auth::{PLANNERS, READERS};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -508,7 +508,7 @@ async fn upload(
             Vec::new(),
         );
         refused = Some(page);
-    } else if let Err(e) = validate(&form.text, &file_name) {
+    } else if let Err(e) = validate_off_thread(&form.text, &file_name).await {
         let ApiError::Unprocessable {
             message, details, ..
         } = &e
