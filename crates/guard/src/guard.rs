@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -13,7 +12,9 @@ use serde::Serialize;
 
 use crate::breaker::{Admit, Breaker, BreakerEvent, BreakerState, EventLog};
 use crate::clock::{Clock, MonotonicClock};
-use crate::flow::{FlowCounter, FlowRuleState, Verdict as FlowVerdict};
+use crate::decision::{Blocked, BreakerSet, Decision, Fallback, Outcome, Permit};
+use crate::flow::{FlowRuleState, Verdict as FlowVerdict};
+use crate::fx::FxMap;
 use crate::gray::Gray;
 use crate::hot::{HotCheck, HotParamState};
 use crate::request::{
@@ -27,152 +28,6 @@ use crate::{BlockReason, GuardError};
 
 /// How many breaker state changes the guard keeps until they are drained.
 const EVENT_LOG_CAPACITY: usize = 4096;
-
-/// A small, fast hasher for resource names (FxHash's multiply-rotate).
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Hasher builder for the guard's small-key maps.
-pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
-type FxMap<K, V> = HashMap<K, V, FxBuild>;
-
-/// The answer to one check.
-#[derive(Debug)]
-#[must_use = "a passed call holds a permit; finish it with `Guard::finish`"]
-pub enum Decision {
-    /// Go ahead; report the outcome with [`Guard::finish`].
-    Pass(Permit),
-    /// Go ahead after waiting `wait` (pace-with-queue); report the outcome
-    /// with [`Guard::finish`].
-    Wait {
-        /// How long the caller should wait before calling upstream.
-        wait: Duration,
-        /// The admission.
-        permit: Permit,
-    },
-    /// Refused by a rule.
-    Block(Blocked),
-    /// A degradation switch is on: answer with its fallback, do not call upstream.
-    Fallback(Fallback),
-}
-
-impl Decision {
-    /// The id of the rule that blocked or degraded the call, if any.
-    pub fn rule_id(&self) -> Option<&str> {
-        match self {
-            Decision::Block(b) => Some(&b.rule_id),
-            Decision::Fallback(f) => Some(&f.rule_id),
-            Decision::Pass(_) | Decision::Wait { .. } => None,
-        }
-    }
-
-    /// Whether the call may go ahead (now or after a wait).
-    pub fn is_admitted(&self) -> bool {
-        matches!(self, Decision::Pass(_) | Decision::Wait { .. })
-    }
-}
-
-/// A call refused by a rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blocked {
-    /// The rule that refused it.
-    pub rule_id: Arc<str>,
-    /// Why.
-    pub reason: BlockReason,
-}
-
-/// A call answered by a degradation switch's fallback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fallback {
-    /// The switch that is on.
-    pub rule_id: Arc<str>,
-    /// The response to serve.
-    pub response: Arc<FallbackResponse>,
-}
-
-/// How an admitted call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Success.
-    Ok,
-    /// Failure (an error response, an exception, a timeout).
-    Error,
-}
-
-/// An admitted call. Hand it back with [`Guard::finish`] so concurrency
-/// limits are released and breakers learn the outcome; dropping it releases
-/// the concurrency slots only (and an unfinished half-open probe re-opens its
-/// breaker).
-#[derive(Debug)]
-pub struct Permit {
-    breakers: Option<Arc<BreakerSet>>,
-    concurrency: Vec<Arc<FlowCounter>>,
-    acquire: u64,
-    probes: u64,
-    started: u64,
-}
-
-impl Permit {
-    fn empty(acquire: u64, started: u64) -> Self {
-        Self {
-            breakers: None,
-            concurrency: Vec::new(),
-            acquire,
-            probes: 0,
-            started,
-        }
-    }
-
-    /// Whether this call is a half-open breaker's probe.
-    pub fn is_probe(&self) -> bool {
-        self.probes != 0
-    }
-
-    fn abandon_probes(&mut self, now: u64) {
-        if self.probes == 0 {
-            return;
-        }
-        if let Some(set) = &self.breakers {
-            for (i, b) in set.0.iter().enumerate() {
-                if self.probes & (1 << i) != 0 {
-                    b.abandon_probe(now);
-                }
-            }
-        }
-        self.probes = 0;
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        for c in &self.concurrency {
-            c.release(self.acquire);
-        }
-        let started = self.started;
-        self.abandon_probes(started);
-    }
-}
 
 #[derive(Debug)]
 struct SwitchState {
@@ -255,13 +110,6 @@ struct ResourceState {
 /// How many handles to a resource's breakers permits share out (threads
 /// take them round-robin, see [`handle_stripe`]).
 const PERMIT_HANDLES: usize = 4;
-
-/// A resource's breakers as a permit holds them. Each handle is its own
-/// allocation on its own cache line, so threads admitting calls at once bump
-/// different reference counts instead of ping-ponging one line.
-#[derive(Debug)]
-#[repr(align(64))]
-struct BreakerSet(Vec<Arc<Breaker>>);
 
 /// This thread's handle index: threads are numbered round-robin as they
 /// first check, so two threads use different handles.

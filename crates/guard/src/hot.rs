@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::flow::{QPS_BUCKETS, SECOND, bounded_key};
-use crate::guard::FxBuild;
+use crate::fx::FxBuild;
 use crate::rules::HotParamRule;
 use crate::window::Window;
 

@@ -59,9 +59,11 @@
 mod breaker;
 mod canon;
 mod clock;
+mod decision;
 #[cfg(feature = "plan")]
 pub mod derive;
 mod flow;
+mod fx;
 mod gray;
 mod guard;
 mod hot;
@@ -75,8 +77,9 @@ mod window;
 pub use breaker::{BreakerEvent, BreakerState};
 pub use canon::{PathError, canonical_path, decode_query_value};
 pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+pub use decision::{Blocked, Decision, Fallback, Outcome, Permit};
 pub use gray::{GrayReason, gray_bucket, sticky_hash};
-pub use guard::{Blocked, Decision, Fallback, Guard, Outcome, Permit, RuleStats, SwapReport};
+pub use guard::{Guard, RuleStats, SwapReport};
 pub use request::{
     Fault, FaultAction, RequestMeta, RequestParts, Upstream, Verdict, baggage_has, query_param,
 };

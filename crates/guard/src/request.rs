@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::canon::decode_query_value;
 
+use crate::decision::Decision;
 use crate::gray::GrayReason;
-use crate::guard::Decision;
 
 /// What the guard reads from a request.
 ///

@@ -11,8 +11,22 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::GuardError;
-use crate::rules::Route;
+use crate::fx::FxBuild;
+
+/// A route: method and path pattern that select a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// HTTP method (case-insensitive); absent or `*`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Path pattern: `/`-separated literal segments, `{name}` for exactly
+    /// one segment, and `*` as the last segment for the rest of the path.
+    pub path: String,
+}
 
 /// One segment of a compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +144,7 @@ impl Ends {
 #[derive(Debug)]
 enum Literals {
     Few(Vec<(Box<str>, Node)>),
-    Many(HashMap<Box<str>, Node, crate::guard::FxBuild>),
+    Many(HashMap<Box<str>, Node, FxBuild>),
 }
 
 impl Default for Literals {

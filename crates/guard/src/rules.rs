@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::GuardError;
+pub use crate::route::Route;
 
 /// Maximum number of circuit breakers on one resource.
 pub const MAX_BREAKERS_PER_RESOURCE: usize = 64;
@@ -145,18 +146,6 @@ impl Default for TestTrafficPolicy {
             reserve: default_reserve(),
         }
     }
-}
-
-/// A route: method and path pattern that select a resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// HTTP method (case-insensitive); absent or `*`: any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// Path pattern: `/`-separated literal segments, `{name}` for exactly
-    /// one segment, and `*` as the last segment for the rest of the path.
-    pub path: String,
 }
 
 /// Where a hot parameter's value comes from.

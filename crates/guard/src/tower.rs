@@ -30,7 +30,8 @@ use tower::{Layer, Service};
 
 use crate::canon::canonical_path;
 use crate::clock::{Clock, MonotonicClock};
-use crate::guard::{Decision, Guard, Outcome};
+use crate::decision::{Decision, Outcome};
+use crate::guard::Guard;
 use crate::request::{FaultAction, Upstream, Verdict};
 
 /// Response header naming the rule that decided a refused, degraded, aborted

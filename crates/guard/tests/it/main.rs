@@ -10,6 +10,7 @@ mod common;
 mod derive;
 mod flow;
 mod fuzz_rules;
+mod module_dag;
 mod props;
 mod request;
 mod swap;
