@@ -10,8 +10,14 @@
 //! error (bad flag, unreadable file, malformed results file); 3 the change
 //! gate refused the change (`gate check`: it is frozen).
 
+// The argument structs' doc comments are clap's `--help` text, written for a
+// terminal (`<data-dir>`, `[default: …]`), not Markdown: rustdoc's link and
+// HTML checks do not apply to them.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod commands;
 mod input;
+mod logs;
 mod output;
 
 use std::path::PathBuf;
@@ -26,6 +32,8 @@ use crate::output::Format;
 #[derive(Debug, Parser)]
 #[command(name = "seawall", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    logging: logs::Logging,
     #[command(subcommand)]
     command: Command,
 }
@@ -152,6 +160,15 @@ pub struct OncallArgs {
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits 2 (0 for --help/--version).
     let cli = Cli::parse();
+    // Where the libraries' log lines go: stderr, except `seawall demo`,
+    // which sends them to a file unless -v (it installs that itself).
+    match &cli.command {
+        Command::Demo(_) => {}
+        Command::Serve(a) => cli.logging.to_stderr(a.log_level()),
+        _ => cli
+            .logging
+            .to_stderr(tracing_subscriber::filter::LevelFilter::INFO),
+    }
     let result = match &cli.command {
         Command::Plan(cmd) => match cmd {
             PlanCommand::Check(a) => commands::check::run(a),
@@ -168,7 +185,7 @@ fn main() -> ExitCode {
         Command::Rehearse(a) => commands::rehearse::run(a),
         Command::Sidecar(a) => commands::sidecar::run(a),
         Command::Sim(a) => commands::sim::run(a),
-        Command::Demo(a) => commands::demo::run(a),
+        Command::Demo(a) => commands::demo::run(a, &cli.logging),
         Command::Gate(c) => commands::gate::run(c),
         Command::Serve(a) => commands::serve::run(a),
         Command::Push(a) => commands::push::run(a),

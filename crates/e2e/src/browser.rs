@@ -524,14 +524,13 @@ impl Browser {
     }
 
     /// Save a PNG of the window to `<target>/ui-screenshots/<name>.png` and
-    /// print its path.
+    /// return its path (the caller prints it: a library never prints).
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf, E2eError> {
         let png = self.client.screenshot().await?;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).map_err(E2eError::io(format!("create {}", dir.display())))?;
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).map_err(E2eError::io(format!("write {}", path.display())))?;
-        eprintln!("screenshot: {}", path.display());
         Ok(path)
     }
 

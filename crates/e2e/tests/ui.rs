@@ -184,7 +184,10 @@ async fn without_a_session_the_ui_asks_to_log_in() {
         assert!(b.exists("form input#token").await.expect("find"));
         s.assert_clean("login page").await;
     }
-    b.screenshot("login").await.expect("screenshot");
+    b.screenshot("login")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
     s.assert_no_external_request();
     s.close().await;
 }
@@ -230,7 +233,10 @@ async fn the_event_list_names_the_user_and_links_the_event() {
         .await
         .expect("the carnival event is listed");
     assert_eq!(link.text().await.expect("text"), "930 Holiday Carnival");
-    b.screenshot("events").await.expect("screenshot");
+    b.screenshot("events")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
     s.assert_clean("event list").await;
     s.assert_cookie_hidden().await;
     s.assert_no_external_request();
@@ -297,7 +303,10 @@ async fn a_phone_sized_window_does_not_scroll_sideways() {
     s.session("vera", Role::Viewer).await;
     let (scroll, inner) = b.widths().await.expect("widths");
     assert!(scroll <= inner, "event list overflows: {scroll} > {inner}");
-    b.screenshot("phone-events").await.expect("screenshot");
+    b.screenshot("phone-events")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
     s.assert_clean("phone event list").await;
     s.assert_no_external_request();
     s.close().await;
@@ -558,6 +567,7 @@ async fn tour(s: &Scene, prefix: &str) {
         s.browser
             .screenshot(&format!("{prefix}{name}"))
             .await
+            .map(|p| eprintln!("screenshot: {}", p.display()))
             .expect("screenshot");
     }
 }
@@ -568,7 +578,10 @@ async fn every_page_shows_its_content_and_reaches_nothing_outside() {
     let b = &s.browser;
     s.session("vera", Role::Viewer).await;
     s.assert_clean("event list").await;
-    b.screenshot("events").await.expect("screenshot");
+    b.screenshot("events")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
     tour(&s, "").await;
 
     // A run's charts and two runs compared.
@@ -577,14 +590,20 @@ async fn every_page_shows_its_content_and_reaches_nothing_outside() {
         .expect("goto");
     b.find("#rate-chart").await.expect("the run's rate chart");
     s.assert_clean("a run").await;
-    b.screenshot("rehearsal-run").await.expect("screenshot");
+    b.screenshot("rehearsal-run")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
     b.goto(&format!(
         "/ui/events/{SLUG}/rehearsals/compare?a={first}&b={second}"
     ))
     .await
     .expect("goto");
     s.assert_clean("two runs compared").await;
-    b.screenshot("rehearsal-compare").await.expect("screenshot");
+    b.screenshot("rehearsal-compare")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
 
     // Every navigation link leads to a page of this event.
     b.goto(&format!("/ui/events/{SLUG}")).await.expect("goto");
@@ -655,6 +674,7 @@ async fn on_a_phone_the_overview_fits_the_screen() {
         s.browser
             .screenshot(&format!("phone-{name}"))
             .await
+            .map(|p| eprintln!("screenshot: {}", p.display()))
             .expect("screenshot");
     }
     if !overflowing.is_empty() {
@@ -815,6 +835,7 @@ async fn an_invalid_plan_upload_shows_its_diagnostics() {
     s.browser
         .screenshot("plan-invalid-upload")
         .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
         .expect("screenshot");
     // Nothing was stored: still version 1.
     let (_, history) = s

@@ -23,7 +23,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::log;
 use crate::proxy::Shared;
 
 /// Most admin connections open at once (scrapers and operators are few).
@@ -40,7 +39,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
-                log(format_args!("admin: accept failed: {e}"));
+                tracing::warn!("admin: accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
@@ -194,10 +193,10 @@ async fn switch(shared: &Shared, id: &str, req: Request<Incoming>) -> Response<F
     };
     match shared.guard().set_switch(id, on) {
         Ok(()) => {
-            log(format_args!(
+            tracing::info!(
                 "admin: switch `{id}` turned {}",
                 if on { "on" } else { "off" }
-            ));
+            );
             json(StatusCode::OK, &serde_json::json!({ "id": id, "on": on }))
         }
         Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),

@@ -30,7 +30,6 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 use crate::config::Upstream;
-use crate::log;
 use crate::proxy::Shared;
 use crate::reload::{self, Polled};
 
@@ -396,32 +395,33 @@ pub(crate) async fn prime(control: &Control, rules_path: &Path, has_gray: bool) 
     };
     match fetched {
         Ok(Some(f)) => match write_whole(rules_path, &f.document).await {
-            Ok(()) => log(format_args!(
+            Ok(()) => tracing::info!(
                 "control: version {} of {}'s rules from the control plane",
-                f.version, control.service
-            )),
-            Err(e) => log(format_args!("control: {e}")),
+                f.version,
+                control.service
+            ),
+            Err(e) => tracing::warn!("control: {e}"),
         },
-        Ok(None) if rules_path.exists() => log(format_args!(
+        Ok(None) if rules_path.exists() => tracing::info!(
             "control: the control plane has no rules for {} yet; using {}",
             control.service,
             rules_path.display()
-        )),
-        Err(e) if rules_path.exists() => log(format_args!(
+        ),
+        Err(e) if rules_path.exists() => tracing::warn!(
             "control: {e}; starting with the last rules kept in {}",
             rules_path.display()
-        )),
+        ),
         outcome => {
             let why = match outcome {
                 Err(e) => e,
                 _ => format!("the control plane has no rules for {} yet", control.service),
             };
-            log(format_args!(
-                "warning: control: {why}; no local copy at {} either: starting with no rules (everything passes)",
+            tracing::warn!(
+                "control: {why}; no local copy at {} either: starting with no rules (everything passes)",
                 rules_path.display()
-            ));
+            );
             if let Err(e) = write_whole(rules_path, "{\"version\": 0}\n").await {
-                log(format_args!("control: {e}"));
+                tracing::warn!("control: {e}");
             }
         }
     }
@@ -461,7 +461,7 @@ pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
             write_whole(&shared.rules_path, &f.document).await?;
             match reload::poll(&shared).await {
                 Polled::Swapped => {
-                    log(format_args!("control: applied version {}", f.version));
+                    tracing::info!("control: applied version {}", f.version);
                     report(&control, f.version).await?;
                     reported = Some(f.version);
                     Ok(())
@@ -476,14 +476,14 @@ pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
         match step.await {
             Ok(()) => {
                 if failing {
-                    log(format_args!("control: reachable again"));
+                    tracing::info!("control: reachable again");
                 }
                 failing = false;
                 backoff = Duration::from_millis(250);
             }
             Err(e) => {
                 if !failing {
-                    log(format_args!("control: {e}; keeping the rules in force"));
+                    tracing::warn!("control: {e}; keeping the rules in force");
                 }
                 failing = true;
                 tokio::time::sleep(backoff).await;

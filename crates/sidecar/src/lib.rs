@@ -14,7 +14,9 @@
 //! injected fault, or forwarded to the primary or gray upstream under the
 //! resource's timeout; its outcome (5xx, errors, latency) goes back to the
 //! guard when the response body ends. The rules file is polled and hot-swapped; the
-//! admin port serves `/metrics` and the rules. See `docs/sidecar.md`.
+//! admin port serves `/metrics` and the rules. It logs with `tracing` and
+//! never prints: the program that embeds it installs the subscriber. See
+//! `docs/sidecar.md`.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), seawall_sidecar::SidecarError> {
@@ -49,8 +51,3 @@ pub use error::SidecarError;
 pub use proxy::{KIND_HEADER, ProxyBody, REASON_HEADER};
 pub use server::{ShutdownReport, Sidecar, shutdown_signal};
 pub use trust::{PeerNet, UntrustedHeaders};
-
-/// Writes one log line to standard error.
-pub(crate) fn log(msg: std::fmt::Arguments<'_>) {
-    eprintln!("seawall sidecar: {msg}");
-}

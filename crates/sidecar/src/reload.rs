@@ -18,7 +18,6 @@ use seawall_guard::RuleSet;
 use serde::Serialize;
 
 use crate::SidecarError;
-use crate::log;
 use crate::proxy::Shared;
 
 /// What the admin API tells about the rules file.
@@ -218,10 +217,11 @@ pub(crate) async fn poll(shared: &Shared) -> Polled {
                 st.last_error_at = None;
                 st.bad_hash = None;
                 shared.metrics.rules_file_ok.set(1);
-                log(format_args!(
+                tracing::info!(
                     "rules: {} is again the version {} in force",
-                    st.path, st.version
-                ));
+                    st.path,
+                    st.version
+                );
             }
             return Polled::Unchanged;
         }
@@ -248,14 +248,14 @@ pub(crate) async fn poll(shared: &Shared) -> Polled {
             st.bad_hash = None;
             shared.metrics.reloads_ok.inc();
             shared.metrics.rules_file_ok.set(1);
-            log(format_args!(
+            tracing::info!(
                 "rules: loaded version {} from {} (kept {}, new or changed {}, removed {})",
                 report.version,
                 st.path,
                 report.kept.len(),
                 report.fresh.len(),
                 report.removed.len()
-            ));
+            );
             Polled::Swapped
         }
         Err(e) => reject(shared, Some(h), &e),
@@ -269,10 +269,7 @@ fn reject(shared: &Shared, bad_hash: Option<u64>, e: &SidecarError) -> Polled {
     if st.last_error.as_deref() == Some(msg.as_str()) {
         return Polled::Unchanged;
     }
-    log(format_args!(
-        "error: {msg}; keeping version {} in force",
-        st.version
-    ));
+    tracing::error!("{msg}; keeping version {} in force", st.version);
     st.last_error = Some(msg);
     st.last_error_at = Some(unix_now());
     shared.metrics.reloads_failed.inc();

@@ -21,7 +21,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::config::Config;
 use crate::proxy::{self, Shared};
 use crate::reload::{self, RulesStatus};
-use crate::{SidecarError, admin, control, fast, log};
+use crate::{SidecarError, admin, control, fast};
 
 /// A sidecar whose sockets are bound and whose rules are loaded; [`run`](Sidecar::run) it.
 #[derive(Debug)]
@@ -138,7 +138,7 @@ impl Sidecar {
                     Ok(c) => c,
                     Err(e) => {
                         // Usually out of file descriptors: back off briefly.
-                        log(format_args!("accept failed: {e}"));
+                        tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
@@ -172,10 +172,10 @@ impl Sidecar {
         }
         drop(listener);
         let open_connections = drain.receiver_count();
-        log(format_args!(
+        tracing::info!(
             "shutting down: stopped accepting; draining {open_connections} connection(s) for up to {} ms",
             config.drain_timeout.as_millis()
-        ));
+        );
         let _ = drain.send(true);
         let drained = tokio::time::timeout(config.drain_timeout, drain.closed())
             .await
@@ -187,14 +187,14 @@ impl Sidecar {
         if let Some(a) = admin {
             a.abort();
         }
-        log(format_args!(
+        tracing::info!(
             "stopped ({})",
             if drained {
                 "all requests finished"
             } else {
                 "drain timeout: open requests cut off"
             }
-        ));
+        );
         ShutdownReport {
             open_connections,
             drained,

@@ -3,7 +3,9 @@
 //! plan's simulated system, a guard sidecar per entry service, a capacity
 //! search per entry, results uploaded, guard rules derived from them. It
 //! prints each step, then the UI's address and a token, and runs until
-//! ctrl-c.
+//! ctrl-c. The embedded parts' log lines go to `demo.log` in the data
+//! directory (named at the end of the summary), or to stderr with -v: the
+//! narrative stays readable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,7 +54,7 @@ pub struct DemoArgs {
 
 /// Run the verb: 0 after ctrl-c (or at once with --exit), 1 when the plan
 /// is invalid, 2 when a part cannot start.
-pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &DemoArgs, logging: &crate::logs::Logging) -> anyhow::Result<ExitCode> {
     let (text, file) = match &args.plan {
         Some(path) => (
             std::fs::read_to_string(path)
@@ -80,6 +82,20 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             ));
             (dir, true)
         }
+    };
+    let log_file = if logging.verbose > 0 {
+        // -v: info on stderr, -vv debug, -vvv trace.
+        logging.to_stderr(tracing_subscriber::filter::LevelFilter::WARN);
+        None
+    } else {
+        let path = data_dir.join(LOG_FILE);
+        let opened = make_private_dir(&data_dir)
+            .and_then(|()| logging.to_file(tracing_subscriber::filter::LevelFilter::INFO, &path));
+        if let Err(e) = opened {
+            eprintln!("seawall demo: cannot write logs to {}: {e}", path.display());
+            return Ok(ExitCode::from(super::USAGE));
+        }
+        Some(path)
     };
     let mut opts = Options::new(text, file, data_dir.clone());
     opts.factor = args.factor;
@@ -120,6 +136,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         println!("Token:       {}", demo.admin_token);
         println!("             (paste it on the login page; also the API's bearer token)");
         println!("Data dir:    {}", data_dir.display());
+        if let Some(path) = &log_file {
+            println!("Logs:        {} (-v: on stderr instead)", path.display());
+        }
         if !args.exit {
             eprintln!(
                 "seawall demo: ready in {:.0} s; running until ctrl-c",
@@ -141,6 +160,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(super::USAGE))
         }
     }
+}
+
+/// The embedded parts' log file, in the data directory.
+const LOG_FILE: &str = "demo.log";
+
+/// The data directory, made private (0700) like the control plane makes it.
+fn make_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
 }
 
 fn describe(step: &Step) -> String {

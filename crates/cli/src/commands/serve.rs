@@ -10,20 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use seawall_server::{Config, Server, TlsConfig, TransportLimits, bootstrap};
 use seawall_sidecar::shutdown_signal;
 
 use crate::input::duration;
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `timestamp LEVEL message key=value …`.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// Arguments of `seawall serve`.
 #[derive(Debug, Args)]
@@ -94,12 +85,18 @@ pub struct ServeArgs {
     /// A web UI session ends this long after login, used or not.
     #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = duration)]
     session_max: Duration,
-    /// Log line format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-    /// Least severe log level: error, warn, info, debug, trace.
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
-    log_level: tracing_subscriber::filter::LevelFilter,
+    /// Least severe log level: error, warn, info, debug, trace [default:
+    /// info, moved by -v/-q].
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<tracing_subscriber::filter::LevelFilter>,
+}
+
+impl ServeArgs {
+    /// The base log level (-v/-q move it; `RUST_LOG` overrides it).
+    pub fn log_level(&self) -> tracing_subscriber::filter::LevelFilter {
+        self.log_level
+            .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO)
+    }
 }
 
 /// The application-level limits from the flags.
@@ -125,17 +122,6 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 
 /// Run the verb until a shutdown signal.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(args.log_level)
-        .with_target(false);
-    let installed = match args.log_format {
-        LogFormat::Text => logs.with_ansi(crate::output::stderr_color()).try_init(),
-        LogFormat::Json => logs.json().try_init(),
-    };
-    if installed.is_err() {
-        eprintln!("warning: a logger is already installed; keeping it");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

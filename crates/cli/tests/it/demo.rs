@@ -10,6 +10,8 @@ use common::seawall;
 
 #[test]
 fn demo_runs_the_whole_loop_and_prints_the_ui_and_a_token() {
+    let data_dir = std::env::temp_dir().join(format!("seawall-demo-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
     let run = seawall(&[
         "demo",
         "--listen",
@@ -17,8 +19,36 @@ fn demo_runs_the_whole_loop_and_prints_the_ui_and_a_token() {
         "--exit",
         "--entries",
         "home,call-car",
+        "--data-dir",
+        data_dir.to_str().expect("utf-8"),
     ]);
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    // The narrative and the summary only: the embedded control plane's
+    // and sidecars' log lines go to the file named at the end.
+    for (name, out) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        for log in [
+            "starting with no rules",
+            "control:",
+            "rules: loaded version",
+            "seawall_sidecar",
+            "seawall_server",
+            " INFO ",
+            " WARN ",
+        ] {
+            assert!(!out.contains(log), "a log line (`{log}`) on {name}:\n{out}");
+        }
+    }
+    let log_file = data_dir.join("demo.log");
+    assert!(
+        run.stdout
+            .contains(&format!("Logs:        {}", log_file.display())),
+        "{}",
+        run.stdout
+    );
+    let logs = std::fs::read_to_string(&log_file).expect("demo.log");
+    assert!(logs.contains("seawall control plane listening"), "{logs}");
+    assert!(logs.contains("seawall_sidecar"), "{logs}");
+    let _ = std::fs::remove_dir_all(&data_dir);
     // Every step is shown as it happens.
     for step in [
         "plan scaled ×0.04",
