@@ -1,8 +1,8 @@
 //! Seawall's control plane (`seawall serve`): a JSON API under `/api/v1`
 //! over the [`seawall_store::Store`], with an OpenAPI document at
 //! `/api/v1/openapi.json`, `/healthz` and `/readyz`, bearer-token auth with
-//! roles, and a hash-chained audit log of every change. It is the only
-//! crate that knows the API's JSON shapes (`docs/control-plane.md`).
+//! roles, and a hash-chained audit log of every change. The API's JSON
+//! shapes are `seawall-api`'s types (`docs/control-plane.md`).
 //!
 //! # Writing an API module
 //!
@@ -39,8 +39,9 @@
 //!   column, 422) into types with `#[serde(deny_unknown_fields)]`; query and
 //!   path through [`ApiQuery`] / [`ApiPath`]. Errors are [`ApiError`]s
 //!   (`StoreError` converts: NotFound 404, Conflict 409).
-//! - Response types are this crate's own `ToSchema` structs (not the
-//!   store's), with `deny_unknown_fields` so the tests' decoding is strict.
+//! - Request and response types are `seawall-api`'s (not the store's),
+//!   re-exported from the area's module, with `deny_unknown_fields` so the
+//!   tests' decoding is strict.
 //! - Changes go through the store with `auth.ctx(&state)` (the actor and
 //!   the server's clock; the store appends the audit entry in the same
 //!   transaction) and then call [`AppState::notify_change`]; long polls
@@ -49,7 +50,7 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
-pub mod client;
+pub use seawall_api::client;
 pub mod error;
 pub mod extract;
 mod log;

@@ -21,6 +21,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+mod api_shapes;
 pub mod audit;
 mod error;
 mod open;
@@ -280,35 +281,9 @@ pub struct Session {
     pub expires_ms: Millis,
 }
 
-/// Kind of change asked about at the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    /// A deployment.
-    Release,
-    /// A configuration change.
-    Config,
-    /// An operations action (scaling, restarts, DB work).
-    Ops,
-}
-
-impl ChangeKind {
-    /// Lower-case name, as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Release => "release",
-            ChangeKind::Config => "config",
-            ChangeKind::Ops => "ops",
-        }
-    }
-
-    /// Parse a lower-case name.
-    pub fn parse(name: &str) -> Option<ChangeKind> {
-        [ChangeKind::Release, ChangeKind::Config, ChangeKind::Ops]
-            .into_iter()
-            .find(|k| k.as_str() == name)
-    }
-}
+/// Kind of change asked about at the gate: the API's own type, so the
+/// store and every client of the API share one definition.
+pub use seawall_api::ChangeKind;
 
 /// A gate decision, recorded whether the change was allowed or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

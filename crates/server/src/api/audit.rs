@@ -4,8 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+pub use seawall_api::audit::{AuditEntry, AuditPage, AuditQuery};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,81 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub const DEFAULT_LIMIT: u32 = 1000;
 /// Largest page size.
 pub const MAX_LIMIT: u32 = 10_000;
-
-/// One audit entry, exactly as stored and hashed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuditEntry {
-    /// 1, 2, … without gaps.
-    pub seq: i64,
-    /// When, ms since the Unix epoch (UTC).
-    pub at_ms: i64,
-    /// Who (token name, or `bootstrap`).
-    pub actor: String,
-    /// What, dotted (`plan.push`, `gate.check`, `token.create`, …).
-    pub action: String,
-    /// On what (`event:double11`, `token:7`, …).
-    pub target: String,
-    /// Details as compact JSON text, hashed exactly as stored.
-    pub detail: String,
-    /// The previous entry's hash (64 zeros for the first).
-    pub prev_hash: String,
-    /// This entry's hash: lower-case hex SHA-256 (docs/control-plane.md).
-    pub hash: String,
-}
-
-impl From<seawall_store::AuditEntry> for AuditEntry {
-    fn from(e: seawall_store::AuditEntry) -> Self {
-        Self {
-            seq: e.seq,
-            at_ms: e.at_ms,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            detail: e.detail,
-            prev_hash: e.prev_hash,
-            hash: e.hash,
-        }
-    }
-}
-
-impl From<AuditEntry> for seawall_store::AuditEntry {
-    fn from(e: AuditEntry) -> Self {
-        Self {
-            seq: e.seq,
-            at_ms: e.at_ms,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            detail: e.detail,
-            prev_hash: e.prev_hash,
-            hash: e.hash,
-        }
-    }
-}
-
-/// Which page.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Entries with `seq` greater than this (default 0: from the start).
-    #[serde(default)]
-    pub after: i64,
-    /// At most this many (default 1000, at most 10000).
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
-/// A page of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuditPage {
-    /// In `seq` order.
-    pub entries: Vec<AuditEntry>,
-    /// `after` for the next page; `null` when this page is the last.
-    pub next_after: Option<i64>,
-}
 
 /// A page of the audit log.
 #[utoipa::path(get, path = "/audit", tag = "audit", security(("bearer" = [])),

@@ -5,8 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use seawall_api::events::{Event, EventList, NewEvent};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,54 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_event, list_events))
         .routes(routes!(get_event))
-}
-
-/// An event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Event {
-    /// Store id.
-    pub id: i64,
-    /// Unique short name used in URLs.
-    pub slug: String,
-    /// Display name.
-    pub name: String,
-    /// Creation time, ms since the Unix epoch (UTC).
-    pub created_ms: i64,
-    /// Creator (token name).
-    pub created_by: String,
-}
-
-impl From<seawall_store::Event> for Event {
-    fn from(e: seawall_store::Event) -> Self {
-        Self {
-            id: e.id,
-            slug: e.slug,
-            name: e.name,
-            created_ms: e.created_ms,
-            created_by: e.created_by,
-        }
-    }
-}
-
-/// A new event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewEvent {
-    /// Short name: 1–63 lower-case letters, digits and `-`, starting with
-    /// a letter or digit (`double11-2026`).
-    pub slug: String,
-    /// Display name (1–200 characters).
-    #[schema(max_length = 200)]
-    pub name: String,
-}
-
-/// Every event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventList {
-    /// Oldest first.
-    pub events: Vec<Event>,
 }
 
 /// Check a slug: the URL-safe short name of an event.

@@ -13,12 +13,11 @@
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+pub use seawall_api::exports::ExportQuery;
 use seawall_plan::Plan;
 use seawall_plan::export;
 use seawall_plan::model::ChangeKind as PlanKind;
 use seawall_store::ChangeKind;
-use serde::Deserialize;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -43,22 +42,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(freeze_ics))
         .routes(routes!(freeze_gitlab))
         .routes(routes!(freeze_argocd))
-}
-
-/// Which windows a GitLab or Argo CD export holds.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ExportQuery {
-    /// Only the windows that freeze this service (default: every window
-    /// that freezes some service).
-    #[serde(default)]
-    pub service: Option<String>,
-    /// The change kind whose windows are exported: `release` (default),
-    /// `config` or `ops`.
-    #[serde(default)]
-    #[param(value_type = Option<String>, example = "release")]
-    pub kind: Option<ChangeKind>,
 }
 
 /// The event's current plan and its version, or 404 naming what is missing.

@@ -14,15 +14,15 @@ pub mod rules;
 pub mod runs;
 pub mod tokens;
 
+pub use seawall_api::health::Health;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
-use utoipa::{OpenApi as _, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -83,20 +83,6 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed(
         "this endpoint does not take that method; see /api/v1/openapi.json".into(),
     )
-}
-
-/// Liveness and readiness answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Health {
-    /// `ok`, or `unavailable` when the database does not answer.
-    pub status: String,
-    /// Database backend (`sqlite`, `postgres`); readiness only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backend: Option<String>,
-    /// Why not ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
 }
 
 /// Liveness: the process answers HTTP.

@@ -18,9 +18,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+pub use seawall_api::plans::{
+    PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan, VersionQuery,
+};
 use seawall_plan::{Diagnostic, Plan, capacity, links, readiness, targets};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -49,67 +51,6 @@ pub const PLAN_VERSION_HEADER: &str = "x-seawall-plan-version";
 /// `none`.
 pub const MEASURED_HEADER: &str = "x-seawall-measured";
 
-/// A plan version without its text. (Not `deny_unknown_fields`: it is
-/// flattened into [`PlanVersion`].)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PlanVersionInfo {
-    /// Event id.
-    pub event_id: i64,
-    /// 1, 2, … per event.
-    pub version: i64,
-    /// Lower-case hex SHA-256 of the text.
-    pub sha256: String,
-    /// File name it was pushed as (diagnostics name it).
-    pub file_name: String,
-    /// Push time, ms since the Unix epoch (UTC).
-    pub created_ms: i64,
-    /// Pusher.
-    pub created_by: String,
-}
-
-impl From<seawall_store::PlanVersionInfo> for PlanVersionInfo {
-    fn from(p: seawall_store::PlanVersionInfo) -> Self {
-        Self {
-            event_id: p.event_id,
-            version: p.version,
-            sha256: p.sha256,
-            file_name: p.file_name,
-            created_ms: p.created_ms,
-            created_by: p.created_by,
-        }
-    }
-}
-
-/// A plan version with its text, exactly as pushed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PlanVersion {
-    /// Everything but the text.
-    #[serde(flatten)]
-    pub info: PlanVersionInfo,
-    /// The YAML.
-    pub text: String,
-}
-
-/// A plan to push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PushPlan {
-    /// File name the diagnostics name (default `plan.yaml`).
-    #[serde(default)]
-    #[schema(max_length = 200)]
-    pub file_name: Option<String>,
-    /// The plan's YAML text.
-    pub text: String,
-}
-
-/// An event's plan versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanVersionList {
-    /// Oldest first.
-    pub versions: Vec<PlanVersionInfo>,
-}
-
 /// `details` of a 422 `invalid_plan`: `seawall plan check --format json`'s
 /// document for an invalid plan.
 #[derive(Debug, Clone, Serialize)]
@@ -118,16 +59,6 @@ pub struct InvalidPlan<'a> {
     pub valid: bool,
     /// Every problem, in file order.
     pub diagnostics: &'a [Diagnostic],
-}
-
-/// Which version to analyse.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct VersionQuery {
-    /// Plan version (default: the latest).
-    #[serde(default)]
-    pub version: Option<i64>,
 }
 
 /// Parse and validate a plan: the plan, or 422 `invalid_plan` with its

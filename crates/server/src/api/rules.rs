@@ -16,6 +16,10 @@
 //! name's length, a version that exists, a number of instances per
 //! service, and the token's write rate).
 
+pub use seawall_api::rules::{
+    Adjust, Applied, DeriveRequest, DeriveResult, Derived, PollQuery, Rules, RulesHistory,
+    RulesInfo, ServiceList, ServiceRules, Sidecar, SidecarList,
+};
 use std::time::Duration;
 
 use axum::Json;
@@ -26,9 +30,7 @@ use seawall_guard::RuleSet;
 use seawall_guard::derive;
 use seawall_plan::{capacity, targets};
 use seawall_store::{NewRuleVersion, RuleSource, RuleVersion, SidecarReport};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -57,182 +59,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(versions))
         .routes(routes!(version))
         .routes(routes!(sidecars))
-}
-
-/// A rule set version as served.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Rules {
-    /// Service.
-    pub service: String,
-    /// Version (1, 2, … per service); also the document's `version`.
-    pub version: i64,
-    /// SHA-256 of the stored document.
-    pub sha256: String,
-    /// `derived` or `adjusted`.
-    pub source: String,
-    /// Plan version it was derived from.
-    pub plan_version: Option<i64>,
-    /// Why this version.
-    pub note: String,
-    /// Creation time, ms since the Unix epoch (UTC).
-    pub created_ms: i64,
-    /// Creator.
-    pub created_by: String,
-    /// The rule document (seawall-guard's schema, docs/guard-rules.md).
-    #[schema(value_type = Object)]
-    pub rules: Value,
-}
-
-/// A version without its document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RulesInfo {
-    /// Version.
-    pub version: i64,
-    /// SHA-256 of the stored document.
-    pub sha256: String,
-    /// `derived` or `adjusted`.
-    pub source: String,
-    /// Plan version it was derived from.
-    pub plan_version: Option<i64>,
-    /// Why.
-    pub note: String,
-    /// Creation time, ms since the Unix epoch (UTC).
-    pub created_ms: i64,
-    /// Creator.
-    pub created_by: String,
-}
-
-/// A service's versions, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RulesHistory {
-    /// Service.
-    pub service: String,
-    /// Oldest first.
-    pub versions: Vec<RulesInfo>,
-}
-
-/// What a derivation did for one service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Derived {
-    /// Service.
-    pub service: String,
-    /// Its latest version after the derivation.
-    pub version: i64,
-    /// Whether a new version was stored (false: same rules as the latest).
-    pub changed: bool,
-}
-
-/// The outcome of a derivation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeriveResult {
-    /// Plan version derived from.
-    pub plan_version: i64,
-    /// Which runs gave measured capacities (`none`: declared ones).
-    pub measured: String,
-    /// Per service of the plan, in plan order.
-    pub services: Vec<Derived>,
-}
-
-/// Derivation settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeriveRequest {
-    /// Share of an entry's bottleneck capacity its limit allows when the
-    /// entry has no explicit `rate_limit` (0 < safety ≤ 1; default 0.9).
-    #[serde(default)]
-    pub safety: Option<f64>,
-}
-
-/// A commander's rule set for one service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Adjust {
-    /// The rule document (its `version` is replaced by the stored one).
-    #[schema(value_type = Object)]
-    pub rules: Value,
-    /// Why (kept with the version, shown in the review).
-    #[schema(max_length = 2000)]
-    pub note: String,
-}
-
-/// The long poll's question.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PollQuery {
-    /// Service whose rules to follow.
-    pub service: String,
-    /// The version in force at the caller (0: none); the answer comes when
-    /// the latest differs.
-    #[serde(default)]
-    pub since: i64,
-    /// Longest wait in seconds (default 30, at most 60; 0 answers at once).
-    #[serde(default)]
-    pub wait: Option<u64>,
-}
-
-/// A sidecar's report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Applied {
-    /// Service it guards.
-    #[schema(max_length = 200)]
-    pub service: String,
-    /// Its name (unique per service).
-    #[schema(max_length = 200)]
-    pub instance: String,
-    /// Rule version in force there (0: none yet; at most the latest).
-    #[schema(minimum = 0)]
-    pub version: i64,
-}
-
-/// A sidecar and what it applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Sidecar {
-    /// Its name.
-    pub instance: String,
-    /// Version in force there.
-    pub applied_version: i64,
-    /// Last report, ms since the Unix epoch (UTC).
-    pub reported_ms: i64,
-    /// Whether it is behind the latest version.
-    pub lagging: bool,
-}
-
-/// A service's sidecars.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SidecarList {
-    /// Service.
-    pub service: String,
-    /// Latest version (0: none yet).
-    pub latest_version: i64,
-    /// By instance.
-    pub sidecars: Vec<Sidecar>,
-}
-
-/// Services with rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceList {
-    /// By name.
-    pub services: Vec<ServiceRules>,
-}
-
-/// A service's latest version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceRules {
-    /// Service.
-    pub service: String,
-    /// Latest version.
-    pub latest_version: i64,
 }
 
 fn info(v: &RuleVersion) -> RulesInfo {

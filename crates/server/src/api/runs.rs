@@ -8,10 +8,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+pub use seawall_api::runs::{Run, RunInfo, RunList};
 use seawall_plan::Plan;
 use seawall_plan::capacity::Measured;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,58 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Schema id of the results document.
 pub const RUN_SCHEMA: &str = "seawall.run/v1";
-
-/// A stored rehearsal result, without its document. (Not
-/// `deny_unknown_fields`: it is flattened into [`Run`].)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct RunInfo {
-    /// Store id.
-    pub id: i64,
-    /// Event id.
-    pub event_id: i64,
-    /// Plan version current at upload, if the event had one.
-    pub plan_version: Option<i64>,
-    /// Scenario name from the run.
-    pub scenario: String,
-    /// Lower-case hex SHA-256 of the document as uploaded.
-    pub sha256: String,
-    /// Upload time, ms since the Unix epoch (UTC).
-    pub uploaded_ms: i64,
-    /// Uploader.
-    pub uploaded_by: String,
-}
-
-impl From<seawall_store::RunInfo> for RunInfo {
-    fn from(r: seawall_store::RunInfo) -> Self {
-        Self {
-            id: r.id,
-            event_id: r.event_id,
-            plan_version: r.plan_version,
-            scenario: r.scenario,
-            sha256: r.sha256,
-            uploaded_ms: r.uploaded_ms,
-            uploaded_by: r.uploaded_by,
-        }
-    }
-}
-
-/// A stored rehearsal result with its document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Run {
-    /// Everything but the document.
-    #[serde(flatten)]
-    pub info: RunInfo,
-    /// The `run.json` text exactly as uploaded (its SHA-256 is `sha256`).
-    pub json: String,
-}
-
-/// An event's runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunList {
-    /// Oldest first.
-    pub runs: Vec<RunInfo>,
-}
 
 /// The parts of `run.json` the control plane reads (other fields are kept
 /// in the stored text, not read).

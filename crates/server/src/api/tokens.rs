@@ -8,9 +8,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+pub use seawall_api::tokens::{CreatedToken, NewToken, RoleName, Token, TokenList};
 use seawall_store::Role;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,152 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
 }
 
-/// A token's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleName {
-    /// Everything, including tokens.
-    Admin,
-    /// The guarantee group: events, plans, runs, exception decisions.
-    Commander,
-    /// A business line's technical PM (scoped to `business_line`).
-    Pm,
-    /// On-call staff.
-    Oncall,
-    /// Reads only.
-    Viewer,
-    /// CI/CD pipelines: the change gate only, for the event it is bound to.
-    Ci,
-    /// A guard sidecar: its service's rules and applied-version reports only.
-    Sidecar,
-}
-
-impl From<Role> for RoleName {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::Admin => RoleName::Admin,
-            Role::Commander => RoleName::Commander,
-            Role::Pm => RoleName::Pm,
-            Role::Oncall => RoleName::Oncall,
-            Role::Viewer => RoleName::Viewer,
-            Role::Ci => RoleName::Ci,
-            Role::Sidecar => RoleName::Sidecar,
-        }
-    }
-}
-
-impl From<RoleName> for Role {
-    fn from(r: RoleName) -> Self {
-        match r {
-            RoleName::Admin => Role::Admin,
-            RoleName::Commander => Role::Commander,
-            RoleName::Pm => Role::Pm,
-            RoleName::Oncall => Role::Oncall,
-            RoleName::Viewer => Role::Viewer,
-            RoleName::Ci => Role::Ci,
-            RoleName::Sidecar => Role::Sidecar,
-        }
-    }
-}
-
-/// An API token, never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Token {
-    /// Store id (what `DELETE /tokens/{id}` takes).
-    pub id: i64,
-    /// Unique name: the actor recorded for the token's changes.
-    pub name: String,
-    /// What it may do.
-    pub role: RoleName,
-    /// The business line a `pm` token is scoped to.
-    pub business_line: Option<String>,
-    /// Creation time, ms since the Unix epoch (UTC).
-    pub created_ms: i64,
-    /// Creator.
-    pub created_by: String,
-    /// When it was revoked.
-    pub revoked_ms: Option<i64>,
-    /// When it expires, ms since the Unix epoch (UTC); `null`: never.
-    #[serde(default)]
-    pub expires_ms: Option<i64>,
-    /// The service a `sidecar` token is scoped to.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// The event (slug) a `ci` token is bound to.
-    #[serde(default)]
-    pub event: Option<String>,
-}
-
-impl From<seawall_store::Token> for Token {
-    fn from(t: seawall_store::Token) -> Self {
-        Self {
-            id: t.id,
-            name: t.name,
-            role: t.role.into(),
-            business_line: t.business_line,
-            created_ms: t.created_ms,
-            created_by: t.created_by,
-            revoked_ms: t.revoked_ms,
-            expires_ms: t.expires_ms,
-            service: t.service,
-            event: t.event,
-        }
-    }
-}
-
-/// A token to make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    /// Unique name, 1–64 of `A–Z a–z 0–9 . _ - @` (`ci-payments`, `ana@ops`).
-    #[schema(max_length = 64)]
-    pub name: String,
-    /// Role.
-    pub role: RoleName,
-    /// Business line id of the plan: required for `pm`, refused otherwise.
-    #[serde(default)]
-    #[schema(max_length = 200)]
-    pub business_line: Option<String>,
-    /// The token expires this many seconds after it is made (60 s to 10
-    /// years); left out, it never expires.
-    #[serde(default)]
-    #[schema(minimum = 60, maximum = 315_360_000)]
-    pub expires_in_seconds: Option<u64>,
-    /// The one service a `sidecar` token may follow and report for:
-    /// required for `sidecar`, refused otherwise.
-    #[serde(default)]
-    #[schema(max_length = 200)]
-    pub service: Option<String>,
-    /// The event (slug) a `ci` token asks the gate about: required for
-    /// `ci`, refused otherwise.
-    #[serde(default)]
-    #[schema(max_length = 200)]
-    pub event: Option<String>,
-}
-
 /// Shortest token lifetime `expires_in_seconds` accepts.
 pub const MIN_EXPIRY_SECONDS: u64 = 60;
 /// Longest token lifetime `expires_in_seconds` accepts (10 years).
 pub const MAX_EXPIRY_SECONDS: u64 = 10 * 365 * 86_400;
-
-/// A token just made, with its secret: shown this once, never again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreatedToken {
-    /// The token.
-    pub token: Token,
-    /// The secret (`sw_` and 64 hex digits) to send as `Authorization: Bearer …`.
-    pub secret: String,
-}
-
-/// Every token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenList {
-    /// Oldest first, revoked ones included.
-    pub tokens: Vec<Token>,
-}
 
 /// Check a token's name.
 pub fn check_name(name: &str) -> Result<(), ApiError> {

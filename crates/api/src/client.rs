@@ -1,7 +1,11 @@
-//! A small HTTP/1.1 client for the API, on hyper's connection-level
-//! client: one connection per request, a deadline on each. The CLI
-//! (`seawall push`, `token`, `audit verify`, `gate check`), the demo and
-//! the tests use it.
+//! The one client of the API, on hyper's connection-level HTTP/1.1
+//! client: one connection per request, a deadline on each. Typed methods
+//! (`create_event`, `push_plan`, `gate_check`, `guard_rules`, …) send this
+//! crate's request types and decode its response types; a refusal comes
+//! back as [`ClientError::Api`] with the server's code and message. The
+//! raw methods (`get`, `post_json`, `send_raw`) stay for tests of bad
+//! input. The CLI, the sidecar's `--control`, the demo and the tests use
+//! it.
 //!
 //! `https://` servers are reached with rustls (the `ring` provider),
 //! checking the server's certificate against the CA in `--ca FILE`
@@ -24,7 +28,15 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ErrorBody;
+use crate::ErrorBody;
+use crate::audit::AuditPage;
+use crate::events::{Event, EventList, NewEvent};
+use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
+use crate::gate::{ChangeList, GateAnswer, GateCheck};
+use crate::plans::{PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan};
+use crate::rules::{Applied, Rules};
+use crate::runs::{Run, RunInfo, RunList};
+use crate::tokens::{CreatedToken, NewToken, Token, TokenList};
 
 /// Why a request got no HTTP answer, or an answer that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +87,24 @@ pub enum ClientError {
     /// The request could not be built (bad header value).
     #[error("cannot build the request: {0}")]
     Build(String),
+    /// The server answered with an error (or a status the call does not
+    /// expect): its status and, when the body is the API's error shape,
+    /// its stable code, message and details.
+    #[error("{url} answered {status}: {message} ({code})")]
+    Api {
+        /// Full URL.
+        url: String,
+        /// Status.
+        status: u16,
+        /// The API's snake_case code (`not_found`, `forbidden`, …), or
+        /// `unexpected_status` when the body is not an API error.
+        code: String,
+        /// What is wrong and what to do.
+        message: String,
+        /// Machine-readable specifics (a plan's diagnostics, the roles an
+        /// endpoint needs).
+        details: Option<serde_json::Value>,
+    },
     /// TLS cannot be set up (the CA file), or the handshake failed (the
     /// server's certificate is not trusted, or not for this host).
     #[error("TLS with {addr}: {message}")]
@@ -117,6 +147,280 @@ impl Response {
     /// The body as text (lossy).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// This answer as the error it is: [`ClientError::Api`] with the
+    /// server's code and message when the body is an API error.
+    pub fn into_error(self) -> ClientError {
+        match self.error() {
+            Some(body) => ClientError::Api {
+                url: self.url,
+                status: self.status.as_u16(),
+                code: body.error.code,
+                message: body.error.message,
+                details: body.error.details,
+            },
+            None => {
+                let text = self.text();
+                let text: String = text.chars().take(200).collect();
+                ClientError::Api {
+                    url: self.url,
+                    status: self.status.as_u16(),
+                    code: "unexpected_status".to_owned(),
+                    message: format!("unexpected answer: {}", text.trim()),
+                    details: None,
+                }
+            }
+        }
+    }
+
+    /// The body as a `T` when the status is `status`, else the error.
+    pub fn expect<T: DeserializeOwned>(self, status: u16) -> Result<T, ClientError> {
+        if self.status.as_u16() == status {
+            self.json()
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    /// Nothing but the status `status`, else the error.
+    pub fn expect_empty(self, status: u16) -> Result<(), ClientError> {
+        if self.status.as_u16() == status {
+            Ok(())
+        } else {
+            Err(self.into_error())
+        }
+    }
+}
+
+impl ClientError {
+    /// The API's error code, when the server refused.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The answer's status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Body { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// One path segment, percent-encoded (a slug, a service name, an id).
+pub fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// What a path segment or a query value must encode: everything but the
+/// unreserved characters of RFC 3986.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The answer of a rules long poll.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Poll {
+    /// A version other than `since`.
+    Rules(Box<Rules>),
+    /// Nothing newer within the wait (304).
+    Unchanged,
+}
+
+/// Typed calls, one per operation of `/api/v1`.
+impl Client {
+    /// `GET /api/v1/me`: the calling token.
+    pub async fn me(&self) -> Result<Token, ClientError> {
+        self.get("/api/v1/me").await?.expect(200)
+    }
+
+    /// `POST /api/v1/events`.
+    pub async fn create_event(&self, new: &NewEvent) -> Result<Event, ClientError> {
+        self.post_json("/api/v1/events", new).await?.expect(201)
+    }
+
+    /// `GET /api/v1/events`.
+    pub async fn events(&self) -> Result<EventList, ClientError> {
+        self.get("/api/v1/events").await?.expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}`.
+    pub async fn event(&self, slug: &str) -> Result<Event, ClientError> {
+        self.get(&format!("/api/v1/events/{}", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/plans`: a new plan version.
+    pub async fn push_plan(
+        &self,
+        slug: &str,
+        plan: &PushPlan,
+    ) -> Result<PlanVersionInfo, ClientError> {
+        self.post_json(&format!("/api/v1/events/{}/plans", segment(slug)), plan)
+            .await?
+            .expect(201)
+    }
+
+    /// `GET /api/v1/events/{slug}/plans`.
+    pub async fn plan_versions(&self, slug: &str) -> Result<PlanVersionList, ClientError> {
+        self.get(&format!("/api/v1/events/{}/plans", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/plans/{version}`.
+    pub async fn plan_version(&self, slug: &str, version: i64) -> Result<PlanVersion, ClientError> {
+        self.get(&format!("/api/v1/events/{}/plans/{version}", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/runs`: a `run.json` sent byte for byte
+    /// (its SHA-256 is kept).
+    pub async fn upload_run(&self, slug: &str, run_json: String) -> Result<RunInfo, ClientError> {
+        self.post_json_text(&format!("/api/v1/events/{}/runs", segment(slug)), run_json)
+            .await?
+            .expect(201)
+    }
+
+    /// `GET /api/v1/events/{slug}/runs`.
+    pub async fn runs(&self, slug: &str) -> Result<RunList, ClientError> {
+        self.get(&format!("/api/v1/events/{}/runs", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/runs/{id}`.
+    pub async fn run(&self, slug: &str, id: i64) -> Result<Run, ClientError> {
+        self.get(&format!("/api/v1/events/{}/runs/{id}", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `POST /api/v1/tokens`: the token and its secret (shown once).
+    pub async fn create_token(&self, new: &NewToken) -> Result<CreatedToken, ClientError> {
+        self.post_json("/api/v1/tokens", new).await?.expect(201)
+    }
+
+    /// `GET /api/v1/tokens`.
+    pub async fn tokens(&self) -> Result<TokenList, ClientError> {
+        self.get("/api/v1/tokens").await?.expect(200)
+    }
+
+    /// `DELETE /api/v1/tokens/{id}`.
+    pub async fn revoke_token(&self, id: i64) -> Result<Token, ClientError> {
+        self.delete(&format!("/api/v1/tokens/{id}"))
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/audit?after=…&limit=…`: one page of the log.
+    pub async fn audit_page(
+        &self,
+        after: i64,
+        limit: Option<u32>,
+    ) -> Result<AuditPage, ClientError> {
+        let mut path = format!("/api/v1/audit?after={after}");
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.get(&path).await?.expect(200)
+    }
+
+    /// `POST /api/v1/gate/check`: may this change go ahead now?
+    pub async fn gate_check(&self, check: &GateCheck) -> Result<GateAnswer, ClientError> {
+        self.post_json("/api/v1/gate/check", check)
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/gate/changes`, filtered by the query string `query`
+    /// (without `?`; empty: every record).
+    pub async fn gate_changes(&self, query: &str) -> Result<ChangeList, ClientError> {
+        let path = if query.is_empty() {
+            "/api/v1/gate/changes".to_owned()
+        } else {
+            format!("/api/v1/gate/changes?{query}")
+        };
+        self.get(&path).await?.expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/exceptions`.
+    pub async fn request_exception(
+        &self,
+        slug: &str,
+        request: &RequestException,
+    ) -> Result<Exception, ClientError> {
+        self.post_json(
+            &format!("/api/v1/events/{}/exceptions", segment(slug)),
+            request,
+        )
+        .await?
+        .expect(201)
+    }
+
+    /// `GET /api/v1/events/{slug}/exceptions`.
+    pub async fn exceptions(&self, slug: &str) -> Result<ExceptionList, ClientError> {
+        self.get(&format!("/api/v1/events/{}/exceptions", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `POST /api/v1/exceptions/{id}/approve`.
+    pub async fn approve_exception(
+        &self,
+        id: i64,
+        decide: &Decide,
+    ) -> Result<Exception, ClientError> {
+        self.post_json(&format!("/api/v1/exceptions/{id}/approve"), decide)
+            .await?
+            .expect(200)
+    }
+
+    /// `POST /api/v1/exceptions/{id}/reject`.
+    pub async fn reject_exception(
+        &self,
+        id: i64,
+        decide: &Decide,
+    ) -> Result<Exception, ClientError> {
+        self.post_json(&format!("/api/v1/exceptions/{id}/reject"), decide)
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/guard/rules?service=…&since=…&wait=…`: the long poll
+    /// for a service's rules. Give the client a deadline longer than
+    /// `wait_secs`.
+    pub async fn guard_rules(
+        &self,
+        service: &str,
+        since: i64,
+        wait_secs: u64,
+    ) -> Result<Poll, ClientError> {
+        let path = format!(
+            "/api/v1/guard/rules?service={}&since={since}&wait={wait_secs}",
+            segment(service)
+        );
+        let answer = self.get(&path).await?;
+        match answer.status.as_u16() {
+            200 => Ok(Poll::Rules(Box::new(answer.json()?))),
+            304 => Ok(Poll::Unchanged),
+            _ => Err(answer.into_error()),
+        }
+    }
+
+    /// `POST /api/v1/guard/applied`: the rule version in force at a sidecar.
+    pub async fn report_applied(&self, applied: &Applied) -> Result<(), ClientError> {
+        self.post_json("/api/v1/guard/applied", applied)
+            .await?
+            .expect_empty(204)
     }
 }
 
@@ -399,7 +703,7 @@ pub fn client_tls(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Client
 /// deprecated because it has no post-quantum key exchange (X25519MLKEM768),
 /// which Seawall's TLS does without (classical X25519, P-256, P-384).
 #[allow(deprecated)]
-pub(crate) fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

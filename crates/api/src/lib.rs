@@ -1,0 +1,62 @@
+//! Seawall's control-plane API as a library: every request and response
+//! type of `/api/v1` and one typed async [`Client`].
+//!
+//! Why a crate of its own: the server, the CLI, the sidecar's `--control`,
+//! the demo and the browser tests all speak this API. With the shapes in
+//! one place, a field renamed on the server is a compile error in every
+//! client instead of a `null` at run time, and no client hand-writes JSON
+//! keys, percent-encoding or error parsing.
+//!
+//! Invariants: no axum and no sqlx here (a client must not pull in a web
+//! server or a database driver); OpenAPI schemas (utoipa `ToSchema`,
+//! `IntoParams`) only behind the `openapi` feature, which the server
+//! enables; the wire format is the server's (the OpenAPI document snapshot
+//! in `crates/server/tests` pins it).
+
+pub mod audit;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod exceptions;
+pub mod exports;
+pub mod gate;
+pub mod health;
+pub mod plans;
+pub mod rules;
+pub mod runs;
+pub mod tokens;
+
+use serde::{Deserialize, Serialize};
+
+pub use client::{Client, ClientError, Poll, Response};
+pub use error::{ErrorBody, ErrorDetail};
+
+/// Kind of change asked about at the gate (`release`, `config`, `ops`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// A deployment.
+    Release,
+    /// A configuration change.
+    Config,
+    /// An operations action (scaling, restarts, DB work).
+    Ops,
+}
+
+impl ChangeKind {
+    /// Lower-case name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Release => "release",
+            ChangeKind::Config => "config",
+            ChangeKind::Ops => "ops",
+        }
+    }
+
+    /// Parse a lower-case name.
+    pub fn parse(name: &str) -> Option<ChangeKind> {
+        [ChangeKind::Release, ChangeKind::Config, ChangeKind::Ops]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
