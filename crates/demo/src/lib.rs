@@ -113,10 +113,10 @@ pub enum DemoError {
     #[error("the plan cannot be used:\n{0}")]
     Plan(String),
     /// The control plane did not start.
-    #[error("the control plane did not start: {0}")]
+    #[error("the control plane did not start")]
     Server(#[from] seawall_server::ServerError),
     /// The simulated system did not start.
-    #[error("the simulated system did not start: {0}")]
+    #[error("the simulated system did not start")]
     Sim(#[from] seawall_sim::SimError),
     /// A sidecar did not start.
     #[error("the sidecar of `{service}` did not start: {message}")]
@@ -143,7 +143,7 @@ pub enum DemoError {
         message: String,
     },
     /// Reading or writing the data directory failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The path.
         path: PathBuf,

@@ -41,7 +41,7 @@ pub enum E2eError {
         path: &'static str,
     },
     /// A local IO operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
@@ -57,10 +57,10 @@ pub enum E2eError {
         log: String,
     },
     /// The WebDriver session could not be created.
-    #[error("chromedriver could not start Chromium: {0}")]
+    #[error("chromedriver could not start Chromium")]
     Session(#[from] fantoccini::error::NewSessionError),
     /// A WebDriver command failed.
-    #[error("WebDriver command failed: {0}")]
+    #[error("WebDriver command failed")]
     Command(#[from] fantoccini::error::CmdError),
     /// The control plane could not be started or answered unexpectedly.
     #[error("control plane: {0}")]

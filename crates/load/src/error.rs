@@ -42,7 +42,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The host name does not resolve.
-    #[error("cannot resolve `{host}`: {source}")]
+    #[error("cannot resolve `{host}`")]
     Resolve {
         /// Host and port that were looked up.
         host: String,

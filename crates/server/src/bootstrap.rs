@@ -33,14 +33,14 @@ pub struct BootstrapToken {
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     /// The store failed.
-    #[error("cannot make the first admin token: {0}")]
+    #[error("cannot make the first admin token")]
     Store(#[from] StoreError),
     /// No randomness.
     #[error("cannot make the first admin token: {0}")]
     Random(String),
     /// The secret file cannot be written.
     #[error(
-        "cannot write the admin token to {path}: {source}; check the data directory's permissions"
+        "cannot write the admin token to {path} (check the data directory's permissions)"
     )]
     File {
         /// The file.

@@ -206,7 +206,17 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { what } => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(message) => ApiError::Conflict(message),
-            other => ApiError::Internal(other.to_string()),
+            other => {
+                // The whole chain, once: each message says its own part.
+                let mut text = other.to_string();
+                let mut cause = std::error::Error::source(&other);
+                while let Some(c) = cause {
+                    text.push_str(": ");
+                    text.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                ApiError::Internal(text)
+            }
         }
     }
 }

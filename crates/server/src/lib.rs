@@ -157,7 +157,7 @@ impl Default for TransportLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The data directory cannot be made.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         /// The directory.
         path: PathBuf,
@@ -172,7 +172,7 @@ pub enum ServerError {
     #[error(transparent)]
     Bootstrap(#[from] bootstrap::BootstrapError),
     /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -181,7 +181,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// Serving failed.
-    #[error("server failed: {0}")]
+    #[error("server failed")]
     Serve(#[source] std::io::Error),
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {path}: {reason}")]

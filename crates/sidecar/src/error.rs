@@ -16,7 +16,7 @@ pub enum SidecarError {
         message: String,
     },
     /// The rules file cannot be read.
-    #[error("rules file {}: {source}", path.display())]
+    #[error("rules file {}", path.display())]
     RulesRead {
         /// The file.
         path: PathBuf,
@@ -24,15 +24,16 @@ pub enum SidecarError {
         source: std::io::Error,
     },
     /// The rules file is not a valid rule document.
-    #[error("rules file {}: {source}; fix the file (schema in docs/guard-rules.md)", path.display())]
+    #[error("rules file {}: {problem}; fix the file (schema in docs/guard-rules.md)", path.display())]
     RulesInvalid {
         /// The file.
         path: PathBuf,
-        /// What the guard found wrong.
-        source: seawall_guard::GuardError,
+        /// What the guard found wrong: part of the message (before the
+        /// hint), so not a `source()` — said once.
+        problem: seawall_guard::GuardError,
     },
     /// A listening socket cannot be opened.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -65,4 +66,17 @@ pub enum SidecarError {
     /// A feature that is planned but not built yet.
     #[error("not yet: {0}")]
     NotYet(&'static str),
+}
+
+/// An error and its causes on one line (`outer: cause: cause`): each
+/// message says its own part only, the causes come from `source()`.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -84,9 +84,9 @@ fn hash(bytes: &[u8]) -> u64 {
 /// YAML) and checks what the sidecar needs of it: a `gray` rule needs a gray
 /// upstream.
 pub(crate) fn parse(path: &Path, bytes: &[u8], has_gray: bool) -> Result<RuleSet, SidecarError> {
-    let invalid = |source| SidecarError::RulesInvalid {
+    let invalid = |problem| SidecarError::RulesInvalid {
         path: path.to_owned(),
-        source,
+        problem,
     };
     let text = std::str::from_utf8(bytes).map_err(|e| {
         invalid(seawall_guard::GuardError::Syntax(format!(
@@ -232,9 +232,9 @@ pub(crate) async fn poll(shared: &Shared) -> Polled {
     let swapped = parse(&path, &bytes, shared.has_gray()).and_then(|rules| {
         shared
             .swap(rules)
-            .map_err(|source| SidecarError::RulesInvalid {
+            .map_err(|problem| SidecarError::RulesInvalid {
                 path: path.clone(),
-                source,
+                problem,
             })
     });
     match swapped {
@@ -263,7 +263,7 @@ pub(crate) async fn poll(shared: &Shared) -> Polled {
 }
 
 fn reject(shared: &Shared, bad_hash: Option<u64>, e: &SidecarError) -> Polled {
-    let msg = e.to_string();
+    let msg = crate::error::chain(e);
     let mut st = shared.status.lock().unwrap_or_else(|e| e.into_inner());
     st.bad_hash = bad_hash;
     if st.last_error.as_deref() == Some(msg.as_str()) {

@@ -62,10 +62,10 @@ impl Sidecar {
         // 1 ms is far finer than the 100 ms buckets and the breakers' periods.
         let clock =
             CoarseClock::new(std::time::Duration::from_millis(1)).map_err(SidecarError::Clock)?;
-        let guard = Guard::with_clock(rules.clone(), clock).map_err(|source| {
+        let guard = Guard::with_clock(rules.clone(), clock).map_err(|problem| {
             SidecarError::RulesInvalid {
                 path: config.rules_path.clone(),
-                source,
+                problem,
             }
         })?;
         let admin = match config.admin_listen {

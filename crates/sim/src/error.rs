@@ -45,7 +45,7 @@ pub enum SimError {
     },
     /// A server could not bind its address.
     #[error(
-        "cannot listen on {addr} for `{id}`: {source} (is the port in use? choose another --listen-base)"
+        "cannot listen on {addr} for `{id}` (is the port in use? choose another --listen-base)"
     )]
     Bind {
         /// Service or partner id.

@@ -23,7 +23,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The data directory cannot be created or used.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         /// The directory.
         path: String,
@@ -43,10 +43,10 @@ pub enum StoreError {
         reason: String,
     },
     /// Applying the backend's migrations failed.
-    #[error("database migration failed: {0}")]
+    #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database failed.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
     /// A stored value cannot be read back (a role or kind name the code does
     /// not know, bad JSON): the database was edited by hand or by a newer

@@ -40,7 +40,7 @@ pub enum TestingError {
     )]
     NotInstalled,
     /// A file system operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,

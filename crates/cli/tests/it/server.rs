@@ -464,3 +464,29 @@ fn serve_refuses_a_bad_database_url() {
     let err = text(&o.stderr);
     assert!(err.contains("postgres://"), "{err}");
 }
+
+/// An error says its cause once: a busy port's OS error appears a single
+/// time (the message names the address, the cause is its `source()`,
+/// and the command line prints the chain).
+#[test]
+fn serve_on_a_busy_port_says_the_os_error_once() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let dir = TempDir::new("busy");
+    let o = Command::new(seawall_bin())
+        .args(["serve", "--listen", &addr])
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .output()
+        .expect("run");
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    let os = std::io::Error::from(std::io::ErrorKind::AddrInUse).to_string();
+    let os = std::net::TcpListener::bind(&addr)
+        .err()
+        .map_or(os, |e| e.to_string());
+    assert_eq!(err.matches(&os).count(), 1, "`{os}` not said once:\n{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+    drop(busy);
+}
