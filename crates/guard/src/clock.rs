@@ -80,6 +80,24 @@ impl CoarseClock {
     }
 }
 
+impl CoarseClock {
+    /// A coarse clock with no refresh thread: it stays at instant 0 until
+    /// [`CoarseClock::advance`] moves it. For tests of a program built on
+    /// `CoarseClock` (the sidecar), as [`ManualClock`] is for the guard's.
+    pub fn manual() -> Self {
+        Self {
+            nanos: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Moves a [`CoarseClock::manual`] clock (and its clones) forward by
+    /// `by`. On a clock from [`CoarseClock::new`] the refresh thread
+    /// overwrites the move at its next tick.
+    pub fn advance(&self, by: Duration) {
+        self.nanos.fetch_add(duration_nanos(by), Ordering::AcqRel);
+    }
+}
+
 impl Clock for CoarseClock {
     #[inline]
     fn now_nanos(&self) -> u64 {

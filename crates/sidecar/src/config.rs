@@ -74,6 +74,11 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Serve `/metrics` without the admin token (`/healthz` always is).
     pub admin_open_metrics: bool,
+    /// The guard's clock; `None` (the default) for a 1 ms
+    /// [`CoarseClock`](seawall_guard::CoarseClock) of the system's
+    /// monotonic time. Tests pass [`seawall_guard::CoarseClock::manual`]
+    /// to decide when time moves.
+    pub clock: Option<seawall_guard::CoarseClock>,
 }
 
 /// Default [`Config::header_read_timeout`].
@@ -120,6 +125,7 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             admin_token: None,
             admin_open_metrics: false,
+            clock: None,
         })
     }
 }

@@ -60,8 +60,11 @@ impl Sidecar {
         // then reads an atomic instead of the system clock (78 ns against
         // 125 ns per check on the benchmark machine, docs/benchmarks.md);
         // 1 ms is far finer than the 100 ms buckets and the breakers' periods.
-        let clock =
-            CoarseClock::new(std::time::Duration::from_millis(1)).map_err(SidecarError::Clock)?;
+        let clock = match &config.clock {
+            Some(clock) => clock.clone(),
+            None => CoarseClock::new(std::time::Duration::from_millis(1))
+                .map_err(SidecarError::Clock)?,
+        };
         let guard = Guard::with_clock(rules.clone(), clock).map_err(|problem| {
             SidecarError::RulesInvalid {
                 path: config.rules_path.clone(),
