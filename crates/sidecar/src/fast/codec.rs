@@ -140,6 +140,70 @@ fn is_hop_by_hop(name: &str) -> bool {
     HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// The header names the codec acts on. [`Kind::of`] finds a name's kind
+/// with one length dispatch and at most two comparisons, so a head is
+/// classified in one pass (it runs for every header of every request and
+/// response on the fast path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    /// `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`,
+    /// `Proxy-Authorization`, `Trailer`: hop-by-hop, nothing else to do.
+    Hop,
+    Te,
+    Upgrade,
+    Expect,
+    Host,
+    XForwardedFor,
+    XForwardedProto,
+    Forwarded,
+    Date,
+    Other,
+}
+
+impl Kind {
+    fn of(name: &str) -> Kind {
+        let is = |k: &str| name.eq_ignore_ascii_case(k);
+        match name.len() {
+            2 if is("te") => Kind::Te,
+            4 if is("host") => Kind::Host,
+            4 if is("date") => Kind::Date,
+            6 if is("expect") => Kind::Expect,
+            7 if is("upgrade") => Kind::Upgrade,
+            7 if is("trailer") => Kind::Hop,
+            9 if is("forwarded") => Kind::Forwarded,
+            10 if is("connection") => Kind::Connection,
+            10 if is("keep-alive") => Kind::Hop,
+            14 if is("content-length") => Kind::ContentLength,
+            15 if is("x-forwarded-for") => Kind::XForwardedFor,
+            16 if is("proxy-connection") => Kind::Hop,
+            17 if is("transfer-encoding") => Kind::TransferEncoding,
+            17 if is("x-forwarded-proto") => Kind::XForwardedProto,
+            18 if is("proxy-authenticate") => Kind::Hop,
+            19 if is("proxy-authorization") => Kind::Hop,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Not copied on whatever `Connection` says: hop-by-hop, or framing
+    /// (written anew from the parsed framing); in a request also the
+    /// forwarding lists the sidecar rewrites.
+    fn dropped(self, request: bool) -> bool {
+        match self {
+            Kind::ContentLength
+            | Kind::TransferEncoding
+            | Kind::Connection
+            | Kind::Hop
+            | Kind::Te
+            | Kind::Upgrade => true,
+            Kind::XForwardedFor | Kind::Forwarded => request,
+            _ => false,
+        }
+    }
+}
+
 /// The comma-separated tokens of a header value, trimmed (none if it is
 /// not text).
 fn tokens(value: &[u8]) -> impl Iterator<Item = &str> {
@@ -167,6 +231,11 @@ struct Scan<'b> {
     proto: bool,
     /// `Upgrade` or `Expect`: hyper's.
     unusual: bool,
+    /// A `Date` header was seen (responses).
+    date: bool,
+    /// Bit `i`: header `i` is not copied on ([`Kind::dropped`]); headers
+    /// past the 128th are classified again when copied.
+    dropped: u128,
 }
 
 /// `Content-Length`'s value: digits only (`u64::from_str` would take a
@@ -195,15 +264,18 @@ impl<'b> Scan<'b> {
     /// framings at once, several `Host`s.
     fn of(headers: &'b [httparse::Header<'b>], request: bool) -> Result<Self, Ambiguous> {
         let mut s = Scan::default();
-        for h in headers {
-            let n = h.name;
-            if n.eq_ignore_ascii_case("content-length") {
+        for (i, h) in headers.iter().enumerate() {
+            let kind = Kind::of(h.name);
+            if i < 128 && kind.dropped(request) {
+                s.dropped |= 1 << i;
+            }
+            if kind == Kind::ContentLength {
                 let v = parse_length(h.value)?;
                 if s.content_length.is_some_and(|c| request || c != v) {
                     return Err(Ambiguous("more than one Content-Length"));
                 }
                 s.content_length = Some(v);
-            } else if n.eq_ignore_ascii_case("transfer-encoding") {
+            } else if kind == Kind::TransferEncoding {
                 if s.chunked {
                     return Err(Ambiguous("more than one Transfer-Encoding"));
                 }
@@ -211,7 +283,7 @@ impl<'b> Scan<'b> {
                     return Err(Ambiguous("a Transfer-Encoding other than chunked"));
                 }
                 s.chunked = true;
-            } else if n.eq_ignore_ascii_case("connection") {
+            } else if kind == Kind::Connection {
                 for t in tokens(h.value) {
                     if t.eq_ignore_ascii_case("close") {
                         s.close = true;
@@ -222,22 +294,25 @@ impl<'b> Scan<'b> {
                     }
                 }
             } else if request {
-                if n.eq_ignore_ascii_case("host") {
-                    if s.host {
-                        return Err(Ambiguous("more than one Host"));
+                match kind {
+                    Kind::Host => {
+                        if s.host {
+                            return Err(Ambiguous("more than one Host"));
+                        }
+                        s.host = true;
                     }
-                    s.host = true;
-                } else if n.eq_ignore_ascii_case("x-forwarded-for") {
-                    s.xff = true;
-                } else if n.eq_ignore_ascii_case("forwarded") {
-                    s.forwarded = true;
-                } else if n.eq_ignore_ascii_case("x-forwarded-proto") {
-                    s.proto = true;
-                } else if n.eq_ignore_ascii_case("te") {
-                    s.te_trailers |= tokens(h.value).any(|t| t.eq_ignore_ascii_case("trailers"));
-                } else if n.eq_ignore_ascii_case("upgrade") || n.eq_ignore_ascii_case("expect") {
-                    s.unusual = true;
+                    Kind::XForwardedFor => s.xff = true,
+                    Kind::Forwarded => s.forwarded = true,
+                    Kind::XForwardedProto => s.proto = true,
+                    Kind::Te => {
+                        s.te_trailers |=
+                            tokens(h.value).any(|t| t.eq_ignore_ascii_case("trailers"));
+                    }
+                    Kind::Upgrade | Kind::Expect => s.unusual = true,
+                    _ => {}
                 }
+            } else if kind == Kind::Date {
+                s.date = true;
             }
         }
         if s.chunked && s.content_length.is_some() {
@@ -246,12 +321,16 @@ impl<'b> Scan<'b> {
         Ok(s)
     }
 
-    /// Whether header `name` is not copied on: hop-by-hop, named by
-    /// `Connection`, or framing (written anew from the parsed framing).
-    fn drops(&self, name: &str) -> bool {
-        is_hop_by_hop(name)
-            || name.eq_ignore_ascii_case("content-length")
-            || self.named.iter().any(|t| t.eq_ignore_ascii_case(name))
+    /// Whether header `i`, named `name`, is not copied on: hop-by-hop,
+    /// named by `Connection`, framing (written anew from the parsed
+    /// framing), or (in a request) a forwarding list the sidecar rewrites.
+    fn drops(&self, i: usize, name: &str, request: bool) -> bool {
+        let dropped = if i < 128 {
+            self.dropped >> i & 1 == 1
+        } else {
+            Kind::of(name).dropped(request)
+        };
+        dropped || self.named.iter().any(|t| t.eq_ignore_ascii_case(name))
     }
 }
 
@@ -418,12 +497,12 @@ fn copy_headers(
     head: &[u8],
     headers: &[httparse::Header<'_>],
     out: &mut Vec<u8>,
-    mut keep: impl FnMut(&str) -> bool,
+    keep: impl Fn(usize, &str) -> bool,
 ) {
     // The run of kept lines not copied yet.
     let (mut from, mut to) = (0, 0);
     for (i, h) in headers.iter().enumerate() {
-        if !keep(h.name) {
+        if !keep(i, h.name) {
             continue;
         }
         let start = offset(head, h.name);
@@ -503,11 +582,7 @@ pub(crate) fn upstream_head(
         }
         out.extend_from_slice(b" HTTP/1.1\r\n");
     }
-    copy_headers(head.raw, head.headers, out, |n| {
-        !(scan.drops(n)
-            || n.eq_ignore_ascii_case("x-forwarded-for")
-            || n.eq_ignore_ascii_case("forwarded"))
-    });
+    copy_headers(head.raw, head.headers, out, |i, n| !scan.drops(i, n, true));
     if scan.te_trailers {
         out.extend_from_slice(b"te: trailers\r\n");
     }
@@ -622,12 +697,10 @@ pub(crate) fn parse_response(
     ]);
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let mut has_date = false;
-    copy_headers(&buf[..len], resp.headers, out, |n| {
-        has_date |= n.eq_ignore_ascii_case("date");
-        !scan.drops(n)
+    copy_headers(&buf[..len], resp.headers, out, |i, n| {
+        !scan.drops(i, n, false)
     });
-    if !has_date {
+    if !scan.date {
         put_header(out, b"date", &http_date());
     }
     // A 204 has no length; a HEAD's or 304's tells the size of what a GET

@@ -86,6 +86,11 @@ struct Client {
     /// The client response head (and body bytes sent with it).
     down_head: Vec<u8>,
     drain: watch::Receiver<bool>,
+    /// The connection's one timer for the header-read and keep-alive
+    /// deadlines, armed once and moved only when it fires early or a
+    /// deadline comes before it: arming a timer for every read would cost
+    /// every keep-alive request a timer-wheel insert and removal.
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 /// A request head handled: what to do next.
@@ -159,10 +164,11 @@ pub(crate) async fn serve(
 ) {
     let mut client = Client {
         stream,
-        conn,
         buf: BytesMut::with_capacity(BUF),
         up_head: Vec::with_capacity(1024),
         down_head: Vec::with_capacity(1024),
+        timer: Box::pin(tokio::time::sleep(conn.shared.header_read_timeout)),
+        conn,
         drain,
     };
     if let End::Handoff(bytes) = client.run().await {
@@ -233,12 +239,23 @@ impl Client {
                 false,
             ),
         };
-        // Biased: a read that is ready never arms the timer.
-        let read = tokio::select! {
-            biased;
-            r = self.stream.read_buf(&mut self.buf) => r,
-            _ = self.drain.changed(), if empty => return Ok(false),
-            () = tokio::time::sleep_until(deadline) => return if idle { Ok(false) } else { Err(()) },
+        if deadline < self.timer.deadline() {
+            self.timer.as_mut().reset(deadline);
+        }
+        // Biased: a read that is ready is taken before the timer is looked at.
+        let read = loop {
+            tokio::select! {
+                biased;
+                r = self.stream.read_buf(&mut self.buf) => break r,
+                _ = self.drain.changed(), if empty => return Ok(false),
+                () = &mut self.timer => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return if idle { Ok(false) } else { Err(()) };
+                    }
+                    // Armed for an earlier deadline that has moved on.
+                    self.timer.as_mut().reset(deadline);
+                }
+            }
         };
         match read {
             Ok(0) | Err(_) => Ok(false),
