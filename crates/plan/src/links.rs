@@ -2235,6 +2235,32 @@ mod tests {
         assert_eq!(of(&f, "L009").len(), 10_000);
         assert!(elapsed.as_secs_f64() < 10.0, "took {elapsed:?}");
         eprintln!("chain: {} findings in {elapsed:?}", f.len());
+
+        // A time bound alone lets a quadratic walk through (10,000 deep is
+        // fast either way): a chain 4× as deep must cost about 4× (linear),
+        // not 16× (quadratic). Best of five, the sizes interleaved, so a
+        // busy machine slows both alike; the bound, 8×, sits between.
+        let (small, large) = (chain(4_000), chain(16_000));
+        let time = |plan: &Plan| {
+            let start = Instant::now();
+            let f = run(plan);
+            (start.elapsed().as_secs_f64(), of(&f, "L009").len())
+        };
+        let (mut best_small, mut best_large) = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            let (s, n) = time(&small);
+            assert_eq!(n, 4_000);
+            let (l, n) = time(&large);
+            assert_eq!(n, 16_000);
+            best_small = best_small.min(s);
+            best_large = best_large.min(l);
+        }
+        let ratio = best_large / best_small;
+        eprintln!("chain: 4× deeper costs {ratio:.1}× ({best_small:.3} s → {best_large:.3} s)");
+        assert!(
+            ratio < 8.0,
+            "a chain 4× deeper took {ratio:.1}× as long ({best_small:.3} s → {best_large:.3} s): not linear"
+        );
     }
 
     /// 10 000 services in layers, 50 000 edges, 1 000 entries.
