@@ -90,15 +90,15 @@ pub enum ClientError {
     /// The server answered with an error (or a status the call does not
     /// expect): its status and, when the body is the API's error shape,
     /// its stable code, message and details.
-    #[error("{url} answered {status}: {message} ({code})")]
+    #[error("{url} answered {status}: {message}")]
     Api {
         /// Full URL.
         url: String,
         /// Status.
         status: u16,
-        /// The API's snake_case code (`not_found`, `forbidden`, …), or
-        /// `unexpected_status` when the body is not an API error.
-        code: String,
+        /// The API's snake_case code (`not_found`, `forbidden`, …); `None`
+        /// when the body is not the API's error shape.
+        code: Option<String>,
         /// What is wrong and what to do.
         message: String,
         /// Machine-readable specifics (a plan's diagnostics, the roles an
@@ -156,18 +156,23 @@ impl Response {
             Some(body) => ClientError::Api {
                 url: self.url,
                 status: self.status.as_u16(),
-                code: body.error.code,
+                code: Some(body.error.code),
                 message: body.error.message,
                 details: body.error.details,
             },
             None => {
                 let text = self.text();
-                let text: String = text.chars().take(200).collect();
+                let text = text.trim();
+                let message = if text.is_empty() {
+                    "(no message)".to_owned()
+                } else {
+                    text.chars().take(300).collect()
+                };
                 ClientError::Api {
                     url: self.url,
                     status: self.status.as_u16(),
-                    code: "unexpected_status".to_owned(),
-                    message: format!("unexpected answer: {}", text.trim()),
+                    code: None,
+                    message,
                     details: None,
                 }
             }
@@ -197,7 +202,7 @@ impl ClientError {
     /// The API's error code, when the server refused.
     pub fn code(&self) -> Option<&str> {
         match self {
-            ClientError::Api { code, .. } => Some(code),
+            ClientError::Api { code, .. } => code.as_deref(),
             _ => None,
         }
     }

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use seawall_server::client::{Client, ClientError, Response};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use seawall_api::{Client, ClientError};
 
 use crate::input;
 
@@ -63,32 +61,35 @@ impl Api {
         self.runtime.block_on(f)
     }
 
-    /// `GET path`, expecting 200 and a `T`.
-    pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let r = self.answer(self.block_on(self.client.get(path)))?;
-        expect(&r, 200)
+    /// The typed client.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
-    /// `POST path` with a JSON body; the raw answer (callers branch on it).
-    pub fn post(&self, path: &str, body: &impl Serialize) -> anyhow::Result<Response> {
-        self.answer(self.block_on(self.client.post_json(path, body)))
+    /// A typed call's answer, or an error with the server's message (as
+    /// [`refused`]) or saying that it could not be reached.
+    pub fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ClientError>>,
+    ) -> anyhow::Result<T> {
+        self.block_on(call).map_err(|e| self.failed(e))
     }
 
-    /// `POST path` with a JSON text sent byte for byte; the raw answer.
-    pub fn post_text(&self, path: &str, text: String) -> anyhow::Result<Response> {
-        self.answer(self.block_on(self.client.post_json_text(path, text)))
-    }
-
-    /// `DELETE path`, expecting 200 and a `T`.
-    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let r = self.answer(self.block_on(self.client.delete(path)))?;
-        expect(&r, 200)
-    }
-
-    /// An exchange's result, or an error saying the server could not be
-    /// reached and what to check.
-    pub fn answer(&self, result: Result<Response, ClientError>) -> anyhow::Result<Response> {
-        result.map_err(|e| unreachable(&e, self.client.base()))
+    /// A typed call's error, said for people.
+    pub fn failed(&self, e: ClientError) -> anyhow::Error {
+        match e {
+            ClientError::Api {
+                url,
+                status,
+                code,
+                message,
+                ..
+            } => refusal(&url, status, code.as_deref(), message),
+            ClientError::Body { ref url, .. } => {
+                anyhow!("{e}; is {url} a Seawall control plane?")
+            }
+            other => unreachable(&other, self.client.base()),
+        }
     }
 }
 
@@ -116,39 +117,14 @@ pub fn unreachable(e: &ClientError, base: &str) -> anyhow::Error {
     }
 }
 
-/// The body of an answer with status `ok` as a `T`, or an error with the
-/// server's message.
-pub fn expect<T: DeserializeOwned>(r: &Response, ok: u16) -> anyhow::Result<T> {
-    if r.status.as_u16() == ok {
-        return r
-            .json::<T>()
-            .map_err(|e| anyhow!("{e}; is {} a Seawall control plane?", r.url));
-    }
-    Err(refused(r))
-}
-
-/// An error for an answer that is not the one hoped for: the server's
-/// message and code, a hint for 401 and 403, the status and URL.
-pub fn refused(r: &Response) -> anyhow::Error {
-    let (message, code) = match r.error() {
-        Some(body) => (body.error.message, Some(body.error.code)),
-        None => {
-            let text = r.text();
-            let text = text.trim();
-            let text = if text.is_empty() {
-                "(no message)".to_owned()
-            } else {
-                text.chars().take(300).collect()
-            };
-            (text, None)
-        }
-    };
-    let status = r.status.as_u16();
+/// The server's refusal: its message and code, a hint for 401 and 403,
+/// the status and URL.
+fn refusal(url: &str, status: u16, code: Option<&str>, message: String) -> anyhow::Error {
     let hint = match status {
         401 => "; pass a valid --token (or SEAWALL_TOKEN)",
         403 => "; this needs a token with another role (docs/control-plane.md#roles)",
         _ => "",
     };
     let code = code.map(|c| format!(" {c}")).unwrap_or_default();
-    anyhow!("{message}{hint} [HTTP {status}{code} from {}]", r.url)
+    anyhow!("{message}{hint} [HTTP {status}{code} from {url}]")
 }

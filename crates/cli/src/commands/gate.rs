@@ -12,10 +12,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use seawall_server::api::gate::GateAnswer;
-use serde_json::json;
+use seawall_api::ChangeKind;
+use seawall_api::gate::{GateAnswer, GateCheck};
 
-use crate::commands::api_client::{self, Api, ServerArgs};
+use crate::commands::api_client::{Api, ServerArgs};
 use crate::{Kind, output};
 
 /// Exit status: the gate refused the change (it is frozen).
@@ -66,20 +66,17 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .to_possible_value()
         .map(|v| v.get_name().to_owned())
         .context("change kind has no name")?;
-    let mut body = json!({"service": args.service, "kind": kind});
-    for (key, value) in [
-        ("actor", &args.actor),
-        ("change_ref", &args.change_ref),
-        ("event", &args.event),
-    ] {
-        if let Some(v) = value {
-            body[key] = json!(v);
-        }
-    }
+    let kind = ChangeKind::parse(&kind).context("unknown change kind")?;
+    let check = GateCheck {
+        service: args.service.clone(),
+        kind,
+        actor: args.actor.clone(),
+        change_ref: args.change_ref.clone(),
+        event: args.event.clone(),
+    };
     let api = Api::new(&args.server)?;
     let answer: GateAnswer = api
-        .post("/api/v1/gate/check", &body)
-        .and_then(|r| api_client::expect(&r, 200))
+        .call(api.client().gate_check(&check))
         .context("cannot ask the change gate")?;
     if args.json {
         output::emit_json(&answer)?;

@@ -10,13 +10,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use seawall_server::api::events::{Event, EventList};
-use seawall_server::api::plans::PlanVersionInfo;
-use seawall_server::api::runs::RunInfo;
+use seawall_api::ClientError;
+use seawall_api::events::{EventList, NewEvent};
+use seawall_api::plans::{PlanVersionInfo, PushPlan};
+use seawall_api::runs::RunInfo;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::api_client::{Api, ServerArgs, expect, refused};
+use super::api_client::{Api, ServerArgs};
 use crate::input;
 use crate::output::{self, Format};
 
@@ -86,24 +87,29 @@ pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
             || "plan.yaml".to_owned(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let r = api.post(
-            &format!("/api/v1/events/{slug}/plans"),
-            &json!({"file_name": file_name, "text": text}),
-        )?;
-        if r.status.as_u16() == 422 {
+        let push = PushPlan {
+            file_name: Some(file_name),
+            text: text.clone(),
+        };
+        let version: PlanVersionInfo = match api.block_on(api.client().push_plan(&slug, &push)) {
+            Ok(version) => version,
             // The server's library disagrees with ours (another version):
             // show its diagnostics the way `plan check` prints them.
-            if let Some(body) = r.error()
-                && body.error.code == "invalid_plan"
-            {
+            Err(ClientError::Api {
+                status: 422,
+                code: Some(code),
+                message,
+                details,
+                ..
+            }) if code == "invalid_plan" => {
                 if args.format == Format::Json {
-                    output::emit_json(&body.error.details)?;
+                    output::emit_json(&details)?;
                 }
-                eprint!("{}", diagnostics(&body.error.details, &body.error.message));
+                eprint!("{}", diagnostics(&details, &message));
                 return Ok(super::invalid());
             }
-        }
-        let version: PlanVersionInfo = expect(&r, 201)?;
+            Err(e) => return Err(api.failed(e)),
+        };
         if args.format != Format::Json {
             output::emit(&format!(
                 "{}: stored as version {} of event `{slug}` (sha256 {})\n",
@@ -115,9 +121,9 @@ pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
         pushed.plan = Some(version);
     }
     for (path, text) in results {
-        let r = api.post_text(&format!("/api/v1/events/{slug}/runs"), text)?;
-        let run: RunInfo =
-            expect(&r, 201).with_context(|| format!("`{}` was not stored", path.display()))?;
+        let run: RunInfo = api
+            .call(api.client().upload_run(&slug, text))
+            .with_context(|| format!("`{}` was not stored", path.display()))?;
         if args.format != Format::Json {
             output::emit(&format!(
                 "{}: stored as run {} of event `{slug}` (scenario {}, plan version {})\n",
@@ -142,19 +148,21 @@ fn event_slug(api: &Api, args: &PushArgs, plan_name: Option<&str>) -> anyhow::Re
     if let Some(slug) = &args.event {
         if args.create {
             let name = plan_name.unwrap_or(slug);
-            let r = api.post("/api/v1/events", &json!({"slug": slug, "name": name}))?;
-            match r.status.as_u16() {
-                201 => {
-                    let event: Event = expect(&r, 201)?;
+            let new = NewEvent {
+                slug: slug.clone(),
+                name: name.to_owned(),
+            };
+            match api.block_on(api.client().create_event(&new)) {
+                Ok(event) => {
                     eprintln!("created event `{}` ({})", event.slug, event.name);
                 }
-                409 => {}
-                _ => return Err(refused(&r)),
+                Err(ClientError::Api { status: 409, .. }) => {}
+                Err(e) => return Err(api.failed(e)),
             }
         }
         return Ok(slug.clone());
     }
-    let list: EventList = api.get("/api/v1/events")?;
+    let list: EventList = api.call(api.client().events())?;
     match list.events.as_slice() {
         [one] => Ok(one.slug.clone()),
         [] => bail!(

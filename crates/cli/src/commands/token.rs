@@ -8,10 +8,9 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use seawall_server::api::tokens::{CreatedToken, Token, TokenList};
-use serde_json::json;
+use seawall_api::tokens::{CreatedToken, NewToken, RoleName, Token, TokenList};
 
-use super::api_client::{Api, ServerArgs, expect};
+use super::api_client::{Api, ServerArgs};
 use crate::output::{self, Align, Format, Grid, Page};
 
 /// `seawall token …`.
@@ -104,6 +103,19 @@ pub fn run(command: &TokenCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The API's role for a `--role`.
+fn role(role: RoleArg) -> RoleName {
+    match role {
+        RoleArg::Admin => RoleName::Admin,
+        RoleArg::Commander => RoleName::Commander,
+        RoleArg::Pm => RoleName::Pm,
+        RoleArg::Oncall => RoleName::Oncall,
+        RoleArg::Viewer => RoleName::Viewer,
+        RoleArg::Ci => RoleName::Ci,
+        RoleArg::Sidecar => RoleName::Sidecar,
+    }
+}
+
 fn role_name(role: RoleArg) -> &'static str {
     match role {
         RoleArg::Admin => "admin",
@@ -150,21 +162,15 @@ fn expiry(text: &str) -> Result<u64, String> {
 
 fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.server)?;
-    let mut body = json!({"name": args.name, "role": role_name(args.role)});
-    if let Some(line) = &args.line {
-        body["business_line"] = json!(line);
-    }
-    if let Some(service) = &args.service {
-        body["service"] = json!(service);
-    }
-    if let Some(event) = &args.event {
-        body["event"] = json!(event);
-    }
-    if let Some(secs) = args.expires {
-        body["expires_in_seconds"] = json!(secs);
-    }
-    let r = api.post("/api/v1/tokens", &body)?;
-    let created: CreatedToken = expect(&r, 201)?;
+    let new = NewToken {
+        name: args.name.clone(),
+        role: role(args.role),
+        business_line: args.line.clone(),
+        expires_in_seconds: args.expires,
+        service: args.service.clone(),
+        event: args.event.clone(),
+    };
+    let created: CreatedToken = api.call(api.client().create_token(&new))?;
     if args.format == Format::Json {
         output::emit_json(&created)?;
     } else {
@@ -191,7 +197,7 @@ fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
 
 fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.server)?;
-    let tokens: TokenList = api.get("/api/v1/tokens")?;
+    let tokens: TokenList = api.call(api.client().tokens())?;
     match args.format {
         Format::Json => output::emit_json(&tokens)?,
         format => output::emit_page(&page(&tokens.tokens), format)?,
@@ -204,7 +210,7 @@ fn revoke(args: &RevokeArgs) -> anyhow::Result<ExitCode> {
     let id = match args.which.parse::<i64>() {
         Ok(id) => id,
         Err(_) => {
-            let tokens: TokenList = api.get("/api/v1/tokens")?;
+            let tokens: TokenList = api.call(api.client().tokens())?;
             tokens
                 .tokens
                 .iter()
@@ -213,7 +219,7 @@ fn revoke(args: &RevokeArgs) -> anyhow::Result<ExitCode> {
                 .ok_or_else(|| anyhow::anyhow!("no token is named `{}`", args.which))?
         }
     };
-    let token: Token = api.delete(&format!("/api/v1/tokens/{id}"))?;
+    let token: Token = api.call(api.client().revoke_token(id))?;
     if args.format == Format::Json {
         output::emit_json(&token)?;
     } else {
