@@ -453,6 +453,8 @@ pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
             if let Err(e) =
                 reload::parse(&shared.rules_path, f.document.as_bytes(), shared.has_gray())
             {
+                // Counted with the rules files that cannot be used.
+                shared.metrics.reloads_failed.inc();
                 return Err(format!(
                     "version {} from the control plane cannot be used here: {e}; the rules in force stay",
                     f.version

@@ -271,6 +271,22 @@ async fn applied_version(admin: SocketAddr) -> Option<u64> {
     v["rules"]["version"].as_u64().or(v["version"].as_u64())
 }
 
+/// The sidecar's `seawall_sidecar_rules_reload_errors_total` (0 when the
+/// admin port does not answer).
+async fn reload_errors(admin: SocketAddr) -> u64 {
+    let Ok(client) = Client::new(&format!("http://{admin}")) else {
+        return 0;
+    };
+    let Ok(r) = client.get("/metrics").await else {
+        return 0;
+    };
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("seawall_sidecar_rules_reload_errors_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 /// Waits until the sidecar shows `version`; how long that took.
 async fn until_applied(admin: SocketAddr, version: u64, limit: Duration) -> Duration {
     let started = Instant::now();
@@ -522,11 +538,21 @@ async fn a_version_the_sidecar_cannot_use_never_replaces_its_rules() {
         StatusCode::CREATED
     );
     until_applied(sidecar_admin, 2, Duration::from_secs(10)).await;
+    let refused_before = reload_errors(sidecar_admin).await;
     assert_eq!(
         put_doc(&base, &admin_token, gray, "gray again").await,
         StatusCode::CREATED
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Wait for the sidecar to have fetched version 3 and refused it (its
+    // reload-error counter moves), not for a while: then nothing changed.
+    let started = Instant::now();
+    while reload_errors(sidecar_admin).await <= refused_before {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the sidecar never refused version 3"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(applied_version(sidecar_admin).await, Some(2));
     assert_eq!(post_order(proxy).await, StatusCode::TOO_MANY_REQUESTS);
     let kept: Value =
