@@ -29,9 +29,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
-use crate::config::Upstream;
-use crate::proxy::Shared;
-use crate::reload::{self, Polled};
+use crate::upstream::Upstream;
 
 /// Where the sidecar gets its rules from when it follows a control plane.
 #[derive(Clone)]
@@ -209,10 +207,10 @@ fn handshake_failure(e: &std::io::Error) -> String {
 
 /// A rule version fetched from the control plane.
 #[derive(Debug)]
-struct Fetched {
-    version: u64,
+pub(crate) struct Fetched {
+    pub(crate) version: u64,
     /// The rule document as JSON text, its `version` set to `version`.
-    document: String,
+    pub(crate) document: String,
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay).
@@ -304,7 +302,11 @@ where
 
 /// Asks for a version newer than `since`, waiting up to `wait` on the
 /// server. `Ok(None)`: nothing newer.
-async fn fetch(control: &Control, since: u64, wait: Duration) -> Result<Option<Fetched>, String> {
+pub(crate) async fn fetch(
+    control: &Control,
+    since: u64,
+    wait: Duration,
+) -> Result<Option<Fetched>, String> {
     let path = format!(
         "/api/v1/guard/rules?service={}&since={since}&wait={}",
         encode(&control.service),
@@ -346,7 +348,7 @@ async fn fetch(control: &Control, since: u64, wait: Duration) -> Result<Option<F
 }
 
 /// Tells the control plane which version is in force here.
-async fn report(control: &Control, version: u64) -> Result<(), String> {
+pub(crate) async fn report(control: &Control, version: u64) -> Result<(), String> {
     let body = serde_json::json!({
         "service": control.service,
         "instance": control.instance,
@@ -368,130 +370,6 @@ async fn report(control: &Control, version: u64) -> Result<(), String> {
             "reporting the applied version: {status}: {}",
             String::from_utf8_lossy(&text)
         ))
-    }
-}
-
-/// Writes `text` to `path` whole and durably (`reload::write_atomically`:
-/// temporary file, fsync, rename, fsync of the directory).
-async fn write_whole(path: &Path, text: &str) -> Result<(), String> {
-    reload::write_atomically(path, text.as_bytes().to_vec()).await
-}
-
-/// Before the sidecar starts: fetch the latest version (a few seconds at
-/// most) into the rules file, if this sidecar can use it. When the control plane does not answer, an
-/// existing file is used as it is; without one, an empty rule set (pass
-/// everything) is written so the service stays reachable, and a warning
-/// says so.
-pub(crate) async fn prime(control: &Control, rules_path: &Path, has_gray: bool) {
-    let fetched = match fetch(control, 0, Duration::ZERO).await {
-        Ok(Some(f)) => match reload::parse(rules_path, f.document.as_bytes(), has_gray) {
-            Ok(_) => Ok(Some(f)),
-            Err(e) => Err(format!(
-                "version {} from the control plane cannot be used here: {e}",
-                f.version
-            )),
-        },
-        other => other,
-    };
-    match fetched {
-        Ok(Some(f)) => match write_whole(rules_path, &f.document).await {
-            Ok(()) => tracing::info!(
-                "control: version {} of {}'s rules from the control plane",
-                f.version,
-                control.service
-            ),
-            Err(e) => tracing::warn!("control: {e}"),
-        },
-        Ok(None) if rules_path.exists() => tracing::info!(
-            "control: the control plane has no rules for {} yet; using {}",
-            control.service,
-            rules_path.display()
-        ),
-        Err(e) if rules_path.exists() => tracing::warn!(
-            "control: {e}; starting with the last rules kept in {}",
-            rules_path.display()
-        ),
-        outcome => {
-            let why = match outcome {
-                Err(e) => e,
-                _ => format!("the control plane has no rules for {} yet", control.service),
-            };
-            tracing::warn!(
-                "control: {why}; no local copy at {} either: starting with no rules (everything passes)",
-                rules_path.display()
-            );
-            if let Err(e) = write_whole(rules_path, "{\"version\": 0}\n").await {
-                tracing::warn!("control: {e}");
-            }
-        }
-    }
-}
-
-/// Follows the control plane until the task is dropped: long poll, write,
-/// apply, report; on failure keep the rules in force and retry with a
-/// backoff from 250 ms up to 5 s.
-pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
-    let mut backoff = Duration::from_millis(250);
-    let mut failing = false;
-    let mut reported: Option<u64> = None;
-    loop {
-        let in_force = shared
-            .status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .version;
-        let step = async {
-            if reported != Some(in_force) {
-                report(&control, in_force).await?;
-                reported = Some(in_force);
-            }
-            let Some(f) = fetch(&control, in_force, control.wait).await? else {
-                return Ok::<_, String>(());
-            };
-            // A version the sidecar cannot use never reaches the file: the
-            // file only ever holds rules that can be in force.
-            if let Err(e) =
-                reload::parse(&shared.rules_path, f.document.as_bytes(), shared.has_gray())
-            {
-                // Counted with the rules files that cannot be used.
-                shared.metrics.reloads_failed.inc();
-                return Err(format!(
-                    "version {} from the control plane cannot be used here: {e}; the rules in force stay",
-                    f.version
-                ));
-            }
-            write_whole(&shared.rules_path, &f.document).await?;
-            match reload::poll(&shared).await {
-                Polled::Swapped => {
-                    tracing::info!("control: applied version {}", f.version);
-                    report(&control, f.version).await?;
-                    reported = Some(f.version);
-                    Ok(())
-                }
-                Polled::Unchanged => Ok(()),
-                Polled::Rejected => Err(format!(
-                    "version {} from the control plane was refused (see /status); the rules in force stay",
-                    f.version
-                )),
-            }
-        };
-        match step.await {
-            Ok(()) => {
-                if failing {
-                    tracing::info!("control: reachable again");
-                }
-                failing = false;
-                backoff = Duration::from_millis(250);
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!("control: {e}; keeping the rules in force");
-                }
-                failing = true;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
     }
 }
 

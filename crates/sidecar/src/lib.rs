@@ -31,16 +31,21 @@
 mod admin;
 mod catalog;
 mod config;
+mod conn;
 mod control;
 mod error;
 mod fast;
+mod follow;
 mod headers;
 mod metrics;
 mod pool;
 mod proxy;
+mod raw_pool;
 mod reload;
 mod server;
+mod status;
 mod trust;
+mod upstream;
 
 pub use config::{
     ADMIN_LOOPBACK, Config, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,

@@ -17,8 +17,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use seawall_guard::BreakerState;
 
-use crate::proxy::Shared;
-
 /// How a request ended, as the `result` label says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -298,7 +296,7 @@ impl Metrics {
     }
 
     /// Registers the guard collector (once, at start).
-    pub(crate) fn register_guard(&mut self, shared: std::sync::Weak<Shared>) {
+    pub(crate) fn register_guard(&mut self, shared: std::sync::Weak<dyn RuleStatsSource>) {
         self.registry
             .register_collector(Box::new(GuardCollector { shared }));
     }
@@ -311,10 +309,18 @@ impl Metrics {
     }
 }
 
+/// What the guard collector reads at scrape time: each rule of the rules
+/// in force with its resource, kind and counters. The proxy's shared state
+/// provides it; a trait keeps this module below the proxy.
+pub(crate) trait RuleStatsSource: std::fmt::Debug + Send + Sync {
+    /// `(resource, rule id, kind, stats)` of every rule in force.
+    fn rule_stats(&self) -> Vec<(String, String, &'static str, seawall_guard::RuleStats)>;
+}
+
 /// Reads the guard's rule counters at scrape time.
 #[derive(Debug)]
 struct GuardCollector {
-    shared: std::sync::Weak<Shared>,
+    shared: std::sync::Weak<dyn RuleStatsSource>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -336,13 +342,7 @@ impl Collector for GuardCollector {
         let Some(shared) = self.shared.upgrade() else {
             return Ok(());
         };
-        let catalog = shared.catalog();
-        let guard = shared.guard();
-        let stats: Vec<_> = catalog
-            .rules
-            .iter()
-            .filter_map(|(res, id, kind)| guard.stats(id).map(|s| (res, id, *kind, s)))
-            .collect();
+        let stats = shared.rule_stats();
 
         let mut family = |name: &str,
                           help: &str,

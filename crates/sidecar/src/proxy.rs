@@ -26,11 +26,11 @@ use seawall_guard::{
 
 use crate::catalog::Catalog;
 use crate::config::{Config, Upstream};
-use crate::fast::RawPool;
 use crate::headers;
-use crate::metrics::{Metrics, Outcome, ResourceMetrics, UNMATCHED};
+use crate::metrics::{Metrics, Outcome, ResourceMetrics, RuleStatsSource, UNMATCHED};
 use crate::pool::{Lent, Origin, Pool, UpstreamError};
-use crate::reload::RulesStatus;
+use crate::raw_pool::RawPool;
+use crate::status::RulesStatus;
 use crate::trust::{self, Believed, BelievedCell, PeerNet, Screen, UntrustedHeaders};
 
 /// The header that names the rule behind a refusal, a fallback or a fault.
@@ -110,7 +110,7 @@ impl Shared {
         let (gray_pool, gray_raw) = config.gray_upstream.as_ref().map(pools_for).unzip();
         Arc::new_cyclic(|weak| {
             let mut metrics = Metrics::new();
-            metrics.register_guard(weak.clone());
+            metrics.register_guard(weak.clone() as std::sync::Weak<dyn RuleStatsSource>);
             metrics
                 .rules_version
                 .set(i64::try_from(rules.version).unwrap_or(i64::MAX));
@@ -190,6 +190,21 @@ impl Shared {
     }
 }
 
+impl RuleStatsSource for Shared {
+    fn rule_stats(&self) -> Vec<(String, String, &'static str, seawall_guard::RuleStats)> {
+        let catalog = self.catalog();
+        catalog
+            .rules
+            .iter()
+            .filter_map(|(res, id, kind)| {
+                self.guard
+                    .stats(id)
+                    .map(|s| (res.clone(), id.clone(), *kind, s))
+            })
+            .collect()
+    }
+}
+
 /// The request as the guard's request-level API reads it.
 struct Meta<'a, B>(&'a Request<B>);
 
@@ -256,7 +271,7 @@ impl Connection {
         if screen == Screen::Strip {
             self.shared.believed.with(|b| b.strip(headers));
         }
-        trust::refusal(&screen)
+        refusal(&screen)
     }
 }
 
@@ -573,6 +588,27 @@ pub(crate) async fn handle(
                 },
             ))
         }
+    }
+}
+
+/// The answer to a request [`Believed::screen`](trust::Believed::screen) refused.
+pub(crate) fn refusal(screen: &Screen) -> Option<Response<ProxyBody>> {
+    match screen {
+        Screen::Pass | Screen::Strip => None,
+        Screen::Duplicate(n) => Some(text_response(
+            StatusCode::BAD_REQUEST,
+            format!("header `{n}` appears more than once; send it once\n"),
+            None,
+            "duplicate_header",
+        )),
+        Screen::Untrusted(n) => Some(text_response(
+            StatusCode::FORBIDDEN,
+            format!(
+                "header `{n}` is only accepted from trusted peers (the sidecar's trusted_peers)\n"
+            ),
+            None,
+            "untrusted_header",
+        )),
     }
 }
 

@@ -12,52 +12,14 @@
 use std::hash::Hasher;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use seawall_guard::RuleSet;
-use serde::Serialize;
 
 use crate::SidecarError;
 use crate::proxy::Shared;
-
-/// What the admin API tells about the rules file.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct RulesStatus {
-    /// The rules file.
-    pub(crate) path: String,
-    /// Version of the document in force.
-    pub(crate) version: u64,
-    /// When it was loaded (Unix seconds).
-    pub(crate) loaded_at: u64,
-    /// Why the file on disk is not in force, if it is not.
-    pub(crate) last_error: Option<String>,
-    /// When that was found (Unix seconds).
-    pub(crate) last_error_at: Option<u64>,
-    #[serde(skip)]
-    in_force_hash: u64,
-    #[serde(skip)]
-    bad_hash: Option<u64>,
-}
-
-impl RulesStatus {
-    pub(crate) fn new(path: &Path, version: u64, hash: u64) -> Self {
-        Self {
-            path: path.display().to_string(),
-            version,
-            loaded_at: unix_now(),
-            last_error: None,
-            last_error_at: None,
-            in_force_hash: hash,
-            bad_hash: None,
-        }
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::status::RulesStatus;
+use crate::status::unix_now;
 
 /// FNV-1a, 64 bits: a stable content hash (no key, same on every run).
 #[derive(Debug)]

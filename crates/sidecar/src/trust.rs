@@ -21,12 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Response, StatusCode};
 use seawall_guard::rules::ParamSource;
 use seawall_guard::{RuleSet, baggage_has};
 
 use crate::SidecarError;
-use crate::proxy::{ProxyBody, text_response};
 
 /// A network in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is
 /// the one host).
@@ -414,27 +412,6 @@ impl BelievedCell {
             (_, Some(f)) => f(&self.load().1),
             (_, None) => unreachable!("`f` ran, so the closure returned its result"),
         }
-    }
-}
-
-/// The answer to a request [`Believed::screen`] refused.
-pub(crate) fn refusal(screen: &Screen) -> Option<Response<ProxyBody>> {
-    match screen {
-        Screen::Pass | Screen::Strip => None,
-        Screen::Duplicate(n) => Some(text_response(
-            StatusCode::BAD_REQUEST,
-            format!("header `{n}` appears more than once; send it once\n"),
-            None,
-            "duplicate_header",
-        )),
-        Screen::Untrusted(n) => Some(text_response(
-            StatusCode::FORBIDDEN,
-            format!(
-                "header `{n}` is only accepted from trusted peers (the sidecar's trusted_peers)\n"
-            ),
-            None,
-            "untrusted_header",
-        )),
     }
 }
 

@@ -20,7 +20,6 @@ mod codec;
 #[cfg(test)]
 mod fuzz;
 mod rewind;
-mod upstream;
 
 use std::mem::MaybeUninit;
 use std::sync::Arc;
@@ -34,11 +33,11 @@ use tokio::sync::watch;
 
 use self::codec::{Framing, Parsed, ParsedResponse, Remaining, ResponseHead};
 pub(crate) use self::rewind::Rewind;
-pub(crate) use self::upstream::RawPool;
-use self::upstream::UpConn;
+pub(crate) use crate::raw_pool::RawPool;
+use crate::raw_pool::UpConn;
 use crate::metrics::Outcome;
 use crate::proxy::{self, Call, Connection, Decided, Forward, ProxyBody};
-use crate::trust::{self, Screen};
+use crate::trust::Screen;
 
 /// Initial read buffer of a client connection.
 const BUF: usize = 16 * 1024;
@@ -160,7 +159,7 @@ pub(crate) async fn serve(
     stream: TcpStream,
     conn: Arc<Connection>,
     drain: watch::Receiver<bool>,
-    hyper: Arc<crate::server::HyperServer>,
+    hyper: Arc<crate::conn::HyperServer>,
 ) {
     let mut client = Client {
         stream,
@@ -209,7 +208,7 @@ impl Client {
                     // A head that never ends (a slowloris): 408, closed.
                     Err(()) => {
                         let timeout = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-                        crate::server::answer_and_close(&mut self.stream, timeout).await;
+                        crate::conn::answer_and_close(&mut self.stream, timeout).await;
                         return End::Closed;
                     }
                 },
@@ -285,7 +284,7 @@ impl Client {
                     made(&resp, true, &mut self.down_head);
                     // Not a reset under the answer: what the client still
                     // sends is read and dropped for a moment.
-                    crate::server::answer_and_close(&mut self.stream, &self.down_head).await;
+                    crate::conn::answer_and_close(&mut self.stream, &self.down_head).await;
                     return Step::Close;
                 }
             };
@@ -305,7 +304,7 @@ impl Client {
             if screen == Screen::Strip {
                 return Step::Handoff;
             }
-            let refused = trust::refusal(&screen);
+            let refused = proxy::refusal(&screen);
             let info = RequestInfo {
                 head_len: head.len,
                 framing: head.framing,

@@ -9,6 +9,7 @@ mod control;
 mod differential;
 mod fast;
 mod limits;
+mod module_dag;
 mod policies;
 mod proxy;
 mod smuggling;

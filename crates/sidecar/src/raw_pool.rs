@@ -1,4 +1,6 @@
-//! The fast path's upstream connections: plain keep-alive TCP streams with
+//! The fast path's upstream connections (a module of their own, below the
+//! proxy's shared state that holds the pools and the fast path that uses
+//! them): plain keep-alive TCP streams with
 //! their read buffers, on a stack of idle ones per upstream. A connection
 //! is given back only after a complete exchange with nothing left over, so
 //! the next request on it starts on a clean stream.
