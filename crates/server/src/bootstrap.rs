@@ -39,9 +39,7 @@ pub enum BootstrapError {
     #[error("cannot make the first admin token: {0}")]
     Random(String),
     /// The secret file cannot be written.
-    #[error(
-        "cannot write the admin token to {path} (check the data directory's permissions)"
-    )]
+    #[error("cannot write the admin token to {path} (check the data directory's permissions)")]
     File {
         /// The file.
         path: PathBuf,

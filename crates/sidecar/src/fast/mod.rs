@@ -33,10 +33,10 @@ use tokio::sync::watch;
 
 use self::codec::{Framing, Parsed, ParsedResponse, Remaining, ResponseHead};
 pub(crate) use self::rewind::Rewind;
-pub(crate) use crate::raw_pool::RawPool;
-use crate::raw_pool::UpConn;
 use crate::metrics::Outcome;
 use crate::proxy::{self, Call, Connection, Decided, Forward, ProxyBody};
+pub(crate) use crate::raw_pool::RawPool;
+use crate::raw_pool::UpConn;
 use crate::trust::Screen;
 
 /// Initial read buffer of a client connection.
