@@ -34,7 +34,7 @@ use crate::events::{Event, EventList, NewEvent};
 use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
 use crate::gate::{ChangeList, GateAnswer, GateCheck};
 use crate::plans::{PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan};
-use crate::rules::{Applied, Rules};
+use crate::rules::{Adjust, Applied, DeriveRequest, DeriveResult, Rules};
 use crate::runs::{Run, RunInfo, RunList};
 use crate::tokens::{CreatedToken, NewToken, Token, TokenList};
 
@@ -419,6 +419,34 @@ impl Client {
             304 => Ok(Poll::Unchanged),
             _ => Err(answer.into_error()),
         }
+    }
+
+    /// `POST /api/v1/events/{slug}/guard/derive`: rules for every service
+    /// of the event's plan from its capacities.
+    pub async fn derive_rules(
+        &self,
+        slug: &str,
+        request: &DeriveRequest,
+    ) -> Result<DeriveResult, ClientError> {
+        self.post_json(
+            &format!("/api/v1/events/{}/guard/derive", segment(slug)),
+            request,
+        )
+        .await?
+        .expect(200)
+    }
+
+    /// `PUT /api/v1/guard/services/{service}/rules`: a commander's rule set,
+    /// stored as the service's next version.
+    pub async fn adjust_rules(&self, service: &str, adjust: &Adjust) -> Result<Rules, ClientError> {
+        let body = serde_json::to_vec(adjust).map_err(|e| ClientError::Build(e.to_string()))?;
+        self.send(
+            Method::PUT,
+            &format!("/api/v1/guard/services/{}/rules", segment(service)),
+            Some(("application/json", Bytes::from(body))),
+        )
+        .await?
+        .expect(201)
     }
 
     /// `POST /api/v1/guard/applied`: the rule version in force at a sidecar.
