@@ -10,24 +10,19 @@
 //! its own restarts; and a version the guard refuses is never written, so
 //! the file only ever holds rules that were in force.
 //!
-//! An `https://` control plane is reached with rustls (the `ring`
-//! provider): its certificate is checked against the CA in `--ca FILE`, or
-//! else the system's roots (the OS trust store, read by
-//! `rustls-native-certs`; `SSL_CERT_FILE` points it elsewhere), and must
-//! be issued for the URL's host.
+//! The exchanges go through `seawall-api`'s typed client (`guard_rules`,
+//! `report_applied`), the one client of the control plane: no JSON keys,
+//! percent-encoding or TLS set-up of its own here. An `https://` control
+//! plane is reached with rustls (the `ring` provider): its certificate is
+//! checked against the CA in `--ca FILE`, or else the system's roots (the
+//! OS trust store, read by `rustls-native-certs`; `SSL_CERT_FILE` points it
+//! elsewhere), and must be issued for the URL's host.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
+use seawall_api::rules::Applied;
+use seawall_api::{Client, ClientError, Poll};
 
 use crate::upstream::Upstream;
 
@@ -47,9 +42,10 @@ pub struct Control {
     /// How long one long poll may wait on the server (it answers sooner
     /// when a new version appears).
     pub wait: Duration,
-    /// For `https://`: the TLS configuration and the name the control
-    /// plane's certificate must carry.
-    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    /// The API client (for `https://`, with its TLS configuration).
+    client: Client,
+    /// Whether the control plane is reached over TLS.
+    tls: bool,
 }
 
 /// Never prints the token (configurations end up in logs).
@@ -61,7 +57,7 @@ impl std::fmt::Debug for Control {
             .field("token", &"<redacted>")
             .field("instance", &self.instance)
             .field("wait", &self.wait)
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -109,100 +105,30 @@ impl Control {
             crate::SidecarError::Upstream { message, .. } => bad(message),
             other => other,
         })?;
-        let tls = match (https, uri.host()) {
-            (true, Some(host)) => {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                let name = ServerName::try_from(host.to_owned())
-                    .map_err(|e| bad(format!("{host:?} is not a host name for TLS: {e}")))?;
-                Some((client_tls(ca).map_err(bad)?, name))
-            }
-            _ => None,
-        };
+        let token = token.into();
+        let client = Client::new_with_ca(server, ca)
+            .map_err(|e| match e {
+                ClientError::Tls { addr, message } if ca.is_some() => {
+                    bad(format!("{addr}: {message}"))
+                }
+                other => bad(other.to_string()),
+            })?
+            .with_token(token.clone());
         Ok(Self {
             server: parsed,
             service: service.into(),
-            token: token.into(),
+            token,
             instance: instance.into(),
             wait: Duration::from_secs(30),
-            tls,
+            client,
+            tls: https,
         })
     }
 
     /// Whether the control plane is reached over TLS (`https://`).
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.tls
     }
-}
-
-/// rustls's `ring` provider (Seawall keeps the C part of its build small;
-/// rustls marks it deprecated for lacking post-quantum key exchange).
-#[allow(deprecated)]
-fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A TLS client configuration trusting the CA certificates in the PEM
-/// file `ca`, or the system's roots (read once per process).
-fn client_tls(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-    static SYSTEM: OnceLock<Arc<rustls::RootCertStore>> = OnceLock::new();
-    let roots = match ca {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert
-                    .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "{} holds no CERTIFICATE block; give the PEM file of the CA that signed \
-                     the control plane's certificate",
-                    path.display()
-                ));
-            }
-            Arc::new(roots)
-        }
-        None => match SYSTEM.get() {
-            Some(roots) => Arc::clone(roots),
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                let mut roots = rustls::RootCertStore::empty();
-                roots.add_parsable_certificates(found.certs);
-                if roots.is_empty() {
-                    return Err(
-                        "the system has no CA certificates for https; install ca-certificates, \
-                         or pass --ca FILE"
-                            .to_owned(),
-                    );
-                }
-                Arc::clone(SYSTEM.get_or_init(|| Arc::new(roots)))
-            }
-        },
-    };
-    let mut config = rustls::ClientConfig::builder_with_provider(ring_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// A failed TLS handshake with the control plane, said with what to check.
-fn handshake_failure(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let hint = if text.contains("NotValidForName") || text.contains("not valid for name") {
-        "the certificate is not for this host name; use the name it was issued for in --control"
-    } else if text.contains("certificate") {
-        "pass --ca FILE with the CA that signed the control plane's certificate"
-    } else {
-        "is the control plane serving HTTPS (seawall serve --tls-cert/--tls-key)?"
-    };
-    format!("TLS handshake with the control plane failed: {text}; {hint}")
 }
 
 /// A rule version fetched from the control plane.
@@ -213,91 +139,24 @@ pub(crate) struct Fetched {
     pub(crate) document: String,
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+/// A failed exchange with the control plane, said for the sidecar's log.
+fn failure(e: ClientError, deadline: Duration) -> String {
+    match e {
+        ClientError::Connect { source, .. } => {
+            format!("cannot connect to the control plane: {source}")
         }
+        ClientError::Timeout { .. } => {
+            format!("no answer from the control plane within {deadline:?}")
+        }
+        ClientError::Tls { message, .. } => {
+            format!("TLS handshake with the control plane failed: {message}")
+        }
+        ClientError::Http { message, .. } => format!("control plane request failed: {message}"),
+        ClientError::Api {
+            status, message, ..
+        } => format!("control plane answered {status}: {message}"),
+        other => format!("control plane: {other}"),
     }
-    out
-}
-
-/// One HTTP/1.1 exchange with the control plane on a fresh connection (a
-/// long poll holds its connection for up to `wait`; one request at a time
-/// needs no pool).
-async fn exchange(
-    control: &Control,
-    method: Method,
-    path_and_query: &str,
-    body: Option<String>,
-    deadline: Duration,
-) -> Result<(StatusCode, Bytes), String> {
-    let work = async {
-        let (host, port) = control.server.host_port();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let stream = TcpStream::connect((host, port))
-            .await
-            .map_err(|e| format!("cannot connect to the control plane: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let mut sender = match &control.tls {
-            None => http1(stream).await?,
-            Some((config, name)) => {
-                let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
-                    .connect(name.clone(), stream)
-                    .await
-                    .map_err(|e| handshake_failure(&e))?;
-                http1(stream).await?
-            }
-        };
-        let pq = http::uri::PathAndQuery::try_from(path_and_query)
-            .map_err(|e| format!("bad request target {path_and_query:?}: {e}"))?;
-        let uri = control
-            .server
-            .origin_form(Some(&pq))
-            .map_err(|e| format!("bad request target: {e}"))?;
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(HOST, control.server.authority())
-            .header(AUTHORIZATION, format!("Bearer {}", control.token));
-        if body.is_some() {
-            req = req.header(CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("control plane request failed: {e}"))?;
-        let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("control plane response body: {e}"))?
-            .to_bytes();
-        Ok((status, bytes))
-    };
-    tokio::time::timeout(deadline, work)
-        .await
-        .map_err(|_| format!("no answer from the control plane within {deadline:?}"))?
-}
-
-/// An HTTP/1.1 connection on `io`, its driver spawned.
-async fn http1<I>(io: I) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| format!("control plane handshake: {e}"))?;
-    tokio::spawn(conn);
-    Ok(sender)
 }
 
 /// Asks for a version newer than `since`, waiting up to `wait` on the
@@ -307,40 +166,30 @@ pub(crate) async fn fetch(
     since: u64,
     wait: Duration,
 ) -> Result<Option<Fetched>, String> {
-    let path = format!(
-        "/api/v1/guard/rules?service={}&since={since}&wait={}",
-        encode(&control.service),
-        wait.as_secs()
-    );
     // A start-up question gets a few seconds; a long poll its wait and some.
     let deadline = if wait.is_zero() {
         Duration::from_secs(3)
     } else {
         wait + Duration::from_secs(10)
     };
-    let (status, body) = exchange(control, Method::GET, &path, None, deadline).await?;
-    match status {
-        StatusCode::OK => {}
-        StatusCode::NOT_MODIFIED => return Ok(None),
-        other => {
-            let text = String::from_utf8_lossy(&body);
-            return Err(format!(
-                "control plane answered {other}: {}",
-                text.chars().take(300).collect::<String>()
-            ));
-        }
+    let since = i64::try_from(since).unwrap_or(i64::MAX);
+    let answer = control
+        .client
+        .clone()
+        .with_timeout(deadline)
+        .guard_rules(&control.service, since, wait.as_secs())
+        .await
+        .map_err(|e| failure(e, deadline))?;
+    let fetched = match answer {
+        Poll::Rules(fetched) => *fetched,
+        Poll::Unchanged => return Ok(None),
+    };
+    let version = u64::try_from(fetched.version)
+        .map_err(|_| format!("control plane sent version {}", fetched.version))?;
+    let mut rules = fetched.rules;
+    if !rules.is_object() {
+        return Err("control plane response has no `rules` object".to_owned());
     }
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| format!("control plane sent bad JSON: {e}"))?;
-    let version = doc
-        .get("version")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or("control plane response has no numeric `version`")?;
-    let mut rules = doc
-        .get_mut("rules")
-        .map(serde_json::Value::take)
-        .filter(serde_json::Value::is_object)
-        .ok_or("control plane response has no `rules` object")?;
     rules["version"] = serde_json::Value::from(version);
     let document = serde_json::to_string_pretty(&rules)
         .map_err(|e| format!("cannot serialise the rules: {e}"))?;
@@ -349,28 +198,19 @@ pub(crate) async fn fetch(
 
 /// Tells the control plane which version is in force here.
 pub(crate) async fn report(control: &Control, version: u64) -> Result<(), String> {
-    let body = serde_json::json!({
-        "service": control.service,
-        "instance": control.instance,
-        "version": version,
-    })
-    .to_string();
-    let (status, text) = exchange(
-        control,
-        Method::POST,
-        "/api/v1/guard/applied",
-        Some(body),
-        Duration::from_secs(10),
-    )
-    .await?;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "reporting the applied version: {status}: {}",
-            String::from_utf8_lossy(&text)
-        ))
-    }
+    let applied = Applied {
+        service: control.service.clone(),
+        instance: control.instance.clone(),
+        version: i64::try_from(version).unwrap_or(i64::MAX),
+    };
+    let deadline = Duration::from_secs(10);
+    control
+        .client
+        .clone()
+        .with_timeout(deadline)
+        .report_applied(&applied)
+        .await
+        .map_err(|e| format!("reporting the applied version: {}", failure(e, deadline)))
 }
 
 #[cfg(test)]
@@ -379,8 +219,9 @@ mod tests {
 
     #[test]
     fn encodes_query_values() {
-        assert_eq!(encode("order-svc.v2_a~"), "order-svc.v2_a~");
-        assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        let segment = seawall_api::client::segment;
+        assert_eq!(segment("order-svc.v2_a~"), "order-svc.v2_a~");
+        assert_eq!(segment("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 
     #[test]
