@@ -490,3 +490,68 @@ fn serve_on_a_busy_port_says_the_os_error_once() {
     assert_eq!(err.matches("os error").count(), 1, "{err}");
     drop(busy);
 }
+
+/// The log level: `-q` keeps only warnings and errors (the listening line
+/// is info), and `RUST_LOG` overrides the flags.
+#[test]
+fn quiet_hides_info_lines_and_rust_log_overrides_it() {
+    let run = |rust_log: Option<&str>| -> String {
+        let dir = TempDir::new(if rust_log.is_some() {
+            "rustlog"
+        } else {
+            "quiet"
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(seawall_bin());
+        cmd.args(["-q", "serve", "--listen", &addr])
+            .arg("--data-dir")
+            .arg(&dir.0)
+            .env_remove("SEAWALL_DB")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(spec) = rust_log {
+            cmd.env("RUST_LOG", spec);
+        }
+        let child = cmd.spawn().expect("spawn seawall serve");
+        // Up when /healthz answers (at most 30 s).
+        let mut up = false;
+        for _ in 0..300 {
+            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                use std::io::{Read, Write};
+                let _ =
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.1 200") {
+                    up = true;
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().expect("exit");
+        let stderr = text(&out.stderr);
+        assert!(up, "seawall serve never answered /healthz:\n{stderr}");
+        assert_eq!(code(&out), 0, "{stderr}");
+        stderr
+    };
+    let quiet = run(None);
+    assert!(
+        !quiet.contains("seawall control plane listening"),
+        "{quiet}"
+    );
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+    let overridden = run(Some("info"));
+    assert!(
+        overridden.contains("seawall control plane listening"),
+        "{overridden}"
+    );
+}
