@@ -378,6 +378,13 @@ impl Client {
             .expect(200)
     }
 
+    /// `GET /api/v1/exceptions/{id}`: one exception and its state now.
+    pub async fn exception(&self, id: i64) -> Result<Exception, ClientError> {
+        self.get(&format!("/api/v1/exceptions/{id}"))
+            .await?
+            .expect(200)
+    }
+
     /// `POST /api/v1/exceptions/{id}/approve`.
     pub async fn approve_exception(
         &self,

@@ -6,11 +6,14 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use seawall_server::client::Client;
+use seawall_api::Client;
+use seawall_api::events::NewEvent;
+use seawall_api::plans::PushPlan;
+use seawall_api::tokens::{NewToken, RoleName};
 use seawall_server::{AppState, ManualClock, Server, ServerError};
 use seawall_store::testing::TempDir;
 use seawall_store::{Role, StoreSpec};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -124,15 +127,19 @@ impl ControlPlane {
         role: Role,
         line: Option<&str>,
     ) -> Result<String, E2eError> {
-        let mut body = json!({"name": name, "role": role.as_str()});
-        if let Some(line) = line {
-            body["business_line"] = json!(line);
-        }
-        let v = self.post(&self.admin, "/api/v1/tokens", &body).await?;
-        v["secret"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| E2eError::Server(format!("a token without a secret: {v}")))
+        let new = NewToken {
+            name: name.to_owned(),
+            role: RoleName::from(role),
+            business_line: line.map(str::to_owned),
+            expires_in_seconds: None,
+            service: None,
+            event: None,
+        };
+        self.api(&self.admin)?
+            .create_token(&new)
+            .await
+            .map(|created| created.secret)
+            .map_err(|e| E2eError::Server(format!("making token `{name}`: {e}")))
     }
 
     /// Log in to the UI with `token` through the login form, as a browser
@@ -172,18 +179,21 @@ impl ControlPlane {
 
     /// Create event `slug` and push `plan` as its first version.
     pub async fn event(&self, slug: &str, name: &str, plan: &str) -> Result<(), E2eError> {
-        self.post(
-            &self.admin,
-            "/api/v1/events",
-            &json!({"slug": slug, "name": name}),
-        )
-        .await?;
-        self.post(
-            &self.admin,
-            &format!("/api/v1/events/{slug}/plans"),
-            &json!({"file_name": "plan.yaml", "text": plan}),
-        )
-        .await?;
+        let api = self.api(&self.admin)?;
+        let new = NewEvent {
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+        };
+        api.create_event(&new)
+            .await
+            .map_err(|e| E2eError::Server(format!("creating event `{slug}`: {e}")))?;
+        let push = PushPlan {
+            file_name: Some("plan.yaml".to_owned()),
+            text: plan.to_owned(),
+        };
+        api.push_plan(slug, &push)
+            .await
+            .map_err(|e| E2eError::Server(format!("pushing the plan of `{slug}`: {e}")))?;
         Ok(())
     }
 

@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use seawall_api::ChangeKind;
+use seawall_api::exceptions::RequestException;
 use seawall_e2e::{BROWSER_OWN_HOSTS, Browser, ControlPlane, RecordingProxy, Size};
 use seawall_store::Role;
 use serde_json::{Value, json};
@@ -526,16 +528,13 @@ fn run_doc(knee_home: f64) -> String {
 
 /// Upload a run as the admin; its id.
 async fn upload_run(server: &ControlPlane, doc: String) -> i64 {
-    let r = server
+    server
         .api(&server.admin)
         .expect("client")
-        .post_json_text(&format!("/api/v1/events/{SLUG}/runs"), doc)
+        .upload_run(SLUG, doc)
         .await
-        .expect("upload run");
-    assert_eq!(r.status.as_u16(), 201, "{}", r.text());
-    r.json::<Value>().expect("json")["id"]
-        .as_i64()
-        .expect("run id")
+        .expect("upload run (201)")
+        .id
 }
 
 /// Open every page and check `PAGES` on it; screenshots named
@@ -694,33 +693,32 @@ async fn pending_exception(s: &Scene) -> i64 {
         .token("zhou-hao", Role::Oncall, None)
         .await
         .expect("token");
+    let request = RequestException {
+        services: vec!["ride-svc".to_owned()],
+        kinds: vec![ChangeKind::Release],
+        start: "2026-09-30T11:00:00+08:00".to_owned(),
+        end: "2026-09-30T12:00:00+08:00".to_owned(),
+        reason: "hotfix for double charges".to_owned(),
+    };
     let e = s
         .server
-        .post(
-            &oncall,
-            &format!("/api/v1/events/{SLUG}/exceptions"),
-            &json!({
-                "services": ["ride-svc"],
-                "kinds": ["release"],
-                "start": "2026-09-30T11:00:00+08:00",
-                "end": "2026-09-30T12:00:00+08:00",
-                "reason": "hotfix for double charges"
-            }),
-        )
+        .api(&oncall)
+        .expect("client")
+        .request_exception(SLUG, &request)
         .await
         .expect("request an exception");
-    assert_eq!(e["status"], "pending");
-    e["id"].as_i64().expect("id")
+    assert_eq!(e.status, "pending");
+    e.id
 }
 
 async fn exception_status(s: &Scene, id: i64) -> String {
-    let (status, e) = s
-        .server
-        .get(&s.server.admin, &format!("/api/v1/exceptions/{id}"))
+    s.server
+        .api(&s.server.admin)
+        .expect("client")
+        .exception(id)
         .await
-        .expect("get exception");
-    assert_eq!(status.as_u16(), 200, "{e}");
-    e["status"].as_str().unwrap_or("").to_owned()
+        .expect("get exception (200)")
+        .status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -838,16 +836,14 @@ async fn an_invalid_plan_upload_shows_its_diagnostics() {
         .map(|p| eprintln!("screenshot: {}", p.display()))
         .expect("screenshot");
     // Nothing was stored: still version 1.
-    let (_, history) = s
+    let history = s
         .server
-        .get(&s.server.admin, &format!("/api/v1/events/{SLUG}/plans"))
+        .api(&s.server.admin)
+        .expect("client")
+        .plan_versions(SLUG)
         .await
         .expect("versions");
-    assert_eq!(
-        history["versions"].as_array().map(Vec::len),
-        Some(1),
-        "{history}"
-    );
+    assert_eq!(history.versions.len(), 1, "{history:?}");
     s.assert_clean("plan page with diagnostics").await;
     s.assert_no_external_request();
     s.close().await;
