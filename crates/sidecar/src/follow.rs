@@ -125,6 +125,7 @@ pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
                 backoff = Duration::from_millis(250);
             }
             Err(e) => {
+                shared.metrics.control_errors.inc();
                 if !failing {
                     tracing::warn!("control: {e}; keeping the rules in force");
                 }

@@ -95,6 +95,9 @@ pub(crate) struct Metrics {
     pub(crate) rules_file_ok: Gauge,
     /// Client connections answered 503 because `max_connections` were open.
     pub(crate) connections_refused: Counter,
+    /// Steps of following the control plane that failed (unreachable,
+    /// refused, or a version this sidecar cannot use).
+    pub(crate) control_errors: Counter,
 }
 
 /// One resource's metric handles (clones share the registry's atomics).
@@ -143,6 +146,7 @@ impl Metrics {
         let rules_version = Gauge::default();
         let reloads_ok = Counter::default();
         let reloads_failed = Counter::default();
+        let control_errors = Counter::default();
         let rules_file_ok = Gauge::default();
         let connections_refused = Counter::default();
         registry.register(
@@ -186,6 +190,11 @@ impl Metrics {
             reloads_failed.clone(),
         );
         registry.register(
+            "sidecar_control_errors",
+            "Steps of following the control plane that failed (unreachable, refused, or a version this sidecar cannot use); the rules in force stayed",
+            control_errors.clone(),
+        );
+        registry.register(
             "sidecar_rules_file_ok",
             "1 when the rules file on disk is in force, 0 when its last load failed",
             rules_file_ok.clone(),
@@ -206,6 +215,7 @@ impl Metrics {
             rules_version,
             reloads_ok,
             reloads_failed,
+            control_errors,
             rules_file_ok,
             connections_refused,
         }

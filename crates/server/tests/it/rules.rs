@@ -274,6 +274,11 @@ async fn applied_version(admin: SocketAddr) -> Option<u64> {
 /// The sidecar's `seawall_sidecar_rules_reload_errors_total` (0 when the
 /// admin port does not answer).
 async fn reload_errors(admin: SocketAddr) -> u64 {
+    sidecar_counter(admin, "seawall_sidecar_rules_reload_errors_total").await
+}
+
+/// One of the sidecar's counters (0 when the admin port does not answer).
+async fn sidecar_counter(admin: SocketAddr, name: &str) -> u64 {
     let Ok(client) = Client::new(&format!("http://{admin}")) else {
         return 0;
     };
@@ -282,7 +287,7 @@ async fn reload_errors(admin: SocketAddr) -> u64 {
     };
     String::from_utf8_lossy(&r.body)
         .lines()
-        .find_map(|l| l.strip_prefix("seawall_sidecar_rules_reload_errors_total "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
 }
@@ -479,10 +484,23 @@ async fn a_sidecar_follows_within_a_second_and_survives_a_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // The control plane goes away: the rules in force stay.
+    // The control plane goes away: the rules in force stay. Waited for by
+    // its signal (the sidecar's control-error counter moves once a poll
+    // failed), not for a while.
+    let failed_before =
+        sidecar_counter(sidecar_admin, "seawall_sidecar_control_errors_total").await;
     let _ = stop_server.send(());
     serving.await.expect("task").expect("clean stop");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let started = Instant::now();
+    while sidecar_counter(sidecar_admin, "seawall_sidecar_control_errors_total").await
+        <= failed_before
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the sidecar never noticed the control plane was gone"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(applied_version(sidecar_admin).await, Some(2));
     assert_eq!(post_order(proxy).await, StatusCode::TOO_MANY_REQUESTS);
 
