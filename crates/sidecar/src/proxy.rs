@@ -390,6 +390,20 @@ pub(crate) fn bad_path(e: seawall_guard::PathError) -> Response<ProxyBody> {
 /// has none. The asterisk form has no path to canonicalise (and is for
 /// `OPTIONS` only, as on the fast path), nor has an authority (`CONNECT`).
 fn canonicalise<B>(req: &mut Request<B>) -> Option<Response<ProxyBody>> {
+    // The authority form (`host:port`, or a bare word hyper reads as one)
+    // is CONNECT's; for any other method it has no path to judge, and
+    // forwarding it as `/` would send a request the guard never saw.
+    if req.uri().scheme().is_none()
+        && req.uri().authority().is_some()
+        && req.method() != http::Method::CONNECT
+    {
+        return Some(text_response(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: the authority form is for CONNECT only\n".into(),
+            None,
+            "bad_request",
+        ));
+    }
     let path = req.uri().path();
     if path == "*" && req.method() != http::Method::OPTIONS {
         return Some(text_response(

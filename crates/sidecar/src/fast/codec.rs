@@ -164,8 +164,27 @@ enum Kind {
 }
 
 impl Kind {
+    #[inline]
     fn of(name: &str) -> Kind {
         let is = |k: &str| name.eq_ignore_ascii_case(k);
+        // Most names (user-agent, accept…, cookie, referer…) are told
+        // apart by their length and first letter without a comparison.
+        let first = name.as_bytes().first().map_or(0, |b| b | 0x20);
+        if !matches!(
+            (name.len(), first),
+            (2, b't')
+                | (4, b'h' | b'd')
+                | (6, b'e')
+                | (7, b'u' | b't')
+                | (9, b'f')
+                | (10, b'c' | b'k')
+                | (14, b'c')
+                | (15 | 17, b'x')
+                | (16 | 18 | 19, b'p')
+                | (17, b't')
+        ) {
+            return Kind::Other;
+        }
         match name.len() {
             2 if is("te") => Kind::Te,
             4 if is("host") => Kind::Host,
@@ -324,13 +343,15 @@ impl<'b> Scan<'b> {
     /// Whether header `i`, named `name`, is not copied on: hop-by-hop,
     /// named by `Connection`, framing (written anew from the parsed
     /// framing), or (in a request) a forwarding list the sidecar rewrites.
+    #[inline]
     fn drops(&self, i: usize, name: &str, request: bool) -> bool {
         let dropped = if i < 128 {
             self.dropped >> i & 1 == 1
         } else {
             Kind::of(name).dropped(request)
         };
-        dropped || self.named.iter().any(|t| t.eq_ignore_ascii_case(name))
+        dropped
+            || (!self.named.is_empty() && self.named.iter().any(|t| t.eq_ignore_ascii_case(name)))
     }
 }
 
@@ -1047,45 +1068,16 @@ pub(crate) fn http_date() -> [u8; 29] {
     })
 }
 
-/// IMF-fixdate of a Unix time (days to a civil date by Howard Hinnant's
-/// algorithm).
+/// IMF-fixdate of a Unix time (httpdate's formatter; 29 bytes for every
+/// year it accepts, 1970 to 9999; a clock past that reads as its last second).
 fn format_date(secs: u64) -> [u8; 29] {
-    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (hh, mm, ss) = (rem / 3600, rem / 60 % 60, rem % 60);
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+    const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.min(LAST));
+    let text = httpdate::fmt_http_date(at);
     let mut out = [b' '; 29];
-    let digits = |out: &mut [u8], at: usize, v: u64, n: usize| {
-        let mut v = v;
-        for i in (0..n).rev() {
-            out[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
-    out[3] = b',';
-    digits(&mut out, 5, day, 2);
-    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
-    digits(&mut out, 12, year, 4);
-    digits(&mut out, 17, hh, 2);
-    out[19] = b':';
-    digits(&mut out, 20, mm, 2);
-    out[22] = b':';
-    digits(&mut out, 23, ss, 2);
-    out[26..].copy_from_slice(b"GMT");
+    if let Some(bytes) = text.as_bytes().get(..29) {
+        out.copy_from_slice(bytes);
+    }
     out
 }
 
@@ -1253,6 +1245,84 @@ mod tests {
             parse_request(long.as_bytes(), &mut h),
             Parsed::Refused(Refused { status: 431, .. })
         ));
+    }
+
+    /// Every name the codec acts on is found in any case, and nothing
+    /// else is (the length-and-first-letter filter must let each through).
+    #[test]
+    fn header_kinds_are_found_in_any_case() {
+        let known = [
+            ("content-length", Kind::ContentLength),
+            ("transfer-encoding", Kind::TransferEncoding),
+            ("connection", Kind::Connection),
+            ("keep-alive", Kind::Hop),
+            ("proxy-connection", Kind::Hop),
+            ("proxy-authenticate", Kind::Hop),
+            ("proxy-authorization", Kind::Hop),
+            ("trailer", Kind::Hop),
+            ("te", Kind::Te),
+            ("upgrade", Kind::Upgrade),
+            ("expect", Kind::Expect),
+            ("host", Kind::Host),
+            ("x-forwarded-for", Kind::XForwardedFor),
+            ("x-forwarded-proto", Kind::XForwardedProto),
+            ("forwarded", Kind::Forwarded),
+            ("date", Kind::Date),
+        ];
+        for (name, kind) in known {
+            assert_eq!(Kind::of(name), kind, "{name}");
+            assert_eq!(Kind::of(&name.to_ascii_uppercase()), kind, "{name}");
+            let mixed: String = name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            assert_eq!(Kind::of(&mixed), kind, "{mixed}");
+            // One letter changed, one added, one taken away: another name.
+            assert_eq!(Kind::of(&format!("{name}s")), Kind::Other, "{name}s");
+            assert_eq!(Kind::of(&name[1..]), Kind::Other, "{name}");
+            assert_eq!(
+                Kind::of(&name.replacen(|c: char| c.is_ascii_alphabetic(), "q", 1)),
+                Kind::Other
+            );
+        }
+        for other in [
+            "user-agent",
+            "accept",
+            "cookie",
+            "referer",
+            "x-request-id",
+            "",
+            "t",
+            "content-type",
+        ] {
+            assert_eq!(Kind::of(other), Kind::Other, "{other}");
+        }
+        let hop = [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ];
+        for name in hop {
+            assert!(Kind::of(name).dropped(false), "{name} is hop-by-hop");
+            assert!(is_hop_by_hop(name));
+        }
+        assert!(Kind::of("content-length").dropped(false));
+        assert!(!Kind::of("x-forwarded-for").dropped(false));
+        assert!(Kind::of("x-forwarded-for").dropped(true));
+        assert!(!Kind::of("host").dropped(true));
     }
 
     #[test]

@@ -353,6 +353,11 @@ async fn known_streams_agree() {
         // Found by the property: `*` for another method than OPTIONS was
         // forwarded on hyper's path (refused on the fast path).
         b"GET http://a/p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nDELETE * HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        // Found by the property: on hyper's path a target hyper reads as
+        // the authority form (`p`) was forwarded as `/` (refused on the
+        // fast path).
+        b"GET http://a/p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nPOST p HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET http://a/p HTTP/1.1\r\nHost: h\r\n\r\nGET a:80 HTTP/1.1\r\nHost: h\r\n\r\n",
     ] {
         if let Err(e) = compare(bytes).await {
             panic!("{e}");
