@@ -26,16 +26,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use seawall_api::events::NewEvent;
-use seawall_api::plans::PushPlan;
-use seawall_api::rules::{Adjust, DeriveRequest};
-use seawall_api::tokens::{NewToken, RoleName};
-use seawall_api::{Client, ClientError};
-use seawall_load::{
-    Arrivals, EntrySpec, GuardSpec, HttpVersion, JourneySpec, LoadProfile, RunResult, Scenario,
-    SearchSpec, StepSpec, TestTag,
-};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use seawall_load::{LoadProfile, RunResult, Scenario, SearchSpec, TestTag};
 use seawall_plan::Plan;
+use seawall_server::client::Client;
 use seawall_sidecar::{Config as SidecarConfig, Control, ShutdownReport, Sidecar, Upstream};
 use seawall_sim::{Sim, SimOptions};
 use tokio::sync::oneshot;
@@ -410,7 +405,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         let token = create_token(
             &client,
             &format!("demo-sidecar-{service}"),
-            RoleName::Sidecar,
+            "sidecar",
             Some(service),
         )
         .await?;
@@ -441,23 +436,31 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     });
 
     // 4. The event and its plan.
-    let new_event = NewEvent {
-        slug: opts.event.clone(),
-        name: format!("{} (demo, ×{})", plan.event.name, opts.factor),
-    };
-    match client.create_event(&new_event).await {
-        Ok(_) | Err(ClientError::Api { status: 409, .. }) => {}
-        Err(e) => return Err(api_err("create the event", e)),
-    }
-    let push = PushPlan {
-        file_name: Some(opts.plan_file.clone()),
-        text: text.clone(),
-    };
-    let version = client
-        .push_plan(&opts.event, &push)
+    let r = client
+        .post_json(
+            "/api/v1/events",
+            &serde_json::json!({"slug": opts.event, "name": format!("{} (demo, ×{})", plan.event.name, opts.factor)}),
+        )
         .await
-        .map_err(|e| api_err("push the plan", e))?
-        .version;
+        .map_err(|e| api_err("create the event", e))?;
+    if r.status != StatusCode::CREATED && r.status != StatusCode::CONFLICT {
+        return Err(api_err("create the event", r.text()));
+    }
+    let r = client
+        .post_json(
+            &format!("/api/v1/events/{}/plans", opts.event),
+            &serde_json::json!({"file_name": opts.plan_file, "text": text}),
+        )
+        .await
+        .map_err(|e| api_err("push the plan", e))?;
+    if r.status != StatusCode::CREATED {
+        return Err(api_err("push the plan", r.text()));
+    }
+    let version = r
+        .json::<serde_json::Value>()
+        .ok()
+        .and_then(|v| v["version"].as_i64())
+        .unwrap_or(0);
     progress(&Step::Pushed {
         event: opts.event.clone(),
         version,
@@ -468,16 +471,24 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     //    tagged test traffic reach the services (their writes go to the
     //    shadow store), stored and audited like any rule change.
     for service in &entry_services {
-        let window = Adjust {
-            // A rule document (seawall-guard's schema): no limits, test
-            // traffic may reach the shadow-safe upstream.
-            rules: serde_json::json!({"version": 1, "upstreams": {"primary": {"shadow_safe": true}}, "resources": []}),
-            note: "capacity rehearsal window: no limits, tagged test traffic allowed".to_owned(),
-        };
-        client
-            .adjust_rules(service, &window)
+        let body = serde_json::json!({
+            "rules": {"version": 1, "upstreams": {"primary": {"shadow_safe": true}}, "resources": []},
+            "note": "capacity rehearsal window: no limits, tagged test traffic allowed",
+        });
+        let r = client
+            .send(
+                Method::PUT,
+                &format!("/api/v1/guard/services/{service}/rules"),
+                Some((
+                    "application/json",
+                    Bytes::from(serde_json::to_vec(&body).map_err(|e| api_err("rules", e))?),
+                )),
+            )
             .await
             .map_err(|e| api_err("open the rehearsal window", e))?;
+        if !r.status.is_success() {
+            return Err(api_err("open the rehearsal window", r.text()));
+        }
     }
     // The sidecars follow within milliseconds; give them a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -518,14 +529,18 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
             max: opts.search.max * ratio,
             ..opts.search.clone()
         };
-        let scenario = entry_scenario(
+        let scenario = seawall_load::from_plan::entry_scenario(
             &plan,
             target,
             id,
             &format!("http://{addr}"),
             &search,
             TestTag::new(format!("demo-{id}")),
-        )?;
+        )
+        .map_err(|e| DemoError::Rehearsal {
+            entry: id.clone(),
+            message: e.to_string(),
+        })?;
         // Warm up first (connections, pools) at half the start, unjudged:
         // a cold first step's slow requests would break its p99.
         let warm = Scenario {
@@ -569,21 +584,28 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     }
 
     // 6. Guard rules from the measured capacity.
-    let derived = client
-        .derive_rules(
-            &opts.event,
-            &DeriveRequest {
-                safety: Some(opts.safety),
-            },
+    let r = client
+        .post_json(
+            &format!("/api/v1/events/{}/guard/derive", opts.event),
+            &serde_json::json!({"safety": opts.safety}),
         )
         .await
         .map_err(|e| api_err("derive guard rules", e))?;
-    let changed = derived
-        .services
-        .into_iter()
-        .filter(|s| s.changed)
-        .map(|s| s.service)
-        .collect();
+    if r.status != StatusCode::OK {
+        return Err(api_err("derive guard rules", r.text()));
+    }
+    let changed = r
+        .json::<serde_json::Value>()
+        .ok()
+        .and_then(|v| {
+            v["services"].as_array().map(|a| {
+                a.iter()
+                    .filter(|s| s["changed"].as_bool() == Some(true))
+                    .filter_map(|s| s["service"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
     progress(&Step::Derived { changed });
 
     Ok(Demo {
@@ -605,7 +627,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
 async fn create_token(
     client: &Client,
     name: &str,
-    role: RoleName,
+    role: &str,
     service: Option<&str>,
 ) -> Result<String, DemoError> {
     // A name already taken (a reused data dir) gets a numbered one.
@@ -615,125 +637,43 @@ async fn create_token(
         } else {
             format!("{name}-{n}")
         };
-        let new = NewToken {
-            name,
-            role,
-            business_line: None,
-            expires_in_seconds: None,
-            service: service.map(str::to_owned),
-            event: None,
-        };
-        match client.create_token(&new).await {
-            Ok(created) => return Ok(created.secret),
-            Err(ClientError::Api { status: 409, .. }) => continue,
-            Err(e) => return Err(api_err("create a token", e)),
+        let r = client
+            .post_json(
+                "/api/v1/tokens",
+                &serde_json::json!({"name": name, "role": role, "service": service}),
+            )
+            .await
+            .map_err(|e| api_err("create a token", e))?;
+        if r.status == StatusCode::CONFLICT {
+            continue;
         }
+        if r.status != StatusCode::CREATED {
+            return Err(api_err("create a token", r.text()));
+        }
+        return r
+            .json::<serde_json::Value>()
+            .ok()
+            .and_then(|v| v["secret"].as_str().map(str::to_owned))
+            .ok_or_else(|| api_err("create a token", "no secret in the answer"));
     }
     Err(api_err("create a token", "100 names taken"))
 }
 
 async fn upload(client: &Client, event: &str, result: &RunResult) -> Result<i64, DemoError> {
-    let body = serde_json::to_string(result).map_err(|e| api_err("upload a run", e))?;
-    client
-        .upload_run(event, body)
+    let body = serde_json::to_vec(result).map_err(|e| api_err("upload a run", e))?;
+    let r = client
+        .send(
+            Method::POST,
+            &format!("/api/v1/events/{event}/runs"),
+            Some(("application/json", Bytes::from(body))),
+        )
         .await
-        .map(|run| run.id)
-        .map_err(|e| api_err("upload a run", e))
-}
-
-/// A capacity search of one entry alone: one journey of one step at the
-/// entry's target rate, constant arrivals, judged by the entry's SLO (or,
-/// without one, 1 % errors and no latency bound), tagged as test traffic
-/// with `tag`.
-pub fn entry_scenario(
-    plan: &Plan,
-    target_qps: f64,
-    entry_id: &str,
-    base_url: &str,
-    search: &SearchSpec,
-    tag: TestTag,
-) -> Result<Scenario, DemoError> {
-    let bad = |message: String| DemoError::Rehearsal {
-        entry: entry_id.to_owned(),
-        message,
-    };
-    let entry = plan
-        .entries
-        .get(entry_id)
-        .ok_or_else(|| bad("no such entry in the plan".into()))?;
-    if target_qps <= 0.0 {
-        return Err(bad(
-            "its target is 0 QPS: no journey reaches it, so there is no rate to search from".into(),
-        ));
+        .map_err(|e| api_err("upload a run", e))?;
+    if r.status != StatusCode::CREATED {
+        return Err(api_err("upload a run", r.text()));
     }
-    let path = entry
-        .path
-        .as_deref()
-        .ok_or_else(|| bad("the entry has no `path`".into()))?
-        // Route parameters get a value the simulator accepts.
-        .split('/')
-        .map(|seg| {
-            if seg.starts_with('{') && seg.ends_with('}') {
-                "1"
-            } else {
-                seg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/");
-    let slo = entry
-        .slo
-        .filter(|s| s.p99_ms.is_some() || s.error_rate.is_some())
-        .map(|s| seawall_load::result::SloSpec {
-            p99_ms: s.p99_ms,
-            error_rate: s.error_rate,
-        });
-    let (slo, slo_source) = match slo {
-        Some(s) => (s, "entry"),
-        None => (
-            seawall_load::result::SloSpec {
-                p99_ms: None,
-                error_rate: Some(0.01),
-            },
-            "none",
-        ),
-    };
-    Ok(Scenario {
-        name: format!("capacity-{entry_id}"),
-        base_url: base_url.to_owned(),
-        entries: vec![EntrySpec {
-            id: entry_id.to_owned(),
-            target_qps,
-            slo: Some(slo),
-            slo_source: slo_source.to_owned(),
-        }],
-        journeys: vec![JourneySpec {
-            id: entry_id.to_owned(),
-            rate: target_qps,
-            steps: vec![StepSpec {
-                entry: 0,
-                method: entry.method_or_default().as_str().to_owned(),
-                path,
-                body: None,
-                headers: Vec::new(),
-                conversion: 1.0,
-                calls: 1.0,
-                think: Duration::ZERO,
-                extract: Vec::new(),
-            }],
-        }],
-        load: LoadProfile::Search(search.clone()),
-        arrivals: Arrivals::Constant,
-        guards: GuardSpec {
-            error_rate: None,
-            p99_ms: None,
-            window: Duration::from_secs(10),
-        },
-        data: Vec::new(),
-        tag: Some(tag),
-        untagged: false,
-        connections: 512,
-        timeout: Duration::from_secs(5),
-        http: HttpVersion::Http1,
-    })
+    r.json::<serde_json::Value>()
+        .ok()
+        .and_then(|v| v["id"].as_i64())
+        .ok_or_else(|| api_err("upload a run", "no id in the answer"))
 }

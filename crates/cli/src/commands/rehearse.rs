@@ -1,35 +1,24 @@
 //! `seawall rehearse PLAN.yaml --scenario NAME --base-url URL`: run one of
 //! the plan's `rehearsals` with the `seawall-load` scenario runner.
 //!
-//! This module is the only place that knows both the plan and the load
-//! engine: it turns a plan scenario into a plan-independent
-//! [`seawall_load::Scenario`] (journey rates from the target decomposition,
-//! CSV files read relative to the plan, SLOs from the entries), runs it with
-//! a progress line on a terminal, adds what only the plan knows to the
-//! result (services, capacity per instance) and writes `--out`.
-//!
-//! Rate formula (docs/rehearse.md, "Rates"): with a multiple `x` of the
-//! targets, journey `j` arrives at `x · r_j[first]` per second (its first
-//! step's decomposed rate) and each step's calls are multiplied by its
-//! entry's `burst`, so entry `e` receives
-//! `x · burst(e) · Σ r_j[i] · calls[i] = x · target(e)` from the mixed
-//! journeys. With only absolute rates `R` (journeys per second), journey
-//! `j` arrives at `R · w_j / Σ w` from the mix weights.
+//! Flags to `seawall_load::from_plan::ScenarioOptions`; the plan scenario
+//! becomes a [`seawall_load::Scenario`] in `seawall_load::from_plan` (the
+//! rate formula of docs/rehearse.md, "Rates", lives there, shared with
+//! `seawall demo`). This module runs it with a progress line on a terminal,
+//! adds what only the plan knows to the result (services, capacity per
+//! instance) and writes `--out`.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::Context;
 use clap::Args;
-use seawall_load::result::{Outcome, RunMode, RunResult, SloSpec};
-use seawall_load::{
-    Arrivals, DataSet, EntrySpec, GuardSpec, HttpVersion, JourneySpec, LoadProfile,
-    RehearseProgress, Scenario, SearchSpec, StepSpec, TestTag,
-};
+use seawall_load::from_plan::ScenarioOptions;
+use seawall_load::result::{Outcome, RunMode, RunResult};
+use seawall_load::{HttpVersion, RehearseProgress, Scenario};
 use seawall_plan::Plan;
-use seawall_plan::model::{Arrival, RateSpec};
 
 use crate::commands::{INVALID, USAGE};
 use crate::input;
@@ -167,238 +156,17 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The plan's scenario `args.scenario` as a load-engine scenario.
+/// The plan's scenario `args.scenario` as a load-engine scenario
+/// (`seawall_load::from_plan::scenario`, shared with `seawall demo`).
 pub fn build(plan: &Plan, plan_path: &Path, args: &RehearseArgs) -> anyhow::Result<Scenario> {
-    let name = &args.scenario;
-    let Some(sc) = plan.rehearsals.get(name) else {
-        if plan.rehearsals.is_empty() {
-            bail!(
-                "the plan `{}` has no `rehearsals`; add a scenario (docs/plan-reference.md#rehearsals)",
-                plan_path.display()
-            );
-        }
-        let names: Vec<&str> = plan.rehearsals.keys().map(String::as_str).collect();
-        bail!(
-            "no scenario `{name}` in `{}`; its scenarios are: {}",
-            plan_path.display(),
-            names.join(", ")
-        );
-    };
-    let targets = seawall_plan::targets::decompose(plan);
-
-    // Rates: a multiple of the targets unless only absolute rates are given.
-    let mut specs: Vec<&RateSpec> = sc.stages.iter().map(|s| &s.rate).collect();
-    specs.extend(sc.rate.iter());
-    let absolute = args.rate_multiple.is_none()
-        && sc.search.is_none()
-        && specs.iter().all(|s| matches!(s, RateSpec::PerSecond(_)));
-    let weight_sum: f64 = sc.mix.values().sum();
-
-    // Entries in plan order, journeys in mix order.
-    let mut entry_ids: Vec<&str> = Vec::new();
-    for j in sc.mix.keys() {
-        let journey = plan.traffic.journeys.get(j).ok_or_else(|| {
-            anyhow!("scenario `{name}`: journey `{j}` in `mix` is not in `traffic.journeys`")
-        })?;
-        entry_ids.extend(journey.steps.iter().map(|s| s.entry.as_str()));
-    }
-    let entry_ids: Vec<&str> = plan
-        .entries
-        .keys()
-        .map(String::as_str)
-        .filter(|id| entry_ids.contains(id))
-        .collect();
-    let guard_slo =
-        (sc.guards.error_rate.is_some() || sc.guards.p99_ms.is_some()).then_some(SloSpec {
-            p99_ms: sc.guards.p99_ms,
-            error_rate: sc.guards.error_rate,
-        });
-    let entries: Vec<EntrySpec> = entry_ids
-        .iter()
-        .map(|id| {
-            let own = plan
-                .entries
-                .get(*id)
-                .and_then(|e| e.slo)
-                .filter(|s| s.p99_ms.is_some() || s.error_rate.is_some())
-                .map(|s| SloSpec {
-                    p99_ms: s.p99_ms,
-                    error_rate: s.error_rate,
-                });
-            let (slo, source) = match (own, guard_slo) {
-                (Some(s), _) => (Some(s), "entry"),
-                (None, Some(g)) => (Some(g), "guards"),
-                (None, None) => (None, "none"),
-            };
-            EntrySpec {
-                id: (*id).to_owned(),
-                target_qps: targets.entry(id).unwrap_or(0.0),
-                slo,
-                slo_source: source.to_owned(),
-            }
-        })
-        .collect();
-
-    let mut journeys = Vec::with_capacity(sc.mix.len());
-    for (j, weight) in &sc.mix {
-        let journey = &plan.traffic.journeys[j.as_str()];
-        let rate = if absolute {
-            weight / weight_sum
-        } else {
-            targets
-                .journeys
-                .iter()
-                .find(|t| &t.id == j)
-                .and_then(|t| t.steps.first())
-                .map_or(0.0, |s| s.rate)
-        };
-        let mut steps = Vec::with_capacity(journey.steps.len());
-        for (i, s) in journey.steps.iter().enumerate() {
-            let entry = plan.entries.get(&s.entry).ok_or_else(|| {
-                anyhow!("journey `{j}`, step {}: unknown entry `{}`", i + 1, s.entry)
-            })?;
-            let path = s.path.clone().or_else(|| entry.path.clone()).ok_or_else(|| {
-                anyhow!(
-                    "journey `{j}`, step {} (`{}`): neither the step nor the entry has a `path`; add `path: /…` to entry `{}`",
-                    i + 1,
-                    s.entry,
-                    s.entry
-                )
-            })?;
-            steps.push(StepSpec {
-                entry: entry_ids
-                    .iter()
-                    .position(|id| *id == s.entry)
-                    .unwrap_or_default(),
-                method: entry.method_or_default().as_str().to_owned(),
-                path,
-                body: s.body.clone(),
-                headers: s
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                conversion: s.conversion,
-                calls: s.calls * entry.burst,
-                think: seconds(s.think_seconds, "think_seconds")?,
-                extract: s
-                    .extract
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            });
-        }
-        journeys.push(JourneySpec {
-            id: j.clone(),
-            rate,
-            steps,
-        });
-    }
-    let base: f64 = journeys.iter().map(|j| j.rate).sum();
-    if base <= 0.0 {
-        bail!(
-            "scenario `{name}`: the mix's journeys have no target rate (their goals decompose to 0 per second)"
-        );
-    }
-    let to_multiple = |r: &RateSpec| match r {
-        RateSpec::TargetMultiple(x) => *x,
-        RateSpec::PerSecond(per_s) => per_s / base,
-    };
-
-    let load = if let Some(m) = args.rate_multiple {
-        let duration = args
-            .duration
-            .or(sc
-                .duration_seconds
-                .and_then(|s| seconds(s, "duration").ok()))
-            .ok_or_else(|| anyhow!("scenario `{name}` has no `duration`; pass --duration"))?;
-        LoadProfile::Fixed {
-            multiple: m,
-            duration,
-        }
-    } else if let Some(search) = &sc.search {
-        if args.duration.is_some() {
-            bail!(
-                "scenario `{name}` is a capacity search: its length follows search.step_duration and search.hold, not --duration (or pass --rate-multiple for a fixed run)"
-            );
-        }
-        LoadProfile::Search(SearchSpec {
-            start: search.start,
-            step: search.step,
-            max: search.max,
-            step_duration: seconds(search.step_seconds, "search.step_duration")?,
-            hold: seconds(search.hold_seconds, "search.hold")?,
-            cooldown: seconds(search.cooldown_seconds, "search.cooldown")?,
-        })
-    } else if !sc.stages.is_empty() {
-        if args.duration.is_some() {
-            bail!(
-                "scenario `{name}` has stages: its length is the sum of theirs, not --duration (or pass --rate-multiple for a fixed run)"
-            );
-        }
-        let mut stages = Vec::with_capacity(sc.stages.len());
-        for s in &sc.stages {
-            stages.push((to_multiple(&s.rate), seconds(s.seconds, "stages.duration")?));
-        }
-        LoadProfile::Stages(stages)
-    } else if let Some(rate) = &sc.rate {
-        let duration = match args.duration {
-            Some(d) => d,
-            None => match sc.duration_seconds {
-                Some(s) => seconds(s, "duration")?,
-                None => bail!("scenario `{name}` has no `duration`; pass --duration"),
-            },
-        };
-        LoadProfile::Fixed {
-            multiple: to_multiple(rate),
-            duration,
-        }
-    } else {
-        bail!("scenario `{name}` has no `rate`, `stages` or `search`");
-    };
-
-    // CSV data files, relative to the plan's directory, read before any load.
-    let dir = plan_path.parent().unwrap_or_else(|| Path::new("."));
-    let mut data = Vec::with_capacity(sc.data.len());
-    for (set, file) in &sc.data {
-        let path = dir.join(file);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read data file `{}` (rehearsals.{name}.data.{set})",
-                path.display()
-            )
-        })?;
-        data.push(DataSet::parse_csv(set, &path.display().to_string(), &text)?);
-    }
-
-    let tag = (!args.untagged).then(|| {
-        let mut tag = match &args.run_id {
-            Some(id) => TestTag::new(id.clone()),
-            None => TestTag::generate(),
-        };
-        tag.header.clone_from(&sc.tag.header);
-        tag.baggage_key.clone_from(&sc.tag.baggage_key);
-        tag
-    });
-
-    Ok(Scenario {
-        name: name.clone(),
+    let opts = ScenarioOptions {
+        scenario: args.scenario.clone(),
         base_url: args.base_url.clone(),
-        entries,
-        journeys,
-        load,
-        arrivals: match sc.arrival {
-            Arrival::Constant => Arrivals::Constant,
-            Arrival::Poisson => Arrivals::Poisson { seed: args.seed },
-        },
-        guards: GuardSpec {
-            error_rate: sc.guards.error_rate,
-            p99_ms: sc.guards.p99_ms,
-            window: seconds(sc.guards.window_seconds, "guards.window")?,
-        },
-        data,
-        tag,
+        rate_multiple: args.rate_multiple,
+        duration: args.duration,
         untagged: args.untagged,
+        run_id: args.run_id.clone(),
+        seed: args.seed,
         connections: args.connections,
         timeout: args.timeout,
         http: if args.http2 {
@@ -406,11 +174,8 @@ pub fn build(plan: &Plan, plan_path: &Path, args: &RehearseArgs) -> anyhow::Resu
         } else {
             HttpVersion::Http1
         },
-    })
-}
-
-fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(s).map_err(|_| anyhow!("{what}: {s} is not a duration in seconds"))
+    };
+    Ok(seawall_load::from_plan::scenario(plan, plan_path, &opts)?)
 }
 
 /// `1.2` or `1.2x`, > 0.
