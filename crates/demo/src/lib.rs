@@ -26,11 +26,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, StatusCode};
+use seawall_api::events::NewEvent;
+use seawall_api::plans::PushPlan;
+use seawall_api::rules::{Adjust, DeriveRequest};
+use seawall_api::tokens::{NewToken, RoleName};
+use seawall_api::{Client, ClientError};
 use seawall_load::{LoadProfile, RunResult, Scenario, SearchSpec, TestTag};
 use seawall_plan::Plan;
-use seawall_server::client::Client;
 use seawall_sidecar::{Config as SidecarConfig, Control, ShutdownReport, Sidecar, Upstream};
 use seawall_sim::{Sim, SimOptions};
 use tokio::sync::oneshot;
@@ -405,7 +407,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         let token = create_token(
             &client,
             &format!("demo-sidecar-{service}"),
-            "sidecar",
+            RoleName::Sidecar,
             Some(service),
         )
         .await?;
@@ -436,31 +438,23 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     });
 
     // 4. The event and its plan.
-    let r = client
-        .post_json(
-            "/api/v1/events",
-            &serde_json::json!({"slug": opts.event, "name": format!("{} (demo, ×{})", plan.event.name, opts.factor)}),
-        )
-        .await
-        .map_err(|e| api_err("create the event", e))?;
-    if r.status != StatusCode::CREATED && r.status != StatusCode::CONFLICT {
-        return Err(api_err("create the event", r.text()));
+    let new_event = NewEvent {
+        slug: opts.event.clone(),
+        name: format!("{} (demo, ×{})", plan.event.name, opts.factor),
+    };
+    match client.create_event(&new_event).await {
+        Ok(_) | Err(ClientError::Api { status: 409, .. }) => {}
+        Err(e) => return Err(api_err("create the event", e)),
     }
-    let r = client
-        .post_json(
-            &format!("/api/v1/events/{}/plans", opts.event),
-            &serde_json::json!({"file_name": opts.plan_file, "text": text}),
-        )
+    let push = PushPlan {
+        file_name: Some(opts.plan_file.clone()),
+        text: text.clone(),
+    };
+    let version = client
+        .push_plan(&opts.event, &push)
         .await
-        .map_err(|e| api_err("push the plan", e))?;
-    if r.status != StatusCode::CREATED {
-        return Err(api_err("push the plan", r.text()));
-    }
-    let version = r
-        .json::<serde_json::Value>()
-        .ok()
-        .and_then(|v| v["version"].as_i64())
-        .unwrap_or(0);
+        .map_err(|e| api_err("push the plan", e))?
+        .version;
     progress(&Step::Pushed {
         event: opts.event.clone(),
         version,
@@ -471,24 +465,16 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     //    tagged test traffic reach the services (their writes go to the
     //    shadow store), stored and audited like any rule change.
     for service in &entry_services {
-        let body = serde_json::json!({
-            "rules": {"version": 1, "upstreams": {"primary": {"shadow_safe": true}}, "resources": []},
-            "note": "capacity rehearsal window: no limits, tagged test traffic allowed",
-        });
-        let r = client
-            .send(
-                Method::PUT,
-                &format!("/api/v1/guard/services/{service}/rules"),
-                Some((
-                    "application/json",
-                    Bytes::from(serde_json::to_vec(&body).map_err(|e| api_err("rules", e))?),
-                )),
-            )
+        let window = Adjust {
+            // A rule document (seawall-guard's schema): no limits, test
+            // traffic may reach the shadow-safe upstream.
+            rules: serde_json::json!({"version": 1, "upstreams": {"primary": {"shadow_safe": true}}, "resources": []}),
+            note: "capacity rehearsal window: no limits, tagged test traffic allowed".to_owned(),
+        };
+        client
+            .adjust_rules(service, &window)
             .await
             .map_err(|e| api_err("open the rehearsal window", e))?;
-        if !r.status.is_success() {
-            return Err(api_err("open the rehearsal window", r.text()));
-        }
     }
     // The sidecars follow within milliseconds; give them a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -584,28 +570,21 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     }
 
     // 6. Guard rules from the measured capacity.
-    let r = client
-        .post_json(
-            &format!("/api/v1/events/{}/guard/derive", opts.event),
-            &serde_json::json!({"safety": opts.safety}),
+    let derived = client
+        .derive_rules(
+            &opts.event,
+            &DeriveRequest {
+                safety: Some(opts.safety),
+            },
         )
         .await
         .map_err(|e| api_err("derive guard rules", e))?;
-    if r.status != StatusCode::OK {
-        return Err(api_err("derive guard rules", r.text()));
-    }
-    let changed = r
-        .json::<serde_json::Value>()
-        .ok()
-        .and_then(|v| {
-            v["services"].as_array().map(|a| {
-                a.iter()
-                    .filter(|s| s["changed"].as_bool() == Some(true))
-                    .filter_map(|s| s["service"].as_str().map(str::to_owned))
-                    .collect()
-            })
-        })
-        .unwrap_or_default();
+    let changed = derived
+        .services
+        .into_iter()
+        .filter(|s| s.changed)
+        .map(|s| s.service)
+        .collect();
     progress(&Step::Derived { changed });
 
     Ok(Demo {
@@ -627,7 +606,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
 async fn create_token(
     client: &Client,
     name: &str,
-    role: &str,
+    role: RoleName,
     service: Option<&str>,
 ) -> Result<String, DemoError> {
     // A name already taken (a reused data dir) gets a numbered one.
@@ -637,43 +616,28 @@ async fn create_token(
         } else {
             format!("{name}-{n}")
         };
-        let r = client
-            .post_json(
-                "/api/v1/tokens",
-                &serde_json::json!({"name": name, "role": role, "service": service}),
-            )
-            .await
-            .map_err(|e| api_err("create a token", e))?;
-        if r.status == StatusCode::CONFLICT {
-            continue;
+        let new = NewToken {
+            name,
+            role,
+            business_line: None,
+            expires_in_seconds: None,
+            service: service.map(str::to_owned),
+            event: None,
+        };
+        match client.create_token(&new).await {
+            Ok(created) => return Ok(created.secret),
+            Err(ClientError::Api { status: 409, .. }) => continue,
+            Err(e) => return Err(api_err("create a token", e)),
         }
-        if r.status != StatusCode::CREATED {
-            return Err(api_err("create a token", r.text()));
-        }
-        return r
-            .json::<serde_json::Value>()
-            .ok()
-            .and_then(|v| v["secret"].as_str().map(str::to_owned))
-            .ok_or_else(|| api_err("create a token", "no secret in the answer"));
     }
     Err(api_err("create a token", "100 names taken"))
 }
 
 async fn upload(client: &Client, event: &str, result: &RunResult) -> Result<i64, DemoError> {
-    let body = serde_json::to_vec(result).map_err(|e| api_err("upload a run", e))?;
-    let r = client
-        .send(
-            Method::POST,
-            &format!("/api/v1/events/{event}/runs"),
-            Some(("application/json", Bytes::from(body))),
-        )
+    let body = serde_json::to_string(result).map_err(|e| api_err("upload a run", e))?;
+    client
+        .upload_run(event, body)
         .await
-        .map_err(|e| api_err("upload a run", e))?;
-    if r.status != StatusCode::CREATED {
-        return Err(api_err("upload a run", r.text()));
-    }
-    r.json::<serde_json::Value>()
-        .ok()
-        .and_then(|v| v["id"].as_i64())
-        .ok_or_else(|| api_err("upload a run", "no id in the answer"))
+        .map(|run| run.id)
+        .map_err(|e| api_err("upload a run", e))
 }
