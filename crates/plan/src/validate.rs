@@ -65,14 +65,40 @@ macro_rules! check {
     };
 }
 
-/// Run every cross-section check, appending diagnostics to `cx`.
+/// Run every cross-section check, appending diagnostics to `cx`, one
+/// section of the plan after another.
 pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
+    organization(plan, cx);
+    goals(plan, cx);
+    journeys(plan, cx);
+    services(plan, cx);
+    monitoring(plan, cx);
+    freeze_gray_oncall(plan, cx);
+    emergency_plans(plan, cx);
+    rehearsals(plan, cx);
+}
+
+/// Whether `id` names an entry, a service or a partner.
+fn target_known(plan: &Plan, id: &str) -> bool {
+    plan.entries.contains_key(id)
+        || plan.services.contains_key(id)
+        || plan.partners.contains_key(id)
+}
+
+/// Every entry, service and partner id (for "did you mean").
+fn all_targets(plan: &Plan) -> impl Iterator<Item = &str> + Clone {
+    plan.entries
+        .keys()
+        .chain(plan.services.keys())
+        .chain(plan.partners.keys())
+        .map(String::as_str)
+}
+
+/// The guarantee group and business lines name people and services.
+fn organization(plan: &Plan, cx: &mut Cx) {
     let people = &plan.people;
     let lines = &plan.organization.business_lines;
     let services = &plan.services;
-    let entries = &plan.entries;
-    let partners = &plan.partners;
-
     for p in &plan.organization.guarantee_group {
         check!(
             cx,
@@ -90,7 +116,10 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             check!(cx, line.at.field("services"), "service", s, services);
         }
     }
+}
 
+/// Goals: `from` references and cycles.
+fn goals(plan: &Plan, cx: &mut Cx) {
     // Goals: `from` references and cycles.
     for (id, g) in &plan.goals {
         if let GoalSource::From { goal, .. } = &g.source {
@@ -128,7 +157,11 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             }
         }
     }
+}
 
+/// Journeys: their goals and entries, share sums per goal.
+fn journeys(plan: &Plan, cx: &mut Cx) {
+    let entries = &plan.entries;
     // Journeys.
     let mut shares: HashMap<&str, (f64, Vec<&str>)> = HashMap::new();
     for (jid, j) in &plan.traffic.journeys {
@@ -157,7 +190,14 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             );
         }
     }
+}
 
+/// Entries, services and partners: references, names used twice, the dependency cycle.
+fn services(plan: &Plan, cx: &mut Cx) {
+    let lines = &plan.organization.business_lines;
+    let services = &plan.services;
+    let entries = &plan.entries;
+    let partners = &plan.partners;
     for e in entries.values() {
         check!(cx, e.at.field("service"), "service", e.service, services);
     }
@@ -216,17 +256,12 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             Some("break the cycle: one of these calls must go (or become asynchronous and leave the plan)".to_string()),
         );
     }
+}
 
-    let target_known = |id: &str| {
-        entries.contains_key(id) || services.contains_key(id) || partners.contains_key(id)
-    };
-    let all_targets = || {
-        entries
-            .keys()
-            .chain(services.keys())
-            .chain(partners.keys())
-            .map(String::as_str)
-    };
+/// Monitoring queries and alerts name entries, services or partners.
+fn monitoring(plan: &Plan, cx: &mut Cx) {
+    let services = &plan.services;
+    let entries = &plan.entries;
     for (id, q) in &plan.monitoring.queries {
         if !entries.contains_key(id) && !services.contains_key(id) {
             dangling(
@@ -239,17 +274,23 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
         }
     }
     for a in plan.monitoring.alerts.values() {
-        if !target_known(&a.target) {
+        if !target_known(plan, &a.target) {
             dangling(
                 cx,
                 &a.at.field("target"),
                 "entry, service or partner",
                 &a.target,
-                all_targets(),
+                all_targets(plan),
             );
         }
     }
+}
 
+/// Freeze approvers and windows, gray releases, the on-call rota.
+fn freeze_gray_oncall(plan: &Plan, cx: &mut Cx) {
+    let people = &plan.people;
+    let lines = &plan.organization.business_lines;
+    let services = &plan.services;
     for p in &plan.freeze.approvers {
         check!(cx, plan.freeze.at.field("approvers"), "person", p, people);
     }
@@ -272,7 +313,15 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             check!(cx, s.at.field("secondary"), "person", p, people);
         }
     }
+}
 
+/// Emergency plans: triggers, actions, channels.
+fn emergency_plans(plan: &Plan, cx: &mut Cx) {
+    let people = &plan.people;
+    let lines = &plan.organization.business_lines;
+    let services = &plan.services;
+    let entries = &plan.entries;
+    let partners = &plan.partners;
     let channels: HashSet<&str> = plan.oncall.channels.iter().map(|c| c.id.as_str()).collect();
     for ep in plan.emergency_plans.values() {
         if let Some(l) = &ep.line {
@@ -289,13 +338,13 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
                 a,
                 plan.monitoring.alerts
             ),
-            Some(Trigger::Metric { target, .. }) if !target_known(target) => {
+            Some(Trigger::Metric { target, .. }) if !target_known(plan, target) => {
                 dangling(
                     cx,
                     &ep.at.field("trigger"),
                     "entry, service or partner",
                     target,
-                    all_targets(),
+                    all_targets(plan),
                 );
             }
             _ => {}
@@ -339,6 +388,10 @@ pub(crate) fn validate(plan: &Plan, cx: &mut Cx) {
             }
         }
     }
+}
+
+/// Rehearsals: their journeys and drills.
+fn rehearsals(plan: &Plan, cx: &mut Cx) {
     for sc in plan.rehearsals.values() {
         for j in sc.mix.keys() {
             check!(cx, sc.at.field("mix"), "journey", j, plan.traffic.journeys);
