@@ -32,7 +32,7 @@ use crate::result::{
     SearchStep, SecondPoint, SloSpec, StepEntry, TagInfo, rfc3339_utc, unix_ms_now,
 };
 use crate::scenario::{CStep, Compiled, GuardSpec, LoadProfile, Scenario};
-use crate::search::{Next, Search};
+use crate::search::{Next, Search, Verdict};
 use crate::stats::{ErrorClass, Mode, Progress, Recorder, View};
 
 /// How often guards are checked (an abort follows a broken guard within
@@ -199,6 +199,65 @@ where
         0.0
     };
     let abort = ctl.events.iter().find(|e| e.action == "abort").cloned();
+    let mut entries = entry_results(scenario, &shared, mode, issued, mean_multiple);
+    let search = search.map(|(steps, verdict)| search_result(steps, verdict, &mut entries));
+
+    let outcome = if abort.is_some() {
+        Outcome::Aborted
+    } else if match &search {
+        Some(s) => s.knee_multiple.is_none(),
+        None => entries.iter().any(|e| e.slo_held == Some(false)),
+    } {
+        Outcome::SloFailed
+    } else {
+        Outcome::Completed
+    };
+
+    let journeys = journey_results(scenario, &shared);
+
+    Ok(RunResult {
+        schema: RUN_SCHEMA.to_owned(),
+        run_id: shared.c.run_id.clone(),
+        scenario: scenario.name.clone(),
+        plan: None,
+        base_url: scenario.base_url.clone(),
+        started: rfc3339_utc(started_ms),
+        finished: rfc3339_utc(unix_ms_now()),
+        duration_s,
+        mode,
+        arrivals: match scenario.arrivals {
+            Arrivals::Constant => "constant".to_owned(),
+            Arrivals::Poisson { .. } => "poisson".to_owned(),
+        },
+        tag: match (&scenario.tag, scenario.untagged) {
+            (Some(t), false) => Some(TagInfo {
+                header: t.header.clone(),
+                baggage_key: t.baggage_key.clone(),
+            }),
+            _ => None,
+        },
+        outcome,
+        abort,
+        requests: entries.iter().map(|e| e.requests).sum(),
+        errors: entries.iter().map(|e| e.errors.total).sum(),
+        dropped: entries.iter().map(|e| e.dropped).sum(),
+        journeys,
+        entries,
+        services: Vec::new(),
+        guard_events: ctl.events,
+        search,
+    })
+}
+
+/// Each entry's numbers over the whole run, its SLO judged (not in a search,
+/// whose steps judge it).
+fn entry_results(
+    scenario: &Scenario,
+    shared: &Shared,
+    mode: RunMode,
+    issued: Duration,
+    mean_multiple: f64,
+) -> Vec<EntryResult> {
     let mut entries = Vec::with_capacity(scenario.entries.len());
     for (i, spec) in scenario.entries.iter().enumerate() {
         let summary = shared
@@ -244,44 +303,43 @@ where
                 .collect(),
         });
     }
+    entries
+}
 
-    let search = search.map(|(steps, verdict)| {
-        let mut bottlenecks = Vec::new();
-        for (i, entry) in entries.iter_mut().enumerate() {
-            let held = steps
-                .iter()
-                .filter(|s| s.entries[i].held == Some(true))
-                .map(|s| s.entries[i].achieved_rps)
-                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
-            let broke = steps.iter().any(|s| s.entries[i].held == Some(false));
-            entry.held_qps = held;
-            if broke {
-                entry.knee_qps = held;
-                bottlenecks.push(entry.id.clone());
-            }
+/// The search's steps and verdict, each entry's held rate and knee (an
+/// entry that broke at some step is a bottleneck).
+fn search_result(
+    steps: Vec<SearchStep>,
+    verdict: Verdict,
+    entries: &mut [EntryResult],
+) -> SearchResult {
+    let mut bottlenecks = Vec::new();
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let held = steps
+            .iter()
+            .filter(|s| s.entries[i].held == Some(true))
+            .map(|s| s.entries[i].achieved_rps)
+            .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+        let broke = steps.iter().any(|s| s.entries[i].held == Some(false));
+        entry.held_qps = held;
+        if broke {
+            entry.knee_qps = held;
+            bottlenecks.push(entry.id.clone());
         }
-        SearchResult {
-            steps,
-            knee_multiple: verdict.knee,
-            broken_multiple: verdict.broken,
-            confirmed: verdict.confirmed,
-            bottlenecks,
-            stopped: verdict.stopped,
-        }
-    });
+    }
+    SearchResult {
+        steps,
+        knee_multiple: verdict.knee,
+        broken_multiple: verdict.broken,
+        confirmed: verdict.confirmed,
+        bottlenecks,
+        stopped: verdict.stopped,
+    }
+}
 
-    let outcome = if abort.is_some() {
-        Outcome::Aborted
-    } else if match &search {
-        Some(s) => s.knee_multiple.is_none(),
-        None => entries.iter().any(|e| e.slo_held == Some(false)),
-    } {
-        Outcome::SloFailed
-    } else {
-        Outcome::Completed
-    };
-
-    let journeys = scenario
+/// Each journey's share, arrivals and how far its walks got.
+fn journey_results(scenario: &Scenario, shared: &Shared) -> Vec<JourneyResult> {
+    scenario
         .journeys
         .iter()
         .enumerate()
@@ -295,40 +353,7 @@ where
                 .map(|r| r.load(Ordering::Relaxed))
                 .collect(),
         })
-        .collect();
-
-    Ok(RunResult {
-        schema: RUN_SCHEMA.to_owned(),
-        run_id: shared.c.run_id.clone(),
-        scenario: scenario.name.clone(),
-        plan: None,
-        base_url: scenario.base_url.clone(),
-        started: rfc3339_utc(started_ms),
-        finished: rfc3339_utc(unix_ms_now()),
-        duration_s,
-        mode,
-        arrivals: match scenario.arrivals {
-            Arrivals::Constant => "constant".to_owned(),
-            Arrivals::Poisson { .. } => "poisson".to_owned(),
-        },
-        tag: match (&scenario.tag, scenario.untagged) {
-            (Some(t), false) => Some(TagInfo {
-                header: t.header.clone(),
-                baggage_key: t.baggage_key.clone(),
-            }),
-            _ => None,
-        },
-        outcome,
-        abort,
-        requests: entries.iter().map(|e| e.requests).sum(),
-        errors: entries.iter().map(|e| e.errors.total).sum(),
-        dropped: entries.iter().map(|e| e.dropped).sum(),
-        journeys,
-        entries,
-        services: Vec::new(),
-        guard_events: ctl.events,
-        search,
-    })
+        .collect()
 }
 
 /// `∫₀ᵗ rate` of a profile.
