@@ -245,16 +245,16 @@ fn to_login(parts: &Parts, why: Option<&str>) -> Response {
     }
 }
 
+/// Percent-encoding of the `next` path: everything but ASCII letters,
+/// digits and `-_.~/` is escaped.
 fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(s, KEEP).to_string()
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -510,6 +510,15 @@ async fn set_theme(session: Session, Form(form): Form<ThemeForm>) -> Result<Resp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_paths_are_percent_encoded() {
+        assert_eq!(urlencode("/ui/events/x"), "/ui/events/x");
+        assert_eq!(
+            urlencode("/ui/a b?c=ü&d-_.~"),
+            "/ui/a%20b%3Fc%3D%C3%BC%26d-_.~"
+        );
+    }
 
     #[test]
     fn next_stays_inside_the_ui() {
