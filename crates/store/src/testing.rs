@@ -73,30 +73,26 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}", std::process::id())
 }
 
-/// A directory removed (with everything in it) on drop.
+/// A directory removed (with everything in it) on drop (tempfile's).
 #[derive(Debug)]
 pub struct TempDir {
-    path: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl TempDir {
     /// Create a fresh, empty directory under the system's temporary
     /// directory.
     pub fn new() -> Result<TempDir, TestingError> {
-        let path = std::env::temp_dir().join(unique("seawall-test"));
-        std::fs::create_dir_all(&path).map_err(io_error(format!("create {}", path.display())))?;
-        Ok(TempDir { path })
+        let dir = tempfile::Builder::new()
+            .prefix("seawall-test-")
+            .tempdir()
+            .map_err(io_error("create a temporary directory"))?;
+        Ok(TempDir { dir })
     }
 
     /// Its path.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        self.dir.path()
     }
 }
 
