@@ -21,21 +21,20 @@ use serde_json::{Value, json};
 /// The flagship example plan.
 pub const CARNIVAL: &str = include_str!("../../../../examples/carnival/plan.yaml");
 
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
+/// A directory removed on drop (tempfile's); `.0` is its path.
+pub struct TempDir(
+    pub PathBuf,
+    #[expect(dead_code, reason = "held for its Drop, which removes the directory")]
+    tempfile::TempDir,
+);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("seawall-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("seawall-cli-{tag}-"))
+            .tempdir()
+            .expect("temp dir");
+        TempDir(dir.path().to_owned(), dir)
     }
 }
 

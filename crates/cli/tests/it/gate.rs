@@ -9,7 +9,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use seawall_server::client::Client;
@@ -17,26 +16,20 @@ use seawall_server::{AppState, Server};
 use seawall_store::{ChangeKind, NewException, StoreSpec};
 use serde_json::{Value, json};
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
+/// A directory removed on drop (tempfile's); `.0` is its path.
+struct TempDir(
+    PathBuf,
+    #[expect(dead_code, reason = "held for its Drop, which removes the directory")]
+    tempfile::TempDir,
+);
 
 impl TempDir {
     fn new() -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "seawall-gate-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let dir = tempfile::Builder::new()
+            .prefix("seawall-gate-test-")
+            .tempdir()
+            .expect("temp dir");
+        TempDir(dir.path().to_owned(), dir)
     }
 }
 
