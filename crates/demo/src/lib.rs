@@ -298,6 +298,19 @@ impl Demo {
     }
 }
 
+/// An error and its causes on one line (`outer: cause`): each error's
+/// message says its own part only, the causes come from `source()`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 fn api_err(what: &str, e: impl std::fmt::Display) -> DemoError {
     DemoError::Api {
         what: what.to_owned(),
@@ -422,7 +435,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         );
         let sidecar = Sidecar::bind(config)
             .await
-            .map_err(|e| sidecar_err(e.to_string()))?;
+            .map_err(|e| sidecar_err(chain(&e)))?;
         let addr = sidecar
             .local_addr()
             .map_err(|e| sidecar_err(e.to_string()))?;
@@ -525,7 +538,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         )
         .map_err(|e| DemoError::Rehearsal {
             entry: id.clone(),
-            message: e.to_string(),
+            message: chain(&e),
         })?;
         // Warm up first (connections, pools) at half the start, unjudged:
         // a cold first step's slow requests would break its p99.
