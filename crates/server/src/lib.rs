@@ -55,6 +55,7 @@ pub mod error;
 pub mod extract;
 mod log;
 pub mod openapi;
+pub mod service;
 pub mod state;
 mod transport;
 pub mod ui;

@@ -15,6 +15,9 @@ use crate::extract::{ApiPath, JsonBody};
 use crate::openapi::{AuthErrors, BodyErrors};
 use crate::state::AppState;
 
+/// Found by the service layer; here for the handlers that name it `events::find`.
+pub use crate::service::events::find;
+
 /// The area's routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,15 +44,6 @@ pub fn check_slug(slug: &str) -> Result<(), ApiError> {
             ),
         ))
     }
-}
-
-/// The event with this slug, or 404.
-pub async fn find(state: &AppState, slug: &str) -> Result<seawall_store::Event, ApiError> {
-    state
-        .store
-        .event(slug)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("event `{slug}`")))
 }
 
 /// Create an event.

@@ -34,11 +34,11 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::plans;
 use crate::auth::{Auth, FOLLOWERS, PLANNERS, READERS};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::openapi::{AuthErrors, BodyErrors};
+use crate::service::plans;
 use crate::state::AppState;
 
 /// Longest long poll, in seconds.

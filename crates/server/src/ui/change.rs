@@ -5,8 +5,8 @@
 //! Approve / Reject for commanders and a request form for those who may
 //! ask.
 //!
-//! Deciding and requesting go through the JSON API's own functions
-//! (`api::exceptions::decide` and `request_exception`): the same roles,
+//! Deciding and requesting go through the service layer the JSON API
+//! calls too (`service::exceptions::decide` and `request_exception`): the same roles,
 //! pm scope, plan-crate rules (409 when already decided or past its end)
 //! and audited store change. The buttons are hidden from users who may
 //! not use them, and the server refuses them anyway.
@@ -25,10 +25,10 @@ use serde::Deserialize;
 use super::chart::{Band, Bar, Row, Timeline};
 use super::chrome::{fmt_duration, fmt_ms};
 use super::{Chrome, Form, Nav, Session, UiError, render};
-use crate::api::exceptions::{self, Exception, REQUESTERS, RequestException};
-use crate::api::gate::current_plan;
 use crate::auth::READERS;
 use crate::error::ApiError;
+use crate::service::exceptions::{self, Exception, REQUESTERS, RequestException};
+use crate::service::gate::current_plan;
 use crate::state::AppState;
 
 /// How many recent gate decisions the page lists.
@@ -400,7 +400,7 @@ async fn decide(
     session.check_csrf(form.csrf.as_deref())?;
     session.auth.require(exceptions::DECIDERS)?;
     let id = parse_id(&id, "exception id")?;
-    let event = crate::api::events::find(&state, &slug).await?;
+    let event = crate::service::events::find(&state, &slug).await?;
     // Only this event's exceptions are decided from this event's page.
     match state.store.exception(id).await? {
         Some(e) if e.event_id == event.id => {}
@@ -456,7 +456,7 @@ async fn request(
 ) -> Result<Response, UiError> {
     session.check_csrf(form.csrf.as_deref())?;
     session.auth.require(REQUESTERS)?;
-    let event = crate::api::events::find(&state, &slug).await?;
+    let event = crate::service::events::find(&state, &slug).await?;
     let tz = current_plan(&state, &event)
         .await?
         .map_or(jiff::tz::TimeZone::UTC, |(_, p)| p.event.tz.clone());

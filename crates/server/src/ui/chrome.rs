@@ -10,8 +10,8 @@ use axum::routing::get;
 
 use super::session::{Session, Theme};
 use super::{UiError, assets, render};
-use crate::api::events;
 use crate::auth::READERS;
+use crate::service::events;
 use crate::state::AppState;
 
 /// The event list at `/ui/` (outside the `/ui` nest: a nested `/` only

@@ -16,8 +16,8 @@ use seawall_plan::oncall;
 use super::chart::fmt_num;
 use super::chrome::fmt_ms;
 use super::{Chrome, Nav, Session, UiError, render};
-use crate::api::gate::current_plan;
 use crate::auth::READERS;
+use crate::service::gate::current_plan;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -31,9 +31,11 @@
 //!   (`{{ chrome.csrf }}`); their handlers take a [`Form`] and call
 //!   [`Session::check_csrf`] first. htmx requests send the token in the
 //!   `x-csrf-token` header, which `base.html` sets for the whole page.
-//! - Data comes from the same functions the JSON API uses
-//!   (`api::events::find`, `api::plans::analysed`, the store): one source
-//!   of truth for every number.
+//! - Data comes from the service layer the JSON API uses too
+//!   ([`crate::service`]: `service::events::find`,
+//!   `service::plans::analysed`, the store): one source of truth for every
+//!   number. A page never imports `crate::api` (the `layering` test
+//!   checks it).
 //! - No inline `<script>`, no `style="…"` attributes, no external URLs: the
 //!   Content-Security-Policy forbids them and the browser test checks it.
 //!   SVG presentation attributes (`fill`, `stroke`, `width`) and CSS

@@ -19,8 +19,8 @@ use super::chart::{Band, Bar, Row, Timeline};
 use super::chrome::{fmt_duration, fmt_ms};
 use super::emergency::contact;
 use super::{Chrome, Nav, Session, UiError, render};
-use crate::api::gate::{current_plan, ts};
 use crate::auth::READERS;
+use crate::service::gate::{current_plan, ts};
 use crate::state::AppState;
 
 const HOUR: i64 = 3_600_000;

@@ -20,8 +20,8 @@ use seawall_plan::{Plan, freeze};
 use super::chrome::{fmt_duration, fmt_ms};
 use super::targets::{current, qps};
 use super::{Chrome, Nav, Session, UiError, render};
-use crate::api::gate::{to_gate_exception, ts};
 use crate::auth::READERS;
+use crate::service::gate::{to_gate_exception, ts};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

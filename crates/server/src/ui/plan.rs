@@ -18,9 +18,9 @@ use similar::{ChangeTag, TextDiff};
 use super::chrome::fmt_ms;
 use super::targets::{bad, query};
 use super::{Chrome, Form, Nav, Session, UiError, render};
-use crate::api::plans::validate_off_thread;
 use crate::auth::{PLANNERS, READERS};
 use crate::error::ApiError;
+use crate::service::plans::validate_off_thread;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -132,7 +132,7 @@ async fn build(
     // Times in the event's zone, from the version shown (or UTC).
     let tz = stored
         .as_ref()
-        .and_then(|s| crate::api::plans::parsed(state, slug, s).ok())
+        .and_then(|s| crate::service::plans::parsed(state, slug, s).ok())
         .map_or_else(|| "UTC".to_owned(), |p| p.event.timezone.clone());
     if let Some(v) = version {
         chrome.title = format!("Plan version {v}");
@@ -478,7 +478,7 @@ async fn upload(
     session.auth.require(PLANNERS)?;
     let (form, not_utf8) = read_upload(req, &state).await?;
     session.check_csrf(form.csrf.as_deref())?;
-    let event = crate::api::events::find(&state, &slug).await?;
+    let event = crate::service::events::find(&state, &slug).await?;
     let file_name = Some(clean_file_name(&form.file_name))
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "plan.yaml".to_owned());

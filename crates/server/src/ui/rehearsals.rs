@@ -21,9 +21,9 @@ use serde::Deserialize;
 use super::chart::{LineChart, Marker, Point, Series, fin, fmt_num};
 use super::chrome::fmt_ms;
 use super::{Chrome, Nav, Session, UiError, render};
-use crate::api::gate::current_plan;
 use crate::auth::READERS;
 use crate::error::ApiError;
+use crate::service::gate::current_plan;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

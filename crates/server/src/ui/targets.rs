@@ -22,9 +22,9 @@ use serde::Deserialize;
 
 use super::svg::{gauge, percent, status_name};
 use super::{Chrome, Nav, Session, UiError, render};
-use crate::api::plans::{Analysed, analysed};
 use crate::auth::READERS;
 use crate::error::ApiError;
+use crate::service::plans::{Analysed, analysed};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

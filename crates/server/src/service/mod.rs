@@ -1,0 +1,22 @@
+//! The control plane's service layer: what the API handlers (`crate::api`)
+//! and the UI pages (`crate::ui`) both do, in one place — finding events,
+//! the plan cache and the analyses, the gate's writer and current plans,
+//! freeze exceptions, rule distribution.
+//!
+//! Why a layer of its own: the handlers and the pages are two front ends
+//! over the same rules. When a page called a helper inside a handler
+//! module, the UI could not change without reading the API, and a rule
+//! kept in a handler could be skipped by a page. Here the rules live once;
+//! a handler decodes the request, checks the role, calls a service
+//! function and encodes the answer; a page does the same with HTML.
+//!
+//! Layering (ARCHITECTURE.md, "server"; checked by the server's
+//! `layering` test): `service` uses the state, the store, auth and errors,
+//! never `crate::api` or `crate::ui`; `ui` never imports `crate::api`, and
+//! `api` never imports `crate::ui` — they meet only here.
+
+pub mod events;
+pub mod exceptions;
+pub mod gate;
+pub mod plans;
+pub mod runs;
