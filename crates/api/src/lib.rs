@@ -26,37 +26,10 @@ pub mod rules;
 pub mod runs;
 pub mod tokens;
 
-use serde::{Deserialize, Serialize};
-
 pub use client::{Client, ClientError, Poll, Response};
 pub use error::{ErrorBody, ErrorDetail};
 
-/// Kind of change asked about at the gate (`release`, `config`, `ops`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    /// A deployment.
-    Release,
-    /// A configuration change.
-    Config,
-    /// An operations action (scaling, restarts, DB work).
-    Ops,
-}
-
-impl ChangeKind {
-    /// Lower-case name, as stored and sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Release => "release",
-            ChangeKind::Config => "config",
-            ChangeKind::Ops => "ops",
-        }
-    }
-
-    /// Parse a lower-case name.
-    pub fn parse(name: &str) -> Option<ChangeKind> {
-        [ChangeKind::Release, ChangeKind::Config, ChangeKind::Ops]
-            .into_iter()
-            .find(|k| k.as_str() == name)
-    }
-}
+/// Kind of change asked about at the gate (`release`, `config`, `ops`):
+/// the plan's own type, so a kind the API carries is the kind the gate
+/// decides on, with no conversion between them.
+pub use seawall_plan::model::ChangeKind;

@@ -2,25 +2,65 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A token's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// A token's role: what its holder may do (the server checks; the store
+/// only keeps it).
+///
+/// The one definition for the workspace: the store re-exports it
+/// (`seawall_store::Role`) and the CLI takes it as `--role` through the
+/// `clap` feature. Serialized as its lower-case name; named `RoleName` in
+/// the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RoleName))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
-pub enum RoleName {
+pub enum Role {
     /// Everything, including tokens.
     Admin,
     /// The guarantee group: events, plans, runs, exception decisions.
     Commander,
-    /// A business line's technical PM (scoped to `business_line`).
+    /// A business line's technical PM, scoped to its business line (`--line`).
     Pm,
     /// On-call staff.
     Oncall,
     /// Reads only.
     Viewer,
-    /// CI/CD pipelines: the change gate only, for the event it is bound to.
+    /// CI/CD pipelines: the change gate only, for the one event the token
+    /// is bound to (`--event`).
     Ci,
-    /// A guard sidecar: its service's rules and applied-version reports only.
+    /// A guard sidecar: its one service's rules and applied-version reports
+    /// only (`--service`).
     Sidecar,
+}
+
+impl Role {
+    /// Every role, in order of decreasing power.
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::Commander,
+        Role::Pm,
+        Role::Oncall,
+        Role::Viewer,
+        Role::Ci,
+        Role::Sidecar,
+    ];
+
+    /// The role's lower-case name, as stored, sent and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Commander => "commander",
+            Role::Pm => "pm",
+            Role::Oncall => "oncall",
+            Role::Viewer => "viewer",
+            Role::Ci => "ci",
+            Role::Sidecar => "sidecar",
+        }
+    }
+
+    /// Parse a lower-case role name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
 }
 
 /// An API token, never its secret.
@@ -33,7 +73,7 @@ pub struct Token {
     /// Unique name: the actor recorded for the token's changes.
     pub name: String,
     /// What it may do.
-    pub role: RoleName,
+    pub role: Role,
     /// The business line a `pm` token is scoped to.
     pub business_line: Option<String>,
     /// Creation time, ms since the Unix epoch (UTC).
@@ -62,7 +102,7 @@ pub struct NewToken {
     #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub name: String,
     /// Role.
-    pub role: RoleName,
+    pub role: Role,
     /// Business line id of the plan: required for `pm`, refused otherwise.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
@@ -102,4 +142,21 @@ pub struct CreatedToken {
 pub struct TokenList {
     /// Oldest first, revoked ones included.
     pub tokens: Vec<Token>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn role_names_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            let text = serde_json::to_string(&role).expect("json");
+            assert_eq!(text, format!("\"{}\"", role.as_str()));
+            let back: Role = serde_json::from_str(&text).expect("json");
+            assert_eq!(back, role);
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
 }

@@ -23,7 +23,7 @@ mod output;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::output::Format;
 
@@ -111,17 +111,6 @@ pub struct CapacityArgs {
     results: Option<PathBuf>,
 }
 
-/// Change kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Kind {
-    /// Application releases.
-    Release,
-    /// Configuration changes.
-    Config,
-    /// Operational changes (scaling, migrations, infrastructure).
-    Ops,
-}
-
 /// Arguments of `plan freeze`.
 #[derive(Debug, Args)]
 pub struct FreezeArgs {
@@ -132,7 +121,7 @@ pub struct FreezeArgs {
     service: Option<String>,
     /// Kind of change (with --export: the kind whose windows are exported) [export default: release].
     #[arg(long, short = 'k', value_enum, required_unless_present = "export")]
-    kind: Option<Kind>,
+    kind: Option<seawall_plan::model::ChangeKind>,
     /// When: `YYYY-MM-DDTHH:MM` in the event's time zone, or RFC 3339 with an offset [default: now]; with --export ical, the DTSTAMP.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,

@@ -29,7 +29,7 @@ use std::time::Duration;
 use seawall_api::events::NewEvent;
 use seawall_api::plans::PushPlan;
 use seawall_api::rules::{Adjust, DeriveRequest};
-use seawall_api::tokens::{NewToken, RoleName};
+use seawall_api::tokens::{NewToken, Role};
 use seawall_api::{Client, ClientError};
 use seawall_load::{LoadProfile, RunResult, Scenario, SearchSpec, TestTag};
 use seawall_plan::Plan;
@@ -420,7 +420,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         let token = create_token(
             &client,
             &format!("demo-sidecar-{service}"),
-            RoleName::Sidecar,
+            Role::Sidecar,
             Some(service),
         )
         .await?;
@@ -619,7 +619,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
 async fn create_token(
     client: &Client,
     name: &str,
-    role: RoleName,
+    role: Role,
     service: Option<&str>,
 ) -> Result<String, DemoError> {
     // A name already taken (a reused data dir) gets a numbered one.

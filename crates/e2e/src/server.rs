@@ -9,7 +9,7 @@ use http::StatusCode;
 use seawall_api::Client;
 use seawall_api::events::NewEvent;
 use seawall_api::plans::PushPlan;
-use seawall_api::tokens::{NewToken, RoleName};
+use seawall_api::tokens::NewToken;
 use seawall_server::{AppState, ManualClock, Server, ServerError};
 use seawall_store::testing::TempDir;
 use seawall_store::{Role, StoreSpec};
@@ -129,7 +129,7 @@ impl ControlPlane {
     ) -> Result<String, E2eError> {
         let new = NewToken {
             name: name.to_owned(),
-            role: RoleName::from(role),
+            role,
             business_line: line.map(str::to_owned),
             expires_in_seconds: None,
             service: None,

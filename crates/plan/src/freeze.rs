@@ -15,7 +15,6 @@ pub struct FreezeDecision {
     /// Service id asked about.
     pub service: String,
     /// Change kind asked about (serialized lower-case).
-    #[serde(serialize_with = "serialize_kind")]
     pub kind: ChangeKind,
     /// Instant asked about (serialized as RFC 3339 UTC).
     #[serde(serialize_with = "serialize_ts")]
@@ -195,9 +194,6 @@ pub(crate) use crate::gate::ts_serde::serialize as serialize_ts;
 
 /// Serialize an optional timestamp as RFC 3339 UTC text or null.
 pub(crate) use crate::gate::opt_ts_serde::serialize as serialize_opt_ts;
-
-/// Serialize a change kind as its lower-case name.
-use crate::gate::kind_serde::serialize as serialize_kind;
 
 #[cfg(test)]
 mod tests {

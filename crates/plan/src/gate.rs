@@ -16,7 +16,7 @@
 //! nothing (unlike a freeze window, where empty means "all").
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 use crate::freeze::{FrozenBy, evaluate, matches_glob};
@@ -27,7 +27,10 @@ use crate::time::format_time;
 ///
 /// Expiry is not a stored status: it follows from the exception's `end` and
 /// the instant asked about (see [`FreezeException::state_at`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The one definition for the workspace: the control plane's store keeps
+/// it as it is (`seawall_store::ExceptionStatus` re-exports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExceptionStatus {
     /// Requested, not yet decided: lets nothing through.
@@ -39,13 +42,25 @@ pub enum ExceptionStatus {
 }
 
 impl ExceptionStatus {
-    /// Lower-case name, as serialized.
+    /// Every status, in life order.
+    pub const ALL: [ExceptionStatus; 3] = [
+        ExceptionStatus::Pending,
+        ExceptionStatus::Approved,
+        ExceptionStatus::Rejected,
+    ];
+
+    /// Lower-case name, as serialized and stored.
     pub fn as_str(self) -> &'static str {
         match self {
             ExceptionStatus::Pending => "pending",
             ExceptionStatus::Approved => "approved",
             ExceptionStatus::Rejected => "rejected",
         }
+    }
+
+    /// Parse a lower-case name.
+    pub fn parse(name: &str) -> Option<ExceptionStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
@@ -78,7 +93,7 @@ pub struct FreezeException {
     /// Service globs it covers (same matching as freeze windows); empty covers nothing.
     pub services: Vec<String>,
     /// Change kinds it covers; empty covers nothing.
-    #[serde(with = "kinds_serde")]
+    #[serde(deserialize_with = "kind_names")]
     pub kinds: Vec<ChangeKind>,
     /// Inclusive start of the exception's own window.
     #[serde(with = "ts_serde")]
@@ -352,7 +367,6 @@ pub struct GateDecision {
     /// Service id asked about.
     pub service: String,
     /// Change kind asked about (lower-case).
-    #[serde(with = "kind_serde")]
     pub kind: ChangeKind,
     /// Instant asked about (RFC 3339 UTC).
     #[serde(with = "ts_serde")]
@@ -548,58 +562,13 @@ fn bare_message(s: &str) -> &str {
     }
 }
 
-/// Serde for a [`ChangeKind`] as its lower-case name
-/// (`#[serde(with = "seawall_plan::gate::kind_serde")]`).
-pub mod kind_serde {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    use crate::model::ChangeKind;
-
-    /// Serialize as `release`, `config` or `ops`.
-    pub fn serialize<S: Serializer>(k: &ChangeKind, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(k.as_str())
-    }
-
-    /// Deserialize from `release`, `config` or `ops`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ChangeKind, D::Error> {
-        let s = String::deserialize(d)?;
-        ChangeKind::parse(&s).ok_or_else(|| {
-            D::Error::custom(format!(
-                "unknown change kind `{s}`; use release, config or ops"
-            ))
-        })
-    }
-}
-
-/// Serde for a list of [`ChangeKind`]s as lower-case names.
-pub mod kinds_serde {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeSeq};
-
-    use crate::model::ChangeKind;
-
-    /// Serialize as a list of `release`, `config`, `ops`.
-    pub fn serialize<S: Serializer>(ks: &[ChangeKind], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(ks.len()))?;
-        for k in ks {
-            seq.serialize_element(k.as_str())?;
-        }
-        seq.end()
-    }
-
-    /// Deserialize a list of `release`, `config`, `ops`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChangeKind>, D::Error> {
-        let names = Vec::<String>::deserialize(d)?;
-        names
-            .iter()
-            .map(|s| {
-                ChangeKind::parse(s).ok_or_else(|| {
-                    D::Error::custom(format!(
-                        "unknown change kind `{s}`; use release, config or ops"
-                    ))
-                })
-            })
-            .collect()
-    }
+/// An exception's kinds, read as names first so that an unknown one is
+/// reported where the list starts in the file.
+fn kind_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChangeKind>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|name| name.parse().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// Serde for a [`Timestamp`] as RFC 3339 text (written in UTC; read with

@@ -603,16 +603,50 @@ pub struct Alert {
     pub at: At,
 }
 
-/// Change kinds a freeze applies to.
+/// Kind of change: what a freeze window or exception covers and what the
+/// gate is asked about (`release`, `config`, `ops`).
+///
+/// The one definition for the whole workspace: the control plane's API
+/// (`seawall_api::ChangeKind`) and store re-export it, and the CLI takes it
+/// as an argument through the `clap` feature. Serialized as its lower-case
+/// name; reading an unknown name says which ones exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ChangeKind {
     /// Application releases.
     Release,
     /// Configuration changes.
     Config,
-    /// Operational changes (scaling, migrations, infra).
+    /// Operational changes (scaling, migrations, infrastructure).
     Ops,
 }
+
+impl serde::Serialize for ChangeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ChangeKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for ChangeKind {
+    type Err = UnknownKind;
+
+    fn from_str(name: &str) -> Result<Self, UnknownKind> {
+        Self::parse(name).ok_or_else(|| UnknownKind(name.to_owned()))
+    }
+}
+
+/// A name that is not a [`ChangeKind`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown change kind `{0}`; use release, config or ops")]
+pub struct UnknownKind(pub String);
 
 impl ChangeKind {
     /// All kinds.
@@ -628,13 +662,8 @@ impl ChangeKind {
     }
 
     /// Parse a lower-case name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "release" => Some(ChangeKind::Release),
-            "config" => Some(ChangeKind::Config),
-            "ops" => Some(ChangeKind::Ops),
-            _ => None,
-        }
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 

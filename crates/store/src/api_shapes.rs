@@ -8,9 +8,7 @@ use seawall_api::events::Event;
 use seawall_api::gate::ChangeRecord;
 use seawall_api::plans::PlanVersionInfo;
 use seawall_api::runs::RunInfo;
-use seawall_api::tokens::{RoleName, Token};
-
-use crate::Role;
+use seawall_api::tokens::Token;
 
 impl From<crate::AuditEntry> for AuditEntry {
     fn from(e: crate::AuditEntry) -> Self {
@@ -99,40 +97,12 @@ impl From<crate::RunInfo> for RunInfo {
     }
 }
 
-impl From<Role> for RoleName {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::Admin => RoleName::Admin,
-            Role::Commander => RoleName::Commander,
-            Role::Pm => RoleName::Pm,
-            Role::Oncall => RoleName::Oncall,
-            Role::Viewer => RoleName::Viewer,
-            Role::Ci => RoleName::Ci,
-            Role::Sidecar => RoleName::Sidecar,
-        }
-    }
-}
-
-impl From<RoleName> for Role {
-    fn from(r: RoleName) -> Self {
-        match r {
-            RoleName::Admin => Role::Admin,
-            RoleName::Commander => Role::Commander,
-            RoleName::Pm => Role::Pm,
-            RoleName::Oncall => Role::Oncall,
-            RoleName::Viewer => Role::Viewer,
-            RoleName::Ci => Role::Ci,
-            RoleName::Sidecar => Role::Sidecar,
-        }
-    }
-}
-
 impl From<crate::Token> for Token {
     fn from(t: crate::Token) -> Self {
         Self {
             id: t.id,
             name: t.name,
-            role: t.role.into(),
+            role: t.role,
             business_line: t.business_line,
             created_ms: t.created_ms,
             created_by: t.created_by,

@@ -62,59 +62,9 @@ impl Ctx {
     }
 }
 
-/// A token's role: what its holder may do (the server checks; the store
-/// only keeps it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything, including tokens.
-    Admin,
-    /// The event's guarantee group: plans, rules, exception decisions.
-    Commander,
-    /// A business line's technical PM: changes to what belongs to the line.
-    Pm,
-    /// On-call staff: incidents and emergency plans.
-    Oncall,
-    /// Reads only.
-    Viewer,
-    /// CI/CD pipelines: the change gate only, for the one event the token
-    /// is bound to.
-    Ci,
-    /// A guard sidecar: reads its one service's rules and reports the
-    /// version applied, nothing else.
-    Sidecar,
-}
-
-impl Role {
-    /// Every role, in order of decreasing power.
-    pub const ALL: [Role; 7] = [
-        Role::Admin,
-        Role::Commander,
-        Role::Pm,
-        Role::Oncall,
-        Role::Viewer,
-        Role::Ci,
-        Role::Sidecar,
-    ];
-
-    /// The role's lower-case name, as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Commander => "commander",
-            Role::Pm => "pm",
-            Role::Oncall => "oncall",
-            Role::Viewer => "viewer",
-            Role::Ci => "ci",
-            Role::Sidecar => "sidecar",
-        }
-    }
-
-    /// Parse a lower-case role name.
-    pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-}
+/// A token's role (the server checks it; the store only keeps it): the
+/// API's own type, stored as its lower-case name.
+pub use seawall_api::tokens::Role;
 
 /// An event (a 618, a Double-11): the unit plans and decisions belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,8 +231,9 @@ pub struct Session {
     pub expires_ms: Millis,
 }
 
-/// Kind of change asked about at the gate: the API's own type, so the
-/// store and every client of the API share one definition.
+/// Kind of change asked about at the gate: the plan's own type (which the
+/// API re-exports), so the store, the gate and every client of the API
+/// share one definition.
 pub use seawall_api::ChangeKind;
 
 /// A gate decision, recorded whether the change was allowed or not.
@@ -350,40 +301,10 @@ pub struct ChangeFilter {
     pub limit: Option<u32>,
 }
 
-/// Where a freeze exception stands. Expiry is not stored: an approved
-/// exception whose window has ended is expired, computed at read time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExceptionStatus {
-    /// Waiting for a commander.
-    Pending,
-    /// Approved: lets its scope through during its window.
-    Approved,
-    /// Rejected.
-    Rejected,
-}
-
-impl ExceptionStatus {
-    /// Lower-case name, as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExceptionStatus::Pending => "pending",
-            ExceptionStatus::Approved => "approved",
-            ExceptionStatus::Rejected => "rejected",
-        }
-    }
-
-    /// Parse a lower-case name.
-    pub fn parse(name: &str) -> Option<ExceptionStatus> {
-        [
-            ExceptionStatus::Pending,
-            ExceptionStatus::Approved,
-            ExceptionStatus::Rejected,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
-    }
-}
+/// Where a freeze exception stands (the plan's own type, stored as its
+/// lower-case name). Expiry is not stored: an approved exception whose
+/// window has ended is expired, computed at read time.
+pub use seawall_plan::gate::ExceptionStatus;
 
 /// A request to let some changes through a freeze.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

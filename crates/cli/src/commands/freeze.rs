@@ -16,17 +16,7 @@ use seawall_plan::time::format_time;
 
 use crate::input;
 use crate::output::{self, Align, Cell, Format, Grid, Page, Tone, opt};
-use crate::{FreezeArgs, Kind};
-
-impl From<Kind> for ChangeKind {
-    fn from(k: Kind) -> Self {
-        match k {
-            Kind::Release => ChangeKind::Release,
-            Kind::Config => ChangeKind::Config,
-            Kind::Ops => ChangeKind::Ops,
-        }
-    }
-}
+use crate::FreezeArgs;
 
 /// Freeze-calendar export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,7 +60,7 @@ pub fn run(args: &FreezeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--service and --kind are required unless --export is given");
     };
     let at = input::time(args.at.as_deref(), &plan)?;
-    let decision = gate::gate(&plan, service, kind.into(), at, &exceptions);
+    let decision = gate::gate(&plan, service, kind, at, &exceptions);
     match args.common.format {
         Format::Json => output::emit_json(&decision)?,
         format => output::emit_page(&page(&decision, &plan, &exceptions), format)?,
@@ -92,7 +82,7 @@ fn export(
     plan: &Plan,
     exceptions: &[FreezeException],
 ) -> anyhow::Result<ExitCode> {
-    let kind = args.kind.map_or(ChangeKind::Release, ChangeKind::from);
+    let kind = args.kind.unwrap_or(ChangeKind::Release);
     let service = args.service.as_deref();
     let text = match format {
         Export::Ical => {

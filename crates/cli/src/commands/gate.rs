@@ -11,12 +11,12 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use seawall_api::ChangeKind;
 use seawall_api::gate::{GateAnswer, GateCheck};
 
 use crate::commands::api_client::{Api, ServerArgs};
-use crate::{Kind, output};
+use crate::output;
 
 /// Exit status: the gate refused the change (it is frozen).
 pub const FROZEN: u8 = 3;
@@ -36,7 +36,7 @@ pub struct CheckArgs {
     pub service: String,
     /// Kind of change.
     #[arg(long, short = 'k', value_enum)]
-    pub kind: Kind,
+    pub kind: ChangeKind,
     /// Who makes the change (the pipeline's user) [default: the token's name].
     #[arg(long)]
     pub actor: Option<String>,
@@ -61,15 +61,9 @@ pub fn run(command: &GateCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let kind = args
-        .kind
-        .to_possible_value()
-        .map(|v| v.get_name().to_owned())
-        .context("change kind has no name")?;
-    let kind = ChangeKind::parse(&kind).context("unknown change kind")?;
     let check = GateCheck {
         service: args.service.clone(),
-        kind,
+        kind: args.kind,
         actor: args.actor.clone(),
         change_ref: args.change_ref.clone(),
         event: args.event.clone(),

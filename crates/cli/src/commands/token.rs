@@ -7,8 +7,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
-use seawall_api::tokens::{CreatedToken, NewToken, RoleName, Token, TokenList};
+use clap::{Args, Subcommand};
+use seawall_api::tokens::{CreatedToken, NewToken, Role, Token, TokenList};
 
 use super::api_client::{Api, ServerArgs};
 use crate::output::{self, Align, Format, Grid, Page};
@@ -24,25 +24,6 @@ pub enum TokenCommand {
     Revoke(RevokeArgs),
 }
 
-/// A token's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RoleArg {
-    /// Everything, including tokens.
-    Admin,
-    /// The guarantee group: events, plans, runs, exception decisions.
-    Commander,
-    /// A business line's technical PM (needs --line).
-    Pm,
-    /// On-call staff.
-    Oncall,
-    /// Reads only.
-    Viewer,
-    /// CI/CD pipelines: the change gate only, for one event (needs --event).
-    Ci,
-    /// A guard sidecar: one service's rules and applied-version reports (needs --service).
-    Sidecar,
-}
-
 /// Arguments of `token create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -50,7 +31,7 @@ pub struct CreateArgs {
     name: String,
     /// What the token may do (docs/control-plane.md#roles).
     #[arg(long, value_enum)]
-    role: RoleArg,
+    role: Role,
     /// The business line a pm token is scoped to (an id of the plan's organization.business_lines).
     #[arg(long, value_name = "LINE")]
     line: Option<String>,
@@ -103,31 +84,6 @@ pub fn run(command: &TokenCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The API's role for a `--role`.
-fn role(role: RoleArg) -> RoleName {
-    match role {
-        RoleArg::Admin => RoleName::Admin,
-        RoleArg::Commander => RoleName::Commander,
-        RoleArg::Pm => RoleName::Pm,
-        RoleArg::Oncall => RoleName::Oncall,
-        RoleArg::Viewer => RoleName::Viewer,
-        RoleArg::Ci => RoleName::Ci,
-        RoleArg::Sidecar => RoleName::Sidecar,
-    }
-}
-
-fn role_name(role: RoleArg) -> &'static str {
-    match role {
-        RoleArg::Admin => "admin",
-        RoleArg::Commander => "commander",
-        RoleArg::Pm => "pm",
-        RoleArg::Oncall => "oncall",
-        RoleArg::Viewer => "viewer",
-        RoleArg::Ci => "ci",
-        RoleArg::Sidecar => "sidecar",
-    }
-}
-
 /// `--expires`: a duration with a unit (s, m, h, d, w), in seconds.
 fn expiry(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -164,7 +120,7 @@ fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.server)?;
     let new = NewToken {
         name: args.name.clone(),
-        role: role(args.role),
+        role: args.role,
         business_line: args.line.clone(),
         expires_in_seconds: args.expires,
         service: args.service.clone(),
@@ -188,7 +144,7 @@ fn create(args: &CreateArgs) -> anyhow::Result<ExitCode> {
             "made token `{}` (id {}, role {}{scope}); its secret, shown this once:",
             t.name,
             t.id,
-            role_name(args.role),
+            args.role.as_str(),
         );
         output::emit(&format!("{}\n", created.secret))?;
     }
@@ -245,14 +201,10 @@ fn page(tokens: &[Token]) -> Page {
         ("revoked", Align::Left),
     ]);
     for t in tokens {
-        let role = serde_json::to_value(t.role)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         g.row(vec![
             t.id.to_string().into(),
             t.name.as_str().into(),
-            role.into(),
+            t.role.as_str().into(),
             t.business_line.as_deref().unwrap_or("").into(),
             t.service
                 .as_deref()

@@ -16,12 +16,11 @@ use axum::response::{IntoResponse, Response};
 pub use seawall_api::exports::ExportQuery;
 use seawall_plan::Plan;
 use seawall_plan::export;
-use seawall_plan::model::ChangeKind as PlanKind;
 use seawall_store::ChangeKind;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::gate::{current_plan, plan_kind, to_gate_exception, ts};
+use crate::api::gate::{current_plan, to_gate_exception, ts};
 use crate::api::{events, plans::PLAN_VERSION_HEADER};
 use crate::auth::{Auth, READERS};
 use crate::error::{ApiError, ErrorBody};
@@ -88,10 +87,10 @@ async fn filtered(
     slug: &str,
     q: &ExportQuery,
     content_type: &'static str,
-    render: fn(&Plan, Option<&str>, PlanKind) -> String,
+    render: fn(&Plan, Option<&str>, ChangeKind) -> String,
 ) -> Result<Response, ApiError> {
     let service = service_filter(q)?;
-    let kind = plan_kind(q.kind.unwrap_or(ChangeKind::Release));
+    let kind = q.kind.unwrap_or(ChangeKind::Release);
     let (_, version, plan) = plan_of(state, slug).await?;
     Ok(text(content_type, version, render(&plan, service, kind)))
 }

@@ -29,7 +29,7 @@ use crate::auth::{Auth, READERS};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, JsonBody};
 use crate::openapi::{AuthErrors, BodyErrors};
-pub(crate) use crate::service::gate::{current_plan, plan_kind, rfc3339, to_gate_exception, ts};
+pub(crate) use crate::service::gate::{current_plan, rfc3339, to_gate_exception, ts};
 use crate::state::AppState;
 
 /// Roles that may ask the gate: everyone who changes production (pipelines
@@ -114,7 +114,7 @@ async fn check(
     };
     let now_ms = state.now();
     let now = ts(now_ms)?;
-    let kind = plan_kind(ask.kind);
+    let kind = ask.kind;
     // The first event whose plan freezes the change decides; with none,
     // the first event with a plan (or none) is named.
     let mut decided: Option<(seawall_store::Event, i64, seawall_plan::gate::GateDecision)> = None;

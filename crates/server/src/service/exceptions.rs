@@ -10,7 +10,7 @@ use seawall_store::{NewException, Role};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::service::events;
-use crate::service::gate::{current_plan, plan_kind, rfc3339, to_gate_exception, ts};
+use crate::service::gate::{current_plan, rfc3339, to_gate_exception, ts};
 use crate::state::AppState;
 
 /// Roles that may request an exception (a pm only for their own line).
@@ -137,7 +137,7 @@ pub(crate) async fn request_exception(
     GateException::request(
         "new",
         services.clone(),
-        req.kinds.iter().map(|k| plan_kind(*k)).collect(),
+        req.kinds.clone(),
         start,
         end,
         req.reason.trim(),
