@@ -3,6 +3,9 @@
 #
 #   bash .ci/module-dag.sh crates/guard [crates/sidecar …]   # fails on a cycle
 #   bash .ci/module-dag.sh --print crates/guard              # also prints the edges
+#   bash .ci/module-dag.sh --forbid ui:api --forbid api:ui crates/server
+#                       # also fails on an import from a module under `ui`
+#                       # (ui or ui::…) of one under `api`, and the reverse
 #
 # Why: a module cycle means no module of the cycle can be read, tested or
 # moved without the others; the crates that grow (guard, sidecar) keep their
@@ -17,16 +20,27 @@
 # main.rs) is the front door: its `mod` and `pub use` lines declare and
 # re-export, they are not imports; anything else it uses counts. Each set
 # of modules that import one another (a strongly connected component) is
-# printed, and the script exits 1.
+# printed, and the script exits 1. A `--forbid FROM:TO` edge (a boundary
+# between layers, e.g. the server's UI and its API handlers) is printed
+# the same way and fails too.
 set -euo pipefail
 
 print=0
-if [[ "${1:-}" == "--print" ]]; then
-    print=1
-    shift
-fi
+forbid=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --print) print=1; shift ;;
+        --forbid)
+            if [[ "${2:-}" != *:* ]]; then
+                echo "module-dag: --forbid takes FROM:TO (module paths, e.g. ui:api)" >&2
+                exit 2
+            fi
+            forbid="$forbid $2"; shift 2 ;;
+        *) break ;;
+    esac
+done
 if [[ $# -eq 0 ]]; then
-    echo "usage: $0 [--print] CRATE_DIR..." >&2
+    echo "usage: $0 [--print] [--forbid FROM:TO]... CRATE_DIR..." >&2
     exit 2
 fi
 
@@ -37,7 +51,7 @@ for crate in "$@"; do
         echo "module-dag: no $src" >&2
         exit 2
     fi
-    PRINT=$print perl -e '
+    PRINT=$print FORBID=$forbid perl -e '
 use strict; use warnings;
 my $src = shift;
 my %file; # module path -> file
@@ -148,6 +162,19 @@ if ($ENV{PRINT}) {
         printf "%s -> %s\n", $v, @t ? join(", ", @t) : "(nothing)";
     }
 }
+my $bad = 0;
+sub under { my ($m, $top) = @_; return $m eq $top || index($m, "${top}::") == 0 }
+for my $pair (split " ", $ENV{FORBID} // "") {
+    my ($from, $to) = split /:/, $pair, 2;
+    for my $v (sort keys %edges) {
+        next unless under($v, $from);
+        for my $w (sort keys %{ $edges{$v} }) {
+            next unless under($w, $to);
+            print STDERR "module-dag: $src: forbidden import $v -> $w (no $from -> $to)\n";
+            $bad = 1;
+        }
+    }
+}
 if (@sccs) {
     for my $c (@sccs) {
         my %in = map { $_ => 1 } @$c;
@@ -159,7 +186,9 @@ if (@sccs) {
     }
     exit 1;
 }
-printf "module-dag: %s: %d modules, no import cycle\n", $src, scalar keys %file;
+exit 1 if $bad;
+printf "module-dag: %s: %d modules, no import cycle%s\n", $src, scalar keys %file,
+    $ENV{FORBID} ? ", no forbidden import" : "";
 ' "$src" || status=1
 done
 exit $status

@@ -33,9 +33,11 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     /// Entries with `seq` greater than this (default 0: from the start).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
     pub after: i64,
     /// At most this many (default 1000, at most 10000).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10_000))]
     pub limit: Option<u32>,
 }
 

@@ -26,9 +26,20 @@ pub struct Event {
 pub struct NewEvent {
     /// Short name: 1–63 lower-case letters, digits and `-`, starting with
     /// a letter or digit (`double11-2026`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 63,
+            pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"
+        )
+    )]
     pub slug: String,
     /// Display name (1–200 characters).
-    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
     pub name: String,
 }
 

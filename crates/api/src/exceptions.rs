@@ -11,17 +11,22 @@ use crate::ChangeKind;
 pub struct RequestException {
     /// Service globs it covers (`pay-*` covers `pay-gateway`, not `payroll`):
     /// at most 100, each at most 200 characters.
-    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::service_globs))]
     pub services: Vec<String>,
     /// Change kinds it covers.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, example = json!(["release"])))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::change_kinds, example = json!(["release"])))]
     pub kinds: Vec<ChangeKind>,
     /// Start of its own window, inclusive (RFC 3339 with an offset).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub start: String,
     /// End of its own window, exclusive (RFC 3339 with an offset).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub end: String,
     /// Why the change cannot wait for the freeze to end.
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2000, pattern = r"\S")
+    )]
     pub reason: String,
 }
 

@@ -10,9 +10,13 @@ use crate::ChangeKind;
 #[serde(deny_unknown_fields)]
 pub struct GateCheck {
     /// Service id (as in the plan).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
     pub service: String,
     /// `release`, `config` or `ops`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "release"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::change_kind, example = "release"))]
     pub kind: ChangeKind,
     /// Who makes the change (the pipeline's user); defaults to the token's name.
     #[serde(default)]
@@ -136,5 +140,6 @@ pub struct ChangeQuery {
     pub allowed: Option<bool>,
     /// At most this many (default 100, at most 10,000).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10_000))]
     pub limit: Option<u32>,
 }

@@ -95,6 +95,7 @@ pub struct DeriveRequest {
     /// Share of an entry's bottleneck capacity its limit allows when the
     /// entry has no explicit `rate_limit` (0 < safety ≤ 1; default 0.9).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 1))]
     pub safety: Option<f64>,
 }
 
@@ -107,7 +108,10 @@ pub struct Adjust {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub rules: Value,
     /// Why (kept with the version, shown in the review).
-    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2000, pattern = r"\S")
+    )]
     pub note: String,
 }
 
@@ -118,6 +122,10 @@ pub struct Adjust {
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct PollQuery {
     /// Service whose rules to follow.
+    #[cfg_attr(
+        feature = "openapi",
+        param(min_length = 1, max_length = 200, pattern = r"^[^/]+$")
+    )]
     pub service: String,
     /// The version in force at the caller (0: none); the answer comes when
     /// the latest differs.
@@ -134,10 +142,20 @@ pub struct PollQuery {
 #[serde(deny_unknown_fields)]
 pub struct Applied {
     /// Service it guards.
-    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"^[^/]+$")
+    )]
     pub service: String,
     /// Its name (unique per service).
-    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f]+$"
+        )
+    )]
     pub instance: String,
     /// Rule version in force there (0: none yet; at most the latest).
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]

@@ -294,7 +294,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let (router, _) = api::app(self.state.clone());
+        let (router, _) = api::app(self.state.clone(), ui::routes());
         let router = router.layer(axum::middleware::from_fn_with_state(
             self.limits,
             transport::deadline,

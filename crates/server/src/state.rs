@@ -181,7 +181,7 @@ pub struct AppState {
     changes: Arc<watch::Sender<u64>>,
     shutdown: Arc<watch::Sender<bool>>,
     plans: Arc<std::sync::Mutex<PlanCache>>,
-    gate_writer: Arc<std::sync::OnceLock<crate::service::gate::Writer>>,
+    gate_writer: Arc<std::sync::OnceLock<crate::service::gate_writer::Writer>>,
     limits: Limits,
     writes: Arc<WriteLimiter>,
     secure_cookies: bool,
@@ -271,9 +271,9 @@ impl AppState {
 
     /// The gate's group-commit writer, started on first use (inside the
     /// server's runtime).
-    pub(crate) fn gate_writer(&self) -> &crate::service::gate::Writer {
+    pub(crate) fn gate_writer(&self) -> &crate::service::gate_writer::Writer {
         self.gate_writer
-            .get_or_init(|| crate::service::gate::Writer::start(Arc::clone(&self.store)))
+            .get_or_init(|| crate::service::gate_writer::Writer::start(Arc::clone(&self.store)))
     }
 
     /// Replace the clock (tests); the write rate limiter follows it.

@@ -61,12 +61,14 @@ pub fn openapi() -> OpenApi {
     routes().into_openapi()
 }
 
-/// The whole application and its OpenAPI document.
-pub fn app(state: AppState) -> (axum::Router, OpenApi) {
+/// The whole application and its OpenAPI document: the API's routes and
+/// `pages`, the web UI's routes, which the crate root passes in (the API
+/// never imports the UI; ARCHITECTURE.md, "server"), under the same
+/// fallbacks and request log.
+pub fn app(state: AppState, pages: axum::Router<AppState>) -> (axum::Router, OpenApi) {
     let (router, openapi) = routes().split_for_parts();
     let router = router
-        .merge(crate::ui::start())
-        .nest("/ui", crate::ui::router())
+        .merge(pages)
         .layer(Extension(Arc::new(openapi.clone())))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

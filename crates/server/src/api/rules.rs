@@ -253,6 +253,8 @@ async fn adjust(
     responses(
         (status = 200, description = "The latest version (it differs from `since`)", body = Rules),
         (status = 304, description = "Nothing newer within `wait`"),
+        (status = 422, description = "`service` is not a service name (invalid_service)",
+            body = ErrorBody),
         AuthErrors))]
 async fn poll(
     State(state): State<AppState>,

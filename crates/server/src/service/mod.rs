@@ -18,5 +18,6 @@
 pub mod events;
 pub mod exceptions;
 pub mod gate;
+pub mod gate_writer;
 pub mod plans;
 pub mod runs;

@@ -8,8 +8,9 @@ use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
 
+use super::assets;
+use super::page::{UiError, render};
 use super::session::{Session, Theme};
-use super::{UiError, assets, render};
 use crate::auth::READERS;
 use crate::service::events;
 use crate::state::AppState;

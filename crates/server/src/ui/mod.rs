@@ -51,24 +51,32 @@ mod emergency;
 mod links;
 mod oncall;
 mod overview;
+mod page;
 mod plan;
 mod rehearsals;
 pub mod session;
 pub mod svg;
 mod targets;
 
-use askama::Template;
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::{Redirect, Response};
 
 pub use chrome::{Chrome, Nav};
+pub use page::{UiError, render};
 pub use session::{Form, Session};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The UI's routes, nested under `/ui` by [`crate::api::app`].
+/// Every route of the UI: the start redirects ([`start`]) and the pages
+/// under `/ui` ([`router`]). The crate root hands them to the
+/// application beside the API's.
+pub fn routes() -> Router<AppState> {
+    start().nest("/ui", router())
+}
+
+/// The UI's pages, nested under `/ui` by [`routes`].
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(session::router())
@@ -127,64 +135,4 @@ async fn not_found() -> UiError {
     UiError(ApiError::NotFound(
         "no such page; start from the event list at /ui/".into(),
     ))
-}
-
-/// Render a template into an HTML answer.
-pub fn render<T: Template>(page: &T) -> Result<Html<String>, UiError> {
-    page.render()
-        .map(Html)
-        .map_err(|e| UiError(ApiError::Internal(format!("rendering a page failed: {e}"))))
-}
-
-/// An error shown as an HTML page with the API error's status and message.
-#[derive(Debug)]
-pub struct UiError(pub ApiError);
-
-impl From<ApiError> for UiError {
-    fn from(e: ApiError) -> Self {
-        UiError(e)
-    }
-}
-
-impl From<seawall_store::StoreError> for UiError {
-    fn from(e: seawall_store::StoreError) -> Self {
-        UiError(e.into())
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    reason: &'a str,
-    message: String,
-}
-
-impl IntoResponse for UiError {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self.0, "ui page failed");
-        }
-        let page = ErrorPage {
-            status: status.as_u16(),
-            reason: status.canonical_reason().unwrap_or("Error"),
-            message: self.0.to_string(),
-        };
-        let mut response = match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => {
-                return (StatusCode::INTERNAL_SERVER_ERROR, "error page failed").into_response();
-            }
-        };
-        if let ApiError::TooManyRequests {
-            retry_after_secs, ..
-        } = &self.0
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-        }
-        response
-    }
 }

@@ -29,7 +29,7 @@ use seawall_store::sha256_hex;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::UiError;
+use super::page::UiError;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -364,7 +364,7 @@ async fn login_page(
         Some("logout") => Some("You are logged out."),
         _ => None,
     };
-    super::render(&LoginPage {
+    super::page::render(&LoginPage {
         next: safe_next(q.next.as_deref()),
         error: None,
         notice,
@@ -429,7 +429,7 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
                 notice: None,
                 theme,
             };
-            match super::render(&page) {
+            match super::page::render(&page) {
                 Ok(html) => (StatusCode::UNAUTHORIZED, html).into_response(),
                 Err(e) => e.into_response(),
             }

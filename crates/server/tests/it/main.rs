@@ -12,6 +12,7 @@ mod exports;
 mod fuzz_api;
 mod gate;
 mod limits;
+mod module_dag;
 mod openapi;
 mod roles;
 mod roles_ops;

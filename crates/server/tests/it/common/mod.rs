@@ -369,103 +369,46 @@ pub fn find_template(doc: &Value, path: &str) -> Option<String> {
     best.map(|(_, t)| t.clone())
 }
 
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => {
-            let name = r.trim_start_matches("#/components/schemas/");
-            let target = &doc["components"]["schemas"][name];
-            assert!(!target.is_null(), "dangling $ref {r}");
-            resolve(doc, target)
-        }
-        None => schema,
+/// Compiled validators, one per schema (with the document's components
+/// beside it so that `#/components/schemas/…` references resolve).
+static VALIDATORS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Arc<jsonschema::Validator>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The validator for `schema`, a schema taken from `doc` (OpenAPI 3.1's
+/// dialect is JSON Schema 2020-12), compiled once per schema.
+fn validator(doc: &Value, schema: &Value) -> Arc<jsonschema::Validator> {
+    let root = json!({"allOf": [schema], "components": doc["components"]});
+    let key = root.to_string();
+    let mut cache = VALIDATORS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cache.get(&key) {
+        return v.clone();
     }
+    let compiled = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("the document's schema does not compile: {e}\n{schema}"));
+    let compiled = Arc::new(compiled);
+    cache.insert(key, compiled.clone());
+    compiled
 }
 
-fn type_matches(t: &str, v: &Value) -> bool {
-    match t {
-        "null" => v.is_null(),
-        "boolean" => v.is_boolean(),
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "number" => v.is_number(),
-        other => panic!("unknown schema type {other}"),
-    }
-}
-
-/// A validator for the JSON Schema subset utoipa emits: type (one or a
-/// list), properties, required, additionalProperties, items, enum, $ref,
-/// allOf, oneOf, anyOf, minimum.
+/// Validate `v` against `schema` (taken from the OpenAPI document `doc`)
+/// with the `jsonschema` crate: every keyword of JSON Schema 2020-12, so a
+/// constraint the document declares is a constraint the answers are held
+/// to. The error names every failing place (`at` prefixes them).
 pub fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
-    let schema = resolve(doc, schema);
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        for s in all {
-            validate(doc, s, v, at)?;
-        }
+    let validator = validator(doc, schema);
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{at}{}: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
-    if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
-        let n = one
-            .iter()
-            .filter(|s| validate(doc, s, v, at).is_ok())
-            .count();
-        if n != 1 {
-            return Err(format!("{at}: matches {n} of oneOf's schemas, not 1"));
-        }
-    }
-    if let Some(any) = schema.get("anyOf").and_then(Value::as_array)
-        && !any.iter().any(|s| validate(doc, s, v, at).is_ok())
-    {
-        return Err(format!("{at}: matches none of anyOf's schemas"));
-    }
-    match schema.get("type") {
-        Some(Value::String(t)) if !type_matches(t, v) => {
-            return Err(format!("{at}: expected {t}, got {v}"));
-        }
-        Some(Value::Array(ts)) if !ts.iter().any(|t| type_matches(t.as_str().unwrap_or(""), v)) => {
-            return Err(format!("{at}: expected one of {ts:?}, got {v}"));
-        }
-        _ => {}
-    }
-    if let Some(values) = schema.get("enum").and_then(Value::as_array)
-        && !values.contains(v)
-    {
-        return Err(format!("{at}: {v} is not one of {values:?}"));
-    }
-    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64())
-        && n < min
-    {
-        return Err(format!("{at}: {n} is below the minimum {min}"));
-    }
-    if let Some(obj) = v.as_object() {
-        let props = schema.get("properties").and_then(Value::as_object);
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            for r in required {
-                let name = r.as_str().unwrap_or("");
-                if !obj.contains_key(name) {
-                    return Err(format!("{at}: required field `{name}` is missing"));
-                }
-            }
-        }
-        for (k, val) in obj {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => validate(doc, s, val, &format!("{at}.{k}"))?,
-                None => match schema.get("additionalProperties") {
-                    Some(Value::Bool(false)) => {
-                        return Err(format!("{at}: field `{k}` is not in the schema"));
-                    }
-                    Some(s @ Value::Object(_)) => validate(doc, s, val, &format!("{at}.{k}"))?,
-                    _ => {}
-                },
-            }
-        }
-    }
-    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
-        for (i, item) in arr.iter().enumerate() {
-            validate(doc, items, item, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
 }
 
 /// The error code of an answer.
