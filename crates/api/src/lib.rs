@@ -24,6 +24,8 @@ pub mod health;
 pub mod plans;
 pub mod rules;
 pub mod runs;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod tokens;
 
 pub use client::{Client, ClientError, Poll, Response};

@@ -99,7 +99,10 @@ pub struct Token {
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// Unique name, 1–64 of `A–Z a–z 0–9 . _ - @` (`ci-payments`, `ana@ops`).
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@-]{1,64}$")
+    )]
     pub name: String,
     /// Role.
     pub role: Role,

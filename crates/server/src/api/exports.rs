@@ -13,7 +13,7 @@
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-pub use seawall_api::exports::ExportQuery;
+pub use seawall_api::exports::{ExportQuery, FreezePeriod, SyncWindows};
 use seawall_plan::Plan;
 use seawall_plan::export;
 use seawall_store::ChangeKind;
@@ -142,7 +142,7 @@ async fn freeze_ics(
     responses(
         (status = 200, description = "`[{freeze_start, freeze_end, cron_timezone}]` \
             (docs/change-gate.md#gitlab-freeze-periods)",
-            content_type = "application/json", body = Vec<Object>,
+            content_type = "application/json", body = Vec<FreezePeriod>,
             headers(("x-seawall-plan-version" = i64, description = "Plan version exported"))),
         (status = 404, description = "No such event, or it has no plan yet", body = ErrorBody),
         AuthErrors))]
@@ -173,7 +173,7 @@ async fn freeze_gitlab(
     params(("slug" = String, Path, description = "Event slug"), ExportQuery),
     responses(
         (status = 200, description = "`syncWindows:` YAML (docs/change-gate.md#argo-cd-sync-windows)",
-            content_type = "application/yaml", body = String,
+            content_type = "application/yaml", body = SyncWindows,
             headers(("x-seawall-plan-version" = i64, description = "Plan version exported"))),
         (status = 404, description = "No such event, or it has no plan yet", body = ErrorBody),
         AuthErrors))]

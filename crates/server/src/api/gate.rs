@@ -221,6 +221,23 @@ async fn check(
     }))
 }
 
+/// Most decisions one `GET /gate/changes` answers (`limit`'s maximum, as
+/// its schema declares).
+pub const MAX_CHANGES: u32 = 10_000;
+
+/// `limit` of `GET /gate/changes`: default 100, 1 to [`MAX_CHANGES`]
+/// (outside it 400 `invalid_query`, as the document declares).
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_CHANGES).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1–{MAX_CHANGES}"),
+        )),
+    }
+}
+
 /// Recorded gate decisions, newest first.
 #[utoipa::path(get, path = "/gate/changes", tag = "gate", security(("bearer" = [])),
     params(ChangeQuery),
@@ -243,7 +260,7 @@ async fn changes(
         service: q.service,
         since_ms: q.since_ms,
         allowed: q.allowed,
-        limit: Some(q.limit.unwrap_or(100).min(10_000)),
+        limit: Some(page_limit(q.limit)?),
     };
     let changes = state.store.changes(&filter).await?;
     Ok(Json(ChangeList {

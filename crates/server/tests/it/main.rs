@@ -7,6 +7,7 @@ mod api;
 mod audit;
 mod bad_input;
 mod common;
+mod contract;
 mod duties;
 mod exports;
 mod fuzz_api;
