@@ -49,8 +49,9 @@ pub enum ClientError {
         /// Why it cannot be used.
         reason: String,
     },
-    /// No connection.
-    #[error("cannot connect to {addr}: {source}")]
+    /// No connection. The OS error is the `source()` only, so a printed
+    /// chain says it once.
+    #[error("cannot connect to {addr}")]
     Connect {
         /// host:port.
         addr: String,
@@ -828,5 +829,39 @@ mod tests {
         for bad in ["ftp://x", "127.0.0.1:7878", "", "http://", "http://u:p@x:1"] {
             assert!(Client::new(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A refused connection says its OS error once: the message names the
+    /// address, the OS error is its `source()`, and a printed chain
+    /// (message, then each source) has it a single time.
+    #[tokio::test]
+    async fn a_refused_connection_says_the_os_error_once() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = closed.local_addr().expect("addr");
+        drop(closed);
+        let client = Client::new(&format!("http://{addr}")).expect("client");
+        let err = client.events().await.expect_err("nothing listens there");
+        assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
+        let os = std::error::Error::source(&err)
+            .map(ToString::to_string)
+            .expect("the OS error is the source");
+        assert!(os.contains("os error"), "{os}");
+        let mut chain = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            chain.push_str(": ");
+            chain.push_str(&c.to_string());
+            cause = c.source();
+        }
+        assert!(
+            chain.starts_with(&format!("cannot connect to {addr}")),
+            "{chain}"
+        );
+        assert_eq!(
+            chain.matches(&os).count(),
+            1,
+            "`{os}` not said once: {chain}"
+        );
+        assert_eq!(chain.matches("os error").count(), 1, "{chain}");
     }
 }

@@ -277,7 +277,7 @@ impl Demo {
     /// An API client with the admin token.
     pub fn client(&self) -> Result<Client, DemoError> {
         Ok(Client::new(&self.base_url)
-            .map_err(|e| api_err("client", e))?
+            .map_err(|e| client_err("client", e))?
             .with_token(&self.admin_token)
             .with_timeout(Duration::from_secs(30)))
     }
@@ -316,6 +316,12 @@ fn api_err(what: &str, e: impl std::fmt::Display) -> DemoError {
         what: what.to_owned(),
         message: e.to_string(),
     }
+}
+
+/// A client error with its causes (a refused connection's OS error is the
+/// `source()` of `ClientError::Connect`, not part of its message).
+fn client_err(what: &str, e: ClientError) -> DemoError {
+    api_err(what, chain(&e))
 }
 
 /// Run the loop (module docs) and leave everything running.
@@ -365,7 +371,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         url: base_url.clone(),
     });
     let client = Client::new(&base_url)
-        .map_err(|e| api_err("client", e))?
+        .map_err(|e| client_err("client", e))?
         .with_token(&admin_token)
         .with_timeout(Duration::from_secs(30));
 
@@ -457,7 +463,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     };
     match client.create_event(&new_event).await {
         Ok(_) | Err(ClientError::Api { status: 409, .. }) => {}
-        Err(e) => return Err(api_err("create the event", e)),
+        Err(e) => return Err(client_err("create the event", e)),
     }
     let push = PushPlan {
         file_name: Some(opts.plan_file.clone()),
@@ -466,7 +472,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     let version = client
         .push_plan(&opts.event, &push)
         .await
-        .map_err(|e| api_err("push the plan", e))?
+        .map_err(|e| client_err("push the plan", e))?
         .version;
     progress(&Step::Pushed {
         event: opts.event.clone(),
@@ -487,7 +493,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         client
             .adjust_rules(service, &window)
             .await
-            .map_err(|e| api_err("open the rehearsal window", e))?;
+            .map_err(|e| client_err("open the rehearsal window", e))?;
     }
     // The sidecars follow within milliseconds; give them a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -591,7 +597,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
             },
         )
         .await
-        .map_err(|e| api_err("derive guard rules", e))?;
+        .map_err(|e| client_err("derive guard rules", e))?;
     let changed = derived
         .services
         .into_iter()
@@ -640,7 +646,7 @@ async fn create_token(
         match client.create_token(&new).await {
             Ok(created) => return Ok(created.secret),
             Err(ClientError::Api { status: 409, .. }) => continue,
-            Err(e) => return Err(api_err("create a token", e)),
+            Err(e) => return Err(client_err("create a token", e)),
         }
     }
     Err(api_err("create a token", "100 names taken"))
@@ -652,5 +658,5 @@ async fn upload(client: &Client, event: &str, result: &RunResult) -> Result<i64,
         .upload_run(event, body)
         .await
         .map(|run| run.id)
-        .map_err(|e| api_err("upload a run", e))
+        .map_err(|e| client_err("upload a run", e))
 }

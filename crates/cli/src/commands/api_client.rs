@@ -88,7 +88,7 @@ impl Api {
             ClientError::Body { ref url, .. } => {
                 anyhow!("{e}; is {url} a Seawall control plane?")
             }
-            other => unreachable(&other, self.client.base()),
+            other => unreachable(other, self.client.base()),
         }
     }
 }
@@ -101,20 +101,21 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// A failed exchange, said so that a log shows what to fix.
-pub fn unreachable(e: &ClientError, base: &str) -> anyhow::Error {
-    match e {
-        ClientError::Tls { .. } => anyhow!(
-            "cannot reach the control plane at {base} over TLS: {e}; check --ca (or SEAWALL_CA)"
+/// A failed exchange, said so that a log shows what to fix (with the
+/// error's causes, each once: `{:#}`).
+pub fn unreachable(e: ClientError, base: &str) -> anyhow::Error {
+    let (what, hint) = match e {
+        ClientError::Tls { .. } => (
+            format!("cannot reach the control plane at {base} over TLS"),
+            "; check --ca (or SEAWALL_CA)",
         ),
-        ClientError::Connect { .. } | ClientError::Timeout { .. } | ClientError::Http { .. } => {
-            anyhow!(
-                "cannot reach the control plane at {base}: {e}; check --server (or \
-                 SEAWALL_SERVER) and that `seawall serve` is running there"
-            )
-        }
-        other => anyhow!("control plane at {base}: {other}"),
-    }
+        ClientError::Connect { .. } | ClientError::Timeout { .. } | ClientError::Http { .. } => (
+            format!("cannot reach the control plane at {base}"),
+            "; check --server (or SEAWALL_SERVER) and that `seawall serve` is running there",
+        ),
+        _ => (format!("control plane at {base}"), ""),
+    };
+    anyhow!("{what}: {:#}{hint}", anyhow::Error::new(e))
 }
 
 /// The server's refusal: its message and code, a hint for 401 and 403,

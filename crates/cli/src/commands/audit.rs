@@ -132,7 +132,7 @@ fn verify_log(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         let entries = runtime
             .block_on(verify::fetch_all(&client))
             .map_err(|e| match e {
-                verify::ReadError::Client(e) => unreachable(&e, client.base()),
+                verify::ReadError::Client(e) => unreachable(e, client.base()),
                 other => anyhow!("cannot read the audit log: {other}"),
             })?;
         (entries, client.base().to_owned())

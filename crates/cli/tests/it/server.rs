@@ -490,6 +490,27 @@ fn serve_on_a_busy_port_says_the_os_error_once() {
     drop(busy);
 }
 
+/// A control plane that refuses the connection is said with its OS error
+/// once (`ClientError::Connect` names the address, the OS error is its
+/// source, and the command line prints the chain).
+#[test]
+fn unreachable_control_plane_says_the_os_error_once() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = closed.local_addr().expect("addr").to_string();
+    drop(closed);
+    let o = Command::new(seawall_bin())
+        .args(["token", "list", "--server", &format!("http://{addr}")])
+        .args(["--token", "not-needed"])
+        .env_remove("SEAWALL_CA")
+        .output()
+        .expect("run");
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(err.contains(&format!("cannot connect to {addr}")), "{err}");
+    assert!(err.contains("check --server"), "{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}
+
 /// The log level: `-q` keeps only warnings and errors (the listening line
 /// is info), and `RUST_LOG` overrides the flags.
 #[test]
