@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use seawall_plan::Plan;
-use seawall_plan::gate::{ExceptionStatus, FreezeException};
-use seawall_store::{ChangeKind, Millis};
+use seawall_plan::gate::FreezeException;
+use seawall_store::Millis;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -46,28 +46,15 @@ pub(crate) fn to_gate_exception(
     Ok(FreezeException {
         id: e.id.to_string(),
         services: e.services.clone(),
-        kinds: e.kinds.iter().map(|k| plan_kind(*k)).collect(),
+        kinds: e.kinds.clone(),
         start: ts(e.starts_ms)?,
         end: ts(e.ends_ms)?,
         reason: e.reason.clone(),
-        status: match e.status {
-            seawall_store::ExceptionStatus::Pending => ExceptionStatus::Pending,
-            seawall_store::ExceptionStatus::Approved => ExceptionStatus::Approved,
-            seawall_store::ExceptionStatus::Rejected => ExceptionStatus::Rejected,
-        },
+        status: e.status,
         requested_by: Some(e.requested_by.clone()),
         change_ref: None,
         decided_by: e.decided_by.clone(),
         decided_at: e.decided_ms.map(ts).transpose()?,
         decision_note: e.decision_note.clone(),
     })
-}
-
-/// The store's change kind in the plan's terms.
-pub(crate) fn plan_kind(k: ChangeKind) -> seawall_plan::model::ChangeKind {
-    match k {
-        ChangeKind::Release => seawall_plan::model::ChangeKind::Release,
-        ChangeKind::Config => seawall_plan::model::ChangeKind::Config,
-        ChangeKind::Ops => seawall_plan::model::ChangeKind::Ops,
-    }
 }
