@@ -6,7 +6,9 @@
 //! load-test [`Summary`] or a scenario [`RunResult`]; [`Report::to_html`]
 //! renders it deterministically (same input, same bytes).
 
-use std::fmt::Write as _;
+use seawall_chart::markup::{Element, Entities, Node};
+use seawall_chart::scale::number;
+use seawall_chart::standalone::{Bar, bar_chart, line_chart};
 
 use crate::arrivals::Arrivals;
 use crate::config::LoadConfig;
@@ -34,16 +36,10 @@ pub struct Report {
     pub guard_events: Vec<GuardRow>,
 }
 
-/// A named line of `(seconds since start, value)` points.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    /// Legend label.
-    pub name: String,
-    /// Points in increasing time.
-    pub points: Vec<(f64, f64)>,
-    /// Drawn dashed (a target rather than a measurement).
-    pub dashed: bool,
-}
+/// A named line of `(seconds since start, value)` points (legend label,
+/// points in increasing time, dashed for a target rather than a
+/// measurement): the chart crate's line of a standalone chart.
+pub use seawall_chart::standalone::Line as Series;
 
 /// One histogram bucket: how many responses took at most `le_ms` and
 /// more than the previous bucket's bound (not cumulative).
@@ -302,83 +298,171 @@ impl Report {
         }
     }
 
-    /// The whole page. Deterministic; no scripts, no external references.
+    /// The whole page, built with the chart crate's [`Element`] (text and
+    /// attributes escaped by construction, the report's `&lt;` spelling).
+    /// Deterministic; no scripts, no external references.
     pub fn to_html(&self) -> String {
-        let mut h = String::with_capacity(32 * 1024);
-        let title = escape(&self.title);
-        let _ = write!(
-            h,
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{title}</h1>\n"
+        let head = Element::new("head").children([
+            newline(),
+            Element::void("meta").attr("charset", "utf-8").into(),
+            newline(),
+            Element::new("title").text(&self.title).into(),
+            newline(),
+            // STYLE holds none of `&<>"'`, so escaping leaves it as it is
+            // (a `<style>` is raw text to a browser).
+            Element::new("style").text(STYLE).into(),
+            newline(),
+        ]);
+        let mut body = vec![newline(), Element::new("h1").text(&self.title).into()];
+        body.push(newline());
+        body.push(
+            table(
+                self.facts
+                    .iter()
+                    .map(|(k, v)| row([("th", k.clone()), ("td", v.clone())])),
+            )
+            .attr("class", "facts")
+            .into(),
         );
-        h.push_str("<table class=\"facts\">\n");
-        for (k, v) in &self.facts {
-            let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
-        }
-        h.push_str("</table>\n");
-
-        h.push_str("<h2>Rate</h2>\n");
-        h.push_str(&line_chart(&self.rate, "requests / s"));
-        h.push_str("<h2>Latency percentiles over time</h2>\n");
-        h.push_str(&line_chart(&self.latency, "ms"));
-        h.push_str("<h2>Latency histogram</h2>\n");
+        body.push(newline());
+        heading(&mut body, "Rate");
+        body.extend(line_chart(&self.rate, "requests / s"));
+        heading(&mut body, "Latency percentiles over time");
+        body.extend(line_chart(&self.latency, "ms"));
+        heading(&mut body, "Latency histogram");
         if self.histogram.iter().any(|b| b.count > 0) {
-            h.push_str(&bar_chart(&self.histogram));
+            body.extend(histogram_chart(&self.histogram));
         } else {
-            h.push_str("<p class=\"none\">No histogram in this result.</p>\n");
+            note(&mut body, "none", "No histogram in this result.");
         }
-
-        h.push_str(
-            "<h2>Entries</h2>\n<table>\n<tr><th>entry</th><th>target rps</th>\
-                    <th>achieved rps</th><th>requests</th><th>errors</th><th>dropped</th>\
-                    <th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th>\
-                    <th>max ms</th><th>verdict</th></tr>\n",
-        );
-        for e in &self.entries {
+        heading(&mut body, "Entries");
+        let header = [
+            "entry",
+            "target rps",
+            "achieved rps",
+            "requests",
+            "errors",
+            "dropped",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "verdict",
+        ];
+        let rows = self.entries.iter().map(|e| {
             let l = &e.latency_ms;
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&e.id),
+            row([
+                e.id.clone(),
                 e.target_rps.map_or_else(|| "—".to_owned(), number),
                 number(e.achieved_rps),
-                e.requests,
-                e.errors,
-                e.dropped,
+                e.requests.to_string(),
+                e.errors.to_string(),
+                e.dropped.to_string(),
                 ms(l.p50),
                 ms(l.p90),
                 ms(l.p99),
                 ms(l.p999),
                 ms(l.max),
-                escape(&e.verdict),
-            );
-        }
-        h.push_str("</table>\n<h2>Guard events</h2>\n");
+                e.verdict.clone(),
+            ]
+            .map(|v| ("td", v)))
+        });
+        body.push(table(std::iter::once(header_row(&header)).chain(rows)).into());
+        body.push(newline());
+        heading(&mut body, "Guard events");
         if self.guard_events.is_empty() {
-            h.push_str("<p class=\"none\">No guard broke.</p>\n");
+            note(&mut body, "none", "No guard broke.");
         } else {
-            h.push_str(
-                "<table>\n<tr><th>t (s)</th><th>entry</th><th>action</th><th>what</th></tr>\n",
-            );
-            for g in &self.guard_events {
-                let _ = writeln!(
-                    h,
-                    "<tr><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    g.t_s,
-                    escape(&g.entry),
-                    escape(&g.action),
-                    escape(&g.message)
-                );
-            }
-            h.push_str("</table>\n");
+            let rows = self.guard_events.iter().map(|g| {
+                row([
+                    format!("{:.1}", g.t_s),
+                    g.entry.clone(),
+                    g.action.clone(),
+                    g.message.clone(),
+                ]
+                .map(|v| ("td", v)))
+            });
+            let header = header_row(&["t (s)", "entry", "action", "what"]);
+            body.push(table(std::iter::once(header).chain(rows)).into());
+            body.push(newline());
         }
-        h.push_str(
-            "<p class=\"foot\">Latency is measured from each request's intended send time. \
-             Generated by seawall.</p>\n</body>\n</html>\n",
+        note(
+            &mut body,
+            "foot",
+            "Latency is measured from each request's intended send time. Generated by seawall.",
         );
-        h
+        let html = Element::new("html")
+            .attr("lang", "en")
+            .children([newline(), head.into(), newline()])
+            .child(Element::new("body").children(body))
+            .children([newline()]);
+        format!("<!DOCTYPE html>\n{}\n", html.render_with(Entities::Named))
     }
+}
+
+fn newline() -> Node {
+    Node::Text("\n".to_owned())
+}
+
+/// `<h2>text</h2>` and a line break.
+fn heading(body: &mut Vec<Node>, text: &str) {
+    body.push(Element::new("h2").text(text).into());
+    body.push(newline());
+}
+
+/// `<p class="…">text</p>` and a line break.
+fn note(body: &mut Vec<Node>, class: &'static str, text: &str) {
+    body.push(Element::new("p").attr("class", class).text(text).into());
+    body.push(newline());
+}
+
+/// A row of `(th | td, text)` cells.
+fn row<const N: usize>(cells: [(&'static str, String); N]) -> Element {
+    Element::new("tr").children(
+        cells
+            .into_iter()
+            .map(|(tag, text)| Element::new(tag).text(text).into()),
+    )
+}
+
+/// A row of `<th>` cells.
+fn header_row(names: &[&str]) -> Element {
+    Element::new("tr").children(names.iter().map(|n| Element::new("th").text(*n).into()))
+}
+
+/// A `<table>` with one row a line.
+fn table(rows: impl Iterator<Item = Element>) -> Element {
+    let mut t = Element::new("table").text("\n");
+    for r in rows {
+        t.push(r);
+        t.push_text("\n");
+    }
+    t
+}
+
+/// The latency histogram: the buckets from the first to the last non-empty
+/// one, labelled with their bounds.
+fn histogram_chart(buckets: &[Bucket]) -> Vec<Node> {
+    let first = buckets.iter().position(|b| b.count > 0).unwrap_or(0);
+    let last = buckets.iter().rposition(|b| b.count > 0).unwrap_or(0);
+    let shown = buckets.get(first..=last).unwrap_or_default();
+    let bars: Vec<Bar> = shown
+        .iter()
+        .map(|b| {
+            let label = if b.le_ms.is_finite() {
+                format!("≤{}", number(b.le_ms))
+            } else {
+                "more".to_owned()
+            };
+            Bar {
+                title: format!("{label} ms: {}", b.count),
+                label,
+                value: b.count as f64,
+            }
+        })
+        .collect();
+    bar_chart(&bars, "responses", "latency bucket (ms)")
 }
 
 impl RunResult {
@@ -475,17 +559,6 @@ svg{display:block}svg text{font:11px system-ui,sans-serif;fill:#444}\
 .legend span{display:inline-block;margin-right:14px}\
 .legend i{display:inline-block;width:18px;height:3px;margin-right:4px;vertical-align:middle}";
 
-/// Line colours, in legend order (repeat after the last).
-const PALETTE: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-];
-const WIDTH: f64 = 900.0;
-const HEIGHT: f64 = 260.0;
-const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
-const TOP: f64 = 12.0;
-const BOTTOM: f64 = 36.0;
-
 fn series(name: &str, points: impl Iterator<Item = (f64, f64)>) -> Series {
     Series {
         name: name.to_owned(),
@@ -496,234 +569,13 @@ fn series(name: &str, points: impl Iterator<Item = (f64, f64)>) -> Series {
     }
 }
 
-/// A line chart of `series` over time (seconds), y from 0.
-fn line_chart(series: &[Series], unit: &str) -> String {
-    let points = series.iter().flat_map(|s| s.points.iter());
-    let (x_max, y_max) = points.fold((0.0_f64, 0.0_f64), |(x, y), p| (x.max(p.0), y.max(p.1)));
-    if series.iter().all(|s| s.points.is_empty()) {
-        return "<p class=\"none\">No data.</p>\n".to_owned();
-    }
-    // At least 5 s wide, so the five x ticks fall on whole seconds.
-    let x_top = nice(x_max.max(5.0));
-    let y_top = nice(y_max.max(f64::MIN_POSITIVE));
-    let sx = |x: f64| LEFT + x / x_top * (WIDTH - LEFT - RIGHT);
-    let sy = |y: f64| HEIGHT - BOTTOM - y / y_top * (HEIGHT - TOP - BOTTOM);
-    let mut svg = open_svg();
-    axes(&mut svg, y_top, unit, |i| {
-        (sy(y_top * f64::from(i) / 5.0), y_top * f64::from(i) / 5.0)
-    });
-    for i in 0..=5 {
-        let x = x_top * f64::from(i) / 5.0;
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            sx(x),
-            HEIGHT - BOTTOM + 14.0,
-            number(x)
-        );
-    }
-    let _ = writeln!(
-        svg,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">seconds since start</text>",
-        (LEFT + WIDTH - RIGHT) / 2.0,
-        HEIGHT - 4.0
-    );
-    for (i, s) in series.iter().enumerate() {
-        if s.points.is_empty() {
-            continue;
-        }
-        let mut path = String::new();
-        for &(x, y) in &s.points {
-            let _ = write!(path, "{:.1},{:.1} ", sx(x), sy(y));
-        }
-        let _ = writeln!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"{} points=\"{}\"><title>{}</title></polyline>",
-            PALETTE[i % PALETTE.len()],
-            if s.dashed {
-                " stroke-dasharray=\"6 4\""
-            } else {
-                ""
-            },
-            path.trim_end(),
-            escape(&s.name)
-        );
-    }
-    svg.push_str("</svg>\n<p class=\"legend\">");
-    for (i, s) in series.iter().enumerate() {
-        let _ = write!(
-            svg,
-            "<span><i style=\"background:{}\"></i>{}</span>",
-            PALETTE[i % PALETTE.len()],
-            escape(&s.name)
-        );
-    }
-    svg.push_str("</p>\n");
-    svg
-}
-
-/// Bars of equal width, one per bucket, labelled with the bucket's bound.
-fn bar_chart(buckets: &[Bucket]) -> String {
-    // Trim empty buckets at both ends.
-    let first = buckets.iter().position(|b| b.count > 0).unwrap_or(0);
-    let last = buckets.iter().rposition(|b| b.count > 0).unwrap_or(0);
-    let shown = buckets.get(first..=last).unwrap_or_default();
-    let y_top = nice(shown.iter().map(|b| b.count).max().unwrap_or(1).max(1) as f64);
-    let sy = |y: f64| HEIGHT - BOTTOM - y / y_top * (HEIGHT - TOP - BOTTOM);
-    let slot = (WIDTH - LEFT - RIGHT) / shown.len().max(1) as f64;
-    let mut svg = open_svg();
-    axes(&mut svg, y_top, "responses", |i| {
-        (sy(y_top * f64::from(i) / 5.0), y_top * f64::from(i) / 5.0)
-    });
-    for (i, b) in shown.iter().enumerate() {
-        let x = LEFT + slot * i as f64;
-        let top = sy(b.count as f64);
-        let label = if b.le_ms.is_finite() {
-            format!("≤{}", number(b.le_ms))
-        } else {
-            "more".to_owned()
-        };
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{} ms: {}</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            x + 1.0,
-            (slot - 2.0).max(1.0),
-            (HEIGHT - BOTTOM - top).max(0.0),
-            PALETTE[0],
-            escape(&label),
-            b.count,
-            x + slot / 2.0,
-            HEIGHT - BOTTOM + 14.0,
-            escape(&label)
-        );
-    }
-    let _ = writeln!(
-        svg,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">latency bucket (ms)</text>\n</svg>",
-        (LEFT + WIDTH - RIGHT) / 2.0,
-        HEIGHT - 4.0
-    );
-    svg
-}
-
-fn open_svg() -> String {
-    format!(
-        "<svg width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\">\n"
-    )
-}
-
-/// The y axis with six labelled grid lines (five steps); `tick(i)` is `(y pixel, value)`.
-fn axes(svg: &mut String, _top: f64, unit: &str, tick: impl Fn(i32) -> (f64, f64)) {
-    for i in 0..=5 {
-        let (y, value) = tick(i);
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y + 4.0,
-            number(value)
-        );
-    }
-    let _ = writeln!(
-        svg,
-        "<text x=\"12\" y=\"{:.1}\" transform=\"rotate(-90 12 {:.1})\" text-anchor=\"middle\">{}</text>",
-        (TOP + HEIGHT - BOTTOM) / 2.0,
-        (TOP + HEIGHT - BOTTOM) / 2.0,
-        escape(unit)
-    );
-}
-
-/// The smallest of 1, 2, 2.5, 5 × 10^k at or above `x` (an axis top).
-fn nice(x: f64) -> f64 {
-    if !(x.is_finite() && x > 0.0) {
-        return 1.0;
-    }
-    let magnitude = 10f64.powf(x.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .find(|&v| v >= x * (1.0 - 1e-12))
-        .unwrap_or(10.0 * magnitude)
-}
-
-/// A number for people: integers without decimals, others to 3 significant figures.
-fn number(x: f64) -> String {
-    if !x.is_finite() {
-        return "—".to_owned();
-    }
-    if (x - x.round()).abs() < 1e-9 && x.abs() < 1e15 {
-        return format!("{}", x.round() as i64);
-    }
-    let digits = if x.abs() >= 100.0 {
-        0
-    } else if x.abs() >= 10.0 {
-        1
-    } else if x.abs() >= 1.0 {
-        2
-    } else {
-        3
-    };
-    let text = format!("{x:.digits$}");
-    // 0.100 → 0.1, 2.50 → 2.5: no trailing zeros after the point.
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        text
-    }
-}
-
 fn ms(x: f64) -> String {
     format!("{x:.2}")
-}
-
-/// Text and attribute values are escaped, so no input can open a tag.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nice_axis_tops() {
-        assert_eq!(nice(0.7), 1.0);
-        assert_eq!(nice(1.0), 1.0);
-        assert_eq!(nice(1.1), 2.0);
-        assert_eq!(nice(2.2), 2.5);
-        assert_eq!(nice(3.0), 5.0);
-        assert_eq!(nice(2001.0), 2500.0);
-        assert_eq!(nice(f64::NAN), 1.0);
-        assert_eq!(nice(0.0), 1.0);
-    }
-
-    #[test]
-    fn numbers_and_escaping() {
-        assert_eq!(number(2000.0), "2000");
-        assert_eq!(number(12.345), "12.3");
-        assert_eq!(number(0.25), "0.25");
-        assert_eq!(number(0.1), "0.1");
-        assert_eq!(number(2.5), "2.5");
-        assert_eq!(number(f64::INFINITY), "—");
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 
     use crate::stats::{ErrorCounts, IntervalSummary, Mode};
 
@@ -916,7 +768,10 @@ mod tests {
 
     #[test]
     fn empty_series_and_histogram_render_a_note() {
-        assert!(line_chart(&[], "ms").contains("No data"));
+        assert!(
+            seawall_chart::markup::render_nodes(&line_chart(&[], "ms"), Entities::Named)
+                .contains("No data")
+        );
         let r = Report {
             title: "t".into(),
             facts: Vec::new(),

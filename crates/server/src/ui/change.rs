@@ -22,7 +22,7 @@ use seawall_plan::model::Plan;
 use seawall_store::{ChangeFilter, ChangeKind};
 use serde::Deserialize;
 
-use super::chart::{Band, Bar, Row, Timeline};
+use super::chart::{Band, Bar, Markup, Row, Timeline};
 use super::chrome::{fmt_duration, fmt_ms};
 use super::{Chrome, Form, Nav, Session, UiError, render};
 use crate::auth::READERS;
@@ -250,7 +250,7 @@ struct ChangePage {
     version: i64,
     now: String,
     tz: String,
-    timeline: Option<String>,
+    timeline: Option<Markup>,
     frozen: Vec<FrozenNow>,
     decisions: Vec<DecisionRow>,
     service: String,

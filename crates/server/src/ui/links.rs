@@ -16,7 +16,7 @@ use seawall_plan::capacity::{CapacityTable, Status};
 use seawall_plan::links::Finding;
 use seawall_plan::model::Strength;
 
-use super::svg::{GraphEdge, Node, NodeKind, link_graph, percent};
+use super::svg::{GraphEdge, Markup, Node, NodeKind, link_graph, percent, status_name};
 use super::targets::current;
 use super::{Chrome, Nav, Session, UiError, render};
 use crate::auth::READERS;
@@ -110,7 +110,7 @@ pub fn graph(
             id: id.to_owned(),
             kind,
             layer,
-            status,
+            status: status_name(status),
             findings: count,
             worst,
             href: format!("/ui/events/{slug}/targets#{}-{id}", kind.as_str()),
@@ -198,7 +198,7 @@ struct LinksPage {
     chrome: Chrome,
     has_plan: bool,
     version: i64,
-    svg: String,
+    svg: Markup,
     nodes: usize,
     edges: usize,
     findings: Vec<FindingView>,
@@ -217,7 +217,7 @@ async fn page(
             chrome,
             has_plan: false,
             version: 0,
-            svg: String::new(),
+            svg: Markup::default(),
             nodes: 0,
             edges: 0,
             findings: Vec::new(),

@@ -15,7 +15,7 @@ use axum::routing::get;
 use seawall_plan::model::Plan;
 use seawall_plan::oncall::{self, PersonRef};
 
-use super::chart::{Band, Bar, Row, Timeline};
+use super::chart::{Band, Bar, Markup, Row, Timeline};
 use super::chrome::{fmt_duration, fmt_ms};
 use super::emergency::contact;
 use super::{Chrome, Nav, Session, UiError, render};
@@ -229,8 +229,8 @@ struct OncallPage {
     now: String,
     lines: Vec<LineNow>,
     gaps: Vec<GapRow>,
-    timeline: Option<String>,
-    today: Option<String>,
+    timeline: Option<Markup>,
+    today: Option<Markup>,
     channels: Vec<ChannelRow>,
     uncovered_now: usize,
 }

@@ -18,7 +18,7 @@ use axum::response::Html;
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::chart::{LineChart, Marker, Point, Series, fin, fmt_num};
+use super::chart::{LineChart, Marker, Markup, Point, Series, fin, fmt_num};
 use super::chrome::fmt_ms;
 use super::{Chrome, Nav, Session, UiError, render};
 use crate::auth::READERS;
@@ -607,9 +607,9 @@ struct DetailPage {
     by: String,
     facts: Vec<(&'static str, String)>,
     entries: Vec<EntryRow>,
-    rate_chart: Option<String>,
-    latency_charts: Vec<(String, String)>,
-    search_chart: Option<String>,
+    rate_chart: Option<Markup>,
+    latency_charts: Vec<(String, Markup)>,
+    search_chart: Option<Markup>,
     steps: Vec<StepRow>,
     search_summary: Option<String>,
     guards: Vec<String>,
@@ -895,7 +895,7 @@ struct ComparePage {
     a: RunRow,
     b: RunRow,
     rows: Vec<CompareRow>,
-    charts: Vec<(String, Vec<String>)>,
+    charts: Vec<(String, Vec<Markup>)>,
 }
 
 async fn compare(

@@ -20,7 +20,7 @@ use seawall_plan::readiness::service_lines;
 use seawall_plan::targets::{self, Targets};
 use serde::Deserialize;
 
-use super::svg::{gauge, percent, status_name};
+use super::svg::{Markup, gauge, percent, status_name};
 use super::{Chrome, Nav, Session, UiError, render};
 use crate::auth::READERS;
 use crate::error::ApiError;
@@ -182,7 +182,7 @@ pub struct RowView {
     /// Water level as text.
     pub level: String,
     /// The gauge.
-    pub gauge: String,
+    pub gauge: Markup,
     /// `ok`, `warn`, `critical`, `unknown`.
     pub status: &'static str,
     /// Required QPS.
