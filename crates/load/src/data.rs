@@ -28,46 +28,32 @@ impl DataSet {
     /// only used in error messages. The first row names the columns; every
     /// row must have as many fields; at least one data row is required.
     pub fn parse_csv(name: &str, file: &str, text: &str) -> Result<Self, LoadError> {
-        let err = |line: usize, column: usize, reason: String| LoadError::Csv {
+        Self::parse_csv_bytes(name, file, text.as_bytes())
+    }
+
+    /// [`parse_csv`](Self::parse_csv) of a file's bytes: text that is not
+    /// UTF-8 is refused with the line and column of its first bad byte.
+    pub fn parse_csv_bytes(name: &str, file: &str, bytes: &[u8]) -> Result<Self, LoadError> {
+        let err = |(line, column, reason): (usize, usize, String)| LoadError::Csv {
             file: file.to_owned(),
             line,
             column,
             reason,
         };
-        let records = split_records(text).map_err(|(l, c, r)| err(l, c, r))?;
-        let mut records = records.into_iter();
+        let text = std::str::from_utf8(bytes).map_err(|e| err(not_utf8(bytes, &e)))?;
+        let mut records = read_records(text).map_err(err)?.into_iter();
         let Some((_, header)) = records.next() else {
-            return Err(err(
+            return Err(err((
                 1,
                 1,
                 "empty file: expected a header row of column names".into(),
-            ));
+            )));
         };
-        let mut columns = Vec::with_capacity(header.len());
-        for (i, col) in header.iter().enumerate() {
-            let col = col.trim();
-            if col.is_empty()
-                || !col
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(err(
-                    1,
-                    i + 1,
-                    format!(
-                        "column name `{col}` must be non-empty letters, digits, `_` or `-` (it is used as {{{{{col}}}}})"
-                    ),
-                ));
-            }
-            if columns.iter().any(|c| c == col) {
-                return Err(err(1, i + 1, format!("duplicate column `{col}`")));
-            }
-            columns.push(col.to_owned());
-        }
+        let columns = column_names(&header).map_err(err)?;
         let mut rows = Vec::new();
         for (line, fields) in records {
             if fields.len() != columns.len() {
-                return Err(err(
+                return Err(err((
                     line,
                     1,
                     format!(
@@ -76,12 +62,12 @@ impl DataSet {
                         columns.len(),
                         columns.join(", ")
                     ),
-                ));
+                )));
             }
             rows.push(fields);
         }
         if rows.is_empty() {
-            return Err(err(2, 1, "no data rows after the header".into()));
+            return Err(err((2, 1, "no data rows after the header".into())));
         }
         Ok(Self {
             name: name.to_owned(),
@@ -91,20 +77,105 @@ impl DataSet {
     }
 }
 
-type Records = Vec<(usize, Vec<String>)>;
+/// A CSV problem: 1-based line and column, and what is wrong.
+type CsvProblem = (usize, usize, String);
 
-/// Split CSV text into records, each with its 1-based starting line.
-/// Blank lines are skipped.
-fn split_records(text: &str) -> Result<Records, (usize, usize, String)> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+/// The header's column names: each usable as `{{name}}`, none twice.
+fn column_names(header: &[String]) -> Result<Vec<String>, CsvProblem> {
+    let mut columns: Vec<String> = Vec::with_capacity(header.len());
+    for (i, col) in header.iter().enumerate() {
+        let col = col.trim();
+        if col.is_empty()
+            || !col
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err((
+                1,
+                i + 1,
+                format!(
+                    "column name `{col}` must be non-empty letters, digits, `_` or `-` (it is used as {{{{{col}}}}})"
+                ),
+            ));
+        }
+        if columns.iter().any(|c| c == col) {
+            return Err((1, i + 1, format!("duplicate column `{col}`")));
+        }
+        columns.push(col.to_owned());
+    }
+    Ok(columns)
+}
+
+/// Where the first byte that is not UTF-8 sits.
+fn not_utf8(bytes: &[u8], e: &std::str::Utf8Error) -> CsvProblem {
+    let good = &bytes[..e.valid_up_to()];
+    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+    // The prefix is valid UTF-8 up to `valid_up_to`, so this is lossless.
+    let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+    (
+        line,
+        column,
+        "not UTF-8 text (save the file as UTF-8)".into(),
+    )
+}
+
+/// The records of CSV text, each with its 1-based starting line; blank
+/// lines are skipped. The `csv` crate splits and unquotes; it reads
+/// leniently (a stray quote is text, an unclosed one runs to the end), so
+/// [`check_quotes`] first refuses what it would silently accept.
+fn read_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, CsvProblem> {
+    check_quotes(text)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut records = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    let mut field = String::new();
-    let mut line = 1;
-    let mut column = 0;
-    let mut start_line = 1;
-    let mut in_quotes = false;
-    let mut quoted = false; // the current field was quoted (and closed)
+    let mut record = csv::StringRecord::new();
+    // Bounded: each read consumes at least one record of the text.
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(records),
+            Err(e) => {
+                let start = e
+                    .position()
+                    .and_then(|p| usize::try_from(p.byte()).ok())
+                    .unwrap_or(0);
+                return Err((line_at(text, start), 1, e.to_string()));
+            }
+        }
+        let start = record
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(0);
+        records.push((
+            line_at(text, start),
+            record.iter().map(str::to_owned).collect(),
+        ));
+    }
+}
+
+/// The 1-based line of the record that starts at byte `start` or after
+/// the blank lines there (the `csv` crate's own line count leaves blank
+/// lines out).
+fn line_at(text: &str, start: usize) -> usize {
+    let rest = text.get(start..).unwrap_or("");
+    let blank = rest.len() - rest.trim_start_matches(['\r', '\n']).len();
+    let end = (start + blank).min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Refuse a quote the strict grammar does not allow: one inside an
+/// unquoted field, text after a closing quote, or a quote never closed.
+fn check_quotes(text: &str) -> Result<(), CsvProblem> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (mut line, mut column, mut start_line) = (1, 0, 1);
+    let (mut in_quotes, mut closed, mut field_start) = (false, false, true);
     let mut chars = text.chars().peekable();
     // Bounded: one iteration per character.
     while let Some(c) = chars.next() {
@@ -114,23 +185,15 @@ fn split_records(text: &str) -> Result<Records, (usize, usize, String)> {
                 '"' if chars.peek() == Some(&'"') => {
                     chars.next();
                     column += 1;
-                    field.push('"');
                 }
-                '"' => {
-                    in_quotes = false;
-                    quoted = true;
-                }
-                '\n' => {
-                    field.push('\n');
-                    line += 1;
-                    column = 0;
-                }
-                _ => field.push(c),
+                '"' => (in_quotes, closed) = (false, true),
+                '\n' => (line, column) = (line + 1, 0),
+                _ => {}
             }
             continue;
         }
         match c {
-            '"' if field.is_empty() && !quoted => in_quotes = true,
+            '"' if field_start => in_quotes = true,
             '"' => {
                 return Err((
                     line,
@@ -140,22 +203,16 @@ fn split_records(text: &str) -> Result<Records, (usize, usize, String)> {
                 ));
             }
             ',' => {
-                fields.push(std::mem::take(&mut field));
-                quoted = false;
+                (field_start, closed) = (true, false);
+                continue;
             }
-            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' if chars.peek() == Some(&'\n') => continue,
             '\n' => {
-                fields.push(std::mem::take(&mut field));
-                quoted = false;
-                if !(fields.len() == 1 && fields[0].is_empty()) {
-                    records.push((start_line, std::mem::take(&mut fields)));
-                }
-                fields.clear();
-                line += 1;
-                column = 0;
-                start_line = line;
+                (line, column, start_line) = (line + 1, 0, line + 1);
+                (field_start, closed) = (true, false);
+                continue;
             }
-            _ if quoted => {
+            _ if closed => {
                 return Err((
                     line,
                     column,
@@ -163,8 +220,9 @@ fn split_records(text: &str) -> Result<Records, (usize, usize, String)> {
                         .into(),
                 ));
             }
-            _ => field.push(c),
+            _ => {}
         }
+        field_start = false;
     }
     if in_quotes {
         return Err((
@@ -173,11 +231,7 @@ fn split_records(text: &str) -> Result<Records, (usize, usize, String)> {
             "unterminated quoted field (a `\"` is never closed)".into(),
         ));
     }
-    if !field.is_empty() || quoted || !fields.is_empty() {
-        fields.push(field);
-        records.push((start_line, fields));
-    }
-    Ok(records)
+    Ok(())
 }
 
 /// One piece of a template.
@@ -307,6 +361,69 @@ mod tests {
         assert_eq!((l, c), (1, 2));
         let e = DataSet::parse_csv("d", "data/d.csv", "a\n\"x\"y\n").expect_err("bad");
         assert!(e.to_string().starts_with("data/d.csv:2:4:"), "{e}");
+    }
+
+    #[test]
+    fn bad_input_names_its_line() {
+        // An unterminated quote: the line its record starts on.
+        let (l, c, r) = csv_err("a,b\n1,2\n3,\"open\nmore\n");
+        assert_eq!((l, c), (3, 1));
+        assert!(r.contains("unterminated"), "{r}");
+        // Ragged rows, counted in lines of the file (a quoted field spans
+        // two; blank lines count too).
+        let (l, c, r) = csv_err("a,b\n1,\"x\ny\"\n2,3,4\n");
+        assert_eq!((l, c), (4, 1));
+        assert!(
+            r.contains("3 fields, but the header has 2 columns (a, b)"),
+            "{r}"
+        );
+        let (l, _, r) = csv_err("a,b\n\n1,2\n\n3\n");
+        assert_eq!(l, 5);
+        assert!(r.contains("1 fields"), "{r}");
+        // Not UTF-8: the line and column of the first bad byte.
+        let e = DataSet::parse_csv_bytes("d", "d.csv", b"a,b\n1,2\n\xc3\xa9,\xff\n")
+            .expect_err("not UTF-8");
+        let LoadError::Csv { line, column, .. } = &e else {
+            panic!("expected a CSV error, got {e:?}");
+        };
+        assert_eq!((*line, *column), (3, 3));
+        assert!(e.to_string().starts_with("d.csv:3:3: not UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn crlf_bom_and_blank_lines_are_read() {
+        let d =
+            DataSet::parse_csv("d", "d.csv", "\u{feff}a,b\r\n\r\n1,\"2\r\n3\"\r\n").expect("valid");
+        assert_eq!(d.columns, ["a", "b"]);
+        assert_eq!(d.rows, [["1", "2\r\n3"]]);
+    }
+
+    proptest::proptest! {
+        /// Any table written the RFC 4180 way (every field quoted, quotes
+        /// doubled, LF or CRLF) reads back as it was, each row on its line.
+        #[test]
+        fn written_tables_read_back(
+            rows in proptest::collection::vec(
+                proptest::collection::vec("[a-z\"\\n ,é]{0,6}", 3),
+                1..6,
+            ),
+            crlf in proptest::bool::ANY,
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let quote = |f: &str| format!("\"{}\"", f.replace('"', "\"\""));
+            let mut text = format!("a,b,c{end}");
+            for row in &rows {
+                let fields: Vec<String> = row.iter().map(|f| quote(f)).collect();
+                text.push_str(&fields.join(","));
+                text.push_str(end);
+            }
+            let d = DataSet::parse_csv("d", "d.csv", &text).expect("valid");
+            proptest::prop_assert_eq!(&d.rows, &rows);
+            // A short last row is named by its own line.
+            let line = text.matches('\n').count() + 1;
+            let (l, _, _) = csv_err(&format!("{text}x{end}"));
+            proptest::prop_assert_eq!(l, line);
+        }
     }
 
     #[test]

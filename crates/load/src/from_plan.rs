@@ -420,13 +420,17 @@ fn data_sets(sc: &Rehearsal, plan_path: &Path, name: &str) -> Result<Vec<DataSet
     let mut data = Vec::with_capacity(sc.data.len());
     for (set, file) in &sc.data {
         let path = dir.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|source| FromPlanError::DataFile {
+        let bytes = std::fs::read(&path).map_err(|source| FromPlanError::DataFile {
             path: path.display().to_string(),
             scenario: name.to_owned(),
             set: set.clone(),
             source,
         })?;
-        data.push(DataSet::parse_csv(set, &path.display().to_string(), &text)?);
+        data.push(DataSet::parse_csv_bytes(
+            set,
+            &path.display().to_string(),
+            &bytes,
+        )?);
     }
     Ok(data)
 }
