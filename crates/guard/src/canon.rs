@@ -80,6 +80,7 @@ impl PathError {
 /// Byte classes.
 const PLAIN: u8 = 1; // may appear raw in a canonical path (not `%`, `;`)
 const UNRESERVED: u8 = 2; // decoded when percent-encoded
+const SEGMENT: u8 = 4; // plain, and not `/`
 
 const fn classes() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -105,7 +106,9 @@ const fn classes() -> [u8; 256] {
                     | b'@'
                     | b'/'
             );
-        t[b] = (if plain { PLAIN } else { 0 }) | (if unreserved { UNRESERVED } else { 0 });
+        t[b] = (if plain { PLAIN } else { 0 })
+            | (if unreserved { UNRESERVED } else { 0 })
+            | (if plain && c != b'/' { SEGMENT } else { 0 });
         b += 1;
     }
     t
@@ -136,29 +139,33 @@ pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
 /// Whether `b` is canonical: starts with `/`, only plain bytes, no empty
 /// segment but a trailing one, no dot-segment.
 ///
-/// One pass with no indexing (it runs on every proxied request): a
-/// segment is `.` or `..` when it is one or two bytes long, all dots.
+/// Segment by segment (it runs on every proxied request): the inner loop
+/// only looks each byte up, and a segment is checked for being empty or
+/// all dots once, at its end.
 #[inline]
 fn is_canonical(b: &[u8]) -> bool {
-    let [b'/', rest @ ..] = b else {
+    if b.first() != Some(&b'/') {
         return false;
-    };
-    let (mut len, mut dots) = (0usize, 0usize);
-    for &c in rest {
-        if c == b'/' {
-            if len == 0 || (len <= 2 && dots == len) {
-                return false;
-            }
-            (len, dots) = (0, 0);
-        } else if CLASS[c as usize] & PLAIN == 0 {
-            return false;
-        } else {
-            len += 1;
-            dots += usize::from(c == b'.');
-        }
     }
-    // The last segment may be empty (a trailing `/`), not a dot-segment.
-    !(len > 0 && len <= 2 && dots == len)
+    let n = b.len();
+    // `b[at]` is a `/`; the segment after it runs to `end`.
+    let mut at = 0;
+    loop {
+        let mut end = at + 1;
+        while end < n && CLASS[b[end] as usize] & SEGMENT != 0 {
+            end += 1;
+        }
+        let segment = &b[at + 1..end];
+        let dots = matches!(segment, b"." | b"..");
+        if end == n {
+            // The last segment may be empty (a trailing `/`).
+            return !dots;
+        }
+        if b[end] != b'/' || segment.is_empty() || dots {
+            return false;
+        }
+        at = end;
+    }
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -787,7 +787,11 @@ impl<C: Clock> Guard<C> {
             // layer refuse a path without one before evaluating, and pass
             // the canonical one, which comes back borrowed here).
             let raw = req.path();
-            let canonical = crate::canon::canonical_path(raw);
+            let canonical = if req.path_is_canonical() {
+                Ok(std::borrow::Cow::Borrowed(raw))
+            } else {
+                crate::canon::canonical_path(raw)
+            };
             let path = canonical.as_deref().unwrap_or(raw);
             let res = snap
                 .router

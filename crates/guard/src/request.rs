@@ -31,6 +31,13 @@ pub trait RequestMeta {
     }
     /// The first value of header `name` (lower case).
     fn header(&self, name: &str) -> Option<&str>;
+    /// Whether [`path`](Self::path) is known to be canonical (it came from
+    /// [`canonical_path`](crate::canonical_path)): the guard then matches
+    /// it without checking again. A wrong `true` lets a non-canonical path
+    /// miss its rules, so the default is `false`.
+    fn path_is_canonical(&self) -> bool {
+        false
+    }
 }
 
 /// A request given as borrowed parts: for tests, benchmarks and embedders
@@ -118,6 +125,9 @@ impl<M: RequestMeta + ?Sized> RequestMeta for &M {
     }
     fn header(&self, name: &str) -> Option<&str> {
         (**self).header(name)
+    }
+    fn path_is_canonical(&self) -> bool {
+        (**self).path_is_canonical()
     }
 }
 

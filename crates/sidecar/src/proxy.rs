@@ -258,6 +258,20 @@ impl Connection {
     /// only from trusted peers (the fast path's check: it leaves a request
     /// to strip to hyper's path).
     pub(crate) fn screen<'a>(&self, headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Screen {
+        self.screen_lengths(u64::MAX, headers)
+    }
+
+    /// [`screen`](Self::screen) for a request whose header names have
+    /// `lengths` (bit `min(len, 63)` per name, as the fast path's codec
+    /// collects them): skipped when no believed name has such a length.
+    pub(crate) fn screen_lengths<'a>(
+        &self,
+        lengths: u64,
+        headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Screen {
+        if !self.shared.believed.may_carry(lengths) {
+            return Screen::Pass;
+        }
         let mode = self.shared.untrusted_headers;
         self.shared
             .believed

@@ -357,6 +357,10 @@ pub(crate) struct BelievedCell {
     /// process, as in tests and the demo).
     id: u64,
     generation: AtomicU64,
+    /// [`Believed::lengths`] of the names in force, read without the
+    /// per-thread copy: a request with no header of those lengths passes
+    /// the screen at the cost of one atomic load.
+    lengths: AtomicU64,
     slot: RwLock<(u64, Arc<Believed>)>,
 }
 
@@ -370,16 +374,29 @@ impl BelievedCell {
         Self {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             generation: AtomicU64::new(0),
+            lengths: AtomicU64::new(believed.lengths),
             slot: RwLock::new((0, Arc::new(believed))),
         }
+    }
+
+    /// Whether a request whose header names have `lengths` (bit
+    /// `min(len, 63)` per name) may carry a believed header: when not, its
+    /// screen is [`Screen::Pass`] whatever the peer.
+    pub(crate) fn may_carry(&self, lengths: u64) -> bool {
+        lengths & self.lengths.load(Ordering::Acquire) != 0
     }
 
     /// Puts `believed` in force (after a rules swap).
     pub(crate) fn store(&self, believed: Believed) {
         let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
         let generation = slot.0.wrapping_add(1);
+        // Both rule sets' lengths while the names change: no request is
+        // let past the screen that either set would look at.
+        let lengths = believed.lengths;
+        self.lengths.fetch_or(lengths, Ordering::AcqRel);
         *slot = (generation, Arc::new(believed));
         self.generation.store(generation, Ordering::Release);
+        self.lengths.store(lengths, Ordering::Release);
     }
 
     fn load(&self) -> (u64, Arc<Believed>) {
@@ -416,7 +433,7 @@ impl BelievedCell {
 }
 
 /// `name`'s bit in [`Believed::lengths`].
-fn length_bit(name: &str) -> u64 {
+pub(crate) fn length_bit(name: &str) -> u64 {
     1 << name.len().min(63)
 }
 
@@ -589,6 +606,34 @@ mod tests {
         assert!(has(&b, "x-other"));
         let seen = std::thread::scope(|s| s.spawn(|| has(&a, "x-renamed")).join());
         assert!(seen.expect("thread"));
+    }
+
+    /// The length pre-check never lets past a request the screen would
+    /// look at: every believed name's length is in the mask, before and
+    /// after a swap, and a request with none of them is skipped.
+    #[test]
+    fn the_length_precheck_covers_every_believed_name() {
+        let rules = |origin: &str| {
+            RuleSet::from_yaml(&format!(
+                "version: 1\nsettings: {{origin_header: {origin}}}\n"
+            ))
+            .expect("rules")
+        };
+        let cell = BelievedCell::new(Believed::of(&rules("x-caller")));
+        let lengths = |names: &[&str]| names.iter().fold(0, |m, n| m | length_bit(n));
+        for name in ["x-caller", "baggage", "X-Seawall-Test", "x-forwarded-for"] {
+            let believed = cell.with(|b| b.index(name).is_some()) || name == "baggage";
+            assert!(believed, "{name} is believed");
+            assert!(cell.may_carry(lengths(&["host", name])), "{name}");
+        }
+        assert!(!cell.may_carry(lengths(&["host", "accept", "user-agent"])));
+        cell.store(Believed::of(&rules("x-a-much-longer-origin-header")));
+        assert!(cell.may_carry(lengths(&["x-a-much-longer-origin-header"])));
+        assert!(
+            !cell.may_carry(lengths(&["x-caller"])),
+            "the old name's length is gone"
+        );
+        assert!(!cell.may_carry(0));
     }
 
     #[test]

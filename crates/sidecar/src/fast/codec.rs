@@ -108,6 +108,16 @@ impl RequestMeta for RequestHead<'_> {
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .and_then(|h| std::str::from_utf8(h.value).ok())
     }
+    fn path_is_canonical(&self) -> bool {
+        self.bad_path.is_none()
+    }
+}
+
+impl RequestHead<'_> {
+    /// Bit `min(len, 63)` for the length of each header name.
+    pub(crate) fn name_lengths(&self) -> u64 {
+        self.scan.name_lengths
+    }
 }
 
 /// What parsing the start of the buffer gave.
@@ -163,10 +173,55 @@ enum Kind {
     Other,
 }
 
+/// Whether `name` is `lit` (lowercase letters and `-`) in any case,
+/// compared a machine word at a time: bit 0x20 is set on `name` only where
+/// `lit` has a letter (found by its bit 0x40, which `-` lacks), so `-` must
+/// match exactly and a letter matches in either case. With `lit` a
+/// literal, its words and masks fold to constants.
+#[inline(always)]
+fn eq_folded(name: &[u8], lit: &[u8]) -> bool {
+    debug_assert!(lit.iter().all(|&c| c.is_ascii_lowercase() || c == b'-'));
+    let n = lit.len();
+    if name.len() != n {
+        return false;
+    }
+    let w = match n {
+        8.. => 8,
+        4..=7 => 4,
+        _ => n,
+    };
+    let load = |b: &[u8], at: usize| -> u64 {
+        match w {
+            8 => b
+                .get(at..at + 8)
+                .and_then(|s| s.try_into().ok())
+                .map_or(0, u64::from_le_bytes),
+            4 => b
+                .get(at..at + 4)
+                .and_then(|s| s.try_into().ok())
+                .map_or(0, |s| u64::from(u32::from_le_bytes(s))),
+            _ => b[at..at + w]
+                .iter()
+                .rev()
+                .fold(0, |acc, &c| acc << 8 | u64::from(c)),
+        }
+    };
+    let mut at = 0;
+    while at < n {
+        let from = at.min(n - w);
+        let l = load(lit, from);
+        if load(name, from) | ((l & 0x4040_4040_4040_4040) >> 1) != l {
+            return false;
+        }
+        at += w;
+    }
+    true
+}
+
 impl Kind {
     #[inline]
     fn of(name: &str) -> Kind {
-        let is = |k: &str| name.eq_ignore_ascii_case(k);
+        let is = |k: &str| eq_folded(name.as_bytes(), k.as_bytes());
         // Most names (user-agent, accept…, cookie, referer…) are told
         // apart by their length and first letter without a comparison.
         let first = name.as_bytes().first().map_or(0, |b| b | 0x20);
@@ -255,6 +310,14 @@ struct Scan<'b> {
     /// Bit `i`: header `i` is not copied on ([`Kind::dropped`]); headers
     /// past the 128th are classified again when copied.
     dropped: u128,
+    /// Bit `min(len, 63)` for each header name's length
+    /// (`trust::length_bit`): the believed-header screen is skipped when no
+    /// believed name has one of these lengths.
+    name_lengths: u64,
+    /// `content_length` in decimal when the peer wrote it canonically
+    /// (digits, no leading zero, no whitespace): the same bytes
+    /// [`put_decimal`] would write, without formatting them.
+    length_text: Option<&'b [u8]>,
 }
 
 /// `Content-Length`'s value: digits only (`u64::from_str` would take a
@@ -284,6 +347,7 @@ impl<'b> Scan<'b> {
     fn of(headers: &'b [httparse::Header<'b>], request: bool) -> Result<Self, Ambiguous> {
         let mut s = Scan::default();
         for (i, h) in headers.iter().enumerate() {
+            s.name_lengths |= crate::trust::length_bit(h.name);
             let kind = Kind::of(h.name);
             if i < 128 && kind.dropped(request) {
                 s.dropped |= 1 << i;
@@ -293,6 +357,10 @@ impl<'b> Scan<'b> {
                 if s.content_length.is_some_and(|c| request || c != v) {
                     return Err(Ambiguous("more than one Content-Length"));
                 }
+                let canonical = h.value.first().is_some_and(u8::is_ascii_digit)
+                    && h.value.last().is_some_and(u8::is_ascii_digit)
+                    && (h.value.len() == 1 || h.value[0] != b'0');
+                s.length_text = canonical.then_some(h.value);
                 s.content_length = Some(v);
             } else if kind == Kind::TransferEncoding {
                 if s.chunked {
@@ -303,6 +371,15 @@ impl<'b> Scan<'b> {
                 }
                 s.chunked = true;
             } else if kind == Kind::Connection {
+                // The usual values, without splitting a list.
+                let v = h.value.trim_ascii();
+                if eq_folded(v, b"keep-alive") {
+                    continue;
+                }
+                if eq_folded(v, b"close") {
+                    s.close = true;
+                    continue;
+                }
                 for t in tokens(h.value) {
                     if t.eq_ignore_ascii_case("close") {
                         s.close = true;
@@ -423,7 +500,19 @@ pub(crate) fn parse_request<'b>(
         }
         return Parsed::Unusual;
     }
-    if memchr::memchr(b'#', target.as_bytes()).is_some() {
+    // A plain loop rather than `split_once` or `memchr`, whose searchers
+    // cost more to set up than a short target takes to scan.
+    let (raw_path, query) = match target.bytes().position(|b| b == b'?') {
+        Some(at) => (&target[..at], Some(&target[at + 1..])),
+        None => (target, None),
+    };
+    let canonical = seawall_guard::canonical_path(raw_path);
+    // A path that is canonical as it came has no `#`; the query may.
+    let searched = match canonical {
+        Ok(Cow::Borrowed(_)) => query.unwrap_or(""),
+        _ => target,
+    };
+    if memchr::memchr(b'#', searched.as_bytes()).is_some() {
         return Parsed::Refused(Refused::bad("a fragment in the request target"));
     }
     if version == 0 || method == "CONNECT" || scan.unusual {
@@ -438,11 +527,7 @@ pub(crate) fn parse_request<'b>(
         }
     };
     let close = scan.close;
-    let (raw_path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (target, None),
-    };
-    let (path, bad_path) = match seawall_guard::canonical_path(raw_path) {
+    let (path, bad_path) = match canonical {
         Ok(p) => (p, None),
         Err(e) => (Cow::Borrowed(raw_path), Some(e)),
     };
@@ -477,22 +562,25 @@ fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 /// Writes the framing header of a message framed as parsed:
 /// `content-length: N` or `transfer-encoding: chunked`; a request without
-/// a body gets `content-length: 0` only if it said so.
-fn put_framing(out: &mut Vec<u8>, framing: Framing, length: Option<u64>) {
+/// a body gets `content-length: 0` only if it said so. `text`, when given,
+/// is `length` as the peer wrote it canonically (see `Scan::length_text`).
+fn put_framing(out: &mut Vec<u8>, framing: Framing, length: Option<u64>, text: Option<&[u8]>) {
+    let put_length = |out: &mut Vec<u8>, n: u64| {
+        out.extend_from_slice(b"content-length: ");
+        match text {
+            Some(t) if length == Some(n) => out.extend_from_slice(t),
+            _ => put_decimal(out, n),
+        }
+        out.extend_from_slice(b"\r\n");
+    };
     match framing {
         Framing::Chunked | Framing::Close => {
             out.extend_from_slice(b"transfer-encoding: chunked\r\n");
         }
-        Framing::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
-            put_decimal(out, n);
-            out.extend_from_slice(b"\r\n");
-        }
+        Framing::Length(n) => put_length(out, n),
         Framing::Empty => {
             if let Some(n) = length {
-                out.extend_from_slice(b"content-length: ");
-                put_decimal(out, n);
-                out.extend_from_slice(b"\r\n");
+                put_length(out, n);
             }
         }
     }
@@ -510,11 +598,71 @@ fn offset(buf: &[u8], part: &str) -> usize {
     (part.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize)
 }
 
+/// Copies the header lines of `head` (a whole head's bytes, `headers`
+/// parsed from it) that `scan` does not drop to `out`, as they were
+/// written. The usual head (at most 128 lines, each ending in CRLF,
+/// `Connection` naming nothing) is copied in runs read off the drop mask;
+/// any other line by line.
+fn copy_headers(
+    head: &[u8],
+    headers: &[httparse::Header<'_>],
+    out: &mut Vec<u8>,
+    scan: &Scan<'_>,
+    request: bool,
+) {
+    if headers.len() <= 128 && scan.named.is_empty() && lines_end_in_crlf(head, headers) {
+        copy_runs(head, headers, out, scan.dropped);
+    } else {
+        copy_lines(head, headers, out, |i, n| !scan.drops(i, n, request));
+    }
+}
+
+/// Whether every header line of `head` ends in CRLF (httparse also takes a
+/// bare LF): the line before each name, and the last one.
+fn lines_end_in_crlf(head: &[u8], headers: &[httparse::Header<'_>]) -> bool {
+    head.ends_with(b"\r\n\r\n")
+        && headers.iter().all(|h| {
+            let at = offset(head, h.name);
+            at >= 2 && head.get(at - 2..at) == Some(b"\r\n")
+        })
+}
+
+/// Copies the lines whose bit is clear in `dropped`, a run of adjacent
+/// kept lines at a time (`headers.len() <= 128`, every line ending in
+/// CRLF).
+fn copy_runs(head: &[u8], headers: &[httparse::Header<'_>], out: &mut Vec<u8>, dropped: u128) {
+    let n = headers.len();
+    let start = |i: usize| {
+        headers
+            .get(i)
+            .map_or(head.len().saturating_sub(2), |h| offset(head, h.name))
+    };
+    let all = if n >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << n) - 1
+    };
+    let mut kept = !dropped & all;
+    while kept != 0 {
+        let first = kept.trailing_zeros() as usize;
+        let run = (!(kept >> first)).trailing_zeros() as usize;
+        let end = (first + run).min(n);
+        if let Some(lines) = head.get(start(first)..start(end)) {
+            out.extend_from_slice(lines);
+        }
+        kept = if end >= 128 {
+            0
+        } else {
+            kept & !((1u128 << end) - 1)
+        };
+    }
+}
+
 /// Copies the header lines `keep` accepts from `head` (a whole head's
 /// bytes, `headers` parsed from it) to `out` as they were written, in runs
 /// of adjacent lines: cheaper than writing them one by one. A line that
 /// does not end in CRLF (httparse accepts a bare LF) is written anew.
-fn copy_headers(
+fn copy_lines(
     head: &[u8],
     headers: &[httparse::Header<'_>],
     out: &mut Vec<u8>,
@@ -603,7 +751,7 @@ pub(crate) fn upstream_head(
         }
         out.extend_from_slice(b" HTTP/1.1\r\n");
     }
-    copy_headers(head.raw, head.headers, out, |i, n| !scan.drops(i, n, true));
+    copy_headers(head.raw, head.headers, out, scan, true);
     if scan.te_trailers {
         out.extend_from_slice(b"te: trailers\r\n");
     }
@@ -623,7 +771,7 @@ pub(crate) fn upstream_head(
     if !scan.host {
         put_header(out, b"host", authority.as_bytes());
     }
-    put_framing(out, head.framing, scan.content_length);
+    put_framing(out, head.framing, scan.content_length, scan.length_text);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -718,16 +866,14 @@ pub(crate) fn parse_response(
     ]);
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    copy_headers(&buf[..len], resp.headers, out, |i, n| {
-        !scan.drops(i, n, false)
-    });
+    copy_headers(&buf[..len], resp.headers, out, &scan, false);
     if !scan.date {
         put_header(out, b"date", &http_date());
     }
     // A 204 has no length; a HEAD's or 304's tells the size of what a GET
     // would have sent.
     let length = scan.content_length.filter(|_| status != 204);
-    put_framing(out, framing, length);
+    put_framing(out, framing, length, scan.length_text);
     if close_client {
         out.extend_from_slice(b"connection: close\r\n");
     }
@@ -1084,6 +1230,106 @@ fn format_date(secs: u64) -> [u8; 29] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 16] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "trailer",
+        "te",
+        "upgrade",
+        "expect",
+        "host",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "forwarded",
+        "date",
+    ];
+
+    proptest! {
+        /// The word-at-a-time compare agrees with `eq_ignore_ascii_case`
+        /// for any bytes, not only token characters: a known name with
+        /// bytes changed, its case flipped, or noise of the same length.
+        #[test]
+        fn folded_compare_is_eq_ignore_ascii_case(
+            which in 0..NAMES.len(),
+            flips in proptest::collection::vec(any::<bool>(), 19),
+            edits in proptest::collection::vec((0usize..19, any::<u8>()), 0..3),
+        ) {
+            let lit = NAMES[which].as_bytes();
+            let mut name: Vec<u8> = lit
+                .iter()
+                .zip(&flips)
+                .map(|(&c, &f)| if f { c.to_ascii_uppercase() } else { c })
+                .collect();
+            for (at, b) in edits {
+                if let Some(c) = name.get_mut(at % lit.len()) {
+                    *c = b;
+                }
+            }
+            prop_assert_eq!(eq_folded(&name, lit), name.eq_ignore_ascii_case(lit));
+        }
+
+        /// Copying in runs off the drop mask writes what copying line by
+        /// line writes, for requests and responses, `Connection` lists and
+        /// bare LFs included (those take the line-by-line way).
+        #[test]
+        fn runs_copy_what_lines_copy(
+            lines in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("Host"), Just("x-a"), Just("Content-Length"),
+                        Just("connection"), Just("Keep-Alive"), Just("TE"),
+                        Just("x-forwarded-for"), Just("Date"), Just("b"),
+                    ],
+                    prop_oneof![Just("1"), Just("x-a"), Just("keep-alive"), Just("close, b")],
+                    any::<bool>(),
+                ),
+                0..12,
+            ),
+            request in any::<bool>(),
+        ) {
+            let mut head = if request { "GET / HTTP/1.1\r\n" } else { "HTTP/1.1 200 OK\r\n" }
+                .to_string();
+            for (name, value, bare) in &lines {
+                head.push_str(&format!("{name}: {value}{}", if *bare { "\n" } else { "\r\n" }));
+            }
+            head.push_str("\r\n");
+            let mut parsed = [httparse::EMPTY_HEADER; 16];
+            let headers: &[httparse::Header<'_>] = if request {
+                let mut r = httparse::Request::new(&mut parsed);
+                prop_assume!(matches!(r.parse(head.as_bytes()), Ok(httparse::Status::Complete(_))));
+                r.headers
+            } else {
+                let mut r = httparse::Response::new(&mut parsed);
+                prop_assume!(matches!(r.parse(head.as_bytes()), Ok(httparse::Status::Complete(_))));
+                r.headers
+            };
+            let Ok(scan) = Scan::of(headers, request) else { return Ok(()) };
+            let (mut runs, mut each) = (Vec::new(), Vec::new());
+            copy_headers(head.as_bytes(), headers, &mut runs, &scan, request);
+            copy_lines(head.as_bytes(), headers, &mut each, |i, n| !scan.drops(i, n, request));
+            prop_assert_eq!(String::from_utf8_lossy(&runs), String::from_utf8_lossy(&each));
+        }
+
+        /// A length written from the peer's canonical text is the length
+        /// `put_decimal` writes.
+        #[test]
+        fn length_text_writes_the_parsed_length(n in any::<u64>()) {
+            let text = n.to_string();
+            for framing in [Framing::Length(n), Framing::Empty] {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                put_framing(&mut a, framing, Some(n), Some(text.as_bytes()));
+                put_framing(&mut b, framing, Some(n), None);
+                prop_assert_eq!(&a, &b);
+            }
+        }
+    }
 
     fn client() -> ClientAddr {
         ClientAddr::new("10.0.0.9".parse().expect("ip"))

@@ -298,9 +298,10 @@ impl Client {
                 return if go_on { Step::Next } else { Step::Close };
             }
             // Identity headers from an untrusted peer: hyper's path strips them.
-            let screen = self
-                .conn
-                .screen(head.headers.iter().map(|h| (h.name, h.value)));
+            let screen = self.conn.screen_lengths(
+                head.name_lengths(),
+                head.headers.iter().map(|h| (h.name, h.value)),
+            );
             if screen == Screen::Strip {
                 return Step::Handoff;
             }
