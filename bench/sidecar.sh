@@ -294,9 +294,10 @@ for round in $(seq "$ROUNDS"); do
         "${on_load_core[@]}" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null # warm-up: pools, caches
         procs=()
         [[ -n ${cpu_pids[$t]:-} ]] && mapfile -t procs < <(family "${cpu_pids[$t]}")
-        before=$(proc_cpu "${procs[@]}")
+        # The closed loop's CPU, kept apart from the fixed-rate run's below.
+        tput_before=$(proc_cpu "${procs[@]}")
         "${on_load_core[@]}" wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$url" >"$dir/$t.tput"
-        after=$(proc_cpu "${procs[@]}")
+        tput_after=$(proc_cpu "${procs[@]}")
         "${on_load_core[@]}" wrk -t1 -c1 -d"${LAT_SECS}s" --latency "$url" >"$dir/$t.lat"
         if ((RATE > 0)); then
             before=$(proc_cpu "${procs[@]}")
@@ -314,7 +315,7 @@ for round in $(seq "$ROUNDS"); do
         fi
         stop_target "$t"
         rate=$(rps "$dir/$t.tput")
-        share=$(awk -v a="$before" -v b="$after" -v s="$SECS" 'BEGIN { printf "%.3f", (b - a) / s }')
+        share=$(awk -v a="$tput_before" -v b="$tput_after" -v s="$SECS" 'BEGIN { printf "%.3f", (b - a) / s }')
         record "$t" rps "$rate"
         record "$t" share "$share"
         record "$t" per_core "$(awk -v r="$rate" -v c="$share" 'BEGIN { if (c > 0) printf "%.0f", r / c; else print 0 }')"
