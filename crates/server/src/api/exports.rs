@@ -20,12 +20,12 @@ use seawall_store::ChangeKind;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::gate::{current_plan, to_gate_exception, ts};
 use crate::api::{events, plans::PLAN_VERSION_HEADER};
 use crate::auth::{Auth, READERS};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::openapi::AuthErrors;
+use crate::service::gate::{current_plan, to_gate_exception, ts};
 use crate::state::AppState;
 
 /// Content type of the iCal feed.

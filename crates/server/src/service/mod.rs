@@ -20,4 +20,5 @@ pub mod exceptions;
 pub mod gate;
 pub mod gate_writer;
 pub mod plans;
+pub mod rules;
 pub mod runs;

@@ -1,0 +1,281 @@
+//! Guard rule distribution as the API serves it (and later pages will):
+//! rules derived from an event's plan and measured capacity, a
+//! commander's adjustment, the sidecars' long poll and their reports of
+//! what they applied. Every change is a new stored, audited version per
+//! service; the poll wakes on [`AppState::notify_change`] and re-reads the
+//! store every second for versions stored by another replica.
+
+use std::time::Duration;
+
+pub use seawall_api::rules::{Adjust, Applied, DeriveResult, Derived, PollQuery, Rules, RulesInfo};
+use seawall_guard::RuleSet;
+use seawall_guard::derive;
+use seawall_plan::{capacity, targets};
+use seawall_store::{NewRuleVersion, RuleSource, RuleVersion, SidecarReport};
+use serde_json::Value;
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::service::plans;
+use crate::state::AppState;
+
+/// Longest long poll, in seconds.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
+/// How often a waiting poll re-reads the store (versions stored by another
+/// replica reach its sidecars within this).
+const RECHECK: Duration = Duration::from_secs(1);
+
+pub(crate) fn info(v: &RuleVersion) -> RulesInfo {
+    RulesInfo {
+        version: v.version,
+        sha256: v.sha256.clone(),
+        source: v.source.as_str().to_owned(),
+        plan_version: v.plan_version,
+        note: v.note.clone(),
+        created_ms: v.created_ms,
+        created_by: v.created_by.clone(),
+    }
+}
+
+/// The stored document with its `version` set to the stored version.
+pub(crate) fn served(v: RuleVersion) -> Result<Rules, ApiError> {
+    let mut rules: Value = serde_json::from_str(&v.document).map_err(|e| {
+        ApiError::Internal(format!(
+            "stored rules {} v{} are not JSON: {e}",
+            v.service, v.version
+        ))
+    })?;
+    if let Some(obj) = rules.as_object_mut() {
+        obj.insert("version".into(), Value::from(v.version));
+    }
+    Ok(Rules {
+        service: v.service,
+        version: v.version,
+        sha256: v.sha256,
+        source: v.source.as_str().to_owned(),
+        plan_version: v.plan_version,
+        note: v.note,
+        created_ms: v.created_ms,
+        created_by: v.created_by,
+        rules,
+    })
+}
+
+/// The document as stored: the rule set as JSON with version 0 (the store
+/// numbers versions), so equal rules give equal text.
+fn document(mut rules: RuleSet) -> Result<String, ApiError> {
+    rules.version = 0;
+    serde_json::to_string(&rules)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise rules: {e}")))
+}
+
+pub(crate) fn check_service(service: &str) -> Result<(), ApiError> {
+    let ok = !service.is_empty()
+        && service.len() <= 200
+        && !service.chars().any(|c| c.is_control() || c == '/');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_service",
+            format!("service {service:?} is not a service name (1–200 characters, no `/`)"),
+        ))
+    }
+}
+
+/// Derive every service's rules from event `slug`'s current plan and runs
+/// (`safety`: the derive's factor, default [`derive::DEFAULT_SAFETY`]) and
+/// store each that changed as its next version, as `auth`.
+pub(crate) async fn derive(
+    state: &AppState,
+    auth: &Auth,
+    slug: &str,
+    safety: Option<f64>,
+) -> Result<DeriveResult, ApiError> {
+    let safety = safety.unwrap_or(derive::DEFAULT_SAFETY);
+    if !(safety > 0.0 && safety <= 1.0) {
+        return Err(ApiError::unprocessable(
+            "invalid_safety",
+            format!("safety {safety} is out of range: give a factor above 0 and at most 1"),
+        ));
+    }
+    let plans::Analysed {
+        version: plan_version,
+        plan,
+        measured,
+    } = plans::analysed(state, slug, None).await?;
+    let table = capacity::table(&plan, &targets::decompose(&plan), &measured);
+    let whole = derive::from_plan(&plan, &table, safety)
+        .map_err(|e| ApiError::unprocessable("invalid_rules", e.to_string()))?;
+    let source = measured.source.clone().unwrap_or_else(|| "none".to_owned());
+    let ctx = auth.ctx(state);
+    let mut out = Vec::new();
+    for service in plan.services.keys() {
+        let rules = derive::for_service(&plan, &whole.rules, service)
+            .map_err(|e| ApiError::unprocessable("invalid_rules", format!("{service}: {e}")))?;
+        let doc = document(rules)?;
+        let latest = state.store.rules(service, None).await?;
+        if let Some(l) = latest.as_ref().filter(|l| l.document == doc) {
+            out.push(Derived {
+                service: service.clone(),
+                version: l.version,
+                changed: false,
+            });
+            continue;
+        }
+        let stored = state
+            .store
+            .put_rules(
+                &ctx,
+                &NewRuleVersion {
+                    service: service.clone(),
+                    document: doc,
+                    source: RuleSource::Derived,
+                    plan_version: Some(plan_version),
+                    note: format!(
+                        "derived from {slug} plan v{plan_version}, safety {safety}, measured: {source}"
+                    ),
+                },
+            )
+            .await?;
+        out.push(Derived {
+            service: service.clone(),
+            version: stored.version,
+            changed: true,
+        });
+    }
+    state.notify_change();
+    Ok(DeriveResult {
+        plan_version,
+        measured: source,
+        services: out,
+    })
+}
+
+/// Store a commander's rule set for `service` as its next version, as
+/// `auth` (a note says why; the guard must accept the rules).
+pub(crate) async fn adjust_rules(
+    state: &AppState,
+    auth: &Auth,
+    service: String,
+    req: &Adjust,
+) -> Result<Rules, ApiError> {
+    check_service(&service)?;
+    crate::extract::cap("note", &req.note, crate::state::MAX_NOTE_CHARS)?;
+    let note = req.note.trim();
+    if note.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_note",
+            "say why the rules change in `note`; it is kept with the version for the review",
+        ));
+    }
+    let rules = RuleSet::from_json(&req.rules.to_string()).map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_rules",
+            format!("the rules are not a valid rule document (docs/guard-rules.md): {e}"),
+        )
+    })?;
+    let stored = state
+        .store
+        .put_rules(
+            &auth.ctx(state),
+            &NewRuleVersion {
+                service,
+                document: document(rules)?,
+                source: RuleSource::Adjusted,
+                plan_version: None,
+                note: note.to_owned(),
+            },
+        )
+        .await?;
+    state.notify_change();
+    served(stored)
+}
+
+/// The long poll: `service`'s latest rules once they differ from
+/// `since` (`None`: nothing newer within `wait`, or the server is
+/// shutting down).
+pub(crate) async fn wait_for_rules(
+    state: &AppState,
+    q: &PollQuery,
+) -> Result<Option<Rules>, ApiError> {
+    check_service(&q.service)?;
+    let wait = Duration::from_secs(q.wait.unwrap_or(30).min(MAX_WAIT_SECONDS));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changes = state.subscribe_changes();
+    loop {
+        // Subscribed before reading: a version stored after the read wakes us.
+        changes.borrow_and_update();
+        if let Some(latest) = state.store.rules(&q.service, None).await?
+            && latest.version != q.since
+        {
+            return Ok(Some(served(latest)?));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        let nap = (deadline - now).min(RECHECK);
+        tokio::select! {
+            _ = changes.changed() => {}
+            () = tokio::time::sleep(nap) => {}
+            () = state.shutting_down() => return Ok(None),
+        }
+    }
+}
+
+/// Record what a sidecar applied, as `auth` (a sidecar token for its own
+/// service): a bounded instance name, a version that exists, at most
+/// [`crate::state::Limits::max_sidecars_per_service`] instances.
+pub(crate) async fn record_applied(
+    state: &AppState,
+    auth: &Auth,
+    a: Applied,
+) -> Result<(), ApiError> {
+    check_service(&a.service)?;
+    let instance = a.instance.trim();
+    if instance.is_empty() || instance.len() > 200 || instance.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_instance",
+            "`instance` must name the sidecar (1–200 characters, no control characters)",
+        ));
+    }
+    let latest = state
+        .store
+        .rules(&a.service, None)
+        .await?
+        .map_or(0, |v| v.version);
+    if a.version < 0 || a.version > latest {
+        return Err(ApiError::unprocessable(
+            "invalid_version",
+            format!(
+                "`version` {} is not a version of `{}`'s rules (0 to {latest})",
+                a.version, a.service
+            ),
+        ));
+    }
+    let known = state.store.sidecar_reports(&a.service).await?;
+    let max = state.limits().max_sidecars_per_service;
+    if known.len() >= max && !known.iter().any(|r| r.instance == instance) {
+        return Err(ApiError::Conflict(format!(
+            "service `{}` has {} sidecar instances reporting already, the most this server \
+             keeps; reuse instance names (--instance) or raise the limit",
+            a.service,
+            known.len()
+        )));
+    }
+    state
+        .store
+        .report_applied(
+            &auth.ctx(state),
+            &SidecarReport {
+                service: a.service,
+                instance: instance.to_owned(),
+                applied_version: a.version,
+                reported_ms: state.now(),
+            },
+        )
+        .await?;
+    Ok(())
+}
