@@ -6,7 +6,7 @@
 //! so the request path touches atomics only, never a label map.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -101,7 +101,7 @@ pub(crate) struct Metrics {
 }
 
 /// One resource's metric handles (clones share the registry's atomics).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ResourceMetrics {
     results: [Counter; OUTCOMES.len()],
     /// Requests of the resource in flight (admitted and not finished).
@@ -110,6 +110,14 @@ pub(crate) struct ResourceMetrics {
     pub(crate) latency: Histogram,
     /// The passed counter of each of the resource's rules.
     passed: Vec<Counter>,
+    /// The resource's name, for the blocked series made on first use.
+    resource: Box<str>,
+    /// Handles of `seawall_sidecar_blocked_total` by (rule, reason), made
+    /// the first time the rule set blocks with them (so /metrics shows
+    /// only series that happened) and then reused: a refusal touches no
+    /// label map, allocates nothing and takes no lock but this read lock.
+    /// At most the rule set's rules times the reasons.
+    blocked: RwLock<Vec<(Box<str>, &'static str, Counter)>>,
 }
 
 impl ResourceMetrics {
@@ -118,6 +126,27 @@ impl ResourceMetrics {
         for c in &self.passed {
             c.inc();
         }
+    }
+
+    /// Counts a request `rule` refused or degraded for `reason` (the
+    /// guard's block reason, `fallback` or `fault_abort`).
+    pub(crate) fn blocked(&self, metrics: &Metrics, rule: &str, reason: &'static str) {
+        let known = |handles: &[(Box<str>, &'static str, Counter)]| {
+            handles
+                .iter()
+                .find(|(r, why, _)| *why == reason && **r == *rule)
+                .map(|(_, _, c)| c.clone())
+        };
+        let cached = known(&self.blocked.read().unwrap_or_else(|e| e.into_inner()));
+        let counter = cached.unwrap_or_else(|| {
+            let mut handles = self.blocked.write().unwrap_or_else(|e| e.into_inner());
+            known(&handles).unwrap_or_else(|| {
+                let c = metrics.blocked_counter(&self.resource, rule, reason);
+                handles.push((Box::from(rule), reason, c.clone()));
+                c
+            })
+        });
+        counter.inc();
     }
 
     /// Counts one request with its outcome.
@@ -250,21 +279,31 @@ impl Metrics {
             }),
             in_flight: self.in_flight.get_or_create_owned(&labels),
             latency: self.latency.get_or_create_owned(&labels),
+            resource: Box::from(resource),
+            blocked: RwLock::new(Vec::new()),
         }
     }
 
     /// Counts a request a rule refused or degraded.
+    #[cfg(test)]
     pub(crate) fn blocked(&self, resource: &str, rule: &str, reason: &str) {
+        self.blocked_counter(resource, rule, reason).inc();
+    }
+
+    /// The handle of a `seawall_sidecar_blocked_total` series, remembered
+    /// so that a reload can remove it.
+    fn blocked_counter(&self, resource: &str, rule: &str, reason: &str) -> Counter {
         let labels = BlockLabels {
             resource: resource.to_owned(),
             rule: rule.to_owned(),
             reason: reason.to_owned(),
         };
-        self.blocked.get_or_create(&labels).inc();
+        let counter = self.blocked.get_or_create_owned(&labels);
         let mut seen = self.blocked_seen.lock().unwrap_or_else(|e| e.into_inner());
         if !seen.contains(&labels) {
             seen.insert(labels);
         }
+        counter
     }
 
     /// Removes the series of resources and rules that `rules` no longer
@@ -477,5 +516,36 @@ mod tests {
             );
         }
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    /// A refusal's series is made on its first use and its handle reused;
+    /// a reload that drops the rule removes the series.
+    #[test]
+    fn blocked_handles_are_made_once_per_rule_and_reason() {
+        let m = Metrics::new();
+        let r = m.resource("cart", &[("cart-qps", "flow")]);
+        let line = |reason: &str, n: u32| {
+            format!(
+                "seawall_sidecar_blocked_total{{resource=\"cart\",rule=\"cart-qps\",reason=\"{reason}\"}} {n}"
+            )
+        };
+        let text = m.encode().expect("encodes");
+        assert!(!text.contains("seawall_sidecar_blocked_total{"), "{text}");
+        for _ in 0..3 {
+            r.blocked(&m, "cart-qps", "qps_limit");
+        }
+        r.blocked(&m, "cart-qps", "fallback");
+        let handles = r.blocked.read().expect("lock").len();
+        assert_eq!(handles, 2);
+        let text = m.encode().expect("encodes");
+        for want in [line("qps_limit", 3), line("fallback", 1)] {
+            assert!(
+                text.lines().any(|l| l == want),
+                "{want} missing from\n{text}"
+            );
+        }
+        m.forget(&["cart"], &[("cart", "cart-qps", "flow")], &HashSet::new());
+        let text = m.encode().expect("encodes");
+        assert!(!text.contains("seawall_sidecar_blocked_total{"), "{text}");
     }
 }

@@ -27,7 +27,7 @@ use seawall_guard::{
 use crate::catalog::Catalog;
 use crate::config::{Config, Upstream};
 use crate::headers;
-use crate::metrics::{Metrics, Outcome, ResourceMetrics, RuleStatsSource, UNMATCHED};
+use crate::metrics::{Metrics, Outcome, ResourceMetrics, RuleStatsSource};
 use crate::pool::{Lent, Origin, Pool, UpstreamError};
 use crate::raw_pool::RawPool;
 use crate::status::RulesStatus;
@@ -319,7 +319,6 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
 ) -> Decided {
     let verdict = shared.guard.evaluate(req);
     let metrics = shared.catalog().metrics(verdict.resource.as_deref());
-    let name = verdict.resource.as_deref().unwrap_or(UNMATCHED);
     let permit = match verdict.decision {
         Decision::Pass(p) => p,
         Decision::Wait { wait, permit } => {
@@ -328,7 +327,7 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
         }
         Decision::Block(b) => {
             let reason = b.reason.as_str();
-            shared.metrics.blocked(name, &b.rule_id, reason);
+            metrics.blocked(&shared.metrics, &b.rule_id, reason);
             metrics.count(Outcome::Blocked);
             let status =
                 StatusCode::from_u16(b.reason.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
@@ -336,7 +335,7 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
             return Decided::Answer(text_response(status, body, Some(&b.rule_id), reason));
         }
         Decision::Fallback(f) => {
-            shared.metrics.blocked(name, &f.rule_id, "fallback");
+            metrics.blocked(&shared.metrics, &f.rule_id, "fallback");
             metrics.count(Outcome::Fallback);
             return Decided::Answer(fallback_response(&f));
         }
@@ -349,7 +348,7 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
             FaultAction::Abort(code) => {
                 // Dropped, not finished: an injected failure does not feed the breakers.
                 drop(permit);
-                shared.metrics.blocked(name, &fault.rule_id, "fault_abort");
+                metrics.blocked(&shared.metrics, &fault.rule_id, "fault_abort");
                 metrics.count(Outcome::Fault);
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 let body = format!("fault injected by rule `{}`\n", fault.rule_id);
