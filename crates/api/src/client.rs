@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ErrorBody;
+use crate::analyses::{CapacityTable, LinksReport, Readiness, Targets};
 use crate::audit::AuditPage;
 use crate::events::{Event, EventList, NewEvent};
 use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
@@ -286,6 +287,60 @@ impl Client {
         self.get(&format!("/api/v1/events/{}/plans/{version}", segment(slug)))
             .await?
             .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/plan/targets` of `version` (default: the
+    /// latest).
+    pub async fn plan_targets(
+        &self,
+        slug: &str,
+        version: Option<i64>,
+    ) -> Result<Targets, ClientError> {
+        self.analysis(slug, "targets", version).await
+    }
+
+    /// `GET /api/v1/events/{slug}/plan/capacity`: water levels with the
+    /// event's runs as measured capacity.
+    pub async fn plan_capacity(
+        &self,
+        slug: &str,
+        version: Option<i64>,
+    ) -> Result<CapacityTable, ClientError> {
+        self.analysis(slug, "capacity", version).await
+    }
+
+    /// `GET /api/v1/events/{slug}/plan/links`: link risks.
+    pub async fn plan_links(
+        &self,
+        slug: &str,
+        version: Option<i64>,
+    ) -> Result<LinksReport, ClientError> {
+        self.analysis(slug, "links", version).await
+    }
+
+    /// `GET /api/v1/events/{slug}/plan/readiness`: the go/no-go scorecard.
+    pub async fn plan_readiness(
+        &self,
+        slug: &str,
+        version: Option<i64>,
+    ) -> Result<Readiness, ClientError> {
+        self.analysis(slug, "readiness", version).await
+    }
+
+    /// One analysis of an event's plan.
+    async fn analysis<T: DeserializeOwned>(
+        &self,
+        slug: &str,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<T, ClientError> {
+        let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+        self.get(&format!(
+            "/api/v1/events/{}/plan/{name}{query}",
+            segment(slug)
+        ))
+        .await?
+        .expect(200)
     }
 
     /// `POST /api/v1/events/{slug}/runs`: a `run.json` sent byte for byte

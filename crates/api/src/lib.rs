@@ -13,6 +13,7 @@
 //! enables; the wire format is the server's (the OpenAPI document snapshot
 //! in `crates/server/tests` pins it).
 
+pub mod analyses;
 pub mod audit;
 pub mod client;
 pub mod error;

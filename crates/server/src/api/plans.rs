@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use seawall_api::analyses::{CapacityTable, LinksReport, Readiness, Targets};
 pub use seawall_api::plans::{
     PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan, VersionQuery,
 };
@@ -170,13 +171,29 @@ async fn current_plan(
     }))
 }
 
+/// The answer of one analysis: the reader check, the analysed plan (404s
+/// as [`analysed`] gives them), `compute`'s document with the version and
+/// measured-capacity headers. The four analyses differ only in `compute`
+/// and in the schema they declare.
+async fn analysis<T: Serialize>(
+    state: &AppState,
+    auth: &Auth,
+    slug: &str,
+    version: Option<i64>,
+    compute: impl FnOnce(&Analysed) -> T,
+) -> Result<Response, ApiError> {
+    auth.require(READERS)?;
+    let a = analysed(state, slug, version).await?;
+    Ok(with_headers(&a, compute(&a)))
+}
+
 /// Targets: `seawall plan targets --format json`.
 #[utoipa::path(get, path = "/events/{slug}/plan/targets", tag = "plans",
     security(("bearer" = [])),
     params(("slug" = String, Path, description = "Event slug"), VersionQuery),
     responses(
         (status = 200, description = "As `seawall plan targets --format json` prints it (docs/cli.md)",
-            body = Object, headers(("x-seawall-plan-version" = i64, description = "Plan version analysed"))),
+            body = Targets, headers(("x-seawall-plan-version" = i64, description = "Plan version analysed"))),
         (status = 404, description = "No such event, version, or no plan yet", body = ErrorBody),
         AuthErrors))]
 async fn plan_targets(
@@ -185,16 +202,16 @@ async fn plan_targets(
     ApiPath(slug): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    auth.require(READERS)?;
-    let a = analysed(&state, &slug, q.version).await?;
-    let t = targets::decompose(&a.plan);
-    Ok(with_headers(&a, &t))
+    analysis(&state, &auth, &slug, q.version, |a| {
+        targets::decompose(&a.plan)
+    })
+    .await
 }
 
 /// `{"findings": [...]}` as `plan links --format json` prints it.
 #[derive(Serialize)]
-struct LinksReport<'a> {
-    findings: &'a [links::Finding],
+struct Findings {
+    findings: Vec<links::Finding>,
 }
 
 /// Link risks: `seawall plan links --format json`.
@@ -203,7 +220,7 @@ struct LinksReport<'a> {
     responses(
         (status = 200, description = "`{\"findings\": [...]}` as `seawall plan links --format json` \
             prints it, with the stored runs as measured capacity",
-            body = Object, headers(
+            body = LinksReport, headers(
                 ("x-seawall-plan-version" = i64, description = "Plan version analysed"),
                 ("x-seawall-measured" = String, description = "Runs used as measured capacity, or none"))),
         (status = 404, description = "No such event, version, or no plan yet", body = ErrorBody),
@@ -214,17 +231,14 @@ async fn plan_links(
     ApiPath(slug): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    auth.require(READERS)?;
-    let a = analysed(&state, &slug, q.version).await?;
-    let t = targets::decompose(&a.plan);
-    let table = capacity::table(&a.plan, &t, &a.measured);
-    let findings = links::analyze(&a.plan, &t, &table);
-    Ok(with_headers(
-        &a,
-        LinksReport {
-            findings: &findings,
-        },
-    ))
+    analysis(&state, &auth, &slug, q.version, |a| {
+        let t = targets::decompose(&a.plan);
+        let table = capacity::table(&a.plan, &t, &a.measured);
+        Findings {
+            findings: links::analyze(&a.plan, &t, &table),
+        }
+    })
+    .await
 }
 
 /// Capacity water levels: `seawall plan capacity --format json`.
@@ -234,7 +248,7 @@ async fn plan_links(
     responses(
         (status = 200, description = "As `seawall plan capacity --results … --format json` prints \
             it, with the event's stored runs as the results (a later run's figure wins)",
-            body = Object, headers(
+            body = CapacityTable, headers(
                 ("x-seawall-plan-version" = i64, description = "Plan version analysed"),
                 ("x-seawall-measured" = String, description = "Runs used as measured capacity, or none"))),
         (status = 404, description = "No such event, version, or no plan yet", body = ErrorBody),
@@ -245,11 +259,11 @@ async fn plan_capacity(
     ApiPath(slug): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    auth.require(READERS)?;
-    let a = analysed(&state, &slug, q.version).await?;
-    let t = targets::decompose(&a.plan);
-    let table = capacity::table(&a.plan, &t, &a.measured);
-    Ok(with_headers(&a, &table))
+    analysis(&state, &auth, &slug, q.version, |a| {
+        let t = targets::decompose(&a.plan);
+        capacity::table(&a.plan, &t, &a.measured)
+    })
+    .await
 }
 
 /// Readiness scorecard: `seawall plan readiness --format json`.
@@ -259,7 +273,7 @@ async fn plan_capacity(
     responses(
         (status = 200, description = "As `seawall plan readiness --format json` prints it, with \
             the stored runs as measured capacity",
-            body = Object, headers(
+            body = Readiness, headers(
                 ("x-seawall-plan-version" = i64, description = "Plan version analysed"),
                 ("x-seawall-measured" = String, description = "Runs used as measured capacity, or none"))),
         (status = 404, description = "No such event, version, or no plan yet", body = ErrorBody),
@@ -270,11 +284,11 @@ async fn plan_readiness(
     ApiPath(slug): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Response, ApiError> {
-    auth.require(READERS)?;
-    let a = analysed(&state, &slug, q.version).await?;
-    let t = targets::decompose(&a.plan);
-    let table = capacity::table(&a.plan, &t, &a.measured);
-    let findings = links::analyze(&a.plan, &t, &table);
-    let card = readiness::scorecard(&a.plan, &t, &table, &findings);
-    Ok(with_headers(&a, &card))
+    analysis(&state, &auth, &slug, q.version, |a| {
+        let t = targets::decompose(&a.plan);
+        let table = capacity::table(&a.plan, &t, &a.measured);
+        let findings = links::analyze(&a.plan, &t, &table);
+        readiness::scorecard(&a.plan, &t, &table, &findings)
+    })
+    .await
 }

@@ -500,3 +500,56 @@ async fn requests_made_from_the_document_find_no_mismatch() {
         mismatches.join("\n")
     );
 }
+
+/// The four analyses answer `seawall-api`'s types exactly: the typed
+/// client decodes each (unknown fields are refused there), and the decoded
+/// value serializes back to the very JSON the server sent — on the
+/// carnival plan and on a plan with a measured run.
+#[tokio::test]
+async fn analyses_are_the_api_types_exactly() {
+    let server = TestServer::start().await;
+    common::event_with(&server, "carnival", "Carnival", common::CARNIVAL).await;
+    event_with_plan(&server, SLUG).await;
+    upload_run(&server, SLUG).await;
+    let admin = server.admin();
+    let typed = &admin.client;
+    for slug in ["carnival", SLUG] {
+        let raw = |name: &str| {
+            let admin = admin.clone();
+            let path = format!("/api/v1/events/{slug}/plan/{name}");
+            async move { admin.get(&path).await.json::<Value>().expect("json") }
+        };
+        let targets = typed.plan_targets(slug, None).await.expect("targets");
+        assert_eq!(
+            serde_json::to_value(&targets).expect("json"),
+            raw("targets").await
+        );
+        let capacity = typed.plan_capacity(slug, Some(1)).await.expect("capacity");
+        assert_eq!(
+            serde_json::to_value(&capacity).expect("json"),
+            raw("capacity").await
+        );
+        let links = typed.plan_links(slug, None).await.expect("links");
+        assert_eq!(
+            serde_json::to_value(&links).expect("json"),
+            raw("links").await
+        );
+        let readiness = typed.plan_readiness(slug, None).await.expect("readiness");
+        assert_eq!(
+            serde_json::to_value(&readiness).expect("json"),
+            raw("readiness").await
+        );
+        assert!(!targets.entries.is_empty(), "{slug}");
+        assert_eq!(capacity.entries.len(), targets.entries.len(), "{slug}");
+    }
+    let carnival = typed
+        .plan_readiness("carnival", None)
+        .await
+        .expect("readiness");
+    assert!(!carnival.lines.is_empty());
+    let links = typed.plan_links("carnival", None).await.expect("links");
+    assert!(
+        !links.findings.is_empty(),
+        "the carnival plan has link findings"
+    );
+}
