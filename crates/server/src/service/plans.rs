@@ -4,7 +4,12 @@
 //! starts from — the plan version with the event's runs as measured
 //! capacity.
 
-use seawall_plan::{Diagnostic, Plan, capacity};
+use std::sync::Arc;
+
+use seawall_plan::capacity::CapacityTable;
+use seawall_plan::links::Finding;
+use seawall_plan::targets::Targets;
+use seawall_plan::{Diagnostic, Plan, capacity, links, targets};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -101,6 +106,40 @@ pub(crate) async fn analysed(
         plan,
         measured,
     })
+}
+
+/// An analysed plan with every analysis the pages show, computed by the
+/// same functions, in the same order, as the API's `/plan/*` answers:
+/// targets, then the water-level table, then the link findings.
+pub(crate) struct Analyses {
+    /// The plan, its version and the measured capacity.
+    pub(crate) a: Analysed,
+    /// Target decomposition.
+    pub(crate) targets: Targets,
+    /// Water-level table.
+    pub(crate) table: CapacityTable,
+    /// Link findings.
+    pub(crate) findings: Vec<Finding>,
+}
+
+impl Analyses {
+    /// Every analysis of `a`.
+    pub(crate) fn of(a: Analysed) -> Analyses {
+        let targets = targets::decompose(&a.plan);
+        let table = capacity::table(&a.plan, &targets, &a.measured);
+        let findings = links::analyze(&a.plan, &targets, &table);
+        Analyses {
+            a,
+            targets,
+            table,
+            findings,
+        }
+    }
+
+    /// The plan analysed.
+    pub(crate) fn plan(&self) -> &Arc<Plan> {
+        &self.a.plan
+    }
 }
 
 /// A stored plan version parsed once ([`AppState::cached_plan`], keyed by

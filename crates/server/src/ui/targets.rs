@@ -5,7 +5,6 @@
 //! line through query parameters, so every view has a URL to share.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
@@ -14,40 +13,19 @@ use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use axum::routing::get;
 use seawall_plan::Plan;
-use seawall_plan::capacity::{self, CapacitySource, CapacityTable, Row};
-use seawall_plan::links::{self, Finding};
+use seawall_plan::capacity::{CapacitySource, Row};
 use seawall_plan::readiness::service_lines;
-use seawall_plan::targets::{self, Targets};
 use serde::Deserialize;
 
 use super::svg::{Markup, gauge, percent, status_name};
 use super::{Chrome, Nav, Session, UiError, render};
 use crate::auth::READERS;
 use crate::error::ApiError;
-use crate::service::plans::{Analysed, analysed};
+use crate::service::plans::{Analyses, analysed};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/events/{slug}/targets", get(page))
-}
-
-/// The current plan with every analysis the pages show, computed by the
-/// same functions, in the same order, as the API's `/plan/*` answers.
-pub(crate) struct Analyses {
-    /// The plan, its version and the measured capacity.
-    pub(crate) a: Analysed,
-    /// Target decomposition.
-    pub(crate) targets: Targets,
-    /// Water-level table.
-    pub(crate) table: CapacityTable,
-    /// Link findings.
-    pub(crate) findings: Vec<Finding>,
-}
-
-impl Analyses {
-    pub(crate) fn plan(&self) -> &Arc<Plan> {
-        &self.a.plan
-    }
 }
 
 /// The analyses of event `slug`'s current plan, or `None` when the event
@@ -58,15 +36,7 @@ pub(crate) async fn current(state: &AppState, slug: &str) -> Result<Option<Analy
         Err(ApiError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let targets = targets::decompose(&a.plan);
-    let table = capacity::table(&a.plan, &targets, &a.measured);
-    let findings = links::analyze(&a.plan, &targets, &table);
-    Ok(Some(Analyses {
-        a,
-        targets,
-        table,
-        findings,
-    }))
+    Ok(Some(Analyses::of(a)))
 }
 
 /// A rate in QPS for a table cell: thousands separated, whole numbers
@@ -449,6 +419,7 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, UiError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seawall_plan::capacity;
 
     #[test]
     fn rates_read_well() {
