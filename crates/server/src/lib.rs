@@ -24,12 +24,18 @@
 //!     ApiPath(slug): ApiPath<String>,                // JSON 400 on a bad path
 //! ) -> Result<Json<Event>, ApiError> {
 //!     auth.require(READERS)?;                        // 403 naming the roles; first line
-//!     Ok(Json(api::events::find(&state, &slug).await?.into()))
+//!     Ok(Json(service::events::find(&state, &slug).await?.into()))
 //! }
 //! // in router(): OpenApiRouter::new().routes(routes!(get_event))
 //! ```
 //!
 //! Rules the modules keep:
+//! - Handlers are thin: the work (finding events, the plan cache and the
+//!   analyses, the gate and its writer, exceptions, rule distribution) is
+//!   the service layer's ([`service`]), which the UI's pages call too. An
+//!   API module never imports `crate::ui`, a page never imports
+//!   `crate::api`, and `service` imports neither (`.ci/module-dag.sh
+//!   --forbid`, the test `module_dag`).
 //! - Register routes only with `routes!(…)`: what is served is what the
 //!   OpenAPI document says (the tests check both ways). Paths use axum 0.8
 //!   `{param}` syntax, relative to `/api/v1`.

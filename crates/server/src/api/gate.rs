@@ -5,7 +5,7 @@
 //!
 //! The answer itself is `seawall_plan::gate::gate`, a pure function tested
 //! across window edges, time zones and DST; the service layer
-//! ([`crate::service::gate::check`]) finds the plans and exceptions, asks
+//! (`service::gate::check`) finds the plans and exceptions, asks
 //! at the server's time and records; this module is its HTTP face. The
 //! question is asked
 //! when the deploying job runs, not when its pipeline was created

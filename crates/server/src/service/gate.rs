@@ -1,4 +1,4 @@
-//! The change gate's question asked and recorded ([`check`]), and what the
+//! The change gate's question asked and recorded (`check`), and what the
 //! gate, the exceptions and the pages share: an event's current plan
 //! parsed once, stored exceptions in the gate's terms, and times. The
 //! gate's records are written by [`super::gate_writer`].
