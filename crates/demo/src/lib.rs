@@ -326,7 +326,58 @@ fn client_err(what: &str, e: ClientError) -> DemoError {
 
 /// Run the loop (module docs) and leave everything running.
 pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<Demo, DemoError> {
-    // 1. The plan, scaled to the machine.
+    let (text, plan) = scaled_plan(opts, &mut progress)?;
+    let control = start_control_plane(opts, &mut progress).await?;
+    let sim = start_sim(opts, &plan, &mut progress).await?;
+    let services = entry_services(&plan);
+    let (sidecars, sidecar_stops) = start_sidecars(opts, &sim, &services, &control).await?;
+    progress(&Step::Sidecars {
+        services: sidecars.clone(),
+    });
+    push_plan(opts, &plan, &text, &control.client, &mut progress).await?;
+    open_rehearsal_window(&control.client, &services).await?;
+    let rehearsal = Rehearsal {
+        opts,
+        plan: &plan,
+        sim: &sim,
+        sidecars: &sidecars,
+        client: &control.client,
+    };
+    let entries = rehearsal.search_entries(&mut progress).await?;
+    derive_rules(opts, &control.client, &mut progress).await?;
+    Ok(Demo {
+        base_url: control.base_url,
+        admin_token: control.admin_token,
+        event: opts.event.clone(),
+        factor: opts.factor,
+        plan,
+        plan_text: text,
+        sim,
+        sidecars,
+        entries,
+        server_stop: Some(control.stop),
+        server: Some(control.task),
+        sidecar_stops,
+    })
+}
+
+/// A sidecar's stop signal and its task.
+type SidecarStop = (oneshot::Sender<()>, JoinHandle<ShutdownReport>);
+
+/// The running control plane, and an admin client of it.
+struct ControlPlane {
+    base_url: String,
+    admin_token: String,
+    client: Client,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), seawall_server::ServerError>>,
+}
+
+/// Step 1: the plan, scaled to the machine: its text (as pushed) and parsed.
+fn scaled_plan(
+    opts: &Options,
+    progress: &mut impl FnMut(&Step),
+) -> Result<(String, Plan), DemoError> {
     let text = seawall_plan::scale::scale(&opts.plan_text, &opts.plan_file, opts.factor)
         .map_err(|d| DemoError::Plan(d.0.iter().map(|d| format!("{d}\n")).collect::<String>()))?;
     let plan = seawall_plan::parse(&text, &opts.plan_file)
@@ -336,8 +387,14 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         entries: plan.entries.len(),
         services: plan.services.len(),
     });
+    Ok((text, plan))
+}
 
-    // 2. The control plane and UI.
+/// Step 2: the control plane and UI on the data dir, with its admin token.
+async fn start_control_plane(
+    opts: &Options,
+    progress: &mut impl FnMut(&Step),
+) -> Result<ControlPlane, DemoError> {
     let server = seawall_server::Server::bind(seawall_server::Config {
         listen: opts.listen,
         db: None,
@@ -363,8 +420,8 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
                 .to_owned()
         }
     };
-    let (server_stop, stopped) = oneshot::channel::<()>();
-    let server_task = tokio::spawn(server.run(async move {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
     progress(&Step::ControlPlane {
@@ -374,10 +431,23 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         .map_err(|e| client_err("client", e))?
         .with_token(&admin_token)
         .with_timeout(Duration::from_secs(30));
+    Ok(ControlPlane {
+        base_url,
+        admin_token,
+        client,
+        stop,
+        task,
+    })
+}
 
-    // 3. The simulated system and a sidecar per entry service.
+/// Step 3a: the plan's simulated system.
+async fn start_sim(
+    opts: &Options,
+    plan: &Plan,
+    progress: &mut impl FnMut(&Step),
+) -> Result<Sim, DemoError> {
     let sim = Sim::start(
-        &plan,
+        plan,
         SimOptions {
             seed: opts.seed,
             scale: 1.0,
@@ -388,75 +458,107 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     progress(&Step::Sim {
         servers: plan.services.len() + plan.partners.len(),
     });
-    let mut entry_services: Vec<String> = Vec::new();
+    Ok(sim)
+}
+
+/// The services that serve an entry, in plan order, each once.
+fn entry_services(plan: &Plan) -> Vec<String> {
+    let mut services: Vec<String> = Vec::new();
     for e in plan.entries.values() {
-        if !entry_services.contains(&e.service) {
-            entry_services.push(e.service.clone());
+        if !services.contains(&e.service) {
+            services.push(e.service.clone());
         }
     }
+    services
+}
+
+/// Step 3b: a sidecar in front of each entry service, following the control
+/// plane; their addresses and stop handles.
+async fn start_sidecars(
+    opts: &Options,
+    sim: &Sim,
+    services: &[String],
+    control: &ControlPlane,
+) -> Result<(Vec<(String, SocketAddr)>, Vec<SidecarStop>), DemoError> {
     let rules_dir = opts.data_dir.join("sidecar-rules");
     std::fs::create_dir_all(&rules_dir).map_err(|source| DemoError::Io {
         path: rules_dir.clone(),
         source,
     })?;
     let mut sidecars = Vec::new();
-    let mut sidecar_stops = Vec::new();
-    for service in &entry_services {
-        let sidecar_err = |message: String| DemoError::Sidecar {
-            service: service.clone(),
-            message,
-        };
-        let upstream = sim
-            .addr(service)
-            .ok_or_else(|| sidecar_err("the simulator has no such service".into()))?;
-        let mut config = SidecarConfig::new(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            &format!("http://{upstream}"),
-            rules_dir.join(format!("{service}.json")),
-        )
-        .map_err(|e| sidecar_err(e.to_string()))?;
-        // Gray releases route to the gray upstream; the simulator has one
-        // version of each service, so it serves both.
-        config.gray_upstream = Some(
-            Upstream::parse(&format!("http://{upstream}"))
-                .map_err(|e| sidecar_err(e.to_string()))?,
-        );
-        // Each sidecar gets a token of the `sidecar` role scoped to its own
-        // service: it can follow that service's rules and nothing else.
-        let token = create_token(
-            &client,
-            &format!("demo-sidecar-{service}"),
-            Role::Sidecar,
-            Some(service),
-        )
-        .await?;
-        config.control = Some(
-            Control::new(
-                &base_url,
-                service.clone(),
-                &token,
-                format!("demo-{service}"),
-            )
-            .map_err(|e| sidecar_err(e.to_string()))?,
-        );
-        let sidecar = Sidecar::bind(config)
-            .await
-            .map_err(|e| sidecar_err(chain(&e)))?;
-        let addr = sidecar
-            .local_addr()
-            .map_err(|e| sidecar_err(e.to_string()))?;
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(sidecar.run(async move {
-            let _ = stop_rx.await;
-        }));
+    let mut stops = Vec::new();
+    for service in services {
+        let (addr, stop) = start_sidecar(sim, service, &rules_dir, control).await?;
         sidecars.push((service.clone(), addr));
-        sidecar_stops.push((stop, task));
+        stops.push(stop);
     }
-    progress(&Step::Sidecars {
-        services: sidecars.clone(),
-    });
+    Ok((sidecars, stops))
+}
 
-    // 4. The event and its plan.
+/// One sidecar in front of `service`, with a `sidecar` token of its own.
+async fn start_sidecar(
+    sim: &Sim,
+    service: &String,
+    rules_dir: &std::path::Path,
+    control: &ControlPlane,
+) -> Result<(SocketAddr, SidecarStop), DemoError> {
+    let sidecar_err = |message: String| DemoError::Sidecar {
+        service: service.clone(),
+        message,
+    };
+    let upstream = sim
+        .addr(service)
+        .ok_or_else(|| sidecar_err("the simulator has no such service".into()))?;
+    let mut config = SidecarConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        &format!("http://{upstream}"),
+        rules_dir.join(format!("{service}.json")),
+    )
+    .map_err(|e| sidecar_err(e.to_string()))?;
+    // Gray releases route to the gray upstream; the simulator has one
+    // version of each service, so it serves both.
+    config.gray_upstream = Some(
+        Upstream::parse(&format!("http://{upstream}")).map_err(|e| sidecar_err(e.to_string()))?,
+    );
+    // Each sidecar gets a token of the `sidecar` role scoped to its own
+    // service: it can follow that service's rules and nothing else.
+    let token = create_token(
+        &control.client,
+        &format!("demo-sidecar-{service}"),
+        Role::Sidecar,
+        Some(service),
+    )
+    .await?;
+    config.control = Some(
+        Control::new(
+            &control.base_url,
+            service.clone(),
+            &token,
+            format!("demo-{service}"),
+        )
+        .map_err(|e| sidecar_err(e.to_string()))?,
+    );
+    let sidecar = Sidecar::bind(config)
+        .await
+        .map_err(|e| sidecar_err(chain(&e)))?;
+    let addr = sidecar
+        .local_addr()
+        .map_err(|e| sidecar_err(e.to_string()))?;
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(sidecar.run(async move {
+        let _ = stop_rx.await;
+    }));
+    Ok((addr, (stop, task)))
+}
+
+/// Step 4: the event (kept if it exists) and the scaled plan.
+async fn push_plan(
+    opts: &Options,
+    plan: &Plan,
+    text: &str,
+    client: &Client,
+    progress: &mut impl FnMut(&Step),
+) -> Result<(), DemoError> {
     let new_event = NewEvent {
         slug: opts.event.clone(),
         name: format!("{} (demo, ×{})", plan.event.name, opts.factor),
@@ -467,7 +569,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     }
     let push = PushPlan {
         file_name: Some(opts.plan_file.clone()),
-        text: text.clone(),
+        text: text.to_owned(),
     };
     let version = client
         .push_plan(&opts.event, &push)
@@ -478,12 +580,14 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         event: opts.event.clone(),
         version,
     });
+    Ok(())
+}
 
-    // 5. A capacity search per entry, through its sidecar. A commander
-    //    first opens the rehearsal window: rules without limits that let
-    //    tagged test traffic reach the services (their writes go to the
-    //    shadow store), stored and audited like any rule change.
-    for service in &entry_services {
+/// Step 5a: a commander opens the rehearsal window: rules without limits that
+/// let tagged test traffic reach the services (their writes go to the
+/// shadow store), stored and audited like any rule change.
+async fn open_rehearsal_window(client: &Client, services: &[String]) -> Result<(), DemoError> {
+    for service in services {
         let window = Adjust {
             // A rule document (seawall-guard's schema): no limits, test
             // traffic may reach the shadow-safe upstream.
@@ -497,37 +601,125 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
     }
     // The sidecars follow within milliseconds; give them a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let targets = seawall_plan::targets::decompose(&plan);
-    let declared = seawall_plan::capacity::table(
-        &plan,
-        &targets,
-        &seawall_plan::capacity::Measured::default(),
-    );
-    let mut entries = Vec::new();
-    let chosen: Vec<(&String, &seawall_plan::model::Entry)> = plan
-        .entries
-        .iter()
-        .filter(|(id, _)| opts.only.as_ref().is_none_or(|o| o.contains(id)))
-        .collect();
-    let n = chosen.len();
-    for (i, (id, entry)) in chosen.into_iter().enumerate() {
-        progress(&Step::Searching {
+    Ok(())
+}
+
+/// What step 5 works with: the plan, the simulated system and the sidecars
+/// in front of it, the control plane.
+struct Rehearsal<'a> {
+    opts: &'a Options,
+    plan: &'a Plan,
+    sim: &'a Sim,
+    sidecars: &'a [(String, SocketAddr)],
+    client: &'a Client,
+}
+
+impl Rehearsal<'_> {
+    /// Step 5b: a capacity search per chosen entry, one at a time, through its
+    /// sidecar; each run uploaded.
+    async fn search_entries(
+        &self,
+        progress: &mut impl FnMut(&Step),
+    ) -> Result<Vec<EntryResult>, DemoError> {
+        let targets = seawall_plan::targets::decompose(self.plan);
+        let declared = seawall_plan::capacity::table(
+            self.plan,
+            &targets,
+            &seawall_plan::capacity::Measured::default(),
+        );
+        let mut entries = Vec::new();
+        let chosen: Vec<(&String, &seawall_plan::model::Entry)> = self
+            .plan
+            .entries
+            .iter()
+            .filter(|(id, _)| self.opts.only.as_ref().is_none_or(|o| o.contains(id)))
+            .collect();
+        let n = chosen.len();
+        for (i, (id, entry)) in chosen.into_iter().enumerate() {
+            progress(&Step::Searching {
+                entry: id.clone(),
+                index: i + 1,
+                of: n,
+            });
+            let target = targets.entry(id).unwrap_or(0.0);
+            // Multiples of the declared capacity → multiples of the target.
+            let ratio = declared
+                .entry(id)
+                .and_then(|r| r.capacity_qps)
+                .filter(|c| *c > 0.0 && target > 0.0)
+                .map_or(1.0, |c| c / target);
+            let found = self.search_entry(id, entry, target, ratio).await?;
+            progress(&Step::Searched(found.clone()));
+            entries.push(found);
+        }
+        Ok(entries)
+    }
+
+    /// One entry's capacity search (warmed up first), its run uploaded,
+    /// beside the simulator's truth.
+    async fn search_entry(
+        &self,
+        id: &String,
+        entry: &seawall_plan::model::Entry,
+        target: f64,
+        ratio: f64,
+    ) -> Result<EntryResult, DemoError> {
+        let rehearsal_err = |message: String| DemoError::Rehearsal {
             entry: id.clone(),
-            index: i + 1,
-            of: n,
-        });
-        let addr = sidecars
+            message,
+        };
+        let (scenario, start) = self.scenario(id, entry, target, ratio)?;
+        // Warm up first (connections, pools) at half the start, unjudged:
+        // a cold first step's slow requests would break its p99.
+        let warm = Scenario {
+            load: LoadProfile::Fixed {
+                multiple: start / 2.0,
+                duration: WARMUP,
+            },
+            ..scenario.clone()
+        };
+        seawall_load::rehearse(&warm, |_| {})
+            .await
+            .map_err(|e| rehearsal_err(format!("warm-up: {e}")))?;
+        let mut result = seawall_load::rehearse(&scenario, |_| {})
+            .await
+            .map_err(|e| rehearsal_err(e.to_string()))?;
+        let opts = self.opts;
+        seawall_load::from_plan::complete(&mut result, self.plan, &opts.plan_file);
+        let run_id = upload(self.client, &opts.event, &result).await?;
+        let truth = self.sim.truth().entry(id);
+        Ok(EntryResult {
+            entry: id.clone(),
+            service: entry.service.clone(),
+            target_qps: target,
+            truth_qps: truth.and_then(|t| t.knee_qps),
+            bottleneck: truth.and_then(|t| t.bottleneck.clone()),
+            knee_qps: result.entries.first().and_then(|e| e.knee_qps),
+            stopped: result
+                .search
+                .as_ref()
+                .map(|s| s.stopped.clone())
+                .unwrap_or_default(),
+            run_id,
+        })
+    }
+
+    /// An entry's search scenario through its sidecar, centred on the
+    /// declared capacity (`ratio` × the target), and the search's start.
+    fn scenario(
+        &self,
+        id: &String,
+        entry: &seawall_plan::model::Entry,
+        target: f64,
+        ratio: f64,
+    ) -> Result<(Scenario, f64), DemoError> {
+        let addr = self
+            .sidecars
             .iter()
             .find(|(s, _)| *s == entry.service)
             .map(|(_, a)| *a)
             .ok_or_else(|| api_err("sidecar", format!("no sidecar for {}", entry.service)))?;
-        let target = targets.entry(id).unwrap_or(0.0);
-        // Multiples of the declared capacity → multiples of the target.
-        let ratio = declared
-            .entry(id)
-            .and_then(|r| r.capacity_qps)
-            .filter(|c| *c > 0.0 && target > 0.0)
-            .map_or(1.0, |c| c / target);
+        let opts = self.opts;
         let search = SearchSpec {
             start: opts.search.start * ratio,
             step: opts.search.step * ratio,
@@ -535,7 +727,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
             ..opts.search.clone()
         };
         let scenario = seawall_load::from_plan::entry_scenario(
-            &plan,
+            self.plan,
             target,
             id,
             &format!("http://{addr}"),
@@ -546,49 +738,17 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
             entry: id.clone(),
             message: chain(&e),
         })?;
-        // Warm up first (connections, pools) at half the start, unjudged:
-        // a cold first step's slow requests would break its p99.
-        let warm = Scenario {
-            load: LoadProfile::Fixed {
-                multiple: search.start / 2.0,
-                duration: WARMUP,
-            },
-            ..scenario.clone()
-        };
-        seawall_load::rehearse(&warm, |_| {})
-            .await
-            .map_err(|e| DemoError::Rehearsal {
-                entry: id.clone(),
-                message: format!("warm-up: {e}"),
-            })?;
-        let mut result = seawall_load::rehearse(&scenario, |_| {})
-            .await
-            .map_err(|e| DemoError::Rehearsal {
-                entry: id.clone(),
-                message: e.to_string(),
-            })?;
-        seawall_load::from_plan::complete(&mut result, &plan, &opts.plan_file);
-        let run_id = upload(&client, &opts.event, &result).await?;
-        let truth = sim.truth().entry(id);
-        let found = EntryResult {
-            entry: id.clone(),
-            service: entry.service.clone(),
-            target_qps: targets.entry(id).unwrap_or(0.0),
-            truth_qps: truth.and_then(|t| t.knee_qps),
-            bottleneck: truth.and_then(|t| t.bottleneck.clone()),
-            knee_qps: result.entries.first().and_then(|e| e.knee_qps),
-            stopped: result
-                .search
-                .as_ref()
-                .map(|s| s.stopped.clone())
-                .unwrap_or_default(),
-            run_id,
-        };
-        progress(&Step::Searched(found.clone()));
-        entries.push(found);
+        Ok((scenario, search.start))
     }
+}
 
-    // 6. Guard rules from the measured capacity.
+/// Step 6: guard rules from the measured capacity; the services whose rules
+/// changed.
+async fn derive_rules(
+    opts: &Options,
+    client: &Client,
+    progress: &mut impl FnMut(&Step),
+) -> Result<(), DemoError> {
     let derived = client
         .derive_rules(
             &opts.event,
@@ -605,21 +765,7 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         .map(|s| s.service)
         .collect();
     progress(&Step::Derived { changed });
-
-    Ok(Demo {
-        base_url,
-        admin_token,
-        event: opts.event.clone(),
-        factor: opts.factor,
-        plan,
-        plan_text: text,
-        sim,
-        sidecars,
-        entries,
-        server_stop: Some(server_stop),
-        server: Some(server_task),
-        sidecar_stops,
-    })
+    Ok(())
 }
 
 async fn create_token(
