@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp, Unit};
+use serde_saphyr::DoubleQuoted;
 
 use crate::freeze::{CalendarWindow, applies, calendar};
 use crate::gate::{ExceptionStatus, FreezeException};
@@ -271,22 +272,29 @@ fn fold_into(out: &mut String, name: &str, value: &str) {
 /// cannot be expressed (CI must ask the gate). Pretty JSON, one period per
 /// window in calendar order.
 pub fn gitlab_freeze_periods(plan: &Plan, service: Option<&str>, kind: ChangeKind) -> String {
-    let mut out = String::from("[");
-    let mut first = true;
-    for w in selected(plan, service, kind) {
-        for (start, end) in yearly_pieces(w.start, w.end) {
-            out.push_str(if first { "\n" } else { ",\n" });
-            first = false;
-            let _ = write!(
-                out,
-                "  {{\n    \"freeze_start\": \"{}\",\n    \"freeze_end\": \"{}\",\n    \"cron_timezone\": \"UTC\"\n  }}",
-                cron(start),
-                cron(end)
-            );
-        }
-    }
-    out.push_str(if first { "]\n" } else { "\n]\n" });
+    let periods: Vec<FreezePeriod> = selected(plan, service, kind)
+        .iter()
+        .flat_map(|w| yearly_pieces(w.start, w.end))
+        .map(|(start, end)| FreezePeriod {
+            freeze_start: cron(start),
+            freeze_end: cron(end),
+            cron_timezone: "UTC",
+        })
+        .collect();
+    // Serializing strings and a list of structs cannot fail.
+    let mut out = serde_json::to_string_pretty(&periods).unwrap_or_default();
+    out.push('\n');
     out
+}
+
+/// One GitLab freeze period, as its Freeze Periods API takes it (the
+/// control plane's OpenAPI document declares the same shape,
+/// `seawall_api::exports::FreezePeriod`).
+#[derive(serde::Serialize)]
+struct FreezePeriod {
+    freeze_start: String,
+    freeze_end: String,
+    cron_timezone: &'static str,
 }
 
 /// Argo CD `syncWindows` for an AppProject's `spec`: one `deny` window per
@@ -315,6 +323,20 @@ pub fn argocd_sync_windows(plan: &Plan, service: Option<&str>, kind: ChangeKind)
     for w in windows {
         let start = floor_to(w.start, Unit::Minute);
         let end = ceil_to(w.end, Unit::Minute);
+        // Each window is serialized on its own (a one-item list, indented
+        // under `syncWindows:`) so its comment can stand above it.
+        let window = [SyncWindow {
+            kind: "deny",
+            schedule: DoubleQuoted(cron(start)),
+            duration: go_duration(end.duration_since(start)),
+            applications: w
+                .services
+                .iter()
+                .map(|g| DoubleQuoted(argo_glob(g)))
+                .collect(),
+            manual_sync: false,
+            time_zone: "UTC",
+        }];
         let _ = writeln!(
             out,
             "  # {}: {} to {}{}",
@@ -326,20 +348,35 @@ pub fn argocd_sync_windows(plan: &Plan, service: Option<&str>, kind: ChangeKind)
                 .map(|r| format!(" ({})", comment(r)))
                 .unwrap_or_default()
         );
-        let _ = writeln!(out, "  - kind: deny");
-        let _ = writeln!(out, "    schedule: {}", yaml_str(&cron(start)));
-        let _ = writeln!(
-            out,
-            "    duration: {}",
-            go_duration(end.duration_since(start))
-        );
-        out.push_str("    applications:\n");
-        for g in &w.services {
-            let _ = writeln!(out, "      - {}", yaml_str(&argo_glob(g)));
+        for line in window_yaml(&window).lines() {
+            let _ = writeln!(out, "  {line}");
         }
-        out.push_str("    manualSync: false\n    timeZone: UTC\n");
     }
     out
+}
+
+/// `windows` as a YAML block list, written by serde-saphyr (which quotes
+/// and escapes what a YAML reader would take otherwise: quotes, `\`,
+/// control characters, line separators), list items indented under their
+/// key as people write them.
+fn window_yaml(windows: &[SyncWindow]) -> String {
+    let options = serde_saphyr::ser_options! { compact_list_indent: false };
+    // Serializing strings, a bool and lists of strings cannot fail.
+    serde_saphyr::to_string_with_options(&windows, options).unwrap_or_default()
+}
+
+/// One Argo CD sync window (the control plane's OpenAPI document declares
+/// the same shape, `seawall_api::exports::SyncWindow`). Crons and globs are
+/// written double-quoted: `*` would otherwise start a YAML alias.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncWindow {
+    kind: &'static str,
+    schedule: DoubleQuoted<String>,
+    duration: String,
+    applications: Vec<DoubleQuoted<String>>,
+    manual_sync: bool,
+    time_zone: &'static str,
 }
 
 /// Windows (calendar order) freezing `kind` for `service`, or for any service.
@@ -404,25 +441,6 @@ fn argo_glob(g: &str) -> String {
         }
         out.push(c);
     }
-    out
-}
-
-/// A YAML double-quoted scalar.
-fn yaml_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if unsafe_in_yaml(c) => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
 
@@ -493,8 +511,23 @@ mod tests {
         assert_eq!(go_duration(SignedDuration::from_mins(45)), "45m");
         assert_eq!(argo_glob("pay-*"), "pay-*");
         assert_eq!(argo_glob("a[1]{x}\\"), "a\\[1\\]\\{x\\}\\\\");
-        assert_eq!(yaml_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(yaml_str("x\u{7}\u{2028}y"), "\"x\\u0007\\u2028y\"");
+        // Quotes, backslashes, control characters and line separators in a
+        // glob are escaped: nothing raw in the text, the same glob read back.
+        let tricky = ["a\"b\\c", "x\u{7}\u{2028}y"];
+        let yaml = window_yaml(&[SyncWindow {
+            kind: "deny",
+            schedule: DoubleQuoted("0 0 1 1 *".into()),
+            duration: "1h".into(),
+            applications: tricky
+                .iter()
+                .map(|s| DoubleQuoted((*s).to_owned()))
+                .collect(),
+            manual_sync: false,
+            time_zone: "UTC",
+        }]);
+        assert!(!yaml.contains(['\u{7}', '\u{2028}']), "{yaml:?}");
+        let back: Vec<serde_json::Value> = serde_saphyr::from_str(&yaml).expect("yaml");
+        assert_eq!(back[0]["applications"], serde_json::json!(tricky), "{yaml}");
         assert_eq!(comment("a\nb\u{2029}c"), "a b c");
     }
 
