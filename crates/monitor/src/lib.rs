@@ -1,0 +1,28 @@
+//! Seawall's event-day evaluation core.
+//!
+//! Every evaluation tick the control plane hands this crate the plan, one
+//! [`sample::Reading`] per entry, service, partner and funnel step, and the
+//! time in milliseconds; it answers the live view (water levels, traffic
+//! against target, time to critical, partner health, the funnel) and the
+//! alert transitions (plan alerts plus alerts derived from the plan: water
+//! levels, SLO burn, partner SLA, funnel drops, traffic over target).
+//!
+//! The crate does no IO, reads no clock and never panics on input: `NaN`,
+//! infinities, empty series and zero traffic are values like any other.
+//! Scraping and Prometheus queries live elsewhere; storing alert state and
+//! history is the caller's (everything here that must survive a restart is
+//! serde). Formulas: `docs/monitoring.md`.
+//!
+//! Modules form a DAG: `sample` ← `live` ← `burn` ← `alert` ← `history` ←
+//! `eval` (each only uses modules to its left).
+
+pub mod alert;
+pub mod burn;
+pub mod eval;
+pub mod history;
+pub mod live;
+pub mod sample;
+
+pub use alert::{AlertRule, Severity, Transition, derive_alerts};
+pub use eval::{Config, Evaluator, LiveRow, LiveView, TickOutput};
+pub use sample::{Metrics, Reading, Readings};

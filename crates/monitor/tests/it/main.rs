@@ -1,0 +1,1 @@
+//! Integration tests of the evaluation core (one test binary).
