@@ -4,10 +4,8 @@
 //! exit codes and output checked, the audit log tampered with raw SQL,
 //! SIGTERM for a clean stop, and a restart that prints no token.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -21,100 +19,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A directory removed on drop (tempfile's); `.0` is its path.
-struct TempDir(
-    PathBuf,
-    #[expect(dead_code, reason = "held for its Drop, which removes the directory")]
-    tempfile::TempDir,
-);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("seawall-cli-{tag}-"))
-            .tempdir()
-            .expect("temp dir");
-        TempDir(dir.path().to_owned(), dir)
-    }
-}
-
-/// `seawall serve` running as a child process.
-struct Serve {
-    child: Child,
-    url: String,
-    /// Every stderr line before the listening line.
-    preamble: String,
-}
-
-impl Serve {
-    fn start(data_dir: &Path) -> Serve {
-        let child = Command::new(seawall_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env_remove("SEAWALL_DB")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn seawall serve");
-        // From here on, Drop kills and reaps the child whatever happens.
-        let mut serve = Serve {
-            child,
-            url: String::new(),
-            preamble: String::new(),
-        };
-        let stderr = serve.child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("seawall serve says where it listens within 30 s");
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["fields"]["message"] == "seawall control plane listening"
-            {
-                let addr = v["fields"]["addr"].as_str().expect("addr").to_owned();
-                // Keep draining stderr so the server never blocks on it.
-                std::thread::spawn(move || while rx.recv().is_ok() {});
-                serve.url = format!("http://{addr}");
-                return serve;
-            }
-            serve.preamble.push_str(&line);
-            serve.preamble.push('\n');
-        }
-    }
-
-    /// SIGTERM, then the exit status within 10 s.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        panic!("seawall serve did not stop within 10 s of SIGTERM");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::serve::{Serve, TempDir};
 
 /// Run `seawall` with the server and token in the environment.
 fn run(url: &str, token: &str, args: &[&str]) -> Output {
@@ -141,7 +46,7 @@ fn code(o: &Output) -> i32 {
 fn serve_push_token_and_audit_verify() {
     let dir = TempDir::new("serve");
     let data = dir.0.join("data");
-    let server = Serve::start(&data);
+    let server = Serve::start(&data, &[]);
     let admin_file = data.join("admin-token");
     let admin = std::fs::read_to_string(&admin_file).expect("admin-token written");
     let admin = admin.trim().to_owned();
@@ -425,7 +330,7 @@ fn serve_push_token_and_audit_verify() {
     // A clean stop on SIGTERM; a restart prints no token and keeps it.
     let status = server.stop();
     assert!(status.success(), "{status:?}");
-    let again = Serve::start(&data);
+    let again = Serve::start(&data, &[]);
     assert!(
         !again.preamble.contains("sw_"),
         "no token printed again: {}",

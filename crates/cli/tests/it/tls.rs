@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::crash::{Serve, TempDir};
+use crate::common::serve::{Serve, TempDir};
 
 /// A CA (`<tag>-ca.pem`) and a certificate for localhost it signed
 /// (`<tag>-server.pem`, `<tag>-server.key`) under `dir`.

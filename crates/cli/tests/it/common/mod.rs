@@ -1,6 +1,8 @@
 //! Running the `seawall` binary from integration tests: in the workspace
 //! root (so paths in output are relative), without colours.
 
+pub mod serve;
+
 use std::path::PathBuf;
 use std::process::Command;
 
