@@ -7,7 +7,6 @@
 //! under-privileged token, unknown event, bad flags). The human output is
 //! snapshotted with times and addresses redacted.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -16,22 +15,7 @@ use seawall_server::{AppState, Server};
 use seawall_store::{ChangeKind, NewException, StoreSpec};
 use serde_json::{Value, json};
 
-/// A directory removed on drop (tempfile's); `.0` is its path.
-struct TempDir(
-    PathBuf,
-    #[expect(dead_code, reason = "held for its Drop, which removes the directory")]
-    tempfile::TempDir,
-);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = tempfile::Builder::new()
-            .prefix("seawall-gate-test-")
-            .tempdir()
-            .expect("temp dir");
-        TempDir(dir.path().to_owned(), dir)
-    }
-}
+use crate::common::serve::TempDir;
 
 /// A running control plane with an event `carnival` whose plan freezes
 /// releases to `order-*` from an hour ago to two hours from now.
@@ -87,7 +71,7 @@ freeze:
 
 impl Plane {
     async fn start() -> Plane {
-        let dir = TempDir::new();
+        let dir = TempDir::new("gate");
         let spec = StoreSpec::Sqlite(dir.0.join("seawall.db"));
         let store = seawall_store::open(&spec).await.expect("open store");
         let state = AppState::new(store, &dir.0);
