@@ -8,7 +8,9 @@
 //! either side is the one this module parsed, never a copy of the sender's
 //! headers. `Content-Length` and `Transfer-Encoding` are never dropped
 //! because `Connection` names them; the peer's framing lines are replaced
-//! by `content-length: N` or `transfer-encoding: chunked`, and a chunked
+//! by `content-length: N` (N from the peer's digits when they are the
+//! canonical decimal of the parsed length, else formatted) or
+//! `transfer-encoding: chunked`, and a chunked
 //! body is re-encoded (sizes in plain hex, extensions dropped, trailers
 //! checked). A head whose framing could be read two ways (RFC 9112 §6.3,
 //! §11.2: both framings, several lengths, a coding other than `chunked`,
