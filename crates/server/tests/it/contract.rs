@@ -310,19 +310,36 @@ fn cases(
     op: &Value,
     ids: &BTreeMap<&str, String>,
 ) -> Vec<Case> {
-    let mut path = template.to_owned();
-    for (name, value) in ids {
-        path = path.replace(&format!("{{{name}}}"), value);
-    }
-    if method == Method::DELETE {
-        path = path.replace(&ids["id"], &ids["revocable"]);
-    }
-    if template.starts_with("/api/v1/exceptions/") {
-        path = path.replace(&ids["id"], &ids["exception"]);
-    }
-    if template.starts_with("/api/v1/events/{slug}/runs/") {
-        path = path.replace(&ids["id"], &ids["run"]);
-    }
+    // The fixture each path parameter names.
+    let fixture = |name: &str| -> String {
+        let key = match name {
+            "id" if method == Method::DELETE => "revocable",
+            "id" if template.starts_with("/api/v1/exceptions/") => "exception",
+            "id" if template.starts_with("/api/v1/events/{slug}/runs/") => "run",
+            other => other,
+        };
+        ids.get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no fixture for `{name}`"))
+    };
+    let path_with = |changed: Option<(&str, &str)>| -> String {
+        let mut path = template.to_owned();
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["in"] != "path" {
+                continue;
+            }
+            let name = p["name"].as_str().unwrap_or("");
+            let value = match changed {
+                Some((n, v)) if n == name => v.to_owned(),
+                _ => fixture(name),
+            };
+            let value =
+                percent_encoding::utf8_percent_encode(&value, percent_encoding::NON_ALPHANUMERIC);
+            path = path.replace(&format!("{{{name}}}"), &value.to_string());
+        }
+        path
+    };
+    let path = path_with(None);
     let query = base_query(template);
     let mut out = vec![Case {
         what: "base".into(),
@@ -357,6 +374,28 @@ fn cases(
                 path: with_query(&path, &q),
                 body: base_body(method, template, 0),
                 valid: is_valid,
+            });
+        }
+    }
+    // Path parameters: schema-made values and one that names nothing (a
+    // DELETE keeps its fixture: revoking the walk's own token ends it).
+    for p in op["parameters"].as_array().into_iter().flatten() {
+        if p["in"] != "path" || method == Method::DELETE {
+            continue;
+        }
+        let name = p["name"].as_str().unwrap_or("");
+        let mut values = candidates(doc, &p["schema"]);
+        values.push(json!("no-such-thing"));
+        for v in values {
+            // An empty segment is another path, not this operation's.
+            let Some(text) = text_of(&v).filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            out.push(Case {
+                what: format!("path {name}={}", short(&text)),
+                path: with_query(&path_with(Some((name, &text))), &query),
+                body: base_body(method, template, out.len()),
+                valid: valid(doc, &p["schema"], &v),
             });
         }
     }
