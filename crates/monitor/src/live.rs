@@ -39,31 +39,37 @@ pub const MIN_TREND_POINTS: usize = 3;
 
 /// Least-squares slope (units per second) of `(t_ms, value)` points, with
 /// non-finite values skipped; `None` with fewer than [`MIN_TREND_POINTS`]
-/// usable points or no spread in time.
-pub fn slope_per_second(points: impl IntoIterator<Item = (u64, f64)>) -> Option<f64> {
+/// usable points or no spread in time. Two passes around the means, so a
+/// constant series has a slope of exactly zero.
+pub fn slope_per_second<I>(points: I) -> Option<f64>
+where
+    I: IntoIterator<Item = (u64, f64)>,
+    I::IntoIter: Clone,
+{
+    let points = points.into_iter().filter(|(_, y)| y.is_finite());
     // Times relative to the first point, in seconds, keep the sums small.
-    let mut origin: Option<u64> = None;
-    let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
-    for (t, y) in points {
-        if !y.is_finite() {
-            continue;
-        }
-        let t0 = *origin.get_or_insert(t);
-        let x = t.abs_diff(t0) as f64 / 1000.0 * if t >= t0 { 1.0 } else { -1.0 };
-        n += 1.0;
-        sx += x;
+    let t0 = points.clone().next()?.0;
+    let x = |t: u64| (t as f64 - t0 as f64) / 1000.0;
+    let (mut n, mut sx, mut sy) = (0usize, 0.0f64, 0.0f64);
+    for (t, y) in points.clone() {
+        n += 1;
+        sx += x(t);
         sy += y;
-        sxx += x * x;
-        sxy += x * y;
     }
-    if n < MIN_TREND_POINTS as f64 {
+    if n < MIN_TREND_POINTS {
         return None;
     }
-    let denominator = n * sxx - sx * sx;
-    if !(denominator.is_finite() && denominator > 0.0) {
+    let (mx, my) = (sx / n as f64, sy / n as f64);
+    let (mut sxx, mut sxy) = (0.0f64, 0.0f64);
+    for (t, y) in points {
+        let dx = x(t) - mx;
+        sxx += dx * dx;
+        sxy += dx * (y - my);
+    }
+    if !(sxx.is_finite() && sxx > 0.0) {
         return None;
     }
-    let slope = (n * sxy - sx * sy) / denominator;
+    let slope = sxy / sxx;
     slope.is_finite().then_some(slope)
 }
 

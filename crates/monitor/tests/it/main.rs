@@ -1,1 +1,7 @@
 //! Integration tests of the evaluation core (one test binary).
+
+mod alerts;
+mod burn;
+mod common;
+mod history;
+mod live;
