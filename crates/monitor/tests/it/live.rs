@@ -4,7 +4,7 @@ use seawall_monitor::eval::SourceState;
 use seawall_monitor::{Config, Evaluator, Reading};
 use seawall_plan::capacity::{Measured, Status};
 
-use crate::common::{at_share, carnival, value};
+use crate::common::{at_share, carnival, row, value};
 
 #[test]
 fn carnival_live_view_snapshot() {
@@ -50,12 +50,7 @@ fn a_failed_or_stale_source_is_never_zero() {
         .entries
         .insert("pay".into(), Reading::Stale { since_ms: 10 });
     let out = ev.evaluate(&readings, 20_000);
-    let home = out
-        .live
-        .entries
-        .iter()
-        .find(|r| r.id == "home")
-        .expect("home");
+    let home = row(&out.live.entries, "home");
     assert_eq!(home.source, SourceState::Failed);
     assert_eq!(home.error.as_deref(), Some("connection refused"));
     assert_eq!(
@@ -66,12 +61,7 @@ fn a_failed_or_stale_source_is_never_zero() {
         home.capacity_qps.is_some(),
         "the plan's capacity still shows"
     );
-    let pay = out
-        .live
-        .entries
-        .iter()
-        .find(|r| r.id == "pay")
-        .expect("pay");
+    let pay = row(&out.live.entries, "pay");
     assert_eq!(
         (pay.source, pay.updated_at, pay.qps),
         (SourceState::Stale, Some(10), None)
@@ -108,12 +98,7 @@ fn rising_traffic_gives_a_time_to_critical() {
     let mut ev = Evaluator::new(&plan, &Measured::default(), Config::default());
     for i in 0..10u64 {
         let out = ev.evaluate(&at_share(&plan, 0.5), i * 5_000);
-        let home = out
-            .live
-            .entries
-            .iter()
-            .find(|r| r.id == "home")
-            .expect("home");
+        let home = row(&out.live.entries, "home");
         assert_eq!(home.time_to_critical_s, None);
     }
 }

@@ -51,3 +51,10 @@ pub fn at_share(plan: &Plan, share: f64) -> Readings {
     }
     r
 }
+
+/// The row of `id` in one list of the live view.
+pub fn row<'a>(rows: &'a [seawall_monitor::LiveRow], id: &str) -> &'a seawall_monitor::LiveRow {
+    rows.iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no row {id}"))
+}
