@@ -173,21 +173,36 @@ impl Counts {
     }
 }
 
-/// A bounded series of per-tick counts for one SLO target.
+/// Buckets per short window in a pair's series: window sums are exact to
+/// a tenth of the short window, and a series holds about `10 × long ÷
+/// short` = 120 buckets for every workbook pair, whatever the SLO period.
+pub const BUCKETS_PER_SHORT_WINDOW: u64 = 10;
+
+/// A bounded series of counts for one SLO target, in buckets of
+/// `resolution_ms` (ticks falling in the same bucket are added up).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BurnSeries {
     points: VecDeque<Counts>,
     /// Points older than this before the newest are dropped.
     keep_ms: u64,
+    /// Bucket width (at least 1 ms).
+    resolution_ms: u64,
 }
 
 impl BurnSeries {
-    /// A series keeping `keep_ms` of history (the longest window in use).
-    pub fn new(keep_ms: u64) -> Self {
+    /// A series keeping `keep_ms` of history in buckets of `resolution_ms`.
+    pub fn new(keep_ms: u64, resolution_ms: u64) -> Self {
         BurnSeries {
             points: VecDeque::new(),
             keep_ms,
+            resolution_ms: resolution_ms.max(1),
         }
+    }
+
+    /// The series a pair needs: its long window, in buckets of a tenth of
+    /// its short window.
+    pub fn for_pair(pair: &BurnWindow) -> Self {
+        BurnSeries::new(pair.long_ms, pair.short_ms / BUCKETS_PER_SHORT_WINDOW)
     }
 
     /// Add a tick; ticks with non-numbers, negatives or going back in time
@@ -201,7 +216,14 @@ impl BurnSeries {
         if !valid {
             return;
         }
-        self.points.push_back(c);
+        match self.points.back_mut() {
+            Some(b) if b.at_ms / self.resolution_ms == c.at_ms / self.resolution_ms => {
+                b.at_ms = c.at_ms;
+                b.requests += c.requests;
+                b.errors += c.errors;
+            }
+            _ => self.points.push_back(c),
+        }
         let oldest = c.at_ms.saturating_sub(self.keep_ms);
         while self.points.front().is_some_and(|p| p.at_ms <= oldest)
             || self.points.len() > MAX_POINTS
@@ -220,7 +242,8 @@ impl BurnSeries {
         self.points.is_empty()
     }
 
-    /// `(Σ requests, Σ errors)` over ticks ending in `(now − window, now]`.
+    /// `(Σ requests, Σ errors)` over buckets whose last tick is in
+    /// `(now − window, now]`.
     pub fn sums(&self, now_ms: u64, window_ms: u64) -> (f64, f64) {
         let from = now_ms.saturating_sub(window_ms);
         self.points
@@ -323,7 +346,7 @@ mod tests {
 
     #[test]
     fn series_forgets_beyond_its_window() {
-        let mut s = BurnSeries::new(10_000);
+        let mut s = BurnSeries::new(10_000, 1);
         for i in 1..=100u64 {
             s.push(Counts {
                 at_ms: i * 1_000,
@@ -339,5 +362,22 @@ mod tests {
             errors: 1.0,
         });
         assert_eq!(s.len(), 10, "a tick back in time is ignored");
+        // Buckets of 5 s: two ticks each.
+        let mut s = BurnSeries::for_pair(&BurnWindow {
+            long_ms: 60_000,
+            short_ms: 50_000,
+            factor: 1.0,
+            urgency: Urgency::Page,
+        });
+        for i in 1..=100u64 {
+            s.push(Counts {
+                at_ms: i * 2_500,
+                requests: 1.0,
+                errors: 0.0,
+            });
+        }
+        // Buckets 38..=50 end after 190 s; the last one holds one tick.
+        assert_eq!(s.len(), 13);
+        assert_eq!(s.sums(250_000, 10_000), (5.0, 0.0));
     }
 }

@@ -172,7 +172,9 @@ struct Capacity {
     target_qps: f64,
     budget: Option<f64>,
     trend: VecDeque<(u64, f64)>,
-    burn: Option<BurnSeries>,
+    /// One series per workbook pair (none for refused pairs); empty
+    /// without an SLO error rate.
+    burn: Vec<Option<BurnSeries>>,
 }
 
 /// A partner.
@@ -287,12 +289,6 @@ impl Evaluator {
         for w in windows.iter().filter_map(|w| w.as_ref().err()) {
             tracing::warn!(error = %w, "burn-rate pair refused");
         }
-        let keep_ms = windows
-            .iter()
-            .filter_map(|w| w.as_ref().ok())
-            .map(|w| w.long_ms)
-            .max()
-            .unwrap_or(0);
         let row = |r: &capacity::Row, slo: Option<Slo>| {
             let budget = slo
                 .and_then(|s| s.error_rate)
@@ -305,7 +301,13 @@ impl Evaluator {
                 target_qps: r.target_qps,
                 budget,
                 trend: VecDeque::new(),
-                burn: budget.map(|_| BurnSeries::new(keep_ms)),
+                burn: match budget {
+                    Some(_) => windows
+                        .iter()
+                        .map(|w| w.as_ref().ok().map(BurnSeries::for_pair))
+                        .collect(),
+                    None => Vec::new(),
+                },
             }
         };
         let entries: Vec<Capacity> = table
@@ -503,17 +505,16 @@ impl Tick<'_> {
                 let slope = live::slope_per_second(r.trend.iter().copied());
                 row.time_to_critical_s =
                     live::time_to_critical(row.water_level, slope, self.policy.critical_level);
-                if let (Some(series), Some(counts)) = (
-                    r.burn.as_mut(),
-                    Counts::from_rates(self.now_ms, self.tick_ms, m.qps, m.error_rate),
-                ) {
-                    series.push(counts);
+                if let Some(counts) =
+                    Counts::from_rates(self.now_ms, self.tick_ms, m.qps, m.error_rate)
+                {
+                    r.burn.iter_mut().flatten().for_each(|s| s.push(counts));
                 }
                 v = Values::of_row(&row);
             }
-            if let (Some(series), Some(budget)) = (r.burn.as_ref(), r.budget) {
-                for (slot, w) in v.burn.iter_mut().zip(self.windows) {
-                    if let Ok(w) = w {
+            if let Some(budget) = r.budget {
+                for ((slot, w), series) in v.burn.iter_mut().zip(self.windows).zip(&r.burn) {
+                    if let (Ok(w), Some(series)) = (w, series) {
                         *slot = series.pair_rate(self.now_ms, w, budget, self.config.min_requests);
                     }
                 }

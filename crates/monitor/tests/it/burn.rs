@@ -11,7 +11,7 @@ const PAIR: BurnWindow = BurnWindow {
 };
 
 fn series(points: &[(f64, f64)]) -> BurnSeries {
-    let mut s = BurnSeries::new(PAIR.long_ms);
+    let mut s = BurnSeries::new(PAIR.long_ms, 1_000);
     for (i, &(requests, errors)) in points.iter().enumerate() {
         s.push(Counts {
             at_ms: (i as u64 + 1) * 1_000,
