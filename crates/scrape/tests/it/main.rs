@@ -1,0 +1,6 @@
+//! Integration tests of seawall-scrape: real sidecars, a real upstream and
+//! Debian's real Prometheus on 127.0.0.1.
+
+mod common;
+mod prometheus;
+mod scrape_sidecar;
