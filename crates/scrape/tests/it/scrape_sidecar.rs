@@ -126,6 +126,9 @@ async fn failures_carry_their_error_text() {
             Outcome::Samples(_) => "ok".into(),
         })
         .collect();
+    for e in &errors {
+        eprintln!("scrape result: {e}");
+    }
     assert!(errors[0].contains("onnect"), "{}", errors[0]);
     assert!(
         errors[1].contains("did not answer within 300 ms"),
