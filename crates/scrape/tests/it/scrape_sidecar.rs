@@ -191,3 +191,61 @@ async fn the_loop_marks_a_target_down_after_three_failed_rounds_and_keeps_the_li
         .expect("the loop ends with its target list")
         .expect("task");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_concurrency_targets_are_scraped_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A slow /metrics server that counts the requests it serves at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let server = {
+        let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(in_flight, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nup 1")
+                        .await;
+                });
+            }
+        })
+    };
+    let targets: Vec<Target> = (0..12)
+        .map(|i| Target::parse(&format!("http://{addr}/m{i}")).expect("target"))
+        .collect();
+    let scraper = Scraper::new(ScrapeOptions {
+        concurrency: 3,
+        ..ScrapeOptions::default()
+    });
+    let results = scraper.scrape_all(&targets, Instant::now()).await;
+    assert_eq!(results.len(), 12);
+    for (r, t) in results.iter().zip(&targets) {
+        assert_eq!(r.target, t.name(), "results in the order of the targets");
+        assert_eq!(value(page(&r.outcome), "up", &[]), 1.0);
+    }
+    assert_eq!(
+        max.load(Ordering::SeqCst),
+        3,
+        "three in flight at most, and three used"
+    );
+    server.abort();
+}
