@@ -489,12 +489,19 @@ pub struct Transition {
     pub state: State,
     /// When, in milliseconds.
     pub at_ms: u64,
-    /// The value that caused it.
+    /// The value that caused it (`+∞` is written as null in JSON and read
+    /// back as `+∞`: the only non-finite value a rule sees is a water level
+    /// over zero capacity).
+    #[serde(deserialize_with = "null_is_infinity")]
     pub value: f64,
     /// The rule's threshold.
     pub threshold: f64,
     /// Rule id of a firing alert that silences this one, if any.
     pub inhibited_by: Option<String>,
+}
+
+fn null_is_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 /// State and last value of one rule (what is persisted).
@@ -775,6 +782,11 @@ mod tests {
         let listed = e.alerts(false);
         assert_eq!(listed[0].inhibited_by.as_deref(), Some("r-critical"));
         assert!(Severity::Page.silences(Severity::Ticket));
+        let mut e = Engine::new(vec![rule(0, Severity::Page)]);
+        let t = e.step(0, |_, _| Some(f64::INFINITY));
+        let json = serde_json::to_string(&t).expect("serializes");
+        let back: Vec<Transition> = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, t);
         assert!(!Severity::Ticket.silences(Severity::Page));
         assert!(!Severity::Critical.silences(Severity::Ticket));
     }

@@ -26,14 +26,19 @@ pub struct Point {
     /// Samples merged into it.
     pub samples: u16,
     /// Lowest rate.
+    #[serde(deserialize_with = "null_is_nan")]
     pub qps_min: f32,
     /// Mean rate (weighted by samples).
+    #[serde(deserialize_with = "null_is_nan")]
     pub qps_avg: f32,
     /// Highest rate.
+    #[serde(deserialize_with = "null_is_nan")]
     pub qps_max: f32,
     /// Highest p99 latency reading (see the module docs).
+    #[serde(deserialize_with = "null_is_nan")]
     pub p99_ms: f32,
     /// Traffic-weighted error ratio.
+    #[serde(deserialize_with = "null_is_nan")]
     pub error_rate: f32,
 }
 
@@ -52,6 +57,12 @@ pub const SERIES_BYTES: usize = POINTS_PER_SERIES * POINT_BYTES + 512;
 /// `POINTS_PER_SERIES × 1,000 series × 64 B = 83 MB`, under the 100 MB a
 /// 24-hour event with 1,000 series may take.
 pub const SQLITE_BYTES_PER_POINT: usize = 64;
+
+/// JSON has no `NaN`: serde_json writes it as null, and null reads back
+/// as `NaN`.
+fn null_is_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
+}
 
 fn nan_if_none(v: Option<f64>) -> f32 {
     v.map_or(f32::NAN, |x| x as f32)
@@ -279,5 +290,19 @@ mod tests {
             },
         );
         assert_eq!(s.open(0).map(|p| p.samples), Some(1));
+        // Through JSON (NaN is written as null and read back as NaN).
+        s.push(
+            21_000,
+            &Metrics {
+                p99_ms: Some(5.0),
+                ..Metrics::default()
+            },
+        );
+        let json = serde_json::to_string(&s).expect("serializes");
+        let back: Series = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back.points(0), s.points(0));
+        let open = back.open(0).expect("open");
+        assert!(open.qps_avg.is_nan() && open.error_rate.is_nan());
+        assert_eq!(open.p99_ms, 5.0);
     }
 }

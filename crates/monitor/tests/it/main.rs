@@ -5,3 +5,4 @@ mod burn;
 mod common;
 mod history;
 mod live;
+mod props;
