@@ -93,6 +93,8 @@ pub enum Signal {
     },
     /// A funnel step's conversion as a share of the planned conversion.
     FunnelConversion,
+    /// Consecutive ticks the target's source has been stale or failed.
+    SourceDown,
 }
 
 impl Signal {
@@ -107,6 +109,7 @@ impl Signal {
             Signal::TrafficRatio => "traffic_ratio",
             Signal::BurnRate { .. } => "burn_rate",
             Signal::FunnelConversion => "funnel_conversion",
+            Signal::SourceDown => "source_down",
         }
     }
 }
@@ -261,7 +264,13 @@ pub mod for_ms {
     pub const PARTNER_SLA: u64 = 60_000;
     /// Funnel drops.
     pub const FUNNEL: u64 = 300_000;
+    /// A source down (the ticks already count the duration).
+    pub const SOURCE_DOWN: u64 = 0;
 }
+
+/// A source stale or failed for this many consecutive ticks (scrape
+/// intervals) raises `source-down`.
+pub const SOURCE_DOWN_TICKS: u32 = 3;
 
 /// Traffic above this multiple of the target raises a warning.
 pub const TRAFFIC_OVER_TARGET: f64 = 1.2;
@@ -301,7 +310,8 @@ pub fn plan_alerts(plan: &Plan) -> Vec<AlertRule> {
 /// error rate, the four workbook burn-rate pairs (`page` / `ticket`); for
 /// every partner with an SLA, p99 and error rate above it (`page`, 1 m);
 /// for every funnel step with a planned conversion, conversion below half
-/// of it (`page`, 5 m).
+/// of it (`page`, 5 m); for every entry, service, partner and funnel step,
+/// its source stale or failed for three ticks (`source-down`, `page`).
 pub fn derive_alerts(plan: &Plan) -> Vec<AlertRule> {
     let mut rules = Vec::new();
     let policy = &plan.capacity;
@@ -411,6 +421,31 @@ pub fn derive_alerts(plan: &Plan) -> Vec<AlertRule> {
                 .held_for(for_ms::FUNNEL),
             );
         }
+    }
+    let every = plan
+        .entries
+        .keys()
+        .map(|id| (TargetKind::Entry, id))
+        .chain(plan.services.keys().map(|id| (TargetKind::Service, id)))
+        .chain(plan.partners.keys().map(|id| (TargetKind::Partner, id)))
+        .chain(
+            plan.monitoring
+                .funnel
+                .iter()
+                .map(|s| (TargetKind::FunnelStep, &s.name)),
+        );
+    for (kind, id) in every {
+        rules.push(
+            AlertRule::new(
+                format!("{}:{id}:source-down", kind.as_str()),
+                Target::new(kind, id.clone()),
+                Signal::SourceDown,
+                Direction::Above,
+                f64::from(SOURCE_DOWN_TICKS) - 0.5,
+                Severity::Page,
+            )
+            .held_for(for_ms::SOURCE_DOWN),
+        );
     }
     rules
 }

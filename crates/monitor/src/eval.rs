@@ -206,6 +206,8 @@ struct Values {
     traffic_ratio: Option<f64>,
     burn: [Option<f64>; WORKBOOK.len()],
     conversion_share: Option<f64>,
+    /// Consecutive ticks the source has been stale or failed.
+    down_ticks: Option<f64>,
 }
 
 impl Values {
@@ -230,6 +232,7 @@ impl Values {
             Signal::TrafficRatio => self.traffic_ratio,
             Signal::BurnRate { pair } => self.burn.get(pair).copied().flatten(),
             Signal::FunnelConversion => self.conversion_share,
+            Signal::SourceDown => self.down_ticks,
             Signal::Query => None,
         }
     }
@@ -244,6 +247,9 @@ pub struct Evaluator {
     services: Vec<Capacity>,
     partners: Vec<PartnerInfo>,
     funnel: Vec<(String, Option<f64>)>,
+    /// Consecutive stale or failed ticks of entries, services, partners
+    /// and funnel steps, by row.
+    down: [Vec<u32>; 4],
     windows: Vec<Result<BurnWindow, BurnError>>,
     engine: Engine,
     slots: Vec<Slot>,
@@ -371,6 +377,7 @@ impl Evaluator {
             windows,
             engine,
             slots,
+            down: Default::default(),
             last_tick_ms: None,
         }
     }
@@ -419,6 +426,14 @@ impl Evaluator {
         let (services, service_values) = ctx.rows(&mut self.services, &readings.services);
         let (partners, partner_values) = ctx.partners(&self.partners, &readings.partners);
         let (funnel, funnel_values) = ctx.funnel(&self.funnel, &readings.funnel);
+        let [d0, d1, d2, d3] = &mut self.down;
+        let mut values = [entry_values, service_values, partner_values, funnel_values];
+        let [ev, sv, pv, fv] = &mut values;
+        down_streaks(d0, &entries, ev);
+        down_streaks(d1, &services, sv);
+        down_streaks(d2, &partners, pv);
+        down_streaks(d3, &funnel, fv);
+        let [entry_values, service_values, partner_values, funnel_values] = values;
         let slots = &self.slots;
         let transitions = self.engine.step(now_ms, |i, rule| {
             if rule.signal == Signal::Query {
@@ -454,6 +469,19 @@ impl Evaluator {
 /// infinities are not values.
 fn finite_any(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
+}
+
+/// Count consecutive stale or failed ticks per row (reset by a fresh
+/// value; a row without a reading has none).
+fn down_streaks(streaks: &mut Vec<u32>, rows: &[LiveRow], values: &mut [Values]) {
+    streaks.resize(rows.len(), 0);
+    for ((n, row), v) in streaks.iter_mut().zip(rows).zip(values) {
+        *n = match row.source {
+            SourceState::Stale | SourceState::Failed => n.saturating_add(1),
+            SourceState::Ok | SourceState::Missing => 0,
+        };
+        v.down_ticks = (row.source != SourceState::Missing).then_some(f64::from(*n));
+    }
 }
 
 /// The worse of two statuses (`unknown` loses to any known one).

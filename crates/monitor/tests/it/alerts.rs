@@ -188,3 +188,35 @@ fn burn_rate_pages_on_an_error_storm_at_a_one_second_scrape() {
         "home is within budget"
     );
 }
+
+#[test]
+fn an_unreachable_source_raises_source_down_after_three_intervals() {
+    let plan = carnival();
+    let mut ev = Evaluator::new(&plan, &Measured::default(), Config::default());
+    let mut readings = at_share(&plan, 0.5);
+    readings.services.insert(
+        "risk-svc".into(),
+        seawall_monitor::Reading::Failed {
+            error: "connect: connection refused".into(),
+        },
+    );
+    let down = |t: &seawall_monitor::Transition| t.rule == "service:risk-svc:source-down";
+    let mut at = Vec::new();
+    for i in 1..=4u64 {
+        at.extend(
+            ev.evaluate(&readings, i * 5_000)
+                .transitions
+                .into_iter()
+                .filter(down),
+        );
+    }
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert_eq!(
+        (at[0].change, at[0].at_ms, at[0].value),
+        (Change::Fired, 15_000, 3.0)
+    );
+    let t = ev.evaluate(&at_share(&plan, 0.5), 25_000).transitions;
+    let back: Vec<_> = t.iter().filter(|t| down(t)).collect();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].change, Change::Resolved);
+}
