@@ -13,6 +13,26 @@
 //! history is the caller's (everything here that must survive a restart is
 //! serde). Formulas: `docs/monitoring.md`.
 //!
+//! ```
+//! use seawall_monitor::{Config, Evaluator, Metrics, Reading, Readings};
+//! use seawall_plan::capacity::{Measured, Status};
+//!
+//! let plan = seawall_plan::parse(
+//!     "event: {name: demo}\n\
+//!      entries: {home: {service: web}}\n\
+//!      services: {web: {instances: 2, capacity_per_instance: 100}}\n",
+//!     "plan.yaml",
+//! )
+//! .unwrap();
+//! let mut ev = Evaluator::new(&plan, &Measured::default(), Config::default());
+//! let mut readings = Readings::default();
+//! let m = Metrics { qps: Some(150.0), p99_ms: Some(40.0), error_rate: Some(0.0) };
+//! readings.entries.insert("home".into(), Reading::Value(m));
+//! let tick = ev.evaluate(&readings, 5_000);
+//! assert_eq!(tick.live.entries[0].water_level, Some(0.75));
+//! assert_eq!(tick.live.entries[0].status, Status::Warn);
+//! ```
+//!
 //! Modules form a DAG: `sample` ← `live` ← `burn` ← `alert` ← `history` ←
 //! `eval` (each only uses modules to its left).
 
