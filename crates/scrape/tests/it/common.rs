@@ -40,17 +40,23 @@ impl Drop for Stack {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with(RULES).await
+    }
+
+    /// A stack whose sidecar has the rule document `rules` (YAML).
+    pub async fn start_with(rules_yaml: &str) -> Self {
         let app = Router::new()
             .route("/pay", get(|| async { "paid" }))
             .route(
                 "/boom",
                 get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
             )
-            .route("/page", get(|| async { "<html>not metrics</html>\n" }));
+            .route("/page", get(|| async { "<html>not metrics</html>\n" }))
+            .fallback(|| async { "ok" });
         let (up, upstream) = serve(app).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let rules = dir.path().join("rules.yaml");
-        std::fs::write(&rules, RULES).expect("write rules");
+        std::fs::write(&rules, rules_yaml).expect("write rules");
         let mut config = Config::new(
             "127.0.0.1:0".parse().expect("addr"),
             &format!("http://{up}"),
