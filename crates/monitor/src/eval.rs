@@ -21,6 +21,7 @@ use crate::alert::{
 use crate::burn::{
     BurnError, BurnSeries, BurnWindow, Counts, REFERENCE_PERIOD_MS, WORKBOOK, rescale_workbook,
 };
+use crate::history::History;
 use crate::live;
 use crate::sample::{Metrics, Reading, Readings, TargetKind, finite};
 
@@ -153,6 +154,40 @@ pub struct LiveView {
     pub partners: Vec<LiveRow>,
     /// Funnel steps in order.
     pub funnel: Vec<LiveRow>,
+}
+
+impl LiveView {
+    /// The fresh values of every row, for the history: `(kind, id,
+    /// metrics)` (a funnel step's rate is its `qps`); stale, failed and
+    /// missing rows give none.
+    pub fn samples(&self) -> impl Iterator<Item = (TargetKind, &str, Metrics)> {
+        [
+            (TargetKind::Entry, &self.entries),
+            (TargetKind::Service, &self.services),
+            (TargetKind::Partner, &self.partners),
+            (TargetKind::FunnelStep, &self.funnel),
+        ]
+        .into_iter()
+        .flat_map(|(kind, rows)| {
+            rows.iter()
+                .filter(|r| r.source == SourceState::Ok)
+                .map(move |r| {
+                    let m = Metrics {
+                        qps: r.qps,
+                        p99_ms: r.p99_ms,
+                        error_rate: r.error_rate,
+                    };
+                    (kind, r.id.as_str(), m)
+                })
+        })
+    }
+
+    /// Record this tick's fresh values in `history`.
+    pub fn record(&self, history: &mut History) {
+        for (kind, id, m) in self.samples() {
+            history.push(kind, id, self.at_ms, &m);
+        }
+    }
 }
 
 /// What one tick produces.

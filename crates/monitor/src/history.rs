@@ -16,7 +16,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sample::{Metrics, finite};
+use std::collections::BTreeMap;
+
+use crate::sample::{Metrics, TargetKind, finite};
 
 /// One aggregated point. Missing values are `NaN` (serialized as null).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -238,6 +240,56 @@ impl Series {
                 .iter()
                 .map(|t| t.ring.points.capacity() * size_of::<Point>())
                 .sum::<usize>()
+    }
+}
+
+/// The series of every target of an event, keyed by kind and id (the
+/// plan's targets: their number is fixed by the plan, so is the memory).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct History {
+    origin_ms: u64,
+    series: BTreeMap<(TargetKind, String), Series>,
+}
+
+impl History {
+    /// An empty history whose times count from `origin_ms`.
+    pub fn new(origin_ms: u64) -> Self {
+        History {
+            origin_ms,
+            series: BTreeMap::new(),
+        }
+    }
+
+    /// Add a target's sample at `at_ms` (its series is made on first use).
+    pub fn push(&mut self, kind: TargetKind, id: &str, at_ms: u64, m: &Metrics) {
+        match self.series.get_mut(&(kind, id.to_owned())) {
+            Some(s) => s.push(at_ms, m),
+            None => {
+                let mut s = Series::new(self.origin_ms);
+                s.push(at_ms, m);
+                self.series.insert((kind, id.to_owned()), s);
+            }
+        }
+    }
+
+    /// A target's series.
+    pub fn get(&self, kind: TargetKind, id: &str) -> Option<&Series> {
+        self.series.get(&(kind, id.to_owned()))
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether there is no series.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Bytes held by the series (keys aside).
+    pub fn heap_bytes(&self) -> usize {
+        self.series.values().map(Series::heap_bytes).sum()
     }
 }
 

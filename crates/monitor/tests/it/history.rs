@@ -55,3 +55,37 @@ fn a_day_of_a_thousand_series_stays_within_the_documented_bound() {
     assert!(held * SQLITE_BYTES_PER_POINT < 100_000_000, "{held} points");
     const { assert!(SQLITE_BYTES_PER_POINT >= 2 * POINT_BYTES) };
 }
+
+#[test]
+fn the_live_view_feeds_the_history() {
+    use seawall_monitor::history::History;
+    use seawall_monitor::sample::TargetKind;
+    use seawall_monitor::{Config, Evaluator, Reading};
+    use seawall_plan::capacity::Measured;
+
+    let plan = crate::common::carnival();
+    let mut ev = Evaluator::new(&plan, &Measured::default(), Config::default());
+    let mut history = History::new(0);
+    let mut readings = crate::common::at_share(&plan, 0.5);
+    readings.services.insert(
+        "map-svc".into(),
+        Reading::Failed {
+            error: "down".into(),
+        },
+    );
+    for i in 0..=6u64 {
+        ev.evaluate(&readings, i * 5_000).live.record(&mut history);
+    }
+    let targets = plan.entries.len() + plan.services.len() - 1
+        + plan.partners.len()
+        + plan.monitoring.funnel.len();
+    assert_eq!(history.len(), targets, "a failed source records nothing");
+    assert!(history.get(TargetKind::Service, "map-svc").is_none());
+    let home = history.get(TargetKind::Entry, "home").expect("home");
+    let p = home.points(0);
+    assert_eq!(
+        (p.len(), p[0].samples, p[1].samples, p[2].samples),
+        (3, 2, 2, 2)
+    );
+    assert!(history.heap_bytes() <= history.len() * SERIES_BYTES);
+}
