@@ -254,6 +254,25 @@ fn increases<'a>(
         .collect()
 }
 
+/// The per-second rate of any counter between two scrapes `seconds`
+/// apart, summed over its series labelled `selector` (a business counter
+/// of a funnel step, say `coupons_redeemed_total`): resets counted as
+/// [`Rates`] counts them. `None` when `seconds` is not positive or no
+/// series matches (no data, not zero).
+pub fn counter_rate(
+    before: &Exposition,
+    after: &Exposition,
+    seconds: f64,
+    name: &str,
+    selector: &[(&str, &str)],
+) -> Option<f64> {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return None;
+    }
+    let incs = increases(before, after, name, selector);
+    (!incs.is_empty()).then(|| incs.iter().map(|(_, inc)| inc).sum::<f64>() / seconds)
+}
+
 impl Rates {
     /// The rates of the sidecar series labelled `selector` between two
     /// scrapes of one target, `seconds` apart. `None` when `seconds` is
@@ -467,5 +486,15 @@ mod tests {
         assert_eq!(f.p99_ms, None, "no histogram, no p99");
         assert_eq!(Rates::default().figures().error_rate, None);
         assert!(Rates::between(&before, &after, 0.0, &[]).is_none());
+        let name = "seawall_sidecar_requests_total";
+        assert_eq!(
+            counter_rate(&before, &after, 2.0, name, &[("resource", "b")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            counter_rate(&before, &after, 2.0, "nothing_total", &[]),
+            None
+        );
+        assert_eq!(counter_rate(&before, &after, 0.0, name, &[]), None);
     }
 }
