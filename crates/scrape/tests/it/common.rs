@@ -45,6 +45,11 @@ impl Stack {
 
     /// A stack whose sidecar has the rule document `rules` (YAML).
     pub async fn start_with(rules_yaml: &str) -> Self {
+        Self::start_tweaked(rules_yaml, |_| {}).await
+    }
+
+    /// A stack with `rules_yaml`, its sidecar's config adjusted by `tweak`.
+    pub async fn start_tweaked(rules_yaml: &str, tweak: impl FnOnce(&mut Config)) -> Self {
         let app = Router::new()
             .route("/pay", get(|| async { "paid" }))
             .route(
@@ -64,6 +69,7 @@ impl Stack {
         )
         .expect("config");
         config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        tweak(&mut config);
         let sidecar = Sidecar::bind(config).await.expect("sidecar starts");
         let proxy = sidecar.local_addr().expect("proxy addr");
         let admin = sidecar.admin_addr().expect("admin addr");

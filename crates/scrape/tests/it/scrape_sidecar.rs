@@ -249,3 +249,24 @@ async fn at_most_concurrency_targets_are_scraped_at_once() {
     );
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_with_an_admin_token_is_scraped_with_the_bearer_token() {
+    let stack = crate::common::Stack::start_tweaked(crate::common::RULES, |c| {
+        c.admin_token = Some("scrape-s3cret".into());
+    })
+    .await;
+    let e = Scraper::new(ScrapeOptions::default())
+        .scrape(&stack.target())
+        .await
+        .expect_err("no token");
+    assert!(e.to_string().contains("answered 401"), "{e}");
+    let page = Scraper::new(ScrapeOptions {
+        bearer_token: Some("scrape-s3cret".into()),
+        ..ScrapeOptions::default()
+    })
+    .scrape(&stack.target())
+    .await
+    .expect("with the token");
+    assert!(page.family("seawall_sidecar_requests").is_some());
+}
