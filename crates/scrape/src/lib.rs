@@ -28,7 +28,7 @@ pub mod templates;
 pub use exposition::{Exposition, Family, MetricType, ParseError, Sample};
 pub use prometheus::{PromClient, PromConfig, PromError, QueryData, QueryResult};
 pub use scrape::{
-    Board, Health, Outcome, ScrapeError, ScrapeOptions, Scraper, Target, TargetResult,
+    Board, Health, Outcome, ScrapeError, ScrapeOptions, Scraper, Streak, Target, TargetResult,
 };
 pub use templates::{Figures, QuerySet, Rates, Subject, TemplateError, Vars};
 

@@ -370,12 +370,59 @@ pub struct TargetState {
     pub last: Option<Snapshot>,
     /// The good page before it (rates need two).
     pub previous: Option<Snapshot>,
+    /// Its failures in a row.
+    pub streak: Streak,
+}
+
+/// A source's failures in a row: a scrape target's rounds, or the
+/// Prometheus source's ticks (the evaluator keeps one for its server, so
+/// an unreachable Prometheus is [`Health::Down`] after [`DOWN_AFTER`]
+/// ticks, as a sidecar is).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Streak {
     /// Rounds failed in a row.
     pub failures: u32,
-    /// Start of the first round of the current failure streak.
-    pub failing_since: Option<Instant>,
+    /// Start of the first round of the current streak.
+    pub since: Option<Instant>,
     /// The latest failure's text.
     pub error: Option<String>,
+}
+
+impl Streak {
+    /// A round that worked: the streak ends.
+    pub fn succeed(&mut self) {
+        *self = Self::default();
+    }
+
+    /// A round started at `at` that failed with `error`.
+    pub fn fail(&mut self, at: Instant, error: String) {
+        self.failures = self.failures.saturating_add(1);
+        self.since.get_or_insert(at);
+        self.error = Some(error);
+    }
+
+    /// The health it means.
+    pub fn health(&self) -> Health {
+        match (&self.error, self.since) {
+            (Some(error), Some(since)) if self.failures > 0 => {
+                let (error, rounds) = (error.clone(), self.failures);
+                if rounds >= DOWN_AFTER {
+                    Health::Down {
+                        error,
+                        since,
+                        rounds,
+                    }
+                } else {
+                    Health::Failed {
+                        error,
+                        since,
+                        rounds,
+                    }
+                }
+            }
+            _ => Health::Up,
+        }
+    }
 }
 
 /// A target's health.
@@ -407,24 +454,7 @@ pub enum Health {
 impl TargetState {
     /// Its health now.
     pub fn health(&self) -> Health {
-        match (&self.error, self.failing_since) {
-            (Some(error), Some(since)) if self.failures > 0 => {
-                if self.failures >= DOWN_AFTER {
-                    Health::Down {
-                        error: error.clone(),
-                        since,
-                        rounds: self.failures,
-                    }
-                } else {
-                    Health::Failed {
-                        error: error.clone(),
-                        since,
-                        rounds: self.failures,
-                    }
-                }
-            }
-            _ => Health::Up,
-        }
+        self.streak.health()
     }
 }
 
@@ -443,15 +473,9 @@ impl Board {
                 Outcome::Samples(page) => {
                     state.previous = state.last.take();
                     state.last = Some(Snapshot { at: r.at, page });
-                    state.failures = 0;
-                    state.failing_since = None;
-                    state.error = None;
+                    state.streak.succeed();
                 }
-                Outcome::Failed { error } => {
-                    state.failures = state.failures.saturating_add(1);
-                    state.failing_since.get_or_insert(r.at);
-                    state.error = Some(error);
-                }
+                Outcome::Failed { error } => state.streak.fail(r.at, error),
             }
         }
     }
