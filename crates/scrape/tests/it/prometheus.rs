@@ -138,17 +138,19 @@ async fn builtin_scrape_and_prometheus_give_the_same_qps() {
     let prom = prometheus.client();
     wait_for_series(&prom, "seawall_sidecar_requests_total{resource=\"pay\"}").await;
 
-    // Steady traffic: 100 requests a second for 9 s.
+    // Steady traffic: 100 requests a second for 9 s, one in five to the
+    // resource whose upstream answers 500.
     const RATE: u64 = 100;
     let load = {
         let stack = Arc::clone(&stack);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
             let mut inflight = tokio::task::JoinSet::new();
-            for _ in 0..RATE * 9 {
+            for i in 0..RATE * 9 {
                 tick.tick().await;
                 let stack = Arc::clone(&stack);
-                inflight.spawn(async move { stack.get("/pay").await });
+                let path = if i % 5 == 4 { "/boom" } else { "/pay" };
+                inflight.spawn(async move { stack.get(path).await });
                 while inflight.len() > 64 {
                     let _ = inflight.join_next().await;
                 }
@@ -171,6 +173,11 @@ async fn builtin_scrape_and_prometheus_give_the_same_qps() {
         .expect("window")
         .figures();
     let builtin_qps = builtin.qps.expect("qps");
+    let builtin_errors = Rates::between(&before, &after, secs, &[])
+        .expect("window")
+        .figures()
+        .error_rate
+        .expect("traffic");
 
     // Prometheus: the default template over the same 6 s.
     let queries = queries_for(Subject::Entry, "pay", [None, None, None]).expect("queries");
@@ -185,7 +192,7 @@ async fn builtin_scrape_and_prometheus_give_the_same_qps() {
         "built-in {builtin_qps:.2} qps vs Prometheus {prom_qps:.2} qps ({:.1} % apart)",
         diff * 100.0
     );
-    assert!(builtin_qps > RATE as f64 * 0.5, "{builtin_qps}");
+    assert!(builtin_qps > RATE as f64 * 0.4, "{builtin_qps}");
     eprintln!(
         "same traffic: built-in {builtin_qps:.2} qps, Prometheus {prom_qps:.2} qps ({:.2} % apart)",
         diff * 100.0
@@ -207,10 +214,19 @@ async fn builtin_scrape_and_prometheus_give_the_same_qps() {
     // The sidecar makes every result's series up front: with traffic and
     // no error, the ratio is a real zero.
     assert_eq!(over_6s(&queries.error_rate).await, Some(0.0));
-    // By service: the target label the scrape configuration gave.
+    // By service (the target label the scrape configuration gave): both
+    // resources, and the traffic-weighted error rate of both sources.
     let by_service = queries_for(Subject::Service, "pay-svc", [None, None, None]).expect("q");
     let svc = over_6s(&by_service.qps).await.expect("service qps");
-    assert!(svc >= prom_qps * 0.999, "{svc} >= {prom_qps}");
+    assert!(svc >= prom_qps * 1.2, "{svc} > {prom_qps}");
+    let prom_errors = over_6s(&by_service.error_rate).await.expect("error rate");
+    let apart = (prom_errors - builtin_errors).abs() / builtin_errors;
+    eprintln!(
+        "same traffic: error rate built-in {builtin_errors:.4}, Prometheus {prom_errors:.4} ({:.2} % apart)",
+        apart * 100.0
+    );
+    assert!(apart < 0.05, "{builtin_errors} vs {prom_errors}");
+    assert!((builtin_errors - 0.2).abs() < 0.02, "{builtin_errors}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
