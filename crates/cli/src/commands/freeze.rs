@@ -14,9 +14,9 @@ use seawall_plan::gate::{self, FreezeException, GateDecision};
 use seawall_plan::model::{ChangeKind, Plan};
 use seawall_plan::time::format_time;
 
+use crate::FreezeArgs;
 use crate::input;
 use crate::output::{self, Align, Cell, Format, Grid, Page, Tone, opt};
-use crate::FreezeArgs;
 
 /// Freeze-calendar export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
