@@ -80,49 +80,9 @@ where
 {
     let compiled = scenario.compile()?;
     let addr = crate::config::resolve(&compiled.host_port).await?;
-
     let started_ms = unix_ms_now();
     let start = Instant::now();
-    let highest = scenario
-        .timeout
-        .saturating_mul(2)
-        .saturating_add(Duration::from_secs(1));
-    let window_s = scenario.guards.window.as_secs_f64().ceil().max(1.0) as usize;
-    let mut recorders = Vec::with_capacity(scenario.entries.len());
-    for _ in &scenario.entries {
-        let mut r = Recorder::new(start, highest).map_err(|e| LoadError::InvalidSetting {
-            setting: "timeout",
-            reason: e.to_string(),
-        })?;
-        r.keep_window(window_s);
-        recorders.push(Mutex::new(r));
-    }
-    let mut headers = compiled.headers.clone();
-    if scenario.http == HttpVersion::Http2 {
-        headers.remove(header::HOST);
-    }
-    let shared = Arc::new(Shared {
-        journey_arrivals: compiled
-            .journeys
-            .iter()
-            .map(|_| AtomicU64::new(0))
-            .collect(),
-        reached: counters(&compiled),
-        decided: counters(&compiled),
-        visits: counters(&compiled),
-        headers,
-        c: compiled,
-        pool: Pool::new(addr, scenario.http, scenario.timeout),
-        slots: Arc::new(Semaphore::new(scenario.connections)),
-        recorders,
-        data: scenario.data.clone(),
-        stopped: AtomicBool::new(false),
-        seq: AtomicU64::new(0),
-        http: scenario.http,
-        step_started: AtomicU64::new(0),
-        active: AtomicU64::new(0),
-    });
-
+    let shared = Arc::new(Shared::new(scenario, compiled, addr, start)?);
     let mut ctl = Controller {
         shared: Arc::clone(&shared),
         scenario,
@@ -130,57 +90,142 @@ where
         next_progress: start + Duration::from_secs(1),
         events: Vec::new(),
     };
-    let (mode, issued, multiple_seconds, search) = match &scenario.load {
-        LoadProfile::Fixed { multiple, duration } => {
-            let profile = Profile::flat(multiple * shared.c.base_rate, duration.as_secs_f64());
-            let (issued, _) = ctl
-                .phase(
-                    &profile,
-                    scenario.arrivals,
-                    "fixed",
-                    Judge::Abort,
-                    &mut on_progress,
-                )
-                .await;
-            let secs = issued.as_secs_f64();
-            (RunMode::Fixed, issued, multiple * secs, None)
-        }
-        LoadProfile::Stages(stages) => {
-            let pieces: Vec<(f64, f64)> = stages
-                .iter()
-                .map(|(m, d)| (m * shared.c.base_rate, d.as_secs_f64()))
-                .collect();
-            let profile = Profile::stages(&pieces);
-            let (issued, _) = ctl
-                .phase(
-                    &profile,
-                    scenario.arrivals,
-                    "stages",
-                    Judge::Abort,
-                    &mut on_progress,
-                )
-                .await;
-            // ∫ multiple dt up to the end (or the abort).
-            let area = area_until(&profile, issued.as_secs_f64()) / shared.c.base_rate;
-            (RunMode::Stages, issued, area, None)
-        }
-        LoadProfile::Search(spec) => {
-            let (steps, verdict, area) = ctl.search(spec, &mut on_progress).await;
-            (
-                RunMode::Search,
-                start.elapsed(),
-                area,
-                Some((steps, verdict)),
-            )
-        }
-    };
-
-    // After a normal end, walks under way finish their journeys (so every
-    // arrival's steps are sent and per-entry counts follow the plan),
-    // within the grace period; after an abort they stop at once. Then
-    // walks stop before their next step and requests in flight are awaited.
-    let grace = scenario.timeout.saturating_add(Duration::from_secs(1));
+    let driven = ctl.drive(&mut on_progress).await;
     let aborted = ctl.events.iter().any(|e| e.action == "abort");
+    wind_down(scenario, &shared, aborted).await;
+    Ok(run_result(
+        scenario, &shared, driven, ctl.events, started_ms,
+    ))
+}
+
+/// What driving the load profile gave: the mode, how long arrivals were
+/// issued, ∫ multiple dt over that time, and a search's steps and verdict.
+struct Driven {
+    mode: RunMode,
+    issued: Duration,
+    multiple_seconds: f64,
+    search: Option<(Vec<SearchStep>, crate::search::Verdict)>,
+}
+
+impl Shared {
+    /// The run's shared state: one recorder per entry (keeping the guard
+    /// window), the connection pool and slots, the counters.
+    fn new(
+        scenario: &Scenario,
+        compiled: Compiled,
+        addr: std::net::SocketAddr,
+        start: Instant,
+    ) -> Result<Self, LoadError> {
+        let highest = scenario
+            .timeout
+            .saturating_mul(2)
+            .saturating_add(Duration::from_secs(1));
+        let window_s = scenario.guards.window.as_secs_f64().ceil().max(1.0) as usize;
+        let mut recorders = Vec::with_capacity(scenario.entries.len());
+        for _ in &scenario.entries {
+            let mut r = Recorder::new(start, highest).map_err(|e| LoadError::InvalidSetting {
+                setting: "timeout",
+                reason: e.to_string(),
+            })?;
+            r.keep_window(window_s);
+            recorders.push(Mutex::new(r));
+        }
+        let mut headers = compiled.headers.clone();
+        if scenario.http == HttpVersion::Http2 {
+            headers.remove(header::HOST);
+        }
+        Ok(Shared {
+            journey_arrivals: compiled
+                .journeys
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            reached: counters(&compiled),
+            decided: counters(&compiled),
+            visits: counters(&compiled),
+            headers,
+            c: compiled,
+            pool: Pool::new(addr, scenario.http, scenario.timeout),
+            slots: Arc::new(Semaphore::new(scenario.connections)),
+            recorders,
+            data: scenario.data.clone(),
+            stopped: AtomicBool::new(false),
+            seq: AtomicU64::new(0),
+            http: scenario.http,
+            step_started: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+        })
+    }
+}
+
+impl Controller<'_> {
+    /// Runs the scenario's load profile: a fixed multiple, stages, or a
+    /// capacity search.
+    async fn drive<F: FnMut(&RehearseProgress)>(&mut self, on_progress: &mut F) -> Driven {
+        let scenario = self.scenario;
+        let base_rate = self.shared.c.base_rate;
+        match &scenario.load {
+            LoadProfile::Fixed { multiple, duration } => {
+                let profile = Profile::flat(multiple * base_rate, duration.as_secs_f64());
+                let (issued, _) = self
+                    .phase(
+                        &profile,
+                        scenario.arrivals,
+                        "fixed",
+                        Judge::Abort,
+                        on_progress,
+                    )
+                    .await;
+                Driven {
+                    mode: RunMode::Fixed,
+                    issued,
+                    multiple_seconds: multiple * issued.as_secs_f64(),
+                    search: None,
+                }
+            }
+            LoadProfile::Stages(stages) => {
+                let pieces: Vec<(f64, f64)> = stages
+                    .iter()
+                    .map(|(m, d)| (m * base_rate, d.as_secs_f64()))
+                    .collect();
+                let profile = Profile::stages(&pieces);
+                let (issued, _) = self
+                    .phase(
+                        &profile,
+                        scenario.arrivals,
+                        "stages",
+                        Judge::Abort,
+                        on_progress,
+                    )
+                    .await;
+                // ∫ multiple dt up to the end (or the abort).
+                let area = area_until(&profile, issued.as_secs_f64()) / base_rate;
+                Driven {
+                    mode: RunMode::Stages,
+                    issued,
+                    multiple_seconds: area,
+                    search: None,
+                }
+            }
+            LoadProfile::Search(spec) => {
+                let (steps, verdict, area) = self.search(spec, on_progress).await;
+                Driven {
+                    mode: RunMode::Search,
+                    issued: self.start.elapsed(),
+                    multiple_seconds: area,
+                    search: Some((steps, verdict)),
+                }
+            }
+        }
+    }
+}
+
+/// After a normal end, walks under way finish their journeys (so every
+/// arrival's steps are sent and per-entry counts follow the plan), within
+/// the grace period; after an abort they stop at once. Then walks stop
+/// before their next step and requests in flight are awaited.
+async fn wind_down(scenario: &Scenario, shared: &Shared, aborted: bool) {
+    let grace = scenario.timeout.saturating_add(Duration::from_secs(1));
     if !aborted {
         let deadline = Instant::now() + grace;
         // Bounded by the deadline.
@@ -191,17 +236,28 @@ where
     shared.stopped.store(true, Ordering::SeqCst);
     let all = u32::try_from(scenario.connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(grace, shared.slots.acquire_many(all)).await;
+}
 
-    let duration_s = issued.as_secs_f64();
+/// The run's result document: per-entry and per-journey numbers, the
+/// search's steps, the outcome (aborted, SLO failed, completed).
+fn run_result(
+    scenario: &Scenario,
+    shared: &Shared,
+    driven: Driven,
+    events: Vec<GuardEvent>,
+    started_ms: u64,
+) -> RunResult {
+    let duration_s = driven.issued.as_secs_f64();
     let mean_multiple = if duration_s > 0.0 {
-        multiple_seconds / duration_s
+        driven.multiple_seconds / duration_s
     } else {
         0.0
     };
-    let abort = ctl.events.iter().find(|e| e.action == "abort").cloned();
-    let mut entries = entry_results(scenario, &shared, mode, issued, mean_multiple);
-    let search = search.map(|(steps, verdict)| search_result(steps, verdict, &mut entries));
-
+    let abort = events.iter().find(|e| e.action == "abort").cloned();
+    let mut entries = entry_results(scenario, shared, driven.mode, driven.issued, mean_multiple);
+    let search = driven
+        .search
+        .map(|(steps, verdict)| search_result(steps, verdict, &mut entries));
     let outcome = if abort.is_some() {
         Outcome::Aborted
     } else if match &search {
@@ -212,10 +268,8 @@ where
     } else {
         Outcome::Completed
     };
-
-    let journeys = journey_results(scenario, &shared);
-
-    Ok(RunResult {
+    let journeys = journey_results(scenario, shared);
+    RunResult {
         schema: RUN_SCHEMA.to_owned(),
         run_id: shared.c.run_id.clone(),
         scenario: scenario.name.clone(),
@@ -224,7 +278,7 @@ where
         started: rfc3339_utc(started_ms),
         finished: rfc3339_utc(unix_ms_now()),
         duration_s,
-        mode,
+        mode: driven.mode,
         arrivals: match scenario.arrivals {
             Arrivals::Constant => "constant".to_owned(),
             Arrivals::Poisson { .. } => "poisson".to_owned(),
@@ -244,9 +298,9 @@ where
         journeys,
         entries,
         services: Vec::new(),
-        guard_events: ctl.events,
+        guard_events: events,
         search,
-    })
+    }
 }
 
 /// Each entry's numbers over the whole run, its SLO judged (not in a search,
