@@ -14,13 +14,12 @@
 //! `"+Inf"` and `"-Inf"` become the floats they name.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -39,8 +38,12 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
 /// Where Prometheus is and how to reach it.
 #[derive(Debug, Clone)]
 pub struct PromConfig {
-    /// Base URL, `http://host:port` (a path prefix is kept).
+    /// Base URL, `http://host:port` or `https://host:port` (a path prefix
+    /// is kept).
     pub url: String,
+    /// For `https://`: the PEM file of the CA that signed the server's
+    /// certificate; the system's trust store when `None`.
+    pub ca_file: Option<PathBuf>,
     /// Sent as `Authorization: Bearer …`.
     pub bearer_token: Option<String>,
     /// Sent as `X-Scope-OrgID` (Mimir, Cortex, Loki tenants).
@@ -51,10 +54,11 @@ pub struct PromConfig {
 }
 
 impl PromConfig {
-    /// `url` with no token or tenant and a 10 s deadline.
+    /// `url` with no token, tenant or CA file and a 10 s deadline.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            ca_file: None,
             bearer_token: None,
             org_id: None,
             timeout: Duration::from_secs(10),
@@ -179,30 +183,35 @@ impl QueryResult {
 /// A Prometheus server.
 #[derive(Debug, Clone)]
 pub struct PromClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: crate::transport::HttpClient<Full<Bytes>>,
     query_uri: Uri,
     config: PromConfig,
 }
 
 impl PromClient {
-    /// A client of `config.url`; only `http://` is spoken.
+    /// A client of `config.url` (`http://`, or `https://` checked against
+    /// `config.ca_file` or the system's roots).
     pub fn new(config: PromConfig) -> Result<Self, PromError> {
         let bad = |reason: &str| PromError::Url {
             url: config.url.clone(),
             reason: reason.to_owned(),
         };
         let uri: Uri = config.url.parse().map_err(|_| bad("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(bad("https is not spoken yet; use an http:// address")),
-            _ => return Err(bad("the scheme must be http")),
-        }
+        let (scheme, tls) = match uri.scheme_str() {
+            Some("http") => ("http", None),
+            Some("https") => {
+                let tls = seawall_api::client::client_tls(config.ca_file.as_deref())
+                    .map_err(|e| bad(&e.to_string()))?;
+                ("https", Some(tls))
+            }
+            _ => return Err(bad("the scheme must be http or https")),
+        };
         let authority = uri.authority().ok_or_else(|| bad("no host"))?;
         let prefix = uri.path().trim_end_matches('/');
-        let query_uri: Uri = format!("http://{authority}{prefix}/api/v1/query")
+        let query_uri: Uri = format!("{scheme}://{authority}{prefix}/api/v1/query")
             .parse()
             .map_err(|_| bad("not a URL"))?;
-        let client = crate::transport::client(config.timeout);
+        let client = crate::transport::client(config.timeout, tls);
         Ok(Self {
             client,
             query_uri,
@@ -493,7 +502,13 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(PromClient::new(PromConfig::new("https://p:9090")).is_err());
+        let c = PromClient::new(PromConfig::new("https://p:9090")).expect("https");
+        assert_eq!(c.query_uri.to_string(), "https://p:9090/api/v1/query");
+        assert!(PromClient::new(PromConfig::new("ftp://p:9090")).is_err());
+        let mut missing_ca = PromConfig::new("https://p:9090");
+        missing_ca.ca_file = Some("/nonexistent/ca.pem".into());
+        let e = PromClient::new(missing_ca).expect_err("no CA file");
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
         assert!(PromClient::new(PromConfig::new("p:9090")).is_err());
         let c = PromClient::new(PromConfig::new("http://p:9090/prom/")).expect("prefix");
         assert_eq!(c.query_uri.to_string(), "http://p:9090/prom/api/v1/query");

@@ -23,8 +23,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Uri, header};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -207,14 +205,14 @@ pub struct TargetResult {
 /// Scrapes targets; clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Scraper {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: crate::transport::HttpClient<Empty<Bytes>>,
     options: Arc<ScrapeOptions>,
 }
 
 impl Scraper {
     /// A scraper with its own connection pool.
     pub fn new(options: ScrapeOptions) -> Self {
-        let client = crate::transport::client(options.timeout);
+        let client = crate::transport::client(options.timeout, None);
         Self {
             client,
             options: Arc::new(options),

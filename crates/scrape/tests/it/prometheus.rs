@@ -360,3 +360,87 @@ fn url_decode(body: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A CA and a server certificate for 127.0.0.1 it signed: (CA PEM,
+/// server chain, server key).
+fn pki() -> (
+    String,
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "scrape test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = rcgen::Issuer::new(ca, &ca_key);
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("server params")
+        .signed_by(&key, &issuer)
+        .expect("server certificate");
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+    (ca_cert.pem(), vec![cert.der().clone()], key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_prometheus_is_checked_against_the_ca_file() {
+    use tokio::io::AsyncWriteExt;
+
+    let (ca_pem, chain, key) = pki();
+    let config = rustls::ServerConfig::builder_with_provider(seawall_api::client::ring_provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if !crate::common::read_head(&mut tls).await {
+                    return;
+                }
+                let body =
+                    r#"{"status":"success","data":{"resultType":"scalar","result":[1,"7"]}}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).expect("write CA");
+
+    let mut config = PromConfig::new(format!("https://{addr}"));
+    config.ca_file = Some(ca);
+    let r = PromClient::new(config)
+        .expect("client")
+        .query("up", None)
+        .await
+        .expect("answer over TLS");
+    assert_eq!(r.single_value(), Some(7.0));
+
+    // Without the CA the certificate is not trusted: the error says so.
+    let e = PromClient::new(PromConfig::new(format!("https://{addr}")))
+        .expect("client")
+        .query("up", None)
+        .await
+        .expect_err("untrusted");
+    assert!(matches!(e, PromError::Http { .. }), "{e:?}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    server.abort();
+}

@@ -196,7 +196,7 @@ async fn the_loop_marks_a_target_down_after_three_failed_rounds_and_keeps_the_li
 async fn at_most_concurrency_targets_are_scraped_at_once() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     // A slow /metrics server that counts the requests it serves at once.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -210,13 +210,8 @@ async fn at_most_concurrency_targets_are_scraped_at_once() {
             while let Ok((mut s, _)) = listener.accept().await {
                 let (now, max) = (Arc::clone(&now), Arc::clone(&max));
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
+                    if !crate::common::read_head(&mut s).await {
+                        return;
                     }
                     let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
                     max.fetch_max(in_flight, Ordering::SeqCst);
