@@ -521,6 +521,9 @@ pub async fn run(
                 if changed.is_err() {
                     return;
                 }
+                // Seen: the next tick scrapes the new list (without this,
+                // `changed` would fire again at once until then).
+                targets.borrow_and_update();
             }
         }
     }

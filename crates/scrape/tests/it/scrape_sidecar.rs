@@ -185,6 +185,16 @@ async fn the_loop_marks_a_target_down_after_three_failed_rounds_and_keeps_the_li
         .expect("live");
     assert_eq!(live.health(), Health::Up);
     assert!(live.previous.is_some(), "two pages for rates");
+    // A new list: the next round scrapes it and forgets the old targets.
+    let _ = targets_tx.send(vec![stack.target()]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while board_rx.borrow().get(closed.name()).is_some() {
+        tokio::time::timeout_at(deadline, board_rx.changed())
+            .await
+            .expect("the new list within 5 s")
+            .expect("loop runs");
+    }
+    assert_eq!(board_rx.borrow().iter().count(), 1);
     drop(targets_tx);
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
