@@ -171,6 +171,8 @@ impl QueryResult {
     /// The one number the result stands for: a scalar, or a vector's only
     /// sample. `None` for an empty vector (no series matched), several
     /// series, a matrix or a string — the caller shows "no data", not zero.
+    /// A `NaN` sample (`0/0`: a ratio without traffic) comes back as NaN;
+    /// the evaluator treats it as no data too.
     pub fn single_value(&self) -> Option<f64> {
         match &self.data {
             QueryData::Scalar { value, .. } => Some(*value),
