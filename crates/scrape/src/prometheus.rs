@@ -172,7 +172,7 @@ impl QueryResult {
     /// sample. `None` for an empty vector (no series matched), several
     /// series, a matrix or a string — the caller shows "no data", not zero.
     /// A `NaN` sample (`0/0`: a ratio without traffic) comes back as NaN;
-    /// the evaluator treats it as no data too.
+    /// treat it as no data too.
     pub fn single_value(&self) -> Option<f64> {
         match &self.data {
             QueryData::Scalar { value, .. } => Some(*value),
