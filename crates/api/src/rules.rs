@@ -160,6 +160,18 @@ pub struct Applied {
     /// Rule version in force there (0: none yet; at most the latest).
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub version: i64,
+    /// Its admin address, `host:port` (serving `/metrics`): a target of
+    /// the control plane's built-in scrape. Absent: none (not scraped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 200,
+            pattern = r"^[A-Za-z0-9.:\[\]_-]+:[0-9]{1,5}$"
+        )
+    )]
+    pub admin_addr: Option<String>,
 }
 
 /// A sidecar and what it applied.

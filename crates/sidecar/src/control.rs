@@ -42,6 +42,12 @@ pub struct Control {
     /// How long one long poll may wait on the server (it answers sooner
     /// when a new version appears).
     pub wait: Duration,
+    /// The admin address sent with every report, so the control plane
+    /// scrapes this sidecar's `/metrics`: set by [`crate::Sidecar::run`]
+    /// to the bound admin address (left out when the sidecar has no admin
+    /// port or it listens on an unspecified address such as `0.0.0.0`,
+    /// which names no host to reach).
+    pub admin_addr: Option<String>,
     /// The API client (for `https://`, with its TLS configuration).
     client: Client,
     /// Whether the control plane is reached over TLS.
@@ -57,6 +63,7 @@ impl std::fmt::Debug for Control {
             .field("token", &"<redacted>")
             .field("instance", &self.instance)
             .field("wait", &self.wait)
+            .field("admin_addr", &self.admin_addr)
             .field("tls", &self.tls)
             .finish()
     }
@@ -120,6 +127,7 @@ impl Control {
             token,
             instance: instance.into(),
             wait: Duration::from_secs(30),
+            admin_addr: None,
             client,
             tls: https,
         })
@@ -202,6 +210,7 @@ pub(crate) async fn report(control: &Control, version: u64) -> Result<(), String
         service: control.service.clone(),
         instance: control.instance.clone(),
         version: i64::try_from(version).unwrap_or(i64::MAX),
+        admin_addr: control.admin_addr.clone(),
     };
     let deadline = Duration::from_secs(10);
     control

@@ -108,10 +108,15 @@ impl Sidecar {
             config,
         } = self;
         let reloader = tokio::spawn(reload::watch(Arc::clone(&shared), config.reload_interval));
-        let follower = config
-            .control
-            .clone()
-            .map(|c| tokio::spawn(follow::follow(Arc::clone(&shared), c)));
+        let admin_addr = admin
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .filter(|a| !a.ip().is_unspecified())
+            .map(|a| a.to_string());
+        let follower = config.control.clone().map(|mut c| {
+            c.admin_addr = c.admin_addr.or(admin_addr);
+            tokio::spawn(follow::follow(Arc::clone(&shared), c))
+        });
         let admin = admin.map(|l| tokio::spawn(admin::serve(l, Arc::clone(&shared))));
         let hyper = Arc::new(HyperServer::new(&config));
         // One permit per open client connection; past the cap a connection

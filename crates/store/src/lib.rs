@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 mod api_shapes;
 pub mod audit;
 mod error;
+pub mod monitoring;
 mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -35,6 +36,7 @@ pub mod sqlite;
 pub mod testing;
 
 pub use error::StoreError;
+pub use monitoring::{HistoryPoint, StoredTransition};
 pub use open::{StoreSpec, open};
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -428,6 +430,9 @@ pub struct SidecarReport {
     pub applied_version: i64,
     /// Report time.
     pub reported_ms: Millis,
+    /// Its admin `host:port` (serving `/metrics`), if it reported one: a
+    /// target of the control plane's built-in scrape.
+    pub admin_addr: Option<String>,
 }
 
 /// One audit log entry. `hash` covers every other field and `prev_hash`
@@ -610,6 +615,46 @@ pub trait Store: Send + Sync + 'static {
     async fn report_applied(&self, ctx: &Ctx, report: &SidecarReport) -> Result<()>;
     /// A service's sidecars and what they applied, by instance.
     async fn sidecar_reports(&self, service: &str) -> Result<Vec<SidecarReport>>;
+
+    // ------------------------------------------------------------ monitoring
+    /// Store one evaluation tick's alert transitions of an event, in order,
+    /// each with its audit entry (`alert.pending`, `alert.fired`,
+    /// `alert.resolved`, `alert.cancelled`; target `event:<slug>`), and the
+    /// alert states after them, in one transaction. NotFound if the event
+    /// does not exist.
+    async fn record_alerts(
+        &self,
+        ctx: &Ctx,
+        event_id: i64,
+        transitions: &[seawall_monitor::Transition],
+        snapshot: &seawall_monitor::alert::Snapshot,
+    ) -> Result<()>;
+    /// The alert states last stored for an event.
+    async fn alert_snapshot(
+        &self,
+        event_id: i64,
+    ) -> Result<Option<seawall_monitor::alert::Snapshot>>;
+    /// An event's alert transitions with `id > after_id`, oldest first, at
+    /// most `limit` (capped at 10,000).
+    async fn alert_transitions(
+        &self,
+        event_id: i64,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredTransition>>;
+    /// Upsert telemetry history points of an event (observations, not
+    /// changes: not audited), in one transaction. A point takes its tier's
+    /// slot (`t_s ÷ step mod length`), so each series stays bounded.
+    async fn put_history(&self, event_id: i64, points: &[HistoryPoint]) -> Result<()>;
+    /// One series' stored points of `tier` (0: 10 s, 1: 1 min, 2: 5 min),
+    /// oldest first.
+    async fn history(
+        &self,
+        event_id: i64,
+        kind: seawall_monitor::sample::TargetKind,
+        target: &str,
+        tier: u8,
+    ) -> Result<Vec<seawall_monitor::history::Point>>;
 
     // ------------------------------------------------------------ audit
     /// Append an entry that goes with no other change (e.g. a denied

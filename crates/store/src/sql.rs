@@ -83,6 +83,7 @@ macro_rules! sql_store {
             PlanVersionInfo, Result, RuleSource, RuleVersion, Run, RunInfo, Session,
             SidecarReport, Store, StoreError, Token, audit, sha256_hex,
         };
+        use $crate::monitoring::{self as mon, HistoryPoint, StoredTransition};
 
         type Conn = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
@@ -1077,28 +1078,35 @@ macro_rules! sql_store {
             async fn report_applied(&self, ctx: &Ctx, report: &SidecarReport) -> Result<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "INSERT INTO sidecar_reports (service, instance, applied_version, reported_ms) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (service, instance) DO UPDATE SET \
+                    "INSERT INTO sidecar_reports \
+                     (service, instance, applied_version, reported_ms, admin_addr) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service, instance) DO UPDATE SET \
                      applied_version = excluded.applied_version, \
-                     reported_ms = excluded.reported_ms",
+                     reported_ms = excluded.reported_ms, \
+                     admin_addr = excluded.admin_addr",
                 )
                 .bind(&report.service)
                 .bind(&report.instance)
                 .bind(report.applied_version)
                 .bind(report.reported_ms)
+                .bind(&report.admin_addr)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+                let mut detail = json!({
+                    "service": report.service,
+                    "instance": report.instance,
+                    "applied_version": report.applied_version,
+                });
+                if let Some(addr) = &report.admin_addr {
+                    detail["admin_addr"] = json!(addr);
+                }
                 append(
                     &mut tx,
                     ctx,
                     "sidecar.applied",
                     &format!("service:{}", report.service),
-                    &json!({
-                        "service": report.service,
-                        "instance": report.instance,
-                        "applied_version": report.applied_version,
-                    }),
+                    &detail,
                 )
                 .await?;
                 tx.commit().await?;
@@ -1107,7 +1115,7 @@ macro_rules! sql_store {
 
             async fn sidecar_reports(&self, service: &str) -> Result<Vec<SidecarReport>> {
                 let found = sqlx::query(
-                    "SELECT service, instance, applied_version, reported_ms \
+                    "SELECT service, instance, applied_version, reported_ms, admin_addr \
                      FROM sidecar_reports WHERE service = $1 ORDER BY instance",
                 )
                 .bind(service)
@@ -1121,9 +1129,199 @@ macro_rules! sql_store {
                             instance: r.try_get("instance")?,
                             applied_version: r.try_get("applied_version")?,
                             reported_ms: r.try_get("reported_ms")?,
+                            admin_addr: r.try_get("admin_addr")?,
                         })
                     })
                     .collect()
+            }
+
+            async fn record_alerts(
+                &self,
+                ctx: &Ctx,
+                event_id: i64,
+                transitions: &[seawall_monitor::Transition],
+                snapshot: &seawall_monitor::alert::Snapshot,
+            ) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                let slug = event_slug(&mut tx, event_id).await?;
+                let target = format!("event:{slug}");
+                for t in transitions {
+                    let text = mon::to_json(t, "an alert transition")?;
+                    let row = sqlx::query(
+                        "INSERT INTO alert_transitions (event_id, rule, change, at_ms, transition) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(event_id)
+                    .bind(&t.rule)
+                    .bind(mon::action(t))
+                    .bind(mon::at_ms(t))
+                    .bind(&text)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let id: i64 = row.try_get(0)?;
+                    append(
+                        &mut tx,
+                        ctx,
+                        mon::action(t),
+                        &target,
+                        &json!({
+                            "id": id,
+                            "rule": t.rule,
+                            "state": t.state.name(),
+                            "severity": t.severity.as_str(),
+                            "at_ms": t.at_ms,
+                            "value": t.value,
+                            "threshold": t.threshold,
+                            "inhibited_by": t.inhibited_by,
+                        }),
+                    )
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO alert_snapshots (event_id, snapshot, updated_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (event_id) DO UPDATE SET snapshot = excluded.snapshot, \
+                     updated_ms = excluded.updated_ms",
+                )
+                .bind(event_id)
+                .bind(mon::to_json(snapshot, "the alert states")?)
+                .bind(ctx.at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn alert_snapshot(
+                &self,
+                event_id: i64,
+            ) -> Result<Option<seawall_monitor::alert::Snapshot>> {
+                let row = sqlx::query("SELECT snapshot FROM alert_snapshots WHERE event_id = $1")
+                    .bind(event_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    let text: String = r.try_get(0)?;
+                    mon::from_json(&text, "stored alert states")
+                })
+                .transpose()
+            }
+
+            async fn alert_transitions(
+                &self,
+                event_id: i64,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredTransition>> {
+                let found = sqlx::query(
+                    "SELECT id, event_id, transition FROM alert_transitions \
+                     WHERE event_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(event_id)
+                .bind(after_id)
+                .bind(i64::from(limit.min($crate::sql::CHANGES_CAP)))
+                .fetch_all(&self.pool)
+                .await?;
+                found
+                    .iter()
+                    .map(|r| {
+                        let text: String = r.try_get("transition")?;
+                        Ok(StoredTransition {
+                            id: r.try_get("id")?,
+                            event_id: r.try_get("event_id")?,
+                            transition: mon::from_json(&text, "a stored alert transition")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_history(&self, event_id: i64, points: &[HistoryPoint]) -> Result<()> {
+                if points.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                let mut ids: std::collections::HashMap<(&'static str, &str), i64> =
+                    std::collections::HashMap::new();
+                for p in points {
+                    let Some(slot) = p.slot() else {
+                        return Err(StoreError::Corrupt(format!(
+                            "history tier {} does not exist",
+                            p.tier
+                        )));
+                    };
+                    let key = (p.kind.as_str(), p.target.as_str());
+                    let series = match ids.get(&key) {
+                        Some(id) => *id,
+                        None => {
+                            sqlx::query(
+                                "INSERT INTO history_series (event_id, kind, target) \
+                                 VALUES ($1, $2, $3) ON CONFLICT (event_id, kind, target) DO NOTHING",
+                            )
+                            .bind(event_id)
+                            .bind(key.0)
+                            .bind(key.1)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                            let row = sqlx::query(
+                                "SELECT id FROM history_series \
+                                 WHERE event_id = $1 AND kind = $2 AND target = $3",
+                            )
+                            .bind(event_id)
+                            .bind(key.0)
+                            .bind(key.1)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            let id: i64 = row.try_get(0)?;
+                            ids.insert(key, id);
+                            id
+                        }
+                    };
+                    sqlx::query(
+                        "INSERT INTO history_points (series_id, tier, slot, point) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (series_id, tier, slot) \
+                         DO UPDATE SET point = excluded.point",
+                    )
+                    .bind(series)
+                    .bind(i32::from(p.tier))
+                    .bind(slot)
+                    .bind(mon::encode_point(&p.point))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn history(
+                &self,
+                event_id: i64,
+                kind: seawall_monitor::sample::TargetKind,
+                target: &str,
+                tier: u8,
+            ) -> Result<Vec<seawall_monitor::history::Point>> {
+                let found = sqlx::query(
+                    "SELECT p.point FROM history_points p \
+                     JOIN history_series s ON s.id = p.series_id \
+                     WHERE s.event_id = $1 AND s.kind = $2 AND s.target = $3 AND p.tier = $4",
+                )
+                .bind(event_id)
+                .bind(kind.as_str())
+                .bind(target)
+                .bind(i32::from(tier))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut points = found
+                    .iter()
+                    .map(|r| {
+                        let bytes: Vec<u8> = r.try_get(0)?;
+                        mon::decode_point(&bytes)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                points.sort_by_key(|p| p.t_s);
+                Ok(points)
             }
 
             async fn append_audit(&self, ctx: &Ctx, new: &NewAudit) -> Result<AuditEntry> {

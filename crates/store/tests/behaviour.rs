@@ -7,6 +7,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use seawall_monitor::Transition;
+use seawall_monitor::alert::{Change, RuleState, Severity, Signal, Snapshot, State, Target};
+use seawall_monitor::history::{POINTS_PER_SERIES, Point};
+use seawall_monitor::sample::TargetKind;
 use seawall_store::audit::{self, Break};
 use seawall_store::testing::TempDir;
 use seawall_store::*;
@@ -135,6 +139,9 @@ suite!(
     exceptions,
     rule_versions,
     sidecar_reports,
+    alert_states_and_transitions,
+    history_points,
+    history_stays_bounded,
     every_change_is_audited_once,
     concurrent_changes_keep_one_chain,
     audit_tampering_is_found,
@@ -867,6 +874,7 @@ async fn sidecar_reports(db: &Db) {
         instance: instance.into(),
         applied_version: v,
         reported_ms: at,
+        admin_addr: None,
     };
     s.report_applied(&ctx(1), &report("order", "pod-b", 1, 10))
         .await
@@ -895,12 +903,326 @@ async fn sidecar_reports(db: &Db) {
     // Each report is audited with what was applied where.
     let entries = db.all_audit().await;
     assert_eq!(entries.len(), 4, "every report is audited");
+    assert!(
+        !entries[3].detail.contains("admin_addr"),
+        "no admin address reported, none in the detail"
+    );
     assert!(entries.iter().all(|e| e.action == "sidecar.applied"));
     assert_eq!(entries[3].target, "service:order");
     let detail: serde_json::Value = serde_json::from_str(&entries[3].detail).expect("json");
     assert_eq!(detail["instance"], "pod-b");
     assert_eq!(detail["applied_version"], 2);
     audit::verify(&entries).expect("chain verifies");
+    // A sidecar that reports its admin address has it kept (a scrape
+    // target of the control plane) and audited; a later report without
+    // one clears it.
+    let with_admin = SidecarReport {
+        admin_addr: Some("127.0.0.1:9901".into()),
+        ..report("pay", "pod-a", 7, 30)
+    };
+    s.report_applied(&ctx(2), &with_admin)
+        .await
+        .expect("report");
+    assert_eq!(
+        s.sidecar_reports("pay").await.expect("reports"),
+        vec![with_admin]
+    );
+    let last = db.all_audit().await.pop().expect("entry");
+    let detail: serde_json::Value = serde_json::from_str(&last.detail).expect("json");
+    assert_eq!(detail["admin_addr"], "127.0.0.1:9901");
+    s.report_applied(&ctx(3), &report("pay", "pod-a", 7, 40))
+        .await
+        .expect("report");
+    assert_eq!(
+        s.sidecar_reports("pay").await.expect("reports")[0].admin_addr,
+        None
+    );
+}
+
+fn transition(rule: &str, change: Change, state: State, at_ms: u64) -> Transition {
+    Transition {
+        rule: rule.into(),
+        target: Target::new(TargetKind::Entry, "home"),
+        signal: Signal::WaterLevel,
+        severity: Severity::Critical,
+        change,
+        state,
+        at_ms,
+        value: 0.95,
+        threshold: 0.9,
+        inhibited_by: None,
+    }
+}
+
+async fn alert_states_and_transitions(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("day"))
+        .await
+        .expect("event");
+    assert_eq!(s.alert_snapshot(e.id).await.expect("snapshot"), None);
+    let rule = "entry:home:water-critical";
+    let pending = transition(
+        rule,
+        Change::Pending,
+        State::Pending { since_ms: 5_000 },
+        5_000,
+    );
+    let firing_state = State::Firing {
+        since_ms: 5_000,
+        fired_ms: 35_000,
+    };
+    let mut fired = transition(rule, Change::Fired, firing_state, 35_000);
+    fired.value = f64::INFINITY; // a water level over zero capacity
+    let snapshot = |state| {
+        let mut snap = Snapshot::default();
+        snap.rules.insert(
+            rule.to_owned(),
+            RuleState {
+                state,
+                value: Some(0.95),
+            },
+        );
+        snap
+    };
+    s.record_alerts(
+        &ctx(5_000),
+        e.id,
+        std::slice::from_ref(&pending),
+        &snapshot(pending.state),
+    )
+    .await
+    .expect("pending");
+    s.record_alerts(
+        &ctx(35_000),
+        e.id,
+        std::slice::from_ref(&fired),
+        &snapshot(firing_state),
+    )
+    .await
+    .expect("fired");
+    // The states read back exactly (a restart restores them).
+    assert_eq!(
+        s.alert_snapshot(e.id).await.expect("snapshot"),
+        Some(snapshot(firing_state))
+    );
+    let again = db.reopen().await;
+    assert_eq!(
+        again.alert_snapshot(e.id).await.expect("snapshot"),
+        Some(snapshot(firing_state))
+    );
+    // The history, oldest first, with paging; +∞ reads back as +∞.
+    let all = s.alert_transitions(e.id, 0, 100).await.expect("history");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].transition, pending);
+    assert_eq!(all[1].transition.state, firing_state);
+    assert_eq!(all[1].transition.value, f64::INFINITY);
+    assert!(all[0].id < all[1].id);
+    let rest = s
+        .alert_transitions(e.id, all[0].id, 100)
+        .await
+        .expect("page");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, all[1].id);
+    assert_eq!(
+        s.alert_transitions(e.id, 0, 1).await.expect("limit").len(),
+        1
+    );
+    // Each transition is audited once, on the event, through the chain.
+    let entries = db.all_audit().await;
+    let actions: Vec<&str> = entries.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["event.create", "alert.pending", "alert.fired"]);
+    assert!(entries[1..].iter().all(|a| a.target == "event:day"));
+    let detail: serde_json::Value = serde_json::from_str(&entries[2].detail).expect("json");
+    assert_eq!(detail["rule"], rule);
+    assert_eq!(detail["state"], "firing");
+    assert_eq!(detail["id"], all[1].id);
+    audit::verify(&entries).expect("chain verifies");
+    // A tick without transitions updates the states, audits nothing.
+    s.record_alerts(&ctx(40_000), e.id, &[], &Snapshot::default())
+        .await
+        .expect("states only");
+    assert_eq!(db.all_audit().await.len(), 3);
+    assert_eq!(
+        s.alert_snapshot(e.id).await.expect("snapshot"),
+        Some(Snapshot::default())
+    );
+    // An unknown event is NotFound, and nothing is stored.
+    let r = s
+        .record_alerts(
+            &ctx(50_000),
+            999,
+            std::slice::from_ref(&pending),
+            &Snapshot::default(),
+        )
+        .await;
+    assert!(is_not_found(&r), "{r:?}");
+    assert_eq!(db.all_audit().await.len(), 3);
+    assert!(
+        s.alert_transitions(999, 0, 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+fn point(t_s: u32, qps: f32) -> Point {
+    Point {
+        t_s,
+        samples: 2,
+        qps_min: qps - 1.0,
+        qps_avg: qps,
+        qps_max: qps + 1.0,
+        p99_ms: f32::NAN,
+        error_rate: 0.01,
+    }
+}
+
+/// A point's bytes: NaN equals NaN.
+fn bits(p: &Point) -> Vec<u8> {
+    monitoring::encode_point(p)
+}
+
+fn hp(kind: TargetKind, target: &str, tier: u8, p: Point) -> HistoryPoint {
+    HistoryPoint {
+        kind,
+        target: target.into(),
+        tier,
+        point: p,
+    }
+}
+
+async fn history_points(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("day"))
+        .await
+        .expect("event");
+    let before = db.all_audit().await.len();
+    s.put_history(
+        e.id,
+        &[
+            hp(TargetKind::Entry, "home", 0, point(20, 5.0)),
+            hp(TargetKind::Entry, "home", 0, point(10, 4.0)),
+            hp(TargetKind::Service, "home", 0, point(10, 9.0)),
+            hp(TargetKind::Entry, "home", 1, point(0, 4.5)),
+        ],
+    )
+    .await
+    .expect("put");
+    let home = s
+        .history(e.id, TargetKind::Entry, "home", 0)
+        .await
+        .expect("read");
+    assert_eq!(home.len(), 2);
+    assert_eq!((home[0].t_s, home[0].qps_avg), (10, 4.0), "oldest first");
+    assert!(home[0].p99_ms.is_nan(), "NaN stays NaN");
+    assert_eq!(bits(&home[1]), bits(&point(20, 5.0)));
+    let service = s
+        .history(e.id, TargetKind::Service, "home", 0)
+        .await
+        .expect("read");
+    assert_eq!(service.len(), 1, "series are per kind");
+    assert_eq!(bits(&service[0]), bits(&point(10, 9.0)));
+    // The open point is written again as it fills: an upsert, not a new row.
+    s.put_history(e.id, &[hp(TargetKind::Entry, "home", 0, point(20, 6.0))])
+        .await
+        .expect("upsert");
+    let home = s
+        .history(e.id, TargetKind::Entry, "home", 0)
+        .await
+        .expect("read");
+    assert_eq!(home.len(), 2);
+    assert_eq!(home[1].qps_avg, 6.0);
+    // A full ring wraps: an hour later the 10 s slot is reused.
+    s.put_history(e.id, &[hp(TargetKind::Entry, "home", 0, point(3_610, 7.0))])
+        .await
+        .expect("wrap");
+    let home = s
+        .history(e.id, TargetKind::Entry, "home", 0)
+        .await
+        .expect("read");
+    assert_eq!(
+        home.iter().map(|p| p.t_s).collect::<Vec<_>>(),
+        [20, 3_610],
+        "t_s 3610 took t_s 10's slot"
+    );
+    // Observations are not audited; a tier that does not exist is refused.
+    assert_eq!(db.all_audit().await.len(), before);
+    let r = s
+        .put_history(e.id, &[hp(TargetKind::Entry, "home", 3, point(0, 1.0))])
+        .await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    assert!(
+        s.history(e.id, TargetKind::Partner, "x", 0)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+/// Every series full (1,296 points), written the way the control plane
+/// writes them (one transaction per tick, every series each time): the
+/// rows stay at 1,296 per series and, in SQLite, the bytes per point stay
+/// within the documented budget.
+async fn history_stays_bounded(db: &Db) {
+    const SERIES: usize = 20;
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("day"))
+        .await
+        .expect("event");
+    let mut written = 0usize;
+    for (tier, &(step, len)) in seawall_monitor::history::TIERS.iter().enumerate() {
+        // One lap and a bit more: the extra points reuse slots.
+        for k in 0..(len + 10) {
+            let t_s = u32::try_from(k).expect("small") * step;
+            let batch: Vec<HistoryPoint> = (0..SERIES)
+                .map(|i| {
+                    hp(
+                        TargetKind::Entry,
+                        &format!("entry-{i:04}"),
+                        u8::try_from(tier).expect("tier"),
+                        point(t_s, 10.0),
+                    )
+                })
+                .collect();
+            written += batch.len();
+            s.put_history(e.id, &batch).await.expect("put");
+        }
+    }
+    let kept = POINTS_PER_SERIES * SERIES;
+    assert!(written > kept);
+    for tier in 0..3u8 {
+        let n = s
+            .history(e.id, TargetKind::Entry, "entry-0007", tier)
+            .await
+            .expect("read")
+            .len();
+        assert_eq!(n, seawall_monitor::history::TIERS[usize::from(tier)].1);
+    }
+    if let Raw::Sqlite(pool) = &db.raw {
+        // Pages of the points table and its index, as SQLite's dbstat counts them.
+        let (pages, page_size): (i64, i64) = (
+            sqlx::query_scalar(
+                "SELECT count(*) FROM dbstat WHERE name IN ('history_points', 'history_series')",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("dbstat"),
+            sqlx::query_scalar("PRAGMA page_size")
+                .fetch_one(pool)
+                .await
+                .expect("page size"),
+        );
+        let per_point = usize::try_from(pages * page_size).expect("size") / kept;
+        assert!(
+            per_point <= monitoring::SQLITE_BYTES_PER_POINT,
+            "{per_point} bytes per point in SQLite, budget {}",
+            monitoring::SQLITE_BYTES_PER_POINT
+        );
+        eprintln!("history: {per_point} bytes per point in SQLite ({kept} points)");
+    }
 }
 
 async fn every_change_is_audited_once(db: &Db) {

@@ -225,6 +225,20 @@ pub(crate) async fn wait_for_rules(
     }
 }
 
+/// Whether `addr` is an admin address as the API document's pattern says:
+/// `^[A-Za-z0-9.:\[\]_-]+:[0-9]{1,5}$`, 3 to 200 characters.
+fn admin_addr_ok(addr: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".:[]_-".contains(c);
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return false;
+    };
+    (3..=200).contains(&addr.chars().count())
+        && !host.is_empty()
+        && host.chars().all(allowed)
+        && (1..=5).contains(&port.len())
+        && port.chars().all(|c| c.is_ascii_digit())
+}
+
 /// Record what a sidecar applied, as `auth` (a sidecar token for its own
 /// service): a bounded instance name, a version that exists, at most
 /// [`crate::state::Limits::max_sidecars_per_service`] instances.
@@ -239,6 +253,15 @@ pub(crate) async fn record_applied(
         return Err(ApiError::unprocessable(
             "invalid_instance",
             "`instance` must name the sidecar (1–200 characters, no control characters)",
+        ));
+    }
+    if let Some(addr) = &a.admin_addr
+        && !admin_addr_ok(addr)
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_admin_addr",
+            "`admin_addr` must be the sidecar's admin `host:port` (3–200 characters: letters, \
+             digits, `.`, `:`, `[`, `]`, `_`, `-`, then `:` and a port of 1–5 digits)",
         ));
     }
     let latest = state
@@ -274,6 +297,7 @@ pub(crate) async fn record_applied(
                 instance: instance.to_owned(),
                 applied_version: a.version,
                 reported_ms: state.now(),
+                admin_addr: a.admin_addr,
             },
         )
         .await?;
