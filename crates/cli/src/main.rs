@@ -88,6 +88,8 @@ enum PlanCommand {
     Guard(commands::guard::GuardArgs),
     /// The plan scaled to a smaller environment: every rate and capacity × F, water levels kept.
     Scale(commands::scale::ScaleArgs),
+    /// Prometheus rules, promtool tests, a Grafana dashboard or an Alertmanager skeleton from the plan's monitoring.
+    Monitoring(commands::monitoring::MonitoringArgs),
 }
 
 /// The plan file and the output format.
@@ -169,6 +171,7 @@ fn main() -> ExitCode {
             PlanCommand::Readiness(a) => commands::readiness::run(a),
             PlanCommand::Guard(a) => commands::guard::run(a),
             PlanCommand::Scale(a) => commands::scale::run(a),
+            PlanCommand::Monitoring(a) => commands::monitoring::run(a),
         },
         Command::Load(a) => commands::load::run(a),
         Command::Rehearse(a) => commands::rehearse::run(a),

@@ -34,11 +34,12 @@
 //! ```
 //!
 //! Modules form a DAG: `sample` ← `live` ← `burn` ← `alert` ← `history` ←
-//! `eval` (each only uses modules to its left).
+//! `eval` ← `export` (each only uses modules to its left).
 
 pub mod alert;
 pub mod burn;
 pub mod eval;
+pub mod export;
 pub mod history;
 pub mod live;
 pub mod sample;

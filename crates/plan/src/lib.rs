@@ -25,6 +25,8 @@ pub mod limits;
 pub mod links;
 pub mod model;
 pub mod oncall;
+#[cfg(feature = "promql")]
+pub mod promql;
 pub mod readiness;
 pub mod scale;
 pub mod targets;

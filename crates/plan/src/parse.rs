@@ -152,6 +152,8 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
         plan.rehearsals = named(&mut cx, n, "rehearsals", scenario);
     }
     crate::validate::validate(&plan, &mut cx);
+    #[cfg(feature = "promql")]
+    crate::promql::check(&plan, src, &mut cx);
     if cx.diags.is_empty() {
         Ok(plan)
     } else {

@@ -11,6 +11,7 @@ mod freeze_export;
 mod gate;
 mod guard;
 mod load;
+mod monitoring;
 mod rehearse;
 mod scale;
 mod server;

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod burn;
+mod export;
 mod common;
 mod history;
 mod live;
