@@ -1,7 +1,8 @@
 //! `seawall plan monitoring --export …` on the example plans: the files
 //! Debian's `promtool` checks and whose generated tests it passes (a
 //! missing promtool fails, never skips), a snapshot of the minimal plan's
-//! recording rules, and bad PromQL in a plan as an E070 diagnostic with
+//! recording rules, Alertmanager's `amtool check-config` on the
+//! Alertmanager skeleton, and bad PromQL in a plan as an E070 diagnostic with
 //! its line and column.
 
 use std::path::{Path, PathBuf};
@@ -18,24 +19,30 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn promtool(dir: &Path, args: &[&str]) -> String {
-    let path = "/usr/bin/promtool";
+/// Run Debian's `tool` (from `package`) with `args` in `dir`; a missing
+/// tool fails the test, naming the package.
+fn real_tool(tool: &str, package: &str, dir: &Path, args: &[&str]) -> String {
+    let path = format!("/usr/bin/{tool}");
     assert!(
-        Path::new(path).exists(),
-        "{path} is missing: install Debian's `prometheus` package (apt-get install prometheus; .ci/run does)"
+        Path::new(&path).exists(),
+        "{path} is missing: install Debian's `{package}` package (apt-get install {package}; .ci/run does)"
     );
-    let out = Command::new(path)
+    let out = Command::new(&path)
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("promtool runs");
+        .expect("the tool runs");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
+    assert!(out.status.success(), "{tool} {args:?} failed:\n{text}");
     text
+}
+
+fn promtool(dir: &Path, args: &[&str]) -> String {
+    real_tool("promtool", "prometheus", dir, args)
 }
 
 fn export(plan: &str, what: &str, dir: &Path) -> String {
@@ -101,6 +108,16 @@ fn every_export_writes_its_files() {
     assert_eq!(
         dashboard["panels"][0]["datasource"]["uid"],
         "seawall-prometheus"
+    );
+    let checked = real_tool(
+        "amtool",
+        "prometheus-alertmanager",
+        &dir,
+        &["check-config", "alertmanager.yml"],
+    );
+    assert!(
+        checked.contains("SUCCESS") && checked.contains("2 inhibit rules"),
+        "{checked}"
     );
     let sources = scratch("sources");
     export("examples/minimal/plan.yaml", "prometheus-rules", &sources);
