@@ -432,9 +432,35 @@ impl Evaluator {
         self.engine.snapshot()
     }
 
-    /// Restore persisted alert states (after a restart).
+    /// Restore persisted alert states (after a restart). A `source-down`
+    /// alert restored firing has its row's streak of stale or failed ticks
+    /// restored to [`crate::alert::SOURCE_DOWN_TICKS`] too (the count is
+    /// not in the snapshot): a source still down after the restart keeps
+    /// the alert firing rather than resolving it at the first tick and
+    /// firing it again three ticks later.
     pub fn restore_alerts(&mut self, snapshot: &Snapshot) {
         self.engine = Engine::restore(self.engine.rules().to_vec(), snapshot);
+        for (rule, slot) in self.engine.rules().iter().zip(&self.slots) {
+            let firing = snapshot
+                .rules
+                .get(&rule.id)
+                .is_some_and(|s| s.state.is_firing());
+            if rule.signal != Signal::SourceDown || !firing {
+                continue;
+            }
+            let (row, k) = match *slot {
+                Slot::Entry(k) => (0, k),
+                Slot::Service(k) => (1, k),
+                Slot::Partner(k) => (2, k),
+                Slot::Funnel(k) => (3, k),
+                Slot::None => continue,
+            };
+            let streaks = &mut self.down[row];
+            if streaks.len() <= k {
+                streaks.resize(k + 1, 0);
+            }
+            streaks[k] = streaks[k].max(crate::alert::SOURCE_DOWN_TICKS);
+        }
     }
 
     /// Pending and firing alerts (and resolved ones with `with_resolved`).

@@ -229,7 +229,11 @@ impl Server {
         let server = Server::with_state(listener, state)
             .await?
             .with_drain_timeout(config.drain_timeout)
-            .with_transport(config.transport);
+            .with_transport(config.transport)
+            .with_monitoring(service::monitoring::MonitorOptions {
+                background: true,
+                ..service::monitoring::MonitorOptions::default()
+            });
         match &config.tls {
             Some(tls) => server.with_tls(tls),
             None => Ok(server),
@@ -264,6 +268,13 @@ impl Server {
     /// Replace the timeouts and the connection cap.
     pub fn with_transport(mut self, limits: TransportLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Watch events with these options (`seawall serve` runs the tick
+    /// loop every `scrape_interval`; see `service::monitoring`).
+    pub fn with_monitoring(mut self, options: service::monitoring::MonitorOptions) -> Self {
+        self.state = self.state.with_monitoring(options);
         self
     }
 
@@ -310,6 +321,9 @@ impl Server {
             .local_addr()
             .map_or_else(|e| format!("({e})"), |a| a.to_string());
         let scheme = if self.tls.is_some() { "https" } else { "http" };
+        if self.state.monitor().options().background {
+            tokio::spawn(service::monitoring::run(self.state.clone()));
+        }
         tracing::info!(
             %addr,
             scheme,

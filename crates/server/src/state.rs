@@ -186,6 +186,7 @@ pub struct AppState {
     writes: Arc<WriteLimiter>,
     secure_cookies: bool,
     exception_requests: Arc<tokio::sync::Mutex<()>>,
+    monitor: Arc<crate::service::monitoring::registry::Monitor>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -223,7 +224,26 @@ impl AppState {
             limits: Limits::default(),
             secure_cookies: false,
             exception_requests: Arc::default(),
+            monitor: Arc::new(crate::service::monitoring::registry::Monitor::new(
+                crate::service::monitoring::registry::MonitorOptions::default(),
+            )),
         }
+    }
+
+    /// Watch events with these options (scrape interval, the sidecars'
+    /// admin token, whether the tick loop runs); nothing evaluated so far
+    /// is kept.
+    pub fn with_monitoring(
+        mut self,
+        options: crate::service::monitoring::registry::MonitorOptions,
+    ) -> Self {
+        self.monitor = Arc::new(crate::service::monitoring::registry::Monitor::new(options));
+        self
+    }
+
+    /// The event-day monitor (`service::monitoring`).
+    pub fn monitor(&self) -> &crate::service::monitoring::registry::Monitor {
+        &self.monitor
     }
 
     /// Replace the application-level limits (and start the write rate

@@ -220,3 +220,41 @@ fn an_unreachable_source_raises_source_down_after_three_intervals() {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].change, Change::Resolved);
 }
+
+#[test]
+fn a_restart_keeps_source_down_firing_while_the_source_stays_down() {
+    let plan = carnival();
+    let mut readings = at_share(&plan, 0.5);
+    readings.services.insert(
+        "risk-svc".into(),
+        seawall_monitor::Reading::Failed {
+            error: "connect: connection refused".into(),
+        },
+    );
+    let down = |t: &seawall_monitor::Transition| t.rule == "service:risk-svc:source-down";
+    let mut ev = Evaluator::new(&plan, &Measured::default(), Config::default());
+    let fired: Vec<_> = (1..=3u64)
+        .flat_map(|i| ev.evaluate(&readings, i * 5_000).transitions)
+        .filter(down)
+        .collect();
+    assert_eq!(fired.len(), 1);
+    // A restart: a new evaluator from the stored states; the source is
+    // still down, so the alert neither resolves nor fires a second time.
+    let saved = serde_json::to_string(&ev.alert_snapshot()).expect("serializes");
+    let restored: Snapshot = serde_json::from_str(&saved).expect("deserializes");
+    let mut ev = Evaluator::new(&plan, &Measured::default(), Config::default());
+    ev.restore_alerts(&restored);
+    let after: Vec<_> = (4..=8u64)
+        .flat_map(|i| ev.evaluate(&readings, i * 5_000).transitions)
+        .filter(down)
+        .collect();
+    assert!(after.is_empty(), "{after:?}");
+    assert!(
+        ev.alerts(false)
+            .iter()
+            .any(|a| a.id == "service:risk-svc:source-down" && a.state == "firing")
+    );
+    // Back up: it resolves at once.
+    let t = ev.evaluate(&at_share(&plan, 0.5), 50_000).transitions;
+    assert!(t.iter().any(|t| down(t) && t.change == Change::Resolved));
+}

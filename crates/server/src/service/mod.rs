@@ -19,6 +19,7 @@ pub mod events;
 pub mod exceptions;
 pub mod gate;
 pub mod gate_writer;
+pub mod monitoring;
 pub mod plans;
 pub mod rules;
 pub mod runs;

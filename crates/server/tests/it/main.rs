@@ -14,6 +14,7 @@ mod fuzz_api;
 mod gate;
 mod limits;
 mod module_dag;
+mod monitoring;
 mod openapi;
 mod roles;
 mod roles_ops;

@@ -250,7 +250,7 @@ async fn bad_rules_and_roles_change_nothing() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
-async fn upstream() -> SocketAddr {
+pub(crate) async fn upstream() -> SocketAddr {
     let app = axum::Router::new().fallback(|| async { "ok" });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -1,0 +1,143 @@
+//! What the control plane's monitor keeps between ticks: its options, the
+//! evaluator and source memory of each watched event, and the latest tick
+//! of each, which the API and the pages read (`AppState` holds one).
+//!
+//! A module of its own so the state can hold the monitor without
+//! importing the tick, which needs the state (the server's modules form a
+//! DAG, `.ci/module-dag.sh`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawall_monitor::alert::AlertView;
+use seawall_monitor::history::History;
+use seawall_monitor::{Evaluator, LiveView};
+use seawall_plan::Plan;
+use seawall_scrape::PromClient;
+use seawall_scrape::scrape::{Board, ScrapeOptions, Scraper};
+
+use super::sources::Errors;
+
+/// Default time between two ticks (scrape and evaluation).
+pub const DEFAULT_SCRAPE_INTERVAL: Duration = seawall_scrape::scrape::DEFAULT_INTERVAL;
+/// Shortest time between two ticks; shorter is raised to it.
+pub const MIN_SCRAPE_INTERVAL: Duration = seawall_scrape::scrape::MIN_INTERVAL;
+/// The actor of the monitor's changes in the audit log.
+pub const ACTOR: &str = "monitor";
+
+/// How the control plane watches events.
+#[derive(Debug, Clone)]
+pub struct MonitorOptions {
+    /// Time between two ticks (default 5 s, at least 1 s).
+    pub scrape_interval: Duration,
+    /// Sent as `Authorization: Bearer …` to sidecars' admin `/metrics`
+    /// (sidecars started with `--admin-token`).
+    pub scrape_token: Option<String>,
+    /// Whether [`crate::Server::run`] runs the tick loop. `Server::bind`
+    /// (what `seawall serve` uses) turns it on; servers made from a state
+    /// (tests) call [`tick`] themselves.
+    pub background: bool,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> Self {
+        Self {
+            scrape_interval: DEFAULT_SCRAPE_INTERVAL,
+            scrape_token: None,
+            background: false,
+        }
+    }
+}
+
+impl MonitorOptions {
+    /// The interval in force: at least [`MIN_SCRAPE_INTERVAL`].
+    pub fn interval(&self) -> Duration {
+        self.scrape_interval.max(MIN_SCRAPE_INTERVAL)
+    }
+}
+
+/// What the API and the pages read of one event: its latest tick.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The live view.
+    pub live: LiveView,
+    /// Error texts of stale and failed rows.
+    pub errors: Errors,
+    /// Pending, firing and resolved alerts.
+    pub alerts: Vec<AlertView>,
+}
+
+/// Which stored inputs an evaluator was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Inputs {
+    pub(crate) plan_version: i64,
+    pub(crate) runs: Vec<i64>,
+}
+
+/// One event's evaluator and its sources' memory.
+pub(crate) struct EventMonitor {
+    pub(crate) inputs: Inputs,
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) evaluator: Evaluator,
+    pub(crate) history: History,
+    pub(crate) board: Board,
+    /// Clock time of each target's last good round.
+    pub(crate) last_good_ms: HashMap<String, u64>,
+    pub(crate) prometheus: Option<Result<PromClient, String>>,
+}
+
+/// The monitor of every event, shared by the loop and the readers.
+pub struct Monitor {
+    pub(crate) options: MonitorOptions,
+    pub(crate) scraper: Scraper,
+    /// Held through a tick: ticks never overlap.
+    pub(crate) engines: tokio::sync::Mutex<HashMap<i64, EventMonitor>>,
+    published: std::sync::RwLock<HashMap<i64, Arc<Published>>>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("scrape_interval", &self.options.scrape_interval)
+            .field("background", &self.options.background)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Monitor {
+    /// A monitor with these options and nothing evaluated yet.
+    pub fn new(options: MonitorOptions) -> Self {
+        let scraper = Scraper::new(ScrapeOptions {
+            bearer_token: options.scrape_token.clone(),
+            ..ScrapeOptions::default()
+        });
+        Self {
+            options,
+            scraper,
+            engines: tokio::sync::Mutex::default(),
+            published: std::sync::RwLock::default(),
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &MonitorOptions {
+        &self.options
+    }
+
+    /// The latest tick of event `event_id`, if one was evaluated.
+    pub fn published(&self, event_id: i64) -> Option<Arc<Published>> {
+        self.published
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&event_id)
+            .cloned()
+    }
+
+    pub(crate) fn publish(&self, event_id: i64, p: Published) {
+        self.published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(event_id, Arc::new(p));
+    }
+}

@@ -1,0 +1,352 @@
+//! The event day in the control plane, with real parts: a real sidecar
+//! (`--control`, so it registers its admin address) in front of a real
+//! upstream on 127.0.0.1, real requests through it, and monitoring ticks
+//! driven by hand at the `ManualClock`'s times (no timer is waited for).
+
+use crate::common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{TestServer, event_with};
+use http::{Method, StatusCode};
+use seawall_monitor::alert::Change;
+use seawall_server::client::Client;
+use seawall_server::service::monitoring::{self, MonitorOptions};
+use seawall_server::{AppState, ManualClock, Server};
+use seawall_sidecar::{Config, Control, Sidecar};
+use serde_json::json;
+
+/// One second between ticks (the shortest interval the server takes).
+const TICK_MS: i64 = 1_000;
+
+fn by_hand(state: AppState) -> AppState {
+    state.with_monitoring(MonitorOptions {
+        scrape_interval: Duration::from_millis(u64::try_from(TICK_MS).unwrap_or(1_000)),
+        ..MonitorOptions::default()
+    })
+}
+
+/// A running sidecar following the control plane, on a runtime of its
+/// own: stopping it drops the runtime and every connection with it, as
+/// the end of its process would (a keep-alive connection to its admin
+/// port would otherwise go on answering).
+struct Following {
+    proxy: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Following {
+    /// Stop it and wait until its runtime is gone.
+    async fn kill(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .expect("join")
+                .expect("the sidecar's thread ends");
+        }
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The event `live` with the test plan, rules for order-api a commander
+/// set (create-order, 1,000 QPS: nothing is refused), and a sidecar of
+/// order-api following the control plane, its report (with its admin
+/// address) stored.
+async fn live_event(server: &TestServer) -> Following {
+    event_with(server, "live", "Live", common::PLAN).await;
+    let admin = server.admin();
+    let rules = json!({
+        "version": 1,
+        "resources": [{
+            "name": "create-order",
+            "routes": [{"method": "POST", "path": "/api/orders"}],
+            "flow": [{"id": "create-order.qps", "count": 1000.0}]
+        }]
+    });
+    let r = admin
+        .checked(
+            Method::PUT,
+            "/api/v1/guard/services/order-api/rules",
+            Some((
+                "application/json",
+                serde_json::to_vec(&json!({"rules": rules, "note": "open"}))
+                    .expect("json")
+                    .into(),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let token = server
+        .token("sidecar", seawall_store::Role::Sidecar, Some("order-api"))
+        .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        &format!("http://{}", crate::rules::upstream().await),
+        dir.path().join("rules.json"),
+    )
+    .expect("config");
+    config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    config.control =
+        Some(Control::new(&server.base, "order-api", token, "pod-1").expect("control"));
+    let (addrs_tx, addrs_rx) = tokio::sync::oneshot::channel();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let sidecar = Sidecar::bind(config).await.expect("the sidecar starts");
+            let addrs = (
+                sidecar.local_addr().expect("addr"),
+                sidecar.admin_addr().expect("admin"),
+            );
+            let _ = addrs_tx.send(addrs);
+            tokio::select! {
+                _ = sidecar.run(std::future::pending::<()>()) => {}
+                _ = stop_rx => {}
+            }
+        });
+    });
+    let (proxy, admin_addr) = addrs_rx.await.expect("the sidecar is bound");
+    // Its first report carries its admin address: waited for by its
+    // arrival in the store, at most 10 s.
+    let started = Instant::now();
+    loop {
+        let reports = server
+            .state
+            .store
+            .sidecar_reports("order-api")
+            .await
+            .expect("reports");
+        if let Some(r) = reports.first()
+            && r.applied_version == 1
+        {
+            assert_eq!(r.admin_addr, Some(admin_addr.to_string()));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no report");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Following {
+        proxy,
+        stop: Some(stop),
+        thread: Some(thread),
+        _dir: dir,
+    }
+}
+
+async fn post_orders(proxy: SocketAddr, n: usize) {
+    let client = Client::new(&format!("http://{proxy}")).expect("client");
+    for _ in 0..n {
+        let r = client
+            .send(
+                Method::POST,
+                "/api/orders",
+                Some(("application/json", "{}".into())),
+            )
+            .await
+            .expect("request through the sidecar");
+        assert_eq!(r.status, StatusCode::OK);
+    }
+}
+
+/// One tick at the clock's time plus `TICK_MS`.
+async fn tick(state: &AppState, clock: &ManualClock) {
+    clock.advance(TICK_MS);
+    monitoring::tick(state, clock.now()).await.expect("tick");
+}
+
+/// The live row `id`.
+fn row<'a>(rows: &'a [seawall_monitor::LiveRow], id: &str) -> &'a seawall_monitor::LiveRow {
+    rows.iter().find(|r| r.id == id).expect("a live row")
+}
+
+async fn live_id(state: &AppState) -> i64 {
+    state
+        .store
+        .event("live")
+        .await
+        .expect("event")
+        .expect("live")
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_sidecar_is_scraped_and_its_entry_has_a_live_water_level() {
+    let server = TestServer::start_tweaked(by_hand).await;
+    let sidecar = live_event(&server).await;
+    let state = &server.state;
+    tick(state, &server.clock).await;
+    post_orders(sidecar.proxy, 30).await;
+    tick(state, &server.clock).await;
+
+    let id = live_id(state).await;
+    let p = state.monitor().published(id).expect("published");
+    let entry = row(&p.live.entries, "create-order");
+    let qps = entry.qps.expect("a qps from two scrapes");
+    assert!(qps > 0.0, "{entry:?}");
+    let capacity = entry.capacity_qps.expect("declared capacity");
+    let level = entry.water_level.expect("a water level");
+    assert!(
+        (level - qps / capacity).abs() < 1e-9,
+        "{level} = {qps} / {capacity}"
+    );
+    assert_eq!(entry.error_rate, Some(0.0));
+    assert!(entry.p99_ms.is_some());
+    assert_eq!(
+        serde_json::to_value(entry.source).expect("json"),
+        json!("ok")
+    );
+    // The service is the sum of the entries it serves.
+    let service = row(&p.live.services, "order-api");
+    assert_eq!(service.qps, Some(qps));
+    // History points are stored for the review.
+    let points = state
+        .store
+        .history(
+            id,
+            seawall_monitor::sample::TargetKind::Entry,
+            "create-order",
+            0,
+        )
+        .await
+        .expect("history");
+    assert_eq!(points.len(), 1);
+    assert!((f64::from(points[0].qps_max) - qps).abs() < 1e-3 * qps.max(1.0));
+    drop(sidecar);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_sidecar_is_stale_then_source_down_and_a_restart_keeps_it_firing() {
+    let mut server = TestServer::start_tweaked(by_hand).await;
+    let sidecar = live_event(&server).await;
+    let state = server.state.clone();
+    tick(&state, &server.clock).await;
+    post_orders(sidecar.proxy, 5).await;
+    tick(&state, &server.clock).await;
+    let last_good = server.clock.now();
+    let id = live_id(&state).await;
+
+    // The sidecar goes away: its rows are stale (not zero), with the error.
+    sidecar.kill().await;
+    let rule = "entry:create-order:source-down";
+    let mut fired = Vec::new();
+    for n in 1..=3 {
+        tick(&state, &server.clock).await;
+        let p = state.monitor().published(id).expect("published");
+        let entry = row(&p.live.entries, "create-order");
+        assert_eq!(
+            serde_json::to_value(entry.source).expect("json"),
+            json!("stale")
+        );
+        assert_eq!((entry.qps, entry.water_level), (None, None), "never zero");
+        assert_eq!(
+            entry.updated_at,
+            Some(u64::try_from(last_good).expect("ms"))
+        );
+        let error = p
+            .errors
+            .get(&(
+                seawall_monitor::sample::TargetKind::Entry,
+                "create-order".into(),
+            ))
+            .expect("the scrape's error");
+        assert!(error.contains("/metrics"), "{error}");
+        let firing = p.alerts.iter().any(|a| a.id == rule && a.state == "firing");
+        assert_eq!(firing, n == 3, "source-down fires at the third tick");
+        fired = state
+            .store
+            .alert_transitions(id, 0, 100)
+            .await
+            .expect("transitions")
+            .into_iter()
+            .filter(|t| t.transition.rule == rule)
+            .collect();
+    }
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].transition.change, Change::Fired);
+    let audited = state.store.audit(0, 10_000).await.expect("audit");
+    assert!(
+        audited
+            .iter()
+            .any(|a| a.action == "alert.fired" && a.detail.contains(rule) && a.actor == "monitor")
+    );
+    seawall_store::audit::verify(&audited).expect("the chain verifies");
+
+    // A restart on the same SQLite data: the alert is firing at once
+    // (restored), stays firing while the sidecar stays down, and no
+    // second `fired` transition is stored.
+    let handle = server.begin_stop();
+    handle.await.expect("task").expect("stops");
+    let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(
+        server.dir.path().join("seawall.db"),
+    ))
+    .await
+    .expect("reopen");
+    let clock = ManualClock::new(server.clock.now());
+    let again = by_hand(AppState::new(store, server.dir.path()).with_clock(clock.clock()));
+    let (base, stop) = serve(again.clone()).await;
+    let event = again
+        .store
+        .event("live")
+        .await
+        .expect("event")
+        .expect("live");
+    let before = monitoring::current(&again, &event).await.expect("current");
+    assert!(
+        before
+            .alerts
+            .iter()
+            .any(|a| a.id == rule && a.state == "firing"),
+        "restored before any tick"
+    );
+    for _ in 0..4 {
+        tick(&again, &clock).await;
+    }
+    let p = again.monitor().published(event.id).expect("published");
+    assert!(p.alerts.iter().any(|a| a.id == rule && a.state == "firing"));
+    let transitions: Vec<_> = again
+        .store
+        .alert_transitions(event.id, 0, 100)
+        .await
+        .expect("transitions")
+        .into_iter()
+        .filter(|t| t.transition.rule == rule)
+        .collect();
+    assert_eq!(
+        transitions.len(),
+        1,
+        "no second transition: {transitions:?}"
+    );
+    let _ = (base, stop.send(()));
+}
+
+/// Serves `state` on a fresh loopback port; its base URL and a stop switch.
+async fn serve(state: AppState) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = Server::with_state(listener, state).await.expect("server");
+    let base = format!("http://{}", server.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    (base, tx)
+}
