@@ -1097,3 +1097,36 @@ impl Model {
         Ok(serde_json::to_string_pretty(&dashboard)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_use_their_largest_whole_unit() {
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(3_600_000), "1h");
+        assert_eq!(duration(300_000), "5m");
+        assert_eq!(duration(40_000), "40s");
+        assert_eq!(duration(1_700), "1700ms");
+    }
+
+    #[test]
+    fn rule_ids_become_valid_alert_names() {
+        assert_eq!(alert_name("entry:home:water-warn"), "entry_home_water_warn");
+        assert_eq!(
+            alert_name("funnel_step:coupon grabbed:drop"),
+            "funnel_step_coupon_grabbed_drop"
+        );
+        assert_eq!(alert_name("9lives"), "_9lives");
+        assert_eq!(alert_name(""), "_");
+    }
+
+    #[test]
+    fn label_values_are_escaped_for_promql() {
+        assert_eq!(
+            sel(TargetKind::Entry, r#"a"b\c"#),
+            r#"{seawall_kind="entry",seawall_target="a\"b\\c"}"#
+        );
+    }
+}
