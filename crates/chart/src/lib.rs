@@ -14,6 +14,7 @@ pub mod graph;
 pub mod line;
 pub mod markup;
 pub mod scale;
+pub mod sparkline;
 pub mod standalone;
 pub mod timeline;
 
