@@ -415,6 +415,12 @@ const PAGES: &[Page] = &[
         ],
     },
     Page {
+        path: "/live",
+        heading: "Live",
+        name: "live",
+        needs: &[("#live-at", "No tick yet"), ("#no-alerts", "")],
+    },
+    Page {
         path: "/links",
         heading: "Link graph",
         name: "links",

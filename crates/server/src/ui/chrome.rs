@@ -30,6 +30,8 @@ pub enum Nav {
     Overview,
     /// `…/targets`.
     Targets,
+    /// `…/live`.
+    Live,
     /// `…/links`.
     Links,
     /// `…/rehearsals`.
@@ -46,9 +48,10 @@ pub enum Nav {
 
 impl Nav {
     /// The event pages in navigation order.
-    pub const PAGES: [Nav; 8] = [
+    pub const PAGES: [Nav; 9] = [
         Nav::Overview,
         Nav::Targets,
+        Nav::Live,
         Nav::Links,
         Nav::Rehearsals,
         Nav::Change,
@@ -63,6 +66,7 @@ impl Nav {
             Nav::Events => "Events",
             Nav::Overview => "Overview",
             Nav::Targets => "Targets & water levels",
+            Nav::Live => "Live",
             Nav::Links => "Link graph",
             Nav::Rehearsals => "Rehearsals",
             Nav::Change => "Change control",
@@ -77,6 +81,7 @@ impl Nav {
         match self {
             Nav::Events | Nav::Overview => "",
             Nav::Targets => "/targets",
+            Nav::Live => "/live",
             Nav::Links => "/links",
             Nav::Rehearsals => "/rehearsals",
             Nav::Change => "/change",
@@ -136,6 +141,8 @@ pub struct Chrome {
     pub css: &'static str,
     /// Server time of rendering, ms since the epoch (for countdowns).
     pub now_ms: i64,
+    /// Seconds between two polls of live values: the monitor's tick.
+    pub live_every_s: u64,
 }
 
 impl Chrome {
@@ -155,6 +162,7 @@ impl Chrome {
             htmx: assets::HTMX,
             css: assets::CSS,
             now_ms: state.now(),
+            live_every_s: state.monitor().options().interval().as_secs().max(1),
         }
     }
 

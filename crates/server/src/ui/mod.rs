@@ -49,6 +49,7 @@ pub mod chart;
 pub mod chrome;
 mod emergency;
 mod links;
+mod live;
 mod oncall;
 mod overview;
 mod page;
@@ -88,6 +89,7 @@ pub fn router() -> Router<AppState> {
         .merge(rehearsals::router())
         .merge(overview::router())
         .merge(targets::router())
+        .merge(live::router())
         .merge(links::router())
         .merge(plan::router())
         // ---- end of pages ----
