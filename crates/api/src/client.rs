@@ -34,6 +34,7 @@ use crate::audit::AuditPage;
 use crate::events::{Event, EventList, NewEvent};
 use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
 use crate::gate::{ChangeList, GateAnswer, GateCheck};
+use crate::monitoring::{AlertList, LiveView};
 use crate::plans::{PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan};
 use crate::rules::{Adjust, Applied, DeriveRequest, DeriveResult, Rules};
 use crate::runs::{Run, RunInfo, RunList};
@@ -430,6 +431,22 @@ impl Client {
     /// `GET /api/v1/events/{slug}/exceptions`.
     pub async fn exceptions(&self, slug: &str) -> Result<ExceptionList, ClientError> {
         self.get(&format!("/api/v1/events/{}/exceptions", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/alerts`: the event's pending, firing
+    /// and resolved alerts at the monitor's latest tick.
+    pub async fn alerts(&self, slug: &str) -> Result<AlertList, ClientError> {
+        self.get(&format!("/api/v1/events/{}/alerts", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/live`: the event's live view at the
+    /// monitor's latest tick.
+    pub async fn live(&self, slug: &str) -> Result<LiveView, ClientError> {
+        self.get(&format!("/api/v1/events/{}/live", segment(slug)))
             .await?
             .expect(200)
     }

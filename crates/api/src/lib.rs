@@ -22,6 +22,7 @@ pub mod exceptions;
 pub mod exports;
 pub mod gate;
 pub mod health;
+pub mod monitoring;
 pub mod plans;
 pub mod rules;
 pub mod runs;

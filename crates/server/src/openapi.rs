@@ -30,6 +30,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "exceptions", description = "Freeze exceptions: request, approve, reject"),
         (name = "guard", description = "Guard rules: derived, adjusted, versioned, followed by sidecars"),
         (name = "exports", description = "The freeze calendar as iCal, GitLab freeze periods and Argo CD sync windows"),
+        (name = "monitoring", description = "The event day: alerts and the live view"),
     )
 )]
 pub struct ApiDoc;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use seawall_server::service::monitoring::MonitorOptions;
 use seawall_server::{Config, Server, TlsConfig, TransportLimits, bootstrap};
 use seawall_sidecar::shutdown_signal;
 
@@ -85,6 +86,20 @@ pub struct ServeArgs {
     /// A web UI session ends this long after login, used or not.
     #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = duration)]
     session_max: Duration,
+    /// Time between two monitoring ticks: the sidecars' `/metrics` are
+    /// scraped (or Prometheus queried) and the event day evaluated (at
+    /// least 1s; shorter is raised to 1s).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    scrape_interval: Duration,
+    /// Bearer token for the sidecars' admin `/metrics` (sidecars started
+    /// with --admin-token).
+    #[arg(
+        long,
+        env = "SEAWALL_SCRAPE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    scrape_token: Option<String>,
     /// Least severe log level: error, warn, info, debug, trace [default:
     /// info, moved by -v/-q].
     #[arg(long, value_name = "LEVEL")]
@@ -147,7 +162,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             },
         })
         .await?
-        .with_limits(limits(args));
+        .with_limits(limits(args))
+        .with_monitoring(MonitorOptions {
+            scrape_interval: args.scrape_interval,
+            scrape_token: args.scrape_token.clone(),
+            background: true,
+        });
         if let Some(token) = server.bootstrap_token() {
             // Where the secret is, never the secret (docs/security.md).
             eprintln!("{}", bootstrap::notice(token));

@@ -9,6 +9,7 @@ pub mod exceptions;
 pub mod exports;
 pub mod gate;
 pub mod me;
+pub mod monitoring;
 pub mod plans;
 pub mod rules;
 pub mod runs;
@@ -44,6 +45,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(exceptions::router())
         .merge(exports::router())
         .merge(rules::router())
+        .merge(monitoring::router())
     // ---- end of the lead's areas ----
 }
 

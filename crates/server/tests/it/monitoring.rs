@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use common::{TestServer, event_with};
 use http::{Method, StatusCode};
+use seawall_api::monitoring::{AlertSeverity, AlertState};
 use seawall_monitor::alert::Change;
 use seawall_server::client::Client;
 use seawall_server::service::monitoring::{self, MonitorOptions};
 use seawall_server::{AppState, ManualClock, Server};
 use seawall_sidecar::{Config, Control, Sidecar};
+use seawall_store::Role;
 use serde_json::json;
 
 /// One second between ticks (the shortest interval the server takes).
@@ -229,7 +231,86 @@ async fn a_registered_sidecar_is_scraped_and_its_entry_has_a_live_water_level() 
         .expect("history");
     assert_eq!(points.len(), 1);
     assert!((f64::from(points[0].qps_max) - qps).abs() < 1e-3 * qps.max(1.0));
+
+    // The API says the same, in the documented shape (`get` checks the
+    // answer against the served OpenAPI document), and the typed client
+    // reads it.
+    let r = server.admin().get("/api/v1/events/live/live").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v: serde_json::Value = r.json().expect("json");
+    let api_entry = &v["entries"][0];
+    assert_eq!(api_entry["id"], "create-order");
+    assert_eq!(api_entry["qps"], json!(qps));
+    assert_eq!(api_entry["water_level"], json!(level));
+    assert_eq!(api_entry["source"], "ok");
+    // Its status is the plan's verdict on that level (the real rate of
+    // 30 requests sent at once is far above 20 QPS: critical).
+    let expected = if level > 0.9 {
+        "critical"
+    } else if level >= 0.7 {
+        "warn"
+    } else {
+        "ok"
+    };
+    assert_eq!(api_entry["status"], expected);
+    assert_eq!(api_entry["updated_at"], json!(server.clock.now()));
+    assert_eq!(
+        api_entry["sla_ratio"],
+        serde_json::Value::Null,
+        "not a partner"
+    );
+    assert_eq!(v["at"], json!(server.clock.now()));
+    let typed = Client::new(&server.base)
+        .expect("client")
+        .with_token(&server.admin)
+        .live("live")
+        .await
+        .expect("live");
+    assert_eq!(typed.entries[0].water_level, Some(level));
+    assert_eq!(typed.services[0].qps, Some(qps));
+    let alerts = server.admin().get("/api/v1/events/live/alerts").await;
+    assert_eq!(alerts.status, StatusCode::OK, "{}", alerts.text());
     drop(sidecar);
+}
+
+#[tokio::test]
+async fn alerts_and_live_are_read_by_the_readers_of_an_event() {
+    let server = TestServer::start_tweaked(by_hand).await;
+    event_with(&server, "live", "Live", common::PLAN).await;
+    // Before any tick: an empty view, no alerts.
+    let r = server.admin().get("/api/v1/events/live/live").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v: serde_json::Value = r.json().expect("json");
+    assert_eq!(v["at"], serde_json::Value::Null);
+    assert_eq!(v["entries"], json!([]));
+    let r = server.admin().get("/api/v1/events/nope/alerts").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let readers = [
+        Role::Admin,
+        Role::Commander,
+        Role::Pm,
+        Role::Oncall,
+        Role::Viewer,
+    ];
+    for role in Role::ALL {
+        let scope = match role {
+            Role::Pm => Some("bike"),
+            Role::Ci => Some("live"),
+            Role::Sidecar => Some("order-api"),
+            _ => None,
+        };
+        let secret = server
+            .token(&format!("as-{}", role.as_str()), role, scope)
+            .await;
+        for path in ["/api/v1/events/live/alerts", "/api/v1/events/live/live"] {
+            let r = server.api(Some(&secret)).get(path).await;
+            common::check_role_answer(&r, &format!("GET {path}"), role, &readers, 200);
+        }
+    }
+    for path in ["/api/v1/events/live/alerts", "/api/v1/events/live/live"] {
+        let r = server.api(None).get(path).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,6 +362,8 @@ async fn a_dead_sidecar_is_stale_then_source_down_and_a_restart_keeps_it_firing(
     }
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].transition.change, Change::Fired);
+    let fired_at = i64::try_from(fired[0].transition.at_ms).expect("ms");
+    assert_eq!(fired_at, server.clock.now());
     let audited = state.store.audit(0, 10_000).await.expect("audit");
     assert!(
         audited
@@ -334,7 +417,24 @@ async fn a_dead_sidecar_is_stale_then_source_down_and_a_restart_keeps_it_firing(
         1,
         "no second transition: {transitions:?}"
     );
-    let _ = (base, stop.send(()));
+    // Through the API of the restarted server.
+    let alerts = Client::new(&base)
+        .expect("client")
+        .with_token(&server.admin)
+        .alerts("live")
+        .await
+        .expect("alerts");
+    let down = alerts
+        .alerts
+        .iter()
+        .find(|a| a.id == rule)
+        .expect("source-down listed");
+    assert_eq!(down.state, AlertState::Firing);
+    assert_eq!(down.severity, AlertSeverity::Page);
+    assert_eq!(down.metric, "source_down");
+    assert_eq!(down.since, Some(fired_at));
+    assert_eq!(down.target.id, "create-order");
+    let _ = stop.send(());
 }
 
 /// Serves `state` on a fresh loopback port; its base URL and a stop switch.

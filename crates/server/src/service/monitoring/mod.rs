@@ -328,6 +328,109 @@ pub async fn current(state: &AppState, event: &Event) -> Result<Arc<Published>, 
     }))
 }
 
+/// The API's shape of a tick's alerts.
+pub fn alert_list(p: &Published) -> seawall_api::monitoring::AlertList {
+    use seawall_api::monitoring as api;
+    let alerts = p
+        .alerts
+        .iter()
+        .filter_map(|a| {
+            let state = match a.state {
+                "pending" => api::AlertState::Pending,
+                "firing" => api::AlertState::Firing,
+                "resolved" => api::AlertState::Resolved,
+                _ => return None,
+            };
+            Some(api::Alert {
+                id: a.id.clone(),
+                target: api::AlertTarget {
+                    kind: api_kind(a.target.kind),
+                    id: a.target.id.clone(),
+                },
+                metric: a.metric.to_owned(),
+                severity: match a.severity {
+                    seawall_monitor::Severity::Page => api::AlertSeverity::Page,
+                    seawall_monitor::Severity::Ticket => api::AlertSeverity::Ticket,
+                    seawall_monitor::Severity::Warn => api::AlertSeverity::Warn,
+                    seawall_monitor::Severity::Critical => api::AlertSeverity::Critical,
+                },
+                state,
+                value: a.value.filter(|v| v.is_finite()),
+                threshold: a.threshold,
+                since: a.since.and_then(|t| i64::try_from(t).ok()),
+                inhibited_by: a.inhibited_by.clone(),
+            })
+        })
+        .collect();
+    api::AlertList { alerts }
+}
+
+fn api_kind(kind: TargetKind) -> seawall_api::monitoring::TargetKind {
+    use seawall_api::monitoring::TargetKind as K;
+    match kind {
+        TargetKind::Entry => K::Entry,
+        TargetKind::Service => K::Service,
+        TargetKind::Partner => K::Partner,
+        TargetKind::FunnelStep => K::FunnelStep,
+        TargetKind::Query => K::Query,
+    }
+}
+
+/// The API's shape of a tick's live view; stale and failed rows carry
+/// their source's error.
+pub fn live_view(p: &Published) -> seawall_api::monitoring::LiveView {
+    use seawall_api::monitoring as api;
+    use seawall_monitor::eval::SourceState;
+    use seawall_plan::capacity::Status;
+    let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+    let rows = |kind: TargetKind, rows: &[seawall_monitor::LiveRow]| -> Vec<api::LiveRow> {
+        rows.iter()
+            .map(|r| api::LiveRow {
+                id: r.id.clone(),
+                qps: finite(r.qps),
+                capacity_qps: finite(r.capacity_qps),
+                water_level: finite(r.water_level),
+                p99_ms: finite(r.p99_ms),
+                error_rate: finite(r.error_rate),
+                status: match r.status {
+                    Status::Ok => api::LiveStatus::Ok,
+                    Status::Warn => api::LiveStatus::Warn,
+                    Status::Critical => api::LiveStatus::Critical,
+                    Status::Unknown => api::LiveStatus::Unknown,
+                },
+                source: match r.source {
+                    SourceState::Ok => api::SourceState::Ok,
+                    SourceState::Stale => api::SourceState::Stale,
+                    SourceState::Failed => api::SourceState::Failed,
+                    SourceState::Missing => api::SourceState::Missing,
+                },
+                error: r
+                    .error
+                    .clone()
+                    .or_else(|| p.errors.get(&(kind, r.id.clone())).cloned())
+                    .filter(|_| matches!(r.source, SourceState::Stale | SourceState::Failed)),
+                updated_at: r.updated_at.and_then(|t| i64::try_from(t).ok()),
+                target_qps: finite(r.target_qps),
+                traffic_ratio: finite(r.traffic_ratio),
+                time_to_critical_s: finite(r.time_to_critical_s),
+                burn_rate: finite(r.burn_rate),
+                sla_ratio: finite(r.sla_ratio),
+                conversion: finite(r.conversion),
+                planned_conversion: finite(r.planned_conversion),
+            })
+            .collect()
+    };
+    api::LiveView {
+        at: (p.live.at_ms > 0)
+            .then(|| i64::try_from(p.live.at_ms).ok())
+            .flatten(),
+        entries: rows(TargetKind::Entry, &p.live.entries),
+        services: rows(TargetKind::Service, &p.live.services),
+        partners: rows(TargetKind::Partner, &p.live.partners),
+        funnel: rows(TargetKind::FunnelStep, &p.live.funnel),
+    }
+}
+
 /// Ticks every interval until the server shuts down.
 pub(crate) async fn run(state: AppState) {
     let mut ticks = tokio::time::interval(state.monitor().options.interval());
