@@ -450,3 +450,90 @@ async fn serve(state: AppState) -> (String, tokio::sync::oneshot::Sender<()>) {
     }));
     (base, tx)
 }
+
+/// A stand-in for Prometheus' query API: create-order's default qps
+/// template answers 12, a query with `many_to_many` is refused as
+/// Prometheus refuses one (422 `execution`), anything else matches no
+/// series.
+async fn fake_prometheus() -> SocketAddr {
+    async fn query(
+        axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+    ) -> (StatusCode, axum::Json<serde_json::Value>) {
+        let q = form.get("query").cloned().unwrap_or_default();
+        if q.contains("many_to_many") {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({
+                    "status": "error",
+                    "errorType": "execution",
+                    "error": "found duplicate series for the match group; many-to-many matching not allowed"
+                })),
+            );
+        }
+        let t = form
+            .get("time")
+            .and_then(|t| t.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let result = if q
+            .starts_with("sum(rate(seawall_sidecar_requests_total{resource=\"create-order\"}[")
+        {
+            json!([{"metric": {}, "value": [t, "12"]}])
+        } else {
+            json!([])
+        };
+        (
+            StatusCode::OK,
+            axum::Json(
+                json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
+            ),
+        )
+    }
+    let app = axum::Router::new().route("/api/v1/query", axum::routing::post(query));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn prometheus_feeds_the_live_view_and_a_rejected_query_shows_its_error() {
+    let server = TestServer::start_tweaked(by_hand).await;
+    let prometheus = fake_prometheus().await;
+    let plan = format!(
+        "{}monitoring:\n  prometheus: {{url: \"http://{prometheus}\"}}\n  queries:\n    \
+         order-api: {{p99_ms: \"sum(many_to_many_metric)\"}}\n",
+        common::PLAN
+    );
+    event_with(&server, "prom", "Prom", &plan).await;
+    tick(&server.state, &server.clock).await;
+    let v: serde_json::Value = server
+        .admin()
+        .get("/api/v1/events/prom/live")
+        .await
+        .json()
+        .expect("json");
+    let entry = &v["entries"][0];
+    assert_eq!(entry["id"], "create-order");
+    assert_eq!(entry["qps"], json!(12.0));
+    assert_eq!(
+        entry["water_level"],
+        json!(12.0 / entry["capacity_qps"].as_f64().expect("capacity"))
+    );
+    assert_eq!(entry["source"], "ok");
+    assert_eq!(
+        entry["p99_ms"],
+        serde_json::Value::Null,
+        "no series: no data, not 0"
+    );
+    // The service's rejected query: failed with Prometheus' own words.
+    let service = &v["services"][0];
+    assert_eq!(service["source"], "failed");
+    assert_eq!(service["qps"], serde_json::Value::Null);
+    let error = service["error"].as_str().expect("error text");
+    assert!(
+        error.contains("422") && error.contains("many-to-many"),
+        "{error}"
+    );
+}
