@@ -8,12 +8,14 @@
 //! binary runs, on 127.0.0.1. Everything started here stops on drop.
 
 mod browser;
+mod metrics;
 mod proxy;
 mod server;
 
 use std::path::PathBuf;
 
 pub use browser::{Binaries, Browser, LogEntry, Size};
+pub use metrics::MetricsPage;
 pub use proxy::{BROWSER_OWN_HOSTS, RecordingProxy, host_of};
 pub use server::{CARNIVAL, ControlPlane, T0};
 

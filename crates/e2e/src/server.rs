@@ -36,6 +36,8 @@ pub struct ControlPlane {
     pub admin: String,
     /// The server's clock.
     pub clock: ManualClock,
+    /// The server's state (monitoring ticks are driven by hand with it).
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServerError>>>,
     // Last: removed after the server is told to stop.
@@ -57,7 +59,7 @@ impl ControlPlane {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(E2eError::io("bind the control plane"))?;
-        let server = Server::with_state(listener, state)
+        let server = Server::with_state(listener, state.clone())
             .await
             .map_err(|e| fail("start", &e))?;
         let admin = server
@@ -77,10 +79,20 @@ impl ControlPlane {
             port: addr.port(),
             admin,
             clock,
+            state,
             shutdown: Some(tx),
             handle: Some(handle),
             _dir: dir,
         })
+    }
+
+    /// One monitoring tick at the clock's time plus `advance_ms`, as the
+    /// background loop would run it (tests drive the monitor by hand).
+    pub async fn tick(&self, advance_ms: i64) -> Result<(), E2eError> {
+        self.clock.advance(advance_ms);
+        seawall_server::service::monitoring::tick(&self.state, self.clock.now())
+            .await
+            .map_err(|e| E2eError::Server(format!("monitoring tick: {e}")))
     }
 
     /// A JSON API client holding `token`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use seawall_api::ChangeKind;
 use seawall_api::exceptions::RequestException;
-use seawall_e2e::{BROWSER_OWN_HOSTS, Browser, ControlPlane, RecordingProxy, Size};
+use seawall_e2e::{BROWSER_OWN_HOSTS, Browser, ControlPlane, MetricsPage, RecordingProxy, Size};
 use seawall_store::Role;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, MutexGuard};
@@ -884,4 +884,113 @@ async fn a_dropped_browser_leaves_no_process_behind() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server.stop().await.expect("stop the server");
+}
+
+/// A plan of one entry on a service of 20 QPS whose monitor scrapes
+/// `target` (a [`MetricsPage`]).
+fn live_plan(target: &str) -> String {
+    format!(
+        "event: {{name: Live, timezone: UTC}}
+organization:
+  business_lines:
+    bike: {{name: Bike, services: [order-api]}}
+goals:
+  orders: {{total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {{entry: create-order}}
+entries:
+  create-order: {{service: order-api, method: POST, path: /api/orders}}
+services:
+  order-api: {{line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}}
+monitoring:
+  scrape: [\"{target}\"]
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_shows_the_ticks_values_and_alerts() {
+    let s = scene(Size::DESKTOP).await;
+    // 600 requests between two scrapes milliseconds apart: far over the
+    // entry's 20 QPS, so its water level is critical and alerts.
+    let metrics = MetricsPage::start("create-order", 600)
+        .await
+        .expect("metrics page");
+    s.server
+        .event("live", "Live", &live_plan(&metrics.addr))
+        .await
+        .expect("live event");
+    for _ in 0..3 {
+        s.server.tick(10_000).await.expect("tick");
+    }
+    s.session("lin-wei", Role::Commander).await;
+    let b = &s.browser;
+    b.goto("/ui/events/live/live").await.expect("goto");
+    s.assert_clean("the Live page").await;
+    let row = b.find("#live-entry-create-order").await.expect("entry row");
+    assert_eq!(
+        row.attr("data-status").await.expect("status").as_deref(),
+        Some("critical")
+    );
+    assert_eq!(
+        row.attr("data-source").await.expect("source").as_deref(),
+        Some("ok")
+    );
+    let qps = b
+        .text("#live-entry-create-order td.qps")
+        .await
+        .expect("qps");
+    assert!(qps.chars().any(|c| c.is_ascii_digit()), "a live qps: {qps}");
+    assert!(
+        b.exists("#live-entry-create-order svg.sparkline polyline")
+            .await
+            .expect("sparkline"),
+        "a sparkline of the ticks"
+    );
+    let alerts = b.text("#alert-list").await.expect("alert list");
+    assert!(
+        alerts.contains("entry:create-order:water-critical"),
+        "{alerts}"
+    );
+    let history = b.text("#alert-history").await.expect("history");
+    assert!(history.contains("water-critical"), "{history}");
+    b.screenshot("live")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
+
+    // The overview polls the live fragment with htmx: its row arrives.
+    b.goto("/ui/events/live").await.expect("overview");
+    let started = Instant::now();
+    while !b
+        .exists("#live-now tr[data-live-entry=create-order]")
+        .await
+        .expect("exists")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the live fragment never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.assert_clean("the overview with its live fragment").await;
+
+    // War-room mode: dark, large type.
+    b.goto("/ui/events/live/live?wall=1").await.expect("wall");
+    assert!(
+        b.exists("html.theme-warroom .live.wall")
+            .await
+            .expect("wall")
+    );
+    s.assert_clean("war-room mode").await;
+    b.screenshot("live-wall")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
+    s.assert_no_external_request();
+    s.close().await;
 }
