@@ -100,6 +100,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     scrape_token: Option<String>,
+    /// Push the event day's alerts to this Alertmanager
+    /// (`POST URL/api/v2/alerts`; firing ones again every minute).
+    #[arg(long, env = "SEAWALL_ALERTMANAGER", value_name = "URL")]
+    alertmanager: Option<String>,
     /// Least severe log level: error, warn, info, debug, trace [default:
     /// info, moved by -v/-q].
     #[arg(long, value_name = "LEVEL")]
@@ -167,6 +171,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             scrape_interval: args.scrape_interval,
             scrape_token: args.scrape_token.clone(),
             background: true,
+            alertmanager: args.alertmanager.clone(),
         });
         if let Some(token) = server.bootstrap_token() {
             // Where the secret is, never the secret (docs/security.md).

@@ -6,6 +6,8 @@
 use crate::common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{TestServer, event_with};
@@ -456,11 +458,17 @@ async fn serve(state: AppState) -> (String, tokio::sync::oneshot::Sender<()>) {
 /// Prometheus refuses one (422 `execution`), anything else matches no
 /// series.
 async fn fake_prometheus() -> SocketAddr {
+    fake_prometheus_refusing(Arc::new(AtomicBool::new(true))).await
+}
+
+/// [`fake_prometheus`], refusing `many_to_many` only while `refuse` is set.
+async fn fake_prometheus_refusing(refuse: Arc<AtomicBool>) -> SocketAddr {
     async fn query(
+        axum::extract::State(refuse): axum::extract::State<Arc<AtomicBool>>,
         axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
     ) -> (StatusCode, axum::Json<serde_json::Value>) {
         let q = form.get("query").cloned().unwrap_or_default();
-        if q.contains("many_to_many") {
+        if q.contains("many_to_many") && refuse.load(Ordering::SeqCst) {
             return (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 axum::Json(json!({
@@ -488,7 +496,9 @@ async fn fake_prometheus() -> SocketAddr {
             ),
         )
     }
-    let app = axum::Router::new().route("/api/v1/query", axum::routing::post(query));
+    let app = axum::Router::new()
+        .route("/api/v1/query", axum::routing::post(query))
+        .with_state(refuse);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -536,4 +546,140 @@ async fn prometheus_feeds_the_live_view_and_a_rejected_query_shows_its_error() {
         error.contains("422") && error.contains("many-to-many"),
         "{error}"
     );
+}
+
+/// A stand-in for Alertmanager's `POST /api/v2/alerts` that checks each
+/// body against the API's `postableAlerts` (an array of objects with
+/// `labels` — string values, `alertname` among them — and optional
+/// string `annotations`, RFC 3339 `startsAt`/`endsAt` and `generatorURL`,
+/// nothing else): 400 for a body that is not, else 200 and the body kept.
+async fn fake_alertmanager(received: Arc<Mutex<Vec<serde_json::Value>>>) -> String {
+    fn strings(v: &serde_json::Value) -> bool {
+        v.as_object()
+            .is_some_and(|o| o.values().all(serde_json::Value::is_string))
+    }
+    fn postable(a: &serde_json::Value) -> Result<(), String> {
+        let o = a.as_object().ok_or("not an object")?;
+        for key in o.keys() {
+            if ![
+                "labels",
+                "annotations",
+                "startsAt",
+                "endsAt",
+                "generatorURL",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(format!("unknown field {key}"));
+            }
+        }
+        let labels = o.get("labels").ok_or("no labels")?;
+        if !strings(labels) || labels.get("alertname").is_none() {
+            return Err("labels must be strings with an alertname".into());
+        }
+        if o.get("annotations").is_some_and(|a| !strings(a)) {
+            return Err("annotations must be strings".into());
+        }
+        for time in ["startsAt", "endsAt"] {
+            if let Some(t) = o.get(time) {
+                let text = t.as_str().ok_or("a time must be a string")?;
+                text.parse::<jiff::Timestamp>()
+                    .map_err(|e| format!("{time} {text}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+    async fn alerts(
+        axum::extract::State(received): axum::extract::State<Arc<Mutex<Vec<serde_json::Value>>>>,
+        body: axum::Json<serde_json::Value>,
+    ) -> (StatusCode, String) {
+        let Some(list) = body.0.as_array() else {
+            return (StatusCode::BAD_REQUEST, "not an array".into());
+        };
+        if let Err(e) = list.iter().try_for_each(postable) {
+            return (StatusCode::BAD_REQUEST, e);
+        }
+        received.lock().expect("lock").push(body.0.clone());
+        (StatusCode::OK, String::new())
+    }
+    let app = axum::Router::new()
+        .route("/api/v2/alerts", axum::routing::post(alerts))
+        .with_state(received);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .expect("time")
+        .to_string()
+}
+
+#[tokio::test]
+async fn firing_alerts_are_pushed_to_alertmanager_again_while_firing_and_resolved() {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let am = fake_alertmanager(Arc::clone(&received)).await;
+    let refuse = Arc::new(AtomicBool::new(true));
+    let prometheus = fake_prometheus_refusing(Arc::clone(&refuse)).await;
+    let server = TestServer::start_tweaked(by_hand).await;
+    let state = server.state.clone().with_monitoring(MonitorOptions {
+        scrape_interval: Duration::from_secs(1),
+        alertmanager: Some(am),
+        ..MonitorOptions::default()
+    });
+    let plan = format!(
+        "{}monitoring:\n  prometheus: {{url: \"http://{prometheus}\"}}\n  queries:\n    \
+         order-api: {{p99_ms: \"sum(many_to_many_metric)\"}}\n",
+        common::PLAN
+    );
+    event_with(&server, "am", "Alertmanager", &plan).await;
+    let sent = || received.lock().expect("lock").clone();
+    // order-api's query is refused: source-down fires at the third tick.
+    tick(&state, &server.clock).await;
+    tick(&state, &server.clock).await;
+    assert!(sent().is_empty(), "nothing fires, nothing is sent");
+    tick(&state, &server.clock).await;
+    let fired_at = server.clock.now();
+    let first = sent();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let alert = &first[0][0];
+    assert_eq!(
+        alert["labels"]["alertname"],
+        "service:order-api:source-down"
+    );
+    assert_eq!(alert["labels"]["severity"], "page");
+    assert_eq!(alert["labels"]["event"], "am");
+    assert_eq!(alert["labels"]["target"], "order-api");
+    assert_eq!(alert["startsAt"], json!(rfc3339(fired_at)));
+    assert_eq!(
+        alert["endsAt"],
+        json!(rfc3339(fired_at + 240_000)),
+        "four minutes ahead"
+    );
+    // Not again at the next tick; again a minute later, same start.
+    tick(&state, &server.clock).await;
+    assert_eq!(sent().len(), 1);
+    server.clock.advance(59_000);
+    tick(&state, &server.clock).await;
+    let again = sent();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[1][0]["labels"], alert["labels"]);
+    assert_eq!(again[1][0]["startsAt"], alert["startsAt"]);
+    // The query is answered again: resolved, sent once with its end.
+    refuse.store(false, Ordering::SeqCst);
+    tick(&state, &server.clock).await;
+    let resolved_at = server.clock.now();
+    let last = sent();
+    assert_eq!(last.len(), 3);
+    assert_eq!(
+        last[2][0]["labels"]["alertname"],
+        "service:order-api:source-down"
+    );
+    assert_eq!(last[2][0]["endsAt"], json!(rfc3339(resolved_at)));
+    tick(&state, &server.clock).await;
+    assert_eq!(sent().len(), 3, "nothing more to say");
 }

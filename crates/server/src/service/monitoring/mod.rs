@@ -19,6 +19,7 @@
 //! made (a restart, a new plan version, a new run), so a firing alert is
 //! neither lost nor fired twice.
 
+pub mod alertmanager;
 pub mod registry;
 mod sources;
 
@@ -137,13 +138,14 @@ async fn engine<'a>(
             config.timeout = options.interval().min(config.timeout);
             PromClient::new(config).map_err(|e| e.to_string())
         });
-        let (board, last_good_ms, history) = match engines.remove(&event.id) {
+        let (board, last_good_ms, history, pushed) = match engines.remove(&event.id) {
             // The sources' memory and the history outlive a new plan version.
-            Some(old) => (old.board, old.last_good_ms, old.history),
+            Some(old) => (old.board, old.last_good_ms, old.history, old.pushed),
             None => (
                 Board::default(),
                 HashMap::new(),
                 History::new(ms(event.created_ms)),
+                HashMap::new(),
             ),
         };
         engines.insert(
@@ -156,6 +158,7 @@ async fn engine<'a>(
                 board,
                 last_good_ms,
                 prometheus,
+                pushed,
             },
         );
     }
@@ -227,6 +230,11 @@ async fn tick_event(
             )
             .await?;
     }
+    if let Some(url) = &state.monitor().options.alertmanager {
+        let interval_ms =
+            u64::try_from(state.monitor().options.interval().as_millis()).unwrap_or(u64::MAX);
+        push_alerts(url, &event.slug, m, &out.transitions, now_ms, interval_ms).await;
+    }
     let points = history_points(&out.live, &m.history);
     state.store.put_history(event.id, &points).await?;
     state.monitor().publish(
@@ -238,6 +246,86 @@ async fn tick_event(
         },
     );
     Ok(())
+}
+
+/// Sends Alertmanager what changed for it: alerts that fired (and, every
+/// [`alertmanager::RESEND_MS`], those still firing), and the resolution of
+/// those it was sent. A failed push is logged and tried again next tick.
+async fn push_alerts(
+    url: &str,
+    slug: &str,
+    m: &mut EventMonitor,
+    transitions: &[seawall_monitor::Transition],
+    now_ms: u64,
+    interval_ms: u64,
+) {
+    use alertmanager::{Outgoing, RESEND_MS, postable};
+    let mut out = Vec::new();
+    let mut sent = Vec::new();
+    let mut resolved = Vec::new();
+    for t in transitions {
+        let seawall_monitor::alert::State::Resolved { at_ms } = t.state else {
+            continue;
+        };
+        if let Some(&(fired_ms, _)) = m.pushed.get(&t.rule) {
+            out.push(postable(
+                &Outgoing {
+                    event: slug,
+                    rule: &t.rule,
+                    target: (t.target.kind.as_str(), &t.target.id),
+                    metric: t.signal.as_str(),
+                    severity: t.severity.as_str(),
+                    value: Some(t.value),
+                    threshold: t.threshold,
+                    fired_ms,
+                    resolved_ms: Some(at_ms),
+                },
+                now_ms,
+                interval_ms,
+            ));
+            resolved.push(t.rule.clone());
+        }
+    }
+    for a in m.evaluator.alerts(false) {
+        if a.state != "firing" || a.inhibited_by.is_some() {
+            continue;
+        }
+        let fired_ms = a.since.unwrap_or(now_ms);
+        let due = m
+            .pushed
+            .get(&a.id)
+            .is_none_or(|&(_, last)| now_ms.saturating_sub(last) >= RESEND_MS);
+        if !due {
+            continue;
+        }
+        out.push(postable(
+            &Outgoing {
+                event: slug,
+                rule: &a.id,
+                target: (a.target.kind.as_str(), &a.target.id),
+                metric: a.metric,
+                severity: a.severity.as_str(),
+                value: a.value,
+                threshold: a.threshold,
+                fired_ms,
+                resolved_ms: None,
+            },
+            now_ms,
+            interval_ms,
+        ));
+        sent.push((a.id.clone(), fired_ms));
+    }
+    match alertmanager::push(url, &out).await {
+        Ok(()) => {
+            for rule in resolved {
+                m.pushed.remove(&rule);
+            }
+            for (rule, fired_ms) in sent {
+                m.pushed.insert(rule, (fired_ms, now_ms));
+            }
+        }
+        Err(e) => tracing::warn!(event = %slug, "{e}"),
+    }
 }
 
 /// Every row failed with `error` (a Prometheus URL that cannot be used).

@@ -38,6 +38,9 @@ pub struct MonitorOptions {
     /// (what `seawall serve` uses) turns it on; servers made from a state
     /// (tests) call [`tick`] themselves.
     pub background: bool,
+    /// Alertmanager to push alerts to (`POST {url}/api/v2/alerts`;
+    /// `service::monitoring::alertmanager`); `None`: no push.
+    pub alertmanager: Option<String>,
 }
 
 impl Default for MonitorOptions {
@@ -46,6 +49,7 @@ impl Default for MonitorOptions {
             scrape_interval: DEFAULT_SCRAPE_INTERVAL,
             scrape_token: None,
             background: false,
+            alertmanager: None,
         }
     }
 }
@@ -85,6 +89,8 @@ pub(crate) struct EventMonitor {
     /// Clock time of each target's last good round.
     pub(crate) last_good_ms: HashMap<String, u64>,
     pub(crate) prometheus: Option<Result<PromClient, String>>,
+    /// Alerts sent to Alertmanager: rule id → (fired at, last sent at).
+    pub(crate) pushed: HashMap<String, (u64, u64)>,
 }
 
 /// The monitor of every event, shared by the loop and the readers.
