@@ -66,6 +66,10 @@ enum Command {
     /// The control plane's hash-chained audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// An event's live values, refreshed like top: qps, capacity, water level, p99, errors, status (docs/monitoring.md).
+    Live(commands::live::LiveArgs),
+    /// An event's pending, firing and resolved alerts (docs/monitoring.md).
+    Alerts(commands::live::AlertsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +187,8 @@ fn main() -> ExitCode {
         Command::Push(a) => commands::push::run(a),
         Command::Token(c) => commands::token::run(c),
         Command::Audit(c) => commands::audit::run(c),
+        Command::Live(a) => commands::live::run_live(a),
+        Command::Alerts(a) => commands::live::run_alerts(a),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ pub mod freeze;
 pub mod gate;
 pub mod guard;
 pub mod links;
+pub mod live;
 pub mod monitoring;
 pub mod load;
 pub mod oncall;

@@ -10,6 +10,7 @@ mod demo;
 mod freeze_export;
 mod gate;
 mod guard;
+mod live;
 mod load;
 mod monitoring;
 mod rehearse;
