@@ -186,3 +186,132 @@ fn live_and_alerts_against_a_real_server() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
     drop(server);
 }
+
+/// `pid`'s descendant named `seawall` (under `script`'s shell), if any.
+fn seawall_under(pid: u32) -> Option<u32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .ok()?;
+    for child in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let Ok(child) = child.parse::<u32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+        if comm.trim() == "seawall" {
+            return Some(child);
+        }
+        if let Some(found) = seawall_under(child) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// A child process killed and reaped on drop (a failed assertion leaves
+/// nothing running).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn on_a_terminal_live_refreshes_until_ctrl_c() {
+    let dir = TempDir::new("live-tty");
+    let data = dir.0.join("data");
+    let server = Serve::start(&data, &["--scrape-interval".into(), "1s".into()]);
+    let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
+    let admin = admin.trim();
+    let page = still_page();
+    let path = plan(&dir.0, "calm", &page);
+    ok(
+        &server.url,
+        admin,
+        &[
+            "push",
+            path.to_str().expect("utf-8"),
+            "--event",
+            "calm",
+            "--create",
+        ],
+    );
+    wait_for(
+        &server.url,
+        admin,
+        &["live", "--event", "calm", "--format", "json"],
+        |v| v["entries"][0]["qps"].is_number(),
+    );
+    // `script` gives the command a pseudo-terminal, as a user's shell does
+    // (of a user's size: a new one has no columns).
+    let command = format!(
+        "stty cols 160 rows 40; exec {} live --event calm --every 200ms",
+        env!("CARGO_BIN_EXE_seawall")
+    );
+    let child = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("SEAWALL_SERVER", &server.url)
+        .env("SEAWALL_TOKEN", admin)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut child = Reaped(child);
+    let mut stdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0_u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    // Redraws, each clearing the screen first, until a tick's row shows.
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    let enough = |seen: &[u8]| {
+        let text = String::from_utf8_lossy(seen);
+        text.matches("Ctrl-C to quit").count() >= 3 && text.contains("create-order")
+    };
+    while !enough(&seen) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no three redraws with a row: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.extend(chunk);
+        }
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        text.contains("\x1b[H\x1b[2J"),
+        "the screen is cleared: {text}"
+    );
+    assert!(text.contains("create-order"), "{text}");
+    // Ctrl-C: SIGINT to the command, which exits 0 (script -e passes it on).
+    let pid = seawall_under(child.0.id()).expect("seawall runs under script");
+    let killed = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after Ctrl-C: {status:?}");
+    drop(server);
+}
