@@ -2,8 +2,8 @@
 
 mod alerts;
 mod burn;
-mod export;
 mod common;
+mod export;
 mod history;
 mod live;
 mod props;
