@@ -187,11 +187,22 @@ fn change_name(c: Change) -> &'static str {
     }
 }
 
+/// An alert's value or threshold in its signal's unit: water levels and
+/// error rates as percentages (`118,518.4 %`, `70.0 %`), others as numbers.
+fn value_of(metric: &str, v: f64) -> String {
+    match metric {
+        "water_level" | "error_rate" if v.is_finite() => format!("{} %", qps(v * 100.0)),
+        _ => value(v),
+    }
+}
+
 fn value(v: f64) -> String {
     if v.is_infinite() {
         "∞".to_owned()
     } else if v.abs() < 10.0 {
-        format!("{v:.3}")
+        // Up to three decimals, trailing zeros dropped (`2.5`, `3`).
+        let text = format!("{v:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
     } else {
         qps(v)
     }
@@ -272,8 +283,10 @@ async fn page(
             metric: a.metric,
             severity: a.severity.as_str(),
             state: a.state,
-            value: a.value.map_or_else(|| "—".to_owned(), value),
-            threshold: value(a.threshold),
+            value: a
+                .value
+                .map_or_else(|| "—".to_owned(), |v| value_of(a.metric, v)),
+            threshold: value_of(a.metric, a.threshold),
             since: a
                 .since
                 .and_then(|t| i64::try_from(t).ok())
@@ -295,7 +308,7 @@ async fn page(
             at: clock(t.transition.at_ms),
             rule: t.transition.rule.clone(),
             change: change_name(t.transition.change),
-            value: value(t.transition.value),
+            value: value_of(t.transition.signal.as_str(), t.transition.value),
         })
         .collect();
     let self_href = format!(
@@ -354,4 +367,21 @@ async fn now(
         rows,
         firing: p.alerts.iter().filter(|a| a.state == "firing").count(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_values_read_in_their_signal_s_unit() {
+        assert_eq!(value_of("water_level", 0.7), "70 %");
+        assert_eq!(value_of("water_level", 1185.184), "118,518.4 %");
+        assert_eq!(value_of("error_rate", 0.025), "2.5 %");
+        assert_eq!(value_of("water_level", f64::INFINITY), "∞");
+        assert_eq!(value_of("source_down", 3.0), "3");
+        assert_eq!(value_of("source_down", 2.5), "2.5");
+        assert_eq!(value_of("traffic_ratio", 1.2), "1.2");
+        assert_eq!(value_of("qps", 12_345.0), "12,345");
+    }
 }
