@@ -36,7 +36,7 @@ pub struct MonitorOptions {
     pub scrape_token: Option<String>,
     /// Whether [`crate::Server::run`] runs the tick loop. `Server::bind`
     /// (what `seawall serve` uses) turns it on; servers made from a state
-    /// (tests) call [`tick`] themselves.
+    /// (tests) call [`tick`](super::tick) themselves.
     pub background: bool,
     /// Alertmanager to push alerts to (`POST {url}/api/v2/alerts`;
     /// `service::monitoring::alertmanager`); `None`: no push.
