@@ -15,7 +15,7 @@ use seawall_monitor::Transition;
 use seawall_monitor::history::{Point, TIERS};
 use seawall_monitor::sample::TargetKind;
 
-use crate::{Millis, StoreError};
+use crate::StoreError;
 
 pub use seawall_monitor::history::SQLITE_BYTES_PER_POINT;
 
@@ -101,12 +101,14 @@ pub fn decode_point(bytes: &[u8]) -> Result<Point, StoreError> {
 }
 
 /// JSON text of a stored value.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
     serde_json::to_string(value)
         .map_err(|e| StoreError::Corrupt(format!("cannot store {what}: {e}")))
 }
 
 /// A stored value from its JSON text.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
     text: &str,
     what: &str,
@@ -115,6 +117,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 }
 
 /// The audit action of a transition: `alert.pending`, `alert.fired`, …
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn action(t: &Transition) -> &'static str {
     use seawall_monitor::alert::Change;
     match t.change {
@@ -126,8 +129,9 @@ pub(crate) fn action(t: &Transition) -> &'static str {
 }
 
 /// The time of a transition as stored (saturating).
-pub(crate) fn at_ms(t: &Transition) -> Millis {
-    Millis::try_from(t.at_ms).unwrap_or(Millis::MAX)
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn at_ms(t: &Transition) -> crate::Millis {
+    crate::Millis::try_from(t.at_ms).unwrap_or(crate::Millis::MAX)
 }
 
 #[cfg(test)]
