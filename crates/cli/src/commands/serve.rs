@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use seawall_server::service::monitoring::MonitorOptions;
 use seawall_server::{Config, Server, TlsConfig, TransportLimits, bootstrap};
+use seawall_sidecar::PeerNet;
 use seawall_sidecar::shutdown_signal;
 
 use crate::input::duration;
@@ -100,6 +101,13 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     scrape_token: Option<String>,
+    /// A network whose addresses sidecars may report as their admin
+    /// address although their connection comes from another address
+    /// (sidecars behind NAT or a proxy); repeatable. Otherwise a sidecar
+    /// may only name its own address, and link-local addresses
+    /// (169.254.0.0/16, fe80::/10: cloud metadata) never (docs/security.md).
+    #[arg(long, value_name = "CIDR", value_parser = scrape_net)]
+    scrape_allow: Vec<PeerNet>,
     /// Push the event day's alerts to this Alertmanager
     /// (`POST URL/api/v2/alerts`; firing ones again every minute).
     #[arg(long, env = "SEAWALL_ALERTMANAGER", value_name = "URL")]
@@ -139,6 +147,11 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--scrape-allow`: one CIDR.
+fn scrape_net(text: &str) -> Result<PeerNet, String> {
+    PeerNet::parse(text).map_err(|e| e.to_string())
+}
+
 /// Run the verb until a shutdown signal.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -172,6 +185,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             scrape_token: args.scrape_token.clone(),
             background: true,
             alertmanager: args.alertmanager.clone(),
+            scrape_allow: args.scrape_allow.clone(),
         });
         if let Some(token) = server.bootstrap_token() {
             // Where the secret is, never the secret (docs/security.md).

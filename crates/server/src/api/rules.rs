@@ -16,8 +16,11 @@
 //! name's length, a version that exists, a number of instances per
 //! service, and the token's write rate).
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 pub use seawall_api::rules::{
@@ -126,10 +129,12 @@ async fn poll(
 async fn applied(
     State(state): State<AppState>,
     auth: Auth,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     JsonBody(a): JsonBody<Applied>,
 ) -> Result<StatusCode, ApiError> {
     auth.require_service(FOLLOWERS, &a.service)?;
-    record_applied(&state, &auth, a).await?;
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    record_applied(&state, &auth, peer, a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,17 +5,19 @@
 //! service; the poll wakes on [`AppState::notify_change`] and re-reads the
 //! store every second for versions stored by another replica.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub use seawall_api::rules::{Adjust, Applied, DeriveResult, Derived, PollQuery, Rules, RulesInfo};
 use seawall_guard::RuleSet;
 use seawall_guard::derive;
 use seawall_plan::{capacity, targets};
-use seawall_store::{NewRuleVersion, RuleSource, RuleVersion, SidecarReport};
+use seawall_store::{NewAudit, NewRuleVersion, RuleSource, RuleVersion, SidecarReport};
 use serde_json::Value;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::service::monitoring::admission;
 use crate::service::plans;
 use crate::state::AppState;
 
@@ -240,12 +242,18 @@ fn admin_addr_ok(addr: &str) -> bool {
 }
 
 /// Record what a sidecar applied, as `auth` (a sidecar token for its own
-/// service): a bounded instance name, a version that exists, at most
-/// [`crate::state::Limits::max_sidecars_per_service`] instances.
+/// service) over a connection from `peer`: a bounded instance name, a
+/// version that exists, at most
+/// [`crate::state::Limits::max_sidecars_per_service`] instances. An admin
+/// address the built-in scrape may not use
+/// ([`crate::service::monitoring::admission`]) is left out of the stored
+/// report, logged and audited (`sidecar.admin_addr_refused`); the report
+/// itself is recorded, so the sidecar keeps following.
 pub(crate) async fn record_applied(
     state: &AppState,
     auth: &Auth,
-    a: Applied,
+    peer: Option<IpAddr>,
+    mut a: Applied,
 ) -> Result<(), ApiError> {
     check_service(&a.service)?;
     let instance = a.instance.trim();
@@ -288,6 +296,13 @@ pub(crate) async fn record_applied(
             known.len()
         )));
     }
+    if let Some(addr) = a.admin_addr.take() {
+        let allow = &state.monitor().options.scrape_allow;
+        match admission::admit(&addr, peer, allow) {
+            Ok(()) => a.admin_addr = Some(addr),
+            Err(why) => refuse_admin_addr(state, auth, peer, &a, instance, &addr, &why).await?,
+        }
+    }
     state
         .store
         .report_applied(
@@ -298,6 +313,43 @@ pub(crate) async fn record_applied(
                 applied_version: a.version,
                 reported_ms: state.now(),
                 admin_addr: a.admin_addr,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Log and audit an admin address the built-in scrape will not use.
+async fn refuse_admin_addr(
+    state: &AppState,
+    auth: &Auth,
+    peer: Option<IpAddr>,
+    a: &Applied,
+    instance: &str,
+    addr: &str,
+    why: &admission::Refusal,
+) -> Result<(), ApiError> {
+    let peer = peer.map(|p| p.to_canonical().to_string());
+    tracing::warn!(
+        service = %a.service,
+        instance,
+        admin_addr = addr,
+        peer = peer.as_deref().unwrap_or("unknown"),
+        "sidecar admin address refused for scraping: {why}"
+    );
+    state
+        .store
+        .append_audit(
+            &auth.ctx(state),
+            &NewAudit {
+                action: "sidecar.admin_addr_refused".to_owned(),
+                target: format!("service:{}", a.service),
+                detail: serde_json::json!({
+                    "instance": instance,
+                    "admin_addr": addr,
+                    "peer": peer,
+                    "reason": why.to_string(),
+                }),
             },
         )
         .await?;

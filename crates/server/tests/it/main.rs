@@ -20,6 +20,7 @@ mod roles;
 mod roles_ops;
 mod rules;
 mod scopes;
+mod scrape_admission;
 mod sessions;
 mod shutdown;
 mod tls;

@@ -19,6 +19,7 @@
 //! made (a restart, a new plan version, a new run), so a firing alert is
 //! neither lost nor fired twice.
 
+pub mod admission;
 pub mod alertmanager;
 pub mod registry;
 mod sources;
@@ -83,6 +84,12 @@ async fn targets(
             let Some(addr) = report.admin_addr else {
                 continue;
             };
+            if let Err(why) =
+                admission::still_admitted(&addr, &state.monitor().options.scrape_allow)
+            {
+                unusable.push((addr, why.to_string()));
+                continue;
+            }
             if out.iter().any(|s| s.target.name() == addr) {
                 continue;
             }

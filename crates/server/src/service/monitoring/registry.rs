@@ -41,6 +41,10 @@ pub struct MonitorOptions {
     /// Alertmanager to push alerts to (`POST {url}/api/v2/alerts`;
     /// `service::monitoring::alertmanager`); `None`: no push.
     pub alertmanager: Option<String>,
+    /// Networks whose addresses sidecars may report as their admin
+    /// address although they are not the reporting connection's address
+    /// (`--scrape-allow`; [`super::admission`]).
+    pub scrape_allow: Vec<seawall_sidecar::PeerNet>,
 }
 
 impl Default for MonitorOptions {
@@ -50,6 +54,7 @@ impl Default for MonitorOptions {
             scrape_token: None,
             background: false,
             alertmanager: None,
+            scrape_allow: Vec::new(),
         }
     }
 }
