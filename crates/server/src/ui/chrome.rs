@@ -210,14 +210,21 @@ impl Chrome {
 /// `ms` since the epoch as local time in time zone `tz` (IANA), like
 /// `2026-11-11 20:00 CST`; UTC if `tz` is unknown.
 pub fn fmt_ms(ms: impl std::borrow::Borrow<i64>, tz: &str) -> String {
-    let ms = *ms.borrow();
+    fmt_zoned(*ms.borrow(), tz, "%Y-%m-%d %H:%M %Z")
+}
+
+/// As [`fmt_ms`], with seconds (`2026-11-11 20:00:05 CST`): the monitor's
+/// ticks.
+pub fn fmt_ms_seconds(ms: i64, tz: &str) -> String {
+    fmt_zoned(ms, tz, "%Y-%m-%d %H:%M:%S %Z")
+}
+
+fn fmt_zoned(ms: i64, tz: &str, format: &str) -> String {
     let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
         return format!("{ms} ms");
     };
     let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
-    ts.to_zoned_datetime(zone)
-        .strftime("%Y-%m-%d %H:%M %Z")
-        .to_string()
+    ts.to_zoned_datetime(zone).strftime(format).to_string()
 }
 
 /// A duration in ms as `3d 4h`, `2h 05m`, `12m`, `40s`.

@@ -27,15 +27,17 @@ use seawall_monitor::LiveRow;
 use seawall_monitor::alert::Change;
 use seawall_monitor::eval::SourceState;
 use seawall_monitor::sample::TargetKind;
+use seawall_store::Event;
 use serde::Deserialize;
 
-use super::chrome::{fmt_duration, fmt_ms};
+use super::chrome::{fmt_duration, fmt_ms, fmt_ms_seconds};
 
 use super::session::Theme;
 use super::svg::{Markup, percent, status_name};
 use super::targets::{bad, qps, query};
 use super::{Chrome, Nav, Session, UiError, render};
 use crate::auth::READERS;
+use crate::service::gate::current_plan;
 use crate::service::monitoring;
 use crate::state::AppState;
 
@@ -168,14 +170,17 @@ pub struct TransitionShown {
     pub value: String,
 }
 
-/// A tick's time of day with seconds (`2026-09-30 02:00:05 UTC`).
-fn clock(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(String::new, |t| {
-            t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
-        })
+/// A tick's time with seconds in the event's time zone `tz`
+/// (`2026-09-30 10:00:05 CST`).
+fn clock(ms: u64, tz: &str) -> String {
+    i64::try_from(ms).map_or_else(|_| String::new(), |ms| fmt_ms_seconds(ms, tz))
+}
+
+/// The event's time zone (its current plan's; UTC without a plan).
+async fn zone(state: &AppState, event: &Event) -> Result<String, UiError> {
+    Ok(current_plan(state, event)
+        .await?
+        .map_or_else(|| "UTC".to_owned(), |(_, plan)| plan.event.timezone.clone()))
 }
 
 fn change_name(c: Change) -> &'static str {
@@ -241,7 +246,8 @@ async fn page(
         chrome.theme = Theme::Warroom;
     }
     let p = monitoring::current(&state, &event).await?;
-    let tz = "UTC";
+    let tz = zone(&state, &event).await?;
+    let tz = tz.as_str();
     let mut entries: Vec<Shown> = Vec::new();
     for r in &p.live.entries {
         let mut row = shown(TargetKind::Entry, r, &p);
@@ -305,7 +311,7 @@ async fn page(
         .rev()
         .take(HISTORY_SHOWN)
         .map(|t| TransitionShown {
-            at: clock(t.transition.at_ms),
+            at: clock(t.transition.at_ms, tz),
             rule: t.transition.rule.clone(),
             change: change_name(t.transition.change),
             value: value_of(t.transition.signal.as_str(), t.transition.value),
@@ -319,7 +325,7 @@ async fn page(
     render(&LivePage {
         wall,
         self_href,
-        at: (p.live.at_ms > 0).then(|| clock(p.live.at_ms)),
+        at: (p.live.at_ms > 0).then(|| clock(p.live.at_ms, tz)),
         services: rows(TargetKind::Service, &p.live.services),
         partners: rows(TargetKind::Partner, &p.live.partners),
         funnel: rows(TargetKind::FunnelStep, &p.live.funnel),
@@ -349,6 +355,7 @@ async fn now(
     session.auth.require(READERS)?;
     let (chrome, event) = Chrome::event(&state, &session, &slug, Nav::Live).await?;
     let p = monitoring::current(&state, &event).await?;
+    let tz = zone(&state, &event).await?;
     let rows = p
         .live
         .entries
@@ -363,7 +370,7 @@ async fn now(
         .collect();
     render(&LiveNow {
         live_href: chrome.href(Nav::Live),
-        at: (p.live.at_ms > 0).then(|| clock(p.live.at_ms)),
+        at: (p.live.at_ms > 0).then(|| clock(p.live.at_ms, &tz)),
         rows,
         firing: p.alerts.iter().filter(|a| a.state == "firing").count(),
     })

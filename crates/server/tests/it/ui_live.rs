@@ -68,9 +68,15 @@ async fn metrics_page() -> String {
 /// 10-second tier: the first tick has no rate yet), and a viewer's UI
 /// session.
 async fn live_server() -> (TestServer, UiSession) {
+    live_server_in("UTC").await
+}
+
+/// [`live_server`] with the event in time zone `tz`.
+async fn live_server_in(tz: &str) -> (TestServer, UiSession) {
     let server = TestServer::start_tweaked(by_hand).await;
     let target = metrics_page().await;
-    let plan = format!("{}monitoring:\n  scrape: [\"{target}\"]\n", common::PLAN);
+    let plan = format!("{}monitoring:\n  scrape: [\"{target}\"]\n", common::PLAN)
+        .replace("timezone: UTC", &format!("timezone: {tz}"));
     common::event_with(&server, "live", "Live", &plan).await;
     for _ in 0..3 {
         server.clock.advance(10_000);
@@ -146,6 +152,32 @@ async fn the_live_page_shows_live_values_sparklines_and_alerts() {
     assert!(html.contains(r#"hx-trigger="every 1s""#), "{html}");
     assert!(!html.contains("<script>") && !html.contains("style=\""));
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_and_fragment_tell_times_in_the_event_s_time_zone() {
+    let (server, ui) = live_server_in("Asia/Shanghai").await;
+    let at = jiff::Timestamp::from_millisecond(server.clock.now()).expect("time");
+    let local = at
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Shanghai").expect("zone"))
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string();
+    let utc = at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    assert!(local.ends_with(" CST"), "{local}");
+    for path in ["/ui/events/live/live", "/ui/events/live/live/now"] {
+        let html = page(&ui, path).await;
+        assert!(
+            html.contains(&local),
+            "{path} names the tick {local}: {html}"
+        );
+        assert!(!html.contains(&utc), "{path} shows no UTC time: {html}");
+    }
+    // The alert history's transitions too: the water-level alert went
+    // pending at a tick eight hours ahead of UTC.
+    let html = page(&ui, "/ui/events/live/live").await;
+    let history = part(&html, r#"id="alert-history""#, "ol");
+    assert!(history.contains(" CST"), "{history}");
+    assert!(!history.contains(" UTC"), "{history}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
