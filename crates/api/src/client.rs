@@ -34,7 +34,7 @@ use crate::audit::AuditPage;
 use crate::events::{Event, EventList, NewEvent};
 use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
 use crate::gate::{ChangeList, GateAnswer, GateCheck};
-use crate::monitoring::{AlertList, LiveView};
+use crate::monitoring::{AlertList, History, HistoryQuery, LiveView};
 use crate::plans::{PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan};
 use crate::rules::{Adjust, Applied, DeriveRequest, DeriveResult, Rules};
 use crate::runs::{Run, RunInfo, RunList};
@@ -449,6 +449,23 @@ impl Client {
         self.get(&format!("/api/v1/events/{}/live", segment(slug)))
             .await?
             .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/history`: one stored series' points at
+    /// a resolution, optionally between two times.
+    pub async fn history(&self, slug: &str, q: &HistoryQuery) -> Result<History, ClientError> {
+        let mut path = format!(
+            "/api/v1/events/{}/history?series={}&resolution={}",
+            segment(slug),
+            segment(&q.series),
+            q.resolution.as_str()
+        );
+        for (name, value) in [("from", q.from), ("to", q.to)] {
+            if let Some(v) = value {
+                path.push_str(&format!("&{name}={v}"));
+            }
+        }
+        self.get(&path).await?.expect(200)
     }
 
     /// `GET /api/v1/exceptions/{id}`: one exception and its state now.

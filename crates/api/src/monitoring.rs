@@ -1,6 +1,7 @@
 //! The event day: an event's alerts (`GET /events/{slug}/alerts`) and its
 //! live view (`GET /events/{slug}/live`), as the control plane's monitor
-//! evaluated them at its latest tick (`docs/monitoring.md#control-plane`).
+//! evaluated them at its latest tick (`docs/monitoring.md#control-plane`),
+//! and the telemetry history it stored (`GET /events/{slug}/history`).
 //!
 //! Numbers that do not apply to a row, or that its source did not give,
 //! are null — a failed or stale source is never a zero. Times are
@@ -188,4 +189,115 @@ pub struct LiveView {
     pub partners: Vec<LiveRow>,
     /// Funnel steps, in order.
     pub funnel: Vec<LiveRow>,
+}
+
+/// The width of a stored history point: the three tiers the store keeps
+/// (10-second points for the last hour, 1-minute points for the last 6
+/// hours, 5-minute points for the last 48 hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum HistoryResolution {
+    /// 10-second points (the last hour).
+    #[serde(rename = "10s")]
+    TenSeconds,
+    /// 1-minute points (the last 6 hours).
+    #[serde(rename = "1m")]
+    OneMinute,
+    /// 5-minute points (the last 48 hours).
+    #[serde(rename = "5m")]
+    FiveMinutes,
+}
+
+impl HistoryResolution {
+    /// As written in the query (`10s`, `1m`, `5m`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryResolution::TenSeconds => "10s",
+            HistoryResolution::OneMinute => "1m",
+            HistoryResolution::FiveMinutes => "5m",
+        }
+    }
+
+    /// Width of a point in seconds.
+    pub fn step_s(self) -> u32 {
+        match self {
+            HistoryResolution::TenSeconds => 10,
+            HistoryResolution::OneMinute => 60,
+            HistoryResolution::FiveMinutes => 300,
+        }
+    }
+}
+
+/// Which stored series, at which resolution, over which time range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct HistoryQuery {
+    /// `<kind>:<id>`: `entry:create-order`, `service:order-api`,
+    /// `partner:alipay`, `funnel_step:redeem`.
+    #[cfg_attr(
+        feature = "openapi",
+        param(
+            min_length = 3,
+            max_length = 300,
+            pattern = r"^(entry|service|partner|funnel_step):.+$"
+        )
+    )]
+    pub series: String,
+    /// Point width: `10s`, `1m` or `5m`.
+    #[cfg_attr(feature = "openapi", param(inline))]
+    pub resolution: HistoryResolution,
+    /// Points starting at or after this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
+    pub from: Option<i64>,
+    /// Points starting at or before this time (ms since the epoch; not
+    /// before `from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
+    pub to: Option<i64>,
+}
+
+/// One stored point: the aggregate of the ticks inside it. Values a
+/// source did not give are null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryPoint {
+    /// Start of the point (ms since the epoch); it covers the
+    /// resolution's width from there.
+    pub t: i64,
+    /// Ticks merged into it.
+    pub samples: u32,
+    /// Lowest rate (requests, or funnel events, per second).
+    pub qps_min: Option<f64>,
+    /// Mean rate, weighted by ticks.
+    pub qps_avg: Option<f64>,
+    /// Highest rate.
+    pub qps_max: Option<f64>,
+    /// Highest p99 latency reading inside the point, milliseconds (an
+    /// upper bound of the interval's p99: percentiles do not average).
+    pub p99_ms: Option<f64>,
+    /// Errors over requests, traffic-weighted.
+    pub error_rate: Option<f64>,
+}
+
+/// A stored series over a time range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// The series asked for (`entry:create-order`).
+    pub series: String,
+    /// Its kind.
+    pub kind: TargetKind,
+    /// Its entry, service or partner id, or funnel step.
+    pub id: String,
+    /// The point width.
+    pub resolution: HistoryResolution,
+    /// The point width in seconds.
+    pub step_s: u32,
+    /// The points, oldest first.
+    pub points: Vec<HistoryPoint>,
 }

@@ -36,9 +36,12 @@ const SLUG: &str = "contract";
 /// the plan validator finds invalid (`invalid_plan`), a rule version that
 /// does not exist yet (`invalid_version`), and the fields that go with a
 /// token's role (a pm's business line, a ci token's event, a sidecar's
-/// service: `*_required`, `*_not_allowed`).
+/// service: `*_required`, `*_not_allowed`), and a history series the
+/// event's plan does not have (`unknown_series`: another event, or one
+/// without a plan).
 const SEMANTIC: &[&str] = &[
     "invalid_plan",
+    "unknown_series",
     "invalid_version",
     "business_line_required",
     "business_line_not_allowed",
@@ -49,10 +52,15 @@ const SEMANTIC: &[&str] = &[
 ];
 
 /// The query every request of an operation starts from: its required
-/// parameters, and `wait=0` so the long poll answers at once.
+/// parameters (a series of the plan), and `wait=0` so the long poll
+/// answers at once.
 fn base_query(template: &str) -> Vec<(&'static str, String)> {
     match template {
         "/api/v1/guard/rules" => vec![("service", "order-api".into()), ("wait", "0".into())],
+        "/api/v1/events/{slug}/history" => vec![
+            ("series", "entry:create-order".into()),
+            ("resolution", "10s".into()),
+        ],
         _ => Vec::new(),
     }
 }

@@ -11,6 +11,7 @@ mod contract;
 mod duties;
 mod exports;
 mod fuzz_api;
+mod history_api;
 mod gate;
 mod limits;
 mod module_dag;

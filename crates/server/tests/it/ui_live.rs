@@ -27,7 +27,7 @@ fn by_hand(state: AppState) -> AppState {
 
 /// A `/metrics` page of a sidecar serving create-order: its request
 /// counter grows by 600 at every scrape. Returns its `host:port`.
-async fn metrics_page() -> String {
+pub(crate) async fn metrics_page() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -72,7 +72,7 @@ async fn live_server() -> (TestServer, UiSession) {
 }
 
 /// [`live_server`] with the event in time zone `tz`.
-async fn live_server_in(tz: &str) -> (TestServer, UiSession) {
+pub(crate) async fn live_server_in(tz: &str) -> (TestServer, UiSession) {
     let server = TestServer::start_tweaked(by_hand).await;
     let target = metrics_page().await;
     let plan = format!("{}monitoring:\n  scrape: [\"{target}\"]\n", common::PLAN)

@@ -22,6 +22,7 @@
 pub mod admission;
 pub mod alertmanager;
 pub mod registry;
+mod series;
 mod sources;
 
 use std::collections::HashMap;
@@ -42,6 +43,8 @@ pub use registry::{
     ACTOR, DEFAULT_SCRAPE_INTERVAL, MIN_SCRAPE_INTERVAL, Monitor, MonitorOptions, Published,
 };
 use registry::{EventMonitor, Inputs};
+use series::api_kind;
+pub use series::history;
 pub use sources::Errors;
 use sources::Scraped;
 
@@ -458,17 +461,6 @@ pub fn alert_list(p: &Published) -> seawall_api::monitoring::AlertList {
         })
         .collect();
     api::AlertList { alerts }
-}
-
-fn api_kind(kind: TargetKind) -> seawall_api::monitoring::TargetKind {
-    use seawall_api::monitoring::TargetKind as K;
-    match kind {
-        TargetKind::Entry => K::Entry,
-        TargetKind::Service => K::Service,
-        TargetKind::Partner => K::Partner,
-        TargetKind::FunnelStep => K::FunnelStep,
-        TargetKind::Query => K::Query,
-    }
 }
 
 /// The API's shape of a tick's live view; stale and failed rows carry
