@@ -27,6 +27,7 @@ pub mod model;
 pub mod oncall;
 #[cfg(feature = "promql")]
 pub mod promql;
+pub mod query;
 pub mod readiness;
 pub mod scale;
 pub mod targets;

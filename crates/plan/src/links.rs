@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::capacity::{CapacitySource, CapacityTable, Row};
 use crate::diag::{Location, Severity};
 use crate::graph::Graph;
-use crate::model::{Edge, Plan, Slo, Strength, Trigger, Window};
+use crate::model::{Edge, Plan, QueryKind, Slo, Strength, Trigger, Window};
 use crate::targets::Targets;
 
 /// The link-analysis rules: id, default severity and title.
@@ -591,12 +591,7 @@ impl<'p> Cx<'p> {
     fn observability(&self, out: &mut Vec<Finding>) {
         let m = &self.plan.monitoring;
         let alerted: HashSet<&str> = m.alerts.values().map(|a| a.target.as_str()).collect();
-        let has_query = |id: &str| {
-            m.queries
-                .get(id)
-                .is_some_and(|q| q.qps.is_some() || q.p99_ms.is_some() || q.error_rate.is_some())
-        };
-        let check = |kind: &str,
+        let check = |kind: QueryKind,
                      id: &str,
                      slo: Option<&Slo>,
                      alert: bool,
@@ -609,10 +604,11 @@ impl<'p> Cx<'p> {
                 missing.push("no SLO");
                 fixes.push("add `slo: {p99_ms, error_rate}`".to_string());
             }
-            if !has_query(id) {
+            if !m.covers(kind, id) {
                 missing.push("no monitoring query");
                 fixes.push(format!(
-                    "add `monitoring.queries.{id}` with qps/p99_ms/error_rate PromQL"
+                    "add `monitoring.queries.{id}` or `monitoring.templates.{kind}` with qps/p99_ms/error_rate PromQL, or a metric source (`monitoring.prometheus.url` or `monitoring.scrape`) for the sidecar defaults",
+                    kind = kind.as_str()
                 ));
             }
             if !alert {
@@ -625,7 +621,7 @@ impl<'p> Cx<'p> {
                 out.push(finding(
                     "L005",
                     severity,
-                    format!("{kind} {id} has {}", list_and(&missing)),
+                    format!("{} {id} has {}", kind.as_str(), list_and(&missing)),
                     location,
                     fixes.join("; "),
                 ));
@@ -633,7 +629,7 @@ impl<'p> Cx<'p> {
         };
         for (id, e) in &self.plan.entries {
             check(
-                "entry",
+                QueryKind::Entry,
                 id,
                 e.slo.as_ref(),
                 alerted.contains(id.as_str()),
@@ -653,7 +649,7 @@ impl<'p> Cx<'p> {
                     })
                 });
             check(
-                "service",
+                QueryKind::Service,
                 id,
                 s.slo.as_ref(),
                 alert,
@@ -1264,7 +1260,7 @@ mod tests {
     use crate::diag::{At, Loc};
     use crate::model::{
         Acceptance, Action, Alert, AlertMetric, Breaker, BusinessLine, Drill, EmergencyPlan, Entry,
-        FreezeWindow, Isolation, Partner, PlanPhase, Queries, Service, Shift,
+        FreezeWindow, Isolation, Monitoring, Partner, PlanPhase, Queries, Service, Shift,
     };
 
     fn at(path: &str, line: u32, fields: &[&str]) -> At {
@@ -1704,6 +1700,58 @@ mod tests {
             .expect("db finding");
         assert_eq!(db.message, "service db has no SLO and no monitoring query");
         assert_eq!(f.len(), 3, "{f:#?}");
+    }
+
+    #[test]
+    fn l005_plan_template_covers_every_id_of_its_kind() {
+        let mut plan = clean();
+        plan.monitoring.queries.clear();
+        let f = of(&run(&plan), "L005");
+        assert_eq!(f.len(), 3, "{f:#?}");
+        assert!(
+            f.iter()
+                .all(|f| f.message.ends_with("has no monitoring query"))
+        );
+        assert!(
+            f[0].fix.contains("`monitoring.templates.entry`"),
+            "{}",
+            f[0].fix
+        );
+        // A service template covers the services, not the entry.
+        plan.monitoring.templates.service = Some(queries());
+        let f = of(&run(&plan), "L005");
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].message, "entry home has no monitoring query");
+        plan.monitoring.templates.entry = Some(Queries {
+            error_rate: Some("x{e=\"{entry}\"}".to_string()),
+            ..Queries::default()
+        });
+        assert!(of(&run(&plan), "L005").is_empty());
+        // A template set with no figure covers nothing.
+        plan.monitoring.templates.entry = Some(Queries::default());
+        assert_eq!(of(&run(&plan), "L005").len(), 1);
+    }
+
+    #[test]
+    fn l005_defaults_apply_with_a_metric_source_only() {
+        let mut plan = clean();
+        plan.monitoring.queries.clear();
+        // Alerts but no source: the defaults are not counted.
+        assert_eq!(of(&run(&plan), "L005").len(), 3);
+        plan.monitoring.scrape = vec!["127.0.0.1:9901".to_string()];
+        assert!(of(&run(&plan), "L005").is_empty());
+        plan.monitoring.scrape.clear();
+        plan.monitoring.prometheus_url = Some("http://127.0.0.1:9090".to_string());
+        assert!(of(&run(&plan), "L005").is_empty());
+        // With no monitoring section at all, the rule still fires.
+        let mut bare = clean();
+        bare.monitoring = Monitoring::default();
+        let f = of(&run(&bare), "L005");
+        assert_eq!(f.len(), 3, "{f:#?}");
+        assert!(
+            f.iter().all(|f| f.message.contains("no monitoring query")),
+            "{f:#?}"
+        );
     }
 
     #[test]

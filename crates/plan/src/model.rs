@@ -524,12 +524,100 @@ pub struct Monitoring {
     pub scrape: Vec<String>,
     /// Queries by entry or service id.
     pub queries: IndexMap<String, Queries>,
+    /// Plan-level query templates, one set per kind of id.
+    pub templates: Templates,
     /// Business funnel steps, in order.
     pub funnel: Vec<FunnelStep>,
     /// Alerts by id.
     pub alerts: IndexMap<String, Alert>,
     /// Where the section is.
     pub at: At,
+}
+
+/// Plan-level query templates (`monitoring.templates`): one set of
+/// queries per kind of id, applied to every id of that kind whose
+/// `monitoring.queries.<id>` does not give the figure.
+#[derive(Debug, Clone, Default)]
+pub struct Templates {
+    /// For every entry (`{entry}`).
+    pub entry: Option<Queries>,
+    /// For every service (`{service}`).
+    pub service: Option<Queries>,
+    /// For every partner (`{partner}`).
+    pub partner: Option<Queries>,
+}
+
+/// The kind of id a monitoring query is for: it picks the plan template
+/// and the placeholder the query may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueryKind {
+    /// A traffic entry.
+    Entry,
+    /// A service.
+    Service,
+    /// A partner (third party).
+    Partner,
+}
+
+impl QueryKind {
+    /// Every kind, in the order of `monitoring.templates`.
+    pub const ALL: [QueryKind; 3] = [QueryKind::Entry, QueryKind::Service, QueryKind::Partner];
+
+    /// The key under `monitoring.templates` and the placeholder's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryKind::Entry => "entry",
+            QueryKind::Service => "service",
+            QueryKind::Partner => "partner",
+        }
+    }
+}
+
+/// The three figures a query set gives, in the order of [`Queries::figures`].
+pub const FIGURES: [&str; 3] = ["qps", "p99_ms", "error_rate"];
+
+impl Templates {
+    /// The template set of `kind`.
+    pub fn of(&self, kind: QueryKind) -> Option<&Queries> {
+        match kind {
+            QueryKind::Entry => self.entry.as_ref(),
+            QueryKind::Service => self.service.as_ref(),
+            QueryKind::Partner => self.partner.as_ref(),
+        }
+    }
+}
+
+impl Monitoring {
+    /// The queries written for `id` (of `kind`), figure by figure
+    /// (`qps`, `p99_ms`, `error_rate`): `monitoring.queries.<id>` first,
+    /// else the plan template of `kind`; `None` where neither gives the
+    /// figure, and the built-in default template then applies
+    /// (`seawall_scrape::templates::queries_for`). Placeholders are left
+    /// in; the one place that decides which query a figure of an id reads.
+    pub fn written(&self, kind: QueryKind, id: &str) -> [Option<&str>; 3] {
+        let own = self.queries.get(id).map(Queries::figures);
+        let template = self.templates.of(kind).map(Queries::figures);
+        std::array::from_fn(|i| {
+            own.and_then(|f| f[i])
+                .or_else(|| template.and_then(|f| f[i]))
+        })
+    }
+
+    /// Whether the built-in default templates are expected to give `id`'s
+    /// figures: the plan names a metric source (`prometheus.url` or
+    /// `scrape` targets), which the defaults are written for (Seawall's
+    /// sidecar metrics, scraped directly or through Prometheus). Lint L005
+    /// counts that as a monitoring query; a plan without a source (or
+    /// without a `monitoring` section) does not get the benefit.
+    pub fn defaults_apply(&self) -> bool {
+        self.prometheus_url.is_some() || !self.scrape.is_empty()
+    }
+
+    /// Whether `id` (of `kind`) has at least one figure's query: its own,
+    /// a plan template, or the built-in defaults ([`Self::defaults_apply`]).
+    pub fn covers(&self, kind: QueryKind, id: &str) -> bool {
+        self.defaults_apply() || self.written(kind, id).iter().any(Option::is_some)
+    }
 }
 
 /// PromQL queries for one entry or service.
@@ -543,6 +631,17 @@ pub struct Queries {
     pub error_rate: Option<String>,
     /// Where it is written.
     pub at: At,
+}
+
+impl Queries {
+    /// The three figures' queries, in the order of [`FIGURES`].
+    pub fn figures(&self) -> [Option<&str>; 3] {
+        [
+            self.qps.as_deref(),
+            self.p99_ms.as_deref(),
+            self.error_rate.as_deref(),
+        ]
+    }
 }
 
 /// One step of the business funnel (coupon exposure → redemption → order).

@@ -152,6 +152,7 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
         plan.rehearsals = named(&mut cx, n, "rehearsals", scenario);
     }
     crate::validate::validate(&plan, &mut cx);
+    crate::query::check(&plan, src, &mut cx);
     #[cfg(feature = "promql")]
     crate::promql::check(&plan, src, &mut cx);
     if cx.diags.is_empty() {
@@ -912,12 +913,30 @@ const METRIC_VALUES: [AlertMetric; 5] = [
     AlertMetric::Query,
 ];
 
+/// One set of figure queries (`monitoring.queries.<id>` or a template).
+fn queries(cx: &mut Cx, n: &Node, p: &str) -> Option<Queries> {
+    let q = cx.obj(n, p, &["qps", "p99_ms", "error_rate"])?;
+    Some(Queries {
+        qps: opt_string(cx, &q, "qps"),
+        p99_ms: opt_string(cx, &q, "p99_ms"),
+        error_rate: opt_string(cx, &q, "error_rate"),
+        at: q.at(),
+    })
+}
+
 fn monitoring(cx: &mut Cx, node: &Node) -> Monitoring {
     let mut m = Monitoring::default();
     let Some(o) = cx.obj(
         node,
         "monitoring",
-        &["prometheus", "scrape", "queries", "funnel", "alerts"],
+        &[
+            "prometheus",
+            "scrape",
+            "queries",
+            "templates",
+            "funnel",
+            "alerts",
+        ],
     ) else {
         return m;
     };
@@ -946,15 +965,17 @@ fn monitoring(cx: &mut Cx, node: &Node) -> Monitoring {
         .with(cx, "scrape", |cx, n, p| Some(cx.strings(n, p)))
         .unwrap_or_default();
     if let Some(n) = o.get("queries") {
-        m.queries = named(cx, n, "monitoring.queries", |cx, n, p| {
-            let q = cx.obj(n, p, &["qps", "p99_ms", "error_rate"])?;
-            Some(Queries {
-                qps: opt_string(cx, &q, "qps"),
-                p99_ms: opt_string(cx, &q, "p99_ms"),
-                error_rate: opt_string(cx, &q, "error_rate"),
-                at: q.at(),
-            })
-        });
+        m.queries = named(cx, n, "monitoring.queries", queries);
+    }
+    if let Some(n) = o.get("templates") {
+        let p = o.path("templates");
+        if let Some(t) = cx.obj(n, &p, &["entry", "service", "partner"]) {
+            m.templates = Templates {
+                entry: t.with(cx, "entry", queries),
+                service: t.with(cx, "service", queries),
+                partner: t.with(cx, "partner", queries),
+            };
+        }
     }
     if let Some(n) = o.get("funnel") {
         let p = o.path("funnel");

@@ -19,6 +19,10 @@
 
 use std::collections::HashMap;
 
+use seawall_plan::Plan;
+use seawall_plan::model::QueryKind;
+use seawall_plan::query;
+
 use crate::exposition::{Exposition, Sample, parse_float};
 
 /// The sidecar's request counter (by `resource` and `result`).
@@ -52,6 +56,15 @@ impl Subject {
             Self::Entry => "entry",
             Self::Service => "service",
             Self::Partner => "partner",
+        }
+    }
+
+    /// The plan's kind of id.
+    pub fn kind(self) -> QueryKind {
+        match self {
+            Self::Entry => QueryKind::Entry,
+            Self::Service => QueryKind::Service,
+            Self::Partner => QueryKind::Partner,
         }
     }
 
@@ -112,46 +125,23 @@ pub enum TemplateError {
 /// Fills in `{entry}`, `{service}` and `{partner}`. Only a word of
 /// letters and underscores between braces is a placeholder, so PromQL's
 /// own braces (`{resource="a"}`) are left alone; values are escaped for a
-/// PromQL double-quoted string.
+/// PromQL double-quoted string. What a placeholder is, is defined once in
+/// `seawall_plan::query` (plan check reports the same ones, E071).
 pub fn render(template: &str, vars: &Vars<'_>) -> Result<String, TemplateError> {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    let mut offset = 0;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let word_len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic() || *b == b'_')
-            .count();
-        if word_len > 0 && after.as_bytes().get(word_len) == Some(&b'}') {
-            let name = &after[..word_len];
-            let value = match name {
-                "entry" => vars.entry,
-                "service" => vars.service,
-                "partner" => vars.partner,
-                _ => {
-                    return Err(TemplateError::Unknown {
-                        name: name.to_owned(),
-                        at: offset + open,
-                    });
-                }
-            }
-            .ok_or_else(|| TemplateError::Missing {
-                name: name.to_owned(),
-            })?;
-            out.push_str(&value.replace('\\', "\\\\").replace('"', "\\\""));
-            let used = open + 1 + word_len + 1;
-            rest = &rest[used..];
-            offset += used;
-        } else {
-            out.push('{');
-            rest = after;
-            offset += open + 1;
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
+    query::fill(template, |kind| match kind {
+        QueryKind::Entry => vars.entry,
+        QueryKind::Service => vars.service,
+        QueryKind::Partner => vars.partner,
+    })
+    .map_err(|p| match query::placeholder_kind(p.name) {
+        None => TemplateError::Unknown {
+            name: p.name.to_owned(),
+            at: p.start,
+        },
+        Some(_) => TemplateError::Missing {
+            name: p.name.to_owned(),
+        },
+    })
 }
 
 /// The three queries of one entry, service or partner.
@@ -178,6 +168,14 @@ pub fn default_templates(subject: Subject) -> QuerySet {
             "sum(rate({REQUESTS}{{{sel},result=~\"{errors}\"}}[{RATE_WINDOW}])) / sum(rate({REQUESTS}{{{sel}}}[{RATE_WINDOW}]))"
         ),
     }
+}
+
+/// The queries of `id` (of `subject`'s kind) in `plan`: per figure its
+/// own `monitoring.queries.<id>`, else the plan's template of the kind
+/// (`monitoring.templates`), else the default here — the one resolution
+/// the control plane's sources and the exports share.
+pub fn plan_queries(plan: &Plan, subject: Subject, id: &str) -> Result<QuerySet, TemplateError> {
+    queries_for(subject, id, plan.monitoring.written(subject.kind(), id))
 }
 
 /// The queries of `id`: each of `written` (a plan's own query or

@@ -14,7 +14,7 @@ use seawall_monitor::export::{ALERTS_FILE, Model, SOURCES_FILE, TargetQueries};
 use seawall_monitor::sample::TargetKind;
 use seawall_plan::Plan;
 use seawall_plan::capacity::Measured;
-use seawall_scrape::templates::{Subject, queries_for};
+use seawall_scrape::templates::{Subject, plan_queries};
 
 use crate::input;
 use crate::output::{self, Format};
@@ -69,17 +69,8 @@ fn queries(plan: &Plan) -> anyhow::Result<Vec<TargetQueries>> {
                 .map(|id| (TargetKind::Partner, Subject::Partner, id)),
         );
     ids.map(|(kind, subject, id)| {
-        let written = plan.monitoring.queries.get(id);
-        let q = queries_for(
-            subject,
-            id,
-            [
-                written.and_then(|q| q.qps.as_deref()),
-                written.and_then(|q| q.p99_ms.as_deref()),
-                written.and_then(|q| q.error_rate.as_deref()),
-            ],
-        )
-        .with_context(|| format!("monitoring.queries.{id}"))?;
+        let q = plan_queries(plan, subject, id)
+            .with_context(|| format!("the monitoring queries of `{id}`"))?;
         Ok(TargetQueries {
             kind,
             id: id.clone(),

@@ -148,8 +148,9 @@ fn bad_promql_is_a_diagnostic_with_line_and_column() {
     let d = &v["diagnostics"][0];
     assert_eq!(d["code"], "E070", "{v:#}");
     assert_eq!(d["line"], line, "{v:#}");
-    // `      qps: '` is 12 characters: the query starts at column 13.
-    assert_eq!(d["column"], 13, "{v:#}");
+    // `      qps: '` is 12 characters: the query starts at column 13, and
+    // the parenthesis left open is `sum(`'s, three characters in.
+    assert_eq!(d["column"], 16, "{v:#}");
     assert_eq!(d["path"], "monitoring.queries.checkout.qps", "{v:#}");
     assert!(
         d["message"]
@@ -160,8 +161,8 @@ fn bad_promql_is_a_diagnostic_with_line_and_column() {
     // The human form names file, line and column.
     let text = seawall(&["plan", "check", plan.to_str().expect("utf-8")]);
     assert!(
-        text.stderr.contains(&format!(":{line}:13"))
-            || text.stdout.contains(&format!(":{line}:13")),
+        text.stderr.contains(&format!(":{line}:16"))
+            || text.stdout.contains(&format!(":{line}:16")),
         "{}\n{}",
         text.stdout,
         text.stderr

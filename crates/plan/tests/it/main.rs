@@ -10,3 +10,4 @@ mod gate;
 mod invalid;
 mod limits;
 mod props;
+mod templates;

@@ -226,13 +226,7 @@ fn jobs(plan: &Plan) -> Vec<Job> {
     let mut out = Vec::new();
     let mut rows = |kind: TargetKind, subject: Subject, ids: Vec<&String>| {
         for id in ids {
-            let written = plan.monitoring.queries.get(id.as_str());
-            let w = [
-                written.and_then(|q| q.qps.as_deref()),
-                written.and_then(|q| q.p99_ms.as_deref()),
-                written.and_then(|q| q.error_rate.as_deref()),
-            ];
-            let queries = templates::queries_for(subject, id, w)
+            let queries = templates::plan_queries(plan, subject, id)
                 .map(|q| vec![q.qps, q.p99_ms, q.error_rate])
                 .map_err(|e| e.to_string());
             out.push(Job {
