@@ -11,7 +11,7 @@
 //! - [`render`]: each provider's request for a message;
 //! - [`response`]: each provider's answer, read as delivered, throttled,
 //!   worth a retry, or refused;
-//! - `sender`: one message to one channel over HTTP, with a deadline
+//! - [`sender`]: one message to one channel over HTTP, with a deadline
 //!   and bounded retries with exponential backoff;
 //! - `queue`: per-channel budgets, digests of lower severities, pages
 //!   first, fallback to the next channel — a pure, clock-parameterised
@@ -28,9 +28,11 @@ pub mod message;
 pub mod render;
 pub mod response;
 pub mod secret;
+pub mod sender;
 pub mod sign;
 
 pub use message::{Mention, Message, Severity};
 pub use render::{Channel, ChannelError, Outgoing, Provider, Style, render};
 pub use secret::{Secret, SecretError, SecretRef};
+pub use sender::{Delivery, RetryPolicy, SendError, Sender};
 pub use sign::VerifyError;

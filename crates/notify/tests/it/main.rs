@@ -4,4 +4,5 @@
 
 mod common;
 mod payloads;
+mod receivers;
 mod secrets;
