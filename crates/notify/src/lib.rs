@@ -13,25 +13,30 @@
 //!   worth a retry, or refused;
 //! - [`sender`]: one message to one channel over HTTP, with a deadline
 //!   and bounded retries with exponential backoff;
-//! - `queue`: per-channel budgets, digests of lower severities, pages
+//! - [`queue`]: per-channel budgets, digests of lower severities, pages
 //!   first, fallback to the next channel — a pure, clock-parameterised
-//!   state machine — and `driver`, the thin async loop around it.
+//!   state machine — and [`driver`], the thin async loop around it.
 //!
 //! Modules form a DAG: `message`, `secret`, `sign` (leaves) ← `render` ←
-//! `response` ← `sender`; `message` ← `queue` ← `driver` (→ `sender`).
+//! `response` ← `sender`; `message`, `render` ← `queue` ← `driver` (→
+//! `sender`).
 //! Nothing here logs a secret or a webhook URL with its credential.
 //! Payloads, signatures and their test vectors: `docs/respond.md`.
 
 #![forbid(unsafe_code)]
 
+pub mod driver;
 pub mod message;
+pub mod queue;
 pub mod render;
 pub mod response;
 pub mod secret;
 pub mod sender;
 pub mod sign;
 
+pub use driver::{Notifier, Stopped};
 pub use message::{Mention, Message, Severity};
+pub use queue::{Batch, BatchId, Budget, ChannelConfig, Dispatcher, Failure, MessageId, Outcome};
 pub use render::{Channel, ChannelError, Outgoing, Provider, Style, render};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use sender::{Delivery, RetryPolicy, SendError, Sender};

@@ -3,6 +3,8 @@
 //! real loopback HTTP, and the queue.
 
 mod common;
+mod fallback;
 mod payloads;
+mod queue;
 mod receivers;
 mod secrets;
