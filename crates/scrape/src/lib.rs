@@ -20,6 +20,7 @@
 //! `templates`, `prometheus` (which reuses the float spellings of
 //! `exposition`).
 
+pub mod eval;
 pub mod exposition;
 pub mod prometheus;
 pub mod scrape;

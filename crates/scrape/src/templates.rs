@@ -235,13 +235,23 @@ fn increases<'a>(
     name: &str,
     selector: &[(&str, &str)],
 ) -> Vec<(&'a Sample, f64)> {
+    increases_by(before, after, |s| s.name == name && s.matches(selector))
+}
+
+/// [`increases`] of the series `pick` selects (by name and labels).
+pub(crate) fn increases_by<'a>(
+    before: &Exposition,
+    after: &'a Exposition,
+    pick: impl Fn(&Sample) -> bool,
+) -> Vec<(&'a Sample, f64)> {
     let old: HashMap<SeriesKey, f64> = before
-        .select(name, selector)
+        .samples()
+        .filter(|s| pick(s))
         .map(|s| (key(s), s.value))
         .collect();
     after
         .samples()
-        .filter(|s| s.name == name && s.matches(selector) && s.value.is_finite())
+        .filter(|s| pick(s) && s.value.is_finite())
         .map(|s| {
             let inc = match old.get(&key(s)) {
                 Some(prev) if *prev <= s.value => s.value - prev,

@@ -3,5 +3,7 @@
 
 mod carnival_templates;
 mod common;
+#[cfg(feature = "promql")]
+mod eval_props;
 mod prometheus;
 mod scrape_sidecar;

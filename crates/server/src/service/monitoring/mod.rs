@@ -495,7 +495,8 @@ pub fn live_view(p: &Published) -> seawall_api::monitoring::LiveView {
                     .error
                     .clone()
                     .or_else(|| p.errors.get(&(kind, r.id.clone())).cloned())
-                    .filter(|_| matches!(r.source, SourceState::Stale | SourceState::Failed)),
+                    // Missing: why the built-in scrape cannot evaluate it.
+                    .filter(|_| r.source != SourceState::Ok),
                 updated_at: r.updated_at.and_then(|t| i64::try_from(t).ok()),
                 target_qps: finite(r.target_qps),
                 traffic_ratio: finite(r.traffic_ratio),

@@ -17,6 +17,7 @@ use seawall_monitor::sample::TargetKind;
 use seawall_monitor::{Metrics, Reading, Readings};
 use seawall_plan::Plan;
 use seawall_plan::model::AlertMetric;
+use seawall_scrape::eval::{self, PagePair};
 use seawall_scrape::scrape::{Board, Health, Target};
 use seawall_scrape::templates::{self, REQUESTS, Rates, Subject};
 use seawall_scrape::{Exposition, PromClient};
@@ -48,17 +49,6 @@ fn resources_of(page: &Exposition) -> BTreeSet<String> {
     page.select(REQUESTS, &[])
         .filter_map(|s| s.label("resource").map(str::to_owned))
         .collect()
-}
-
-/// Whether a funnel step's query is a bare counter name, which the
-/// built-in scrape can rate itself (anything else needs Prometheus).
-fn counter_name(query: &str) -> Option<&str> {
-    let q = query.trim();
-    let mut chars = q.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
-    (first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')).then_some(q)
 }
 
 /// The resources that make up one row (see the module docs).
@@ -107,7 +97,7 @@ pub(crate) fn from_board(
     last_good_ms: &HashMap<String, u64>,
 ) -> (Readings, Errors) {
     let mut rates: HashMap<String, Rates> = HashMap::new();
-    let mut funnel: HashMap<&str, f64> = HashMap::new();
+    let mut pairs: Vec<PagePair<'_>> = Vec::new();
     let mut down: Vec<Down> = unusable
         .iter()
         .map(|(spec, error)| Down {
@@ -136,14 +126,12 @@ pub(crate) fn from_board(
                         rates.entry(r).or_default().add(&x);
                     }
                 }
-                for step in &plan.monitoring.funnel {
-                    if let Some(name) = counter_name(&step.query)
-                        && let Some(v) =
-                            templates::counter_rate(&prev.page, &last.page, secs, name, &[])
-                    {
-                        *funnel.entry(step.name.as_str()).or_default() += v;
-                    }
-                }
+                pairs.push(PagePair {
+                    instance: t.target.name(),
+                    before: &prev.page,
+                    after: &last.page,
+                    seconds: secs,
+                });
             }
             Health::Failed { error, .. } | Health::Down { error, .. } => {
                 let since = last_good_ms.get(t.target.name()).copied();
@@ -194,21 +182,35 @@ pub(crate) fn from_board(
     for id in plan.partners.keys() {
         row(TargetKind::Partner, id, &mut readings.partners);
     }
-    for step in &plan.monitoring.funnel {
-        // Only bare counter names are rated here; other queries need
-        // Prometheus, and the step has no reading (missing), not a zero.
-        if counter_name(&step.query).is_none() {
-            continue;
-        }
-        if let Some(d) = down.first() {
-            errors.insert((TargetKind::FunnelStep, step.name.clone()), d.error.clone());
-            readings.funnel.insert(step.name.clone(), d.reading.clone());
-        } else if let Some(v) = funnel.get(step.name.as_str()) {
+    // Funnel steps and query alerts: their PromQL over the pages
+    // (`seawall_scrape::eval`). A shape the scrape cannot evaluate leaves
+    // the row without a reading (missing, not zero) and its reason in
+    // `errors`; no series is no data.
+    let queried = plan
+        .monitoring
+        .funnel
+        .iter()
+        .map(|s| (TargetKind::FunnelStep, &s.name, &s.query))
+        .chain(plan.monitoring.alerts.iter().filter_map(|(id, a)| {
+            (a.metric == AlertMetric::Query).then_some((TargetKind::Query, id, a.query.as_ref()?))
+        }));
+    for (kind, id, query) in queried {
+        let out = match kind {
+            TargetKind::FunnelStep => &mut readings.funnel,
+            _ => &mut readings.queries,
+        };
+        let value = eval::evaluate(query, &pairs);
+        if let Err(reason) = &value {
+            errors.insert((kind, id.clone()), reason.to_string());
+        } else if let Some(d) = down.first() {
+            errors.insert((kind, id.clone()), d.error.clone());
+            out.insert(id.clone(), d.reading.clone());
+        } else if let Ok(Some(v)) = value {
             let m = Metrics {
-                qps: Some(*v),
+                qps: Some(v),
                 ..Metrics::default()
             };
-            readings.funnel.insert(step.name.clone(), Reading::Value(m));
+            out.insert(id.clone(), Reading::Value(m));
         }
     }
     (readings, errors)
@@ -345,15 +347,54 @@ pub(crate) async fn from_prometheus(
 mod tests {
     use super::*;
 
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use seawall_scrape::scrape::{Outcome, TargetResult};
+
+    /// The built-in scrape evaluates funnel steps and query alerts with
+    /// PromQL's meaning over two pages; an unsupported shape is missing
+    /// with its reason, never zero.
     #[test]
-    fn funnel_counters_are_bare_names_only() {
-        assert_eq!(
-            counter_name(" coupons_redeemed_total "),
-            Some("coupons_redeemed_total")
+    fn funnel_steps_and_query_alerts_are_evaluated_over_scraped_pages() {
+        let src = format!(
+            "{}monitoring:\n  scrape: [\"127.0.0.1:9\"]\n  funnel:\n    - {{name: exposed, query: 'sum(rate(exposures_total[1m]))'}}\n    - {{name: redeemed, query: 'redeemed_total'}}\n    - {{name: p90, query: 'histogram_quantile(0.9, sum by (le) (rate(x_bucket[1m])))'}}\n  alerts:\n    drop: {{target: checkout, metric: query, above: 0.5, query: '1 - sum(rate(redeemed_total[5m])) / sum(rate(exposures_total[5m]))'}}\n",
+            include_str!("../../../../../examples/minimal/plan.yaml")
         );
-        assert_eq!(counter_name("ns:orders_total"), Some("ns:orders_total"));
-        assert_eq!(counter_name("sum(rate(x[1m]))"), None);
-        assert_eq!(counter_name("1x"), None);
-        assert_eq!(counter_name(""), None);
+        let plan = seawall_plan::parse(&src, "plan.yaml").expect("plan");
+        let target = Target::parse("127.0.0.1:9").expect("target");
+        let targets = [Scraped {
+            target: target.clone(),
+            service: None,
+        }];
+        let t0 = tokio::time::Instant::now();
+        let mut board = Board::default();
+        for (at, text) in [
+            (t0, "exposures_total 100\nredeemed_total 10\n"),
+            (
+                t0 + Duration::from_secs(5),
+                "exposures_total 150\nredeemed_total 20\n",
+            ),
+        ] {
+            board.record([TargetResult {
+                target: target.name().to_owned(),
+                at,
+                took: Duration::from_millis(1),
+                outcome: Outcome::Samples(Arc::new(
+                    seawall_scrape::exposition::parse(text).expect("page"),
+                )),
+            }]);
+        }
+        let (readings, errors) = from_board(&plan, &targets, &[], &board, &HashMap::new());
+        let value = |r: Option<&Reading>| r.and_then(|r| r.metrics()).and_then(|m| m.qps);
+        assert_eq!(value(readings.funnel.get("exposed")), Some(10.0));
+        // A bare name is the counter's value, as in PromQL.
+        assert_eq!(value(readings.funnel.get("redeemed")), Some(20.0));
+        assert_eq!(value(readings.queries.get("drop")), Some(1.0 - 2.0 / 10.0));
+        assert!(!readings.funnel.contains_key("p90"), "missing, not zero");
+        let reason = errors
+            .get(&(TargetKind::FunnelStep, "p90".to_owned()))
+            .expect("a reason");
+        assert!(reason.contains("histogram_quantile"), "{reason}");
     }
 }
