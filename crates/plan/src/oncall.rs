@@ -94,16 +94,7 @@ pub fn on_call(plan: &Plan, at: Timestamp) -> Vec<LineDuty> {
     lines(plan)
         .into_iter()
         .map(|(line, line_name)| {
-            let candidates = plan
-                .oncall
-                .rota
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.window.contains(at) && covers(s, &line));
-            let chosen = candidates
-                .clone()
-                .find(|(_, s)| s.lines.contains(&line))
-                .or_else(|| candidates.clone().next());
+            let chosen = shift_for(plan, &line, at);
             LineDuty {
                 shift: chosen.map(|(i, _)| i),
                 primary: chosen.map(|(_, s)| person(plan, &s.primary)),
@@ -115,6 +106,23 @@ pub fn on_call(plan: &Plan, at: Timestamp) -> Vec<LineDuty> {
             }
         })
         .collect()
+}
+
+/// The shift on duty for `line` at `at` and its index in the rota: a
+/// shift that names the line wins over one that covers all lines; among
+/// equals the first in the rota wins. For [`ALL_LINES`], the first shift
+/// on duty.
+pub fn shift_for<'a>(plan: &'a Plan, line: &str, at: Timestamp) -> Option<(usize, &'a Shift)> {
+    let candidates = plan
+        .oncall
+        .rota
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.window.contains(at) && covers(s, line));
+    candidates
+        .clone()
+        .find(|(_, s)| s.lines.iter().any(|l| l == line))
+        .or_else(|| candidates.clone().next())
 }
 
 /// Resolve a person id against `people`; unknown ids keep the id as name.

@@ -1,0 +1,75 @@
+//! Incidents: transitions, a timeline in time order, MTTA and MTTR.
+
+use seawall_respond::incident::{
+    EntryKind, Incident, IncidentError, Role, Severity, Status, mean_ms,
+};
+
+#[test]
+fn the_timeline_orders_itself_and_gives_mtta_and_mttr() {
+    let mut i = Incident::open(
+        "coupon-grab water level critical",
+        Severity::P2,
+        "alert:coupon-grab-water",
+        Some("coupon-grab".into()),
+        Some("payments".into()),
+        1_000,
+    );
+    i.record(
+        1_000,
+        EntryKind::AlertFired,
+        "alert:coupon-grab-water",
+        "water level 0.91 > 0.85",
+    );
+    i.record(
+        61_000,
+        EntryKind::Paged,
+        "escalation",
+        "paged sun-li (primary) on war-room",
+    );
+    // Recorded late, placed by its time.
+    i.record(
+        31_000,
+        EntryKind::PlanRun,
+        "run:7",
+        "coupon-rate-limit started",
+    );
+    i.acknowledge("sun-li", 121_000).expect("ack");
+    assert_eq!(
+        i.acknowledge("guo-tao", 122_000),
+        Err(IncidentError::AlreadyAcked("sun-li".into()))
+    );
+    i.assign(Role::Commander, "lin-wei", "sun-li", 130_000);
+    i.assign(Role::Commander, "zhao-min", "lin-wei", 140_000);
+    assert_eq!(i.roles, vec![(Role::Commander, "zhao-min".into())]);
+    i.mitigate("sun-li", 300_000, "limit in; water level 0.78")
+        .expect("mitigate");
+    i.resolve("sun-li", 601_000, "traffic back under the warn level")
+        .expect("resolve");
+    assert_eq!(i.status, Status::Resolved);
+    assert_eq!(i.time_to_ack_ms(), Some(120_000));
+    assert_eq!(i.time_to_resolve_ms(), Some(600_000));
+    let times: Vec<i64> = i.timeline.iter().map(|e| e.at_ms).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    assert_eq!(i.timeline[2].kind, EntryKind::PlanRun);
+    assert_eq!(i.resolve("x", 700_000, ""), Err(IncidentError::Resolved));
+    assert_eq!(i.acknowledge("x", 700_000), Err(IncidentError::Resolved));
+}
+
+#[test]
+fn resolved_unacknowledged_counts_its_resolution_as_the_ack_and_means_skip_the_open() {
+    let mut a = Incident::open("a", Severity::P4, "lin-wei", None, None, 0);
+    a.resolve("lin-wei", 10_000, "false alarm")
+        .expect("resolve");
+    assert_eq!(a.time_to_ack_ms(), Some(10_000));
+    let b = Incident::open("b", Severity::P3, "lin-wei", None, None, 0);
+    assert_eq!(b.time_to_resolve_ms(), None);
+    assert_eq!(
+        mean_ms([a.time_to_resolve_ms(), b.time_to_resolve_ms()]),
+        Some(10_000.0)
+    );
+    assert_eq!(mean_ms([None, None]), None);
+    assert_eq!(Severity::parse("p1"), Some(Severity::P1));
+    assert_eq!(Severity::parse("P5"), None);
+}

@@ -1,0 +1,5 @@
+//! seawall-respond's behaviour: escalation, runs and incidents.
+
+mod escalation;
+mod incident;
+mod run;
