@@ -8,7 +8,7 @@
 //!   or `file:` references, never in clear from a plan;
 //! - [`sign`]: each provider's HMAC-SHA256 signature (`ring`), and the
 //!   verifiers of Slack's interactive requests and Seawall's webhook;
-//! - [`render`]: each provider's request for a message;
+//! - [`mod@render`]: each provider's request for a message;
 //! - [`response`]: each provider's answer, read as delivered, throttled,
 //!   worth a retry, or refused;
 //! - [`sender`]: one message to one channel over HTTP, with a deadline

@@ -1,6 +1,6 @@
 //! The one message Seawall sends, whatever the channel: a title, a text,
 //! a severity, who to mention, and optionally an acknowledgement link and
-//! the incident or alert it is about. [`crate::render`] turns it into each
+//! the incident or alert it is about. [`mod@crate::render`] turns it into each
 //! provider's payload.
 
 use serde::{Deserialize, Serialize};

@@ -7,4 +7,5 @@ mod fallback;
 mod payloads;
 mod queue;
 mod receivers;
+mod redaction;
 mod secrets;
