@@ -227,6 +227,42 @@ async fn builtin_scrape_and_prometheus_give_the_same_qps() {
     );
     assert!(apart < 0.05, "{builtin_errors} vs {prom_errors}");
     assert!((builtin_errors - 0.2).abs() < 0.02, "{builtin_errors}");
+
+    // A funnel step's or query alert's PromQL over the same two pages
+    // (`seawall_scrape::eval`) against Prometheus on the same query.
+    #[cfg(feature = "promql")]
+    {
+        let pages = [seawall_scrape::eval::PagePair {
+            instance: target.name(),
+            before: &before,
+            after: &after,
+            seconds: secs,
+        }];
+        let requests = "seawall_sidecar_requests_total";
+        for q in [
+            format!("sum(rate({requests}{{resource=\"pay\"}}[6s]))"),
+            format!(
+                "sum(rate({requests}{{result=~\"upstream_5xx|timeout\"}}[6s])) / sum(rate({requests}[6s]))"
+            ),
+            format!("sum(increase({requests}{{resource!~\"pa\"}}[6s])) / 6"),
+        ] {
+            let ours = seawall_scrape::eval::evaluate(&q, &pages)
+                .expect("supported")
+                .expect("data");
+            let theirs = prom
+                .query(&q, Some(at))
+                .await
+                .expect("query")
+                .single_value()
+                .expect("one series");
+            let apart = (ours - theirs).abs() / theirs;
+            eprintln!(
+                "{q}: built-in {ours:.4}, Prometheus {theirs:.4} ({:.2} % apart)",
+                apart * 100.0
+            );
+            assert!(apart < 0.05, "{q}: {ours} vs {theirs}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
