@@ -9,6 +9,7 @@
 //! - [`sign`]: each provider's HMAC-SHA256 signature (`ring`), and the
 //!   verifiers of Slack's interactive requests and Seawall's webhook;
 //! - [`mod@render`]: each provider's request for a message;
+//! - [`slack`]: the Acknowledge button's signed request coming back;
 //! - [`response`]: each provider's answer, read as delivered, throttled,
 //!   worth a retry, or refused;
 //! - [`sender`]: one message to one channel over HTTP, with a deadline
@@ -17,9 +18,9 @@
 //!   first, fallback to the next channel — a pure, clock-parameterised
 //!   state machine — and [`driver`], the thin async loop around it.
 //!
-//! Modules form a DAG: `message`, `secret`, `sign` (leaves) ← `render` ←
-//! `response` ← `sender`; `message`, `render` ← `queue` ← `driver` (→
-//! `sender`).
+//! Modules form a DAG: `message`, `secret`, `sign` (leaves) ← `slack` ←
+//! `render` ← `response` ← `sender`; `message`, `render` ← `queue` ←
+//! `driver` (→ `sender`).
 //! Nothing here logs a secret or a webhook URL with its credential.
 //! Payloads, signatures and their test vectors: `docs/respond.md`.
 
@@ -33,6 +34,7 @@ pub mod response;
 pub mod secret;
 pub mod sender;
 pub mod sign;
+pub mod slack;
 
 pub use driver::{Notifier, Stopped};
 pub use message::{Mention, Message, Severity};

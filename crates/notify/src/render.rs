@@ -298,7 +298,7 @@ fn slack_body(message: &Message, style: Style) -> Value {
     if let Some(url) = &message.ack_url {
         let mut button = json!({
             "type": "button",
-            "action_id": "seawall_ack",
+            "action_id": crate::slack::ACK_ACTION,
             "text": {"type": "plain_text", "text": "Acknowledge"},
             "style": "primary",
             "url": url,

@@ -255,3 +255,80 @@ async fn connection_refused_and_timeouts_are_retried_then_unavailable() {
     );
     assert!(err.to_string().contains("no answer within"), "{err}");
 }
+
+/// A Slack `block_actions` press of the Acknowledge button (form-encoded
+/// as Slack sends it) and its signature, computed with Python's `hmac`
+/// (`docs/respond.md`).
+const SLACK_ACK_BODY: &str = "payload=%7B%22type%22%3A%22block_actions%22%2C%22user%22%3A%7B%22id%22%3A%22U024BE7LH%22%2C%22username%22%3A%22alice%22%2C%22team_id%22%3A%22T0001%22%7D%2C%22actions%22%3A%5B%7B%22action_id%22%3A%22seawall_ack%22%2C%22block_id%22%3A%22b1%22%2C%22type%22%3A%22button%22%2C%22value%22%3A%22INC-7%22%2C%22action_ts%22%3A%221700000001.000200%22%7D%5D%7D";
+const SLACK_ACK_SIGNATURE: &str =
+    "v0=23572bbf5751d4db4fdf3d5894697249e35b3a931661ded8a53a1d867dee4146";
+
+fn press<'a>(timestamp: &'a str, signature: &'a str, body: &'a str) -> Signed<'a> {
+    Signed {
+        timestamp: Some(timestamp),
+        signature: Some(signature),
+        body: body.as_bytes(),
+    }
+}
+
+#[test]
+fn slack_ack_button_press_is_verified_and_read() {
+    use seawall_notify::VerifyError;
+    use seawall_notify::slack::{InteractionError, SlackAck, verify_ack};
+    let now = 1_700_000_030;
+    assert_eq!(
+        verify_ack(
+            SECRET,
+            press("1700000000", SLACK_ACK_SIGNATURE, SLACK_ACK_BODY),
+            now
+        ),
+        Ok(SlackAck {
+            incident_id: "INC-7".into(),
+            user_id: "U024BE7LH".into(),
+            user_name: Some("alice".into()),
+        })
+    );
+    // A replay six minutes later, a tampered body, another secret.
+    assert_eq!(
+        verify_ack(
+            SECRET,
+            press("1700000000", SLACK_ACK_SIGNATURE, SLACK_ACK_BODY),
+            now + 360
+        ),
+        Err(InteractionError::Verify(VerifyError::Skew {
+            skew_secs: -390
+        }))
+    );
+    let tampered = SLACK_ACK_BODY.replace("INC-7", "INC-8");
+    assert_eq!(
+        verify_ack(
+            SECRET,
+            press("1700000000", SLACK_ACK_SIGNATURE, &tampered),
+            now
+        ),
+        Err(InteractionError::Verify(VerifyError::Mismatch))
+    );
+    assert_eq!(
+        verify_ack(
+            "other",
+            press("1700000000", SLACK_ACK_SIGNATURE, SLACK_ACK_BODY),
+            now
+        ),
+        Err(InteractionError::Verify(VerifyError::Mismatch))
+    );
+    // Well signed but not an ack, or not a payload at all.
+    let other_button = r#"{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"other","value":"x"}]}"#;
+    let body = format!("payload={}", other_button.replace('"', "%22"));
+    assert_eq!(
+        seawall_notify::slack::parse_ack(body.as_bytes()),
+        Err(InteractionError::NotAnAck)
+    );
+    assert!(matches!(
+        seawall_notify::slack::parse_ack(b"token=x&text=hi"),
+        Err(InteractionError::Malformed(_))
+    ));
+    assert!(matches!(
+        seawall_notify::slack::parse_ack(b"payload=%7Bnot+json"),
+        Err(InteractionError::Malformed(_))
+    ));
+}
