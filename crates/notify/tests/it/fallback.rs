@@ -205,3 +205,45 @@ async fn a_provider_error_is_retried_then_the_fallback_channel_delivers() {
     assert_eq!(lark.requests().len(), 1, "a refusal is not retried");
     assert_eq!(hook.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_handed_over_and_answered_well_within_a_second() {
+    // Submission to delivered outcome, one page at a time, through the
+    // queue, the sender and a new loopback connection each: the provider
+    // takes no time here, so this is Seawall's own share.
+    let fake = Fake::start(vec![Reply::new(204, "")]).await;
+    let url = format!("{}/seawall", fake.base);
+    let budget = Budget {
+        messages: 1000,
+        window: Duration::from_secs(60),
+    };
+    let configs = HashMap::from([("hook".to_owned(), ChannelConfig::new(budget))]);
+    let (tx, mut rx) = mpsc::channel(64);
+    let (notifier, _task) = spawn(
+        vec![channel("hook", Provider::Webhook, &url)],
+        configs,
+        sender(1),
+        tx,
+    );
+    let mut took = Vec::new();
+    for i in 0..200 {
+        let started = Instant::now();
+        let page = Message::new(Severity::Page, format!("page {i}"), "down");
+        notifier
+            .submit(page, vec!["hook".into()])
+            .await
+            .expect("submit");
+        let [outcome] = collect(&mut rx, 1).await.try_into().expect("one outcome");
+        assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let p50 = took[took.len() / 2];
+    let p99 = took[took.len() * 99 / 100];
+    eprintln!(
+        "page submitted → delivered on loopback: p50 {p50:?}, p99 {p99:?}, max {:?}",
+        took[took.len() - 1]
+    );
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
+    assert_eq!(fake.requests().len(), 200);
+}

@@ -133,3 +133,36 @@ fn missing_variable_is_named_and_clear_secrets_are_refused() {
         }
     );
 }
+
+#[test]
+fn the_carnival_plans_channels_build_from_its_env_references() {
+    let src = include_str!("../../../../examples/carnival/plan.yaml");
+    let plan = seawall_plan::parse(src, "plan.yaml").expect("the carnival plan parses");
+    let lookup = env(&[
+        ("SEAWALL_LARK_SECRET", "lark-secret"),
+        ("SEAWALL_DINGTALK_SECRET", "SECding"),
+    ]);
+    let channels: Vec<Channel> = plan
+        .oncall
+        .channels
+        .iter()
+        .map(|c| Channel::from_plan(c, &lookup))
+        .collect::<Result<_, _>>()
+        .expect("every channel builds");
+    let kinds: Vec<(&str, Provider, bool)> = channels
+        .iter()
+        .map(|c| (c.id.as_str(), c.provider, c.secret.is_some()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("war-room", Provider::Lark, true),
+            ("sre", Provider::DingTalk, true),
+            ("customer-service", Provider::WeCom, false),
+        ]
+    );
+    // Without the environment, the first channel that needs it says which
+    // variable is missing.
+    let err = Channel::from_plan(&plan.oncall.channels[0], &env(&[])).expect_err("unset");
+    assert!(err.to_string().contains("SEAWALL_LARK_SECRET"), "{err}");
+}
