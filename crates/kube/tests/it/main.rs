@@ -1,0 +1,10 @@
+//! Integration tests of seawall-kube: kubeconfig and in-cluster
+//! credentials from real files, and the scale subresource against the
+//! fake API server on real loopback HTTP and HTTPS.
+
+mod common;
+mod credentials;
+mod fake;
+mod names;
+mod scaling;
+mod tls;

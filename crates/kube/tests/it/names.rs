@@ -1,0 +1,67 @@
+//! Names that are not DNS-1123 labels or subdomains are refused before any
+//! request: no path injection through a plan's namespace or deployment.
+
+use std::time::Duration;
+
+use seawall_kube::KubeError;
+
+use crate::common::setup;
+
+#[tokio::test]
+async fn bad_names_never_reach_the_server() {
+    let s = setup(1).await;
+    let cases = [
+        ("shop", "../x"),
+        ("shop", "a/b"),
+        ("shop", "Web"),
+        ("shop", "web%2F..%2Fsecrets"),
+        ("shop", "web?x=1"),
+        ("shop", ""),
+        ("../kube-system", "web"),
+        ("Shop", "web"),
+        ("shop.eu", "web"),
+        ("shop", "web/../../secrets/x"),
+    ];
+    for (namespace, deployment) in cases {
+        let scaled = s
+            .client
+            .scale(
+                namespace,
+                deployment,
+                2,
+                Duration::from_secs(1),
+                Duration::from_millis(10),
+            )
+            .await;
+        let read = s.client.get_scale(namespace, deployment).await;
+        let patched = s.client.set_replicas(namespace, deployment, 2, None).await;
+        for result in [scaled.map(|_| ()), read.map(|_| ()), patched.map(|_| ())] {
+            let err = result.expect_err("refused");
+            assert!(
+                matches!(err, KubeError::Name(_)),
+                "{namespace}/{deployment}: {err:?}"
+            );
+            assert!(
+                err.to_string().contains("not a valid Kubernetes name"),
+                "{err}"
+            );
+        }
+    }
+    assert!(s.fake.requests().is_empty(), "{:#?}", s.fake.requests());
+}
+
+#[tokio::test]
+async fn dotted_deployment_names_are_subdomains() {
+    let s = setup(1).await;
+    s.fake.add_deployment("shop", "web.v2", 1);
+    let scale = s
+        .client
+        .get_scale("shop", "web.v2")
+        .await
+        .expect("a subdomain");
+    assert_eq!(scale.spec.replicas, 1);
+    assert_eq!(
+        s.fake.requests()[0].path,
+        "/apis/apps/v1/namespaces/shop/deployments/web.v2/scale"
+    );
+}
