@@ -454,6 +454,17 @@ impl Credentials {
     }
 }
 
+/// The kubeconfig `kubectl` would read, from the values of `KUBECONFIG`
+/// and `HOME` (passed in): the first file `KUBECONFIG` lists (a
+/// `:`-separated list, which `kubectl` merges; Seawall reads one file),
+/// else `$HOME/.kube/config`.
+pub fn default_kubeconfig(kubeconfig: Option<&str>, home: Option<&Path>) -> Option<PathBuf> {
+    if let Some(first) = kubeconfig.and_then(|list| list.split(':').find(|p| !p.is_empty())) {
+        return Some(PathBuf::from(first));
+    }
+    home.map(|home| home.join(".kube").join("config"))
+}
+
 /// A server URL a token may be sent to.
 fn check_server(server: &str) -> Result<(), String> {
     if server.is_empty() {
@@ -509,6 +520,20 @@ mod tests {
         assert!(check_server("http://10.0.0.1:8080").is_err());
         assert!(check_server("").is_err());
         assert!(check_server("ftp://x").is_err());
+    }
+
+    #[test]
+    fn the_default_kubeconfig() {
+        let home = Path::new("/home/ops");
+        assert_eq!(
+            default_kubeconfig(Some(":/etc/kube/a:/etc/kube/b"), Some(home)),
+            Some(PathBuf::from("/etc/kube/a"))
+        );
+        assert_eq!(
+            default_kubeconfig(Some(""), Some(home)),
+            Some(PathBuf::from("/home/ops/.kube/config"))
+        );
+        assert_eq!(default_kubeconfig(None, None), None);
     }
 
     #[test]

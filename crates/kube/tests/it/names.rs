@@ -65,3 +65,31 @@ async fn dotted_deployment_names_are_subdomains() {
         "/apis/apps/v1/namespaces/shop/deployments/web.v2/scale"
     );
 }
+
+proptest::proptest! {
+    /// Whatever a plan says, a name either is refused or stays one path
+    /// segment, unchanged: the request goes to a deployment's scale and
+    /// nowhere else.
+    #[test]
+    fn an_accepted_name_is_one_plain_segment(
+        namespace in "([a-z0-9-]{1,12}|[a-z0-9./%?#A-Z_-]{0,70})",
+        deployment in "([a-z0-9.-]{1,20}|[a-z0-9./%?#A-Z_-]{0,20}|\\PC{0,20})",
+    ) {
+        if let Ok(path) = seawall_kube::name::scale_path(&namespace, &deployment) {
+            let segments: Vec<&str> = path.split('/').collect();
+            proptest::prop_assert_eq!(
+                segments,
+                vec!["", "apis", "apps", "v1", "namespaces", namespace.as_str(),
+                     "deployments", deployment.as_str(), "scale"]
+            );
+            for name in [&namespace, &deployment] {
+                proptest::prop_assert!(name.len() <= 253);
+                proptest::prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit() || b == b'-' || b == b'.'));
+                proptest::prop_assert!(!name.split('.').any(|label| label.is_empty()
+                    || label.starts_with('-') || label.ends_with('-')));
+            }
+            proptest::prop_assert!(!namespace.contains('.'));
+        }
+    }
+}
