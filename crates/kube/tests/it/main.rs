@@ -6,5 +6,6 @@ mod common;
 mod credentials;
 mod fake;
 mod names;
+mod redaction;
 mod scaling;
 mod tls;
