@@ -4,6 +4,8 @@
 //! 1. Read the scale; its `spec.replicas` is `before` (what a rollback
 //!    restores). A target equal to it is a recorded no-op: nothing is
 //!    patched, the outcome says so.
+//!    A no-op still waits for `status.replicas` like a change (a run
+//!    repeated after a timeout waits for the replicas the first one asked).
 //! 2. Patch `spec.replicas` with the `resourceVersion` just read; on 409
 //!    (someone changed the deployment in between) read again and retry, at
 //!    most [`KubeClient::with_conflict_retries`] times.
@@ -90,19 +92,7 @@ impl KubeClient {
                     replicas = target,
                     "already at the target: nothing to scale"
                 );
-                return Ok(ScaleOutcome {
-                    namespace: namespace.to_owned(),
-                    deployment: deployment.to_owned(),
-                    before: current.spec.replicas,
-                    before_status: current.status.replicas,
-                    target,
-                    after: current.status.replicas,
-                    no_op: true,
-                    converged: current.status.replicas == target,
-                    elapsed: started.elapsed(),
-                    conflicts,
-                    wait_error: None,
-                });
+                break (current.clone(), current);
             }
             let version =
                 Some(current.metadata.resource_version.as_str()).filter(|v| !v.is_empty());
@@ -131,13 +121,16 @@ impl KubeClient {
                 Err(e) => return Err(e),
             }
         };
-        tracing::info!(
-            namespace,
-            deployment,
-            before = current.spec.replicas,
-            target,
-            "scaled; waiting for status.replicas"
-        );
+        let no_op = current.spec.replicas == target;
+        if !no_op {
+            tracing::info!(
+                namespace,
+                deployment,
+                before = current.spec.replicas,
+                target,
+                "scaled; waiting for status.replicas"
+            );
+        }
         let mut after = scale.status.replicas;
         let mut wait_error = None;
         while after != target {
@@ -181,7 +174,7 @@ impl KubeClient {
             before_status: current.status.replicas,
             target,
             after,
-            no_op: false,
+            no_op,
             converged,
             elapsed: started.elapsed(),
             conflicts,

@@ -93,6 +93,24 @@ async fn scaling_to_the_replicas_already_there_is_a_recorded_no_op() {
 }
 
 #[tokio::test]
+async fn a_no_op_still_waits_for_the_replicas_asked_before() {
+    let s = setup(2).await;
+    s.fake.follow_after(Some(Duration::from_millis(300)));
+    let first = s
+        .client
+        .scale("shop", "web", 4, Duration::from_millis(20), POLL)
+        .await
+        .expect("patched");
+    assert!(!first.converged && !first.no_op, "{first:?}");
+    // Run again: nothing to patch, but the wait goes on until the status
+    // follows.
+    let again = s.scale("web", 4).await.expect("no-op");
+    assert!(again.no_op && again.converged, "{again:?}");
+    assert_eq!((again.before, again.before_status, again.after), (4, 2, 4));
+    assert_eq!(s.count("PATCH"), 1, "only the first run patched");
+}
+
+#[tokio::test]
 async fn an_unknown_deployment_is_not_found() {
     let s = setup(1).await;
     let err = s
