@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 mod api_shapes;
 pub mod audit;
+pub mod emergency;
 mod error;
 pub mod monitoring;
 mod open;
@@ -35,6 +36,7 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use emergency::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
 pub use error::StoreError;
 pub use monitoring::{HistoryPoint, StoredTransition};
 pub use open::{StoreSpec, open};
@@ -362,6 +364,8 @@ pub enum RuleSource {
     Derived,
     /// Adjusted by a commander.
     Adjusted,
+    /// Written by an emergency-plan run (an action, or its rollback).
+    Emergency,
 }
 
 impl RuleSource {
@@ -370,12 +374,13 @@ impl RuleSource {
         match self {
             RuleSource::Derived => "derived",
             RuleSource::Adjusted => "adjusted",
+            RuleSource::Emergency => "emergency",
         }
     }
 
     /// Parse a lower-case name.
     pub fn parse(name: &str) -> Option<RuleSource> {
-        [RuleSource::Derived, RuleSource::Adjusted]
+        [RuleSource::Derived, RuleSource::Adjusted, RuleSource::Emergency]
             .into_iter()
             .find(|s| s.as_str() == name)
     }
@@ -602,7 +607,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ------------------------------------------------------------ guard rules
     /// Append a rule set version for a service (audit `rules.derive` or
-    /// `rules.adjust`).
+    /// `rules.adjust`, or `rules.emergency` for an emergency-plan run).
     async fn put_rules(&self, ctx: &Ctx, new: &NewRuleVersion) -> Result<RuleVersion>;
     /// A service's rule set; `None` asks for the latest.
     async fn rules(&self, service: &str, version: Option<i64>) -> Result<Option<RuleVersion>>;
@@ -655,6 +660,37 @@ pub trait Store: Send + Sync + 'static {
         target: &str,
         tier: u8,
     ) -> Result<Vec<seawall_monitor::history::Point>>;
+
+    // ------------------------------------------------------------ emergency runs
+    /// Store a new emergency-plan run at version 1 (audit
+    /// `emergency.run.requested`, target `emergency_run:<id>`). NotFound if
+    /// the event does not exist; Conflict if an unfinished run of the same
+    /// plan exists for the event.
+    async fn create_emergency_run(
+        &self,
+        ctx: &Ctx,
+        event_id: i64,
+        new: &NewEmergencyRun,
+    ) -> Result<EmergencyRun>;
+    /// One run.
+    async fn emergency_run(&self, id: i64) -> Result<Option<EmergencyRun>>;
+    /// An event's runs, oldest first.
+    async fn emergency_runs(&self, event_id: i64) -> Result<Vec<EmergencyRun>>;
+    /// Every unfinished run of every event, oldest first (what a restart
+    /// recovers).
+    async fn unfinished_emergency_runs(&self) -> Result<Vec<EmergencyRun>>;
+    /// Replace run `id`'s state if it is still at `version` (it becomes
+    /// `version + 1`), with the update's audit entry, in one transaction.
+    /// NotFound if absent; Conflict if the run is at another version (a
+    /// stale read), or if it would become a second unfinished run of its
+    /// plan.
+    async fn update_emergency_run(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        version: i64,
+        update: &EmergencyRunUpdate,
+    ) -> Result<EmergencyRun>;
 
     // ------------------------------------------------------------ audit
     /// Append an entry that goes with no other change (e.g. a denied

@@ -84,6 +84,7 @@ macro_rules! sql_store {
             SidecarReport, Store, StoreError, Token, audit, sha256_hex,
         };
         use $crate::monitoring::{self as mon, HistoryPoint, StoredTransition};
+        use $crate::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
 
         type Conn = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
@@ -364,6 +365,25 @@ macro_rules! sql_store {
                 detail: r.try_get("detail")?,
                 prev_hash: r.try_get("prev_hash")?,
                 hash: r.try_get("hash")?,
+            })
+        }
+
+        const EMERGENCY_RUN: &str = "SELECT id, event_id, plan_id, plan_version, status, finished, state, \
+            version, requested_by, created_ms, updated_ms FROM emergency_runs";
+
+        fn emergency_run_row(r: &DbRow) -> Result<EmergencyRun> {
+            Ok(EmergencyRun {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                plan_id: r.try_get("plan_id")?,
+                plan_version: r.try_get("plan_version")?,
+                status: r.try_get("status")?,
+                finished: r.try_get::<i32, _>("finished")? != 0,
+                state: r.try_get("state")?,
+                version: r.try_get("version")?,
+                requested_by: r.try_get("requested_by")?,
+                created_ms: r.try_get("created_ms")?,
+                updated_ms: r.try_get("updated_ms")?,
             })
         }
 
@@ -1023,6 +1043,7 @@ macro_rules! sql_store {
                 let action = match rules.source {
                     RuleSource::Derived => "rules.derive",
                     RuleSource::Adjusted => "rules.adjust",
+                    RuleSource::Emergency => "rules.emergency",
                 };
                 append(
                     &mut tx,
@@ -1322,6 +1343,156 @@ macro_rules! sql_store {
                     .collect::<Result<Vec<_>>>()?;
                 points.sort_by_key(|p| p.t_s);
                 Ok(points)
+            }
+
+            async fn create_emergency_run(
+                &self,
+                ctx: &Ctx,
+                event_id: i64,
+                new: &NewEmergencyRun,
+            ) -> Result<EmergencyRun> {
+                let mut tx = self.begin_write().await?;
+                let slug = event_slug(&mut tx, event_id).await?;
+                if !new.finished {
+                    let open = sqlx::query(
+                        "SELECT id FROM emergency_runs \
+                         WHERE event_id = $1 AND plan_id = $2 AND finished = 0",
+                    )
+                    .bind(event_id)
+                    .bind(&new.plan_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(open) = open {
+                        let id: i64 = open.try_get(0)?;
+                        return Err(StoreError::Conflict(format!(
+                            "run {id} of emergency plan `{}` is not finished; \
+                             finish, roll back or cancel it first",
+                            new.plan_id
+                        )));
+                    }
+                }
+                let row = sqlx::query(
+                    "INSERT INTO emergency_runs (event_id, plan_id, status, finished, state, \
+                     version, requested_by, created_ms, updated_ms, plan_version) \
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8) RETURNING id",
+                )
+                .bind(event_id)
+                .bind(&new.plan_id)
+                .bind(&new.status)
+                .bind(i32::from(new.finished))
+                .bind(&new.state)
+                .bind(&new.requested_by)
+                .bind(ctx.at_ms)
+                .bind(new.plan_version)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let run = EmergencyRun {
+                    id: row.try_get(0)?,
+                    event_id,
+                    plan_id: new.plan_id.clone(),
+                    plan_version: new.plan_version,
+                    status: new.status.clone(),
+                    finished: new.finished,
+                    state: new.state.clone(),
+                    version: 1,
+                    requested_by: new.requested_by.clone(),
+                    created_ms: ctx.at_ms,
+                    updated_ms: ctx.at_ms,
+                };
+                append(
+                    &mut tx,
+                    ctx,
+                    "emergency.run.requested",
+                    &format!("emergency_run:{}", run.id),
+                    &json!({
+                        "event": slug,
+                        "plan_id": run.plan_id,
+                        "plan_version": run.plan_version,
+                        "status": run.status,
+                        "requested_by": run.requested_by,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(run)
+            }
+
+            async fn emergency_run(&self, id: i64) -> Result<Option<EmergencyRun>> {
+                let sql = sqlx::AssertSqlSafe(format!("{EMERGENCY_RUN} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(emergency_run_row).transpose()
+            }
+
+            async fn emergency_runs(&self, event_id: i64) -> Result<Vec<EmergencyRun>> {
+                let sql =
+                    sqlx::AssertSqlSafe(format!("{EMERGENCY_RUN} WHERE event_id = $1 ORDER BY id"));
+                let found = sqlx::query(sql).bind(event_id).fetch_all(&self.pool).await?;
+                rows(found, emergency_run_row)
+            }
+
+            async fn unfinished_emergency_runs(&self) -> Result<Vec<EmergencyRun>> {
+                let sql =
+                    sqlx::AssertSqlSafe(format!("{EMERGENCY_RUN} WHERE finished = 0 ORDER BY id"));
+                let found = sqlx::query(sql).fetch_all(&self.pool).await?;
+                rows(found, emergency_run_row)
+            }
+
+            async fn update_emergency_run(
+                &self,
+                ctx: &Ctx,
+                id: i64,
+                version: i64,
+                update: &EmergencyRunUpdate,
+            ) -> Result<EmergencyRun> {
+                let mut tx = self.begin_write().await?;
+                let current = sqlx::query("SELECT version FROM emergency_runs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(current) = current else {
+                    return Err(StoreError::NotFound {
+                        what: format!("emergency run {id}"),
+                    });
+                };
+                let current: i64 = current.try_get(0)?;
+                if current != version {
+                    return Err(StoreError::Conflict(format!(
+                        "emergency run {id} is at version {current}, not {version}: \
+                         someone else changed it; read it again"
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE emergency_runs SET status = $1, finished = $2, state = $3, \
+                     version = version + 1, updated_ms = $4 WHERE id = $5 AND version = $6",
+                )
+                .bind(&update.status)
+                .bind(i32::from(update.finished))
+                .bind(&update.state)
+                .bind(ctx.at_ms)
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let mut detail = update.detail.clone();
+                if let Some(obj) = detail.as_object_mut() {
+                    obj.insert("status".into(), json!(update.status));
+                    obj.insert("version".into(), json!(version + 1));
+                }
+                append(
+                    &mut tx,
+                    ctx,
+                    &update.action,
+                    &format!("emergency_run:{id}"),
+                    &detail,
+                )
+                .await?;
+                let sql = sqlx::AssertSqlSafe(format!("{EMERGENCY_RUN} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_one(&mut *tx).await?;
+                let run = emergency_run_row(&row)?;
+                tx.commit().await?;
+                Ok(run)
             }
 
             async fn append_audit(&self, ctx: &Ctx, new: &NewAudit) -> Result<AuditEntry> {

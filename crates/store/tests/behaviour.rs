@@ -148,6 +148,7 @@ suite!(
     data_survives_reopening,
     unknown_stored_names_are_corrupt,
     a_newer_schema_is_refused,
+    emergency_runs,
 );
 
 fn ctx(at_ms: i64) -> Ctx {
@@ -1585,6 +1586,214 @@ async fn a_newer_schema_is_refused(db: &Db) {
         Err(other) => panic!("expected a migration error, got {other:?}"),
         Ok(_) => panic!("opened a database with an unknown migration"),
     }
+}
+
+fn new_emergency_run(plan_id: &str, status: &str, finished: bool) -> NewEmergencyRun {
+    NewEmergencyRun {
+        plan_id: plan_id.into(),
+        plan_version: 1,
+        status: status.into(),
+        finished,
+        state: format!(r#"{{"status":"{status}"}}"#),
+        requested_by: "ana".into(),
+    }
+}
+
+fn emergency_update(status: &str, finished: bool, action: &str) -> EmergencyRunUpdate {
+    EmergencyRunUpdate {
+        status: status.into(),
+        finished,
+        state: format!(r#"{{"status":"{status}"}}"#),
+        action: action.into(),
+        detail: serde_json::json!({"step": 0}),
+    }
+}
+
+async fn emergency_runs(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("d11"))
+        .await
+        .expect("event");
+    let other = s
+        .create_event(&ctx(1), &new_event("other"))
+        .await
+        .expect("event");
+    assert!(is_not_found(
+        &s.create_emergency_run(&ctx(2), 999, &new_emergency_run("p", "running", false))
+            .await
+    ));
+    let run = s
+        .create_emergency_run(
+            &ctx(2),
+            e.id,
+            &new_emergency_run("coupon", "running", false),
+        )
+        .await
+        .expect("create");
+    assert_eq!((run.version, run.created_ms, run.updated_ms), (1, 2, 2));
+    assert_eq!(
+        s.emergency_run(run.id).await.expect("get"),
+        Some(run.clone())
+    );
+    // A second unfinished run of the same plan is refused; another plan's,
+    // or the same plan's in another event, is not.
+    let again = s
+        .create_emergency_run(
+            &ctx(3),
+            e.id,
+            &new_emergency_run("coupon", "running", false),
+        )
+        .await;
+    match &again {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("coupon"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let degrade = s
+        .create_emergency_run(
+            &ctx(3),
+            e.id,
+            &new_emergency_run("degrade", "awaiting_approval", false),
+        )
+        .await
+        .expect("another plan");
+    s.create_emergency_run(
+        &ctx(3),
+        other.id,
+        &new_emergency_run("coupon", "running", false),
+    )
+    .await
+    .expect("another event");
+
+    // Update if the version is the one read; a stale version is refused
+    // and changes nothing.
+    let started = s
+        .update_emergency_run(
+            &ctx(4),
+            run.id,
+            1,
+            &emergency_update("running", false, "emergency.step.started"),
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        (started.version, started.updated_ms, started.created_ms),
+        (2, 4, 2)
+    );
+    let stale = s
+        .update_emergency_run(
+            &ctx(5),
+            run.id,
+            1,
+            &emergency_update("failed", true, "emergency.step.finished"),
+        )
+        .await;
+    match &stale {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("version 2, not 1"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        s.emergency_run(run.id).await.expect("get"),
+        Some(started.clone())
+    );
+    assert!(is_not_found(
+        &s.update_emergency_run(&ctx(5), 999, 1, &emergency_update("failed", true, "x"))
+            .await
+    ));
+    let done = s
+        .update_emergency_run(
+            &ctx(6),
+            run.id,
+            2,
+            &emergency_update("succeeded", true, "emergency.step.finished"),
+        )
+        .await
+        .expect("finish");
+    assert!(done.finished);
+    assert_eq!(done.state, r#"{"status":"succeeded"}"#);
+
+    // Lists: per event oldest first; unfinished across events.
+    let listed: Vec<i64> = s
+        .emergency_runs(e.id)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![run.id, degrade.id]);
+    let unfinished: Vec<(i64, String)> = s
+        .unfinished_emergency_runs()
+        .await
+        .expect("unfinished")
+        .into_iter()
+        .map(|r| (r.event_id, r.plan_id))
+        .collect();
+    assert_eq!(
+        unfinished,
+        vec![
+            (e.id, "degrade".to_owned()),
+            (other.id, "coupon".to_owned())
+        ]
+    );
+    // Once finished, the plan may run again; rolling the old run back
+    // (unfinished again) while the new one runs is refused.
+    let next = s
+        .create_emergency_run(
+            &ctx(7),
+            e.id,
+            &new_emergency_run("coupon", "running", false),
+        )
+        .await
+        .expect("a new run after the first finished");
+    assert!(is_conflict(
+        &s.update_emergency_run(
+            &ctx(8),
+            run.id,
+            3,
+            &emergency_update("rolling_back", false, "emergency.run.rolling_back")
+        )
+        .await
+    ));
+    assert_eq!(
+        s.emergency_run(run.id)
+            .await
+            .expect("get")
+            .map(|r| r.version),
+        Some(3)
+    );
+    assert_ne!(next.id, run.id);
+
+    // Every transition is audited once, on the run.
+    let log: Vec<(String, String)> = db
+        .all_audit()
+        .await
+        .into_iter()
+        .filter(|a| a.action.starts_with("emergency."))
+        .map(|a| (a.action, a.target))
+        .collect();
+    let t = |id: i64| format!("emergency_run:{id}");
+    assert_eq!(log.len(), 6, "{log:?}");
+    assert_eq!(log[0], ("emergency.run.requested".to_owned(), t(run.id)));
+    assert_eq!(log[3], ("emergency.step.started".to_owned(), t(run.id)));
+    assert_eq!(log[4], ("emergency.step.finished".to_owned(), t(run.id)));
+    let last = db.all_audit().await.pop().expect("entry");
+    assert!(
+        last.detail.contains("\"plan_id\":\"coupon\""),
+        "{}",
+        last.detail
+    );
+    audit::verify(&db.all_audit().await).expect("chain intact");
+
+    // Reopened (a restart), the runs are there.
+    let reopened = db.reopen().await;
+    assert_eq!(
+        reopened
+            .emergency_run(run.id)
+            .await
+            .expect("get")
+            .map(|r| r.version),
+        Some(3)
+    );
 }
 
 // ---------------------------------------------------------------- bad input
