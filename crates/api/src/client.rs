@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 use crate::ErrorBody;
 use crate::analyses::{CapacityTable, LinksReport, Readiness, Targets};
 use crate::audit::AuditPage;
+use crate::emergency::{EmergencyRun, EmergencyRunList, StartRun};
 use crate::events::{Event, EventList, NewEvent};
 use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
 use crate::gate::{ChangeList, GateAnswer, GateCheck};
@@ -350,6 +351,59 @@ impl Client {
         self.post_json_text(&format!("/api/v1/events/{}/runs", segment(slug)), run_json)
             .await?
             .expect(201)
+    }
+
+    /// `POST /api/v1/events/{slug}/emergency-plans/{id}/runs`: start a run
+    /// (or a dry run) of emergency plan `plan`.
+    pub async fn start_emergency_run(
+        &self,
+        slug: &str,
+        plan: &str,
+        dry_run: bool,
+    ) -> Result<EmergencyRun, ClientError> {
+        let path = format!(
+            "/api/v1/events/{}/emergency-plans/{}/runs",
+            segment(slug),
+            segment(plan)
+        );
+        self.post_json(&path, &StartRun { dry_run })
+            .await?
+            .expect(202)
+    }
+
+    /// `GET /api/v1/events/{slug}/emergency-runs`: every run of the event.
+    pub async fn emergency_runs(&self, slug: &str) -> Result<EmergencyRunList, ClientError> {
+        self.get(&format!("/api/v1/events/{}/emergency-runs", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/emergency-runs/{n}`.
+    pub async fn emergency_run(&self, slug: &str, n: i64) -> Result<EmergencyRun, ClientError> {
+        self.get(&format!(
+            "/api/v1/events/{}/emergency-runs/{n}",
+            segment(slug)
+        ))
+        .await?
+        .expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/emergency-runs/{n}/{what}` for `what`
+    /// one of `approve`, `rollback`, `resume`.
+    pub async fn emergency_run_action(
+        &self,
+        slug: &str,
+        n: i64,
+        what: &str,
+    ) -> Result<EmergencyRun, ClientError> {
+        let path = format!(
+            "/api/v1/events/{}/emergency-runs/{n}/{}",
+            segment(slug),
+            segment(what)
+        );
+        self.post_json(&path, &serde_json::json!({}))
+            .await?
+            .expect(200)
     }
 
     /// `GET /api/v1/events/{slug}/runs`.

@@ -437,10 +437,19 @@ impl Run {
             }
         }
         self.status = RunStatus::RollingBack;
-        Ok(self.rollback_order())
+        let order = self.rollback_order();
+        if order.is_empty() {
+            // Nothing it did can be undone: rolled back at once, not
+            // waiting for an undo that will never be recorded.
+            self.status = RunStatus::RolledBack;
+        }
+        Ok(order)
     }
 
-    fn rollback_order(&self) -> Vec<usize> {
+    /// The actions rollback still has to undo, last first (what
+    /// [`begin_rollback`](Self::begin_rollback) returned, less those
+    /// recorded since): a driver resumed after a restart reads it here.
+    pub fn rollback_order(&self) -> Vec<usize> {
         (0..self.steps.len())
             .rev()
             .filter(|&i| {

@@ -32,6 +32,9 @@ pub const READERS: &[Role] = &[
 ];
 /// Roles that change events, plans and rehearsal results.
 pub const PLANNERS: &[Role] = &[Role::Admin, Role::Commander];
+/// Who starts, rolls back and resumes emergency-plan runs: the planners
+/// and the on-call engineers (approving takes a commander of the plan).
+pub const RESPONDERS: &[Role] = &[Role::Admin, Role::Commander, Role::Oncall];
 /// Tokens: admin only.
 pub const ADMINS: &[Role] = &[Role::Admin];
 /// Every role.

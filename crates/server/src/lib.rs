@@ -324,6 +324,7 @@ impl Server {
         if self.state.monitor().options().background {
             tokio::spawn(service::monitoring::run(self.state.clone()));
         }
+        tokio::spawn(service::emergency::run(self.state.clone()));
         tracing::info!(
             %addr,
             scheme,

@@ -31,6 +31,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "guard", description = "Guard rules: derived, adjusted, versioned, followed by sidecars"),
         (name = "exports", description = "The freeze calendar as iCal, GitLab freeze periods and Argo CD sync windows"),
         (name = "monitoring", description = "The event day: alerts and the live view"),
+        (name = "emergency", description = "Emergency plans that execute: runs, approvals, rollback"),
     )
 )]
 pub struct ApiDoc;

@@ -196,6 +196,21 @@ fn a_restart_mid_action_marks_it_unknown_and_waits_for_a_commander() {
 }
 
 #[test]
+fn a_rollback_with_nothing_to_undo_is_rolled_back_at_once() {
+    // Only the message ran (and failed the run after it): nothing can be
+    // undone, so the run does not wait for an undo that never comes.
+    let mut r = Run::new("p", "a", 0, false, Approval::None, steps(), None);
+    r.steps.swap(0, 2);
+    r.start(0, 0).expect("start");
+    r.finish(0, done(0, 0), 1).expect("finish");
+    r.start(1, 1).expect("start");
+    r.finish(1, Outcome::Failed { error: "no".into() }, 2)
+        .expect("finish");
+    assert_eq!(r.begin_rollback().expect("rollback"), Vec::<usize>::new());
+    assert_eq!(r.status, RunStatus::RolledBack);
+}
+
+#[test]
 fn cancel_only_before_the_first_action() {
     let mut r = Run::new("p", "a", 0, false, Approval::One, steps(), None);
     r.cancel().expect("cancel");

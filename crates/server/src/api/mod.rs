@@ -4,6 +4,7 @@
 //! being in the OpenAPI document.
 
 pub mod audit;
+pub mod emergency;
 pub mod events;
 pub mod exceptions;
 pub mod exports;
@@ -46,6 +47,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(exports::router())
         .merge(rules::router())
         .merge(monitoring::router())
+        .merge(emergency::router())
     // ---- end of the lead's areas ----
 }
 

@@ -66,7 +66,7 @@ pub(crate) fn served(v: RuleVersion) -> Result<Rules, ApiError> {
 
 /// The document as stored: the rule set as JSON with version 0 (the store
 /// numbers versions), so equal rules give equal text.
-fn document(mut rules: RuleSet) -> Result<String, ApiError> {
+pub(crate) fn document(mut rules: RuleSet) -> Result<String, ApiError> {
     rules.version = 0;
     serde_json::to_string(&rules)
         .map_err(|e| ApiError::Internal(format!("cannot serialise rules: {e}")))

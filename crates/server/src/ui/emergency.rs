@@ -130,7 +130,7 @@ fn action_row(a: &Action) -> ActionRow {
         Action::Scale { service, instances } => format!("{service} → {instances} instances"),
         Action::RateLimit { entry, qps } => format!("{entry} limited to {} QPS", fmt_num(*qps)),
         Action::Degrade { service, switch } => format!("{service}: switch {switch} on"),
-        Action::CacheWarmup { service, keys } => match keys {
+        Action::CacheWarmup { service, keys, .. } => match keys {
             Some(k) => format!("{service}: {k}"),
             None => service.clone(),
         },

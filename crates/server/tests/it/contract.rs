@@ -500,6 +500,7 @@ async fn requests_made_from_the_document_find_no_mismatch() {
         ("service", "order-api".to_owned()),
         ("version", "1".to_owned()),
         ("id", "999999".to_owned()),
+        ("n", "999999".to_owned()),
         ("revocable", revocable["token"]["id"].to_string()),
         ("exception", exception["id"].to_string()),
         ("run", runs["runs"][0]["id"].to_string()),

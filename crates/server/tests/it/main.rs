@@ -9,6 +9,7 @@ mod bad_input;
 mod common;
 mod contract;
 mod duties;
+mod emergency;
 mod exports;
 mod fuzz_api;
 mod history_api;

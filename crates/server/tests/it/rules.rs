@@ -261,7 +261,7 @@ pub(crate) async fn upstream() -> SocketAddr {
 }
 
 /// The sidecar's rule version in force (admin `/status`).
-async fn applied_version(admin: SocketAddr) -> Option<u64> {
+pub(crate) async fn applied_version(admin: SocketAddr) -> Option<u64> {
     let r = Client::new(&format!("http://{admin}"))
         .ok()?
         .get("/status")
@@ -293,7 +293,7 @@ async fn sidecar_counter(admin: SocketAddr, name: &str) -> u64 {
 }
 
 /// Waits until the sidecar shows `version`; how long that took.
-async fn until_applied(admin: SocketAddr, version: u64, limit: Duration) -> Duration {
+pub(crate) async fn until_applied(admin: SocketAddr, version: u64, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
         if applied_version(admin).await == Some(version) {
@@ -323,7 +323,7 @@ async fn post_order(proxy: SocketAddr) -> StatusCode {
 
 /// A server of our own over a SQLite file in `dir`, on `addr`: the
 /// restart below needs the same address and database.
-async fn start_server(
+pub(crate) async fn start_server(
     dir: &std::path::Path,
     addr: SocketAddr,
 ) -> (
@@ -347,7 +347,7 @@ async fn start_server(
     (addr, tx, handle)
 }
 
-async fn put_as(base: &str, token: &str, count: f64, note: &str) -> StatusCode {
+pub(crate) async fn put_as(base: &str, token: &str, count: f64, note: &str) -> StatusCode {
     put_doc(base, token, limit(count), note).await
 }
 
@@ -372,14 +372,14 @@ async fn put_doc(base: &str, token: &str, rules: Value, note: &str) -> StatusCod
 /// A following sidecar in front of a fresh upstream, started (the start
 /// primes its rules from the control plane); its proxy and admin addresses
 /// and how to stop it.
-struct Following {
-    proxy: SocketAddr,
-    admin: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    running: tokio::task::JoinHandle<seawall_sidecar::ShutdownReport>,
+pub(crate) struct Following {
+    pub(crate) proxy: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    pub(crate) running: tokio::task::JoinHandle<seawall_sidecar::ShutdownReport>,
 }
 
-async fn follow(
+pub(crate) async fn follow(
     base: &str,
     token: &str,
     instance: &str,

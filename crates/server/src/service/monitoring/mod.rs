@@ -239,6 +239,7 @@ async fn tick_event(
                 &m.evaluator.alert_snapshot(),
             )
             .await?;
+        crate::service::emergency::on_transitions(state, event, &plan, &out.transitions).await;
     }
     if let Some(url) = &state.monitor().options.alertmanager {
         let interval_ms =

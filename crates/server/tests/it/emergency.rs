@@ -1,0 +1,453 @@
+//! Emergency plans that execute, against a real server on loopback over
+//! SQLite: a `rate_limit` run reaches a real sidecar following the control
+//! plane in front of a real upstream within a second (its admitted rate,
+//! measured with a bounded burst, drops) and rollback restores it; a dry
+//! run changes no rule version; a restart in the middle of an action marks
+//! it unknown with what to check; bad input fails clearly.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use seawall_api::emergency::EmergencyRun;
+use seawall_server::client::Client;
+use serde_json::{Value, json};
+
+use crate::common::{self, TestServer};
+use crate::rules::{Following, applied_version, follow, put_as, start_server, until_applied};
+
+const SLUG: &str = "carnival";
+
+/// The test plan: one entry, a dependency with a fallback, a war-room
+/// channel at `hook` (a Slack incoming webhook on loopback), and the
+/// emergency plans the tests run.
+fn plan(hook: &str) -> String {
+    format!(
+        "\
+event: {{name: Test Carnival, timezone: UTC}}
+people:
+  lin-wei: {{name: Lin Wei}}
+  zhao-min: {{name: Zhao Min}}
+  sun-li: {{name: Sun Li}}
+organization:
+  guarantee_group: [lin-wei, zhao-min]
+  business_lines:
+    bike: {{name: Bike, services: [order-api]}}
+goals:
+  orders: {{total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {{entry: create-order}}
+entries:
+  create-order: {{service: order-api, method: POST, path: /api/orders}}
+services:
+  order-api: {{line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}}
+oncall:
+  channels:
+    war-room: {{kind: slack, webhook: \"{hook}\"}}
+emergency_plans:
+  order-rate-limit:
+    name: Limit orders
+    phase: during
+    trigger: manual
+    actions:
+      - {{kind: rate_limit, entry: create-order, qps: 5}}
+    owner: sun-li
+    expected_minutes: 2
+  order-degrade:
+    phase: during
+    trigger: manual
+    actions:
+      - {{kind: rate_limit, entry: create-order, qps: 7}}
+      - {{kind: degrade, service: order-api, switch: no-such-switch}}
+    owner: sun-li
+    expected_minutes: 2
+  tell-the-room:
+    phase: during
+    trigger: manual
+    actions:
+      - {{kind: notify, channel: war-room, message: \"orders limited\"}}
+    owner: sun-li
+    expected_minutes: 1
+"
+    )
+}
+
+/// A run, polled until `done` says so (at most `limit`).
+async fn until(
+    client: &Client,
+    n: i64,
+    limit: Duration,
+    done: impl Fn(&EmergencyRun) -> bool,
+) -> EmergencyRun {
+    let started = Instant::now();
+    loop {
+        let run = client.emergency_run(SLUG, n).await.expect("run");
+        if done(&run) {
+            return run;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "run {n} did not get there within {limit:?}: {run:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn final_status(r: &EmergencyRun) -> bool {
+    matches!(
+        r.status.as_str(),
+        "succeeded" | "failed" | "rolled_back" | "cancelled"
+    )
+}
+
+/// How many of `n` back-to-back orders through the sidecar were admitted.
+async fn admitted(proxy: SocketAddr, n: usize) -> usize {
+    let client = Client::new(&format!("http://{proxy}")).expect("client");
+    let mut ok = 0;
+    for _ in 0..n {
+        let r = client
+            .send(
+                Method::POST,
+                "/api/orders",
+                Some(("application/json", "{}".into())),
+            )
+            .await
+            .expect("request through the sidecar");
+        if r.status == StatusCode::OK {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+async fn setup(admin: &Client, hook: &str) {
+    let r = admin
+        .post_json("/api/v1/events", &json!({"slug": SLUG, "name": "Carnival"}))
+        .await
+        .expect("event");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = admin
+        .post_json(
+            &format!("/api/v1/events/{SLUG}/plans"),
+            &json!({"file_name": "plan.yaml", "text": plan(hook)}),
+        )
+        .await
+        .expect("plan");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+/// The audit log's `emergency.*` actions, in order.
+async fn emergency_audit(client: &Client) -> Vec<String> {
+    let audit: Value = client
+        .get("/api/v1/audit?limit=1000")
+        .await
+        .expect("audit")
+        .json()
+        .expect("json");
+    audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("emergency."))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn admin_secret(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("admin-token"))
+        .expect("the first start writes admin-token")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_run_reaches_a_following_sidecar_within_a_second_and_rolls_back() {
+    let dir = common::TempDir::new();
+    let (addr, stop_server, serving) =
+        start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+    let base = format!("http://{addr}");
+    let token = admin_secret(dir.path());
+    let admin = Client::new(&base).expect("client").with_token(&token);
+    setup(&admin, "http://127.0.0.1:9/unused").await;
+    assert_eq!(
+        put_as(&base, &token, 1000.0, "open").await,
+        StatusCode::CREATED
+    );
+    let r = admin
+        .post_json(
+            "/api/v1/tokens",
+            &json!({"name": "sidecar", "role": "sidecar", "service": "order-api"}),
+        )
+        .await
+        .expect("token");
+    let sidecar_token = r.json::<Value>().expect("json")["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let Following {
+        proxy,
+        admin: sidecar_admin,
+        stop: stop_sidecar,
+        running,
+    } = follow(
+        &base,
+        &sidecar_token,
+        "test-1",
+        &dir.path().join("rules.json"),
+    )
+    .await;
+    assert_eq!(applied_version(sidecar_admin).await, Some(1));
+    assert_eq!(
+        admitted(proxy, 40).await,
+        40,
+        "1000 QPS admits a burst of 40"
+    );
+
+    // A dry run shows the effect and changes no rule version.
+    let dry = admin
+        .start_emergency_run(SLUG, "order-rate-limit", true)
+        .await
+        .expect("dry run");
+    let dry = until(&admin, dry.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(dry.status, "succeeded", "{dry:#?}");
+    assert_eq!(dry.steps[0].before.as_ref().expect("before")["qps"], 1000.0);
+    assert_eq!(dry.steps[0].after.as_ref().expect("after")["qps"], 5.0);
+    assert_eq!(
+        dry.steps[0].after.as_ref().expect("after")["version"],
+        Value::Null
+    );
+    let latest = admin
+        .get("/api/v1/guard/services/order-api/versions")
+        .await
+        .expect("versions");
+    assert_eq!(
+        latest.json::<Value>().expect("json")["versions"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "a dry run stores nothing"
+    );
+    let r = admin.emergency_run_action(SLUG, dry.id, "rollback").await;
+    assert!(r.is_err(), "a dry run has nothing to roll back");
+
+    // The run: the sidecar applies the new version within a second and
+    // admits about 5 of a burst of 40.
+    let asked = Instant::now();
+    let run = admin
+        .start_emergency_run(SLUG, "order-rate-limit", false)
+        .await
+        .expect("run");
+    assert_eq!(run.requested_by, "admin");
+    let took = until_applied(sidecar_admin, 2, Duration::from_secs(10)).await;
+    let applied_ms = asked.elapsed().as_millis();
+    assert!(took < Duration::from_secs(1), "applied after {took:?}");
+    let run = until(&admin, run.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(run.status, "succeeded", "{run:#?}");
+    let step = &run.steps[0];
+    assert_eq!(step.before.as_ref().expect("before")["version"], 1);
+    assert_eq!(step.after.as_ref().expect("after")["version"], 2);
+    assert_eq!(run.within_expected, Some(true));
+    let burst = admitted(proxy, 40).await;
+    assert!((1..=8).contains(&burst), "5 QPS admitted {burst} of 40");
+    eprintln!("run -> sidecar applied in {applied_ms} ms; limited burst admitted {burst}/40");
+
+    // Rollback stores the previous limit as a new version.
+    let back = admin
+        .emergency_run_action(SLUG, run.id, "rollback")
+        .await
+        .expect("rollback");
+    let back = until(&admin, back.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(back.status, "rolled_back", "{back:#?}");
+    assert_eq!(back.steps[0].status, "rolled_back");
+    until_applied(sidecar_admin, 3, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(admitted(proxy, 40).await, 40, "rollback restores 1000 QPS");
+    let history: Value = admin
+        .get("/api/v1/guard/services/order-api/versions")
+        .await
+        .expect("history")
+        .json()
+        .expect("json");
+    let versions = history["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 3, "{history}");
+    assert_eq!(versions[1]["source"], "emergency");
+    assert_eq!(versions[2]["source"], "emergency");
+    assert_eq!(
+        versions[0]["sha256"], versions[2]["sha256"],
+        "the same rules again"
+    );
+
+    // Every transition is audited.
+    let actions = emergency_audit(&admin).await;
+    for a in [
+        "emergency.run.requested",
+        "emergency.step.started",
+        "emergency.step.finished",
+        "emergency.run.rolling_back",
+        "emergency.run.rolled_back",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+
+    let _ = stop_sidecar.send(());
+    let _ = running.await;
+    let _ = stop_server.send(());
+    let _ = serving.await;
+}
+
+#[tokio::test]
+async fn bad_input_fails_clearly() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let client = &admin.client;
+    let r = admin
+        .post("/api/v1/events", &json!({"slug": SLUG, "name": "Carnival"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = admin
+        .post(
+            &format!("/api/v1/events/{SLUG}/plans"),
+            &json!({"file_name": "plan.yaml", "text": plan("http://127.0.0.1:9/x")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // An unknown emergency plan.
+    let r = admin
+        .post(
+            &format!("/api/v1/events/{SLUG}/emergency-plans/no-such-plan/runs"),
+            &json!({"dry_run": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert!(r.text().contains("no-such-plan"), "{}", r.text());
+    let r = admin
+        .get(&format!("/api/v1/events/{SLUG}/emergency-runs/999"))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // No rules yet: the action fails and says what to do.
+    let run = client
+        .start_emergency_run(SLUG, "order-rate-limit", false)
+        .await
+        .expect("run");
+    let run = until(client, run.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(run.status, "failed");
+    let error = run.steps[0].error.as_deref().unwrap_or("");
+    assert!(error.contains("no guard rules yet"), "{error}");
+
+    // A switch the rules do not have: the action fails naming it, after
+    // the rate limit before it succeeded; rollback undoes that one.
+    assert_eq!(
+        put_as(&server.base, &server.admin, 100.0, "open").await,
+        StatusCode::CREATED
+    );
+    let run = client
+        .start_emergency_run(SLUG, "order-degrade", false)
+        .await
+        .expect("run");
+    let run = until(client, run.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(run.status, "failed", "{run:#?}");
+    assert_eq!(run.steps[0].status, "succeeded");
+    let error = run.steps[1].error.as_deref().unwrap_or("");
+    assert!(error.contains("no switch `no-such-switch`"), "{error}");
+    let back = client
+        .emergency_run_action(SLUG, run.id, "rollback")
+        .await
+        .expect("rollback");
+    let back = until(client, back.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(back.status, "rolled_back", "{back:#?}");
+    let latest: Value = admin
+        .get("/api/v1/guard/services/order-api/versions/3")
+        .await
+        .json()
+        .expect("json");
+    assert_eq!(latest["version"], 3, "{latest}");
+    assert_eq!(latest["rules"]["resources"][0]["flow"][0]["count"], 100.0);
+    // Resuming a run that waits for nobody is a conflict.
+    let r = admin
+        .post(
+            &format!("/api/v1/events/{SLUG}/emergency-runs/{}/resume", run.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+}
+
+/// A Slack webhook on loopback that accepts connections and never answers.
+async fn silent_receiver() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_action_marks_it_unknown_with_what_to_check() {
+    let dir = common::TempDir::new();
+    let hook = silent_receiver().await;
+    let (addr, stop_server, serving) =
+        start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+    let base = format!("http://{addr}");
+    let token = admin_secret(dir.path());
+    let admin = Client::new(&base).expect("client").with_token(&token);
+    setup(&admin, &format!("http://{hook}/hook")).await;
+    let run = admin
+        .start_emergency_run(SLUG, "tell-the-room", false)
+        .await
+        .expect("run");
+    let running = until(&admin, run.id, Duration::from_secs(10), |r| {
+        r.steps[0].status == "running"
+    })
+    .await;
+    assert_eq!(running.status, "running");
+    // Another run of the same plan while this one is unfinished: refused.
+    let again = admin
+        .post_json(
+            &format!("/api/v1/events/{SLUG}/emergency-plans/tell-the-room/runs"),
+            &json!({"dry_run": false}),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+
+    // The server stops in the middle of the message and starts again.
+    let _ = stop_server.send(());
+    let _ = serving.await;
+    let (addr, stop_server, serving) = start_server(dir.path(), addr).await;
+    let admin = Client::new(&format!("http://{addr}"))
+        .expect("client")
+        .with_token(&token);
+    let recovered = until(&admin, run.id, Duration::from_secs(10), |r| {
+        r.status == "needs_attention"
+    })
+    .await;
+    assert_eq!(recovered.steps[0].status, "unknown");
+    let check = recovered.steps[0].error.as_deref().unwrap_or("");
+    assert!(check.contains("channel `war-room`"), "{check}");
+    // A commander rolls back: a message cannot be unsent, so nothing is
+    // undone and the run is rolled back at once.
+    let back = admin
+        .emergency_run_action(SLUG, run.id, "rollback")
+        .await
+        .expect("rollback");
+    assert_eq!(back.status, "rolled_back", "{back:#?}");
+    let actions = emergency_audit(&admin).await;
+    assert!(
+        actions.iter().any(|a| a == "emergency.run.recovered"),
+        "{actions:?}"
+    );
+    let _ = stop_server.send(());
+    let _ = serving.await;
+}
