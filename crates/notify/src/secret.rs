@@ -8,6 +8,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+// `[A-Z_][A-Z0-9_]*`: the plan checks the same references at plan check.
+use seawall_plan::outbound::is_env_name;
+
 /// Where a secret lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
@@ -143,16 +146,6 @@ fn read_file(path: &Path, what: &str) -> Result<String, SecretError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })
-}
-
-/// `[A-Z_][A-Z0-9_]*`: upper case only, so a provider's mixed-case secret
-/// pasted in clear is not mistaken for a variable name.
-fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]

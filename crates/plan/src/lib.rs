@@ -25,6 +25,7 @@ pub mod limits;
 pub mod links;
 pub mod model;
 pub mod oncall;
+pub mod outbound;
 #[cfg(feature = "promql")]
 pub mod promql;
 pub mod query;

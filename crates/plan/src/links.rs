@@ -1,6 +1,6 @@
 //! Link analysis: the risks a plan shows along its dependency graph.
 //!
-//! [`analyze`] checks the fourteen stable rules L001–L014 of
+//! [`analyze`] checks the fifteen stable rules L001–L015 of
 //! `docs/plan-reference.md#link-analysis` (listed in [`RULES`]) and returns
 //! one [`Finding`] per risk, each with the rule id, a severity, the plan
 //! location to fix, a one-line message with the concrete numbers and a
@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::capacity::{CapacitySource, CapacityTable, Row};
 use crate::diag::{Location, Severity};
 use crate::graph::Graph;
-use crate::model::{Edge, Plan, QueryKind, Slo, Strength, Trigger, Window};
+use crate::model::{Action, Edge, Plan, QueryKind, Slo, Strength, Trigger, Window};
 use crate::targets::Targets;
 
 /// The link-analysis rules: id, default severity and title.
@@ -28,7 +28,7 @@ use crate::targets::Targets;
 /// Some rules vary the severity by case: L005 is `info` for services, L009
 /// is `warning` for a service reached only through weak edges, and L013 is
 /// `warning` for freeze windows.
-pub const RULES: [(&str, Severity, &str); 14] = [
+pub const RULES: [(&str, Severity, &str); 15] = [
     (
         "L001",
         Severity::Error,
@@ -99,9 +99,14 @@ pub const RULES: [(&str, Severity, &str); 14] = [
         Severity::Warning,
         "rate limit above measured capacity",
     ),
+    (
+        "L015",
+        Severity::Warning,
+        "scale action on a service without a Kubernetes deployment",
+    ),
 ];
 
-/// The [`RULES`] row of a rule id (`L001` … `L014`), if it exists.
+/// The [`RULES`] row of a rule id (`L001` … `L015`), if it exists.
 pub fn rule(id: &str) -> Option<(&'static str, Severity, &'static str)> {
     RULES.iter().copied().find(|(r, _, _)| *r == id)
 }
@@ -109,7 +114,7 @@ pub fn rule(id: &str) -> Option<(&'static str, Severity, &'static str)> {
 /// One link-analysis finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// Stable rule id, `L001` … `L014`.
+    /// Stable rule id, `L001` … `L015`.
     pub rule: &'static str,
     /// How bad it is (unchanged when accepted).
     pub severity: Severity,
@@ -146,6 +151,7 @@ pub fn analyze(plan: &Plan, targets: &Targets, table: &CapacityTable) -> Vec<Fin
     cx.emergency_plans(&mut out);
     cx.oncall_coverage(&mut out);
     cx.rate_limits(&mut out);
+    cx.scale_targets(&mut out);
     for f in &mut out {
         if let Some(a) = plan.links.accept.iter().find(|a| {
             a.rule.eq_ignore_ascii_case(f.rule) && path_has_prefix(&f.location.path, &a.path)
@@ -1116,6 +1122,39 @@ impl<'p> Cx<'p> {
         }
     }
 
+    /// L015: `scale` actions on services that say nothing of where they run
+    /// in Kubernetes: the run cannot execute them.
+    fn scale_targets(&self, out: &mut Vec<Finding>) {
+        for (id, ep) in &self.plan.emergency_plans {
+            for (i, a) in ep.actions.iter().enumerate() {
+                let Action::Scale { service, instances } = a else {
+                    continue;
+                };
+                let Some(s) = self.plan.services.get(service) else {
+                    continue;
+                };
+                if s.kubernetes.is_some() {
+                    continue;
+                }
+                let location = ep
+                    .action_at
+                    .get(i)
+                    .map_or_else(|| ep.at.field("actions"), |at| at.field("service"));
+                out.push(finding(
+                    "L015",
+                    Severity::Warning,
+                    format!(
+                        "emergency plan {id} scales {service} to {instances} instances, but {service} has no `kubernetes` deployment: the action cannot execute"
+                    ),
+                    location,
+                    format!(
+                        "add `kubernetes: {{namespace: <namespace>, deployment: {service}}}` to services.{service}"
+                    ),
+                ));
+            }
+        }
+    }
+
     /// L014: entry rate limits above the entry's effective capacity.
     fn rate_limits(&self, out: &mut Vec<Finding>) {
         for (id, e) in &self.plan.entries {
@@ -1259,8 +1298,9 @@ mod tests {
     use crate::capacity::Status;
     use crate::diag::{At, Loc};
     use crate::model::{
-        Acceptance, Action, Alert, AlertMetric, Breaker, BusinessLine, Drill, EmergencyPlan, Entry,
-        FreezeWindow, Isolation, Monitoring, Partner, PlanPhase, Queries, Service, Shift,
+        Acceptance, Action, Alert, AlertMetric, Approval, Breaker, BusinessLine, Drill,
+        EmergencyPlan, Entry, FreezeWindow, Isolation, Kubernetes, Monitoring, Partner, PlanPhase,
+        Queries, Service, Shift,
     };
 
     fn at(path: &str, line: u32, fields: &[&str]) -> At {
@@ -1371,6 +1411,9 @@ mod tests {
             impact: None,
             owner: Some("ann".to_string()),
             expected_minutes: Some(5.0),
+            approval: Approval::None,
+            action_at: Vec::new(),
+            trigger_at: None,
             drills: vec![Drill {
                 at_time: ts("2026-09-20T10:00:00Z"),
                 minutes: Some(4.0),
@@ -1410,8 +1453,13 @@ mod tests {
             edge("web", 1, "pay", Strength::Weak, 26),
         ];
         plan.services.insert("web".to_string(), web);
-        plan.services
-            .insert("db".to_string(), service("db", Some("bike"), 3, 30));
+        let mut db = service("db", Some("bike"), 3, 30);
+        db.kubernetes = Some(Kubernetes {
+            namespace: "shop".to_string(),
+            deployment: "db".to_string(),
+            at: At::default(),
+        });
+        plan.services.insert("db".to_string(), db);
         plan.partners.insert(
             "pay".to_string(),
             Partner {
@@ -1517,7 +1565,8 @@ mod tests {
             assert!(!title.is_empty());
         }
         assert_eq!(rule("L009").map(|r| r.1), Some(Severity::Error));
-        assert!(rule("L015").is_none());
+        assert_eq!(rule("L015").map(|r| r.1), Some(Severity::Warning));
+        assert!(rule("L016").is_none());
     }
 
     #[test]
@@ -2055,6 +2104,18 @@ mod tests {
     #[test]
     fn l012_complete_plan() {
         assert!(of(&run(&clean()), "L012").is_empty());
+    }
+
+    #[test]
+    fn l015_scale_without_kubernetes() {
+        assert!(of(&run(&clean()), "L015").is_empty());
+        let mut plan = clean();
+        svc_mut(&mut plan, "db").kubernetes = None;
+        let f = of(&run(&plan), "L015");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[0].message.contains("cannot execute"), "{}", f[0].message);
+        assert!(f[0].fix.contains("kubernetes"), "{}", f[0].fix);
     }
 
     #[test]

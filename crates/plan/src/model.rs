@@ -23,6 +23,20 @@ pub const DEFAULT_WARN_LEVEL: f64 = 0.7;
 pub const DEFAULT_CRITICAL_LEVEL: f64 = 0.9;
 /// Default limit for retry amplification along a path (rule L004).
 pub const DEFAULT_MAX_RETRY_AMPLIFICATION: f64 = 3.0;
+/// Default time a page waits for an acknowledgement before escalating.
+pub const DEFAULT_ACK_TIMEOUT_SECONDS: f64 = 300.0;
+/// Shortest `oncall.ack_timeout` accepted.
+pub const MIN_ACK_TIMEOUT_SECONDS: f64 = 1.0;
+/// Default request rate of a `cache_warmup` action, per second.
+pub const DEFAULT_WARMUP_RATE: f64 = 10.0;
+/// Highest request rate of a `cache_warmup` action, per second.
+pub const MAX_WARMUP_RATE: f64 = 1000.0;
+/// Default timeout of one `webhook` action attempt, in seconds.
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: f64 = 5.0;
+/// Default retries of a `webhook` action after its first attempt.
+pub const DEFAULT_WEBHOOK_RETRIES: u32 = 2;
+/// Most retries of a `webhook` action.
+pub const MAX_WEBHOOK_RETRIES: u32 = 5;
 
 /// One event's guarantee plan.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +71,8 @@ pub struct Plan {
     pub gray: Gray,
     /// On-call rota and war-room channels.
     pub oncall: Oncall,
+    /// What emergency actions may reach (`emergency.allow_hosts`).
+    pub emergency: EmergencyPolicy,
     /// Emergency plans by id.
     pub emergency_plans: IndexMap<String, EmergencyPlan>,
     /// Rehearsal scenarios by id.
@@ -364,7 +380,20 @@ pub struct Service {
     pub slo: Option<Slo>,
     /// Outgoing dependency edges.
     pub dependencies: Vec<Edge>,
+    /// Its Kubernetes deployment, which `scale` actions scale.
+    pub kubernetes: Option<Kubernetes>,
     /// Where the service is defined.
+    pub at: At,
+}
+
+/// Where a service runs in Kubernetes (`services.<id>.kubernetes`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Kubernetes {
+    /// Namespace (a DNS-1123 label).
+    pub namespace: String,
+    /// Deployment name (a DNS-1123 label; default: the service id).
+    pub deployment: String,
+    /// Where it is written.
     pub at: At,
 }
 
@@ -835,14 +864,32 @@ pub struct GrayRelease {
 }
 
 /// On-call rota and war room.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Oncall {
     /// Shifts.
     pub rota: Vec<Shift>,
     /// War-room channels.
     pub channels: Vec<Channel>,
+    /// Seconds a page waits for an acknowledgement before the next tier
+    /// is paged (`ack_timeout`, default 5 minutes, at least 1 s).
+    pub ack_timeout_seconds: f64,
+    /// Rounds through the tiers before paging stops (`escalation_rounds`);
+    /// `None`: until someone acknowledges.
+    pub escalation_rounds: Option<u32>,
     /// Where the section is.
     pub at: At,
+}
+
+impl Default for Oncall {
+    fn default() -> Self {
+        Self {
+            rota: Vec::new(),
+            channels: Vec::new(),
+            ack_timeout_seconds: DEFAULT_ACK_TIMEOUT_SECONDS,
+            escalation_rounds: None,
+            at: At::default(),
+        }
+    }
 }
 
 /// One on-call shift.
@@ -947,8 +994,13 @@ pub enum Action {
     CacheWarmup {
         /// Service id.
         service: String,
-        /// What to warm.
+        /// What to warm, in words.
         keys: Option<String>,
+        /// Absolute http(s) URLs fetched with GET (hosts checked against
+        /// `emergency.allow_hosts` at plan check).
+        urls: Vec<String>,
+        /// Requests per second (default 10, at most 1000).
+        rate: f64,
     },
     /// Switch a dependency to its fallback.
     Fallback {
@@ -970,6 +1022,13 @@ pub enum Action {
         method: String,
         /// Body.
         body: Option<String>,
+        /// Reference to the signing secret: an environment variable name
+        /// (`NAME`, `$NAME`, `${NAME}`) or `file:/path`, never the secret.
+        secret_env: Option<String>,
+        /// Timeout of one attempt, in seconds (default 5).
+        timeout_seconds: f64,
+        /// Retries after the first attempt (0–5, default 2).
+        retries: u32,
     },
 }
 
@@ -1015,6 +1074,46 @@ pub struct Drill {
     pub at: At,
 }
 
+/// How many commanders must approve a run of an emergency plan before any
+/// action runs (`approval: none | one | two`). Defined here, with the plan
+/// that states it; `seawall-respond` enforces it on runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    /// Runs at once.
+    #[default]
+    None,
+    /// One commander other than the requester.
+    One,
+    /// Two different commanders, neither the requester.
+    Two,
+}
+
+impl Approval {
+    /// Every value, in the order of the plan's spelling.
+    pub const ALL: [Approval; 3] = [Approval::None, Approval::One, Approval::Two];
+
+    /// Approvals needed.
+    pub fn needed(self) -> usize {
+        match self {
+            Approval::None => 0,
+            Approval::One => 1,
+            Approval::Two => 2,
+        }
+    }
+
+    /// The plan's spelling (`none`, `one`, `two`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::None => "none",
+            Approval::One => "one",
+            Approval::Two => "two",
+        }
+    }
+}
+
 /// An emergency plan (a page of the manual).
 #[derive(Debug, Clone)]
 pub struct EmergencyPlan {
@@ -1028,15 +1127,31 @@ pub struct EmergencyPlan {
     pub trigger: Option<Trigger>,
     /// What it does.
     pub actions: Vec<Action>,
+    /// Where each action is written, in the order of `actions`.
+    pub action_at: Vec<At>,
+    /// Where a `{alert}` or metric trigger is written (its keys' locations).
+    pub trigger_at: Option<At>,
     /// Business impact of running it.
     pub impact: Option<String>,
     /// Person id responsible.
     pub owner: Option<String>,
     /// Expected execution time in minutes.
     pub expected_minutes: Option<f64>,
+    /// Approvals a run needs before any action runs (default none).
+    pub approval: Approval,
     /// Drills run so far.
     pub drills: Vec<Drill>,
     /// Where it is defined.
+    pub at: At,
+}
+
+/// Plan-wide settings of emergency actions (`emergency`).
+#[derive(Debug, Clone, Default)]
+pub struct EmergencyPolicy {
+    /// Hosts, IP addresses and CIDR ranges that actions may call even
+    /// though they are loopback, link-local or a metadata address.
+    pub allow_hosts: Vec<String>,
+    /// Where the section is.
     pub at: At,
 }
 

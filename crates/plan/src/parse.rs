@@ -7,7 +7,7 @@
 use indexmap::IndexMap;
 
 use crate::decode::{Cx, Obj, item_path};
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{At, Diagnostic, Diagnostics};
 use crate::model::*;
 use crate::node::{Kind, Node, SyntaxError, parse_yaml};
 
@@ -26,6 +26,7 @@ const TOP: &[&str] = &[
     "freeze",
     "gray",
     "oncall",
+    "emergency",
     "emergency_plans",
     "rehearsals",
 ];
@@ -123,6 +124,7 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
     }
     if let Some(n) = top.get("services") {
         plan.services = named(&mut cx, n, "services", service);
+        kubernetes_defaults(&mut cx, &mut plan.services);
     }
     if let Some(n) = top.get("partners") {
         plan.partners = named(&mut cx, n, "partners", partner);
@@ -144,6 +146,9 @@ pub fn parse(src: &str, file: &str) -> Result<Plan, Diagnostics> {
     }
     if let Some(n) = top.get("oncall") {
         plan.oncall = oncall(&mut cx, n);
+    }
+    if let Some(n) = top.get("emergency") {
+        plan.emergency = emergency(&mut cx, n);
     }
     if let Some(n) = top.get("emergency_plans") {
         plan.emergency_plans = named(&mut cx, n, "emergency_plans", emergency_plan);
@@ -662,6 +667,7 @@ fn service(cx: &mut Cx, node: &Node, path: &str) -> Option<Service> {
             "timeout_ms",
             "slo",
             "dependencies",
+            "kubernetes",
         ],
     )?;
     let tier = o
@@ -704,8 +710,71 @@ fn service(cx: &mut Cx, node: &Node, path: &str) -> Option<Service> {
         timeout_ms: o.with(cx, "timeout_ms", |cx, n, p| cx.positive(n, p)),
         slo: o.with(cx, "slo", slo),
         dependencies: deps,
+        kubernetes: o.with(cx, "kubernetes", kubernetes),
         at: o.at(),
     })
+}
+
+/// `services.<id>.kubernetes`; an absent `deployment` is left empty and
+/// filled in with the service id by [`kubernetes_defaults`].
+fn kubernetes(cx: &mut Cx, node: &Node, path: &str) -> Option<Kubernetes> {
+    let o = cx.obj(node, path, &["namespace", "deployment"])?;
+    let label = |cx: &mut Cx, key: &str| {
+        let n = o.get(key)?;
+        let p = o.path(key);
+        let v = cx.string(n, &p)?;
+        dns_label(cx, &v, &p, n.loc).then_some(v)
+    };
+    let namespace = label(cx, "namespace");
+    let deployment = label(cx, "deployment");
+    if o.get("namespace").is_none() {
+        o.req(
+            cx,
+            "namespace",
+            "the Kubernetes namespace of the service's deployment",
+        );
+    }
+    Some(Kubernetes {
+        namespace: namespace?,
+        deployment: if o.get("deployment").is_some() {
+            deployment?
+        } else {
+            String::new()
+        },
+        at: o.at(),
+    })
+}
+
+/// Reports E013 unless `name` is a DNS-1123 label; returns whether it is.
+fn dns_label(cx: &mut Cx, name: &str, path: &str, loc: crate::diag::Loc) -> bool {
+    if crate::outbound::is_dns1123_label(name) {
+        return true;
+    }
+    cx.error(
+        "E013",
+        path,
+        loc,
+        format!("`{name}` is not a Kubernetes name (a DNS-1123 label)"),
+        Some("write 1–63 lower-case letters, digits or `-`, starting and ending with a letter or digit, e.g. `ride-svc`".to_string()),
+    );
+    false
+}
+
+/// Fills in each `kubernetes.deployment` left out with its service id,
+/// which must then be a valid name itself.
+fn kubernetes_defaults(cx: &mut Cx, services: &mut IndexMap<String, Service>) {
+    for (id, s) in services.iter_mut() {
+        if let Some(k) = &mut s.kubernetes
+            && k.deployment.is_empty()
+        {
+            let at = k.at.location();
+            if dns_label(cx, id, &at.path, crate::diag::Loc::new(at.line, at.column)) {
+                k.deployment = id.clone();
+            } else {
+                s.kubernetes = None;
+            }
+        }
+    }
 }
 
 fn edge(cx: &mut Cx, node: &Node, path: &str) -> Option<Edge> {
@@ -880,7 +949,7 @@ fn links(cx: &mut Cx, node: &Node) -> LinkPolicy {
                     &a.path("rule"),
                     rn.loc,
                     format!("`{r}` is not a link rule id"),
-                    Some("use one of L001 … L014".to_string()),
+                    Some("use one of L001 … L015".to_string()),
                 );
                 continue;
             }
@@ -1173,10 +1242,30 @@ fn gray(cx: &mut Cx, node: &Node) -> Gray {
 
 fn oncall(cx: &mut Cx, node: &Node) -> Oncall {
     let mut oc = Oncall::default();
-    let Some(o) = cx.obj(node, "oncall", &["rota", "channels"]) else {
+    let Some(o) = cx.obj(
+        node,
+        "oncall",
+        &["rota", "channels", "ack_timeout", "escalation_rounds"],
+    ) else {
         return oc;
     };
     oc.at = o.at();
+    if let Some(t) = checked(cx, &o, "ack_timeout", Cx::duration, |p, v| {
+        (v < MIN_ACK_TIMEOUT_SECONDS).then(|| Refusal {
+            code: "E030",
+            message: format!("`{p}` must be at least 1 s, found {v} s"),
+            help: "write how long a page waits for an acknowledgement before the next person is paged, e.g. `5m`",
+        })
+    }) {
+        oc.ack_timeout_seconds = t;
+    }
+    oc.escalation_rounds = checked(cx, &o, "escalation_rounds", Cx::count, |p, v| {
+        (v == 0).then(|| Refusal {
+            code: "E030",
+            message: format!("`{p}` must be at least 1"),
+            help: "leave `escalation_rounds` out to page until someone acknowledges",
+        })
+    });
     if let Some(n) = o.get("rota") {
         let p = o.path("rota");
         for (i, sn) in cx.list(n, &p).iter().enumerate() {
@@ -1230,19 +1319,99 @@ fn oncall(cx: &mut Cx, node: &Node) -> Oncall {
                     Some("paste the webhook URL of the IM group's bot".to_string()),
                 );
             }
+            let secret_env = secret_ref(cx, &c, "secret_env");
             if let Some(kind) = kind {
                 oc.channels.push(Channel {
                     id,
                     kind,
                     group: opt_string(cx, &c, "group"),
                     webhook,
-                    secret_env: opt_string(cx, &c, "secret_env"),
+                    secret_env,
                     at: c.at(),
                 });
             }
         }
     }
     oc
+}
+
+/// Why a value that decoded is still refused.
+struct Refusal {
+    code: &'static str,
+    message: String,
+    help: &'static str,
+}
+
+/// The optional `key` read with `read`, then refused (and `None`) when
+/// `refuse(path, value)` says why, at the value's location.
+fn checked<T: Copy>(
+    cx: &mut Cx,
+    o: &Obj<'_>,
+    key: &str,
+    read: impl FnOnce(&mut Cx, &Node, &str) -> Option<T>,
+    refuse: impl FnOnce(&str, T) -> Option<Refusal>,
+) -> Option<T> {
+    let n = o.get(key)?;
+    let p = o.path(key);
+    let v = read(cx, n, &p)?;
+    match refuse(&p, v) {
+        Some(r) => {
+            cx.error(r.code, &p, n.loc, r.message, Some(r.help.to_string()));
+            None
+        }
+        None => Some(v),
+    }
+}
+
+/// An optional secret reference (`NAME`, `$NAME`, `${NAME}`, `file:/path`,
+/// as `seawall-notify` reads them); anything else may be a secret pasted in
+/// clear and is E081, without repeating the value.
+fn secret_ref(cx: &mut Cx, o: &Obj<'_>, key: &str) -> Option<String> {
+    let v = opt_string(cx, o, key)?;
+    if crate::outbound::is_secret_reference(&v) {
+        return Some(v);
+    }
+    let p = o.path(key);
+    cx.error(
+        "E081",
+        &p,
+        o.get(key).map_or(o.loc, |n| n.loc),
+        format!("`{p}` is not a secret reference; a secret must not be written in the plan"),
+        Some("name the environment variable that holds it (`SEAWALL_HOOK_SECRET`, upper case) or a file (`file:/run/secrets/hook`), and rotate the secret if it was real".to_string()),
+    );
+    None
+}
+
+/// `emergency`: plan-wide settings of emergency actions.
+fn emergency(cx: &mut Cx, node: &Node) -> EmergencyPolicy {
+    let mut e = EmergencyPolicy::default();
+    let Some(o) = cx.obj(node, "emergency", &["allow_hosts"]) else {
+        return e;
+    };
+    e.at = o.at();
+    if let Some(n) = o.get("allow_hosts") {
+        let p = o.path("allow_hosts");
+        for (i, hn) in cx.list(n, &p).iter().enumerate() {
+            let hp = format!("{p}[{i}]");
+            let Some(h) = cx.string(hn, &hp) else {
+                continue;
+            };
+            match crate::outbound::parse_allow(&h) {
+                Ok(_) => e.allow_hosts.push(h),
+                Err(why) => cx.error(
+                    "E013",
+                    &hp,
+                    hn.loc,
+                    format!("`{h}` is not a host name, IP address or CIDR range: {why}"),
+                    Some(
+                        "write e.g. `warm.internal.example.com`, `127.0.0.1` or `10.0.0.0/8`"
+                            .to_string(),
+                    ),
+                ),
+            }
+        }
+    }
+    e
 }
 
 fn trigger(cx: &mut Cx, node: &Node, path: &str) -> Option<Trigger> {
@@ -1259,7 +1428,7 @@ fn trigger(cx: &mut Cx, node: &Node, path: &str) -> Option<Trigger> {
         );
         return None;
     }
-    let o = cx.obj(node, path, &["alert", "target", "metric", "above", "for"])?;
+    let o = cx.obj(node, path, TRIGGER_KEYS)?;
     if let Some(n) = o.get("alert") {
         return cx.string(n, &o.path("alert")).map(Trigger::Alert);
     }
@@ -1281,6 +1450,8 @@ fn trigger(cx: &mut Cx, node: &Node, path: &str) -> Option<Trigger> {
     })
 }
 
+const TRIGGER_KEYS: &[&str] = &["alert", "target", "metric", "above", "for"];
+
 const ACTIONS: [&str; 7] = [
     "scale",
     "rate_limit",
@@ -1291,7 +1462,8 @@ const ACTIONS: [&str; 7] = [
     "webhook",
 ];
 
-fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
+/// One action and where it is written.
+fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<(Action, At)> {
     let o = cx.obj(
         node,
         path,
@@ -1309,6 +1481,11 @@ fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
             "url",
             "method",
             "body",
+            "urls",
+            "rate",
+            "secret_env",
+            "timeout",
+            "retries",
         ],
     )?;
     let kind = o
@@ -1319,7 +1496,9 @@ fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
         )
         .and_then(|n| cx.choice(n, &o.path("kind"), &ACTIONS))?;
     let svc = |cx: &mut Cx| req_string(cx, &o, "service", "the id of a service");
-    Some(match ACTIONS[kind] {
+    // Each URL's own location, as `urls[i]`, so a refused host is pointed at.
+    let mut at = o.at();
+    let a = match ACTIONS[kind] {
         "scale" => {
             let service = svc(cx);
             let instances = o
@@ -1348,10 +1527,37 @@ fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
                 switch: switch?,
             }
         }
-        "cache_warmup" => Action::CacheWarmup {
-            service: svc(cx)?,
-            keys: opt_string(cx, &o, "keys"),
-        },
+        "cache_warmup" => {
+            let service = svc(cx);
+            let mut urls = Vec::new();
+            if let Some(n) = o.get("urls") {
+                let p = o.path("urls");
+                for (i, un) in cx.list(n, &p).iter().enumerate() {
+                    let up = format!("{p}[{i}]");
+                    at.fields.push((format!("urls[{i}]"), un.loc));
+                    if let Some(u) = cx.string(un, &up) {
+                        if let Err(why) = crate::outbound::url_host(&u) {
+                            bad_url(cx, &up, un.loc, &u, &why);
+                        }
+                        urls.push(u);
+                    }
+                }
+            }
+            let rate = checked(cx, &o, "rate", Cx::positive, |p, v| {
+                (v > MAX_WARMUP_RATE).then(|| Refusal {
+                    code: "E031",
+                    message: format!("`{p}` must be at most {MAX_WARMUP_RATE} requests per second, found {v}"),
+                    help: "warm at a rate the service can take beside live traffic; 1000 per second at most",
+                })
+            })
+            .unwrap_or(DEFAULT_WARMUP_RATE);
+            Action::CacheWarmup {
+                service: service?,
+                keys: opt_string(cx, &o, "keys"),
+                urls,
+                rate,
+            }
+        }
         "fallback" => Action::Fallback {
             target: req_string(
                 cx,
@@ -1365,14 +1571,50 @@ fn action(cx: &mut Cx, node: &Node, path: &str) -> Option<Action> {
             message: opt_string(cx, &o, "message"),
         },
         _ => {
-            let url = req_string(cx, &o, "url", "the URL to call")?;
+            let url = req_string(cx, &o, "url", "the URL to call");
+            if let (Some(u), Some(n)) = (&url, o.get("url"))
+                && let Err(why) = crate::outbound::url_host(u)
+            {
+                bad_url(cx, &o.path("url"), n.loc, u, &why);
+            }
+            let timeout_seconds = checked(cx, &o, "timeout", Cx::duration, |p, v| {
+                (v <= 0.0).then(|| Refusal {
+                    code: "E030",
+                    message: format!("`{p}` must be greater than 0"),
+                    help: "write how long one attempt may take, e.g. `5s`",
+                })
+            })
+            .unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_SECONDS);
+            let retries = checked(cx, &o, "retries", Cx::count, |p, v| {
+                (v > MAX_WEBHOOK_RETRIES).then(|| Refusal {
+                    code: "E031",
+                    message: format!("`{p}` must be from 0 to {MAX_WEBHOOK_RETRIES}, found {v}"),
+                    help: "retries back off between attempts; more than 5 outlast an emergency",
+                })
+            })
+            .unwrap_or(DEFAULT_WEBHOOK_RETRIES);
             Action::Webhook {
-                url,
+                url: url?,
                 method: opt_string(cx, &o, "method").unwrap_or_else(|| "POST".to_string()),
                 body: opt_string(cx, &o, "body"),
+                secret_env: secret_ref(cx, &o, "secret_env"),
+                timeout_seconds,
+                retries,
             }
         }
-    })
+    };
+    Some((a, at))
+}
+
+/// E013 for a URL an action cannot call.
+fn bad_url(cx: &mut Cx, path: &str, loc: crate::diag::Loc, url: &str, why: &str) {
+    cx.error(
+        "E013",
+        path,
+        loc,
+        format!("`{url}` {why}"),
+        Some("write an absolute URL such as `https://warm.example.com/cache/coupons`".to_string()),
+    );
 }
 
 fn emergency_plan(cx: &mut Cx, node: &Node, path: &str) -> Option<EmergencyPlan> {
@@ -1388,6 +1630,7 @@ fn emergency_plan(cx: &mut Cx, node: &Node, path: &str) -> Option<EmergencyPlan>
             "impact",
             "owner",
             "expected_minutes",
+            "approval",
             "drills",
         ],
     )?;
@@ -1396,14 +1639,21 @@ fn emergency_plan(cx: &mut Cx, node: &Node, path: &str) -> Option<EmergencyPlan>
         .and_then(|n| cx.choice(n, &o.path("phase"), &["pre", "during", "post"]))
         .map(|i| [PlanPhase::Pre, PlanPhase::During, PlanPhase::Post][i]);
     let mut actions = Vec::new();
+    let mut action_at = Vec::new();
     if let Some(n) = o.get("actions") {
         let p = o.path("actions");
         for (i, an) in cx.list(n, &p).iter().enumerate() {
-            if let Some(a) = action(cx, an, &format!("{p}[{i}]")) {
+            if let Some((a, at)) = action(cx, an, &format!("{p}[{i}]")) {
                 actions.push(a);
+                action_at.push(at);
             }
         }
     }
+    let trigger_at = o
+        .get("trigger")
+        .filter(|n| matches!(n.kind, Kind::Map(_)))
+        .and_then(|n| cx.obj(n, &o.path("trigger"), TRIGGER_KEYS))
+        .map(|t| t.at());
     let mut drills = Vec::new();
     if let Some(n) = o.get("drills") {
         let p = o.path("drills");
@@ -1436,9 +1686,17 @@ fn emergency_plan(cx: &mut Cx, node: &Node, path: &str) -> Option<EmergencyPlan>
         line: opt_string(cx, &o, "line"),
         trigger: o.with(cx, "trigger", trigger),
         actions,
+        action_at,
+        trigger_at,
         impact: opt_string(cx, &o, "impact"),
         owner: opt_string(cx, &o, "owner"),
         expected_minutes: o.with(cx, "expected_minutes", |cx, n, p| cx.positive(n, p)),
+        approval: o
+            .with(cx, "approval", |cx, n, p| {
+                cx.choice(n, p, &Approval::ALL.map(Approval::as_str))
+            })
+            .map(|i| Approval::ALL[i])
+            .unwrap_or_default(),
         drills,
         at: o.at(),
     })

@@ -438,7 +438,7 @@ mod tests {
     use crate::capacity::CapacitySource;
     use crate::diag::Location;
     use crate::model::{
-        BusinessLine, Drill, EmergencyPlan, Entry, PlanPhase, Service, Shift, Window,
+        Approval, BusinessLine, Drill, EmergencyPlan, Entry, PlanPhase, Service, Shift, Window,
     };
     use crate::targets::EntryTarget;
     use crate::time::parse_time;
@@ -499,6 +499,9 @@ mod tests {
             impact: None,
             owner: None,
             expected_minutes: None,
+            approval: Approval::None,
+            action_at: Vec::new(),
+            trigger_at: None,
             drills: passed
                 .map(|p| Drill {
                     at_time: t("2026-09-20T10:00"),

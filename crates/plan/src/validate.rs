@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use crate::decode::{Cx, did_you_mean};
 use crate::diag::{Loc, Location};
 use crate::graph::Graph;
-use crate::model::{Action, GoalSource, Plan, Trigger};
+use crate::model::{Action, GoalSource, Plan, Strength, Trigger};
+use crate::outbound;
 
 fn dangling<'a>(
     cx: &mut Cx,
@@ -315,7 +316,8 @@ fn freeze_gray_oncall(plan: &Plan, cx: &mut Cx) {
     }
 }
 
-/// Emergency plans: triggers, actions, channels.
+/// Emergency plans: owners, triggers, and what each action names (at the
+/// action's own key), fallbacks that exist, and the hosts actions may call.
 fn emergency_plans(plan: &Plan, cx: &mut Cx) {
     let people = &plan.people;
     let lines = &plan.organization.business_lines;
@@ -323,6 +325,12 @@ fn emergency_plans(plan: &Plan, cx: &mut Cx) {
     let entries = &plan.entries;
     let partners = &plan.partners;
     let channels: HashSet<&str> = plan.oncall.channels.iter().map(|c| c.id.as_str()).collect();
+    let allow: Vec<outbound::Allow> = plan
+        .emergency
+        .allow_hosts
+        .iter()
+        .filter_map(|h| outbound::parse_allow(h).ok())
+        .collect();
     for ep in plan.emergency_plans.values() {
         if let Some(l) = &ep.line {
             check!(cx, ep.at.field("line"), "business line", l, lines);
@@ -330,18 +338,18 @@ fn emergency_plans(plan: &Plan, cx: &mut Cx) {
         if let Some(o) = &ep.owner {
             check!(cx, ep.at.field("owner"), "person", o, people);
         }
+        let trigger_at = |key: &str| match &ep.trigger_at {
+            Some(t) if t.has(key) => t.field(key),
+            _ => ep.at.field("trigger"),
+        };
         match &ep.trigger {
-            Some(Trigger::Alert(a)) => check!(
-                cx,
-                ep.at.field("trigger"),
-                "alert",
-                a,
-                plan.monitoring.alerts
-            ),
+            Some(Trigger::Alert(a)) => {
+                check!(cx, trigger_at("alert"), "alert", a, plan.monitoring.alerts)
+            }
             Some(Trigger::Metric { target, .. }) if !target_known(plan, target) => {
                 dangling(
                     cx,
-                    &ep.at.field("trigger"),
+                    &trigger_at("target"),
                     "entry, service or partner",
                     target,
                     all_targets(plan),
@@ -349,15 +357,26 @@ fn emergency_plans(plan: &Plan, cx: &mut Cx) {
             }
             _ => {}
         }
-        let at = ep.at.field("actions");
-        for a in &ep.actions {
+        for (i, a) in ep.actions.iter().enumerate() {
+            let action_at = ep.action_at.get(i);
+            let at = |key: &str| match action_at {
+                Some(a) => a.field(key),
+                None => ep.at.field("actions"),
+            };
             match a {
-                Action::Scale { service, .. }
-                | Action::Degrade { service, .. }
-                | Action::CacheWarmup { service, .. } => {
-                    check!(cx, at, "service", service, services);
+                Action::Scale { service, .. } | Action::Degrade { service, .. } => {
+                    check!(cx, at("service"), "service", service, services);
                 }
-                Action::RateLimit { entry, .. } => check!(cx, at, "entry", entry, entries),
+                Action::CacheWarmup { service, urls, .. } => {
+                    check!(cx, at("service"), "service", service, services);
+                    for (j, u) in urls.iter().enumerate() {
+                        guard_host(cx, &at(&format!("urls[{j}]")), u, &allow);
+                    }
+                }
+                Action::Webhook { url, .. } => guard_host(cx, &at("url"), url, &allow),
+                Action::RateLimit { entry, .. } => {
+                    check!(cx, at("entry"), "entry", entry, entries);
+                }
                 Action::Fallback { target } => {
                     if !services.contains_key(target)
                         && !partners.contains_key(target)
@@ -366,27 +385,82 @@ fn emergency_plans(plan: &Plan, cx: &mut Cx) {
                     {
                         dangling(
                             cx,
-                            &at,
+                            &at("target"),
                             "service or partner",
                             target,
                             services.keys().chain(partners.keys()).map(String::as_str),
+                        );
+                    } else if !has_fallback(plan, target) {
+                        let loc = at("target");
+                        cx.error(
+                            "E021",
+                            &loc.path,
+                            loc.loc_of(),
+                            format!("`{}` falls back from `{target}`, but nothing in the plan declares a fallback for it", loc.path),
+                            Some(format!("write what callers do without it: `fallback: \"…\"` on the partner, or on a dependency edge `to: {target}` (or make that edge `strength: weak`)")),
                         );
                     }
                 }
                 Action::Notify { channel, .. } => {
                     if !channels.contains(channel.as_str()) {
-                        dangling(
-                            cx,
-                            &at,
-                            "on-call channel",
-                            channel,
-                            channels.iter().copied(),
+                        let loc = at("channel");
+                        let known: Vec<&str> =
+                            plan.oncall.channels.iter().map(|c| c.id.as_str()).collect();
+                        let help = match did_you_mean(channel, known.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None if known.is_empty() => format!(
+                                "declare it under `oncall.channels.{channel}` with `kind` and `webhook`"
+                            ),
+                            None => format!(
+                                "declare it under `oncall.channels`, or use one of: {}",
+                                known.join(", ")
+                            ),
+                        };
+                        cx.error(
+                            "E020",
+                            &loc.path,
+                            loc.loc_of(),
+                            format!("`{}` names unknown on-call channel `{channel}`", loc.path),
+                            Some(help),
                         );
                     }
                 }
-                Action::Webhook { .. } => {}
             }
         }
+    }
+}
+
+/// Whether callers of `target` have somewhere to go: the partner's own
+/// `fallback`, or a dependency edge into it that is weak or has a
+/// `fallback`.
+fn has_fallback(plan: &Plan, target: &str) -> bool {
+    plan.partners
+        .get(target)
+        .is_some_and(|p| p.fallback.is_some())
+        || plan.services.values().any(|s| {
+            s.dependencies
+                .iter()
+                .any(|d| d.to == target && (d.fallback.is_some() || d.strength == Strength::Weak))
+        })
+}
+
+/// E080 when an action's URL points at loopback, link-local or a metadata
+/// address that `emergency.allow_hosts` does not list (malformed URLs got
+/// E013 while decoding).
+fn guard_host(cx: &mut Cx, at: &Location, url: &str, allow: &[outbound::Allow]) {
+    let Ok(host) = outbound::url_host(url) else {
+        return;
+    };
+    if let Some(why) = outbound::refused(&host)
+        && !outbound::allowed(&host, allow)
+    {
+        cx.error(
+            "E080",
+            &at.path,
+            at.loc_of(),
+            format!("`{url}` calls {host}, which is {why}; Seawall does not call such hosts unless the plan allows them"),
+            Some(format!("point the action at the service's own address, or, if this host is really meant, list it: `emergency: {{allow_hosts: [\"{host}\"]}}`")),
+        );
     }
 }
 

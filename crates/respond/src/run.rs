@@ -11,39 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How many commanders must approve a run before any action runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Approval {
-    /// Runs at once.
-    #[default]
-    None,
-    /// One commander other than the requester.
-    One,
-    /// Two different commanders, neither the requester.
-    Two,
-}
-
-impl Approval {
-    /// Approvals needed.
-    pub fn needed(self) -> usize {
-        match self {
-            Approval::None => 0,
-            Approval::One => 1,
-            Approval::Two => 2,
-        }
-    }
-
-    /// Parse the plan's spelling.
-    pub fn parse(s: &str) -> Option<Approval> {
-        match s {
-            "none" => Some(Approval::None),
-            "one" => Some(Approval::One),
-            "two" => Some(Approval::Two),
-            _ => None,
-        }
-    }
-}
+/// How many commanders must approve a run; the plan states it
+/// (`emergency_plans.<id>.approval`), so it is defined with the plan.
+pub use seawall_plan::model::Approval;
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

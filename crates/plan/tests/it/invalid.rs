@@ -1,18 +1,24 @@
 //! The corpus of broken plans: each file under `tests/invalid/` starts with
-//! `# expect: CODE line N`, and parsing it must fail with that code at that
-//! line — alongside any other diagnostics — without panicking.
+//! `# expect: CODE line N` (optionally `column C`), and parsing it must fail
+//! with that code at that line (and column) — alongside any other
+//! diagnostics — without panicking.
 
 use std::fs;
 use std::path::Path;
 
-fn expectation(src: &str) -> Option<(String, u32)> {
+fn expectation(src: &str) -> Option<(String, u32, Option<u32>)> {
     let first = src.lines().next()?;
     let rest = first.strip_prefix("# expect: ")?;
     let mut parts = rest.split_whitespace();
     let code = parts.next()?.to_string();
     let _ = parts.next().filter(|w| *w == "line")?;
     let line = parts.next()?.parse().ok()?;
-    Some((code, line))
+    let column = match parts.next() {
+        Some("column") => Some(parts.next()?.parse().ok()?),
+        Some(_) => return None,
+        None => None,
+    };
+    Some((code, line, column))
 }
 
 #[test]
@@ -29,7 +35,7 @@ fn every_broken_plan_reports_its_diagnostic() {
     let mut failures = Vec::new();
     for path in &files {
         let src = fs::read_to_string(path).expect("readable");
-        let (code, line) = expectation(&src)
+        let (code, line, column) = expectation(&src)
             .unwrap_or_else(|| panic!("{}: no `# expect:` header", path.display()));
         let name = path
             .file_name()
@@ -46,9 +52,12 @@ fn every_broken_plan_reports_its_diagnostic() {
                     );
                     assert!(d.help.is_some(), "{name}: diagnostic without help: {d}");
                 }
-                if !diags.0.iter().any(|d| d.code == code && d.line == line) {
+                if !diags.0.iter().any(|d| {
+                    d.code == code && d.line == line && column.is_none_or(|c| d.column == c)
+                }) {
                     failures.push(format!(
-                        "{name}: expected {code} at line {line}, got:\n{}",
+                        "{name}: expected {code} at line {line}{}, got:\n{}",
+                        column.map_or(String::new(), |c| format!(" column {c}")),
                         diags.render()
                     ));
                 }

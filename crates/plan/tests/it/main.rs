@@ -4,6 +4,7 @@
 //! runs every test in its own process.
 
 mod common;
+mod emergency;
 mod export;
 mod fuzz_parser;
 mod gate;
