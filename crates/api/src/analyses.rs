@@ -200,7 +200,7 @@ pub struct LinksReport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LinkFinding {
-    /// Stable rule id, `L001` … `L014`.
+    /// Stable rule id, `L001` … `L015`.
     #[cfg_attr(feature = "openapi", schema(pattern = r"^L[0-9]{3}$"))]
     pub rule: String,
     /// How bad it is (unchanged when accepted).

@@ -78,7 +78,7 @@ enum PlanCommand {
     Check(PlanArgs),
     /// Decompose business goals into QPS per journey step, entry, service and partner.
     Targets(PlanArgs),
-    /// Link-risk findings (rules L001–L014); exits 1 on an unaccepted error.
+    /// Link-risk findings (rules L001–L015); exits 1 on an unaccepted error.
     Links(PlanArgs),
     /// Capacity water-level table per entry, service and partner.
     Capacity(CapacityArgs),

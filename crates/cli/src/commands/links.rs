@@ -1,4 +1,4 @@
-//! `seawall plan links`: link-risk findings (rules L001–L014).
+//! `seawall plan links`: link-risk findings (rules L001–L015).
 
 use std::process::ExitCode;
 
