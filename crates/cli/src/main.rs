@@ -70,6 +70,9 @@ enum Command {
     Live(commands::live::LiveArgs),
     /// An event's pending, firing and resolved alerts (docs/monitoring.md).
     Alerts(commands::live::AlertsArgs),
+    /// Emergency plans that execute: run (or dry-run), list, approve, roll back, resume (docs/respond.md).
+    #[command(subcommand)]
+    Emergency(commands::emergency::EmergencyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +192,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => commands::audit::run(c),
         Command::Live(a) => commands::live::run_live(a),
         Command::Alerts(a) => commands::live::run_alerts(a),
+        Command::Emergency(c) => commands::emergency::run(c),
     };
     match result {
         Ok(code) => code,

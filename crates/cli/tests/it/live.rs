@@ -72,7 +72,7 @@ monitoring:
     path
 }
 
-fn run(url: &str, token: &str, args: &[&str]) -> Output {
+pub(crate) fn run(url: &str, token: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_seawall"))
         .args(args)
         .env("SEAWALL_SERVER", url)
@@ -84,7 +84,7 @@ fn run(url: &str, token: &str, args: &[&str]) -> Output {
 }
 
 /// Run and expect exit 0; stdout.
-fn ok(url: &str, token: &str, args: &[&str]) -> String {
+pub(crate) fn ok(url: &str, token: &str, args: &[&str]) -> String {
     let o = run(url, token, args);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "seawall {args:?}: {stderr}");

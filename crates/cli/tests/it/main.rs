@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod crash;
 mod demo;
+mod emergency;
 mod freeze_export;
 mod gate;
 mod guard;
