@@ -447,6 +447,11 @@ pub fn yaml(spec: &Spec) -> String {
         );
         let _ = writeln!(w, "    latency_ms: {}", rng.range(2.0, 80.0).round());
         let _ = writeln!(w, "    timeout_ms: 1000");
+        if i < lines {
+            // The services the emergency plans below scale say where they
+            // run (no L015).
+            let _ = writeln!(w, "    kubernetes: {{namespace: line-{}}}", line_of(i));
+        }
         if !edges.is_empty() {
             let _ = writeln!(w, "    dependencies:");
             for e in edges {
@@ -599,6 +604,20 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(deps(&a), deps(&b));
+    }
+
+    #[test]
+    fn scaled_services_say_where_they_run() {
+        let text = yaml(&Spec::sized(3000, 6000));
+        let p = crate::parse(&text, "gen.yaml").expect("a valid generated plan");
+        assert_eq!(p.emergency_plans.len(), 3);
+        let targets = crate::targets::decompose(&p);
+        let table = crate::capacity::table(&p, &targets, &Default::default());
+        let l015: Vec<_> = crate::links::analyze(&p, &targets, &table)
+            .into_iter()
+            .filter(|f| f.rule == "L015")
+            .collect();
+        assert!(l015.is_empty(), "{l015:?}");
     }
 
     #[test]

@@ -385,6 +385,33 @@ mod tests {
         assert!(allowed(&host("http://8.8.8.8/"), &[any]));
     }
 
+    proptest::proptest! {
+        /// Any text: an answer, never a panic; and whatever host a URL
+        /// yields, the empty allow list allows nothing.
+        #[test]
+        fn any_url_is_answered(url in "\\PC{0,80}") {
+            if let Ok(h) = url_host(&url) {
+                proptest::prop_assert!(!allowed(&h, &[]));
+            }
+        }
+
+        /// Every loopback and link-local address, however written as a
+        /// URL host (dotted, bracketed IPv4-mapped), is refused.
+        #[test]
+        fn loopback_and_link_local_are_refused(b in proptest::prelude::any::<[u8; 3]>(), mapped: bool) {
+            for first in [[127, b[0]], [169, 254]] {
+                let ip = Ipv4Addr::new(first[0], first[1], b[1], b[2]);
+                let url = if mapped {
+                    format!("http://[::ffff:{ip}]:8080/x")
+                } else {
+                    format!("http://{ip}/x")
+                };
+                let h = url_host(&url).expect("a valid URL");
+                proptest::prop_assert!(refused(&h).is_some(), "{url}");
+            }
+        }
+    }
+
     #[test]
     fn dns_labels_and_secret_references() {
         for ok in ["a", "ride-svc", "carnival-2026", &"a".repeat(63)] {
