@@ -42,10 +42,9 @@ use crate::state::AppState;
 /// (a bound on the loop; a plan has far fewer).
 const MAX_DRIVE_STEPS: usize = 1_000;
 
-/// Approvals a plan needs. Every plan runs without approval until the
-/// plan's `approval: none | one | two` key is read here.
-pub(crate) fn approval_of(_plan: &EmergencyPlan) -> Approval {
-    Approval::None
+/// Approvals a plan needs: its `approval: none | one | two`.
+pub(crate) fn approval_of(plan: &EmergencyPlan) -> Approval {
+    plan.approval
 }
 
 /// Whether `person` is a commander of emergency plan `ep`: the guarantee

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use http::{Method, StatusCode};
 use seawall_api::emergency::EmergencyRun;
 use seawall_server::client::Client;
+use seawall_store::Role;
 use serde_json::{Value, json};
 
 use crate::common::{self, TestServer};
@@ -63,6 +64,14 @@ emergency_plans:
     actions:
       - {{kind: rate_limit, entry: create-order, qps: 7}}
       - {{kind: degrade, service: order-api, switch: no-such-switch}}
+    owner: sun-li
+    expected_minutes: 2
+  order-two-approvals:
+    phase: during
+    trigger: manual
+    approval: two
+    actions:
+      - {{kind: rate_limit, entry: create-order, qps: 9}}
     owner: sun-li
     expected_minutes: 2
   tell-the-room:
@@ -450,4 +459,113 @@ async fn a_restart_mid_action_marks_it_unknown_with_what_to_check() {
     );
     let _ = stop_server.send(());
     let _ = serving.await;
+}
+
+#[tokio::test]
+async fn two_commanders_other_than_the_requester_approve_before_anything_runs() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let r = admin
+        .post("/api/v1/events", &json!({"slug": SLUG, "name": "Carnival"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = admin
+        .post(
+            &format!("/api/v1/events/{SLUG}/plans"),
+            &json!({"file_name": "plan.yaml", "text": plan("http://127.0.0.1:9/x")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(
+        put_as(&server.base, &server.admin, 100.0, "open").await,
+        StatusCode::CREATED
+    );
+    // People are tokens named by their person id.
+    let person = |name: &'static str, role: Role| {
+        let server = &server;
+        async move { server.api(Some(&server.token(name, role, None).await)) }
+    };
+    let sun = person("sun-li", Role::Commander).await;
+    let lin = person("lin-wei", Role::Commander).await;
+    let zhao = person("zhao-min", Role::Commander).await;
+    let stranger = person("stranger", Role::Commander).await;
+    let oncall = person("wu-qing", Role::Oncall).await;
+
+    let run = sun
+        .client
+        .start_emergency_run(SLUG, "order-two-approvals", false)
+        .await
+        .expect("run");
+    assert_eq!(
+        (run.status.as_str(), run.approval.as_str()),
+        ("awaiting_approval", "two")
+    );
+    let approve = |who: &common::Api| {
+        let c = who.clone();
+        async move {
+            c.post(
+                &format!("/api/v1/events/{SLUG}/emergency-runs/{}/approve", run.id),
+                &json!({}),
+            )
+            .await
+        }
+    };
+    // The requester, someone who is no commander of the plan, and an
+    // oncall token are refused, with a sentence saying why.
+    let r = approve(&sun).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("requested this run and cannot approve it"),
+        "{}",
+        r.text()
+    );
+    let r = approve(&stranger).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.text().contains("not a commander"), "{}", r.text());
+    let r = approve(&oncall).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    // One approval: still waiting, nothing ran, no version stored.
+    let r = approve(&lin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = approve(&lin).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert!(
+        r.text().contains("approved this run already"),
+        "{}",
+        r.text()
+    );
+    let waiting = admin.client.emergency_run(SLUG, run.id).await.expect("run");
+    assert_eq!(waiting.status, "awaiting_approval");
+    assert_eq!(waiting.steps[0].status, "pending");
+    let versions: Value = admin
+        .get("/api/v1/guard/services/order-api/versions")
+        .await
+        .json()
+        .expect("json");
+    assert_eq!(versions["versions"].as_array().map(Vec::len), Some(1));
+    // The second commander: it runs.
+    let r = approve(&zhao).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let done = until(&admin.client, run.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(done.status, "succeeded", "{done:#?}");
+    let by: Vec<&str> = done.approvals.iter().map(|a| a.by.as_str()).collect();
+    assert_eq!(by, ["lin-wei", "zhao-min"]);
+    assert_eq!(done.steps[0].after.as_ref().expect("after")["qps"], 9.0);
+    let actions = emergency_audit(&admin.client).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "emergency.run.approved")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+    // A dry run of the same plan needs no approval.
+    let dry = oncall
+        .client
+        .start_emergency_run(SLUG, "order-two-approvals", true)
+        .await
+        .expect("dry run");
+    assert_eq!(dry.status, "running");
 }
