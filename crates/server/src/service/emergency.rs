@@ -66,7 +66,7 @@ fn step_of(action: &Action) -> (String, Option<String>, bool) {
         Action::Scale { service, .. } => (Some(service.clone()), true),
         Action::CacheWarmup { service, .. } => (Some(service.clone()), false),
         Action::Notify { channel, .. } => (Some(channel.clone()), false),
-        Action::Webhook { url, .. } => (Some(url.clone()), false),
+        Action::Webhook { url, .. } => (Some(redact(url).to_owned()), false),
     };
     (action.kind().to_owned(), target, reversible)
 }
@@ -616,13 +616,25 @@ impl Exec<'_> {
                 "not configured: scaling `{service}` needs a Kubernetes connection, which this \
                  server does not have"
             )),
-            Action::CacheWarmup { service, .. } => Err(format!(
-                "not configured: warming `{service}`'s cache is not supported by this server yet"
-            )),
-            Action::Webhook { url, .. } => Err(format!(
-                "not configured: calling webhook {} is not supported by this server yet",
-                redact(url)
-            )),
+            Action::CacheWarmup { urls, rate, .. } => self.cache_warmup(urls, *rate).await,
+            Action::Webhook {
+                url,
+                method,
+                body,
+                secret_env,
+                timeout_seconds,
+                retries,
+            } => {
+                let call = WebhookCall {
+                    url,
+                    method,
+                    body: body.as_deref(),
+                    secret_env: secret_env.as_deref(),
+                    timeout_seconds: *timeout_seconds,
+                    retries: *retries,
+                };
+                self.webhook(&call).await
+            }
         };
         match done {
             Ok((before, after)) => Outcome::Done {
@@ -910,6 +922,180 @@ impl Exec<'_> {
             json!({"channel": channel, "sent": text, "attempts": delivery.attempts}),
         ))
     }
+}
+
+/// A `webhook` action's fields.
+struct WebhookCall<'a> {
+    url: &'a str,
+    method: &'a str,
+    body: Option<&'a str>,
+    secret_env: Option<&'a str>,
+    timeout_seconds: f64,
+    retries: u32,
+}
+
+/// The header that tags a cache warm-up request with its run.
+pub const WARMUP_HEADER: &str = "x-seawall-warmup";
+
+impl Exec<'_> {
+    /// Refuses a URL whose host is, or resolves to, a loopback,
+    /// link-local or metadata address the plan's `emergency.allow_hosts`
+    /// does not list (plan check refused the written host already; this
+    /// checks every address the name resolves to now, before connecting).
+    async fn check_host(&self, url: &str) -> Result<(), String> {
+        use seawall_plan::outbound::{self, Host};
+        let shown = redact(url);
+        let host = outbound::url_host(url).map_err(|e| format!("{shown}: {e}"))?;
+        let allow: Vec<outbound::Allow> = self
+            .plan
+            .emergency
+            .allow_hosts
+            .iter()
+            .filter_map(|a| outbound::parse_allow(a).ok())
+            .collect();
+        let judge = |h: &Host| match outbound::refused(h) {
+            Some(why) if !outbound::allowed(h, &allow) => Err(format!(
+                "{shown}: its host is {why} ({h:?}); list it in emergency.allow_hosts if this \
+                 is meant"
+            )),
+            _ => Ok(()),
+        };
+        judge(&host)?;
+        if let Host::Name(name) = &host
+            && !outbound::allowed(&host, &allow)
+        {
+            let found = tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(|e| format!("{shown}: cannot resolve `{name}`: {e}"))?;
+            for addr in found {
+                judge(&Host::Ip(addr.ip()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// GETs of `urls`, `rate` a second at most, each tagged with
+    /// [`WARMUP_HEADER`]; every one must answer 2xx.
+    async fn cache_warmup(&self, urls: &[String], rate: f64) -> Result<(Value, Value), String> {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(format!(
+                "rate {rate} is not a rate (give requests per second > 0)"
+            ));
+        }
+        let shown: Vec<&str> = urls.iter().map(|u| redact(u)).collect();
+        let before = json!({"urls": shown, "rate": rate});
+        for url in urls {
+            self.check_host(url).await?;
+        }
+        if self.dry_run {
+            return Ok((before, json!({"would_fetch": urls.len(), "rate": rate})));
+        }
+        let gap = std::time::Duration::from_secs_f64(1.0 / rate.min(1000.0));
+        let mut next = tokio::time::Instant::now();
+        let mut failed = Vec::new();
+        for (url, shown) in urls.iter().zip(&shown) {
+            tokio::time::sleep_until(next).await;
+            next += gap;
+            let answer = match split_url(url) {
+                None => Err("not an http(s) URL with a host".to_owned()),
+                Some((base, path)) => match seawall_api::Client::new(&base) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(client) => client
+                        .with_timeout(std::time::Duration::from_secs(10))
+                        .send_raw(
+                            http::Method::GET,
+                            &path,
+                            &[(
+                                http::HeaderName::from_static(WARMUP_HEADER),
+                                self.note.to_owned(),
+                            )],
+                            bytes::Bytes::new(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| {
+                            if r.status.is_success() {
+                                Ok(())
+                            } else {
+                                Err(format!("answered {}", r.status))
+                            }
+                        }),
+                },
+            };
+            if let Err(e) = answer {
+                failed.push(format!("{shown}: {e}"));
+            }
+        }
+        if !failed.is_empty() {
+            return Err(format!(
+                "{} of {} warm-up requests failed: {}",
+                failed.len(),
+                urls.len(),
+                failed.join("; ")
+            ));
+        }
+        Ok((before, json!({"fetched": urls.len(), "rate": rate})))
+    }
+
+    /// A signed POST (Seawall's webhook: `X-Seawall-Signature`, the body
+    /// in the message's text) with the action's timeout and retries.
+    async fn webhook(&self, call: &WebhookCall<'_>) -> Result<(Value, Value), String> {
+        let shown = redact(call.url);
+        if !call.method.eq_ignore_ascii_case("POST") {
+            return Err(format!(
+                "webhook {shown}: only POST is supported (the request is signed), not {}",
+                call.method
+            ));
+        }
+        let secret_env = call.secret_env.ok_or_else(|| {
+            format!("webhook {shown}: give `secret_env` (its requests are signed with it)")
+        })?;
+        self.check_host(call.url).await?;
+        let text = call.body.unwrap_or("").to_owned();
+        let before = json!({"url": shown});
+        if self.dry_run {
+            return Ok((before, json!({"url": shown, "would_send": text})));
+        }
+        let channel = seawall_plan::model::Channel {
+            id: "webhook".to_owned(),
+            kind: "webhook".to_owned(),
+            webhook: Some(call.url.to_owned()),
+            secret_env: Some(secret_env.to_owned()),
+            ..Default::default()
+        };
+        let resolved =
+            seawall_notify::Channel::from_plan(&channel, &|name| std::env::var(name).ok())
+                .map_err(|e| format!("webhook {shown}: {e}"))?;
+        let policy = seawall_notify::RetryPolicy {
+            attempts: call.retries.saturating_add(1),
+            timeout: std::time::Duration::from_secs_f64(call.timeout_seconds.clamp(0.1, 300.0)),
+            ..Default::default()
+        };
+        let msg = seawall_notify::Message::new(
+            seawall_notify::Severity::Page,
+            format!("Emergency plan: {}", self.note),
+            text.clone(),
+        );
+        let delivery = seawall_notify::Sender::new(policy)
+            .send(&resolved, &msg)
+            .await
+            .map_err(|e| format!("webhook {shown}: {e}"))?;
+        Ok((
+            before,
+            json!({"url": shown, "sent": text, "attempts": delivery.attempts}),
+        ))
+    }
+}
+
+/// `scheme://authority` and the path (with its query) of an http(s) URL.
+fn split_url(url: &str) -> Option<(String, String)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri
+        .scheme_str()
+        .filter(|s| matches!(*s, "http" | "https"))?;
+    let authority = uri.authority()?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    Some((format!("{scheme}://{authority}"), path.to_owned()))
 }
 
 fn text(v: &Value, key: &str) -> Result<String, String> {

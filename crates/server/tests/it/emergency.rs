@@ -314,17 +314,7 @@ async fn bad_input_fails_clearly() {
     let server = TestServer::start().await;
     let admin = server.admin();
     let client = &admin.client;
-    let r = admin
-        .post("/api/v1/events", &json!({"slug": SLUG, "name": "Carnival"}))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let r = admin
-        .post(
-            &format!("/api/v1/events/{SLUG}/plans"),
-            &json!({"file_name": "plan.yaml", "text": plan("http://127.0.0.1:9/x")}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    common::event_with(&server, SLUG, "Carnival", &plan("http://127.0.0.1:9/x")).await;
     // An unknown emergency plan.
     let r = admin
         .post(
@@ -465,17 +455,7 @@ async fn a_restart_mid_action_marks_it_unknown_with_what_to_check() {
 async fn two_commanders_other_than_the_requester_approve_before_anything_runs() {
     let server = TestServer::start().await;
     let admin = server.admin();
-    let r = admin
-        .post("/api/v1/events", &json!({"slug": SLUG, "name": "Carnival"}))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let r = admin
-        .post(
-            &format!("/api/v1/events/{SLUG}/plans"),
-            &json!({"file_name": "plan.yaml", "text": plan("http://127.0.0.1:9/x")}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    common::event_with(&server, SLUG, "Carnival", &plan("http://127.0.0.1:9/x")).await;
     assert_eq!(
         put_as(&server.base, &server.admin, 100.0, "open").await,
         StatusCode::CREATED
@@ -568,4 +548,147 @@ async fn two_commanders_other_than_the_requester_approve_before_anything_runs() 
         .await
         .expect("dry run");
     assert_eq!(dry.status, "running");
+}
+
+/// What the loopback receiver got: the webhook's signed requests and the
+/// warm-up GETs (path, tag header, when).
+#[derive(Default)]
+struct Received {
+    hooks: Vec<(Option<String>, Option<String>, Vec<u8>)>,
+    warms: Vec<(String, Option<String>, Instant)>,
+}
+
+async fn receiver() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Received>>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Uri};
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Received::default()));
+    let header =
+        |h: &HeaderMap, name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (hooks, warms) = (got.clone(), got.clone());
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(move |h: HeaderMap, body: Bytes| async move {
+                if let Ok(mut g) = hooks.lock() {
+                    g.hooks.push((
+                        header(&h, "x-seawall-timestamp"),
+                        header(&h, "x-seawall-signature"),
+                        body.to_vec(),
+                    ));
+                }
+                "ok"
+            }),
+        )
+        .fallback(move |h: HeaderMap, uri: Uri| async move {
+            if let Ok(mut g) = warms.lock() {
+                g.warms.push((
+                    uri.path().to_owned(),
+                    header(&h, "x-seawall-warmup"),
+                    Instant::now(),
+                ));
+            }
+            "warm"
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn a_webhook_is_signed_and_a_cache_warmup_fetches_at_its_rate() {
+    let (at, got) = receiver().await;
+    let dir = common::TempDir::new();
+    let secret_file = dir.path().join("hook-secret");
+    std::fs::write(&secret_file, "whsec-test-0123456789").expect("secret");
+    let text = format!(
+        "{}emergency:\n  allow_hosts: [\"127.0.0.1\"]\n",
+        plan("http://127.0.0.1:9/x")
+    )
+    .replace(
+        "  tell-the-room:\n",
+        &format!(
+            "  call-and-warm:
+    phase: pre
+    trigger: manual
+    actions:
+      - {{kind: cache_warmup, service: order-api, rate: 20, urls: [\"http://{at}/warm/a\", \"http://{at}/warm/b?x=1\", \"http://{at}/warm/c\"]}}
+      - {{kind: webhook, url: \"http://{at}/hook\", body: \"orders limited\", secret_env: \"file:{}\", retries: 0}}
+    expected_minutes: 1
+  tell-the-room:\n",
+            secret_file.display()
+        ),
+    );
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    common::event_with(&server, SLUG, "Carnival", &text).await;
+
+    // The dry run fetches and sends nothing.
+    let dry = admin
+        .client
+        .start_emergency_run(SLUG, "call-and-warm", true)
+        .await
+        .expect("dry run");
+    let dry = until(&admin.client, dry.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(dry.status, "succeeded", "{dry:#?}");
+    assert_eq!(
+        dry.steps[0].after.as_ref().expect("after")["would_fetch"],
+        3
+    );
+    assert_eq!(
+        dry.steps[1].after.as_ref().expect("after")["would_send"],
+        "orders limited"
+    );
+    {
+        let g = got.lock().expect("lock");
+        assert!(g.hooks.is_empty() && g.warms.is_empty());
+    }
+
+    let run = admin
+        .client
+        .start_emergency_run(SLUG, "call-and-warm", false)
+        .await
+        .expect("run");
+    let run = until(&admin.client, run.id, Duration::from_secs(20), final_status).await;
+    assert_eq!(run.status, "succeeded", "{run:#?}");
+    assert!(!run.steps[0].reversible && !run.steps[1].reversible);
+    let g = got.lock().expect("lock");
+    let paths: Vec<&str> = g.warms.iter().map(|w| w.0.as_str()).collect();
+    assert_eq!(paths, ["/warm/a", "/warm/b", "/warm/c"]);
+    assert!(
+        g.warms
+            .iter()
+            .all(|w| w.1.as_deref().is_some_and(|t| t.contains("call-and-warm"))),
+        "every warm-up request is tagged with its run"
+    );
+    // 20 a second: three requests span at least two gaps of 50 ms.
+    let span = g.warms[2].2 - g.warms[0].2;
+    assert!(span >= Duration::from_millis(95), "{span:?}");
+    // The webhook: one signed POST whose signature checks with the secret.
+    assert_eq!(g.hooks.len(), 1);
+    let (ts, sig, body) = &g.hooks[0];
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs(),
+    )
+    .expect("secs");
+    seawall_notify::sign::verify_webhook(
+        "whsec-test-0123456789",
+        seawall_notify::sign::Signed {
+            timestamp: ts.as_deref(),
+            signature: sig.as_deref(),
+            body,
+        },
+        now,
+    )
+    .expect("the signature checks");
+    assert!(
+        String::from_utf8_lossy(body).contains("orders limited"),
+        "{}",
+        String::from_utf8_lossy(body)
+    );
 }
