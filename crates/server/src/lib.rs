@@ -257,6 +257,13 @@ impl Server {
         })
     }
 
+    /// Scale deployments through this Kubernetes API server
+    /// (`seawall serve --kubeconfig PATH | --kube-in-cluster`).
+    pub fn with_kube(mut self, client: seawall_kube::KubeClient) -> Self {
+        self.state = self.state.with_kube(client);
+        self
+    }
+
     /// Serve HTTPS with this certificate chain and key (read now: a bad
     /// file is an error before anything is served).
     pub fn with_tls(mut self, tls: &TlsConfig) -> Result<Self, ServerError> {

@@ -187,6 +187,7 @@ pub struct AppState {
     secure_cookies: bool,
     exception_requests: Arc<tokio::sync::Mutex<()>>,
     monitor: Arc<crate::service::monitoring::registry::Monitor>,
+    kube: Option<Arc<seawall_kube::KubeClient>>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -227,7 +228,20 @@ impl AppState {
             monitor: Arc::new(crate::service::monitoring::registry::Monitor::new(
                 crate::service::monitoring::registry::MonitorOptions::default(),
             )),
+            kube: None,
         }
+    }
+
+    /// Scale deployments through this Kubernetes API server (the
+    /// emergency `scale` action; without one it fails `not configured`).
+    pub fn with_kube(mut self, client: seawall_kube::KubeClient) -> Self {
+        self.kube = Some(Arc::new(client));
+        self
+    }
+
+    /// The Kubernetes API client, if the server has one.
+    pub fn kube(&self) -> Option<&seawall_kube::KubeClient> {
+        self.kube.as_deref()
     }
 
     /// Watch events with these options (scrape interval, the sidecars'

@@ -112,6 +112,18 @@ pub struct ServeArgs {
     /// (`POST URL/api/v2/alerts`; firing ones again every minute).
     #[arg(long, env = "SEAWALL_ALERTMANAGER", value_name = "URL")]
     alertmanager: Option<String>,
+    /// A kubeconfig the `scale` emergency action uses to reach Kubernetes
+    /// (its current context, or --kube-context); without it or
+    /// --kube-in-cluster, `scale` actions fail `not configured`.
+    #[arg(long, value_name = "PATH", conflicts_with = "kube_in_cluster")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig's context to use instead of its current one.
+    #[arg(long, value_name = "NAME", requires = "kubeconfig")]
+    kube_context: Option<String>,
+    /// Reach Kubernetes as the pod's service account (the token and CA
+    /// mounted under /var/run/secrets/kubernetes.io/serviceaccount).
+    #[arg(long)]
+    kube_in_cluster: bool,
     /// Least severe log level: error, warn, info, debug, trace [default:
     /// info, moved by -v/-q].
     #[arg(long, value_name = "LEVEL")]
@@ -152,12 +164,25 @@ fn scrape_net(text: &str) -> Result<PeerNet, String> {
     PeerNet::parse(text).map_err(|e| e.to_string())
 }
 
+/// The Kubernetes client `--kubeconfig` or `--kube-in-cluster` asks for.
+fn kube(args: &ServeArgs) -> anyhow::Result<Option<seawall_kube::KubeClient>> {
+    let credentials = match (&args.kubeconfig, args.kube_in_cluster) {
+        (Some(path), _) => {
+            seawall_kube::Credentials::from_kubeconfig(path, args.kube_context.as_deref())?
+        }
+        (None, true) => seawall_kube::Credentials::in_cluster_from_env()?,
+        (None, false) => return Ok(None),
+    };
+    Ok(Some(seawall_kube::KubeClient::new(&credentials)?))
+}
+
 /// Run the verb until a shutdown signal.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let kube = kube(args)?;
     runtime.block_on(async {
         let server = Server::bind(Config {
             listen: args.listen,
@@ -187,6 +212,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             alertmanager: args.alertmanager.clone(),
             scrape_allow: args.scrape_allow.clone(),
         });
+        let server = match kube {
+            Some(client) => server.with_kube(client),
+            None => server,
+        };
         if let Some(token) = server.bootstrap_token() {
             // Where the secret is, never the secret (docs/security.md).
             eprintln!("{}", bootstrap::notice(token));

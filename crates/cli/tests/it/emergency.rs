@@ -162,3 +162,72 @@ fn run_dry_run_crash_and_resume_from_the_cli() {
     assert!(stderr.contains("not possible now"), "{stderr}");
     server.stop();
 }
+
+#[test]
+fn serve_scales_through_the_kubeconfig_it_is_given() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime
+        .block_on(seawall_kube::testing::FakeApiServer::start())
+        .expect("fake API server");
+    fake.add_deployment("shop", "order-api", 2);
+    let dir = TempDir::new("kube");
+    let kubeconfig = dir.0.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]
+users: [{{name: seawall, user: {{token: {}}}}}]
+contexts: [{{name: test, context: {{cluster: fake, user: seawall}}}}]
+current-context: test
+",
+            fake.url(),
+            seawall_kube::testing::TOKEN
+        ),
+    )
+    .expect("kubeconfig");
+    // One it cannot read is refused before anything is served.
+    let data = dir.0.join("data");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(dir.0.join("missing"))
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("SEAWALL_DB")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("missing"), "{stderr}");
+
+    let server = Serve::start(&data, &["--kubeconfig".into(), kubeconfig.into()]);
+    let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
+    let admin = admin.trim();
+    let path = plan(&dir.0, "127.0.0.1:9");
+    let text = std::fs::read_to_string(&path).expect("plan").replace(
+        "capacity_per_instance: 10}",
+        "capacity_per_instance: 10, kubernetes: {namespace: shop}}",
+    ) + "  scale-out:\n    phase: pre\n    trigger: manual\n    actions:\n      - {kind: scale, service: order-api, instances: 5}\n";
+    std::fs::write(&path, text).expect("plan");
+    ok(
+        &server.url,
+        admin,
+        &["push", &path, "--event", "d11", "--create"],
+    );
+    ok(
+        &server.url,
+        admin,
+        &["emergency", "run", "scale-out", "--event", "d11"],
+    );
+    let v = runs_until(&server.url, admin, |v| {
+        matches!(
+            v["runs"][0]["status"].as_str(),
+            Some("succeeded" | "failed")
+        )
+    });
+    assert_eq!(v["runs"][0]["status"], "succeeded", "{v:#}");
+    let d = fake.deployment("shop", "order-api").expect("deployment");
+    assert_eq!((d.spec, d.status), (5, 5));
+    server.stop();
+}

@@ -612,10 +612,7 @@ impl Exec<'_> {
             Action::Degrade { service, switch } => self.degrade(service, switch).await,
             Action::Fallback { target } => self.fallback(target).await,
             Action::Notify { channel, message } => self.notify(channel, message.as_deref()).await,
-            Action::Scale { service, .. } => Err(format!(
-                "not configured: scaling `{service}` needs a Kubernetes connection, which this \
-                 server does not have"
-            )),
+            Action::Scale { service, instances } => self.scale(service, *instances).await,
             Action::CacheWarmup { urls, rate, .. } => self.cache_warmup(urls, *rate).await,
             Action::Webhook {
                 url,
@@ -680,6 +677,14 @@ impl Exec<'_> {
                         .await?;
                 }
                 Ok(())
+            }
+            Action::Scale { service, .. } => {
+                let replicas = before
+                    .get("replicas")
+                    .and_then(Value::as_i64)
+                    .and_then(|r| u32::try_from(r).ok())
+                    .ok_or("the captured state has no `replicas`")?;
+                self.scale(service, replicas).await.map(|_| ())
             }
             other => Err(format!("`{}` cannot be undone", other.kind())),
         }
@@ -921,6 +926,71 @@ impl Exec<'_> {
             before,
             json!({"channel": channel, "sent": text, "attempts": delivery.attempts}),
         ))
+    }
+}
+
+/// How long a `scale` waits for `status.replicas` to reach the target.
+const SCALE_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often it reads the deployment's scale while waiting.
+const SCALE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Exec<'_> {
+    /// Scale `service`'s deployment (the plan's `services.<id>.kubernetes`)
+    /// to `instances` through the scale subresource and wait for it; a dry
+    /// run reads the replicas and changes nothing.
+    async fn scale(&self, service: &str, instances: u32) -> Result<(Value, Value), String> {
+        let k = self
+            .plan
+            .services
+            .get(service)
+            .ok_or_else(|| format!("`{service}` is not a service of the plan"))?
+            .kubernetes
+            .as_ref()
+            .ok_or_else(|| {
+                format!(
+                    "service `{service}` names no deployment: give services.{service}.kubernetes \
+                     {{namespace, deployment}} in the plan"
+                )
+            })?;
+        let kube = self.state.kube().ok_or_else(|| {
+            "not configured: this server has no Kubernetes connection; start seawall serve with \
+             --kubeconfig PATH or --kube-in-cluster"
+                .to_owned()
+        })?;
+        let (ns, dep) = (k.namespace.as_str(), k.deployment.as_str());
+        let target = i32::try_from(instances)
+            .map_err(|_| format!("{instances} replicas is more than Kubernetes takes"))?;
+        let at = |replicas: i32| json!({"namespace": ns, "deployment": dep, "replicas": replicas});
+        if self.dry_run {
+            let now = kube
+                .get_scale(ns, dep)
+                .await
+                .map_err(|e| format!("reading {ns}/{dep}: {e}"))?;
+            let mut after = at(target);
+            after["no_op"] = json!(now.spec.replicas == target);
+            return Ok((at(now.spec.replicas), after));
+        }
+        let out = kube
+            .scale(ns, dep, target, SCALE_WAIT, SCALE_POLL)
+            .await
+            .map_err(|e| format!("scaling {ns}/{dep}: {e}"))?;
+        if !out.converged {
+            return Err(format!(
+                "{ns}/{dep} was set from {} to {target} replicas, but status.replicas is {} after \
+                 {:.0?}{}: check the deployment (it is not scaled back)",
+                out.before,
+                out.after,
+                out.elapsed,
+                out.wait_error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ));
+        }
+        let mut after = at(out.after);
+        after["no_op"] = json!(out.no_op);
+        after["seconds"] = json!(out.elapsed.as_secs_f64());
+        Ok((at(out.before), after))
     }
 }
 

@@ -45,7 +45,8 @@ traffic:
 entries:
   create-order: {{service: order-api, method: POST, path: /api/orders}}
 services:
-  order-api: {{line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}}
+  order-api: {{line: bike, tier: frontend, instances: 2, capacity_per_instance: 10,
+    kubernetes: {{namespace: shop, deployment: order-api}}}}
 oncall:
   channels:
     war-room: {{kind: slack, webhook: \"{hook}\"}}
@@ -74,6 +75,12 @@ emergency_plans:
       - {{kind: rate_limit, entry: create-order, qps: 9}}
     owner: sun-li
     expected_minutes: 2
+  scale-out:
+    phase: pre
+    trigger: manual
+    actions:
+      - {{kind: scale, service: order-api, instances: 6}}
+    expected_minutes: 5
   tell-the-room:
     phase: during
     trigger: manual
@@ -691,4 +698,97 @@ async fn a_webhook_is_signed_and_a_cache_warmup_fetches_at_its_rate() {
         "{}",
         String::from_utf8_lossy(body)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_goes_through_the_scale_subresource_and_rolls_back() {
+    use seawall_kube::testing::{FakeApiServer, TOKEN};
+    let fake = FakeApiServer::start().await.expect("fake API server");
+    fake.add_deployment("shop", "order-api", 2);
+    let credentials = seawall_kube::Credentials {
+        server: fake.url(),
+        ca: seawall_kube::CaSource::System,
+        token: seawall_kube::TokenSource::Inline(seawall_kube::Token::new(TOKEN)),
+        namespace: None,
+        origin: "test".into(),
+    };
+    let kube = seawall_kube::KubeClient::new(&credentials).expect("client");
+    let dir = common::TempDir::new();
+    let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(
+        dir.path().join("seawall.db"),
+    ))
+    .await
+    .expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = seawall_server::Server::with_state(
+        listener,
+        seawall_server::AppState::new(store, dir.path()).with_kube(kube),
+    )
+    .await
+    .expect("server");
+    let base = format!("http://{}", server.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let admin = Client::new(&base)
+        .expect("client")
+        .with_token(admin_secret(dir.path()));
+    setup(&admin, "http://127.0.0.1:9/x").await;
+
+    let replicas = || {
+        fake.deployment("shop", "order-api")
+            .map(|d| (d.spec, d.status))
+    };
+    let dry = admin
+        .start_emergency_run(SLUG, "scale-out", true)
+        .await
+        .expect("dry run");
+    let dry = until(&admin, dry.id, Duration::from_secs(10), final_status).await;
+    assert_eq!(dry.status, "succeeded", "{dry:#?}");
+    assert_eq!(dry.steps[0].before.as_ref().expect("before")["replicas"], 2);
+    assert_eq!(dry.steps[0].after.as_ref().expect("after")["replicas"], 6);
+    assert_eq!(replicas(), Some((2, 2)), "a dry run changes nothing");
+
+    let run = admin
+        .start_emergency_run(SLUG, "scale-out", false)
+        .await
+        .expect("run");
+    let run = until(&admin, run.id, Duration::from_secs(30), final_status).await;
+    assert_eq!(run.status, "succeeded", "{run:#?}");
+    assert_eq!(run.steps[0].after.as_ref().expect("after")["replicas"], 6);
+    assert_eq!(run.steps[0].after.as_ref().expect("after")["no_op"], false);
+    assert_eq!(replicas(), Some((6, 6)));
+    // Already there: a recorded no-op.
+    let again = admin
+        .start_emergency_run(SLUG, "scale-out", false)
+        .await
+        .expect("run");
+    let again = until(&admin, again.id, Duration::from_secs(30), final_status).await;
+    assert_eq!(again.steps[0].after.as_ref().expect("after")["no_op"], true);
+    // Rollback scales back to what the first run found.
+    let back = admin
+        .emergency_run_action(SLUG, run.id, "rollback")
+        .await
+        .expect("rollback");
+    let back = until(&admin, back.id, Duration::from_secs(30), final_status).await;
+    assert_eq!(back.status, "rolled_back", "{back:#?}");
+    assert_eq!(replicas(), Some((2, 2)));
+    let _ = stop.send(());
+    let _ = serving.await;
+
+    // A server without a Kubernetes connection says so.
+    let plain = TestServer::start().await;
+    common::event_with(&plain, SLUG, "Carnival", &plan("http://127.0.0.1:9/x")).await;
+    let client = &plain.admin().client;
+    let run = client
+        .start_emergency_run(SLUG, "scale-out", false)
+        .await
+        .expect("run");
+    let run = until(client, run.id, Duration::from_secs(10), final_status).await;
+    let error = run.steps[0].error.as_deref().unwrap_or("");
+    assert!(error.starts_with("not configured"), "{error}");
+    assert!(error.contains("--kubeconfig"), "{error}");
 }
