@@ -1217,3 +1217,127 @@ fn restore<'a, T: 'a, V>(
 fn redact(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use seawall_monitor::alert::{Change, Severity, Signal, State, Target};
+    use seawall_monitor::sample::TargetKind;
+    use seawall_store::{Ctx, NewEvent, NewPlanVersion};
+
+    use super::*;
+
+    const PLAN: &str = "\
+event: {name: T, timezone: UTC}
+people:
+  lin-wei: {name: Lin Wei}
+organization:
+  guarantee_group: [lin-wei]
+  business_lines:
+    bike: {name: Bike, services: [order-api]}
+goals:
+  orders: {total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {entry: create-order}
+entries:
+  create-order: {service: order-api, method: POST, path: /api/orders}
+services:
+  order-api: {line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}
+monitoring:
+  alerts:
+    orders-hot: {target: create-order, metric: water_level, above: 0.9, for: 30s}
+emergency_plans:
+  limit-orders:
+    phase: during
+    trigger: {alert: orders-hot}
+    approval: one
+    actions:
+      - {kind: rate_limit, entry: create-order, qps: 5}
+    owner: lin-wei
+    expected_minutes: 2
+";
+
+    fn fired(rule: &str, change: Change) -> seawall_monitor::Transition {
+        seawall_monitor::Transition {
+            rule: rule.into(),
+            target: Target::new(TargetKind::Entry, "create-order"),
+            signal: Signal::WaterLevel,
+            severity: Severity::Critical,
+            change,
+            state: State::Firing {
+                since_ms: 1,
+                fired_ms: 1,
+            },
+            at_ms: 1,
+            value: 0.95,
+            threshold: 0.9,
+            inhibited_by: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_firing_alert_starts_the_plans_it_triggers_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(dir.path().join("s.db")))
+            .await
+            .expect("store");
+        let state = AppState::new(store, dir.path());
+        let ctx = Ctx::new("ana", 1);
+        let event = state
+            .store
+            .create_event(
+                &ctx,
+                &NewEvent {
+                    slug: "d11".into(),
+                    name: "D11".into(),
+                },
+            )
+            .await
+            .expect("event");
+        state
+            .store
+            .push_plan(
+                &ctx,
+                event.id,
+                &NewPlanVersion {
+                    file_name: "plan.yaml".into(),
+                    text: PLAN.into(),
+                },
+            )
+            .await
+            .expect("plan");
+        let plan = seawall_plan::parse(PLAN, "plan.yaml").expect("the plan parses");
+        // Pending, resolved and other alerts start nothing.
+        on_transitions(
+            &state,
+            &event,
+            &plan,
+            &[
+                fired("orders-hot", Change::Pending),
+                fired("other", Change::Fired),
+            ],
+        )
+        .await;
+        assert!(
+            state
+                .store
+                .emergency_runs(event.id)
+                .await
+                .expect("runs")
+                .is_empty()
+        );
+        // Firing: one run, requested by the trigger, waiting for approval;
+        // firing again while it is unfinished starts no second one.
+        for _ in 0..2 {
+            on_transitions(&state, &event, &plan, &[fired("orders-hot", Change::Fired)]).await;
+        }
+        let runs = state.store.emergency_runs(event.id).await.expect("runs");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].plan_id, "limit-orders");
+        assert_eq!(runs[0].requested_by, "trigger:orders-hot");
+        assert_eq!(runs[0].status, "awaiting_approval");
+    }
+}
