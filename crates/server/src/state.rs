@@ -188,6 +188,7 @@ pub struct AppState {
     exception_requests: Arc<tokio::sync::Mutex<()>>,
     monitor: Arc<crate::service::monitoring::registry::Monitor>,
     kube: Option<Arc<seawall_kube::KubeClient>>,
+    emergency_holding: Arc<crate::service::emergency::Holding>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -229,7 +230,14 @@ impl AppState {
                 crate::service::monitoring::registry::MonitorOptions::default(),
             )),
             kube: None,
+            emergency_holding: Arc::default(),
         }
+    }
+
+    /// Which metric-triggered emergency plans' conditions hold
+    /// (`service::emergency::on_readings`).
+    pub(crate) fn emergency_holding(&self) -> &crate::service::emergency::Holding {
+        &self.emergency_holding
     }
 
     /// Scale deployments through this Kubernetes API server (the

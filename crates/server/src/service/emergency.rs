@@ -25,7 +25,7 @@ pub use seawall_api::emergency::{EmergencyRun, EmergencyRunList, RunApproval, Ru
 use seawall_guard::RuleSet;
 use seawall_guard::rules::{Grade, OriginMatch};
 use seawall_plan::Plan;
-use seawall_plan::model::{Action, EmergencyPlan, Trigger};
+use seawall_plan::model::{Action, AlertMetric, EmergencyPlan, Trigger};
 use seawall_respond::run::{Approval, Outcome, Run, RunError, RunStatus, Step, StepStatus};
 use seawall_store::{
     Ctx, EmergencyRun as Stored, EmergencyRunUpdate, Event, NewEmergencyRun, NewRuleVersion,
@@ -591,6 +591,104 @@ pub(crate) async fn on_transitions(
                 Err(e) => {
                     tracing::warn!(event = %event.slug, plan = %id, "emergency plan not started by its alert: {e}")
                 }
+            }
+        }
+    }
+}
+
+/// Metric-triggered plans whose condition holds, per event and plan: since
+/// when (ms), and whether this episode started a run already. In memory:
+/// after a restart the wait starts afresh, like an alert's `for`.
+#[derive(Debug, Default)]
+pub struct Holding(std::sync::Mutex<std::collections::HashMap<(i64, String), (u64, bool)>>);
+
+impl Holding {
+    /// The plans of `plan` whose `trigger: {target, metric, above, for}`
+    /// has held for its `for` at `now_ms` (by `value`, the latest reading
+    /// of a target's metric) and has not started a run in this episode;
+    /// they are marked started. A condition that stops holding ends its
+    /// episode.
+    pub(crate) fn due(
+        &self,
+        event_id: i64,
+        plan: &Plan,
+        now_ms: u64,
+        value: impl Fn(&str, AlertMetric) -> Option<f64>,
+    ) -> Vec<String> {
+        let mut holding = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut due = Vec::new();
+        for (id, ep) in &plan.emergency_plans {
+            let Some(Trigger::Metric {
+                target,
+                metric,
+                above,
+                for_seconds,
+            }) = &ep.trigger
+            else {
+                continue;
+            };
+            let key = (event_id, id.clone());
+            if !value(target, *metric).is_some_and(|v| v > *above) {
+                holding.remove(&key);
+                continue;
+            }
+            let (since, started) = holding.entry(key).or_insert((now_ms, false));
+            let held_ms = now_ms.saturating_sub(*since) as f64;
+            if !*started && held_ms >= for_seconds * 1000.0 {
+                *started = true;
+                due.push(id.clone());
+            }
+        }
+        due
+    }
+}
+
+/// After a monitoring tick: start the emergency plans whose metric trigger
+/// has held for its `for` (once per episode), requested by
+/// `trigger:<target>:<metric>`.
+pub(crate) async fn on_readings(
+    state: &AppState,
+    event: &Event,
+    plan: &Plan,
+    live: &seawall_monitor::LiveView,
+    now_ms: u64,
+) {
+    let value = |target: &str, metric: AlertMetric| {
+        let row = [&live.entries, &live.services, &live.partners]
+            .into_iter()
+            .flatten()
+            .find(|r| r.id == target)?;
+        match metric {
+            AlertMetric::WaterLevel => row.water_level,
+            AlertMetric::Qps => row.qps,
+            AlertMetric::P99Ms => row.p99_ms,
+            AlertMetric::ErrorRate => row.error_rate,
+            AlertMetric::Query => None,
+        }
+    };
+    for id in state.emergency_holding().due(event.id, plan, now_ms, value) {
+        let by = match plan
+            .emergency_plans
+            .get(&id)
+            .and_then(|ep| ep.trigger.as_ref())
+        {
+            Some(Trigger::Metric { target, metric, .. }) => {
+                format!("trigger:{target}:{}", metric.as_str())
+            }
+            _ => "trigger:metric".to_owned(),
+        };
+        match start_in(state, event, &by, &id, false).await {
+            Ok(r) => {
+                tracing::info!(event = %event.slug, plan = %id, run = r.id, "emergency plan started by its metric trigger")
+            }
+            Err(ApiError::Conflict(m)) => {
+                tracing::info!(event = %event.slug, plan = %id, "not started again: {m}")
+            }
+            Err(e) => {
+                tracing::warn!(event = %event.slug, plan = %id, "emergency plan not started by its metric trigger: {e}")
             }
         }
     }
@@ -1258,6 +1356,13 @@ emergency_plans:
       - {kind: rate_limit, entry: create-order, qps: 5}
     owner: lin-wei
     expected_minutes: 2
+  limit-on-level:
+    phase: during
+    trigger: {target: create-order, metric: water_level, above: 0.85, for: 30s}
+    actions:
+      - {kind: rate_limit, entry: create-order, qps: 6}
+    owner: lin-wei
+    expected_minutes: 2
 ";
 
     fn fired(rule: &str, change: Change) -> seawall_monitor::Transition {
@@ -1339,5 +1444,34 @@ emergency_plans:
         assert_eq!(runs[0].plan_id, "limit-orders");
         assert_eq!(runs[0].requested_by, "trigger:orders-hot");
         assert_eq!(runs[0].status, "awaiting_approval");
+    }
+
+    #[test]
+    fn a_metric_trigger_starts_once_per_episode_after_its_for() {
+        let plan = seawall_plan::parse(PLAN, "plan.yaml").expect("the plan parses");
+        let h = Holding::default();
+        let level = |v: f64| {
+            move |t: &str, m: AlertMetric| {
+                (t == "create-order" && m == AlertMetric::WaterLevel).then_some(v)
+            }
+        };
+        assert!(h.due(1, &plan, 0, level(0.9)).is_empty(), "starts holding");
+        assert!(h.due(1, &plan, 29_999, level(0.9)).is_empty());
+        assert_eq!(h.due(1, &plan, 30_000, level(0.9)), ["limit-on-level"]);
+        assert!(
+            h.due(1, &plan, 60_000, level(0.9)).is_empty(),
+            "once an episode"
+        );
+        assert!(
+            h.due(1, &plan, 61_000, level(0.85)).is_empty(),
+            "not above: ends"
+        );
+        assert!(
+            h.due(1, &plan, 62_000, level(0.9)).is_empty(),
+            "a new one waits"
+        );
+        assert_eq!(h.due(1, &plan, 92_000, level(0.9)), ["limit-on-level"]);
+        assert!(h.due(2, &plan, 0, |_, _| None).is_empty(), "no reading");
+        assert!(h.due(2, &plan, 90_000, |_, _| None).is_empty());
     }
 }

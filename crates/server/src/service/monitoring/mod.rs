@@ -227,6 +227,7 @@ async fn tick_event(
         }
     };
     let out = m.evaluator.evaluate(&readings, now_ms);
+    crate::service::emergency::on_readings(state, event, &plan, &out.live, now_ms).await;
     out.live.record(&mut m.history);
     let ctx = Ctx::new(ACTOR, now);
     if !out.transitions.is_empty() {
