@@ -188,7 +188,7 @@ pub struct AppState {
     exception_requests: Arc<tokio::sync::Mutex<()>>,
     monitor: Arc<crate::service::monitoring::registry::Monitor>,
     kube: Option<Arc<seawall_kube::KubeClient>>,
-    emergency_holding: Arc<crate::service::emergency::Holding>,
+    emergency_holding: Arc<crate::service::triggers::Holding>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -236,7 +236,7 @@ impl AppState {
 
     /// Which metric-triggered emergency plans' conditions hold
     /// (`service::emergency::on_readings`).
-    pub(crate) fn emergency_holding(&self) -> &crate::service::emergency::Holding {
+    pub(crate) fn emergency_holding(&self) -> &crate::service::triggers::Holding {
         &self.emergency_holding
     }
 

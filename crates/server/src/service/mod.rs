@@ -24,3 +24,4 @@ pub mod monitoring;
 pub mod plans;
 pub mod rules;
 pub mod runs;
+pub mod triggers;
