@@ -792,3 +792,85 @@ async fn scale_goes_through_the_scale_subresource_and_rolls_back() {
     assert!(error.starts_with("not configured"), "{error}");
     assert!(error.contains("--kubeconfig"), "{error}");
 }
+
+/// How many of the service's sidecars report `version` applied.
+async fn reporting(admin: &Client, version: i64) -> usize {
+    let r: Value = admin
+        .get("/api/v1/guard/services/order-api/sidecars")
+        .await
+        .expect("sidecars")
+        .json()
+        .expect("json");
+    r["sidecars"].as_array().map_or(0, |s| {
+        s.iter().filter(|s| s["applied_version"] == version).count()
+    })
+}
+
+/// The bound: from "run" to a `rate_limit` applied at 100
+/// following sidecars in under 2 s (each reports the version it applied
+/// to the control plane, which the test reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_reaches_100_following_sidecars_within_two_seconds() {
+    const SIDECARS: usize = 100;
+    let dir = common::TempDir::new();
+    let (addr, stop_server, serving) =
+        start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+    let base = format!("http://{addr}");
+    let token = admin_secret(dir.path());
+    let admin = Client::new(&base).expect("client").with_token(&token);
+    setup(&admin, "http://127.0.0.1:9/unused").await;
+    assert_eq!(
+        put_as(&base, &token, 1000.0, "open").await,
+        StatusCode::CREATED
+    );
+    let r = admin
+        .post_json(
+            "/api/v1/tokens",
+            &json!({"name": "sidecar", "role": "sidecar", "service": "order-api"}),
+        )
+        .await
+        .expect("token");
+    let sidecar_token = r.json::<Value>().expect("json")["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let mut fleet = Vec::new();
+    for i in 0..SIDECARS {
+        let name = format!("s-{i}");
+        let path = dir.path().join(format!("{name}.json"));
+        fleet.push(follow(&base, &sidecar_token, &name, &path).await);
+    }
+    let started = Instant::now();
+    while reporting(&admin, 1).await < SIDECARS {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the fleet did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let asked = Instant::now();
+    admin
+        .start_emergency_run(SLUG, "order-rate-limit", false)
+        .await
+        .expect("run");
+    while reporting(&admin, 2).await < SIDECARS {
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{} of {SIDECARS} sidecars applied the run's version after {:?}",
+            reporting(&admin, 2).await,
+            asked.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "run -> rate_limit applied at {SIDECARS} following sidecars in {} ms",
+        asked.elapsed().as_millis()
+    );
+    for f in fleet {
+        let _ = f.stop.send(());
+        let _ = f.running.await;
+    }
+    let _ = stop_server.send(());
+    let _ = serving.await;
+}
