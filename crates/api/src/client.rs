@@ -389,7 +389,7 @@ impl Client {
     }
 
     /// `POST /api/v1/events/{slug}/emergency-runs/{n}/{what}` for `what`
-    /// one of `approve`, `rollback`, `resume`.
+    /// one of `approve`, `rollback`, `resume`, `cancel`.
     pub async fn emergency_run_action(
         &self,
         slug: &str,

@@ -1,10 +1,11 @@
-//! `seawall emergency run|runs|approve|rollback|resume`: emergency plans
+//! `seawall emergency run|runs|approve|rollback|resume|cancel`: emergency plans
 //! that execute, from a terminal, through the typed `seawall_api::Client`
 //! only (`docs/respond.md#emergency-plans-that-execute`).
 //!
 //! `run` starts a run (or `--dry-run`: each action's effect, nothing
 //! changed) and prints it; `runs` lists the event's runs; `approve`,
-//! `rollback` and `resume` are a commander's decisions on run N. Each
+//! `rollback`, `resume` and `cancel` are a commander's decisions on run
+//! N. Each
 //! prints the run's actions with their status, before and after.
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ pub enum EmergencyCommand {
     Rollback(RunNumber),
     /// Go on with run N after a restart left an action unknown.
     Resume(RunNumber),
+    /// Cancel run N before any action started (e.g. waiting for approval).
+    Cancel(RunNumber),
 }
 
 /// Arguments of `seawall emergency run`.
@@ -91,6 +94,7 @@ pub fn run(command: &EmergencyCommand) -> anyhow::Result<ExitCode> {
         EmergencyCommand::Approve(a) => decide(a, "approve"),
         EmergencyCommand::Rollback(a) => decide(a, "rollback"),
         EmergencyCommand::Resume(a) => decide(a, "resume"),
+        EmergencyCommand::Cancel(a) => decide(a, "cancel"),
     }
 }
 

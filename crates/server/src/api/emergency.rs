@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve))
         .routes(routes!(rollback))
         .routes(routes!(resume))
+        .routes(routes!(cancel))
 }
 
 /// Start a run of an emergency plan of the event's latest plan (admin,
@@ -168,5 +169,27 @@ async fn resume(
     auth.require(RESPONDERS)?;
     Ok(Json(
         emergency::decide(&state, &auth, &slug, n, Decision::Resume).await?,
+    ))
+}
+
+/// Cancel a run that has not started an action (one waiting for approval):
+/// the plan may run again.
+#[utoipa::path(post, path = "/events/{slug}/emergency-runs/{n}/cancel", tag = "emergency",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug"),
+        ("n" = i64, Path, description = "Run number")),
+    responses(
+        (status = 200, description = "Cancelled", body = EmergencyRun),
+        (status = 404, description = "No such event or run", body = ErrorBody),
+        (status = 409, description = "An action has started, or the run is over", body = ErrorBody),
+        AuthErrors))]
+async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((slug, n)): ApiPath<(String, i64)>,
+) -> Result<Json<EmergencyRun>, ApiError> {
+    auth.require(RESPONDERS)?;
+    Ok(Json(
+        emergency::decide(&state, &auth, &slug, n, Decision::Cancel).await?,
     ))
 }

@@ -315,6 +315,8 @@ pub(crate) enum Decision {
     Rollback,
     /// Go on after a restart left an action unknown.
     Resume,
+    /// Cancel a run that has not started an action.
+    Cancel,
 }
 
 /// `auth` approves, rolls back or resumes run `n` of event `slug`; the
@@ -347,6 +349,10 @@ pub(crate) async fn decide(
         Decision::Resume => {
             run.resume().map_err(refused)?;
             ("emergency.run.resumed", json!({}))
+        }
+        Decision::Cancel => {
+            run.cancel().map_err(refused)?;
+            ("emergency.run.cancelled", json!({}))
         }
     };
     let saved = save(state, &auth.ctx(state), &stored, &run, action, detail).await?;

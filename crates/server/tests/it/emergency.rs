@@ -548,6 +548,46 @@ async fn two_commanders_other_than_the_requester_approve_before_anything_runs() 
         2,
         "{actions:?}"
     );
+    // A run waiting for approval blocks the next one until cancelled.
+    let waiting = sun
+        .client
+        .start_emergency_run(SLUG, "order-two-approvals", false)
+        .await
+        .expect("run");
+    assert!(
+        sun.client
+            .start_emergency_run(SLUG, "order-two-approvals", false)
+            .await
+            .is_err()
+    );
+    let cancelled = oncall
+        .client
+        .emergency_run_action(SLUG, waiting.id, "cancel")
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status, "cancelled");
+    assert_eq!(cancelled.steps[0].status, "skipped");
+    let r = lin
+        .post(
+            &format!(
+                "/api/v1/events/{SLUG}/emergency-runs/{}/approve",
+                waiting.id
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let r = admin
+        .post(
+            &format!("/api/v1/events/{SLUG}/emergency-runs/{}/cancel", done.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "a run that acted cannot be cancelled"
+    );
     // A dry run of the same plan needs no approval.
     let dry = oncall
         .client
