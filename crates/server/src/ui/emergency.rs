@@ -4,24 +4,77 @@
 //! the event), each with an anchor (`#plan-<id>`) to paste into the war
 //! room's IM group. Plans never drilled are flagged: nobody knows whether
 //! they work or how long they take.
+//!
+//! Each plan has Run and Dry run buttons, and the page lists the event's
+//! runs with each action's status and Approve / Roll back / Resume /
+//! Cancel where they apply. The buttons post forms to handlers that call
+//! `service::emergency` — the same roles, approvals and audited store
+//! changes as the JSON API; buttons a user may not use are hidden, and the
+//! server refuses them anyway.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::response::Html;
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use seawall_plan::model::{Action, EmergencyPlan, Plan, PlanPhase, Trigger};
 use seawall_plan::oncall;
 
 use super::chart::fmt_num;
 use super::chrome::fmt_ms;
-use super::{Chrome, Nav, Session, UiError, render};
-use crate::auth::READERS;
+use super::{Chrome, Form, Nav, Session, UiError, render};
+use crate::auth::{PLANNERS, READERS, RESPONDERS};
+use crate::error::ApiError;
+use crate::service::emergency::{self, Decision, EmergencyRun};
 use crate::service::gate::current_plan;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/events/{slug}/emergency", get(page))
+    Router::new()
+        .route("/events/{slug}/emergency", get(page))
+        .route("/events/{slug}/emergency/{id}/run", post(start))
+        .route("/events/{slug}/emergency/runs/{n}/{what}", post(decide))
+}
+
+/// One run as the page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// The run.
+    pub run: EmergencyRun,
+    /// Approvals given and needed (`1/2`).
+    pub approvals: String,
+    /// Buttons this user may press: `approve`, `rollback`, `resume`, `cancel`.
+    pub buttons: Vec<&'static str>,
+}
+
+fn run_row(run: EmergencyRun, responder: bool, planner: bool) -> RunRow {
+    let needed = match run.approval.as_str() {
+        "one" => 1,
+        "two" => 2,
+        _ => 0,
+    };
+    let acted = run.steps.iter().any(|s| s.status != "pending");
+    let buttons = match run.status.as_str() {
+        "awaiting_approval" => {
+            let mut b = Vec::new();
+            if planner {
+                b.push("approve");
+            }
+            if responder {
+                b.push("cancel");
+            }
+            b
+        }
+        "running" if !acted && responder => vec!["cancel"],
+        "needs_attention" if responder => vec!["resume", "rollback"],
+        "succeeded" | "failed" if responder && !run.dry_run => vec!["rollback"],
+        _ => Vec::new(),
+    };
+    RunRow {
+        approvals: format!("{}/{needed}", run.approvals.len()),
+        run,
+        buttons,
+    }
 }
 
 /// One action as the manual shows it.
@@ -214,12 +267,23 @@ struct EmergencyPage {
     groups: Vec<PhaseGroup>,
     never_drilled: usize,
     total: usize,
+    runs: Vec<RunRow>,
+    can_run: bool,
+    notice: Option<String>,
+}
+
+/// A run just started or decided (a notice).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct EmergencyQuery {
+    /// The run's number.
+    pub run: Option<i64>,
 }
 
 async fn page(
     State(state): State<AppState>,
     session: Session,
     Path(slug): Path<String>,
+    Query(q): Query<EmergencyQuery>,
 ) -> Result<Html<String>, UiError> {
     session.auth.require(READERS)?;
     let (chrome, event) = Chrome::event(&state, &session, &slug, Nav::Emergency).await?;
@@ -229,6 +293,16 @@ async fn page(
         None => (0, Vec::new()),
     };
     let all = groups.iter().flat_map(|g| &g.plans);
+    let responder = session.auth.require(RESPONDERS).is_ok();
+    let planner = session.auth.require(PLANNERS).is_ok();
+    let mut runs: Vec<RunRow> = emergency::list(&state, &slug, None)
+        .await?
+        .runs
+        .into_iter()
+        .rev()
+        .map(|r| run_row(r, responder, planner))
+        .collect();
+    runs.truncate(RUNS_SHOWN);
     render(&EmergencyPage {
         chrome,
         has_plan: current.is_some(),
@@ -236,5 +310,73 @@ async fn page(
         never_drilled: all.clone().filter(|p| p.drills.is_empty()).count(),
         total: all.count(),
         groups,
+        runs,
+        can_run: responder,
+        notice: q.run.map(|n| format!("Run {n}: see its actions below.")),
     })
+}
+
+/// How many runs the page lists, newest first.
+pub const RUNS_SHOWN: usize = 50;
+
+/// The Run / Dry run form.
+#[derive(Debug, serde::Deserialize)]
+struct RunForm {
+    csrf: Option<String>,
+    dry_run: Option<String>,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    session: Session,
+    Path((slug, id)): Path<(String, String)>,
+    Form(form): Form<RunForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(form.csrf.as_deref())?;
+    session.auth.require(RESPONDERS)?;
+    let dry_run = form
+        .dry_run
+        .is_some_and(|v| v == "1" || v == "on" || v == "true");
+    let run = emergency::start(&state, session.auth.actor(), &slug, &id, dry_run).await?;
+    Ok(Redirect::to(&format!(
+        "/ui/events/{slug}/emergency?run={}#run-{}",
+        run.id, run.id
+    ))
+    .into_response())
+}
+
+/// A decision's form: the CSRF token only.
+#[derive(Debug, serde::Deserialize)]
+struct DecideForm {
+    csrf: Option<String>,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    session: Session,
+    Path((slug, n, what)): Path<(String, String, String)>,
+    Form(form): Form<DecideForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(form.csrf.as_deref())?;
+    let decision = match what.as_str() {
+        "approve" => Decision::Approve,
+        "rollback" => Decision::Rollback,
+        "resume" => Decision::Resume,
+        "cancel" => Decision::Cancel,
+        _ => {
+            return Err(UiError(ApiError::NotFound(format!(
+                "`{what}` is not a decision on a run (approve, rollback, resume, cancel)"
+            ))));
+        }
+    };
+    session.auth.require(if decision == Decision::Approve {
+        PLANNERS
+    } else {
+        RESPONDERS
+    })?;
+    let n: i64 = n
+        .parse()
+        .map_err(|_| UiError(ApiError::not_found(format!("emergency run `{n}`"))))?;
+    emergency::decide(&state, &session.auth, &slug, n, decision).await?;
+    Ok(Redirect::to(&format!("/ui/events/{slug}/emergency?run={n}#run-{n}")).into_response())
 }

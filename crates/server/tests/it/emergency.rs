@@ -914,3 +914,76 @@ async fn a_rate_limit_reaches_100_following_sidecars_within_two_seconds() {
     let _ = stop_server.send(());
     let _ = serving.await;
 }
+
+#[tokio::test]
+async fn the_ui_runs_dry_runs_and_approves_through_the_same_rules() {
+    let server = TestServer::start().await;
+    common::event_with(&server, SLUG, "Carnival", &plan("http://127.0.0.1:9/x")).await;
+    assert_eq!(
+        put_as(&server.base, &server.admin, 100.0, "open").await,
+        StatusCode::CREATED
+    );
+    let login = |name: &'static str, role: Role| {
+        let server = &server;
+        async move { server.ui_login(&server.token(name, role, None).await).await }
+    };
+    let sun = login("sun-li", Role::Commander).await;
+    let lin = login("lin-wei", Role::Commander).await;
+    let viewer = login("vera", Role::Viewer).await;
+    let page = "/ui/events/carnival/emergency";
+
+    let html = sun.get(page).await.text();
+    assert!(html.contains("id=\"run-order-rate-limit\""), "{html}");
+    assert!(html.contains("id=\"no-runs\""));
+    let html = viewer.get(page).await.text();
+    assert!(
+        !html.contains("id=\"run-form-"),
+        "a viewer gets no Run button"
+    );
+    let r = viewer
+        .post_form("/ui/events/carnival/emergency/order-rate-limit/run", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // A dry run from the page.
+    let r = sun
+        .post_form(
+            "/ui/events/carnival/emergency/order-rate-limit/run",
+            &[("dry_run", "1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let client = &server.admin().client;
+    let dry = until(client, 1, Duration::from_secs(10), final_status).await;
+    assert!(dry.dry_run && dry.status == "succeeded", "{dry:#?}");
+    // A run that needs two approvals: the requester sees no Approve
+    // button's effect (refused), another commander approves.
+    let r = sun
+        .post_form("/ui/events/carnival/emergency/order-two-approvals/run", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let html = lin.get(page).await.text();
+    assert!(html.contains("id=\"approve-2\""), "{html}");
+    assert!(html.contains("data-status=\"awaiting_approval\""));
+    let r = sun
+        .post_form("/ui/events/carnival/emergency/runs/2/approve", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = lin
+        .post_form("/ui/events/carnival/emergency/runs/2/approve", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let run = client.emergency_run(SLUG, 2).await.expect("run");
+    assert_eq!(run.approvals.len(), 1);
+    // Cancelled from the page; a form without its CSRF token changes nothing.
+    let r = lin
+        .post_form_exact("/ui/events/carnival/emergency/runs/2/cancel", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = lin
+        .post_form("/ui/events/carnival/emergency/runs/2/cancel", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let html = lin.get(page).await.text();
+    assert!(html.contains("data-status=\"cancelled\""), "{html}");
+}
