@@ -416,12 +416,7 @@ pub(crate) async fn drive(state: &AppState, id: i64) -> Result<(), ApiError> {
                 };
                 let outcome = match ep.actions.get(i) {
                     Some(action) => {
-                        let note = format!(
-                            "emergency plan {} run {id}, action {} ({})",
-                            stored.plan_id,
-                            i + 1,
-                            action.kind()
-                        );
+                        let note = action_note("", &stored, i, action);
                         let x = Exec {
                             state,
                             plan: &plan,
@@ -465,12 +460,7 @@ pub(crate) async fn drive(state: &AppState, id: i64) -> Result<(), ApiError> {
                 };
                 let error = match (ep.actions.get(i), run.steps.get(i)) {
                     (Some(action), Some(step)) => {
-                        let note = format!(
-                            "rollback of emergency plan {} run {id}, action {} ({})",
-                            stored.plan_id,
-                            i + 1,
-                            action.kind()
-                        );
+                        let note = action_note("rollback of ", &stored, i, action);
                         let x = Exec {
                             state,
                             plan: &plan,
@@ -505,6 +495,17 @@ pub(crate) async fn drive(state: &AppState, id: i64) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// What a rule version's note and a message say an action is.
+fn action_note(what: &str, stored: &Stored, i: usize, action: &Action) -> String {
+    format!(
+        "{what}emergency plan {} run {}, action {} ({})",
+        stored.plan_id,
+        stored.id,
+        i + 1,
+        action.kind()
+    )
 }
 
 fn step_kind(run: &Run, i: usize) -> String {

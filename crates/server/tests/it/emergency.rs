@@ -181,13 +181,21 @@ fn admin_secret(dir: &std::path::Path) -> String {
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_limit_run_reaches_a_following_sidecar_within_a_second_and_rolls_back() {
-    let dir = common::TempDir::new();
+/// A server of our own over SQLite in `dir` with the test plan, the
+/// order-api rules at 1000 QPS, and a sidecar token for order-api.
+struct Served {
+    base: String,
+    admin: Client,
+    sidecar_token: String,
+    stop_server: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), seawall_server::ServerError>>,
+}
+
+async fn served_with_open_rules(dir: &std::path::Path) -> Served {
     let (addr, stop_server, serving) =
-        start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+        start_server(dir, "127.0.0.1:0".parse().expect("addr")).await;
     let base = format!("http://{addr}");
-    let token = admin_secret(dir.path());
+    let token = admin_secret(dir);
     let admin = Client::new(&base).expect("client").with_token(&token);
     setup(&admin, "http://127.0.0.1:9/unused").await;
     assert_eq!(
@@ -205,6 +213,25 @@ async fn a_rate_limit_run_reaches_a_following_sidecar_within_a_second_and_rolls_
         .as_str()
         .expect("secret")
         .to_owned();
+    Served {
+        base,
+        admin,
+        sidecar_token,
+        stop_server,
+        serving,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_run_reaches_a_following_sidecar_within_a_second_and_rolls_back() {
+    let dir = common::TempDir::new();
+    let Served {
+        base,
+        admin,
+        sidecar_token,
+        stop_server,
+        serving,
+    } = served_with_open_rules(dir.path()).await;
     let Following {
         proxy,
         admin: sidecar_admin,
@@ -853,27 +880,13 @@ async fn reporting(admin: &Client, version: i64) -> usize {
 async fn a_rate_limit_reaches_100_following_sidecars_within_two_seconds() {
     const SIDECARS: usize = 100;
     let dir = common::TempDir::new();
-    let (addr, stop_server, serving) =
-        start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
-    let base = format!("http://{addr}");
-    let token = admin_secret(dir.path());
-    let admin = Client::new(&base).expect("client").with_token(&token);
-    setup(&admin, "http://127.0.0.1:9/unused").await;
-    assert_eq!(
-        put_as(&base, &token, 1000.0, "open").await,
-        StatusCode::CREATED
-    );
-    let r = admin
-        .post_json(
-            "/api/v1/tokens",
-            &json!({"name": "sidecar", "role": "sidecar", "service": "order-api"}),
-        )
-        .await
-        .expect("token");
-    let sidecar_token = r.json::<Value>().expect("json")["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
+    let Served {
+        base,
+        admin,
+        sidecar_token,
+        stop_server,
+        serving,
+    } = served_with_open_rules(dir.path()).await;
     let mut fleet = Vec::new();
     for i in 0..SIDECARS {
         let name = format!("s-{i}");
