@@ -620,6 +620,10 @@ pub trait Store: Send + Sync + 'static {
     async fn report_applied(&self, ctx: &Ctx, report: &SidecarReport) -> Result<()>;
     /// A service's sidecars and what they applied, by instance.
     async fn sidecar_reports(&self, service: &str) -> Result<Vec<SidecarReport>>;
+    /// Every sidecar that reported an admin address, by service and
+    /// instance: the built-in scrape's targets in one query per tick, not
+    /// one per service.
+    async fn sidecar_admin_reports(&self) -> Result<Vec<SidecarReport>>;
 
     // ------------------------------------------------------------ monitoring
     /// Store one evaluation tick's alert transitions of an event, in order,

@@ -341,6 +341,16 @@ macro_rules! sql_store {
         const RULES: &str = "SELECT service, version, document, sha256, source, plan_version, \
                              note, created_ms, created_by FROM rule_versions";
 
+        fn sidecar_row(r: &DbRow) -> Result<SidecarReport> {
+            Ok(SidecarReport {
+                service: r.try_get("service")?,
+                instance: r.try_get("instance")?,
+                applied_version: r.try_get("applied_version")?,
+                reported_ms: r.try_get("reported_ms")?,
+                admin_addr: r.try_get("admin_addr")?,
+            })
+        }
+
         fn rule_row(r: &DbRow) -> Result<RuleVersion> {
             Ok(RuleVersion {
                 service: r.try_get("service")?,
@@ -1142,18 +1152,18 @@ macro_rules! sql_store {
                 .bind(service)
                 .fetch_all(&self.pool)
                 .await?;
-                found
-                    .iter()
-                    .map(|r| {
-                        Ok(SidecarReport {
-                            service: r.try_get("service")?,
-                            instance: r.try_get("instance")?,
-                            applied_version: r.try_get("applied_version")?,
-                            reported_ms: r.try_get("reported_ms")?,
-                            admin_addr: r.try_get("admin_addr")?,
-                        })
-                    })
-                    .collect()
+                found.iter().map(sidecar_row).collect()
+            }
+
+            async fn sidecar_admin_reports(&self) -> Result<Vec<SidecarReport>> {
+                let found = sqlx::query(
+                    "SELECT service, instance, applied_version, reported_ms, admin_addr \
+                     FROM sidecar_reports WHERE admin_addr IS NOT NULL \
+                     ORDER BY service, instance",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                found.iter().map(sidecar_row).collect()
             }
 
             async fn record_alerts(

@@ -926,17 +926,34 @@ async fn sidecar_reports(db: &Db) {
         .expect("report");
     assert_eq!(
         s.sidecar_reports("pay").await.expect("reports"),
-        vec![with_admin]
+        vec![with_admin.clone()]
     );
     let last = db.all_audit().await.pop().expect("entry");
     let detail: serde_json::Value = serde_json::from_str(&last.detail).expect("json");
     assert_eq!(detail["admin_addr"], "127.0.0.1:9901");
+    // The scrape's view: only sidecars with an admin address, every
+    // service at once, by service and instance.
+    let order_admin = SidecarReport {
+        admin_addr: Some("[::1]:9902".into()),
+        ..report("order", "pod-c", 2, 31)
+    };
+    s.report_applied(&ctx(2), &order_admin)
+        .await
+        .expect("report");
+    assert_eq!(
+        s.sidecar_admin_reports().await.expect("reports"),
+        vec![order_admin.clone(), with_admin.clone()]
+    );
     s.report_applied(&ctx(3), &report("pay", "pod-a", 7, 40))
         .await
         .expect("report");
     assert_eq!(
         s.sidecar_reports("pay").await.expect("reports")[0].admin_addr,
         None
+    );
+    assert_eq!(
+        s.sidecar_admin_reports().await.expect("reports"),
+        vec![order_admin]
     );
 }
 
