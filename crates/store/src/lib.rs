@@ -380,9 +380,13 @@ impl RuleSource {
 
     /// Parse a lower-case name.
     pub fn parse(name: &str) -> Option<RuleSource> {
-        [RuleSource::Derived, RuleSource::Adjusted, RuleSource::Emergency]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [
+            RuleSource::Derived,
+            RuleSource::Adjusted,
+            RuleSource::Emergency,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 
