@@ -25,6 +25,7 @@ mod api_shapes;
 pub mod audit;
 pub mod emergency;
 mod error;
+pub mod incident;
 pub mod monitoring;
 mod open;
 #[cfg(feature = "postgres")]
@@ -38,6 +39,7 @@ pub mod testing;
 
 pub use emergency::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
 pub use error::StoreError;
+pub use incident::{IncidentWrite, StoredIncident};
 pub use monitoring::{HistoryPoint, StoredTransition};
 pub use open::{StoreSpec, open};
 
@@ -699,6 +701,35 @@ pub trait Store: Send + Sync + 'static {
         version: i64,
         update: &EmergencyRunUpdate,
     ) -> Result<EmergencyRun>;
+
+    // ------------------------------------------------------------ incidents
+    /// Store a new incident at version 1 (audit `incident.opened`, target
+    /// `incident:<id>`). NotFound if the event does not exist; Conflict if
+    /// an unresolved incident with the same dedup key exists for the event.
+    async fn create_incident(
+        &self,
+        ctx: &Ctx,
+        event_id: i64,
+        new: &IncidentWrite,
+    ) -> Result<StoredIncident>;
+    /// One incident.
+    async fn incident(&self, id: i64) -> Result<Option<StoredIncident>>;
+    /// An event's incidents, oldest first.
+    async fn incidents(&self, event_id: i64) -> Result<Vec<StoredIncident>>;
+    /// Every incident of every event whose next page is due at `now_ms`
+    /// (`next_page_ms <= now_ms`), earliest first.
+    async fn due_incidents(&self, now_ms: Millis) -> Result<Vec<StoredIncident>>;
+    /// Replace incident `id`'s state if it is still at `version` (it
+    /// becomes `version + 1`), with the update's audit entry, in one
+    /// transaction. NotFound if absent; Conflict if the incident is at
+    /// another version (a stale read).
+    async fn update_incident(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        version: i64,
+        update: &IncidentWrite,
+    ) -> Result<StoredIncident>;
 
     // ------------------------------------------------------------ audit
     /// Append an entry that goes with no other change (e.g. a denied

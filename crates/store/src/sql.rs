@@ -85,6 +85,7 @@ macro_rules! sql_store {
         };
         use $crate::monitoring::{self as mon, HistoryPoint, StoredTransition};
         use $crate::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
+        use $crate::{IncidentWrite, StoredIncident};
 
         type Conn = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
@@ -392,6 +393,25 @@ macro_rules! sql_store {
                 state: r.try_get("state")?,
                 version: r.try_get("version")?,
                 requested_by: r.try_get("requested_by")?,
+                created_ms: r.try_get("created_ms")?,
+                updated_ms: r.try_get("updated_ms")?,
+            })
+        }
+
+        const INCIDENT: &str = "SELECT id, event_id, status, severity, dedup_key, state, escalation, \
+            next_page_ms, version, created_ms, updated_ms FROM incidents";
+
+        fn incident_row(r: &DbRow) -> Result<StoredIncident> {
+            Ok(StoredIncident {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                status: r.try_get("status")?,
+                severity: r.try_get("severity")?,
+                dedup_key: r.try_get("dedup_key")?,
+                state: r.try_get("state")?,
+                escalation: r.try_get("escalation")?,
+                next_page_ms: r.try_get("next_page_ms")?,
+                version: r.try_get("version")?,
                 created_ms: r.try_get("created_ms")?,
                 updated_ms: r.try_get("updated_ms")?,
             })
@@ -1503,6 +1523,145 @@ macro_rules! sql_store {
                 let run = emergency_run_row(&row)?;
                 tx.commit().await?;
                 Ok(run)
+            }
+
+            async fn create_incident(
+                &self,
+                ctx: &Ctx,
+                event_id: i64,
+                new: &IncidentWrite,
+            ) -> Result<StoredIncident> {
+                let mut tx = self.begin_write().await?;
+                let slug = event_slug(&mut tx, event_id).await?;
+                if let (Some(key), true) = (&new.dedup_key, new.status != "resolved") {
+                    let open = sqlx::query(
+                        "SELECT id FROM incidents \
+                         WHERE event_id = $1 AND dedup_key = $2 AND status <> 'resolved'",
+                    )
+                    .bind(event_id)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(open) = open {
+                        let id: i64 = open.try_get(0)?;
+                        return Err(StoreError::Conflict(format!(
+                            "incident {id} for `{key}` is not resolved; add to it or resolve it first"
+                        )));
+                    }
+                }
+                let row = sqlx::query(
+                    "INSERT INTO incidents (event_id, status, severity, dedup_key, state, \
+                     escalation, next_page_ms, version, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING id",
+                )
+                .bind(event_id)
+                .bind(&new.status)
+                .bind(&new.severity)
+                .bind(&new.dedup_key)
+                .bind(&new.state)
+                .bind(&new.escalation)
+                .bind(new.next_page_ms)
+                .bind(ctx.at_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let id: i64 = row.try_get(0)?;
+                let mut detail = new.detail.clone();
+                if let Some(obj) = detail.as_object_mut() {
+                    obj.insert("event".into(), json!(slug));
+                    obj.insert("severity".into(), json!(new.severity));
+                    obj.insert("dedup_key".into(), json!(new.dedup_key));
+                }
+                append(&mut tx, ctx, "incident.opened", &format!("incident:{id}"), &detail)
+                    .await?;
+                tx.commit().await?;
+                Ok(StoredIncident {
+                    id,
+                    event_id,
+                    status: new.status.clone(),
+                    severity: new.severity.clone(),
+                    dedup_key: new.dedup_key.clone(),
+                    state: new.state.clone(),
+                    escalation: new.escalation.clone(),
+                    next_page_ms: new.next_page_ms,
+                    version: 1,
+                    created_ms: ctx.at_ms,
+                    updated_ms: ctx.at_ms,
+                })
+            }
+
+            async fn incident(&self, id: i64) -> Result<Option<StoredIncident>> {
+                let sql = sqlx::AssertSqlSafe(format!("{INCIDENT} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(incident_row).transpose()
+            }
+
+            async fn incidents(&self, event_id: i64) -> Result<Vec<StoredIncident>> {
+                let sql = sqlx::AssertSqlSafe(format!("{INCIDENT} WHERE event_id = $1 ORDER BY id"));
+                let found = sqlx::query(sql).bind(event_id).fetch_all(&self.pool).await?;
+                rows(found, incident_row)
+            }
+
+            async fn due_incidents(&self, now_ms: Millis) -> Result<Vec<StoredIncident>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{INCIDENT} WHERE next_page_ms IS NOT NULL AND next_page_ms <= $1 \
+                     ORDER BY next_page_ms, id"
+                ));
+                let found = sqlx::query(sql).bind(now_ms).fetch_all(&self.pool).await?;
+                rows(found, incident_row)
+            }
+
+            async fn update_incident(
+                &self,
+                ctx: &Ctx,
+                id: i64,
+                version: i64,
+                update: &IncidentWrite,
+            ) -> Result<StoredIncident> {
+                let mut tx = self.begin_write().await?;
+                let current = sqlx::query("SELECT version FROM incidents WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(current) = current else {
+                    return Err(StoreError::NotFound {
+                        what: format!("incident {id}"),
+                    });
+                };
+                let current: i64 = current.try_get(0)?;
+                if current != version {
+                    return Err(StoreError::Conflict(format!(
+                        "incident {id} is at version {current}, not {version}: \
+                         someone else changed it; read it again"
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE incidents SET status = $1, severity = $2, state = $3, escalation = $4, \
+                     next_page_ms = $5, version = version + 1, updated_ms = $6 \
+                     WHERE id = $7 AND version = $8",
+                )
+                .bind(&update.status)
+                .bind(&update.severity)
+                .bind(&update.state)
+                .bind(&update.escalation)
+                .bind(update.next_page_ms)
+                .bind(ctx.at_ms)
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let mut detail = update.detail.clone();
+                if let Some(obj) = detail.as_object_mut() {
+                    obj.insert("status".into(), json!(update.status));
+                    obj.insert("version".into(), json!(version + 1));
+                }
+                append(&mut tx, ctx, &update.action, &format!("incident:{id}"), &detail).await?;
+                let sql = sqlx::AssertSqlSafe(format!("{INCIDENT} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_one(&mut *tx).await?;
+                let incident = incident_row(&row)?;
+                tx.commit().await?;
+                Ok(incident)
             }
 
             async fn append_audit(&self, ctx: &Ctx, new: &NewAudit) -> Result<AuditEntry> {

@@ -149,6 +149,7 @@ suite!(
     unknown_stored_names_are_corrupt,
     a_newer_schema_is_refused,
     emergency_runs,
+    incidents,
 );
 
 fn ctx(at_ms: i64) -> Ctx {
@@ -1999,4 +2000,200 @@ async fn postgres_write_waits_for_the_lock_only_so_long() {
         .expect("event after the lock is free");
     let log = store.audit(0, 10).await.expect("audit");
     assert_eq!(audit::verify(&log).expect("chain").entries, 2);
+}
+
+fn incident_write(
+    status: &str,
+    key: Option<&str>,
+    next: Option<i64>,
+    action: &str,
+) -> IncidentWrite {
+    IncidentWrite {
+        status: status.into(),
+        severity: "P1".into(),
+        dedup_key: key.map(str::to_owned),
+        state: format!(r#"{{"status":"{status}"}}"#),
+        escalation: next.map(|n| format!(r#"{{"next":{n}}}"#)),
+        next_page_ms: next,
+        action: action.into(),
+        detail: serde_json::json!({"why": "test"}),
+    }
+}
+
+async fn incidents(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("d11"))
+        .await
+        .expect("event");
+    let other = s
+        .create_event(&ctx(1), &new_event("other"))
+        .await
+        .expect("event");
+    assert!(is_not_found(
+        &s.create_incident(&ctx(2), 999, &incident_write("open", None, None, "x"))
+            .await
+    ));
+    let first = s
+        .create_incident(
+            &ctx(2),
+            e.id,
+            &incident_write("open", Some("entry:pay"), Some(2), "x"),
+        )
+        .await
+        .expect("create");
+    assert_eq!(
+        (first.version, first.created_ms, first.next_page_ms),
+        (1, 2, Some(2))
+    );
+    assert_eq!(
+        s.incident(first.id).await.expect("get"),
+        Some(first.clone())
+    );
+    // One unresolved incident per event and key; another key, another
+    // event or no key at all is fine.
+    match &s
+        .create_incident(
+            &ctx(3),
+            e.id,
+            &incident_write("open", Some("entry:pay"), None, "x"),
+        )
+        .await
+    {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("entry:pay"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let by_hand = s
+        .create_incident(&ctx(3), e.id, &incident_write("open", None, Some(10), "x"))
+        .await
+        .expect("no key");
+    s.create_incident(&ctx(3), e.id, &incident_write("open", None, None, "x"))
+        .await
+        .expect("a second without a key");
+    s.create_incident(
+        &ctx(3),
+        other.id,
+        &incident_write("open", Some("entry:pay"), Some(5), "x"),
+    )
+    .await
+    .expect("another event");
+
+    // Due pages across events, earliest first.
+    let due: Vec<Option<i64>> = s
+        .due_incidents(5)
+        .await
+        .expect("due")
+        .iter()
+        .map(|i| i.next_page_ms)
+        .collect();
+    assert_eq!(due, vec![Some(2), Some(5)]);
+
+    // Update if the version is the one read; a stale version changes nothing.
+    let paged = s
+        .update_incident(
+            &ctx(4),
+            first.id,
+            1,
+            &incident_write("open", None, Some(60), "incident.paged"),
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        (paged.version, paged.updated_ms, paged.created_ms),
+        (2, 4, 2)
+    );
+    assert_eq!(
+        paged.dedup_key.as_deref(),
+        Some("entry:pay"),
+        "the key never changes"
+    );
+    match &s
+        .update_incident(
+            &ctx(5),
+            first.id,
+            1,
+            &incident_write("open", None, Some(7), "incident.paged"),
+        )
+        .await
+    {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("version 2, not 1"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        s.incident(first.id).await.expect("get"),
+        Some(paged.clone())
+    );
+    assert!(is_not_found(
+        &s.update_incident(&ctx(5), 999, 1, &incident_write("open", None, None, "x"))
+            .await
+    ));
+    let acked = s
+        .update_incident(
+            &ctx(6),
+            first.id,
+            2,
+            &incident_write("acknowledged", None, None, "incident.acknowledged"),
+        )
+        .await
+        .expect("ack");
+    assert_eq!(acked.next_page_ms, None);
+    assert_eq!(acked.escalation, None);
+    let resolved = s
+        .update_incident(
+            &ctx(7),
+            first.id,
+            3,
+            &incident_write("resolved", None, None, "incident.resolved"),
+        )
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.state, r#"{"status":"resolved"}"#);
+    // Once resolved, the key is free again.
+    let again = s
+        .create_incident(
+            &ctx(8),
+            e.id,
+            &incident_write("open", Some("entry:pay"), None, "x"),
+        )
+        .await
+        .expect("a new incident for the key");
+    let listed: Vec<i64> = s
+        .incidents(e.id)
+        .await
+        .expect("list")
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(listed.len(), 4);
+    assert_eq!(
+        (listed[0], listed[1], listed[3]),
+        (first.id, by_hand.id, again.id)
+    );
+    let due: Vec<i64> = s
+        .due_incidents(100)
+        .await
+        .expect("due")
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(due.len(), 2, "{due:?}");
+    assert_eq!(due[1], by_hand.id);
+
+    // Every change audited once, with its action and target.
+    let audit = s.audit(0, 1000).await.expect("audit");
+    let mine: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.target == format!("incident:{}", first.id))
+        .map(|a| a.action.as_str())
+        .collect();
+    assert_eq!(
+        mine,
+        vec![
+            "incident.opened",
+            "incident.paged",
+            "incident.acknowledged",
+            "incident.resolved"
+        ]
+    );
+    audit::verify(&audit).expect("chain verifies");
 }
