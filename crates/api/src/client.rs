@@ -35,6 +35,7 @@ use crate::emergency::{EmergencyRun, EmergencyRunList, StartRun};
 use crate::events::{Event, EventList, NewEvent};
 use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
 use crate::gate::{ChangeList, GateAnswer, GateCheck};
+use crate::incidents::{Incident, IncidentList, OpenIncident, ResolveIncident};
 use crate::monitoring::{AlertList, History, HistoryQuery, LiveView};
 use crate::plans::{PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan};
 use crate::rules::{Adjust, Applied, DeriveRequest, DeriveResult, Rules};
@@ -404,6 +405,55 @@ impl Client {
         self.post_json(&path, &serde_json::json!({}))
             .await?
             .expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents`: open an incident by hand
+    /// (its on-call is paged).
+    pub async fn open_incident(
+        &self,
+        slug: &str,
+        open: &OpenIncident,
+    ) -> Result<Incident, ClientError> {
+        self.post_json(&format!("/api/v1/events/{}/incidents", segment(slug)), open)
+            .await?
+            .expect(201)
+    }
+
+    /// `GET /api/v1/events/{slug}/incidents`: every incident of the event.
+    pub async fn incidents(&self, slug: &str) -> Result<IncidentList, ClientError> {
+        self.get(&format!("/api/v1/events/{}/incidents", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `GET /api/v1/events/{slug}/incidents/{n}`.
+    pub async fn incident(&self, slug: &str, n: i64) -> Result<Incident, ClientError> {
+        self.get(&format!("/api/v1/events/{}/incidents/{n}", segment(slug)))
+            .await?
+            .expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents/{n}/ack`: acknowledge it (the
+    /// paging stops).
+    pub async fn ack_incident(&self, slug: &str, n: i64) -> Result<Incident, ClientError> {
+        let path = format!("/api/v1/events/{}/incidents/{n}/ack", segment(slug));
+        self.post_json(&path, &serde_json::json!({}))
+            .await?
+            .expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents/{n}/resolve`.
+    pub async fn resolve_incident(
+        &self,
+        slug: &str,
+        n: i64,
+        text: Option<&str>,
+    ) -> Result<Incident, ClientError> {
+        let path = format!("/api/v1/events/{}/incidents/{n}/resolve", segment(slug));
+        let body = ResolveIncident {
+            text: text.map(str::to_owned),
+        };
+        self.post_json(&path, &body).await?.expect(200)
     }
 
     /// `GET /api/v1/events/{slug}/runs`.

@@ -23,6 +23,7 @@ pub mod exceptions;
 pub mod exports;
 pub mod gate;
 pub mod health;
+pub mod incidents;
 pub mod monitoring;
 pub mod plans;
 pub mod rules;

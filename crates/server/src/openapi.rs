@@ -32,6 +32,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "exports", description = "The freeze calendar as iCal, GitLab freeze periods and Argo CD sync windows"),
         (name = "monitoring", description = "The event day: alerts and the live view"),
         (name = "emergency", description = "Emergency plans that execute: runs, approvals, rollback"),
+        (name = "incidents", description = "Incidents with timelines, on-call paging and escalation"),
     )
 )]
 pub struct ApiDoc;

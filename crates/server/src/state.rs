@@ -189,6 +189,7 @@ pub struct AppState {
     monitor: Arc<crate::service::monitoring::registry::Monitor>,
     kube: Option<Arc<seawall_kube::KubeClient>>,
     emergency_holding: Arc<crate::service::triggers::Holding>,
+    pager: Arc<tokio::sync::Notify>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -231,7 +232,20 @@ impl AppState {
             )),
             kube: None,
             emergency_holding: Arc::default(),
+            pager: Arc::default(),
         }
+    }
+
+    /// Wake the paging loop (`service::incidents::run`): an incident
+    /// opened, its first page is due now.
+    pub(crate) fn wake_pager(&self) {
+        self.pager.notify_one();
+    }
+
+    /// Resolves when [`AppState::wake_pager`] was called (a call while
+    /// nobody waits is kept for the next wait).
+    pub(crate) async fn pager_woken(&self) {
+        self.pager.notified().await;
     }
 
     /// Which metric-triggered emergency plans' conditions hold

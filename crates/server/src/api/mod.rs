@@ -9,6 +9,7 @@ pub mod events;
 pub mod exceptions;
 pub mod exports;
 pub mod gate;
+pub mod incidents;
 pub mod me;
 pub mod monitoring;
 pub mod plans;
@@ -48,6 +49,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(rules::router())
         .merge(monitoring::router())
         .merge(emergency::router())
+        .merge(incidents::router())
     // ---- end of the lead's areas ----
 }
 

@@ -20,6 +20,7 @@ pub mod events;
 pub mod exceptions;
 pub mod gate;
 pub mod gate_writer;
+pub mod incidents;
 pub mod monitoring;
 pub mod plans;
 pub mod rules;

@@ -38,9 +38,11 @@ const SLUG: &str = "contract";
 /// token's role (a pm's business line, a ci token's event, a sidecar's
 /// service: `*_required`, `*_not_allowed`), and a history series the
 /// event's plan does not have (`unknown_series`: another event, or one
-/// without a plan).
+/// without a plan), and an incident's business line the plan does not
+/// have (`unknown_line`).
 const SEMANTIC: &[&str] = &[
     "invalid_plan",
+    "unknown_line",
     "unknown_series",
     "invalid_version",
     "business_line_required",
@@ -306,6 +308,10 @@ fn base_body(method: &Method, template: &str, n: usize) -> Option<Value> {
             json!({"service": "order-api", "instance": "m-1", "version": 1})
         }
         ("POST", "/api/v1/tokens") => json!({"name": format!("t-{n}"), "role": "viewer"}),
+        ("POST", "/api/v1/events/{slug}/incidents") => {
+            json!({"title": format!("incident {n}"), "severity": "P2", "line": "bike"})
+        }
+        ("POST", "/api/v1/events/{slug}/incidents/{n}/resolve") => json!({"text": "fixed"}),
         _ => return None,
     })
 }

@@ -462,7 +462,7 @@ async fn fake_prometheus() -> SocketAddr {
 }
 
 /// [`fake_prometheus`], refusing `many_to_many` only while `refuse` is set.
-async fn fake_prometheus_refusing(refuse: Arc<AtomicBool>) -> SocketAddr {
+pub(crate) async fn fake_prometheus_refusing(refuse: Arc<AtomicBool>) -> SocketAddr {
     async fn query(
         axum::extract::State(refuse): axum::extract::State<Arc<AtomicBool>>,
         axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,

@@ -247,6 +247,7 @@ async fn tick_event(
             )
             .await?;
         crate::service::emergency::on_transitions(state, event, &plan, &out.transitions).await;
+        crate::service::incidents::on_transitions(state, event, &plan, &out.transitions).await;
     }
     if let Some(url) = &state.monitor().options.alertmanager {
         let interval_ms =

@@ -1,0 +1,636 @@
+//! Incidents and on-call paging (`docs/respond.md#incidents`,
+//! `#paging`): an incident opened by hand or by a page-severity alert
+//! (one per alert target while unresolved: a second page alert on the
+//! same target joins it), a timeline that writes itself (alerts firing and
+//! resolving, pages, acknowledgement, resolution), and the paging of the
+//! affected business line's on-call until somebody acknowledges.
+//!
+//! Why here: the rules are `seawall_respond`'s — `incident::Incident` (the
+//! timeline, status changes, time to acknowledge and resolve) and
+//! `escalation` (`responders` from the rota, `Escalation`: when the next
+//! page is due, tiers cycling) —; this module stores both after every
+//! change (the store refuses an update from a stale read) and sends the
+//! pages through seawall-notify. A page is recorded in the store before it
+//! is handed to the channel, so a restart (or a second replica) resumes
+//! from the stored escalation and never pages one step twice: the worst a
+//! crash between the two does is a recorded page that never went out,
+//! and the timeline of an incident whose page was lost that way shows
+//! `paged` without `page sent`.
+
+use std::time::Duration;
+
+pub use seawall_api::incidents::{
+    Incident as IncidentView, IncidentList, OpenIncident, PageSent, Paging, ResolveIncident,
+    TimelineEntry,
+};
+use seawall_monitor::alert::{Change, Severity as AlertSeverity};
+use seawall_plan::Plan;
+use seawall_respond::escalation::{Escalation, Policy, Timestamp, Wait, responders};
+use seawall_respond::incident::{EntryKind, Incident, IncidentError, Severity, Status};
+use seawall_store::{Ctx, Event, IncidentWrite, StoredIncident};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::cap;
+use crate::service::{events, plans};
+use crate::state::AppState;
+
+/// The actor of changes the paging loop makes.
+pub const PAGER: &str = "pager";
+/// The actor of timeline entries from alerts.
+const MONITORING: &str = "monitoring";
+/// How often the paging loop looks for due pages (it is also woken when
+/// an incident opens).
+const PAGE_TICK: Duration = Duration::from_secs(1);
+/// Attempts of a read-modify-write that lost to another writer.
+const ATTEMPTS: usize = 8;
+/// Caps on request texts.
+const TITLE_MAX: usize = 200;
+/// The resolution text's cap.
+const TEXT_MAX: usize = 2_000;
+
+/// An incident and its escalation, decoded.
+struct Loaded {
+    stored: StoredIncident,
+    incident: Incident,
+    escalation: Option<Escalation>,
+}
+
+fn decode(stored: StoredIncident) -> Result<Loaded, ApiError> {
+    let bad = |e: serde_json::Error| {
+        ApiError::Internal(format!(
+            "incident {} has a state this server cannot read: {e}",
+            stored.id
+        ))
+    };
+    let incident: Incident = serde_json::from_str(&stored.state).map_err(bad)?;
+    let escalation = match &stored.escalation {
+        Some(text) => Some(serde_json::from_str(text).map_err(bad)?),
+        None => None,
+    };
+    Ok(Loaded {
+        stored,
+        incident,
+        escalation,
+    })
+}
+
+/// When the next page is due: never once resolved, acknowledged or out
+/// of rounds.
+fn next_page(incident: &Incident, escalation: Option<&Escalation>) -> Option<i64> {
+    if incident.status == Status::Resolved {
+        return None;
+    }
+    match escalation?.wait() {
+        Wait::Until(t) => Some(t),
+        Wait::Acked | Wait::Exhausted | Wait::Nobody => None,
+    }
+}
+
+fn write(
+    incident: &Incident,
+    escalation: Option<&Escalation>,
+    action: &str,
+    detail: Value,
+) -> Result<IncidentWrite, ApiError> {
+    let ser =
+        |e: serde_json::Error| ApiError::Internal(format!("cannot serialise an incident: {e}"));
+    Ok(IncidentWrite {
+        status: incident.status.as_str().to_owned(),
+        severity: incident.severity.as_str().to_owned(),
+        dedup_key: incident.dedup_key.clone(),
+        state: serde_json::to_string(incident).map_err(ser)?,
+        escalation: escalation
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(ser)?,
+        next_page_ms: next_page(incident, escalation),
+        action: action.to_owned(),
+        detail,
+    })
+}
+
+fn kind_name(kind: EntryKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The API's view of an incident.
+fn view(l: &Loaded) -> IncidentView {
+    let i = &l.incident;
+    IncidentView {
+        id: l.stored.id,
+        title: i.title.clone(),
+        severity: i.severity.as_str().to_owned(),
+        status: i.status.as_str().to_owned(),
+        dedup_key: i.dedup_key.clone(),
+        line: i.line.clone(),
+        version: l.stored.version,
+        opened_ms: l.stored.created_ms,
+        time_to_ack_ms: i.time_to_ack_ms(),
+        time_to_resolve_ms: i.time_to_resolve_ms(),
+        timeline: i
+            .timeline
+            .iter()
+            .map(|e| TimelineEntry {
+                at_ms: e.at_ms,
+                kind: kind_name(e.kind),
+                actor: e.actor.clone(),
+                text: e.text.clone(),
+            })
+            .collect(),
+        paging: l.escalation.as_ref().map(|e| Paging {
+            ack_timeout_ms: e.policy.ack_timeout_ms,
+            max_rounds: e.policy.max_rounds,
+            sent: e
+                .sent
+                .iter()
+                .map(|s| {
+                    let level = e.levels.get(s.level);
+                    PageSent {
+                        step: s.step,
+                        tier: level.map_or("", |l| l.tier.as_str()).to_owned(),
+                        people: level.map(|l| l.people.clone()).unwrap_or_default(),
+                        round: s.round,
+                        at_ms: s.at_ms,
+                    }
+                })
+                .collect(),
+            next_page_ms: l.stored.next_page_ms,
+            acknowledged_by: e.ack.as_ref().map(|a| a.by.clone()),
+        }),
+    }
+}
+
+/// The escalation for an incident of `line` opened now, from the plan's
+/// rota and `oncall` keys; none when nobody is on call or the plan has no
+/// channel to page on.
+fn escalation_for(plan: &Plan, line: Option<&str>, now_ms: i64) -> Option<Escalation> {
+    if plan.oncall.channels.is_empty() {
+        return None;
+    }
+    let at = Timestamp::from_millisecond(now_ms).ok()?;
+    let levels = responders(plan, line, at);
+    if levels.is_empty() {
+        return None;
+    }
+    let policy = Policy {
+        ack_timeout_ms: (plan.oncall.ack_timeout_seconds * 1000.0).round() as i64,
+        max_rounds: plan.oncall.escalation_rounds,
+    };
+    match Escalation::open(now_ms, policy, levels) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!("no paging for the incident: {e}");
+            None
+        }
+    }
+}
+
+/// The event's current plan, if it has one.
+async fn current_plan(
+    state: &AppState,
+    event: &Event,
+) -> Result<Option<std::sync::Arc<Plan>>, ApiError> {
+    match state.store.plan_version(event.id, None).await? {
+        Some(stored) => Ok(Some(plans::parsed(state, &event.slug, &stored)?)),
+        None => Ok(None),
+    }
+}
+
+/// Store a new incident (its paging from the plan's rota for its line)
+/// and wake the pager.
+async fn create(
+    state: &AppState,
+    ctx: &Ctx,
+    event: &Event,
+    plan: Option<&Plan>,
+    incident: Incident,
+) -> Result<Loaded, ApiError> {
+    let escalation = plan.and_then(|p| escalation_for(p, incident.line.as_deref(), ctx.at_ms));
+    let w = write(
+        &incident,
+        escalation.as_ref(),
+        "incident.opened",
+        json!({"title": incident.title, "line": incident.line}),
+    )?;
+    let stored = state.store.create_incident(ctx, event.id, &w).await?;
+    tracing::info!(event = %event.slug, incident = stored.id, severity = incident.severity.as_str(), "incident opened");
+    state.wake_pager();
+    Ok(Loaded {
+        stored,
+        incident,
+        escalation,
+    })
+}
+
+/// Open an incident of event `slug` by hand; the on-call is paged.
+pub(crate) async fn open(
+    state: &AppState,
+    actor: &str,
+    slug: &str,
+    req: &OpenIncident,
+) -> Result<IncidentView, ApiError> {
+    cap("title", &req.title, TITLE_MAX)?;
+    if req.title.trim().is_empty() {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_body",
+            message: "title: an incident needs a title".into(),
+            details: None,
+        });
+    }
+    let severity = match &req.severity {
+        None => Severity::P2,
+        Some(s) => Severity::parse(s).ok_or_else(|| ApiError::Unprocessable {
+            code: "invalid_body",
+            message: format!("severity: `{s}` is not one of P1, P2, P3, P4"),
+            details: None,
+        })?,
+    };
+    let event = events::find(state, slug).await?;
+    let plan = current_plan(state, &event).await?;
+    if let (Some(line), Some(p)) = (&req.line, &plan)
+        && !p.organization.business_lines.contains_key(line)
+    {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_line",
+            message: format!("line: `{line}` is not a business line of the plan"),
+            details: None,
+        });
+    }
+    let ctx = state.ctx(actor);
+    let incident = Incident::open(
+        req.title.trim(),
+        severity,
+        actor,
+        None,
+        req.line.clone(),
+        ctx.at_ms,
+    );
+    let l = create(state, &ctx, &event, plan.as_deref(), incident).await?;
+    Ok(view(&l))
+}
+
+/// Incident `n` of event `slug`, or 404.
+async fn find(state: &AppState, slug: &str, n: i64) -> Result<Loaded, ApiError> {
+    let event = events::find(state, slug).await?;
+    match state.store.incident(n).await? {
+        Some(stored) if stored.event_id == event.id => decode(stored),
+        _ => Err(ApiError::not_found(format!(
+            "incident {n} of event `{slug}`"
+        ))),
+    }
+}
+
+/// One incident of event `slug`.
+pub(crate) async fn get(state: &AppState, slug: &str, n: i64) -> Result<IncidentView, ApiError> {
+    Ok(view(&find(state, slug, n).await?))
+}
+
+/// Event `slug`'s incidents, oldest first.
+pub(crate) async fn list(state: &AppState, slug: &str) -> Result<IncidentList, ApiError> {
+    let event = events::find(state, slug).await?;
+    let mut incidents = Vec::new();
+    for stored in state.store.incidents(event.id).await? {
+        incidents.push(view(&decode(stored)?));
+    }
+    Ok(IncidentList { incidents })
+}
+
+/// Change incident `id` with `f` (which says the audit action and
+/// detail), from a fresh read each time another writer got there first.
+async fn change(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    f: impl Fn(&mut Incident, &mut Option<Escalation>) -> Result<(&'static str, Value), ApiError>,
+) -> Result<Loaded, ApiError> {
+    for _ in 0..ATTEMPTS {
+        let Some(stored) = state.store.incident(id).await? else {
+            return Err(ApiError::not_found(format!("incident {id}")));
+        };
+        let mut l = decode(stored)?;
+        let (action, detail) = f(&mut l.incident, &mut l.escalation)?;
+        let w = write(&l.incident, l.escalation.as_ref(), action, detail)?;
+        match state
+            .store
+            .update_incident(ctx, id, l.stored.version, &w)
+            .await
+        {
+            Ok(stored) => {
+                l.stored = stored;
+                return Ok(l);
+            }
+            Err(seawall_store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "incident {id} kept changing; try again"
+    )))
+}
+
+fn refused(e: IncidentError) -> ApiError {
+    ApiError::Conflict(e.to_string())
+}
+
+/// `actor` acknowledges incident `n`: the paging stops.
+pub(crate) async fn acknowledge(
+    state: &AppState,
+    actor: &str,
+    slug: &str,
+    n: i64,
+) -> Result<IncidentView, ApiError> {
+    find(state, slug, n).await?;
+    let ctx = state.ctx(actor);
+    let l = change(state, &ctx, n, |incident, escalation| {
+        incident.acknowledge(actor, ctx.at_ms).map_err(refused)?;
+        if let Some(e) = escalation {
+            // Already acknowledged there means the incident was too,
+            // which `Incident::acknowledge` refused above.
+            let _ = e.acknowledge(actor, ctx.at_ms);
+        }
+        Ok(("incident.acknowledged", json!({"by": actor})))
+    })
+    .await?;
+    Ok(view(&l))
+}
+
+/// `actor` resolves incident `n` (its paging stops).
+pub(crate) async fn resolve(
+    state: &AppState,
+    actor: &str,
+    slug: &str,
+    n: i64,
+    text: Option<&str>,
+) -> Result<IncidentView, ApiError> {
+    if let Some(t) = text {
+        cap("text", t, TEXT_MAX)?;
+    }
+    find(state, slug, n).await?;
+    let ctx = state.ctx(actor);
+    let said = text
+        .filter(|t| !t.trim().is_empty())
+        .map_or_else(|| format!("resolved by {actor}"), str::to_owned);
+    let l = change(state, &ctx, n, |incident, _| {
+        incident.resolve(actor, ctx.at_ms, &said).map_err(refused)?;
+        Ok(("incident.resolved", json!({"by": actor})))
+    })
+    .await?;
+    Ok(view(&l))
+}
+
+/// The business line of an alert's target: an entry's service's, a
+/// service's own; none for anything else (the rota for every line).
+fn line_of(plan: &Plan, kind: seawall_monitor::sample::TargetKind, id: &str) -> Option<String> {
+    use seawall_monitor::sample::TargetKind;
+    let service = match kind {
+        TargetKind::Entry => plan.entries.get(id).map(|e| e.service.as_str())?,
+        TargetKind::Service => id,
+        _ => return None,
+    };
+    plan.services.get(service)?.line.clone()
+}
+
+/// After a monitoring tick: a page-severity alert that fired opens an
+/// incident for its target, or joins the unresolved one; every alert
+/// that fired or resolved is written into the event's unresolved
+/// incidents' timelines.
+pub(crate) async fn on_transitions(
+    state: &AppState,
+    event: &Event,
+    plan: &Plan,
+    transitions: &[seawall_monitor::Transition],
+) {
+    if let Err(e) = transitions_into_incidents(state, event, plan, transitions).await {
+        tracing::warn!(event = %event.slug, "incidents not updated from alerts: {e}");
+    }
+}
+
+async fn transitions_into_incidents(
+    state: &AppState,
+    event: &Event,
+    plan: &Plan,
+    transitions: &[seawall_monitor::Transition],
+) -> Result<(), ApiError> {
+    for t in transitions {
+        let kind = match t.change {
+            Change::Fired => EntryKind::AlertFired,
+            Change::Resolved => EntryKind::AlertResolved,
+            _ => continue,
+        };
+        let key = format!("{}:{}", t.target.kind.as_str(), t.target.id);
+        let text = format!(
+            "alert {} {} on {key} ({} {:.3}, threshold {:.3})",
+            t.rule,
+            if kind == EntryKind::AlertFired {
+                "fired"
+            } else {
+                "resolved"
+            },
+            t.signal.as_str(),
+            t.value,
+            t.threshold
+        );
+        let ctx = Ctx::new(MONITORING, state.now());
+        let open: Vec<StoredIncident> = state
+            .store
+            .incidents(event.id)
+            .await?
+            .into_iter()
+            .filter(|i| i.status != Status::Resolved.as_str())
+            .collect();
+        let opens_one = kind == EntryKind::AlertFired
+            && t.severity == AlertSeverity::Page
+            && !open
+                .iter()
+                .any(|i| i.dedup_key.as_deref() == Some(key.as_str()));
+        if opens_one {
+            let mut incident = Incident::open(
+                &format!("{} on {key}", t.rule),
+                Severity::P1,
+                MONITORING,
+                Some(key.clone()),
+                line_of(plan, t.target.kind, &t.target.id),
+                ctx.at_ms,
+            );
+            incident.record(ctx.at_ms, kind, MONITORING, text.clone());
+            match create(state, &ctx, event, Some(plan), incident).await {
+                Ok(l) => {
+                    tracing::info!(event = %event.slug, incident = l.stored.id, alert = %t.rule, "incident opened by a page alert");
+                }
+                // Another replica opened it meanwhile; it has the alert.
+                Err(ApiError::Conflict(m)) => tracing::info!(event = %event.slug, "{m}"),
+                Err(e) => return Err(e),
+            }
+        }
+        for i in open {
+            change(state, &ctx, i.id, |incident, _| {
+                incident.record(ctx.at_ms, kind, MONITORING, text.clone());
+                Ok((
+                    "incident.updated",
+                    json!({"alert": t.rule, "change": kind_name(kind)}),
+                ))
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The background task: page whatever is due, every [`PAGE_TICK`] and
+/// whenever an incident opens, until the server shuts down.
+pub(crate) async fn run(state: AppState) {
+    let mut tick = tokio::time::interval(PAGE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.pager_woken() => {}
+            () = state.shutting_down() => return,
+        }
+        if let Err(e) = page_due(&state).await {
+            tracing::warn!("paging failed: {e}");
+        }
+    }
+}
+
+/// Record and send every page due now. Each page is stored (the
+/// escalation's `record`, from the version read) before it is handed to
+/// the channel; a page another pager recorded first is skipped.
+pub async fn page_due(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let mut sent = 0;
+    for stored in state.store.due_incidents(now).await? {
+        let mut l = decode(stored)?;
+        let Some(mut escalation) = l.escalation.take() else {
+            continue;
+        };
+        let Some(due) = escalation.due(now) else {
+            continue;
+        };
+        if escalation.record(&due, now).is_err() {
+            continue;
+        }
+        let who = due.people.join(", ");
+        let (kind, text) = if due.step == 0 {
+            (
+                EntryKind::Paged,
+                format!("paging {} {who}", due.tier.as_str()),
+            )
+        } else {
+            (
+                EntryKind::Escalated,
+                format!(
+                    "no acknowledgement: paging {} {who} (round {})",
+                    due.tier.as_str(),
+                    due.round + 1
+                ),
+            )
+        };
+        l.incident.record(now, kind, PAGER, text);
+        let w = write(
+            &l.incident,
+            Some(&escalation),
+            "incident.paged",
+            json!({"step": due.step, "tier": due.tier.as_str(), "people": due.people, "round": due.round}),
+        )?;
+        let ctx = Ctx::new(PAGER, now);
+        match state
+            .store
+            .update_incident(&ctx, l.stored.id, l.stored.version, &w)
+            .await
+        {
+            Ok(_) => {}
+            Err(seawall_store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        sent += 1;
+        let state = state.clone();
+        let (id, event_id, title, severity) = (
+            l.stored.id,
+            l.stored.event_id,
+            l.incident.title.clone(),
+            l.incident.severity,
+        );
+        tokio::spawn(async move {
+            let outcome = send_page(&state, event_id, id, &title, severity, &due.people).await;
+            let at = state.now();
+            let ctx = Ctx::new(PAGER, at);
+            let (kind, text) = match &outcome {
+                Ok(channel) => (EntryKind::Paged, format!("page sent to {who} on {channel}")),
+                Err(e) => (EntryKind::PageFailed, format!("page to {who} failed: {e}")),
+            };
+            if outcome.is_err() {
+                tracing::warn!(incident = id, "page failed: {text}");
+            }
+            let recorded = change(&state, &ctx, id, |incident, _| {
+                incident.record(at, kind, PAGER, text.clone());
+                Ok(("incident.updated", json!({"page": kind_name(kind)})))
+            })
+            .await;
+            if let Err(e) = recorded {
+                tracing::warn!(incident = id, "the page's outcome was not recorded: {e}");
+            }
+        });
+    }
+    Ok(sent)
+}
+
+/// Send a page about incident `id` to the plan's first on-call channel,
+/// mentioning the paged people's phones; the channel's id, or why not.
+async fn send_page(
+    state: &AppState,
+    event_id: i64,
+    id: i64,
+    title: &str,
+    severity: Severity,
+    people: &[String],
+) -> Result<String, String> {
+    let event = state
+        .store
+        .events()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|e| e.id == event_id)
+        .ok_or_else(|| format!("event {event_id} is gone"))?;
+    let plan = current_plan(state, &event)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("event `{}` has no plan", event.slug))?;
+    let ch = plan
+        .oncall
+        .channels
+        .first()
+        .ok_or_else(|| "the plan has no on-call channel".to_owned())?;
+    let channel = seawall_notify::Channel::from_plan(ch, &|name| std::env::var(name).ok())
+        .map_err(|e| format!("channel `{}`: {e}", ch.id))?;
+    let names: Vec<&str> = people
+        .iter()
+        .map(|p| plan.people.get(p).map_or(p.as_str(), |x| x.name.as_str()))
+        .collect();
+    let mut msg = seawall_notify::Message::new(
+        seawall_notify::Severity::Page,
+        format!("[{}] {title}", severity.as_str()),
+        format!(
+            "Incident {id} of {}: {title}\nPaging {}. Acknowledge: seawall incident ack {id} --event {}",
+            event.slug,
+            names.join(", "),
+            event.slug
+        ),
+    );
+    msg.mentions = people
+        .iter()
+        .filter_map(|p| plan.people.get(p)?.phone.clone())
+        .map(seawall_notify::Mention::Mobile)
+        .collect();
+    msg.incident_id = Some(id.to_string());
+    seawall_notify::Sender::new(seawall_notify::RetryPolicy::default())
+        .send(&channel, &msg)
+        .await
+        .map_err(|e| format!("channel `{}`: {e}", ch.id))?;
+    Ok(ch.id.clone())
+}
