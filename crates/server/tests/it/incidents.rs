@@ -67,6 +67,13 @@ oncall:
       kind: dingtalk
       webhook: \"http://{robot}/robot/send?access_token=tok\"
       secret_env: \"file:{}\"
+emergency_plans:
+  limit-orders:
+    phase: during
+    trigger: manual
+    actions:
+      - {{kind: rate_limit, entry: create-order, qps: 5}}
+    expected_minutes: 2
 monitoring:
   prometheus: {{url: \"http://{prometheus}\"}}
   queries:
@@ -339,6 +346,21 @@ async fn a_page_alert_opens_an_incident_that_pages_escalates_stops_at_ack_and_re
         "{k:?}"
     );
     assert!(k.contains(&"alert_resolved"), "{k:?}");
+
+    // An emergency-plan run (a dry run) is written into the timeline: its
+    // request and its action.
+    admin
+        .start_emergency_run(SLUG, "limit-orders", true)
+        .await
+        .expect("dry run");
+    let i = until_incident(admin, n, |i| kinds(i).contains(&"plan_step")).await;
+    assert!(
+        i.timeline
+            .iter()
+            .any(|e| e.kind == "plan_run" && e.text.contains("limit-orders")),
+        "{:#?}",
+        i.timeline
+    );
 
     // Resolved: with its time to resolve; resolving twice is refused.
     let done = admin

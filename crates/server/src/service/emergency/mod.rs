@@ -26,6 +26,7 @@ use std::sync::Arc;
 pub use seawall_api::emergency::{EmergencyRun, EmergencyRunList, RunApproval, RunStep, StartRun};
 use seawall_plan::Plan;
 use seawall_plan::model::{Action, AlertMetric, EmergencyPlan, Trigger};
+use seawall_respond::incident::EntryKind;
 use seawall_respond::run::{Approval, Outcome, Run, RunError, RunStatus, Step};
 use seawall_store::{Ctx, EmergencyRun as Stored, EmergencyRunUpdate, Event, NewEmergencyRun};
 use serde_json::{Value, json};
@@ -34,7 +35,7 @@ pub use self::exec::WARMUP_HEADER;
 use crate::auth::Auth;
 use crate::error::ApiError;
 pub use crate::service::triggers::Holding;
-use crate::service::{events, plans};
+use crate::service::{events, incidents, plans};
 use crate::state::AppState;
 
 mod exec;
@@ -140,7 +141,19 @@ async fn save(
     if let Some(obj) = detail.as_object_mut() {
         obj.insert("plan_id".into(), json!(stored.plan_id));
     }
-    Ok(state
+    let kind = if action.starts_with("emergency.step.") {
+        EntryKind::PlanStep
+    } else {
+        EntryKind::PlanRun
+    };
+    let said = format!(
+        "emergency plan {} run {}: {} ({})",
+        stored.plan_id,
+        stored.id,
+        action.trim_start_matches("emergency."),
+        run.status.as_str()
+    );
+    let saved = state
         .store
         .update_emergency_run(
             ctx,
@@ -154,7 +167,9 @@ async fn save(
                 detail,
             },
         )
-        .await?)
+        .await?;
+    incidents::on_run(state, stored.event_id, kind, &said).await;
+    Ok(saved)
 }
 
 /// The plan version a run executes, and the emergency plan in it.
@@ -232,6 +247,12 @@ async fn start_in(
         )
         .await?;
     tracing::info!(event = %event.slug, plan = plan_id, run = stored.id, dry_run, "emergency run requested");
+    let text = format!(
+        "emergency plan {plan_id} run {} requested by {requested_by}{}",
+        stored.id,
+        if dry_run { " (dry run)" } else { "" }
+    );
+    incidents::on_run(state, event.id, EntryKind::PlanRun, &text).await;
     spawn_drive(state, stored.id);
     Ok(view(&stored, &run))
 }

@@ -480,6 +480,36 @@ async fn transitions_into_incidents(
     Ok(())
 }
 
+/// An emergency-plan run of event `event_id` changed: `text` goes into
+/// the timeline of each of the event's unresolved incidents (`PlanRun`
+/// for the run, `PlanStep` for one of its actions). Failures are logged:
+/// the run goes on either way.
+pub(crate) async fn on_run(state: &AppState, event_id: i64, kind: EntryKind, text: &str) {
+    let open = match state.store.incidents(event_id).await {
+        Ok(all) => all
+            .into_iter()
+            .filter(|i| i.status != Status::Resolved.as_str()),
+        Err(e) => {
+            tracing::warn!("incidents not told of an emergency run: {e}");
+            return;
+        }
+    };
+    let ctx = Ctx::new(PAGER, state.now());
+    for i in open {
+        let recorded = change(state, &ctx, i.id, |incident, _| {
+            incident.record(ctx.at_ms, kind, "emergency", text);
+            Ok(("incident.updated", json!({"emergency": text})))
+        })
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(
+                incident = i.id,
+                "emergency run not written into the timeline: {e}"
+            );
+        }
+    }
+}
+
 /// The background task: page whatever is due, every [`PAGE_TICK`] and
 /// whenever an incident opens, until the server shuts down.
 pub(crate) async fn run(state: AppState) {
