@@ -73,6 +73,9 @@ enum Command {
     /// Emergency plans that execute: run (or dry-run), list, approve, roll back, resume (docs/respond.md).
     #[command(subcommand)]
     Emergency(commands::emergency::EmergencyCommand),
+    /// Incidents: list, show the timeline and pages, acknowledge, resolve (docs/respond.md).
+    #[command(subcommand)]
+    Incident(commands::incident::IncidentCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
         Command::Live(a) => commands::live::run_live(a),
         Command::Alerts(a) => commands::live::run_alerts(a),
         Command::Emergency(c) => commands::emergency::run(c),
+        Command::Incident(c) => commands::incident::run(c),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ pub mod emergency;
 pub mod freeze;
 pub mod gate;
 pub mod guard;
+pub mod incident;
 pub mod links;
 pub mod live;
 pub mod load;

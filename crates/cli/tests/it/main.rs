@@ -11,6 +11,7 @@ mod emergency;
 mod freeze_export;
 mod gate;
 mod guard;
+mod incident;
 mod live;
 mod load;
 mod monitoring;

@@ -1,0 +1,114 @@
+//! `seawall incident` as a user runs it, against a real `seawall serve`
+//! child: an incident opened through the API is listed, shown with its
+//! timeline, acknowledged and resolved from the terminal; acknowledging a
+//! resolved one is refused with the server's reason and exit 2.
+
+use serde_json::Value;
+
+use crate::common::serve::{Serve, TempDir};
+use crate::live::{ok, run};
+
+const PLAN: &str = "event: {name: Carnival, timezone: UTC}
+organization:
+  business_lines:
+    bike: {name: Bike, services: [order-api]}
+goals:
+  orders: {total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {entry: create-order}
+entries:
+  create-order: {service: order-api, method: POST, path: /api/orders}
+services:
+  order-api: {line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}
+";
+
+fn json(url: &str, token: &str, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["--format", "json"]);
+    serde_json::from_str(&ok(url, token, &args)).expect("json")
+}
+
+#[test]
+fn list_show_ack_and_resolve_from_the_cli() {
+    let dir = TempDir::new("incident");
+    let data = dir.0.join("data");
+    let server = Serve::start(&data, &[]);
+    let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
+    let admin = admin.trim();
+    let path = dir.0.join("plan.yaml");
+    std::fs::write(&path, PLAN).expect("write plan");
+    let path = path.to_str().expect("utf-8 path");
+    ok(
+        &server.url,
+        admin,
+        &["push", path, "--event", "d11", "--create"],
+    );
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let client = seawall_api::client::Client::new(&server.url)
+        .expect("client")
+        .with_token(admin);
+    let opened = runtime
+        .block_on(client.open_incident(
+            "d11",
+            &seawall_api::incidents::OpenIncident {
+                title: "orders fail".into(),
+                severity: Some("P1".into()),
+                line: None,
+            },
+        ))
+        .expect("open");
+    let n = opened.id.to_string();
+
+    let list = json(&server.url, admin, &["incident", "list", "--event", "d11"]);
+    assert_eq!(list["incidents"][0]["title"], "orders fail");
+    assert_eq!(list["incidents"][0]["status"], "open");
+    let table = ok(
+        &server.url,
+        admin,
+        &["incident", "show", &n, "--event", "d11"],
+    );
+    assert!(table.contains("orders fail"), "{table}");
+    assert!(table.contains("opened"), "{table}");
+
+    let acked = json(
+        &server.url,
+        admin,
+        &["incident", "ack", &n, "--event", "d11"],
+    );
+    assert_eq!(acked["status"], "acknowledged");
+    let resolved = json(
+        &server.url,
+        admin,
+        &[
+            "incident",
+            "resolve",
+            &n,
+            "--event",
+            "d11",
+            "--text",
+            "rolled back",
+        ],
+    );
+    assert_eq!(resolved["status"], "resolved");
+    let last = resolved["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["text"], "rolled back");
+
+    let o = run(
+        &server.url,
+        admin,
+        &["incident", "ack", &n, "--event", "d11"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("resolved"), "{stderr}");
+    server.stop();
+}
