@@ -90,6 +90,33 @@ macro_rules! sql_store {
         type Conn = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
 
+        /// Refuses an update of row `id` of `table` read at another version
+        /// (optimistic concurrency: a stale writer reads again, nothing is
+        /// lost). `table` is one of the store's own table names.
+        async fn expect_version(
+            conn: &mut Conn,
+            table: &'static str,
+            what: &str,
+            id: i64,
+            version: i64,
+        ) -> Result<()> {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT version FROM {table} WHERE id = $1"));
+            let current = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
+            let Some(current) = current else {
+                return Err(StoreError::NotFound {
+                    what: format!("{what} {id}"),
+                });
+            };
+            let current: i64 = current.try_get(0)?;
+            if current != version {
+                return Err(StoreError::Conflict(format!(
+                    "{what} {id} is at version {current}, not {version}: \
+                     someone else changed it; read it again"
+                )));
+            }
+            Ok(())
+        }
+
         /// Appends one audit entry inside the caller's write transaction
         /// (which excludes every other writer, so `seq` and `prev_hash`
         /// are the log's head).
@@ -1476,22 +1503,7 @@ macro_rules! sql_store {
                 update: &EmergencyRunUpdate,
             ) -> Result<EmergencyRun> {
                 let mut tx = self.begin_write().await?;
-                let current = sqlx::query("SELECT version FROM emergency_runs WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(current) = current else {
-                    return Err(StoreError::NotFound {
-                        what: format!("emergency run {id}"),
-                    });
-                };
-                let current: i64 = current.try_get(0)?;
-                if current != version {
-                    return Err(StoreError::Conflict(format!(
-                        "emergency run {id} is at version {current}, not {version}: \
-                         someone else changed it; read it again"
-                    )));
-                }
+                expect_version(&mut tx, "emergency_runs", "emergency run", id, version).await?;
                 sqlx::query(
                     "UPDATE emergency_runs SET status = $1, finished = $2, state = $3, \
                      version = version + 1, updated_ms = $4 WHERE id = $5 AND version = $6",
@@ -1619,22 +1631,7 @@ macro_rules! sql_store {
                 update: &IncidentWrite,
             ) -> Result<StoredIncident> {
                 let mut tx = self.begin_write().await?;
-                let current = sqlx::query("SELECT version FROM incidents WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(current) = current else {
-                    return Err(StoreError::NotFound {
-                        what: format!("incident {id}"),
-                    });
-                };
-                let current: i64 = current.try_get(0)?;
-                if current != version {
-                    return Err(StoreError::Conflict(format!(
-                        "incident {id} is at version {current}, not {version}: \
-                         someone else changed it; read it again"
-                    )));
-                }
+                expect_version(&mut tx, "incidents", "incident", id, version).await?;
                 sqlx::query(
                     "UPDATE incidents SET status = $1, severity = $2, state = $3, escalation = $4, \
                      next_page_ms = $5, version = version + 1, updated_ms = $6 \
