@@ -190,6 +190,7 @@ pub struct AppState {
     kube: Option<Arc<seawall_kube::KubeClient>>,
     emergency_holding: Arc<crate::service::triggers::Holding>,
     pager: Arc<tokio::sync::Notify>,
+    page_queues: Arc<crate::service::incidents::pager::Queues>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -233,6 +234,7 @@ impl AppState {
             kube: None,
             emergency_holding: Arc::default(),
             pager: Arc::default(),
+            page_queues: Arc::default(),
         }
     }
 
@@ -246,6 +248,11 @@ impl AppState {
     /// nobody waits is kept for the next wait).
     pub(crate) async fn pager_woken(&self) {
         self.pager.notified().await;
+    }
+
+    /// The per-event queues pages go through (`service::incidents::pager`).
+    pub(crate) fn page_queues(&self) -> &crate::service::incidents::pager::Queues {
+        &self.page_queues
     }
 
     /// Which metric-triggered emergency plans' conditions hold

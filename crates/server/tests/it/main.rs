@@ -19,6 +19,7 @@ mod limits;
 mod module_dag;
 mod monitoring;
 mod openapi;
+mod paging;
 mod roles;
 mod roles_ops;
 mod rules;

@@ -33,7 +33,7 @@ use crate::extract::cap;
 use crate::service::{events, plans};
 use crate::state::AppState;
 
-mod pager;
+pub(crate) mod pager;
 pub use pager::page_due;
 pub(crate) use pager::run;
 

@@ -7,11 +7,16 @@
 //! their fallbacks, signed acknowledgement links), kept apart so that it
 //! can change without touching the incident rules.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use seawall_notify::{Failure, Message, MessageId, Notifier, Outcome};
+use seawall_plan::Plan;
 use seawall_respond::incident::{EntryKind, Severity};
 use seawall_store::Ctx;
 use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{PAGER, change, current_plan, decode, kind_name, write};
 use crate::error::ApiError;
@@ -100,16 +105,16 @@ pub async fn page_due(state: &AppState) -> Result<usize, ApiError> {
             let outcome = send_page(&state, event_id, id, &title, severity, &due.people).await;
             let at = state.now();
             let ctx = Ctx::new(PAGER, at);
-            let (kind, text) = match &outcome {
-                Ok(channel) => (EntryKind::Paged, format!("page sent to {who} on {channel}")),
-                Err(e) => (EntryKind::PageFailed, format!("page to {who} failed: {e}")),
-            };
-            if outcome.is_err() {
-                tracing::warn!(incident = id, "page failed: {text}");
+            let entries = timeline_of(&outcome, &who);
+            if !matches!(outcome, Ok(Outcome::Delivered { .. })) {
+                tracing::warn!(incident = id, "page failed on every channel: {entries:?}");
             }
             let recorded = change(&state, &ctx, id, |incident, _| {
-                incident.record(at, kind, PAGER, text.clone());
-                Ok(("incident.updated", json!({"page": kind_name(kind)})))
+                for (kind, text) in &entries {
+                    incident.record(at, *kind, PAGER, text.clone());
+                }
+                let last = entries.last().map_or(EntryKind::PageFailed, |e| e.0);
+                Ok(("incident.updated", json!({"page": kind_name(last)})))
             })
             .await;
             if let Err(e) = recorded {
@@ -120,8 +125,203 @@ pub async fn page_due(state: &AppState) -> Result<usize, ApiError> {
     Ok(sent)
 }
 
-/// Send a page about incident `id` to the plan's first on-call channel,
-/// mentioning the paged people's phones; the channel's id, or why not.
+/// What a page's outcome writes into the timeline: each channel that
+/// failed it (`page_failed on X: why, fell back to Y`), then `page sent
+/// via Y to who`, or that every channel failed.
+fn timeline_of(outcome: &Result<Outcome, String>, who: &str) -> Vec<(EntryKind, String)> {
+    let (failures, delivered) = match outcome {
+        Err(e) => {
+            return vec![(EntryKind::PageFailed, format!("page to {who} failed: {e}"))];
+        }
+        Ok(Outcome::Delivered {
+            channel, failures, ..
+        }) => (failures, Some(channel)),
+        Ok(Outcome::Failed { failures, .. }) => (failures, None),
+    };
+    let mut entries = Vec::new();
+    for (n, f) in failures.iter().enumerate() {
+        let next = failures
+            .get(n + 1)
+            .map(|g| &g.channel)
+            .or(delivered)
+            .map_or_else(String::new, |c| format!(", fell back to {c}"));
+        entries.push((
+            EntryKind::PageFailed,
+            format!("page_failed on {}: {}{next}", f.channel, f.error),
+        ));
+    }
+    match delivered {
+        Some(channel) => entries.push((
+            EntryKind::Paged,
+            format!("page sent via {channel} to {who}"),
+        )),
+        None => entries.push((
+            EntryKind::PageFailed,
+            format!("page to {who} failed on every on-call channel"),
+        )),
+    }
+    entries
+}
+
+/// How hard a page tries one channel before it falls back to the next:
+/// twice, a quarter second apart, each attempt bounded by 5 s, and a
+/// `Retry-After` over 2 s counts as a failure there — a page is better
+/// early on the second channel than late on the first.
+fn page_policy() -> seawall_notify::RetryPolicy {
+    seawall_notify::RetryPolicy {
+        attempts: 2,
+        timeout: Duration::from_secs(5),
+        backoff: Duration::from_millis(250),
+        max_backoff: Duration::from_secs(1),
+        max_retry_after: Duration::from_secs(2),
+    }
+}
+
+/// The queues pages go through: one seawall-notify driver per event,
+/// made for the channels of the event's current plan (a plan whose
+/// channels change gets a new one; the old one finishes what it holds and
+/// ends). Each driver keeps its channels' budgets and sends pages ahead of
+/// anything else, and a message a channel fails moves to the plan's next
+/// channel.
+#[derive(Default)]
+pub(crate) struct Queues {
+    by_event: std::sync::Mutex<HashMap<i64, Arc<Queue>>>,
+}
+
+/// One event's driver.
+struct Queue {
+    /// What the driver was made from (channel kinds, URLs and secret
+    /// references, allowed hosts).
+    made_from: String,
+    notifier: Notifier,
+    /// The plan's channels that cannot be used, with why (an unresolvable
+    /// secret reference), in plan order.
+    unusable: Vec<Failure>,
+    /// The usable channels, in plan order: every page's route.
+    route: Vec<String>,
+    ended: Arc<std::sync::Mutex<HashMap<MessageId, Slot>>>,
+}
+
+/// A message's outcome, or who waits for it.
+enum Slot {
+    Waiting(oneshot::Sender<Outcome>),
+    Ended(Outcome),
+}
+
+impl Queues {
+    /// The driver for `event_id` with `plan`'s channels, started if the
+    /// plan's channels differ from the running one's.
+    fn for_plan(&self, event_id: i64, plan: &Plan) -> Arc<Queue> {
+        let made_from = format!(
+            "{:?}|{:?}",
+            plan.oncall
+                .channels
+                .iter()
+                .map(|c| (&c.id, &c.kind, &c.webhook, &c.secret_env))
+                .collect::<Vec<_>>(),
+            plan.emergency.allow_hosts
+        );
+        let mut by_event = self
+            .by_event
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(q) = by_event.get(&event_id)
+            && q.made_from == made_from
+        {
+            return Arc::clone(q);
+        }
+        let q = Arc::new(Queue::start(plan, made_from));
+        by_event.insert(event_id, Arc::clone(&q));
+        q
+    }
+}
+
+impl Queue {
+    fn start(plan: &Plan, made_from: String) -> Self {
+        let mut channels = Vec::new();
+        let mut unusable = Vec::new();
+        for ch in &plan.oncall.channels {
+            match seawall_notify::Channel::from_plan(ch, &|name| std::env::var(name).ok()) {
+                Ok(c) => channels.push(c),
+                Err(e) => unusable.push(Failure {
+                    channel: ch.id.clone(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        let route = channels.iter().map(|c| c.id.clone()).collect();
+        let sender = seawall_notify::Sender::new(page_policy());
+        let (tx, mut rx) = mpsc::channel::<Outcome>(256);
+        let (notifier, _driver) =
+            seawall_notify::driver::spawn(channels, HashMap::new(), sender, tx);
+        let ended: Arc<std::sync::Mutex<HashMap<MessageId, Slot>>> = Arc::default();
+        let slots = Arc::clone(&ended);
+        tokio::spawn(async move {
+            while let Some(outcome) = rx.recv().await {
+                let mut slots = slots
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match slots.remove(&outcome.id()) {
+                    Some(Slot::Waiting(tx)) => {
+                        let _ = tx.send(outcome);
+                    }
+                    _ => {
+                        slots.insert(outcome.id(), Slot::Ended(outcome));
+                    }
+                }
+            }
+        });
+        Self {
+            made_from,
+            notifier,
+            unusable,
+            route,
+            ended,
+        }
+    }
+
+    /// Queue `message` on the route and wait for its outcome (the
+    /// unusable channels are counted as failed first).
+    async fn page(&self, message: Message) -> Result<Outcome, String> {
+        let id = self
+            .notifier
+            .submit(message, self.route.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let rx = {
+            let mut slots = self
+                .ended
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(Slot::Ended(outcome)) = slots.remove(&id) {
+                return Ok(self.with_unusable(outcome));
+            }
+            let (tx, rx) = oneshot::channel();
+            slots.insert(id, Slot::Waiting(tx));
+            rx
+        };
+        let outcome = rx.await.map_err(|_| "the page queue stopped".to_owned())?;
+        Ok(self.with_unusable(outcome))
+    }
+
+    fn with_unusable(&self, mut outcome: Outcome) -> Outcome {
+        if self.unusable.is_empty() {
+            return outcome;
+        }
+        let failures = match &mut outcome {
+            Outcome::Delivered { failures, .. } | Outcome::Failed { failures, .. } => failures,
+        };
+        let mut all = self.unusable.clone();
+        all.append(failures);
+        *failures = all;
+        outcome
+    }
+}
+
+/// Send a page about incident `id` through the event's queue: to the
+/// plan's first on-call channel, falling back to the next ones in plan
+/// order, mentioning the paged people's phones; how it ended, or why it
+/// could not be queued.
 async fn send_page(
     state: &AppState,
     event_id: i64,
@@ -129,7 +329,7 @@ async fn send_page(
     title: &str,
     severity: Severity,
     people: &[String],
-) -> Result<String, String> {
+) -> Result<Outcome, String> {
     let event = state
         .store
         .events()
@@ -142,18 +342,14 @@ async fn send_page(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("event `{}` has no plan", event.slug))?;
-    let ch = plan
-        .oncall
-        .channels
-        .first()
-        .ok_or_else(|| "the plan has no on-call channel".to_owned())?;
-    let channel = seawall_notify::Channel::from_plan(ch, &|name| std::env::var(name).ok())
-        .map_err(|e| format!("channel `{}`: {e}", ch.id))?;
+    if plan.oncall.channels.is_empty() {
+        return Err("the plan has no on-call channel".to_owned());
+    }
     let names: Vec<&str> = people
         .iter()
         .map(|p| plan.people.get(p).map_or(p.as_str(), |x| x.name.as_str()))
         .collect();
-    let mut msg = seawall_notify::Message::new(
+    let mut msg = Message::new(
         seawall_notify::Severity::Page,
         format!("[{}] {title}", severity.as_str()),
         format!(
@@ -169,9 +365,12 @@ async fn send_page(
         .map(seawall_notify::Mention::Mobile)
         .collect();
     msg.incident_id = Some(id.to_string());
-    seawall_notify::Sender::new(seawall_notify::RetryPolicy::default())
-        .send(&channel, &msg)
-        .await
-        .map_err(|e| format!("channel `{}`: {e}", ch.id))?;
-    Ok(ch.id.clone())
+    let queue = state.page_queues().for_plan(event_id, &plan);
+    if queue.route.is_empty() {
+        return Ok(queue.with_unusable(Outcome::Failed {
+            id: MessageId(0),
+            failures: Vec::new(),
+        }));
+    }
+    queue.page(msg).await
 }

@@ -1,0 +1,229 @@
+//! Pages through the per-channel queue with real parts: a real server over
+//! SQLite on loopback, its paging loop, and two receivers of Seawall's
+//! signed webhook on loopback — the plan's first on-call channel answers
+//! 500, the second checks each request's `X-Seawall-Signature` and keeps
+//! the page. The page must fall back to the second channel and the
+//! timeline must say so. Waits are bounded (20 s only catches "never").
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use seawall_api::incidents::Incident;
+use serde_json::{Value, json};
+
+use crate::common::{self, TestServer};
+
+const SLUG: &str = "paging";
+const SECRET: &str = "SEC-paging-test-secret";
+/// Bound of every wait for something that must happen.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The plan: line bike with chen-jie primary; two on-call channels of
+/// kind `webhook` (`first`, then `second`), both signed with the secret in
+/// `secret_file`; `allow` is the `emergency.allow_hosts` list.
+pub(crate) fn plan(
+    first: &str,
+    second: &str,
+    secret_file: &std::path::Path,
+    allow: &[&str],
+) -> String {
+    format!(
+        "\
+event: {{name: Paging, timezone: UTC}}
+people:
+  chen-jie: {{name: Chen Jie, phone: \"13800000001\"}}
+  lin-wei: {{name: Lin Wei, phone: \"13800000003\"}}
+organization:
+  guarantee_group: [lin-wei]
+  business_lines:
+    bike: {{name: Bike, services: [order-api]}}
+goals:
+  orders: {{total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {{entry: create-order}}
+entries:
+  create-order: {{service: order-api, method: POST, path: /api/orders}}
+services:
+  order-api: {{line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}}
+oncall:
+  ack_timeout: 1m
+  rota:
+    - {{lines: [bike], start: \"2026-09-30T00:00\", end: \"2026-09-30T20:00\", primary: chen-jie}}
+  channels:
+    war-room:
+      kind: webhook
+      webhook: \"{first}\"
+      secret_env: \"file:{file}\"
+    backup-room:
+      kind: webhook
+      webhook: \"{second}\"
+      secret_env: \"file:{file}\"
+emergency:
+  allow_hosts: {allow:?}
+",
+        file = secret_file.display()
+    )
+}
+
+/// What a receiver got: each correctly signed body, and how many
+/// requests were refused for their signature.
+#[derive(Default)]
+pub(crate) struct Got {
+    pub bodies: Vec<Value>,
+    pub bad: usize,
+    pub requests: usize,
+}
+
+/// A receiver of Seawall's webhook on loopback: `POST /hook`, answering
+/// `status` to a correctly signed request (401 to a badly signed one).
+pub(crate) async fn receiver(status: u16) -> (SocketAddr, Arc<Mutex<Got>>) {
+    let got = Arc::new(Mutex::new(Got::default()));
+    let seen = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let signed = seawall_notify::sign::verify_webhook(
+                    SECRET,
+                    seawall_notify::sign::Signed {
+                        timestamp: h("x-seawall-timestamp"),
+                        signature: h("x-seawall-signature"),
+                        body: &body,
+                    },
+                    now,
+                )
+                .is_ok();
+                let mut g = seen.lock().expect("lock");
+                g.requests += 1;
+                if !signed {
+                    g.bad += 1;
+                    return axum::http::StatusCode::UNAUTHORIZED;
+                }
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    g.bodies.push(v);
+                }
+                axum::http::StatusCode::from_u16(status)
+                    .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+/// Opens an incident of line bike by hand (the primary is paged at once).
+pub(crate) async fn open_incident(server: &TestServer) -> i64 {
+    let r = server
+        .admin()
+        .post(
+            &format!("/api/v1/events/{SLUG}/incidents"),
+            &json!({"title": "checkout down", "line": "bike"}),
+        )
+        .await;
+    assert_eq!(r.status, http::StatusCode::CREATED, "{}", r.text());
+    let v: Value = r.json().expect("json");
+    v["id"].as_i64().expect("id")
+}
+
+/// Waits (at most [`LIMIT`]) until incident `n` satisfies `done`.
+pub(crate) async fn until_incident(
+    server: &TestServer,
+    n: i64,
+    done: impl Fn(&Incident) -> bool,
+) -> Incident {
+    let started = Instant::now();
+    loop {
+        let r = server
+            .admin()
+            .get(&format!("/api/v1/events/{SLUG}/incidents/{n}"))
+            .await;
+        let i: Incident = r.json().expect("incident");
+        if done(&i) {
+            return i;
+        }
+        assert!(started.elapsed() < LIMIT, "incident {n}: {i:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The texts of the timeline.
+pub(crate) fn texts(i: &Incident) -> Vec<&str> {
+    i.timeline.iter().map(|e| e.text.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_the_first_channel_fails_falls_back_to_the_next_and_the_timeline_says_so() {
+    let (broken, broken_got) = receiver(500).await;
+    let (working, working_got) = receiver(200).await;
+    let server = TestServer::start().await;
+    let secret_file = server.dir.path().join("hook-secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    let text = plan(
+        &format!("http://{broken}/hook"),
+        &format!("http://{working}/hook"),
+        &secret_file,
+        &["127.0.0.1"],
+    );
+    common::event_with(&server, SLUG, "Paging", &text).await;
+    let n = open_incident(&server).await;
+
+    let i = until_incident(&server, n, |i| {
+        i.timeline.iter().any(|e| e.text.starts_with("page sent"))
+    })
+    .await;
+    let t = texts(&i);
+    let failed = t
+        .iter()
+        .position(|e| e.starts_with("page_failed on war-room"))
+        .unwrap_or_else(|| panic!("no page_failed on war-room: {t:#?}"));
+    assert!(
+        t[failed].ends_with(", fell back to backup-room"),
+        "{}",
+        t[failed]
+    );
+    assert!(
+        t[failed].contains("500"),
+        "the error is shown: {}",
+        t[failed]
+    );
+    let sent = t
+        .iter()
+        .position(|e| e.starts_with("page sent via backup-room to chen-jie"))
+        .unwrap_or_else(|| panic!("no page sent via backup-room: {t:#?}"));
+    assert!(failed < sent, "{t:#?}");
+    assert_eq!(
+        i.timeline[failed].kind, "page_failed",
+        "{:?}",
+        i.timeline[failed]
+    );
+
+    let b = broken_got.lock().expect("lock");
+    assert!(
+        b.requests >= 1 && b.bad == 0,
+        "the broken channel was tried, signed"
+    );
+    assert!(
+        b.bodies.iter().all(|v| v["severity"] == "page"),
+        "{:?}",
+        b.bodies
+    );
+    drop(b);
+    let w = working_got.lock().expect("lock");
+    assert_eq!(w.bad, 0);
+    assert_eq!(w.bodies.len(), 1, "one page, once: {:?}", w.bodies);
+    assert_eq!(w.bodies[0]["severity"], "page", "{}", w.bodies[0]);
+    assert_eq!(w.bodies[0]["incident_id"], n.to_string(), "{}", w.bodies[0]);
+}
