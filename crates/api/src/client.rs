@@ -35,7 +35,10 @@ use crate::emergency::{EmergencyRun, EmergencyRunList, StartRun};
 use crate::events::{Event, EventList, NewEvent};
 use crate::exceptions::{Decide, Exception, ExceptionList, RequestException};
 use crate::gate::{ChangeList, GateAnswer, GateCheck};
-use crate::incidents::{Incident, IncidentList, OpenIncident, ResolveIncident};
+use crate::incidents::{
+    AddNote, AssignRole, ChangeSeverity, Incident, IncidentList, MitigateIncident, OpenIncident,
+    PostUpdate, ResolveIncident,
+};
 use crate::monitoring::{AlertList, History, HistoryQuery, LiveView};
 use crate::plans::{PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan};
 use crate::rules::{Adjust, Applied, DeriveRequest, DeriveResult, Rules};
@@ -454,6 +457,69 @@ impl Client {
             text: text.map(str::to_owned),
         };
         self.post_json(&path, &body).await?.expect(200)
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents/{n}/roles`: give a role to
+    /// one of the plan's people.
+    pub async fn assign_incident_role(
+        &self,
+        slug: &str,
+        n: i64,
+        body: &AssignRole,
+    ) -> Result<Incident, ClientError> {
+        self.incident_change(slug, n, "roles", body).await
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents/{n}/notes`.
+    pub async fn add_incident_note(
+        &self,
+        slug: &str,
+        n: i64,
+        body: &AddNote,
+    ) -> Result<Incident, ClientError> {
+        self.incident_change(slug, n, "notes", body).await
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents/{n}/updates`: a public
+    /// status update.
+    pub async fn post_incident_update(
+        &self,
+        slug: &str,
+        n: i64,
+        body: &PostUpdate,
+    ) -> Result<Incident, ClientError> {
+        self.incident_change(slug, n, "updates", body).await
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents/{n}/severity`.
+    pub async fn change_incident_severity(
+        &self,
+        slug: &str,
+        n: i64,
+        body: &ChangeSeverity,
+    ) -> Result<Incident, ClientError> {
+        self.incident_change(slug, n, "severity", body).await
+    }
+
+    /// `POST /api/v1/events/{slug}/incidents/{n}/mitigate`.
+    pub async fn mitigate_incident(
+        &self,
+        slug: &str,
+        n: i64,
+        body: &MitigateIncident,
+    ) -> Result<Incident, ClientError> {
+        self.incident_change(slug, n, "mitigate", body).await
+    }
+
+    async fn incident_change(
+        &self,
+        slug: &str,
+        n: i64,
+        what: &str,
+        body: &impl Serialize,
+    ) -> Result<Incident, ClientError> {
+        let path = format!("/api/v1/events/{}/incidents/{n}/{what}", segment(slug));
+        self.post_json(&path, body).await?.expect(200)
     }
 
     /// `GET /api/v1/events/{slug}/runs`.

@@ -1,6 +1,10 @@
 //! Incidents and on-call paging: open one by hand (page-severity alerts
 //! open them by themselves), list and read them with their timeline and
-//! paging, acknowledge and resolve (`docs/respond.md#incidents`).
+//! paging, acknowledge, give roles, take notes, post status updates,
+//! change the severity, mitigate and resolve (`docs/respond.md#incidents`).
+//!
+//! Every change but acknowledging may name the `version` it was decided
+//! on: a change made on a stale read is refused (409) and stores nothing.
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +40,118 @@ pub struct ResolveIncident {
     pub text: Option<String>,
 }
 
+/// `POST /events/{slug}/incidents/{n}/roles`: give a role to one of the
+/// plan's people (giving it again moves it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AssignRole {
+    /// `commander`, `scribe` or `liaison`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^(commander|scribe|liaison)$"))]
+    pub role: String,
+    /// A person id of the event's plan (`people:`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
+    pub person: String,
+    /// The incident's version this was decided on (409 when stale).
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// `POST /events/{slug}/incidents/{n}/notes`: a note for the timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddNote {
+    /// The note (at most 2,000 characters, not blank).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2000, pattern = r"\S")
+    )]
+    pub text: String,
+    /// The incident's version this was decided on (409 when stale).
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// `POST /events/{slug}/incidents/{n}/updates`: a public status update.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PostUpdate {
+    /// `investigating`, `identified`, `mitigated` or `monitoring`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^(investigating|identified|mitigated|monitoring)$")
+    )]
+    pub status: String,
+    /// What the world is told (at most 2,000 characters, not blank).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2000, pattern = r"\S")
+    )]
+    pub text: String,
+    /// The incident's version this was decided on (409 when stale).
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// `POST /events/{slug}/incidents/{n}/severity`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangeSeverity {
+    /// `P1` … `P4`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[Pp][1-4]$"))]
+    pub severity: String,
+    /// The incident's version this was decided on (409 when stale).
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// `POST /events/{slug}/incidents/{n}/mitigate`: the fix is in, watching
+/// (an unacknowledged incident is acknowledged too: its paging stops).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MitigateIncident {
+    /// What was done (at most 2,000 characters).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub text: Option<String>,
+    /// The incident's version this was decided on (409 when stale).
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// A role and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RoleHolder {
+    /// `commander`, `scribe` or `liaison`.
+    pub role: String,
+    /// The person id.
+    pub person: String,
+}
+
+/// A public status update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StatusUpdate {
+    /// When, ms.
+    pub at_ms: i64,
+    /// `investigating`, `identified`, `mitigated` or `monitoring`.
+    pub status: String,
+    /// Who posted it.
+    pub by: String,
+    /// The text.
+    pub text: String,
+}
+
 /// One entry of an incident's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -44,7 +160,9 @@ pub struct TimelineEntry {
     /// When, ms since the Unix epoch (UTC).
     pub at_ms: i64,
     /// `opened`, `alert_fired`, `alert_resolved`, `paged`, `page_failed`,
-    /// `escalated`, `acknowledged`, `resolved`, …
+    /// `escalated`, `acknowledged`, `plan_run`, `plan_step`, `gate`,
+    /// `rule_change`, `status_update`, `note`, `role_assigned`,
+    /// `severity_changed`, `mitigated`, `resolved`.
     pub kind: String,
     /// Who (a token's name, `monitoring`, `pager`).
     pub actor: String,
@@ -111,7 +229,11 @@ pub struct Incident {
     pub time_to_ack_ms: Option<i64>,
     /// Time to resolve, ms.
     pub time_to_resolve_ms: Option<i64>,
-    /// The timeline, in time order.
+    /// Roles given (one person per role).
+    pub roles: Vec<RoleHolder>,
+    /// Public status updates, oldest first.
+    pub updates: Vec<StatusUpdate>,
+    /// The timeline, in time order (notes are its `note` entries).
     pub timeline: Vec<TimelineEntry>,
     /// Its paging, if anybody is on call for it.
     pub paging: Option<Paging>,

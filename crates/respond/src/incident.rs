@@ -83,6 +83,90 @@ pub enum Role {
     Liaison,
 }
 
+impl Role {
+    /// Snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Commander => "commander",
+            Role::Scribe => "scribe",
+            Role::Liaison => "liaison",
+        }
+    }
+
+    /// Parse `commander`, `scribe` or `liaison` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_lowercase().as_str() {
+            "commander" => Some(Role::Commander),
+            "scribe" => Some(Role::Scribe),
+            "liaison" => Some(Role::Liaison),
+            _ => None,
+        }
+    }
+
+    /// Every role, in the order pages show them.
+    pub const ALL: [Role; 3] = [Role::Commander, Role::Scribe, Role::Liaison];
+}
+
+/// The stage a public status update announces (the words status pages
+/// use; independent of [`Status`], which is where the responders are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    /// Looking for the cause.
+    Investigating,
+    /// The cause is known.
+    Identified,
+    /// A mitigation is in.
+    Mitigated,
+    /// Watching that it holds.
+    Monitoring,
+}
+
+impl UpdateStatus {
+    /// Snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateStatus::Investigating => "investigating",
+            UpdateStatus::Identified => "identified",
+            UpdateStatus::Mitigated => "mitigated",
+            UpdateStatus::Monitoring => "monitoring",
+        }
+    }
+
+    /// Parse a snake-case name (case-insensitive).
+    pub fn parse(s: &str) -> Option<UpdateStatus> {
+        match s.to_ascii_lowercase().as_str() {
+            "investigating" => Some(UpdateStatus::Investigating),
+            "identified" => Some(UpdateStatus::Identified),
+            "mitigated" => Some(UpdateStatus::Mitigated),
+            "monitoring" => Some(UpdateStatus::Monitoring),
+            _ => None,
+        }
+    }
+
+    /// Every stage, in order.
+    pub const ALL: [UpdateStatus; 4] = [
+        UpdateStatus::Investigating,
+        UpdateStatus::Identified,
+        UpdateStatus::Mitigated,
+        UpdateStatus::Monitoring,
+    ];
+}
+
+/// A public-facing status update (what the liaison tells customer
+/// service, partners and management).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    /// When (ms).
+    pub at_ms: i64,
+    /// The stage it announces.
+    pub status: UpdateStatus,
+    /// Who posted it.
+    pub by: String,
+    /// The text.
+    pub text: String,
+}
+
 /// What a timeline entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +229,10 @@ pub enum IncidentError {
     /// Already acknowledged.
     #[error("already acknowledged by {0}")]
     AlreadyAcked(String),
+    /// The change would change nothing (the same severity, the same
+    /// person in the same role, mitigated already).
+    #[error("nothing to change: {0}")]
+    Unchanged(String),
 }
 
 /// One incident.
@@ -165,6 +253,10 @@ pub struct Incident {
     pub roles: Vec<(Role, String)>,
     /// The timeline, in time order.
     pub timeline: Vec<Entry>,
+    /// Public status updates, oldest first (absent from incidents stored
+    /// before updates existed).
+    #[serde(default)]
+    pub updates: Vec<Update>,
 }
 
 impl Incident {
@@ -185,6 +277,7 @@ impl Incident {
             line,
             roles: Vec::new(),
             timeline: Vec::new(),
+            updates: Vec::new(),
         };
         i.record(
             now_ms,
@@ -235,10 +328,14 @@ impl Incident {
         }
     }
 
-    /// Mitigated: the fix is in, watching.
+    /// Mitigated: the fix is in, watching. An unacknowledged incident is
+    /// acknowledged by the same person first (whoever mitigates is on it).
     pub fn mitigate(&mut self, by: &str, now_ms: i64, text: &str) -> Result<(), IncidentError> {
-        if self.status == Status::Resolved {
-            return Err(IncidentError::Resolved);
+        match self.status {
+            Status::Resolved => return Err(IncidentError::Resolved),
+            Status::Mitigated => return Err(IncidentError::Unchanged("mitigated already".into())),
+            Status::Open => self.acknowledge(by, now_ms)?,
+            Status::Acknowledged => {}
         }
         self.status = Status::Mitigated;
         self.record(now_ms, EntryKind::Mitigated, by, text);
@@ -256,21 +353,106 @@ impl Incident {
         Ok(())
     }
 
-    /// Give `role` to `person` (one person per role; giving it again moves it).
-    pub fn assign(&mut self, role: Role, person: &str, by: &str, now_ms: i64) {
+    /// Give `role` to `person` (one person per role; giving it again
+    /// moves it). Refused once resolved, and when `person` has it already.
+    pub fn assign(
+        &mut self,
+        role: Role,
+        person: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), IncidentError> {
+        if self.status == Status::Resolved {
+            return Err(IncidentError::Resolved);
+        }
+        if self.holder(role) == Some(person) {
+            return Err(IncidentError::Unchanged(format!(
+                "{person} is {} already",
+                role.as_str()
+            )));
+        }
         self.roles.retain(|(r, _)| *r != role);
         self.roles.push((role, person.to_owned()));
-        let name = match role {
-            Role::Commander => "commander",
-            Role::Scribe => "scribe",
-            Role::Liaison => "liaison",
-        };
         self.record(
             now_ms,
             EntryKind::RoleAssigned,
             by,
-            format!("{person} is {name}"),
+            format!("{person} is {}", role.as_str()),
         );
+        Ok(())
+    }
+
+    /// Who holds `role`, if anybody.
+    pub fn holder(&self, role: Role) -> Option<&str> {
+        self.roles
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, p)| p.as_str())
+    }
+
+    /// A note for the timeline. Notes are taken after resolution too (the
+    /// review's findings); the caller checks the text is not empty.
+    pub fn note(&mut self, by: &str, now_ms: i64, text: &str) {
+        self.record(now_ms, EntryKind::Note, by, text);
+    }
+
+    /// The notes, oldest first.
+    pub fn notes(&self) -> impl Iterator<Item = &Entry> {
+        self.timeline.iter().filter(|e| e.kind == EntryKind::Note)
+    }
+
+    /// Post a public status update (also on the timeline). Refused once
+    /// resolved: the resolution is the last word.
+    pub fn post_update(
+        &mut self,
+        status: UpdateStatus,
+        by: &str,
+        now_ms: i64,
+        text: &str,
+    ) -> Result<(), IncidentError> {
+        if self.status == Status::Resolved {
+            return Err(IncidentError::Resolved);
+        }
+        self.updates.push(Update {
+            at_ms: now_ms,
+            status,
+            by: by.to_owned(),
+            text: text.to_owned(),
+        });
+        self.record(
+            now_ms,
+            EntryKind::StatusUpdate,
+            by,
+            format!("{}: {text}", status.as_str()),
+        );
+        Ok(())
+    }
+
+    /// Change the severity. Refused once resolved, and to the same one.
+    pub fn set_severity(
+        &mut self,
+        severity: Severity,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), IncidentError> {
+        if self.status == Status::Resolved {
+            return Err(IncidentError::Resolved);
+        }
+        if self.severity == severity {
+            return Err(IncidentError::Unchanged(format!(
+                "the severity is {} already",
+                severity.as_str()
+            )));
+        }
+        let was = self.severity;
+        self.severity = severity;
+        self.record(
+            now_ms,
+            EntryKind::SeverityChanged,
+            by,
+            format!("severity {} -> {}", was.as_str(), severity.as_str()),
+        );
+        Ok(())
     }
 
     fn first(&self, kinds: &[EntryKind]) -> Option<i64> {

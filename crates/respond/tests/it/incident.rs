@@ -1,7 +1,7 @@
 //! Incidents: transitions, a timeline in time order, MTTA and MTTR.
 
 use seawall_respond::incident::{
-    EntryKind, Incident, IncidentError, Role, Severity, Status, mean_ms,
+    EntryKind, Incident, IncidentError, Role, Severity, Status, UpdateStatus, mean_ms,
 };
 
 #[test]
@@ -38,8 +38,10 @@ fn the_timeline_orders_itself_and_gives_mtta_and_mttr() {
         i.acknowledge("guo-tao", 122_000),
         Err(IncidentError::AlreadyAcked("sun-li".into()))
     );
-    i.assign(Role::Commander, "lin-wei", "sun-li", 130_000);
-    i.assign(Role::Commander, "zhao-min", "lin-wei", 140_000);
+    i.assign(Role::Commander, "lin-wei", "sun-li", 130_000)
+        .expect("assign");
+    i.assign(Role::Commander, "zhao-min", "lin-wei", 140_000)
+        .expect("move");
     assert_eq!(i.roles, vec![(Role::Commander, "zhao-min".into())]);
     i.mitigate("sun-li", 300_000, "limit in; water level 0.78")
         .expect("mitigate");
@@ -72,4 +74,71 @@ fn resolved_unacknowledged_counts_its_resolution_as_the_ack_and_means_skip_the_o
     assert_eq!(mean_ms([None, None]), None);
     assert_eq!(Severity::parse("p1"), Some(Severity::P1));
     assert_eq!(Severity::parse("P5"), None);
+}
+
+#[test]
+fn roles_updates_notes_and_severity_are_refused_once_resolved_and_when_unchanged() {
+    let mut i = Incident::open("checkout slow", Severity::P3, "lin-wei", None, None, 0);
+    i.assign(Role::Scribe, "guo-tao", "lin-wei", 1_000)
+        .expect("scribe");
+    assert!(matches!(
+        i.assign(Role::Scribe, "guo-tao", "lin-wei", 2_000),
+        Err(IncidentError::Unchanged(_))
+    ));
+    assert_eq!(i.holder(Role::Scribe), Some("guo-tao"));
+    assert_eq!(i.holder(Role::Commander), None);
+    i.set_severity(Severity::P1, "lin-wei", 3_000)
+        .expect("raise");
+    assert!(matches!(
+        i.set_severity(Severity::P1, "lin-wei", 4_000),
+        Err(IncidentError::Unchanged(_))
+    ));
+    i.post_update(UpdateStatus::Identified, "guo-tao", 5_000, "a slow index")
+        .expect("update");
+    i.note("guo-tao", 6_000, "index rebuilt on the replica first");
+    // Mitigating an unacknowledged incident acknowledges it first.
+    i.mitigate("lin-wei", 7_000, "index rebuilt")
+        .expect("mitigate");
+    assert_eq!(i.time_to_ack_ms(), Some(7_000));
+    assert!(matches!(
+        i.mitigate("lin-wei", 7_500, "again"),
+        Err(IncidentError::Unchanged(_))
+    ));
+    i.resolve("lin-wei", 8_000, "done").expect("resolve");
+    let before = i.clone();
+    assert_eq!(
+        i.post_update(UpdateStatus::Monitoring, "guo-tao", 9_000, "x"),
+        Err(IncidentError::Resolved)
+    );
+    assert_eq!(
+        i.assign(Role::Liaison, "sun-li", "lin-wei", 9_000),
+        Err(IncidentError::Resolved)
+    );
+    assert_eq!(
+        i.set_severity(Severity::P4, "lin-wei", 9_000),
+        Err(IncidentError::Resolved)
+    );
+    assert_eq!(i, before, "a refused change changes nothing");
+    // The review's notes are still taken.
+    i.note("guo-tao", 10_000, "review: add the index check to the plan");
+    assert_eq!(i.notes().count(), 2);
+    assert_eq!(i.updates.len(), 1);
+    assert_eq!(i.updates[0].status.as_str(), "identified");
+    assert_eq!(i.severity, Severity::P1);
+    for r in Role::ALL {
+        assert_eq!(Role::parse(r.as_str()), Some(r));
+    }
+    for u in UpdateStatus::ALL {
+        assert_eq!(UpdateStatus::parse(u.as_str()), Some(u));
+    }
+    assert_eq!(UpdateStatus::parse("resolved"), None);
+}
+
+#[test]
+fn an_incident_stored_before_updates_existed_still_reads() {
+    let i = Incident::open("old", Severity::P2, "lin-wei", None, None, 0);
+    let mut v = serde_json::to_value(&i).expect("json");
+    v.as_object_mut().expect("object").remove("updates");
+    let back: Incident = serde_json::from_value(v).expect("reads");
+    assert_eq!(back, i);
 }

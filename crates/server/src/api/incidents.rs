@@ -1,5 +1,6 @@
 //! Incidents and on-call paging: open one by hand, list and read them
-//! (timeline and paging), acknowledge and resolve. The handlers only
+//! (timeline and paging), acknowledge, give roles, take notes, post
+//! status updates, change the severity, mitigate and resolve. The handlers only
 //! decode, check the role and answer; the rules and the pager are in
 //! [`crate::service::incidents`].
 
@@ -7,7 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 pub use seawall_api::incidents::{
-    Incident, IncidentList, OpenIncident, PageSent, Paging, ResolveIncident, TimelineEntry,
+    AddNote, AssignRole, ChangeSeverity, Incident, IncidentList, MitigateIncident, OpenIncident,
+    PageSent, Paging, PostUpdate, ResolveIncident, RoleHolder, StatusUpdate, TimelineEntry,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +28,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_incident))
         .routes(routes!(ack_incident))
         .routes(routes!(resolve_incident))
+        .routes(routes!(assign_incident_role))
+        .routes(routes!(add_incident_note))
+        .routes(routes!(post_incident_update))
+        .routes(routes!(change_incident_severity))
+        .routes(routes!(mitigate_incident))
 }
 
 /// Open an incident by hand (admin, commander, oncall); the on-call of
@@ -127,5 +134,123 @@ async fn resolve_incident(
     auth.require(RESPONDERS)?;
     Ok(Json(
         incidents::resolve(&state, auth.actor(), &slug, n, req.text.as_deref()).await?,
+    ))
+}
+
+/// Give a role (commander, scribe, liaison) to one of the plan's people;
+/// giving it again moves it.
+#[utoipa::path(post, path = "/events/{slug}/incidents/{n}/roles", tag = "incidents",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug"),
+        ("n" = i64, Path, description = "Incident number")),
+    request_body = AssignRole,
+    responses(
+        (status = 200, description = "Given", body = Incident),
+        (status = 404, description = "No such event or incident", body = ErrorBody),
+        (status = 409, description = "Resolved, the person has the role already, or `version` is stale", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn assign_incident_role(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((slug, n)): ApiPath<(String, i64)>,
+    JsonBody(req): JsonBody<AssignRole>,
+) -> Result<Json<Incident>, ApiError> {
+    auth.require(RESPONDERS)?;
+    Ok(Json(
+        incidents::assign_role(&state, auth.actor(), &slug, n, &req).await?,
+    ))
+}
+
+/// Add a note to the timeline (taken after resolution too).
+#[utoipa::path(post, path = "/events/{slug}/incidents/{n}/notes", tag = "incidents",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug"),
+        ("n" = i64, Path, description = "Incident number")),
+    request_body = AddNote,
+    responses(
+        (status = 200, description = "Noted", body = Incident),
+        (status = 404, description = "No such event or incident", body = ErrorBody),
+        (status = 409, description = "`version` is stale", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn add_incident_note(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((slug, n)): ApiPath<(String, i64)>,
+    JsonBody(req): JsonBody<AddNote>,
+) -> Result<Json<Incident>, ApiError> {
+    auth.require(RESPONDERS)?;
+    Ok(Json(
+        incidents::add_note(&state, auth.actor(), &slug, n, &req).await?,
+    ))
+}
+
+/// Post a public status update (investigating, identified, mitigated,
+/// monitoring).
+#[utoipa::path(post, path = "/events/{slug}/incidents/{n}/updates", tag = "incidents",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug"),
+        ("n" = i64, Path, description = "Incident number")),
+    request_body = PostUpdate,
+    responses(
+        (status = 200, description = "Posted", body = Incident),
+        (status = 404, description = "No such event or incident", body = ErrorBody),
+        (status = 409, description = "Resolved, or `version` is stale", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn post_incident_update(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((slug, n)): ApiPath<(String, i64)>,
+    JsonBody(req): JsonBody<PostUpdate>,
+) -> Result<Json<Incident>, ApiError> {
+    auth.require(RESPONDERS)?;
+    Ok(Json(
+        incidents::post_update(&state, auth.actor(), &slug, n, &req).await?,
+    ))
+}
+
+/// Change the severity.
+#[utoipa::path(post, path = "/events/{slug}/incidents/{n}/severity", tag = "incidents",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug"),
+        ("n" = i64, Path, description = "Incident number")),
+    request_body = ChangeSeverity,
+    responses(
+        (status = 200, description = "Changed", body = Incident),
+        (status = 404, description = "No such event or incident", body = ErrorBody),
+        (status = 409, description = "Resolved, the same severity, or `version` is stale", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn change_incident_severity(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((slug, n)): ApiPath<(String, i64)>,
+    JsonBody(req): JsonBody<ChangeSeverity>,
+) -> Result<Json<Incident>, ApiError> {
+    auth.require(RESPONDERS)?;
+    Ok(Json(
+        incidents::change_severity(&state, auth.actor(), &slug, n, &req).await?,
+    ))
+}
+
+/// Mark the incident mitigated (an unacknowledged one is acknowledged
+/// too: its paging stops).
+#[utoipa::path(post, path = "/events/{slug}/incidents/{n}/mitigate", tag = "incidents",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Event slug"),
+        ("n" = i64, Path, description = "Incident number")),
+    request_body = MitigateIncident,
+    responses(
+        (status = 200, description = "Mitigated", body = Incident),
+        (status = 404, description = "No such event or incident", body = ErrorBody),
+        (status = 409, description = "Mitigated or resolved already, or `version` is stale", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn mitigate_incident(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((slug, n)): ApiPath<(String, i64)>,
+    JsonBody(req): JsonBody<MitigateIncident>,
+) -> Result<Json<Incident>, ApiError> {
+    auth.require(RESPONDERS)?;
+    Ok(Json(
+        incidents::mitigate(&state, auth.actor(), &slug, n, &req).await?,
     ))
 }

@@ -189,6 +189,20 @@ pub(crate) async fn request_exception(
         )
         .await?;
     state.notify_change();
+    let said = format!(
+        "freeze exception {} requested by {} for {} ({}): {}",
+        stored.id,
+        auth.actor(),
+        stored.services.join(", "),
+        stored
+            .kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        stored.reason
+    );
+    crate::service::incidents::on_exception(state, event.id, auth.actor(), &said).await;
     view(state, slug, plan.as_deref(), stored).await
 }
 
@@ -297,5 +311,14 @@ pub(crate) async fn decide(
         .decide_exception(&auth.ctx(&state), id, approve, note.as_deref())
         .await?;
     state.notify_change();
+    let said = format!(
+        "freeze exception {id} {} by {}{}",
+        if approve { "approved" } else { "rejected" },
+        auth.actor(),
+        note.as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    );
+    crate::service::incidents::on_exception(&state, event.id, auth.actor(), &said).await;
     view(&state, &event.slug, plan.as_deref(), decided).await
 }

@@ -224,6 +224,10 @@ pub(crate) async fn check(
         )
         .await?;
     state.notify_change();
+    if let (Some(e), true) = (&event, frozen) {
+        let said = format!("gate record {}: {reason}", record.id);
+        crate::service::incidents::on_gate(state, e.id, auth.actor(), &said).await;
+    }
     Ok(GateAnswer {
         allowed,
         frozen,

@@ -148,6 +148,20 @@ pub(crate) async fn derive(
         });
     }
     state.notify_change();
+    let changed: Vec<String> = out
+        .iter()
+        .filter(|d| d.changed)
+        .map(|d| format!("{} v{}", d.service, d.version))
+        .collect();
+    if !changed.is_empty() {
+        let said = format!(
+            "guard rules derived from plan v{plan_version} (safety {safety}): {}",
+            changed.join(", ")
+        );
+        if let Ok(event) = crate::service::events::find(state, slug).await {
+            crate::service::incidents::on_rules_derived(state, event.id, auth.actor(), &said).await;
+        }
+    }
     Ok(DeriveResult {
         plan_version,
         measured: source,
@@ -192,6 +206,11 @@ pub(crate) async fn adjust_rules(
         )
         .await?;
     state.notify_change();
+    let said = format!(
+        "guard rules of {} adjusted to v{}: {note}",
+        stored.service, stored.version
+    );
+    crate::service::incidents::on_rules_adjusted(state, &stored.service, auth.actor(), &said).await;
     served(stored)
 }
 

@@ -39,10 +39,12 @@ const SLUG: &str = "contract";
 /// service: `*_required`, `*_not_allowed`), and a history series the
 /// event's plan does not have (`unknown_series`: another event, or one
 /// without a plan), and an incident's business line the plan does not
-/// have (`unknown_line`).
+/// have (`unknown_line`), and an incident role for somebody who is not
+/// one of the plan's people (`unknown_person`).
 const SEMANTIC: &[&str] = &[
     "invalid_plan",
     "unknown_line",
+    "unknown_person",
     "unknown_series",
     "invalid_version",
     "business_line_required",
@@ -312,6 +314,15 @@ fn base_body(method: &Method, template: &str, n: usize) -> Option<Value> {
             json!({"title": format!("incident {n}"), "severity": "P2", "line": "bike"})
         }
         ("POST", "/api/v1/events/{slug}/incidents/{n}/resolve") => json!({"text": "fixed"}),
+        ("POST", "/api/v1/events/{slug}/incidents/{n}/roles") => {
+            json!({"role": "commander", "person": "lin-wei", "version": 1})
+        }
+        ("POST", "/api/v1/events/{slug}/incidents/{n}/notes") => json!({"text": "a note"}),
+        ("POST", "/api/v1/events/{slug}/incidents/{n}/updates") => {
+            json!({"status": "investigating", "text": "looking"})
+        }
+        ("POST", "/api/v1/events/{slug}/incidents/{n}/severity") => json!({"severity": "P1"}),
+        ("POST", "/api/v1/events/{slug}/incidents/{n}/mitigate") => json!({"text": "limited"}),
         _ => return None,
     })
 }

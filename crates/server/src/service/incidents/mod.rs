@@ -19,7 +19,7 @@
 
 pub use seawall_api::incidents::{
     Incident as IncidentView, IncidentList, OpenIncident, PageSent, Paging, ResolveIncident,
-    TimelineEntry,
+    RoleHolder, StatusUpdate, TimelineEntry,
 };
 use seawall_monitor::alert::{Change, Severity as AlertSeverity};
 use seawall_plan::Plan;
@@ -33,7 +33,11 @@ use crate::extract::cap;
 use crate::service::{events, plans};
 use crate::state::AppState;
 
+mod changes;
+mod hooks;
 pub(crate) mod pager;
+pub(crate) use changes::{add_note, assign_role, change_severity, mitigate, post_update};
+pub(crate) use hooks::{on_exception, on_gate, on_rules_adjusted, on_rules_derived};
 pub use pager::page_due;
 pub(crate) use pager::run;
 
@@ -130,6 +134,24 @@ fn view(l: &Loaded) -> IncidentView {
         opened_ms: l.stored.created_ms,
         time_to_ack_ms: i.time_to_ack_ms(),
         time_to_resolve_ms: i.time_to_resolve_ms(),
+        roles: i
+            .roles
+            .iter()
+            .map(|(role, person)| RoleHolder {
+                role: role.as_str().to_owned(),
+                person: person.clone(),
+            })
+            .collect(),
+        updates: i
+            .updates
+            .iter()
+            .map(|u| StatusUpdate {
+                at_ms: u.at_ms,
+                status: u.status.as_str().to_owned(),
+                by: u.by.clone(),
+                text: u.text.clone(),
+            })
+            .collect(),
         timeline: i
             .timeline
             .iter()
@@ -484,27 +506,5 @@ async fn transitions_into_incidents(
 /// for the run, `PlanStep` for one of its actions). Failures are logged:
 /// the run goes on either way.
 pub(crate) async fn on_run(state: &AppState, event_id: i64, kind: EntryKind, text: &str) {
-    let open = match state.store.incidents(event_id).await {
-        Ok(all) => all
-            .into_iter()
-            .filter(|i| i.status != Status::Resolved.as_str()),
-        Err(e) => {
-            tracing::warn!("incidents not told of an emergency run: {e}");
-            return;
-        }
-    };
-    let ctx = Ctx::new(PAGER, state.now());
-    for i in open {
-        let recorded = change(state, &ctx, i.id, |incident, _| {
-            incident.record(ctx.at_ms, kind, "emergency", text);
-            Ok(("incident.updated", json!({"emergency": text})))
-        })
-        .await;
-        if let Err(e) = recorded {
-            tracing::warn!(
-                incident = i.id,
-                "emergency run not written into the timeline: {e}"
-            );
-        }
-    }
+    hooks::record_open(state, event_id, kind, "emergency", text).await;
 }
