@@ -1,0 +1,147 @@
+//! The fixed event's review, number by number (worked out by hand from
+//! `fixture.rs` with the formulas of docs/review.md), and its three
+//! renderings pinned by snapshots.
+
+use seawall_review::{compare, review, to_html, to_json, to_markdown};
+
+use crate::fixture::{T0, input};
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+#[test]
+fn entries_and_services_compare_estimate_rehearsal_and_actual() {
+    let r = review(&input());
+    assert_eq!(r.schema_version, "seawall.review/v1");
+    assert_eq!(r.window_source, "peak phase");
+    let browse = &r.entries[0];
+    assert_eq!(browse.id, "browse");
+    // rate(visits) = 3,600,000 × 0.1 ÷ 3600 = 100 QPS at the journey's first step.
+    assert!(close(browse.target_qps, 100.0), "{browse:?}");
+    assert!(close(browse.peak_qps, 130.0));
+    assert_eq!(browse.peak_at_ms, Some(T0 + 30_000));
+    assert!(close(browse.estimate_error, 1.3));
+    assert!(close(browse.knee_qps, 150.0));
+    assert!(!browse.saturated);
+    assert_eq!(browse.slo_broken_points, 1, "the 2 % errors at 40 s");
+
+    let checkout = &r.entries[1];
+    assert!(close(checkout.target_qps, 10.0));
+    assert!(close(checkout.peak_qps, 9.0));
+    assert!(close(checkout.p99_ms_at_peak, 350.0));
+    assert!(checkout.saturated, "p99 350 > SLO 300 at the peak");
+    assert!(close(checkout.capacity_vs_knee, 0.75), "9 ÷ 12");
+
+    let shop = &r.services[0];
+    assert!(close(shop.knee_qps, 100.0), "50 per instance × 2");
+    assert!(close(shop.utilisation, 1.39), "139 ÷ 100");
+    assert!(close(Some(shop.utilisation_target), 1.0 / 1.3));
+    assert_eq!(shop.within_headroom, Some(false));
+    assert_eq!(shop.plan_line.as_deref(), Some("plan.yaml:27"));
+}
+
+#[test]
+fn funnel_partners_alerts_runs_incidents() {
+    let r = review(&input());
+    assert!(close(r.funnel[1].planned, 0.1));
+    assert!(close(r.funnel[1].actual, 0.08));
+    assert!(close(r.funnel[1].ratio, 0.8));
+    assert_eq!(r.partners[0].points, 6);
+    assert!(close(r.partners[0].compliance, 5.0 / 6.0));
+
+    let a = &r.alerts;
+    assert_eq!((a.fired, a.noise), (2, 1));
+    let p99 = a
+        .rules
+        .iter()
+        .find(|x| x.rule == "checkout-p99")
+        .expect("rule");
+    assert!(close(p99.crossing_to_fire_ms, 10_000.0));
+    assert_eq!((p99.with_impact, p99.noise), (1, 0));
+    let misses: Vec<&str> = a.misses.iter().map(|m| m.target.as_str()).collect();
+    assert_eq!(misses, ["entry:browse", "partner:pay"]);
+    assert_eq!(a.never_fired, ["browse-errors"]);
+
+    let e = &r.emergency[0];
+    assert_eq!(e.duration_ms, Some(180_000));
+    assert!(close(e.run_vs_expected, 1.5));
+    assert_eq!(e.within_expected, Some(false));
+    assert_eq!(e.time_to_approval_ms, Some(10_000));
+
+    let c = &r.change_control;
+    assert_eq!(
+        (
+            c.decisions_in_freeze,
+            c.refused_in_freeze,
+            c.allowed_by_exception
+        ),
+        (2, 1, 1)
+    );
+    assert_eq!(c.rule_changes, 1);
+    assert_eq!(c.before_incidents.len(), 1);
+    assert!(close(Some(c.before_incidents[0].minutes_before), 20.5));
+
+    assert!(close(r.incidents.mtta_ms, 60_000.0));
+    assert!(close(r.incidents.mttr_ms, 270_000.0));
+    assert_eq!(r.oncall.pages_per_person, [("lin".to_owned(), 1)]);
+    assert!(r.oncall.gaps.is_empty());
+
+    let rules: Vec<&str> = r.recommendations.iter().map(|x| x.rule.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["R1", "R2", "R3", "R4", "R6", "R7", "R8", "R9", "R9"]
+    );
+    assert!(r.recommendations.iter().all(|x| {
+        x.plan_line
+            .as_deref()
+            .is_some_and(|l| l.starts_with("plan.yaml:"))
+    }));
+}
+
+#[test]
+fn a_review_without_plan_or_telemetry_says_so() {
+    let mut i = input();
+    i.plan = None;
+    i.series.clear();
+    let r = review(&i);
+    assert!(r.entries.is_empty() && r.recommendations.is_empty());
+    assert_eq!(r.window, None);
+    assert_eq!(r.notes.len(), 2, "{:?}", r.notes);
+    assert!(to_markdown(&r).contains("no telemetry"));
+}
+
+#[test]
+fn comparison_with_an_earlier_event() {
+    let now = review(&input());
+    let mut earlier_input = input();
+    earlier_input.slug = "double11-2025".into();
+    for s in &mut earlier_input.series {
+        for p in &mut s.points {
+            p.qps_max /= 2.0;
+        }
+    }
+    let mut r = now.clone();
+    r.comparison = Some(compare(&now, &review(&earlier_input)));
+    let c = r.comparison.as_ref().expect("comparison");
+    assert_eq!(c.earlier, "double11-2025");
+    assert!(close(c.entries[0].growth, 2.0));
+    assert!(to_markdown(&r).contains("## Comparison"));
+}
+
+#[test]
+fn renderings_are_pinned() {
+    let r = review(&input());
+    insta::assert_snapshot!("review_json", to_json(&r));
+    insta::assert_snapshot!("review_markdown", to_markdown(&r));
+    let html = to_html(&r);
+    for banned in [
+        "<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import",
+    ] {
+        assert!(!html.contains(banned), "{banned} in the review");
+    }
+    assert!(html.contains("<svg") && html.contains("@page { size: A4"));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    let back: seawall_review::Review = serde_json::from_str(&to_json(&r)).expect("reads back");
+    assert_eq!(back, r);
+}
