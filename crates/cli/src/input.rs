@@ -217,6 +217,10 @@ struct RunEntry {
     /// `null` or absent: the run found no knee for this entry.
     #[serde(default)]
     knee_qps: Option<f64>,
+    /// Set when the search was generator-bound for this entry: its
+    /// capacity is at least this, its knee unmeasured.
+    #[serde(default)]
+    lower_bound_qps: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +235,13 @@ pub const RUN_SCHEMA: &str = "seawall.run/v1";
 /// Read measured capacities from a `seawall.run/v1` JSON file. Ids the plan
 /// does not know are ignored with a warning on stderr.
 pub fn measured(path: &Path, plan: &Plan) -> anyhow::Result<Measured> {
+    measured_with_notes(path, plan).map(|(m, _)| m)
+}
+
+/// [`measured`], and one note per plan entry whose search was
+/// generator-bound (its declared capacity is kept: a lower bound is not a
+/// capacity).
+pub fn measured_with_notes(path: &Path, plan: &Plan) -> anyhow::Result<(Measured, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read results file `{}`", path.display()))?;
     let run: RunFile = serde_json::from_str(&text)
@@ -246,8 +257,18 @@ pub fn measured(path: &Path, plan: &Plan) -> anyhow::Result<Measured> {
         source: Some(path.display().to_string()),
         ..Measured::default()
     };
+    let mut notes = Vec::new();
     for e in run.entries {
         let Some(knee_qps) = e.knee_qps else {
+            if let Some(lower) = e.lower_bound_qps
+                && plan.entries.contains_key(&e.id)
+            {
+                notes.push(format!(
+                    "entry `{}`: measured ≥ {} qps, generator-bound (the load generator, not the system, was the limit), so its declared capacity is kept",
+                    e.id,
+                    crate::output::rate(lower)
+                ));
+            }
             continue;
         };
         if !(knee_qps.is_finite() && knee_qps >= 0.0) {
@@ -289,7 +310,7 @@ pub fn measured(path: &Path, plan: &Plan) -> anyhow::Result<Measured> {
             );
         }
     }
-    Ok(measured)
+    Ok((measured, notes))
 }
 
 /// `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.

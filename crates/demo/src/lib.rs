@@ -219,6 +219,9 @@ pub struct EntryResult {
     pub bottleneck: Option<String>,
     /// Measured knee.
     pub knee_qps: Option<f64>,
+    /// Set instead of a knee when the generator, not the system, was the
+    /// limit: the entry's capacity is at least this.
+    pub lower_bound_qps: Option<f64>,
     /// Why the search stopped.
     pub stopped: String,
     /// Run id in the control plane.
@@ -695,6 +698,7 @@ impl Rehearsal<'_> {
             truth_qps: truth.and_then(|t| t.knee_qps),
             bottleneck: truth.and_then(|t| t.bottleneck.clone()),
             knee_qps: result.entries.first().and_then(|e| e.knee_qps),
+            lower_bound_qps: result.entries.first().and_then(|e| e.lower_bound_qps),
             stopped: result
                 .search
                 .as_ref()

@@ -46,6 +46,7 @@ mod client;
 mod config;
 mod data;
 mod error;
+pub mod generator;
 #[cfg(feature = "plan")]
 pub mod from_plan;
 pub mod metrics;

@@ -28,8 +28,9 @@ use crate::client::Pool;
 use crate::data::DataSet;
 use crate::ramp::{Profile, ProfileArrivals};
 use crate::result::{
-    EntryResult, GuardEvent, JourneyResult, Outcome, RUN_SCHEMA, RunMode, RunResult, SearchResult,
-    SearchStep, SecondPoint, SloSpec, StepEntry, TagInfo, rfc3339_utc, unix_ms_now,
+    EntryResult, GeneratorCheck, GuardEvent, JourneyResult, Outcome, RUN_SCHEMA, RunMode,
+    RunResult, SearchResult, SearchStep, SecondPoint, SloSpec, StepEntry, TagInfo, rfc3339_utc,
+    unix_ms_now,
 };
 use crate::scenario::{CStep, Compiled, GuardSpec, LoadProfile, Scenario};
 use crate::search::{Next, Search, Verdict};
@@ -154,6 +155,10 @@ impl Shared {
             http: scenario.http,
             step_started: AtomicU64::new(0),
             active: AtomicU64::new(0),
+            lag_limit: crate::generator::Limits::default().lag_limit(tightest_p99_ms(scenario)),
+            sends: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            max_lag_us: AtomicU64::new(0),
         })
     }
 }
@@ -261,7 +266,7 @@ fn run_result(
     let outcome = if abort.is_some() {
         Outcome::Aborted
     } else if match &search {
-        Some(s) => s.knee_multiple.is_none(),
+        Some(s) => s.knee_multiple.is_none() && s.lower_bound_multiple.is_none(),
         None => entries.iter().any(|e| e.slo_held == Some(false)),
     } {
         Outcome::SloFailed
@@ -343,6 +348,7 @@ fn entry_results(
             },
             knee_qps: None,
             held_qps: None,
+            lower_bound_qps: None,
             series: summary
                 .intervals
                 .iter()
@@ -361,7 +367,10 @@ fn entry_results(
 }
 
 /// The search's steps and verdict, each entry's held rate and knee (an
-/// entry that broke at some step is a bottleneck).
+/// entry that broke at some step is a bottleneck). An entry's knee needs a
+/// break the system made: when the search's verdict is generator-bound, or
+/// the entry broke only at generator-bound steps, its held rate is a lower
+/// bound instead.
 fn search_result(
     steps: Vec<SearchStep>,
     verdict: Verdict,
@@ -374,16 +383,30 @@ fn search_result(
             .filter(|s| s.entries[i].held == Some(true))
             .map(|s| s.entries[i].achieved_rps)
             .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
-        let broke = steps.iter().any(|s| s.entries[i].held == Some(false));
+        let broke = |honest: bool| {
+            steps.iter().any(|s| {
+                s.entries[i].held == Some(false)
+                    && (!honest || !s.generator.as_ref().is_some_and(|g| g.bound))
+            })
+        };
         entry.held_qps = held;
-        if broke {
+        if broke(true) && !verdict.generator_bound {
             entry.knee_qps = held;
             bottlenecks.push(entry.id.clone());
+        } else if broke(false) {
+            entry.lower_bound_qps = held;
         }
     }
+    let (knee_multiple, lower_bound_multiple) = if verdict.generator_bound {
+        (None, verdict.knee)
+    } else {
+        (verdict.knee, None)
+    };
     SearchResult {
         steps,
-        knee_multiple: verdict.knee,
+        knee_multiple,
+        lower_bound_multiple,
+        generator_bound: verdict.generator_bound,
         broken_multiple: verdict.broken,
         confirmed: verdict.confirmed,
         bottlenecks,
@@ -424,6 +447,17 @@ fn area_until(profile: &Profile, t: f64) -> f64 {
         start += p.seconds;
     }
     area
+}
+
+/// The tightest p99 bound of the scenario (entry SLOs and guards), in ms.
+fn tightest_p99_ms(scenario: &Scenario) -> Option<f64> {
+    scenario
+        .entries
+        .iter()
+        .filter_map(|e| e.slo.and_then(|s| s.p99_ms))
+        .chain(scenario.guards.p99_ms)
+        .filter(|ms| ms.is_finite() && *ms > 0.0)
+        .fold(None, |m: Option<f64>, ms| Some(m.map_or(ms, |m| m.min(ms))))
 }
 
 /// Whether `view` holds `slo`; `None` when there is nothing to judge
@@ -603,6 +637,45 @@ impl Controller<'_> {
         p
     }
 
+    /// Whether the generator was the limit during the search step just
+    /// run at `multiple` for `ran` (CPU read at its start: `cpu_before`).
+    fn generator_check(
+        &self,
+        multiple: f64,
+        ran: Duration,
+        cpu_before: Option<Duration>,
+    ) -> GeneratorCheck {
+        let cores = crate::generator::cores();
+        let cpu_share =
+            crate::generator::cpu_share(cpu_before, crate::generator::process_cpu(), ran, cores);
+        let timeout_ms = self.scenario.timeout.as_secs_f64() * 1000.0;
+        let needed_connections: f64 = self
+            .scenario
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let p99_ms = e.slo.and_then(|s| s.p99_ms).unwrap_or(timeout_ms);
+                self.shared.c.entry_rate[i] * multiple * p99_ms / 1000.0
+            })
+            .sum();
+        let dropped = (0..self.scenario.entries.len())
+            .map(|i| self.shared.record(i).phase_view().dropped)
+            .sum();
+        let measured = crate::generator::Measured {
+            sends: self.shared.sends.load(Ordering::Relaxed),
+            late: self.shared.late.load(Ordering::Relaxed),
+            lag_limit_ms: self.shared.lag_limit.as_secs_f64() * 1000.0,
+            max_lag_ms: self.shared.max_lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            dropped,
+            connections: self.scenario.connections as u64,
+            needed_connections,
+            cpu_share,
+            cores,
+        };
+        crate::generator::judge(&crate::generator::Limits::default(), &measured)
+    }
+
     /// Capacity search; returns the steps, the verdict and `∫ multiple dt`.
     async fn search<F: FnMut(&RehearseProgress)>(
         &mut self,
@@ -623,6 +696,10 @@ impl Controller<'_> {
             for i in 0..self.scenario.entries.len() {
                 self.shared.record(i).start_phase();
             }
+            self.shared.sends.store(0, Ordering::Relaxed);
+            self.shared.late.store(0, Ordering::Relaxed);
+            self.shared.max_lag_us.store(0, Ordering::Relaxed);
+            let cpu_before = crate::generator::process_cpu();
             let step_start = Instant::now();
             self.shared.step_started.store(
                 u64::try_from((step_start - self.start).as_millis()).unwrap_or(u64::MAX),
@@ -668,6 +745,8 @@ impl Controller<'_> {
                 })
                 .collect();
             let held = guard_entry.is_none() && entries.iter().all(|e| e.held != Some(false));
+            let generator = self.generator_check(multiple, ran, cpu_before);
+            let generator_bound = generator.bound;
             steps.push(SearchStep {
                 kind: kind.as_str().to_owned(),
                 multiple,
@@ -675,8 +754,9 @@ impl Controller<'_> {
                 duration_s: ran.as_secs_f64(),
                 held,
                 entries,
+                generator: Some(generator),
             });
-            next = search.next(held);
+            next = search.next_step(held, generator_bound);
             if !held && !spec.cooldown.is_zero() && matches!(next, Next::Run { .. }) {
                 // Requests still queued from the broken step finish (and
                 // are recorded in its phase) before the next one starts.
@@ -711,6 +791,15 @@ struct Shared {
     active: AtomicU64,
     /// Milliseconds from the start to the current search step.
     step_started: AtomicU64,
+    /// A send that starts later than this after its intended time is late
+    /// (the generator fell behind its schedule).
+    lag_limit: Duration,
+    /// Sends begun in the current search step.
+    sends: AtomicU64,
+    /// Of those, late ones.
+    late: AtomicU64,
+    /// Largest lag in the current search step (µs).
+    max_lag_us: AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -728,6 +817,17 @@ impl Shared {
 
     fn stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Count a send and how late it starts behind its intended time.
+    fn note_lag(&self, intended: Instant) {
+        let lag = Instant::now().saturating_duration_since(intended);
+        self.sends.fetch_add(1, Ordering::Relaxed);
+        if lag > self.lag_limit {
+            self.late.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.max_lag_us.fetch_max(us, Ordering::Relaxed);
     }
 
     /// The variables a walk starts with: one row of every data set.
@@ -759,6 +859,7 @@ impl Shared {
                 .failure(Instant::now(), ErrorClass::Body);
             return Err(());
         };
+        self.note_lag(intended);
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
             self.record(step.entry).drop_arrival(intended);
             return Err(());

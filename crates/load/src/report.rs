@@ -236,9 +236,11 @@ impl Report {
             ("dropped".to_owned(), r.dropped.to_string()),
         ]);
         if let Some(search) = &r.search {
-            let knee = search
-                .knee_multiple
-                .map_or_else(|| "none".to_owned(), |m| format!("{}×", number(m)));
+            let knee = match (search.knee_multiple, search.lower_bound_multiple) {
+                (Some(m), _) => format!("{}×", number(m)),
+                (None, Some(m)) => format!("≥ {}×, generator-bound", number(m)),
+                (None, None) => "none".to_owned(),
+            };
             facts.push((
                 "capacity search".to_owned(),
                 format!("knee {knee}; {}", search.stopped),
@@ -271,6 +273,10 @@ impl Report {
                 latency_ms: e.latency_ms,
                 verdict: match (e.knee_qps, e.slo_held) {
                     (Some(knee), _) => format!("knee {} rps", number(knee)),
+                    (None, _) if e.lower_bound_qps.is_some() => format!(
+                        "knee ≥ {} rps, generator-bound",
+                        number(e.lower_bound_qps.unwrap_or_default())
+                    ),
                     (None, Some(true)) => "SLO held".to_owned(),
                     (None, Some(false)) => "SLO broken".to_owned(),
                     (None, None) => "—".to_owned(),
@@ -505,6 +511,7 @@ impl RunResult {
             slo_held: None,
             knee_qps: None,
             held_qps: None,
+            lower_bound_qps: None,
             series: s
                 .intervals
                 .iter()

@@ -158,6 +158,12 @@ pub struct EntryResult {
     /// Capacity search: the highest achieved rate at which the SLO held,
     /// whether or not a higher rate broke it (a lower bound of capacity).
     pub held_qps: Option<f64>,
+    /// Capacity search: set instead of `knee_qps` when the entry broke only
+    /// where the generator was the limit (or the search's knee was
+    /// generator-bound): the entry's capacity is at least this, its knee
+    /// unmeasured ("≥ 971 QPS, generator-bound").
+    #[serde(default)]
+    pub lower_bound_qps: Option<f64>,
     /// Per-second series.
     pub series: Vec<SecondPoint>,
 }
@@ -207,8 +213,18 @@ pub struct GuardEvent {
 pub struct SearchResult {
     /// Every step run, in order.
     pub steps: Vec<SearchStep>,
-    /// Highest rate multiple at which every judged entry held its SLO.
+    /// Highest rate multiple at which every judged entry held its SLO,
+    /// when a higher one broke because of the system (`None` when the
+    /// break was the generator's: see `lower_bound_multiple`).
     pub knee_multiple: Option<f64>,
+    /// Highest multiple that held when the lowest multiple that broke was
+    /// a generator-bound step: the knee is at least this, unmeasured.
+    #[serde(default)]
+    pub lower_bound_multiple: Option<f64>,
+    /// Whether the lowest multiple that broke was generator-bound (the
+    /// generator, not the system, was the limit).
+    #[serde(default)]
+    pub generator_bound: bool,
     /// Lowest rate multiple at which some entry broke its SLO.
     pub broken_multiple: Option<f64>,
     /// Whether holding at the knee for the hold time confirmed it.
@@ -234,6 +250,38 @@ pub struct SearchStep {
     pub held: bool,
     /// Per entry during the step.
     pub entries: Vec<StepEntry>,
+    /// Whether the generator kept up during the step (`None` in files
+    /// written before it was measured).
+    #[serde(default)]
+    pub generator: Option<GeneratorCheck>,
+}
+
+/// Whether the generator, not the system, was the limit during a search
+/// step, and the measurements behind the judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorCheck {
+    /// Generator-bound: the step's break (if it broke) says nothing about
+    /// the system.
+    pub bound: bool,
+    /// One sentence per sign found, for people (empty when not bound).
+    pub reasons: Vec<String>,
+    /// Process CPU over the step as a share of `cores` (`None`: unknown on
+    /// this platform).
+    pub cpu_share: Option<f64>,
+    /// Cores the generator could use.
+    pub cores: u64,
+    /// Share of sends that started later than `lag_limit_ms`.
+    pub late_share: f64,
+    /// The lag limit (ms).
+    pub lag_limit_ms: f64,
+    /// Largest lag of a send (ms) behind its intended time.
+    pub max_lag_ms: f64,
+    /// Arrivals and steps dropped at the connection cap.
+    pub dropped: u64,
+    /// The connection cap.
+    pub connections: u64,
+    /// Connections the step's rate needs at the SLO's latency (Little's law).
+    pub needed_connections: f64,
 }
 
 /// One entry during one search step.

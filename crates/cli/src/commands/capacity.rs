@@ -15,15 +15,26 @@ pub fn run(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     let Some(plan) = input::load(&args.common.plan, args.common.format)? else {
         return Ok(super::invalid());
     };
-    let measured = match &args.results {
-        Some(path) => input::measured(path, &plan)?,
-        None => Measured::default(),
+    let (measured, notes) = match &args.results {
+        Some(path) => input::measured_with_notes(path, &plan)?,
+        None => (Measured::default(), Vec::new()),
     };
     let targets = targets::decompose(&plan);
     let table = capacity::table(&plan, &targets, &measured);
     match args.common.format {
-        Format::Json => output::emit_json(&table)?,
-        format => output::emit_page(&page(&table, &measured), format)?,
+        Format::Json => {
+            for note in &notes {
+                eprintln!("note: {note}");
+            }
+            output::emit_json(&table)?
+        }
+        format => {
+            let mut page = page(&table, &measured);
+            for note in notes {
+                page.line(note);
+            }
+            output::emit_page(&page, format)?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -205,8 +205,11 @@ fn describe(step: &Step) -> String {
         Step::Searched(e) => format!(
             "  {}: knee {} (simulator's truth {}), run {} uploaded",
             e.entry,
-            e.knee_qps
-                .map_or("none".to_owned(), |k| format!("{k:.1} QPS")),
+            match (e.knee_qps, e.lower_bound_qps) {
+                (Some(k), _) => format!("{k:.1} QPS"),
+                (None, Some(k)) => format!("≥ {k:.1} QPS, generator-bound"),
+                (None, None) => "none".to_owned(),
+            },
             e.truth_qps.map_or("?".to_owned(), |k| format!("{k:.1}")),
             e.run_id
         ),
@@ -249,7 +252,11 @@ fn summary(demo: &seawall_demo::Demo) -> Page {
             Cell::from(e.entry.clone()),
             Cell::from(e.service.clone()),
             Cell::from(format!("{:.1}", e.target_qps)),
-            Cell::from(e.knee_qps.map_or("–".to_owned(), |k| format!("{k:.1}"))),
+            match (e.knee_qps, e.lower_bound_qps) {
+                (Some(k), _) => Cell::from(format!("{k:.1}")),
+                (None, Some(k)) => Cell::toned(format!("≥ {k:.1} (generator-bound)"), Tone::Warn),
+                (None, None) => Cell::from("–"),
+            },
             Cell::from(e.truth_qps.map_or("–".to_owned(), |k| format!("{k:.1}"))),
             off,
             Cell::from(

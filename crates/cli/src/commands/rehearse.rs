@@ -256,7 +256,13 @@ fn page(r: &RunResult) -> Page {
             format!("{:.2}", e.latency_ms.p50).into(),
             format!("{:.2}", e.latency_ms.p99).into(),
             slo,
-            output::opt(e.knee_qps, output::rate).into(),
+            match (e.knee_qps, e.lower_bound_qps) {
+                (None, Some(lower)) => Cell::toned(
+                    format!("≥ {} (generator-bound)", output::rate(lower)),
+                    Tone::Warn,
+                ),
+                (knee, _) => output::opt(knee, output::rate).into(),
+            },
         ]);
     }
     page.grid(grid);
@@ -267,6 +273,7 @@ fn page(r: &RunResult) -> Page {
             ("multiple", Align::Right),
             ("seconds", Align::Right),
             ("held", Align::Left),
+            ("generator", Align::Left),
         ]);
         for st in &s.steps {
             steps.row(vec![
@@ -278,12 +285,29 @@ fn page(r: &RunResult) -> Page {
                 } else {
                     Cell::toned("no", Tone::Bad)
                 },
+                match &st.generator {
+                    Some(g) if g.bound => Cell::toned("limit", Tone::Warn),
+                    Some(_) => Cell::from("ok"),
+                    None => Cell::from("-"),
+                },
             ]);
         }
         page.grid(steps);
+        for st in &s.steps {
+            if let Some(g) = st.generator.as_ref().filter(|g| g.bound) {
+                page.line(format!(
+                    "generator-bound at ×{:.3}: {}",
+                    st.multiple,
+                    g.reasons.join("; ")
+                ));
+            }
+        }
         page.line(format!(
             "knee: {}  ({}); bottlenecks: {}",
-            output::opt(s.knee_multiple, |m| format!("×{m:.3}")),
+            match (s.knee_multiple, s.lower_bound_multiple) {
+                (None, Some(m)) => format!("≥ ×{m:.3}, generator-bound"),
+                (knee, _) => output::opt(knee, |m| format!("×{m:.3}")),
+            },
             s.stopped,
             if s.bottlenecks.is_empty() {
                 "none".to_owned()

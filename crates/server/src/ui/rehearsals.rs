@@ -91,6 +91,8 @@ pub struct EntryView {
     pub knee_qps: Option<f64>,
     /// Highest rate that held, QPS.
     pub held_qps: Option<f64>,
+    /// Lower bound of capacity when the search was generator-bound, QPS.
+    pub lower_bound_qps: Option<f64>,
     /// Per second.
     pub series: Vec<SecondView>,
 }
@@ -163,6 +165,8 @@ pub struct SearchView {
     pub steps: Vec<StepView>,
     /// Highest multiple that held.
     pub knee_multiple: Option<f64>,
+    /// Highest multiple that held when the generator was the limit.
+    pub lower_bound_multiple: Option<f64>,
     /// Lowest multiple that broke.
     pub broken_multiple: Option<f64>,
     /// Whether the hold confirmed the knee.
@@ -332,6 +336,14 @@ fn run_row(l: &Loaded, tz: &str) -> RunRow {
                 .filter_map(|e| {
                     e.knee_qps
                         .map(|k| (e.id.clone(), format!("{} /s", fmt_num(k))))
+                        .or_else(|| {
+                            e.lower_bound_qps.map(|k| {
+                                (
+                                    e.id.clone(),
+                                    format!("≥ {} /s, generator-bound", fmt_num(k)),
+                                )
+                            })
+                        })
                 })
                 .collect();
         }
@@ -419,7 +431,11 @@ fn entry_row(e: &EntryView) -> EntryRow {
         latency: [l.p50, l.p90, l.p99, l.p999].map(fmt_num),
         slo,
         held: e.slo_held,
-        knee: e.knee_qps.map(fmt_num).unwrap_or_default(),
+        knee: match (e.knee_qps, e.lower_bound_qps) {
+            (Some(k), _) => fmt_num(k),
+            (None, Some(k)) => format!("≥ {} (generator-bound)", fmt_num(k)),
+            (None, None) => String::new(),
+        },
         held_qps: e.held_qps.map(fmt_num).unwrap_or_default(),
     }
 }
@@ -699,8 +715,11 @@ async fn detail(
                 .collect();
             page.search_summary = Some(format!(
                 "knee {}{}; broke at {}; bottlenecks: {}. {}",
-                s.knee_multiple
-                    .map_or_else(|| "not found".to_owned(), |m| format!("{}×", fmt_num(m))),
+                match (s.knee_multiple, s.lower_bound_multiple) {
+                    (Some(m), _) => format!("{}×", fmt_num(m)),
+                    (None, Some(m)) => format!("≥ {}×, generator-bound", fmt_num(m)),
+                    (None, None) => "not found".to_owned(),
+                },
                 if s.confirmed {
                     " (confirmed by the hold)"
                 } else {
