@@ -12,12 +12,26 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync {
     /// The current instant, in nanoseconds since the clock's origin.
     fn now_nanos(&self) -> u64;
+
+    /// Wall-clock time in milliseconds since the Unix epoch, for leases
+    /// that must end at an agreed instant (a fault's `expires_at_ms`). The
+    /// system clock by default; [`ManualClock`] reads its own instant as
+    /// time since the epoch, so tests move leases by hand.
+    fn unix_millis(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     #[inline]
     fn now_nanos(&self) -> u64 {
         (**self).now_nanos()
+    }
+
+    fn unix_millis(&self) -> u64 {
+        (**self).unix_millis()
     }
 }
 
@@ -146,6 +160,11 @@ impl Clock for ManualClock {
     #[inline]
     fn now_nanos(&self) -> u64 {
         self.nanos.load(Ordering::Acquire)
+    }
+
+    /// The manual instant, read as time since the Unix epoch.
+    fn unix_millis(&self) -> u64 {
+        self.now_nanos() / 1_000_000
     }
 }
 

@@ -877,6 +877,11 @@ impl<C: Clock> Guard<C> {
                 .faults
                 .iter()
                 .filter(|f| test || f.rule.force)
+                .filter(|f| {
+                    f.rule
+                        .expires_at_ms
+                        .is_none_or(|end| self.clock.unix_millis() < end)
+                })
                 .find(|f| f.pick())
                 .map(|f| Fault {
                     rule_id: Arc::clone(&f.id),

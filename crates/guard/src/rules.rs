@@ -199,6 +199,12 @@ pub struct FaultRule {
     /// Also inject into real (untagged) traffic.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// The fault's lease: from this instant (Unix milliseconds, by the
+    /// guard's [`Clock::unix_millis`](crate::clock::Clock::unix_millis))
+    /// on, the guard injects nothing for this rule, whether or not the
+    /// control plane ever removes it (a drill's fault ends by itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
 }
 
 /// One protected resource (an API, a route, a downstream call) and its rules.

@@ -1421,6 +1421,7 @@ mod tests {
                 notes: None,
                 at: At::default(),
             }],
+            drill: None,
             at: at("emergency_plans.scale-db", 80, &["owner"]),
         }
     }

@@ -1141,8 +1141,110 @@ pub struct EmergencyPlan {
     pub approval: Approval,
     /// Drills run so far.
     pub drills: Vec<Drill>,
+    /// How to drill it (`drill`): the fault to inject and what to expect.
+    pub drill: Option<DrillSpec>,
     /// Where it is defined.
     pub at: At,
+}
+
+/// How an emergency plan is drilled (`emergency_plans.<id>.drill`): the
+/// fault a drill injects during a tagged rehearsal, and whether the SLO is
+/// expected to hold or to break while the plan runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillSpec {
+    /// The fault to inject.
+    pub fault: DrillFault,
+    /// What the SLO does during the drill.
+    pub expect: DrillExpect,
+    /// The rehearsal scenario that drives the tagged traffic, if named.
+    pub scenario: Option<String>,
+    /// How long the fault's lease lasts, in seconds (default 600): the
+    /// fault is removed by itself after this, even if Seawall is down.
+    pub lease_seconds: f64,
+    /// Where the `drill` map is, with its keys' locations.
+    pub at: At,
+    /// Where the `fault` map is, with its keys' locations.
+    pub fault_at: At,
+}
+
+/// Default lease of a drill's fault, in seconds.
+pub const DEFAULT_DRILL_LEASE_SECONDS: f64 = 600.0;
+
+/// Longest lease of a drill's fault, in seconds (one hour).
+pub const MAX_DRILL_LEASE_SECONDS: f64 = 3_600.0;
+
+/// Where a drill's fault goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DrillFault {
+    /// The guard's fault injection, on tagged test traffic only.
+    Guard {
+        /// An entry (one guard resource) or a service (every resource of
+        /// its rules).
+        target: FaultTarget,
+        /// Delay each faulted request by this many milliseconds.
+        delay_ms: Option<u64>,
+        /// Answer faulted requests with this status instead.
+        abort_status: Option<u16>,
+        /// Share (0–100) of tagged requests that get the fault.
+        percent: f64,
+    },
+    /// The simulator's drill switch on one node (`PUT /_sim/fault`).
+    Sim {
+        /// Service or partner id.
+        node: String,
+        /// Slow or failing.
+        kind: SimFaultKind,
+    },
+}
+
+/// What a guard drill fault is applied to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultTarget {
+    /// One entry.
+    Entry(String),
+    /// Every resource of a service.
+    Service(String),
+}
+
+/// The simulator's drill switch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SimFaultKind {
+    /// Every request takes `ms` longer.
+    Slow {
+        /// Added latency, milliseconds.
+        ms: f64,
+    },
+    /// This share (0–1) of requests fails.
+    Fail {
+        /// Share of failed requests.
+        ratio: f64,
+    },
+}
+
+/// What a drill expects of the SLO while the plan runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillExpect {
+    /// The plan keeps the SLO.
+    #[default]
+    Hold,
+    /// The SLO breaks (the plan limits the damage but cannot prevent it).
+    Break,
+}
+
+impl DrillExpect {
+    /// Every value, in the order of the plan's spelling.
+    pub const ALL: [DrillExpect; 2] = [DrillExpect::Hold, DrillExpect::Break];
+
+    /// The plan's spelling (`hold`, `break`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillExpect::Hold => "hold",
+            DrillExpect::Break => "break",
+        }
+    }
 }
 
 /// Plan-wide settings of emergency actions (`emergency`).

@@ -1632,6 +1632,7 @@ fn emergency_plan(cx: &mut Cx, node: &Node, path: &str) -> Option<EmergencyPlan>
             "expected_minutes",
             "approval",
             "drills",
+            "drill",
         ],
     )?;
     let phase = o
@@ -1698,7 +1699,187 @@ fn emergency_plan(cx: &mut Cx, node: &Node, path: &str) -> Option<EmergencyPlan>
             .map(|i| Approval::ALL[i])
             .unwrap_or_default(),
         drills,
+        drill: o.with(cx, "drill", drill_spec),
         at: o.at(),
+    })
+}
+
+/// `emergency_plans.<id>.drill`: `{fault, expect, scenario, lease}`.
+fn drill_spec(cx: &mut Cx, node: &Node, path: &str) -> Option<DrillSpec> {
+    let o = cx.obj(node, path, &["fault", "expect", "scenario", "lease"])?;
+    let expect = o
+        .with(cx, "expect", |cx, n, p| {
+            cx.choice(n, p, &DrillExpect::ALL.map(DrillExpect::as_str))
+        })
+        .map(|i| DrillExpect::ALL[i]);
+    let lease_seconds = match o.get("lease") {
+        None => Some(DEFAULT_DRILL_LEASE_SECONDS),
+        Some(n) => {
+            let p = o.path("lease");
+            cx.duration(n, &p).and_then(|s| {
+                if s > 0.0 && s <= MAX_DRILL_LEASE_SECONDS {
+                    Some(s)
+                } else {
+                    cx.error(
+                        "E031",
+                        &p,
+                        n.loc,
+                        format!("`{p}` must be more than 0 and at most 1h, found {s} s"),
+                        Some("a fault's lease is short: write e.g. `lease: 10m`".to_string()),
+                    );
+                    None
+                }
+            })
+        }
+    };
+    let fault_node = o.req(cx, "fault", "the fault to inject: {entry|service|sim: …}")?;
+    let fp = o.path("fault");
+    let f = cx.obj(
+        fault_node,
+        &fp,
+        &[
+            "entry",
+            "service",
+            "sim",
+            "delay_ms",
+            "abort_status",
+            "percent",
+            "kind",
+            "ms",
+            "ratio",
+        ],
+    )?;
+    let named: Vec<&str> = ["entry", "service", "sim"]
+        .into_iter()
+        .filter(|k| f.get(k).is_some())
+        .collect();
+    if named.len() != 1 {
+        let (code, msg) = if named.is_empty() {
+            ("E011", format!("`{fp}` names no target"))
+        } else {
+            (
+                "E013",
+                format!("`{fp}` names {} targets: {}", named.len(), named.join(", ")),
+            )
+        };
+        cx.error(
+            code,
+            &fp,
+            f.loc,
+            msg,
+            Some(
+                "name exactly one of `entry` or `service` (the guard's fault on tagged traffic) \
+                 or `sim` (the simulator's drill switch)"
+                    .to_string(),
+            ),
+        );
+        return None;
+    }
+    let fault = if named[0] == "sim" {
+        let node = req_string(cx, &f, "sim", "a service or partner id")?;
+        let kind = f
+            .req(cx, "kind", "slow or fail")
+            .and_then(|n| cx.choice(n, &f.path("kind"), &["slow", "fail"]))?;
+        let kind = if kind == 0 {
+            let ms = f
+                .req(cx, "ms", "the added latency in milliseconds")
+                .and_then(|n| cx.non_negative(n, &f.path("ms")))?;
+            SimFaultKind::Slow { ms }
+        } else {
+            let ratio = f
+                .req(cx, "ratio", "the share of requests that fail, 0 to 1")
+                .and_then(|n| cx.unit(n, &f.path("ratio")))?;
+            SimFaultKind::Fail { ratio }
+        };
+        DrillFault::Sim { node, kind }
+    } else {
+        let id = req_string(cx, &f, named[0], "an id")?;
+        let target = if named[0] == "entry" {
+            FaultTarget::Entry(id)
+        } else {
+            FaultTarget::Service(id)
+        };
+        let delay_ms = f
+            .with(cx, "delay_ms", |cx, n, p| cx.non_negative(n, p))
+            .map(|v| v.round() as u64);
+        let abort_status = f.with(cx, "abort_status", |cx, n, p| {
+            let v = cx.num(n, p)?;
+            if v.fract() == 0.0 && (100.0..=599.0).contains(&v) {
+                Some(v as u16)
+            } else {
+                cx.error(
+                    "E031",
+                    p,
+                    n.loc,
+                    format!("`{p}` must be an HTTP status (100–599), found {v}"),
+                    Some("write e.g. `abort_status: 503`".to_string()),
+                );
+                None
+            }
+        });
+        let percent = f.with(cx, "percent", |cx, n, p| {
+            let v = cx.num(n, p)?;
+            if v > 0.0 && v <= 100.0 {
+                Some(v)
+            } else {
+                cx.error(
+                    "E031",
+                    p,
+                    n.loc,
+                    format!("`{p}` must be more than 0 and at most 100, found {v}"),
+                    Some(
+                        "write the share of tagged requests to fault, e.g. `percent: 50`"
+                            .to_string(),
+                    ),
+                );
+                None
+            }
+        });
+        if f.get("delay_ms").is_some() && f.get("abort_status").is_some() {
+            cx.error(
+                "E013",
+                &fp,
+                f.loc,
+                format!("`{fp}` has both `delay_ms` and `abort_status`"),
+                Some(
+                    "a fault either delays (`delay_ms`) or fails (`abort_status`): keep one"
+                        .to_string(),
+                ),
+            );
+            return None;
+        }
+        if delay_ms.is_none() && abort_status.is_none() {
+            if f.get("delay_ms").is_none() && f.get("abort_status").is_none() {
+                cx.error(
+                    "E011",
+                    &fp,
+                    f.loc,
+                    format!("`{fp}` has neither `delay_ms` nor `abort_status`"),
+                    Some("add `delay_ms: 300` (slow) or `abort_status: 503` (failing)".to_string()),
+                );
+            }
+            return None;
+        }
+        DrillFault::Guard {
+            target,
+            delay_ms,
+            abort_status,
+            percent: match f.get("percent") {
+                Some(_) => percent?,
+                None => 100.0,
+            },
+        }
+    };
+    Some(DrillSpec {
+        fault,
+        expect: match o.get("expect") {
+            Some(_) => expect?,
+            None => DrillExpect::Hold,
+        },
+        scenario: opt_string(cx, &o, "scenario"),
+        lease_seconds: lease_seconds?,
+        at: o.at(),
+        fault_at: f.at(),
     })
 }
 

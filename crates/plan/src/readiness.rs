@@ -512,6 +512,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
+            drill: None,
             at: Default::default(),
         }
     }

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use crate::decode::{Cx, did_you_mean};
 use crate::diag::{Loc, Location};
 use crate::graph::Graph;
-use crate::model::{Action, GoalSource, Plan, Strength, Trigger};
+use crate::model::{
+    Action, DrillFault, DrillSpec, FaultTarget, GoalSource, Plan, Strength, Trigger,
+};
 use crate::outbound;
 
 fn dangling<'a>(
@@ -331,6 +333,11 @@ fn emergency_plans(plan: &Plan, cx: &mut Cx) {
         .iter()
         .filter_map(|h| outbound::parse_allow(h).ok())
         .collect();
+    for ch in &plan.oncall.channels {
+        if let Some(url) = &ch.webhook {
+            guard_channel_host(cx, &ch.at.field("webhook"), &ch.id, url, &allow);
+        }
+    }
     for ep in plan.emergency_plans.values() {
         if let Some(l) = &ep.line {
             check!(cx, ep.at.field("line"), "business line", l, lines);
@@ -356,6 +363,9 @@ fn emergency_plans(plan: &Plan, cx: &mut Cx) {
                 );
             }
             _ => {}
+        }
+        if let Some(d) = &ep.drill {
+            drill(plan, cx, d);
         }
         for (i, a) in ep.actions.iter().enumerate() {
             let action_at = ep.action_at.get(i);
@@ -461,6 +471,59 @@ fn guard_host(cx: &mut Cx, at: &Location, url: &str, allow: &[outbound::Allow]) 
             format!("`{url}` calls {host}, which is {why}; Seawall does not call such hosts unless the plan allows them"),
             Some(format!("point the action at the service's own address, or, if this host is really meant, list it: `emergency: {{allow_hosts: [\"{host}\"]}}`")),
         );
+    }
+}
+
+/// E080 when an on-call channel's written webhook points at loopback,
+/// link-local or a metadata address that `emergency.allow_hosts` does not
+/// list: pages are requests the control plane makes, like actions' (a
+/// name resolving to such an address is refused by the pager before it
+/// connects).
+fn guard_channel_host(cx: &mut Cx, at: &Location, id: &str, url: &str, allow: &[outbound::Allow]) {
+    let Ok(host) = outbound::url_host(url) else {
+        return;
+    };
+    if let Some(why) = outbound::refused(&host)
+        && !outbound::allowed(&host, allow)
+    {
+        cx.error(
+            "E080",
+            &at.path,
+            at.loc_of(),
+            format!("on-call channel `{id}` posts to {host}, which is {why}; Seawall does not call such hosts unless the plan allows them"),
+            Some(format!("give the IM provider's webhook URL, or, if this host is really meant (a relay), list it: `emergency: {{allow_hosts: [\"{host}\"]}}`")),
+        );
+    }
+}
+
+/// A drill's fault target and scenario must exist.
+fn drill(plan: &Plan, cx: &mut Cx, d: &DrillSpec) {
+    match &d.fault {
+        DrillFault::Guard {
+            target: FaultTarget::Entry(e),
+            ..
+        } => check!(cx, d.fault_at.field("entry"), "entry", e, plan.entries),
+        DrillFault::Guard {
+            target: FaultTarget::Service(s),
+            ..
+        } => check!(cx, d.fault_at.field("service"), "service", s, plan.services),
+        DrillFault::Sim { node, .. } => {
+            if !plan.services.contains_key(node) && !plan.partners.contains_key(node) {
+                dangling(
+                    cx,
+                    &d.fault_at.field("sim"),
+                    "service or partner",
+                    node,
+                    plan.services
+                        .keys()
+                        .chain(plan.partners.keys())
+                        .map(String::as_str),
+                );
+            }
+        }
+    }
+    if let Some(sc) = &d.scenario {
+        check!(cx, d.at.field("scenario"), "rehearsal", sc, plan.rehearsals);
     }
 }
 

@@ -65,7 +65,8 @@ impl Fault {
     }
 }
 
-/// The body of `PUT /_sim/fault`: `{"target": "coupon-svc", "fault": {"kind": "fail", "ratio": 1}}`.
+/// The body of `PUT /_sim/fault`: `{"target": "coupon-svc", "fault": {"kind": "fail", "ratio": 1}}`,
+/// optionally with `"ttl_ms": 60000`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRequest {
@@ -73,6 +74,10 @@ pub struct FaultRequest {
     pub target: String,
     /// The switch to set.
     pub fault: Fault,
+    /// How long the switch lasts, in milliseconds; after it the node is
+    /// normal again by itself (a drill's lease). Absent: until changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
 }
 
 #[cfg(test)]

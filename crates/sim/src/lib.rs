@@ -217,7 +217,19 @@ impl Sim {
 
     /// Set the drill switch of a service or partner (`Fault::None` clears it).
     pub fn set_fault(&self, target: &str, fault: Fault) -> Result<(), SimError> {
-        self.world.set_fault(target, fault)
+        self.world.set_fault(target, fault, None)
+    }
+
+    /// Set the drill switch for `ttl` only: after it the node behaves
+    /// normally again by itself (a drill's lease), whether or not anyone
+    /// clears it.
+    pub fn set_fault_for(
+        &self,
+        target: &str,
+        fault: Fault,
+        ttl: std::time::Duration,
+    ) -> Result<(), SimError> {
+        self.world.set_fault(target, fault, Some(ttl))
     }
 
     /// Stop accepting, let in-flight requests finish (up to 2 s), and wait

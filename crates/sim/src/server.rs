@@ -91,7 +91,8 @@ pub(crate) struct NodeState {
     seq: AtomicU64,
     /// Start of the latest admitted request (the FIFO server's clock).
     last_start: Mutex<Option<Instant>>,
-    fault: Mutex<Fault>,
+    /// The drill switch and, when it has a TTL, the instant it ends.
+    fault: Mutex<(Fault, Option<Instant>)>,
     cells: Cells,
     /// Per edge: requests that have used it (spreads fractional calls).
     edge_seq: Vec<AtomicU64>,
@@ -100,8 +101,12 @@ pub(crate) struct NodeState {
 }
 
 impl NodeState {
+    /// The switch in force: `none` once its TTL has passed.
     fn fault(&self) -> Fault {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner)
+        match *self.fault.lock().unwrap_or_else(PoisonError::into_inner) {
+            (_, Some(end)) if Instant::now() >= end => Fault::None,
+            (fault, _) => fault,
+        }
     }
 }
 
@@ -127,7 +132,7 @@ impl World {
             .map(|n| NodeState {
                 seq: AtomicU64::new(0),
                 last_start: Mutex::new(None),
-                fault: Mutex::new(Fault::None),
+                fault: Mutex::new((Fault::None, None)),
                 cells: Cells::default(),
                 edge_seq: n.edges.iter().map(|_| AtomicU64::new(0)).collect(),
                 caller: HeaderValue::from_str(&n.id).ok(),
@@ -220,7 +225,12 @@ impl World {
         }
     }
 
-    pub fn set_fault(&self, target: &str, fault: Fault) -> Result<(), SimError> {
+    pub fn set_fault(
+        &self,
+        target: &str,
+        fault: Fault,
+        ttl: Option<Duration>,
+    ) -> Result<(), SimError> {
         fault.validate()?;
         let Some(&i) = self.topo.index.get(target) else {
             return Err(SimError::UnknownTarget {
@@ -237,7 +247,8 @@ impl World {
         *self.nodes[i]
             .fault
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = fault;
+            .unwrap_or_else(PoisonError::into_inner) =
+            (fault, ttl.and_then(|t| Instant::now().checked_add(t)));
         Ok(())
     }
 }
@@ -709,7 +720,8 @@ async fn control(world: &World, req: Request<Incoming>) -> Response<Body> {
                     );
                 }
             };
-            match world.set_fault(&request.target, request.fault) {
+            let ttl = request.ttl_ms.map(Duration::from_millis);
+            match world.set_fault(&request.target, request.fault, ttl) {
                 Ok(()) => json(
                     StatusCode::OK,
                     serde_json::to_vec(&request).unwrap_or_default(),
@@ -828,7 +840,7 @@ mod tests {
         let state = NodeState {
             seq: AtomicU64::new(0),
             last_start: Mutex::new(None),
-            fault: Mutex::new(Fault::None),
+            fault: Mutex::new((Fault::None, None)),
             cells: Cells::default(),
             edge_seq: Vec::new(),
             caller: None,

@@ -356,6 +356,45 @@ resources:
 }
 
 #[test]
+fn a_fault_lease_ends_by_the_guards_own_clock() {
+    // The manual clock starts at 1,000 s after the epoch: the lease ends
+    // at 1,005 s, and nothing but the clock moves in between.
+    let (g, clock) = guard(
+        "version: 1
+upstreams: { primary: { shadow_safe: true } }
+resources:
+  - name: drill
+    routes: [{ path: /drill }]
+    faults:
+      - { id: leased, percent: 100, abort_status: 503, expires_at_ms: 1005000 }
+",
+    );
+    let tag = [("x-seawall-test", "drill")];
+    let faulted = || {
+        g.evaluate(&RequestParts::new("GET", "/drill").with_headers(&tag))
+            .fault
+            .map(|f| f.action)
+    };
+    assert_eq!(faulted(), Some(FaultAction::Abort(503)));
+    assert_eq!(
+        g.evaluate(&RequestParts::new("GET", "/drill")).fault,
+        None,
+        "untagged traffic never gets the fault"
+    );
+    clock.advance(Duration::from_millis(4_999));
+    assert_eq!(
+        faulted(),
+        Some(FaultAction::Abort(503)),
+        "1 ms before the end"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(faulted(), None, "the lease ended");
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(faulted(), None);
+    assert_eq!(g.stats("leased").map(|s| s.injected), Some(2));
+}
+
+#[test]
 fn bad_request_level_rules_are_refused_and_change_nothing() {
     let (g, _) = guard(ROUTES);
     let bad = [

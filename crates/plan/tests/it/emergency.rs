@@ -4,8 +4,9 @@
 //! L015 for a `scale` action nothing can execute.
 
 use seawall_plan::model::{
-    Action, Approval, DEFAULT_ACK_TIMEOUT_SECONDS, DEFAULT_WARMUP_RATE, DEFAULT_WEBHOOK_RETRIES,
-    DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
+    Action, Approval, DEFAULT_ACK_TIMEOUT_SECONDS, DEFAULT_DRILL_LEASE_SECONDS,
+    DEFAULT_WARMUP_RATE, DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT_SECONDS, DrillExpect,
+    DrillFault, FaultTarget, SimFaultKind,
 };
 
 use crate::common::{carnival, plan};
@@ -120,6 +121,36 @@ fn allow_hosts_is_what_lets_loopback_through() {
     assert!(help.contains("allow_hosts: [\"127.0.0.1\"]"), "{help}");
 }
 
+/// An on-call channel's webhook is a request the control plane makes:
+/// loopback and metadata hosts get E080 as actions' URLs do, unless
+/// `emergency.allow_hosts` lists them (a name that resolves to such an
+/// address is refused by the pager before it connects).
+#[test]
+fn channel_webhooks_to_loopback_or_metadata_are_e080_unless_allowed() {
+    for (url, host) in [
+        ("http://127.0.0.1:8080/hook", "127.0.0.1"),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "169.254.169.254",
+        ),
+        ("http://localhost/hook", "localhost"),
+        ("http://[::1]/hook", "::1"),
+    ] {
+        let body =
+            format!("oncall:\n  channels:\n    war-room: {{kind: slack, webhook: \"{url}\"}}\n");
+        let d = seawall_plan::parse(&format!("{HEAD}{body}"), "p.yaml").expect_err(url);
+        assert_eq!(d.0.len(), 1, "{}", d.render());
+        assert_eq!(d.0[0].code, "E080", "{url}: {}", d.render());
+        assert!(d.0[0].message.contains("war-room"), "{}", d.0[0].message);
+        plan(&format!(
+            "{HEAD}emergency: {{allow_hosts: [\"{host}\"]}}\n{body}"
+        ));
+    }
+    plan(&format!(
+        "{HEAD}oncall:\n  channels:\n    war-room: {{kind: slack, webhook: \"https://hooks.slack.com/services/T/B/x\"}}\n"
+    ));
+}
+
 #[test]
 fn carnival_values() {
     let p = carnival();
@@ -161,4 +192,51 @@ fn scale_without_kubernetes_is_l015_at_the_action() {
     assert_eq!(f[0].location.path, "emergency_plans.up.actions[0].service");
     assert_eq!((f[0].location.line, f[0].location.column), (6, 28));
     assert!(f[0].message.contains("cannot execute"), "{}", f[0].message);
+}
+
+#[test]
+fn drill_keys_and_their_defaults() {
+    let p = plan(&format!(
+        "{HEAD}services:\n  api: {{instances: 2}}\nentries:\n  home: {{service: api}}\n\
+         partners:\n  pay: {{}}\n\
+         emergency_plans:\n  \
+         a: {{phase: during, trigger: manual, drill: {{fault: {{entry: home, abort_status: 503}}}}}}\n  \
+         b: {{phase: during, trigger: manual, drill: {{expect: break, lease: 90s,\n      \
+         fault: {{service: api, delay_ms: 250, percent: 40}}}}}}\n  \
+         c: {{phase: during, trigger: manual, drill: {{fault: {{sim: pay, kind: fail, ratio: 0.5}}}}}}\n  \
+         d: {{phase: during, trigger: manual}}\n"
+    ));
+    let drill = |id: &str| p.emergency_plans[id].drill.clone();
+    let a = drill("a").expect("a drill");
+    assert_eq!(
+        a.fault,
+        DrillFault::Guard {
+            target: FaultTarget::Entry("home".into()),
+            delay_ms: None,
+            abort_status: Some(503),
+            percent: 100.0
+        }
+    );
+    assert_eq!(a.expect, DrillExpect::Hold);
+    assert_eq!(a.lease_seconds, DEFAULT_DRILL_LEASE_SECONDS);
+    assert_eq!(a.scenario, None);
+    let b = drill("b").expect("b drill");
+    assert_eq!(
+        b.fault,
+        DrillFault::Guard {
+            target: FaultTarget::Service("api".into()),
+            delay_ms: Some(250),
+            abort_status: None,
+            percent: 40.0
+        }
+    );
+    assert_eq!((b.expect, b.lease_seconds), (DrillExpect::Break, 90.0));
+    assert_eq!(
+        drill("c").map(|c| c.fault),
+        Some(DrillFault::Sim {
+            node: "pay".into(),
+            kind: SimFaultKind::Fail { ratio: 0.5 }
+        })
+    );
+    assert!(drill("d").is_none(), "the key is optional");
 }

@@ -434,6 +434,36 @@ async fn bad_fault_requests_get_clear_errors() {
         Some(Fault::Slow { ms: 50.0 })
     );
 
+    // A switch with a TTL ends by itself (a drill's lease): one of a
+    // minute is in force, one of 1 ms is gone after 20 ms with nobody
+    // clearing it.
+    let (status, body) =
+        put(r#"{"target":"pay","fault":{"kind":"fail","ratio":1},"ttl_ms":60000}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ttl_ms"], 60000);
+    assert_eq!(
+        sim.counters().get("pay").map(|p| p.fault),
+        Some(Fault::Fail { ratio: 1.0 })
+    );
+    let (status, _) = put(r#"{"target":"pay","fault":{"kind":"fail","ratio":1},"ttl_ms":1}"#).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        sim.counters().get("pay").map(|p| p.fault),
+        Some(Fault::None)
+    );
+    sim.set_fault_for(
+        "sms",
+        Fault::Slow { ms: 5.0 },
+        std::time::Duration::from_millis(1),
+    )
+    .expect("ttl");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        sim.counters().get("sms").map(|p| p.fault),
+        Some(Fault::None)
+    );
+
     // POST /_sim/reset zeroes the counters.
     let _ = post(&url(&sim, "buy"), &[]).await;
     let reset = format!("http://{}/_sim/reset", sim.addr("shop").expect("addr"));
