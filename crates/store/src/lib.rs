@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 mod api_shapes;
 pub mod audit;
+pub mod drill;
 pub mod emergency;
 mod error;
 pub mod incident;
@@ -37,6 +38,7 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use drill::{DrillWrite, StoredDrill};
 pub use emergency::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
 pub use error::StoreError;
 pub use incident::{IncidentWrite, StoredIncident};
@@ -730,6 +732,27 @@ pub trait Store: Send + Sync + 'static {
         version: i64,
         update: &IncidentWrite,
     ) -> Result<StoredIncident>;
+
+    // ------------------------------------------------------------ drills
+    /// Store a new drill at version 1 with its audit entry (target
+    /// `drill:<id>`). NotFound if the event does not exist; Conflict if an
+    /// unfinished drill of the same plan exists for the event.
+    async fn create_drill(&self, ctx: &Ctx, event_id: i64, new: &DrillWrite)
+    -> Result<StoredDrill>;
+    /// One drill.
+    async fn drill(&self, id: i64) -> Result<Option<StoredDrill>>;
+    /// An event's drills, oldest first.
+    async fn drills(&self, event_id: i64) -> Result<Vec<StoredDrill>>;
+    /// Replace drill `id`'s state if it is still at `version` (it becomes
+    /// `version + 1`), with the update's audit entry, in one transaction.
+    /// NotFound if absent; Conflict if the drill is at another version.
+    async fn update_drill(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        version: i64,
+        update: &DrillWrite,
+    ) -> Result<StoredDrill>;
 
     // ------------------------------------------------------------ audit
     /// Append an entry that goes with no other change (e.g. a denied

@@ -86,6 +86,7 @@ macro_rules! sql_store {
         use $crate::monitoring::{self as mon, HistoryPoint, StoredTransition};
         use $crate::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
         use $crate::{IncidentWrite, StoredIncident};
+        use $crate::{DrillWrite, StoredDrill};
 
         type Conn = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
@@ -114,6 +115,54 @@ macro_rules! sql_store {
                      someone else changed it; read it again"
                 )));
             }
+            Ok(())
+        }
+
+        /// The new status, finished flag and state of a versioned row
+        /// (emergency runs, drills), with its audit action and detail.
+        struct Versioned<'a> {
+            status: &'a str,
+            finished: bool,
+            state: &'a str,
+            action: &'a str,
+            detail: &'a serde_json::Value,
+        }
+
+        /// Updates row `id` of `table` (one of the store's own tables with
+        /// `status`, `finished`, `state`, `version` and `updated_ms`) from
+        /// `version` to `version + 1`, with its audit entry on target
+        /// `<what>:<id>`, inside the caller's write transaction; a stale
+        /// `version` is refused first.
+        async fn update_versioned(
+            conn: &mut Conn,
+            ctx: &Ctx,
+            table: &'static str,
+            (what, target): (&str, &str),
+            id: i64,
+            version: i64,
+            w: Versioned<'_>,
+        ) -> Result<()> {
+            expect_version(conn, table, what, id, version).await?;
+            let sql = sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET status = $1, finished = $2, state = $3, \
+                 version = version + 1, updated_ms = $4 WHERE id = $5 AND version = $6"
+            ));
+            sqlx::query(sql)
+                .bind(w.status)
+                .bind(i32::from(w.finished))
+                .bind(w.state)
+                .bind(ctx.at_ms)
+                .bind(id)
+                .bind(version)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
+            let mut detail = w.detail.clone();
+            if let Some(obj) = detail.as_object_mut() {
+                obj.insert("status".into(), json!(w.status));
+                obj.insert("version".into(), json!(version + 1));
+            }
+            append(conn, ctx, w.action, &format!("{target}:{id}"), &detail).await?;
             Ok(())
         }
 
@@ -438,6 +487,23 @@ macro_rules! sql_store {
                 state: r.try_get("state")?,
                 escalation: r.try_get("escalation")?,
                 next_page_ms: r.try_get("next_page_ms")?,
+                version: r.try_get("version")?,
+                created_ms: r.try_get("created_ms")?,
+                updated_ms: r.try_get("updated_ms")?,
+            })
+        }
+
+        const DRILL: &str = "SELECT id, event_id, plan_id, status, finished, state, version, \
+            created_ms, updated_ms FROM drills";
+
+        fn drill_row(r: &DbRow) -> Result<StoredDrill> {
+            Ok(StoredDrill {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                plan_id: r.try_get("plan_id")?,
+                status: r.try_get("status")?,
+                finished: r.try_get::<i32, _>("finished")? != 0,
+                state: r.try_get("state")?,
                 version: r.try_get("version")?,
                 created_ms: r.try_get("created_ms")?,
                 updated_ms: r.try_get("updated_ms")?,
@@ -1503,33 +1569,15 @@ macro_rules! sql_store {
                 update: &EmergencyRunUpdate,
             ) -> Result<EmergencyRun> {
                 let mut tx = self.begin_write().await?;
-                expect_version(&mut tx, "emergency_runs", "emergency run", id, version).await?;
-                sqlx::query(
-                    "UPDATE emergency_runs SET status = $1, finished = $2, state = $3, \
-                     version = version + 1, updated_ms = $4 WHERE id = $5 AND version = $6",
-                )
-                .bind(&update.status)
-                .bind(i32::from(update.finished))
-                .bind(&update.state)
-                .bind(ctx.at_ms)
-                .bind(id)
-                .bind(version)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                let mut detail = update.detail.clone();
-                if let Some(obj) = detail.as_object_mut() {
-                    obj.insert("status".into(), json!(update.status));
-                    obj.insert("version".into(), json!(version + 1));
-                }
-                append(
-                    &mut tx,
-                    ctx,
-                    &update.action,
-                    &format!("emergency_run:{id}"),
-                    &detail,
-                )
-                .await?;
+                let w = Versioned {
+                    status: &update.status,
+                    finished: update.finished,
+                    state: &update.state,
+                    action: &update.action,
+                    detail: &update.detail,
+                };
+                let names = ("emergency run", "emergency_run");
+                update_versioned(&mut tx, ctx, "emergency_runs", names, id, version, w).await?;
                 let sql = sqlx::AssertSqlSafe(format!("{EMERGENCY_RUN} WHERE id = $1"));
                 let row = sqlx::query(sql).bind(id).fetch_one(&mut *tx).await?;
                 let run = emergency_run_row(&row)?;
@@ -1659,6 +1707,100 @@ macro_rules! sql_store {
                 let incident = incident_row(&row)?;
                 tx.commit().await?;
                 Ok(incident)
+            }
+
+            async fn create_drill(
+                &self,
+                ctx: &Ctx,
+                event_id: i64,
+                new: &DrillWrite,
+            ) -> Result<StoredDrill> {
+                let mut tx = self.begin_write().await?;
+                let slug = event_slug(&mut tx, event_id).await?;
+                if !new.finished {
+                    let open = sqlx::query(
+                        "SELECT id FROM drills WHERE event_id = $1 AND plan_id = $2 AND finished = 0",
+                    )
+                    .bind(event_id)
+                    .bind(&new.plan_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(open) = open {
+                        let id: i64 = open.try_get(0)?;
+                        return Err(StoreError::Conflict(format!(
+                            "drill {id} of emergency plan `{}` is still running; \
+                             wait for its verdict or stop it first",
+                            new.plan_id
+                        )));
+                    }
+                }
+                let row = sqlx::query(
+                    "INSERT INTO drills (event_id, plan_id, status, finished, state, version, \
+                     created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, 1, $6, $6) RETURNING id",
+                )
+                .bind(event_id)
+                .bind(&new.plan_id)
+                .bind(&new.status)
+                .bind(i32::from(new.finished))
+                .bind(&new.state)
+                .bind(ctx.at_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let id: i64 = row.try_get(0)?;
+                let mut detail = new.detail.clone();
+                if let Some(obj) = detail.as_object_mut() {
+                    obj.insert("event".into(), json!(slug));
+                    obj.insert("plan_id".into(), json!(new.plan_id));
+                }
+                append(&mut tx, ctx, &new.action, &format!("drill:{id}"), &detail).await?;
+                tx.commit().await?;
+                Ok(StoredDrill {
+                    id,
+                    event_id,
+                    plan_id: new.plan_id.clone(),
+                    status: new.status.clone(),
+                    finished: new.finished,
+                    state: new.state.clone(),
+                    version: 1,
+                    created_ms: ctx.at_ms,
+                    updated_ms: ctx.at_ms,
+                })
+            }
+
+            async fn drill(&self, id: i64) -> Result<Option<StoredDrill>> {
+                let sql = sqlx::AssertSqlSafe(format!("{DRILL} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(drill_row).transpose()
+            }
+
+            async fn drills(&self, event_id: i64) -> Result<Vec<StoredDrill>> {
+                let sql = sqlx::AssertSqlSafe(format!("{DRILL} WHERE event_id = $1 ORDER BY id"));
+                let found = sqlx::query(sql).bind(event_id).fetch_all(&self.pool).await?;
+                rows(found, drill_row)
+            }
+
+            async fn update_drill(
+                &self,
+                ctx: &Ctx,
+                id: i64,
+                version: i64,
+                update: &DrillWrite,
+            ) -> Result<StoredDrill> {
+                let mut tx = self.begin_write().await?;
+                let w = Versioned {
+                    status: &update.status,
+                    finished: update.finished,
+                    state: &update.state,
+                    action: &update.action,
+                    detail: &update.detail,
+                };
+                update_versioned(&mut tx, ctx, "drills", ("drill", "drill"), id, version, w).await?;
+                let sql = sqlx::AssertSqlSafe(format!("{DRILL} WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_one(&mut *tx).await?;
+                let drill = drill_row(&row)?;
+                tx.commit().await?;
+                Ok(drill)
             }
 
             async fn append_audit(&self, ctx: &Ctx, new: &NewAudit) -> Result<AuditEntry> {

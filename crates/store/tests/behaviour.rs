@@ -150,6 +150,7 @@ suite!(
     a_newer_schema_is_refused,
     emergency_runs,
     incidents,
+    drills,
 );
 
 fn ctx(at_ms: i64) -> Ctx {
@@ -2196,4 +2197,88 @@ async fn incidents(db: &Db) {
         ]
     );
     audit::verify(&audit).expect("chain verifies");
+}
+
+fn drill_write(plan_id: &str, status: &str, finished: bool, action: &str) -> DrillWrite {
+    DrillWrite {
+        plan_id: plan_id.into(),
+        status: status.into(),
+        finished,
+        state: format!(r#"{{"status":"{status}"}}"#),
+        action: action.into(),
+        detail: serde_json::json!({"fault": "coupon"}),
+    }
+}
+
+async fn drills(db: &Db) {
+    let s = db.s();
+    let e = s
+        .create_event(&ctx(1), &new_event("d15"))
+        .await
+        .expect("event");
+    let running = drill_write("limit", "running", false, "drill.started");
+    assert!(is_not_found(&s.create_drill(&ctx(2), 999, &running).await));
+    let d = s
+        .create_drill(&ctx(2), e.id, &running)
+        .await
+        .expect("create");
+    assert_eq!((d.version, d.created_ms, d.finished), (1, 2, false));
+    assert_eq!(s.drill(d.id).await.expect("get"), Some(d.clone()));
+    // One running drill per plan: a second is refused and stores nothing.
+    match s.create_drill(&ctx(3), e.id, &running).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("limit"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let other = s
+        .create_drill(
+            &ctx(3),
+            e.id,
+            &drill_write("degrade", "running", false, "drill.started"),
+        )
+        .await
+        .expect("another plan");
+    assert_eq!(s.drills(e.id).await.expect("list").len(), 2);
+    // Updates from the version read; a stale one is refused.
+    let done = drill_write("limit", "passed", true, "drill.finished");
+    let passed = s
+        .update_drill(&ctx(4), d.id, 1, &done)
+        .await
+        .expect("update");
+    assert_eq!(
+        (passed.version, passed.status.as_str(), passed.finished),
+        (2, "passed", true)
+    );
+    match s.update_drill(&ctx(5), d.id, 1, &done).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("version 2, not 1"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(is_not_found(&s.update_drill(&ctx(5), 999, 1, &done).await));
+    // Finished, the plan may be drilled again.
+    let again = s
+        .create_drill(&ctx(6), e.id, &running)
+        .await
+        .expect("again");
+    let listed: Vec<i64> = s
+        .drills(e.id)
+        .await
+        .expect("list")
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(listed, vec![d.id, other.id, again.id]);
+    let audit = s.audit(0, 1000).await.expect("audit");
+    let actions: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.target.starts_with("drill:"))
+        .map(|a| a.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "drill.started",
+            "drill.started",
+            "drill.finished",
+            "drill.started"
+        ]
+    );
 }
