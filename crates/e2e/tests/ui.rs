@@ -462,6 +462,22 @@ const PAGES: &[Page] = &[
         ],
     },
     Page {
+        path: "/incidents",
+        heading: "Incidents",
+        name: "incidents",
+        needs: &[("#incidents-summary", "MTTA"), ("#no-incidents", "")],
+    },
+    Page {
+        path: "/review",
+        heading: "Review",
+        name: "review",
+        needs: &[
+            ("#review-entries", "home"),
+            ("#review-recommendations", "Recommendations"),
+            ("#review-downloads", "HTML"),
+        ],
+    },
+    Page {
         path: "/plan",
         heading: "Plan",
         name: "plan",
@@ -988,6 +1004,54 @@ async fn the_live_page_shows_the_ticks_values_and_alerts() {
     );
     s.assert_clean("war-room mode").await;
     b.screenshot("live-wall")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
+    s.assert_no_external_request();
+    s.close().await;
+}
+
+/// The review's standalone HTML (what `seawall review --format html`
+/// writes) opened from a file: it renders with its own inline CSS and
+/// SVG, logs no problem, and asks nothing of any server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_html_opens_offline_and_requests_nothing() {
+    let (s, _, _) = rich_scene(Size::DESKTOP).await;
+    let token = s.session("vera", Role::Viewer).await;
+    let html = s
+        .server
+        .api(&token)
+        .expect("client")
+        .review(SLUG, seawall_api::review::ReviewFormat::Html, None)
+        .await
+        .expect("the review");
+    let dir = seawall_e2e::screenshot_dir();
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let file = dir.join("review.html");
+    std::fs::write(&file, &html).expect("write the review");
+    s.proxy.clear();
+    s.browser
+        .goto_url(&format!("file://{}", file.display()))
+        .await
+        .expect("open the file");
+    let h1 = s.browser.text("h1").await.expect("h1");
+    assert!(h1.starts_with("Review of"), "{h1}");
+    assert!(s.browser.exists("#entries").await.expect("entries"));
+    assert!(s.browser.exists("svg").await.expect("an inline chart"));
+    // The page's own file, and nothing else loaded or named.
+    let loaded = s.browser.resources().await.expect("resources");
+    assert_eq!(loaded.len(), 1, "the review loaded {loaded:?}");
+    let named = s.browser.linked_urls().await.expect("urls");
+    assert!(named.is_empty(), "the review names {named:?}");
+    for entry in s.browser.console().await.expect("console") {
+        assert!(
+            !entry.is_csp_violation() && !entry.is_script_error(),
+            "{}",
+            entry.message
+        );
+    }
+    s.browser
+        .screenshot("review-html")
         .await
         .map(|p| eprintln!("screenshot: {}", p.display()))
         .expect("screenshot");

@@ -42,13 +42,15 @@ pub enum Nav {
     Oncall,
     /// `…/emergency`.
     Emergency,
+    /// `…/incidents`.
+    Incidents,
     /// `…/plan`.
     Plan,
 }
 
 impl Nav {
     /// The event pages in navigation order.
-    pub const PAGES: [Nav; 9] = [
+    pub const PAGES: [Nav; 10] = [
         Nav::Overview,
         Nav::Targets,
         Nav::Live,
@@ -57,6 +59,7 @@ impl Nav {
         Nav::Change,
         Nav::Oncall,
         Nav::Emergency,
+        Nav::Incidents,
         Nav::Plan,
     ];
 
@@ -72,6 +75,7 @@ impl Nav {
             Nav::Change => "Change control",
             Nav::Oncall => "On-call",
             Nav::Emergency => "Emergency plans",
+            Nav::Incidents => "Incidents",
             Nav::Plan => "Plan",
         }
     }
@@ -87,6 +91,7 @@ impl Nav {
             Nav::Change => "/change",
             Nav::Oncall => "/oncall",
             Nav::Emergency => "/emergency",
+            Nav::Incidents => "/incidents",
             Nav::Plan => "/plan",
         }
     }

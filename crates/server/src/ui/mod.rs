@@ -48,6 +48,7 @@ mod change;
 pub mod chart;
 pub mod chrome;
 mod emergency;
+mod incidents;
 mod links;
 mod live;
 mod oncall;
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .merge(assets::router())
         // ---- one `.merge(<page>::router())` line per page ----
         .merge(emergency::router())
+        .merge(incidents::router())
         .merge(change::router())
         .merge(oncall::router())
         .merge(rehearsals::router())

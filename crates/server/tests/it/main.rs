@@ -14,6 +14,7 @@ mod exports;
 mod fuzz_api;
 mod gate;
 mod history_api;
+mod incident_changes;
 mod incidents;
 mod limits;
 mod module_dag;
