@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderName, Method, header};
 use seawall_api::{Client, ClientError};
+use seawall_plan::outbound::{self, Allow, Host};
 
 use crate::message::Message;
 use crate::render::{Channel, Outgoing, render};
@@ -128,6 +129,7 @@ pub struct Sender {
     policy: RetryPolicy,
     ca: Option<PathBuf>,
     clock: WallClock,
+    hosts: Option<Arc<Vec<Allow>>>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -160,7 +162,19 @@ impl Sender {
             policy,
             ca: None,
             clock,
+            hosts: None,
         }
+    }
+
+    /// Refuse, before connecting, a webhook whose host is, or resolves
+    /// to, a loopback, unspecified, link-local or metadata address that
+    /// `allow` (the plan's `emergency.allow_hosts`) does not list — the
+    /// check plan check makes of the written host (E080), made again with
+    /// every address the name resolves to now. Such a send fails at once
+    /// (no retry), so the queue falls back to the next channel.
+    pub fn with_host_check(mut self, allow: Vec<Allow>) -> Self {
+        self.hosts = Some(Arc::new(allow));
+        self
     }
 
     /// Trust the CA certificates in this PEM file for `https://` webhooks
@@ -258,6 +272,11 @@ impl Sender {
         let Some((base, path)) = split_url(&outgoing.url) else {
             return Attempt::Setup("the webhook is not an http(s) URL with a host".to_owned());
         };
+        if let Some(allow) = &self.hosts
+            && let Err(why) = check_host(&outgoing.url, allow).await
+        {
+            return Attempt::Setup(why);
+        }
         let client = match Client::new_with_ca(base, self.ca.as_deref()) {
             Ok(c) => c.with_timeout(self.policy.timeout),
             Err(e) => return Attempt::Setup(redacted(&e)),
@@ -290,6 +309,37 @@ impl Sender {
             Err(e) => Attempt::Transport(redacted(&e)),
         }
     }
+}
+
+/// Whether `url`'s host, and every address it resolves to now, may be
+/// called under `allow` (`seawall_plan::outbound`'s rule); the refusal
+/// names the host, never the URL (it carries the credential).
+async fn check_host(url: &str, allow: &[Allow]) -> Result<(), String> {
+    let host = outbound::url_host(url).map_err(|e| format!("bad URL: {e}"))?;
+    let judge = |h: &Host| match outbound::refused(h) {
+        Some(why) if !outbound::allowed(h, allow) => Err(format!(
+            "refused to call {host}: it is {why}{}; list it in emergency.allow_hosts if this is \
+             meant",
+            if *h == host {
+                String::new()
+            } else {
+                format!(" (it resolves to {h})")
+            }
+        )),
+        _ => Ok(()),
+    };
+    judge(&host)?;
+    if let Host::Name(name) = &host
+        && !outbound::allowed(&host, allow)
+    {
+        let found = tokio::net::lookup_host((name.as_str(), 0))
+            .await
+            .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+        for addr in found {
+            judge(&Host::Ip(addr.ip()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `https://host[:port]` and the rest (`/path?query`).

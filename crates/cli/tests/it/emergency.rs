@@ -49,6 +49,8 @@ services:
 oncall:
   channels:
     war-room: {{kind: slack, webhook: \"http://{hook}/hook\"}}
+emergency:
+  allow_hosts: [\"127.0.0.1\"]
 emergency_plans:
   tell-the-room:
     phase: during

@@ -4,6 +4,7 @@
 
 mod common;
 mod fallback;
+mod hosts;
 mod payloads;
 mod queue;
 mod receivers;

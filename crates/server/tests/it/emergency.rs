@@ -50,6 +50,8 @@ services:
 oncall:
   channels:
     war-room: {{kind: slack, webhook: \"{hook}\"}}
+emergency:
+  allow_hosts: [\"127.0.0.1\"]
 emergency_plans:
   order-rate-limit:
     name: Limit orders
@@ -680,11 +682,7 @@ async fn a_webhook_is_signed_and_a_cache_warmup_fetches_at_its_rate() {
     let dir = common::TempDir::new();
     let secret_file = dir.path().join("hook-secret");
     std::fs::write(&secret_file, "whsec-test-0123456789").expect("secret");
-    let text = format!(
-        "{}emergency:\n  allow_hosts: [\"127.0.0.1\"]\n",
-        plan("http://127.0.0.1:9/x")
-    )
-    .replace(
+    let text = plan("http://127.0.0.1:9/x").replace(
         "  tell-the-room:\n",
         &format!(
             "  call-and-warm:

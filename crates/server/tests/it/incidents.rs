@@ -67,6 +67,8 @@ oncall:
       kind: dingtalk
       webhook: \"http://{robot}/robot/send?access_token=tok\"
       secret_env: \"file:{}\"
+emergency:
+  allow_hosts: [\"127.0.0.1\"]
 emergency_plans:
   limit-orders:
     phase: during

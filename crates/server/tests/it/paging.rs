@@ -227,3 +227,55 @@ async fn a_page_the_first_channel_fails_falls_back_to_the_next_and_the_timeline_
     assert_eq!(w.bodies[0]["severity"], "page", "{}", w.bodies[0]);
     assert_eq!(w.bodies[0]["incident_id"], n.to_string(), "{}", w.bodies[0]);
 }
+
+/// A channel's webhook is a request the control plane makes: one to
+/// loopback or to the cloud metadata address is refused when the plan is
+/// pushed (E080), unless `emergency.allow_hosts` lists the host.
+#[tokio::test]
+async fn a_channel_to_loopback_or_metadata_is_refused_unless_allowed() {
+    let server = TestServer::start().await;
+    let secret_file = server.dir.path().join("hook-secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    let admin = server.admin();
+    let r = admin
+        .post("/api/v1/events", &json!({"slug": SLUG, "name": "Paging"}))
+        .await;
+    assert_eq!(r.status, http::StatusCode::CREATED, "{}", r.text());
+    let push = |text: String| {
+        let admin = server.admin();
+        async move {
+            admin
+                .post(
+                    &format!("/api/v1/events/{SLUG}/plans"),
+                    &json!({"file_name": "plan.yaml", "text": text}),
+                )
+                .await
+        }
+    };
+    let good = "https://hooks.example.com/hook";
+    for bad in [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+    ] {
+        let r = push(plan(good, bad, &secret_file, &[])).await;
+        assert_eq!(
+            r.status,
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.text()
+        );
+        let body = r.text();
+        assert!(
+            body.contains("E080") && body.contains("backup-room"),
+            "{body}"
+        );
+    }
+    let r = push(plan(
+        good,
+        "http://127.0.0.1:9/hook",
+        &secret_file,
+        &["127.0.0.1"],
+    ))
+    .await;
+    assert_eq!(r.status, http::StatusCode::CREATED, "{}", r.text());
+}
