@@ -157,7 +157,7 @@ async fn assign_incident_role(
 ) -> Result<Json<Incident>, ApiError> {
     auth.require(RESPONDERS)?;
     Ok(Json(
-        incidents::assign_role(&state, auth.actor(), &slug, n, &req).await?,
+        incidents::changes::assign_role(&state, auth.actor(), &slug, n, &req).await?,
     ))
 }
 
@@ -180,7 +180,7 @@ async fn add_incident_note(
 ) -> Result<Json<Incident>, ApiError> {
     auth.require(RESPONDERS)?;
     Ok(Json(
-        incidents::add_note(&state, auth.actor(), &slug, n, &req).await?,
+        incidents::changes::add_note(&state, auth.actor(), &slug, n, &req).await?,
     ))
 }
 
@@ -204,7 +204,7 @@ async fn post_incident_update(
 ) -> Result<Json<Incident>, ApiError> {
     auth.require(RESPONDERS)?;
     Ok(Json(
-        incidents::post_update(&state, auth.actor(), &slug, n, &req).await?,
+        incidents::changes::post_update(&state, auth.actor(), &slug, n, &req).await?,
     ))
 }
 
@@ -227,7 +227,7 @@ async fn change_incident_severity(
 ) -> Result<Json<Incident>, ApiError> {
     auth.require(RESPONDERS)?;
     Ok(Json(
-        incidents::change_severity(&state, auth.actor(), &slug, n, &req).await?,
+        incidents::changes::change_severity(&state, auth.actor(), &slug, n, &req).await?,
     ))
 }
 
@@ -251,6 +251,6 @@ async fn mitigate_incident(
 ) -> Result<Json<Incident>, ApiError> {
     auth.require(RESPONDERS)?;
     Ok(Json(
-        incidents::mitigate(&state, auth.actor(), &slug, n, &req).await?,
+        incidents::changes::mitigate(&state, auth.actor(), &slug, n, &req).await?,
     ))
 }

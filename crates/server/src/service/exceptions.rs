@@ -202,7 +202,7 @@ pub(crate) async fn request_exception(
             .join(", "),
         stored.reason
     );
-    crate::service::incidents::on_exception(state, event.id, auth.actor(), &said).await;
+    crate::service::incidents::hooks::on_exception(state, event.id, auth.actor(), &said).await;
     view(state, slug, plan.as_deref(), stored).await
 }
 
@@ -319,6 +319,6 @@ pub(crate) async fn decide(
             .map(|n| format!(": {n}"))
             .unwrap_or_default()
     );
-    crate::service::incidents::on_exception(&state, event.id, auth.actor(), &said).await;
+    crate::service::incidents::hooks::on_exception(&state, event.id, auth.actor(), &said).await;
     view(&state, &event.slug, plan.as_deref(), decided).await
 }

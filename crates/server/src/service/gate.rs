@@ -226,7 +226,7 @@ pub(crate) async fn check(
     state.notify_change();
     if let (Some(e), true) = (&event, frozen) {
         let said = format!("gate record {}: {reason}", record.id);
-        crate::service::incidents::on_gate(state, e.id, auth.actor(), &said).await;
+        crate::service::incidents::hooks::on_gate(state, e.id, auth.actor(), &said).await;
     }
     Ok(GateAnswer {
         allowed,

@@ -159,7 +159,13 @@ pub(crate) async fn derive(
             changed.join(", ")
         );
         if let Ok(event) = crate::service::events::find(state, slug).await {
-            crate::service::incidents::on_rules_derived(state, event.id, auth.actor(), &said).await;
+            crate::service::incidents::hooks::on_rules_derived(
+                state,
+                event.id,
+                auth.actor(),
+                &said,
+            )
+            .await;
         }
     }
     Ok(DeriveResult {
@@ -210,7 +216,13 @@ pub(crate) async fn adjust_rules(
         "guard rules of {} adjusted to v{}: {note}",
         stored.service, stored.version
     );
-    crate::service::incidents::on_rules_adjusted(state, &stored.service, auth.actor(), &said).await;
+    crate::service::incidents::hooks::on_rules_adjusted(
+        state,
+        &stored.service,
+        auth.actor(),
+        &said,
+    )
+    .await;
     served(stored)
 }
 

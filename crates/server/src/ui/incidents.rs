@@ -347,14 +347,14 @@ async fn act(
                 text: form.text,
                 version,
             };
-            incidents::mitigate(&state, actor, &slug, n, &req).await?;
+            incidents::changes::mitigate(&state, actor, &slug, n, &req).await?;
         }
         "note" => {
             let req = AddNote {
                 text: field(form.text, "text")?,
                 version,
             };
-            incidents::add_note(&state, actor, &slug, n, &req).await?;
+            incidents::changes::add_note(&state, actor, &slug, n, &req).await?;
         }
         "update" => {
             let req = PostUpdate {
@@ -362,7 +362,7 @@ async fn act(
                 text: field(form.text, "text")?,
                 version,
             };
-            incidents::post_update(&state, actor, &slug, n, &req).await?;
+            incidents::changes::post_update(&state, actor, &slug, n, &req).await?;
         }
         "role" => {
             let req = AssignRole {
@@ -370,14 +370,14 @@ async fn act(
                 person: field(form.person, "person")?,
                 version,
             };
-            incidents::assign_role(&state, actor, &slug, n, &req).await?;
+            incidents::changes::assign_role(&state, actor, &slug, n, &req).await?;
         }
         "severity" => {
             let req = ChangeSeverity {
                 severity: field(form.severity, "severity")?,
                 version,
             };
-            incidents::change_severity(&state, actor, &slug, n, &req).await?;
+            incidents::changes::change_severity(&state, actor, &slug, n, &req).await?;
         }
         _ => {
             return Err(UiError(ApiError::NotFound(format!(

@@ -7,58 +7,13 @@
 //! Why hooks that never fail their caller: the gate's answer, the
 //! exception and the rule version are what the caller asked for; an
 //! incident that could not be told is logged, and the change stands. The
-//! callers stay one line each (`incidents::on_gate(…)`), so the gate,
+//! callers stay one line each (`incidents::hooks::on_gate(…)`), so the gate,
 //! exception and rules code does not learn about incidents.
 
-use seawall_respond::incident::{EntryKind, Status};
-use seawall_store::Ctx;
-use serde_json::json;
+use seawall_respond::incident::EntryKind;
 
-use super::{change, kind_name};
+use super::record_open;
 use crate::state::AppState;
-
-/// Write `text` (by `actor`, as `kind`) into the timeline of each of
-/// event `event_id`'s unresolved incidents; the number written.
-pub(super) async fn record_open(
-    state: &AppState,
-    event_id: i64,
-    kind: EntryKind,
-    actor: &str,
-    text: &str,
-) -> usize {
-    let open: Vec<i64> = match state.store.incidents(event_id).await {
-        Ok(all) => all
-            .into_iter()
-            .filter(|i| i.status != Status::Resolved.as_str())
-            .map(|i| i.id)
-            .collect(),
-        Err(e) => {
-            tracing::warn!(event_id, "incidents not told ({}): {e}", kind_name(kind));
-            return 0;
-        }
-    };
-    let ctx = Ctx::new(actor, state.now());
-    let mut written = 0;
-    for id in open {
-        let recorded = change(state, &ctx, id, |incident, _| {
-            incident.record(ctx.at_ms, kind, actor, text);
-            Ok((
-                "incident.updated",
-                json!({"entry": kind_name(kind), "text": text}),
-            ))
-        })
-        .await;
-        match recorded {
-            Ok(_) => written += 1,
-            Err(e) => tracing::warn!(
-                incident = id,
-                "not written into the timeline ({}): {e}",
-                kind_name(kind)
-            ),
-        }
-    }
-    written
-}
 
 /// The change gate decided about a change during a freeze of event
 /// `event_id` (refused, or let through by an exception).
@@ -87,8 +42,8 @@ pub(crate) async fn on_rules_adjusted(state: &AppState, service: &str, actor: &s
         }
     };
     for event in events {
-        let has = match crate::service::gate::current_plan(state, &event).await {
-            Ok(plan) => plan.is_some_and(|(_, p)| p.services.contains_key(service)),
+        let has = match super::current_plan(state, &event).await {
+            Ok(plan) => plan.is_some_and(|p| p.services.contains_key(service)),
             Err(e) => {
                 tracing::warn!(event = %event.slug, "incidents not told of a rule change: {e}");
                 false

@@ -33,11 +33,9 @@ use crate::extract::cap;
 use crate::service::{events, plans};
 use crate::state::AppState;
 
-mod changes;
-mod hooks;
+pub(crate) mod changes;
+pub(crate) mod hooks;
 pub(crate) mod pager;
-pub(crate) use changes::{add_note, assign_role, change_severity, mitigate, post_update};
-pub(crate) use hooks::{on_exception, on_gate, on_rules_adjusted, on_rules_derived};
 pub use pager::page_due;
 pub(crate) use pager::run;
 
@@ -506,5 +504,50 @@ async fn transitions_into_incidents(
 /// for the run, `PlanStep` for one of its actions). Failures are logged:
 /// the run goes on either way.
 pub(crate) async fn on_run(state: &AppState, event_id: i64, kind: EntryKind, text: &str) {
-    hooks::record_open(state, event_id, kind, "emergency", text).await;
+    record_open(state, event_id, kind, "emergency", text).await;
+}
+
+/// Write `text` (by `actor`, as `kind`) into the timeline of each of
+/// event `event_id`'s unresolved incidents; the number written. Failures
+/// are logged: what is recorded (a run, a gate decision, an exception, a
+/// rule change) stands either way.
+async fn record_open(
+    state: &AppState,
+    event_id: i64,
+    kind: EntryKind,
+    actor: &str,
+    text: &str,
+) -> usize {
+    let open: Vec<i64> = match state.store.incidents(event_id).await {
+        Ok(all) => all
+            .into_iter()
+            .filter(|i| i.status != Status::Resolved.as_str())
+            .map(|i| i.id)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(event_id, "incidents not told ({}): {e}", kind_name(kind));
+            return 0;
+        }
+    };
+    let ctx = Ctx::new(actor, state.now());
+    let mut written = 0;
+    for id in open {
+        let recorded = change(state, &ctx, id, |incident, _| {
+            incident.record(ctx.at_ms, kind, actor, text);
+            Ok((
+                "incident.updated",
+                json!({"entry": kind_name(kind), "text": text}),
+            ))
+        })
+        .await;
+        match recorded {
+            Ok(_) => written += 1,
+            Err(e) => tracing::warn!(
+                incident = id,
+                "not written into the timeline ({}): {e}",
+                kind_name(kind)
+            ),
+        }
+    }
+    written
 }
