@@ -638,6 +638,31 @@ impl Client {
         self.get(&path).await?.expect(200)
     }
 
+    /// `GET /api/v1/events/{slug}/review?format=&compare=`: the event's
+    /// post-event review as the server renders it (JSON, Markdown or
+    /// HTML text), compared with the event `compare` when given.
+    pub async fn review(
+        &self,
+        slug: &str,
+        format: crate::review::ReviewFormat,
+        compare: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let mut path = format!(
+            "/api/v1/events/{}/review?format={}",
+            segment(slug),
+            format.as_str()
+        );
+        if let Some(c) = compare {
+            path.push_str(&format!("&compare={}", segment(c)));
+        }
+        let r = self.get(&path).await?;
+        if r.status.as_u16() == 200 {
+            Ok(r.text())
+        } else {
+            Err(r.into_error())
+        }
+    }
+
     /// `GET /api/v1/exceptions/{id}`: one exception and its state now.
     pub async fn exception(&self, id: i64) -> Result<Exception, ClientError> {
         self.get(&format!("/api/v1/exceptions/{id}"))

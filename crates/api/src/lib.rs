@@ -26,6 +26,7 @@ pub mod health;
 pub mod incidents;
 pub mod monitoring;
 pub mod plans;
+pub mod review;
 pub mod rules;
 pub mod runs;
 #[cfg(feature = "openapi")]

@@ -125,7 +125,13 @@ fn entry_chart(r: &Review) -> Vec<Node> {
             .filter_map(|(what, v)| {
                 let v = v.filter(|v| v.is_finite() && *v >= 0.0)?;
                 Some(Bar {
-                    label: format!("{} {what}", e.id),
+                    // The id under the first bar of a group, the
+                    // figure's name under the others (the tooltip has both).
+                    label: if what == "target" {
+                        e.id.clone()
+                    } else {
+                        what.to_owned()
+                    },
                     title: format!("{} {what}: {} qps", e.id, num(Some(v))),
                     value: v,
                 })

@@ -18,7 +18,7 @@ mod html;
 pub mod input;
 mod markdown;
 pub mod model;
-mod text;
+pub mod text;
 
 pub use compute::{compare, review};
 pub use input::Input;

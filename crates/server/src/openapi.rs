@@ -33,6 +33,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "monitoring", description = "The event day: alerts and the live view"),
         (name = "emergency", description = "Emergency plans that execute: runs, approvals, rollback"),
         (name = "incidents", description = "Incidents with timelines, on-call paging and escalation"),
+        (name = "review", description = "The post-event review: estimate, rehearsal and actual compared"),
     )
 )]
 pub struct ApiDoc;

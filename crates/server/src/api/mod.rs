@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod me;
 pub mod monitoring;
 pub mod plans;
+pub mod review;
 pub mod rules;
 pub mod runs;
 pub mod tokens;
@@ -50,6 +51,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(monitoring::router())
         .merge(emergency::router())
         .merge(incidents::router())
+        .merge(review::router())
     // ---- end of the lead's areas ----
 }
 

@@ -23,6 +23,7 @@ pub mod gate_writer;
 pub mod incidents;
 pub mod monitoring;
 pub mod plans;
+pub mod review;
 pub mod rules;
 pub mod runs;
 pub mod triggers;

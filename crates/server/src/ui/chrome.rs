@@ -44,13 +44,15 @@ pub enum Nav {
     Emergency,
     /// `…/incidents`.
     Incidents,
+    /// `…/review`.
+    Review,
     /// `…/plan`.
     Plan,
 }
 
 impl Nav {
     /// The event pages in navigation order.
-    pub const PAGES: [Nav; 10] = [
+    pub const PAGES: [Nav; 11] = [
         Nav::Overview,
         Nav::Targets,
         Nav::Live,
@@ -60,6 +62,7 @@ impl Nav {
         Nav::Oncall,
         Nav::Emergency,
         Nav::Incidents,
+        Nav::Review,
         Nav::Plan,
     ];
 
@@ -76,6 +79,7 @@ impl Nav {
             Nav::Oncall => "On-call",
             Nav::Emergency => "Emergency plans",
             Nav::Incidents => "Incidents",
+            Nav::Review => "Review",
             Nav::Plan => "Plan",
         }
     }
@@ -92,6 +96,7 @@ impl Nav {
             Nav::Oncall => "/oncall",
             Nav::Emergency => "/emergency",
             Nav::Incidents => "/incidents",
+            Nav::Review => "/review",
             Nav::Plan => "/plan",
         }
     }

@@ -56,6 +56,7 @@ mod overview;
 mod page;
 mod plan;
 mod rehearsals;
+mod review;
 pub mod session;
 pub mod svg;
 mod targets;
@@ -85,6 +86,7 @@ pub fn router() -> Router<AppState> {
         .merge(assets::router())
         // ---- one `.merge(<page>::router())` line per page ----
         .merge(emergency::router())
+        .merge(review::router())
         .merge(incidents::router())
         .merge(change::router())
         .merge(oncall::router())

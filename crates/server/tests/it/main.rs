@@ -21,6 +21,7 @@ mod module_dag;
 mod monitoring;
 mod openapi;
 mod paging;
+mod review;
 mod roles;
 mod roles_ops;
 mod rules;
