@@ -1,15 +1,24 @@
-//! `seawall incident list|show|ack|resolve`: an event's incidents from a
-//! terminal, through the typed `seawall_api::Client` only
-//! (`docs/respond.md#incidents`).
+//! `seawall incident list|show|open|ack|role|note|update|severity|mitigate|resolve`:
+//! an event's incidents from a terminal, through the typed
+//! `seawall_api::Client` only (`docs/respond.md#incidents`).
 //!
 //! `list` shows the event's incidents with their status and paging;
-//! `show N` one incident's timeline and the pages sent; `ack N`
-//! acknowledges it (the paging stops); `resolve N [--text T]` resolves it.
+//! `show N` one incident's roles, status updates, timeline and the pages
+//! sent; `open TITLE` opens one (its on-call is paged); `ack N`
+//! acknowledges it (the paging stops); `role N ROLE PERSON` gives a role
+//! to one of the plan's people; `note N TEXT` adds a note; `update N
+//! STATUS TEXT` posts a public status update; `severity N P1..P4` changes
+//! the severity; `mitigate N [--text T]` marks it mitigated; `resolve N
+//! [--text T]` resolves it. The changes take `--if-version V` to be refused
+//! (409) when the incident changed since version V was read.
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use seawall_api::incidents::{Incident, IncidentList};
+use seawall_api::incidents::{
+    AddNote, AssignRole, ChangeSeverity, Incident, IncidentList, MitigateIncident, OpenIncident,
+    PostUpdate,
+};
 
 use super::api_client::{Api, ServerArgs};
 use crate::output::{self, Align, Format, Grid, Page};
@@ -21,10 +30,104 @@ pub enum IncidentCommand {
     List(EventArgs),
     /// Incident N: its timeline and pages.
     Show(Number),
+    /// Open an incident by hand: the on-call of its line is paged.
+    Open(OpenArgs),
     /// Acknowledge incident N: its paging stops.
     Ack(Number),
+    /// Give a role (commander, scribe, liaison) of incident N to one of
+    /// the plan's people.
+    Role(RoleArgs),
+    /// Add a note to incident N's timeline.
+    Note(NoteArgs),
+    /// Post a public status update (investigating, identified, mitigated,
+    /// monitoring) on incident N.
+    Update(UpdateArgs),
+    /// Change incident N's severity (P1 … P4).
+    Severity(SeverityArgs),
+    /// Mark incident N mitigated (acknowledging it if nobody has).
+    Mitigate(ResolveArgs),
     /// Resolve incident N.
     Resolve(ResolveArgs),
+}
+
+/// Arguments of `seawall incident open`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// What is wrong.
+    title: String,
+    /// P1 … P4 (default P2).
+    #[arg(long)]
+    severity: Option<String>,
+    /// The business line whose on-call is paged (default: every line's).
+    #[arg(long)]
+    line: Option<String>,
+    #[command(flatten)]
+    at: EventArgs,
+}
+
+/// The version a change was decided on.
+#[derive(Debug, Args)]
+pub struct Version {
+    /// Refuse the change (409) if the incident changed since this
+    /// version (`show` prints it).
+    #[arg(long, value_name = "V")]
+    if_version: Option<i64>,
+}
+
+/// Arguments of `seawall incident role`.
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The incident's number.
+    n: i64,
+    /// commander, scribe or liaison.
+    role: String,
+    /// A person id of the plan's `people`.
+    person: String,
+    #[command(flatten)]
+    version: Version,
+    #[command(flatten)]
+    at: EventArgs,
+}
+
+/// Arguments of `seawall incident note`.
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    /// The incident's number.
+    n: i64,
+    /// The note.
+    text: String,
+    #[command(flatten)]
+    version: Version,
+    #[command(flatten)]
+    at: EventArgs,
+}
+
+/// Arguments of `seawall incident update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The incident's number.
+    n: i64,
+    /// investigating, identified, mitigated or monitoring.
+    status: String,
+    /// What the world is told.
+    text: String,
+    #[command(flatten)]
+    version: Version,
+    #[command(flatten)]
+    at: EventArgs,
+}
+
+/// Arguments of `seawall incident severity`.
+#[derive(Debug, Args)]
+pub struct SeverityArgs {
+    /// The incident's number.
+    n: i64,
+    /// P1 … P4.
+    severity: String,
+    #[command(flatten)]
+    version: Version,
+    #[command(flatten)]
+    at: EventArgs,
 }
 
 /// Arguments naming an event.
@@ -49,14 +152,16 @@ pub struct Number {
     at: EventArgs,
 }
 
-/// Arguments of `seawall incident resolve`.
+/// Arguments of `seawall incident resolve` and `mitigate`.
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
     /// The incident's number.
     n: i64,
-    /// What ended it.
+    /// What ended it (resolve) or what was done (mitigate).
     #[arg(long)]
     text: Option<String>,
+    #[command(flatten)]
+    version: Version,
     #[command(flatten)]
     at: EventArgs,
 }
@@ -77,6 +182,66 @@ pub fn run(command: &IncidentCommand) -> anyhow::Result<ExitCode> {
         IncidentCommand::Show(a) => {
             let api = Api::new(&a.at.server)?;
             let i = api.call(api.client().incident(&a.at.event, a.n))?;
+            show(&a.at.event, &i, a.at.format)
+        }
+        IncidentCommand::Open(a) => {
+            let api = Api::new(&a.at.server)?;
+            let req = OpenIncident {
+                title: a.title.clone(),
+                severity: a.severity.clone(),
+                line: a.line.clone(),
+            };
+            let i = api.call(api.client().open_incident(&a.at.event, &req))?;
+            show(&a.at.event, &i, a.at.format)
+        }
+        IncidentCommand::Role(a) => {
+            let api = Api::new(&a.at.server)?;
+            let req = AssignRole {
+                role: a.role.clone(),
+                person: a.person.clone(),
+                version: a.version.if_version,
+            };
+            let i = api.call(api.client().assign_incident_role(&a.at.event, a.n, &req))?;
+            show(&a.at.event, &i, a.at.format)
+        }
+        IncidentCommand::Note(a) => {
+            let api = Api::new(&a.at.server)?;
+            let req = AddNote {
+                text: a.text.clone(),
+                version: a.version.if_version,
+            };
+            let i = api.call(api.client().add_incident_note(&a.at.event, a.n, &req))?;
+            show(&a.at.event, &i, a.at.format)
+        }
+        IncidentCommand::Update(a) => {
+            let api = Api::new(&a.at.server)?;
+            let req = PostUpdate {
+                status: a.status.clone(),
+                text: a.text.clone(),
+                version: a.version.if_version,
+            };
+            let i = api.call(api.client().post_incident_update(&a.at.event, a.n, &req))?;
+            show(&a.at.event, &i, a.at.format)
+        }
+        IncidentCommand::Severity(a) => {
+            let api = Api::new(&a.at.server)?;
+            let req = ChangeSeverity {
+                severity: a.severity.clone(),
+                version: a.version.if_version,
+            };
+            let i = api.call(
+                api.client()
+                    .change_incident_severity(&a.at.event, a.n, &req),
+            )?;
+            show(&a.at.event, &i, a.at.format)
+        }
+        IncidentCommand::Mitigate(a) => {
+            let api = Api::new(&a.at.server)?;
+            let req = MitigateIncident {
+                text: a.text.clone(),
+                version: a.version.if_version,
+            };
+            let i = api.call(api.client().mitigate_incident(&a.at.event, a.n, &req))?;
             show(&a.at.event, &i, a.at.format)
         }
         IncidentCommand::Ack(a) => {
@@ -154,9 +319,35 @@ fn list_page(event: &str, list: &IncidentList) -> Page {
 fn incident_page(event: &str, i: &Incident) -> Page {
     let mut page = Page::new();
     page.heading(format!(
-        "Incident {} of {event} ({}, {}): {}",
-        i.id, i.severity, i.status, i.title
+        "Incident {} of {event} ({}, {}, version {}): {}",
+        i.id, i.severity, i.status, i.version, i.title
     ));
+    if !i.roles.is_empty() {
+        page.line(
+            i.roles
+                .iter()
+                .map(|r| format!("{}: {}", r.role, r.person))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        );
+    }
+    if !i.updates.is_empty() {
+        let mut g = Grid::new(&[
+            ("update (UTC)", Align::Left),
+            ("status", Align::Left),
+            ("by", Align::Left),
+            ("what", Align::Left),
+        ]);
+        for u in &i.updates {
+            g.row(vec![
+                time(u.at_ms).into(),
+                u.status.as_str().into(),
+                u.by.as_str().into(),
+                u.text.as_str().into(),
+            ]);
+        }
+        page.grid(g);
+    }
     let mut g = Grid::new(&[
         ("time (UTC)", Align::Left),
         ("kind", Align::Left),

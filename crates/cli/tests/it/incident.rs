@@ -112,3 +112,101 @@ fn list_show_ack_and_resolve_from_the_cli() {
     assert!(stderr.contains("resolved"), "{stderr}");
     server.stop();
 }
+
+#[test]
+fn open_role_note_update_severity_and_mitigate_from_the_cli() {
+    let dir = TempDir::new("incident-changes");
+    let data = dir.0.join("data");
+    let server = Serve::start(&data, &[]);
+    let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
+    let admin = admin.trim();
+    let path = dir.0.join("plan.yaml");
+    let plan = PLAN.replace(
+        "organization:",
+        "people:\n  lin-wei: {name: Lin Wei}\norganization:",
+    );
+    std::fs::write(&path, plan).expect("write plan");
+    let path = path.to_str().expect("utf-8 path");
+    ok(
+        &server.url,
+        admin,
+        &["push", path, "--event", "d12", "--create"],
+    );
+    let u = &server.url;
+    let at = ["--event", "d12"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(at.iter())
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let call = |args: &[&str]| {
+        let args = with(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        json(u, admin, &args)
+    };
+
+    let opened = call(&["incident", "open", "orders fail", "--severity", "P2"]);
+    assert_eq!(opened["severity"], "P2");
+    let n = opened["id"].to_string();
+    let i = call(&[
+        "incident",
+        "role",
+        &n,
+        "commander",
+        "lin-wei",
+        "--if-version",
+        "1",
+    ]);
+    assert_eq!(i["roles"][0]["person"], "lin-wei");
+    let i = call(&["incident", "note", &n, "rollback prepared"]);
+    assert_eq!(
+        i["timeline"]
+            .as_array()
+            .and_then(|t| t.last())
+            .map(|e| e["kind"].clone()),
+        Some("note".into())
+    );
+    let i = call(&[
+        "incident",
+        "update",
+        &n,
+        "identified",
+        "Orders fail; cause found.",
+    ]);
+    assert_eq!(i["updates"][0]["status"], "identified");
+    let i = call(&["incident", "severity", &n, "P1"]);
+    assert_eq!(i["severity"], "P1");
+    let i = call(&["incident", "mitigate", &n, "--text", "rolled back"]);
+    assert_eq!(i["status"], "mitigated");
+    let table = ok(
+        u,
+        admin,
+        &with(&["incident", "show", &n])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        table.contains("commander: lin-wei") && table.contains("Orders fail; cause found."),
+        "{table}"
+    );
+
+    // Refused with the server's reason and exit 2: a person not in the
+    // plan, and a change decided on an old version.
+    for (args, says) in [
+        (vec!["incident", "role", &n, "scribe", "nobody"], "nobody"),
+        (
+            vec!["incident", "note", &n, "late", "--if-version", "1"],
+            "version",
+        ),
+    ] {
+        let args = with(&args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(u, admin, &args);
+        assert_eq!(o.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    server.stop();
+}
