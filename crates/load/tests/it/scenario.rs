@@ -35,7 +35,7 @@ async fn serve(app: Router) -> SocketAddr {
 
 /// Serve `app` on its own thread and runtime, so the server's notion of
 /// time is not delayed by the client's tasks in the test's runtime.
-fn serve_apart(app: Router) -> SocketAddr {
+pub(crate) fn serve_apart(app: Router) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -52,7 +52,7 @@ fn serve_apart(app: Router) -> SocketAddr {
     addr
 }
 
-fn entry(id: &str, target_qps: f64, slo: Option<SloSpec>) -> EntrySpec {
+pub(crate) fn entry(id: &str, target_qps: f64, slo: Option<SloSpec>) -> EntrySpec {
     EntrySpec {
         id: id.to_owned(),
         target_qps,
@@ -61,7 +61,7 @@ fn entry(id: &str, target_qps: f64, slo: Option<SloSpec>) -> EntrySpec {
     }
 }
 
-fn step(entry: usize, method: &str, path: &str) -> StepSpec {
+pub(crate) fn step(entry: usize, method: &str, path: &str) -> StepSpec {
     StepSpec {
         entry,
         method: method.to_owned(),
@@ -75,7 +75,11 @@ fn step(entry: usize, method: &str, path: &str) -> StepSpec {
     }
 }
 
-fn scenario(addr: SocketAddr, entries: Vec<EntrySpec>, journeys: Vec<JourneySpec>) -> Scenario {
+pub(crate) fn scenario(
+    addr: SocketAddr,
+    entries: Vec<EntrySpec>,
+    journeys: Vec<JourneySpec>,
+) -> Scenario {
     Scenario {
         name: "test".to_owned(),
         base_url: format!("http://{addr}"),
