@@ -76,6 +76,8 @@ enum Command {
     /// Incidents: list, show the timeline and pages, acknowledge, resolve (docs/respond.md).
     #[command(subcommand)]
     Incident(commands::incident::IncidentCommand),
+    /// The post-event review: estimate, rehearsal and actual compared, with recommendations (docs/review.md).
+    Review(commands::review::ReviewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +199,7 @@ fn main() -> ExitCode {
         Command::Alerts(a) => commands::live::run_alerts(a),
         Command::Emergency(c) => commands::emergency::run(c),
         Command::Incident(c) => commands::incident::run(c),
+        Command::Review(a) => commands::review::run(a),
     };
     match result {
         Ok(code) => code,

@@ -738,7 +738,13 @@ fn recommendations(ctx: &Ctx<'_>, r: &Review) -> Vec<Recommendation> {
             });
         }
     }
-    for id in &r.alerts.never_fired {
+    // Without telemetry nothing could have fired: no R7 then.
+    let watched = if ctx.window.is_some() {
+        r.alerts.never_fired.as_slice()
+    } else {
+        &[]
+    };
+    for id in watched {
         let at = plan.monitoring.alerts.get(id).map(|a| &a.at);
         out.push(Recommendation {
             rule: "R7".into(),

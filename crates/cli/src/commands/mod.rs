@@ -20,6 +20,7 @@ pub mod oncall;
 pub mod push;
 pub mod readiness;
 pub mod rehearse;
+pub mod review;
 pub mod scale;
 pub mod serve;
 pub mod sidecar;

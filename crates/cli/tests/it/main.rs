@@ -16,6 +16,7 @@ mod live;
 mod load;
 mod monitoring;
 mod rehearse;
+mod review;
 mod scale;
 mod server;
 mod sidecar;
