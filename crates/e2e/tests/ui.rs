@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use seawall_api::ChangeKind;
 use seawall_api::exceptions::RequestException;
+use seawall_api::incidents::{AssignRole, OpenIncident, PostUpdate};
 use seawall_e2e::{BROWSER_OWN_HOSTS, Browser, ControlPlane, MetricsPage, RecordingProxy, Size};
 use seawall_store::Role;
 use serde_json::{Value, json};
@@ -622,6 +623,57 @@ async fn every_page_shows_its_content_and_reaches_nothing_outside() {
     .expect("goto");
     s.assert_clean("two runs compared").await;
     b.screenshot("rehearsal-compare")
+        .await
+        .map(|p| eprintln!("screenshot: {}", p.display()))
+        .expect("screenshot");
+
+    // An incident with a commander, a status update and a note: its page.
+    let admin = s.server.api(&s.server.admin).expect("client");
+    let incident = admin
+        .open_incident(
+            SLUG,
+            &OpenIncident {
+                title: "Bike orders failing".into(),
+                severity: Some("P1".into()),
+                line: Some("bike".into()),
+            },
+        )
+        .await
+        .expect("incident");
+    let n = incident.id;
+    admin
+        .assign_incident_role(
+            SLUG,
+            n,
+            &AssignRole {
+                role: "commander".into(),
+                person: "lin-wei".into(),
+                version: None,
+            },
+        )
+        .await
+        .expect("role");
+    admin
+        .post_incident_update(
+            SLUG,
+            n,
+            &PostUpdate {
+                status: "identified".into(),
+                text: "Bike orders fail at checkout; cause found.".into(),
+                version: None,
+            },
+        )
+        .await
+        .expect("update");
+    b.goto(&format!("/ui/events/{SLUG}/incidents/{n}"))
+        .await
+        .expect("goto");
+    s.assert_clean("an incident").await;
+    let roles = b.text("#roles").await.expect("roles");
+    assert!(roles.contains("Lin Wei"), "{roles}");
+    let timeline = b.text("#timeline").await.expect("timeline");
+    assert!(timeline.contains("role_assigned"), "{timeline}");
+    b.screenshot("incident")
         .await
         .map(|p| eprintln!("screenshot: {}", p.display()))
         .expect("screenshot");
