@@ -20,6 +20,7 @@ table { border-collapse: collapse; width: 100%; margin: 8px 0 12px; font-size: 1
 th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
+code { font: 12px ui-monospace, monospace; background: #f3f3f3; padding: 0 2px; }
 p.none { color: #666; }
 svg { max-width: 100%; height: auto; }
 @page { size: A4 portrait; margin: 14mm; }
@@ -34,6 +35,27 @@ svg { max-width: 100%; height: auto; }
 
 fn nl() -> Node {
     Node::Text("\n".to_owned())
+}
+
+/// Text with its `code` spans (between backticks, as in the Markdown) as
+/// `<code>` elements; an unpaired backtick stays as it is.
+fn inline(text: &str) -> Vec<Node> {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return vec![Node::Text(text.to_owned())];
+    }
+    parts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(i, p)| {
+            if i % 2 == 1 {
+                Element::new("code").text(*p).into()
+            } else {
+                Node::Text((*p).to_owned())
+            }
+        })
+        .collect()
 }
 
 /// Whether a cell reads as a number (right-aligned).
@@ -58,7 +80,7 @@ pub fn render(r: &Review) -> String {
         body.push(Element::new("h2").attr("id", s.id).text(s.title).into());
         body.push(nl());
         for l in &s.lines {
-            body.push(Element::new("p").text(l).into());
+            body.push(Element::new("p").children(inline(l)).into());
             body.push(nl());
         }
         if s.id == "entries" {
@@ -87,7 +109,7 @@ pub fn render(r: &Review) -> String {
                     } else {
                         td
                     };
-                    td.text(c).into()
+                    td.children(inline(c)).into()
                 })));
                 t.push_text("\n");
             }

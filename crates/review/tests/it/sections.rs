@@ -145,3 +145,22 @@ fn renderings_are_pinned() {
     let back: seawall_review::Review = serde_json::from_str(&to_json(&r)).expect("reads back");
     assert_eq!(back, r);
 }
+
+#[test]
+fn stored_text_is_escaped_in_every_rendering() {
+    let mut i = input();
+    i.incidents[0].incident.title = "<script>alert(1)</script> | `x` & \"y\"".into();
+    let r = review(&i);
+    let html = to_html(&r);
+    assert!(
+        !html.contains("<script"),
+        "markup from the store reached the page"
+    );
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("<code>x</code>"), "a code span");
+    let md = to_markdown(&r);
+    assert!(
+        md.contains("\\| `x`"),
+        "a pipe inside a cell is escaped: {md}"
+    );
+}
