@@ -41,7 +41,7 @@ fn nl() -> Node {
 /// `<code>` elements; an unpaired backtick stays as it is.
 fn inline(text: &str) -> Vec<Node> {
     let parts: Vec<&str> = text.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return vec![Node::Text(text.to_owned())];
     }
     parts
