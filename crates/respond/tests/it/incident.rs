@@ -142,3 +142,83 @@ fn an_incident_stored_before_updates_existed_still_reads() {
     let back: Incident = serde_json::from_value(v).expect("reads");
     assert_eq!(back, i);
 }
+
+/// One responder action, for the property test.
+#[derive(Debug, Clone)]
+enum Op {
+    Ack,
+    Assign(usize, usize),
+    Note,
+    Update(usize),
+    Severity(usize),
+    Mitigate,
+    Resolve,
+    Record(i64),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Op::Ack),
+        (0usize..3, 0usize..3).prop_map(|(r, p)| Op::Assign(r, p)),
+        Just(Op::Note),
+        (0usize..4).prop_map(Op::Update),
+        (0usize..4).prop_map(Op::Severity),
+        Just(Op::Mitigate),
+        Just(Op::Resolve),
+        (-5_000i64..5_000).prop_map(Op::Record),
+    ]
+}
+
+proptest::proptest! {
+    /// Any sequence of actions: a refused one changes nothing, an accepted
+    /// one adds entries; the timeline stays in time order; once resolved
+    /// only notes and recorded entries are taken; at most one holder per
+    /// role; the time to acknowledge never exceeds the time to resolve.
+    #[test]
+    fn any_sequence_of_actions_keeps_the_incident_consistent(
+        ops in proptest::collection::vec(op(), 1..60),
+    ) {
+        let people = ["lin-wei", "guo-tao", "sun-li"];
+        let severities = [Severity::P1, Severity::P2, Severity::P3, Severity::P4];
+        let mut i = Incident::open("x", Severity::P2, "lin-wei", None, None, 0);
+        let mut now = 0;
+        for op in ops {
+            now += 1_000;
+            let before = i.clone();
+            let resolved = i.status == Status::Resolved;
+            let r = match op {
+                Op::Ack => i.acknowledge("guo-tao", now),
+                Op::Assign(r, p) => i.assign(Role::ALL[r], people[p], "lin-wei", now),
+                Op::Note => {
+                    i.note("guo-tao", now, "a note");
+                    Ok(())
+                }
+                Op::Update(s) => i.post_update(UpdateStatus::ALL[s], "sun-li", now, "text"),
+                Op::Severity(s) => i.set_severity(severities[s], "lin-wei", now),
+                Op::Mitigate => i.mitigate("lin-wei", now, "limit in"),
+                Op::Resolve => i.resolve("lin-wei", now, "done"),
+                Op::Record(back) => {
+                    i.record(now + back, EntryKind::RuleChange, "admin", "rules");
+                    Ok(())
+                }
+            };
+            match r {
+                Err(_) => proptest::prop_assert_eq!(&i, &before),
+                Ok(()) => {
+                    proptest::prop_assert!(i.timeline.len() > before.timeline.len());
+                    if resolved {
+                        proptest::prop_assert!(matches!(op, Op::Note | Op::Record(_)), "{op:?} after resolution");
+                    }
+                }
+            }
+            proptest::prop_assert!(i.timeline.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+            for r in Role::ALL {
+                proptest::prop_assert!(i.roles.iter().filter(|(x, _)| *x == r).count() <= 1);
+            }
+            if let (Some(a), Some(z)) = (i.time_to_ack_ms(), i.time_to_resolve_ms()) {
+                proptest::prop_assert!(a <= z);
+            }
+        }
+    }
+}
