@@ -16,6 +16,7 @@
 pub mod analyses;
 pub mod audit;
 pub mod client;
+pub mod drills;
 pub mod emergency;
 pub mod error;
 pub mod events;

@@ -4,6 +4,7 @@
 //! being in the OpenAPI document.
 
 pub mod audit;
+pub mod drills;
 pub mod emergency;
 pub mod events;
 pub mod exceptions;
@@ -50,6 +51,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(rules::router())
         .merge(monitoring::router())
         .merge(emergency::router())
+        .merge(drills::router())
         .merge(incidents::router())
         .merge(review::router())
     // ---- end of the lead's areas ----

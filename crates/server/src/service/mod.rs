@@ -15,6 +15,8 @@
 //! never `crate::api` or `crate::ui`; `ui` never imports `crate::api`, and
 //! `api` never imports `crate::ui` — they meet only here.
 
+pub mod drills;
+pub mod drills_record;
 pub mod emergency;
 pub mod events;
 pub mod exceptions;

@@ -99,6 +99,7 @@ pub(crate) async fn analysed(
 ) -> Result<Analysed, ApiError> {
     let (event, stored) = stored(state, slug, version).await?;
     let plan = parsed(state, slug, &stored)?;
+    let plan = crate::service::drills_record::with_recorded(state, event.id, plan).await?;
     let docs = runs::stored_docs(state, event.id).await?;
     let measured = runs::measured(&docs, &plan);
     Ok(Analysed {

@@ -11,6 +11,12 @@
 //! `service::emergency` — the same roles, approvals and audited store
 //! changes as the JSON API; buttons a user may not use are hidden, and the
 //! server refuses them anyway.
+//!
+//! Drills: a plan with a `drill` section has a Drill button
+//! (`service::drills::start`, its fault injected with a lease); the page
+//! lists the event's drills with each step's verdict and a Stop all drills
+//! button (the global stop). Drills recorded in the store appear among the
+//! plan's drills beside the YAML's, and a passed one counts as drilled.
 
 use askama::Template;
 use axum::Router;
@@ -25,6 +31,7 @@ use super::chrome::fmt_ms;
 use super::{Chrome, Form, Nav, Session, UiError, render};
 use crate::auth::{PLANNERS, READERS, RESPONDERS};
 use crate::error::ApiError;
+use crate::service::drills::{self, Drill, StartDrill};
 use crate::service::emergency::{self, Decision, EmergencyRun};
 use crate::service::gate::current_plan;
 use crate::state::AppState;
@@ -34,6 +41,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/events/{slug}/emergency", get(page))
         .route("/events/{slug}/emergency/{id}/run", post(start))
         .route("/events/{slug}/emergency/runs/{n}/{what}", post(decide))
+        .route("/events/{slug}/emergency/{id}/drill", post(start_drill))
+        .route("/events/{slug}/emergency/drills/stop", post(stop_drills))
 }
 
 /// One run as the page lists it.
@@ -130,6 +139,8 @@ pub struct PlanCard {
     pub last_drilled: Option<String>,
     /// Whether the last drill passed.
     pub last_passed: bool,
+    /// Whether the plan says how to drill it (`drill`).
+    pub drillable: bool,
 }
 
 /// Plans of one phase.
@@ -233,6 +244,7 @@ pub fn card(plan: &Plan, id: &str, p: &EmergencyPlan) -> PlanCard {
         drills,
         last_drilled: last.map(|d| fmt_ms(d.at_time.as_millisecond(), tz)),
         last_passed: last.is_some_and(|d| d.passed),
+        drillable: p.drill.is_some(),
     }
 }
 
@@ -268,6 +280,7 @@ struct EmergencyPage {
     never_drilled: usize,
     total: usize,
     runs: Vec<RunRow>,
+    drills: Vec<Drill>,
     can_run: bool,
     notice: Option<String>,
 }
@@ -277,6 +290,10 @@ struct EmergencyPage {
 pub struct EmergencyQuery {
     /// The run's number.
     pub run: Option<i64>,
+    /// A drill just started.
+    pub drill: Option<i64>,
+    /// How many drills the global stop ended.
+    pub stopped: Option<usize>,
 }
 
 async fn page(
@@ -288,10 +305,13 @@ async fn page(
     session.auth.require(READERS)?;
     let (chrome, event) = Chrome::event(&state, &session, &slug, Nav::Emergency).await?;
     let current = current_plan(&state, &event).await?;
+    let mut drills = drills::list(&state, &slug, None).await?.drills;
     let (version, groups) = match &current {
-        Some((v, plan)) => (*v, groups(plan)),
+        Some((v, plan)) => (*v, groups(&with_drills(plan, &drills))),
         None => (0, Vec::new()),
     };
+    drills.reverse();
+    drills.truncate(RUNS_SHOWN);
     let all = groups.iter().flat_map(|g| &g.plans);
     let responder = session.auth.require(RESPONDERS).is_ok();
     let planner = session.auth.require(PLANNERS).is_ok();
@@ -311,9 +331,71 @@ async fn page(
         total: all.count(),
         groups,
         runs,
+        drills,
         can_run: responder,
-        notice: q.run.map(|n| format!("Run {n}: see its actions below.")),
+        notice: match (q.run, q.drill, q.stopped) {
+            (Some(n), _, _) => Some(format!("Run {n}: see its actions below.")),
+            (_, Some(n), _) => Some(format!(
+                "Drill {n}: its fault is injected; see its steps below."
+            )),
+            (_, _, Some(n)) => Some(format!("{n} drill(s) stopped, their faults removed.")),
+            _ => None,
+        },
     })
+}
+
+/// `plan` with the drills recorded in the store (finished ones) among each
+/// emergency plan's own, for the cards.
+fn with_drills(plan: &Plan, recorded: &[Drill]) -> Plan {
+    let mut plan = plan.clone();
+    for d in recorded.iter().filter(|d| d.is_finished()) {
+        if let (Some(ep), Some(drill)) = (
+            plan.emergency_plans.get_mut(&d.plan_id),
+            drills::as_plan_drill(d),
+        ) {
+            ep.drills.push(drill);
+        }
+    }
+    plan
+}
+
+async fn start_drill(
+    State(state): State<AppState>,
+    session: Session,
+    Path((slug, id)): Path<(String, String)>,
+    Form(form): Form<DecideForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(form.csrf.as_deref())?;
+    session.auth.require(RESPONDERS)?;
+    let d = drills::start(
+        &state,
+        session.auth.actor(),
+        &slug,
+        &id,
+        &StartDrill::default(),
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/ui/events/{slug}/emergency?drill={}#drill-{}",
+        d.id, d.id
+    ))
+    .into_response())
+}
+
+async fn stop_drills(
+    State(state): State<AppState>,
+    session: Session,
+    Path(slug): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(form.csrf.as_deref())?;
+    session.auth.require(RESPONDERS)?;
+    let stopped = drills::stop(&state, session.auth.actor(), &slug).await?;
+    Ok(Redirect::to(&format!(
+        "/ui/events/{slug}/emergency?stopped={}#drills",
+        stopped.drills.len()
+    ))
+    .into_response())
 }
 
 /// How many runs the page lists, newest first.

@@ -8,6 +8,7 @@ mod audit;
 mod bad_input;
 mod common;
 mod contract;
+mod drills;
 mod duties;
 mod emergency;
 mod exports;

@@ -132,46 +132,12 @@ impl Exec<'_> {
         service: &str,
         edit: impl FnOnce(&mut RuleSet) -> Result<(), String>,
     ) -> Result<(i64, Option<i64>), String> {
-        let latest = self
-            .state
-            .store
-            .rules(service, None)
-            .await
-            .map_err(|e| format!("reading `{service}`'s rules: {e}"))?
-            .ok_or_else(|| {
-                format!(
-                    "service `{service}` has no guard rules yet; derive them first (seawall rules \
-                     derive) so its sidecars follow the control plane"
-                )
-            })?;
-        let mut rules = RuleSet::from_json(&latest.document)
-            .map_err(|e| format!("`{service}`'s rules v{} are not valid: {e}", latest.version))?;
-        edit(&mut rules)
-            .map_err(|e| format!("{e} (in `{service}`'s rules v{})", latest.version))?;
-        rules
-            .validate()
-            .map_err(|e| format!("the changed rules of `{service}` are not valid: {e}"))?;
-        if self.dry_run {
-            return Ok((latest.version, None));
-        }
-        let document = rules::document(rules).map_err(|e| e.to_string())?;
-        let stored = self
-            .state
-            .store
-            .put_rules(
-                &self.state.ctx(DRIVER),
-                &NewRuleVersion {
-                    service: service.to_owned(),
-                    document,
-                    source: RuleSource::Emergency,
-                    plan_version: None,
-                    note: self.note.to_owned(),
-                },
-            )
-            .await
-            .map_err(|e: StoreError| format!("storing `{service}`'s rules: {e}"))?;
-        self.state.notify_change();
-        Ok((latest.version, Some(stored.version)))
+        let change = RuleChange {
+            actor: DRIVER,
+            note: self.note,
+            dry_run: self.dry_run,
+        };
+        change_rules(self.state, &change, service, edit).await
     }
 
     async fn rate_limit(&self, entry: &str, qps: f64) -> Result<(Value, Value), String> {
@@ -592,6 +558,65 @@ impl Exec<'_> {
 }
 
 /// `scheme://authority` and the path (with its query) of an http(s) URL.
+/// Who changes a service's rules, why, and whether only to see the effect.
+pub(crate) struct RuleChange<'a> {
+    /// The audited actor.
+    pub(crate) actor: &'a str,
+    /// The rule version's note.
+    pub(crate) note: &'a str,
+    /// Compute the change, store nothing.
+    pub(crate) dry_run: bool,
+}
+
+/// The latest rules of `service` changed by `edit`, validated, stored as a
+/// new version (source `emergency`) unless this is a dry run, and the
+/// sidecars woken: (version before, version after — `None` for a dry
+/// run). Emergency actions and drills change rules only through here.
+pub(crate) async fn change_rules(
+    state: &AppState,
+    change: &RuleChange<'_>,
+    service: &str,
+    edit: impl FnOnce(&mut RuleSet) -> Result<(), String>,
+) -> Result<(i64, Option<i64>), String> {
+    let latest = state
+        .store
+        .rules(service, None)
+        .await
+        .map_err(|e| format!("reading `{service}`'s rules: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "service `{service}` has no guard rules yet; derive them first (seawall rules \
+                 derive) so its sidecars follow the control plane"
+            )
+        })?;
+    let mut rules = RuleSet::from_json(&latest.document)
+        .map_err(|e| format!("`{service}`'s rules v{} are not valid: {e}", latest.version))?;
+    edit(&mut rules).map_err(|e| format!("{e} (in `{service}`'s rules v{})", latest.version))?;
+    rules
+        .validate()
+        .map_err(|e| format!("the changed rules of `{service}` are not valid: {e}"))?;
+    if change.dry_run {
+        return Ok((latest.version, None));
+    }
+    let document = rules::document(rules).map_err(|e| e.to_string())?;
+    let stored = state
+        .store
+        .put_rules(
+            &state.ctx(change.actor),
+            &NewRuleVersion {
+                service: service.to_owned(),
+                document,
+                source: RuleSource::Emergency,
+                plan_version: None,
+                note: change.note.to_owned(),
+            },
+        )
+        .await
+        .map_err(|e: StoreError| format!("storing `{service}`'s rules: {e}"))?;
+    state.notify_change();
+    Ok((latest.version, Some(stored.version)))
+}
+
 fn split_url(url: &str) -> Option<(String, String)> {
     let uri: http::Uri = url.parse().ok()?;
     let scheme = uri

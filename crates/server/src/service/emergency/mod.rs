@@ -31,6 +31,7 @@ use seawall_respond::run::{Approval, Outcome, Run, RunError, RunStatus, Step};
 use seawall_store::{Ctx, EmergencyRun as Stored, EmergencyRunUpdate, Event, NewEmergencyRun};
 use serde_json::{Value, json};
 
+pub(crate) use self::exec::{RuleChange, change_rules};
 pub use self::exec::WARMUP_HEADER;
 use crate::auth::Auth;
 use crate::error::ApiError;
