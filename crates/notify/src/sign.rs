@@ -66,6 +66,20 @@ pub fn webhook_signature(secret: &str, timestamp_secs: i64, body: &[u8]) -> Stri
     format!("sha256={}", hex(mac(secret.as_bytes(), &message).as_ref()))
 }
 
+/// HMAC-SHA256 of `message` with `key`, in lower-case hex: the tag of
+/// Seawall's signed links (acknowledge, approve) in page messages.
+pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    hex(mac(key, message).as_ref())
+}
+
+/// Whether `tag` (64 hex digits) is [`hmac_hex`]`(key, message)`;
+/// compared in constant time.
+pub fn verify_hmac_hex(key: &[u8], message: &[u8], tag: &str) -> bool {
+    unhex(tag).is_some_and(|tag| {
+        hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), message, &tag).is_ok()
+    })
+}
+
 /// Why a signed request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -179,6 +193,24 @@ mod tests {
             signature,
             body,
         }
+    }
+
+    /// The signed link vector of `docs/respond.md` ("Signed links"):
+    /// Python's `hmac` and `openssl dgst -sha256 -hmac` agree.
+    #[test]
+    fn link_tag_matches_the_documented_vector() {
+        let key = b"link-key-for-tests-0123456789abcdef";
+        let msg = b"seawall-link-v1:ack.1.7.chen-jie.1790820000";
+        let tag = "21f6bb0ac7920b57d5c947221b82b28108d4a4a6480ff7a47f5cf59514775c0d";
+        assert_eq!(hmac_hex(key, msg), tag);
+        assert!(verify_hmac_hex(key, msg, tag));
+        assert!(!verify_hmac_hex(
+            key,
+            b"seawall-link-v1:ack.1.8.chen-jie.1790820000",
+            tag
+        ));
+        assert!(!verify_hmac_hex(key, msg, &tag[..63]));
+        assert!(!verify_hmac_hex(b"another key", msg, tag));
     }
 
     #[test]

@@ -332,7 +332,7 @@ impl Server {
             tokio::spawn(service::monitoring::run(self.state.clone()));
         }
         tokio::spawn(service::emergency::run(self.state.clone()));
-        tokio::spawn(service::incidents::run(self.state.clone()));
+        tokio::spawn(service::incidents::pager::run(self.state.clone()));
         tracing::info!(
             %addr,
             scheme,

@@ -190,7 +190,7 @@ pub struct AppState {
     kube: Option<Arc<seawall_kube::KubeClient>>,
     emergency_holding: Arc<crate::service::triggers::Holding>,
     pager: Arc<tokio::sync::Notify>,
-    page_queues: Arc<crate::service::incidents::pager::Queues>,
+    page_queues: Arc<crate::service::incidents::pager::queues::Queues>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -238,7 +238,7 @@ impl AppState {
         }
     }
 
-    /// Wake the paging loop (`service::incidents::run`): an incident
+    /// Wake the paging loop (`service::incidents::pager::run`): an incident
     /// opened, its first page is due now.
     pub(crate) fn wake_pager(&self) {
         self.pager.notify_one();
@@ -250,8 +250,17 @@ impl AppState {
         self.pager.notified().await;
     }
 
+    /// Pages carry signed acknowledgement links to `public_url` (how
+    /// people's browsers reach this server), signed with `key` (at least
+    /// 32 bytes; replicas must share it) or, without one, with the key
+    /// kept in the data directory's `ack-key`.
+    pub fn with_links(self, public_url: Option<String>, key: Option<Vec<u8>>) -> Self {
+        self.page_queues.set_links(public_url, key);
+        self
+    }
+
     /// The per-event queues pages go through (`service::incidents::pager`).
-    pub(crate) fn page_queues(&self) -> &crate::service::incidents::pager::Queues {
+    pub(crate) fn page_queues(&self) -> &crate::service::incidents::pager::queues::Queues {
         &self.page_queues
     }
 

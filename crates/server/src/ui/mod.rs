@@ -43,6 +43,7 @@
 //! - Every page has a stable URL under `/ui/events/{slug}/…` that can be
 //!   pasted into the IM group; filters and sorting are query parameters.
 
+mod ack;
 mod assets;
 mod change;
 pub mod chart;
@@ -76,7 +77,7 @@ use crate::state::AppState;
 /// under `/ui` ([`router`]). The crate root hands them to the
 /// application beside the API's.
 pub fn routes() -> Router<AppState> {
-    start().nest("/ui", router())
+    start().merge(ack::router()).nest("/ui", router())
 }
 
 /// The UI's pages, nested under `/ui` by [`routes`].
@@ -86,8 +87,8 @@ pub fn router() -> Router<AppState> {
         .merge(assets::router())
         // ---- one `.merge(<page>::router())` line per page ----
         .merge(emergency::router())
-        .merge(review::router())
         .merge(incidents::router())
+        .merge(review::router())
         .merge(change::router())
         .merge(oncall::router())
         .merge(rehearsals::router())

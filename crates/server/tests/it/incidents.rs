@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use seawall_api::incidents::{Incident, OpenIncident};
 use seawall_server::client::Client;
-use seawall_server::service::incidents::page_due;
+use seawall_server::service::incidents::pager::page_due;
 use seawall_server::service::monitoring::{self, MonitorOptions};
 use seawall_server::{AppState, ManualClock, Server, ServerError};
 use serde_json::{Value, json};

@@ -279,3 +279,141 @@ async fn a_channel_to_loopback_or_metadata_is_refused_unless_allowed() {
     .await;
     assert_eq!(r.status, http::StatusCode::CREATED, "{}", r.text());
 }
+
+/// The link key of [`with_links`].
+const LINK_KEY: &[u8] = b"link-key-for-tests-0123456789abcdef";
+/// The public URL of [`with_links`].
+const PUBLIC: &str = "https://seawall.example";
+
+fn with_links(state: seawall_server::AppState) -> seawall_server::AppState {
+    state.with_links(Some(format!("{PUBLIC}/")), Some(LINK_KEY.to_vec()))
+}
+
+/// A plain (non-API) request to the server.
+async fn plain(server: &TestServer, method: http::Method, path: &str) -> (u16, String) {
+    let client = seawall_api::Client::new(&server.base).expect("client");
+    let r = client
+        .send_raw(method, path, &[], bytes::Bytes::new())
+        .await
+        .expect("request");
+    (
+        r.status.as_u16(),
+        String::from_utf8_lossy(&r.body).into_owned(),
+    )
+}
+
+/// A page carries a signed link: opening it (a link preview) changes
+/// nothing, its button's POST acknowledges as the paged person; a changed,
+/// forged, misplaced or expired link is refused (403) and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_ack_link_confirms_on_get_acknowledges_on_post_and_refuses_tampering() {
+    use seawall_server::service::incidents::pager::{Link, LinkKind};
+
+    let (working, got) = receiver(200).await;
+    let server = TestServer::start_tweaked(with_links).await;
+    let secret_file = server.dir.path().join("hook-secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    let hook = format!("http://{working}/hook");
+    let text = plan(&hook, &hook, &secret_file, &["127.0.0.1"]);
+    common::event_with(&server, SLUG, "Paging", &text).await;
+    let n = open_incident(&server).await;
+    until_incident(&server, n, |i| {
+        i.timeline.iter().any(|e| e.text.starts_with("page sent"))
+    })
+    .await;
+    let url = {
+        let g = got.lock().expect("lock");
+        g.bodies[0]["ack_url"].as_str().expect("ack_url").to_owned()
+    };
+    let path = url.strip_prefix(PUBLIC).expect("the public URL");
+    let token = path.strip_prefix("/ack/").expect("/ack/ path");
+    let link = Link::verify(LINK_KEY, token, server.clock.now()).expect("a valid link");
+    assert_eq!(
+        (link.kind, link.n, link.person.as_str()),
+        (LinkKind::Ack, n, "chen-jie")
+    );
+
+    // GET (what an IM's link preview does) changes nothing.
+    let (status, html) = plain(&server, http::Method::GET, path).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("Acknowledge incident {n}?")),
+        "{html}"
+    );
+    assert!(html.contains("<form method=\"post\""), "{html}");
+    let i = until_incident(&server, n, |_| true).await;
+    assert_eq!(i.status, "open", "a GET acknowledged: {i:#?}");
+
+    // Tampered links: another incident number, a forged tag, a link of
+    // another event signed with the right key, one signed with another key.
+    let other_n = token.replacen(
+        &format!("ack.{}.{n}.", link.event_id),
+        &format!("ack.{}.{}.", link.event_id, n + 1),
+        1,
+    );
+    assert_ne!(other_n, token);
+    let mut forged = token.to_owned();
+    let last = forged.pop().expect("tag");
+    forged.push(if last == '0' { '1' } else { '0' });
+    let misplaced = Link {
+        event_id: link.event_id + 1,
+        ..link.clone()
+    }
+    .sign(LINK_KEY);
+    let other_key = link.sign(b"another-key-0123456789abcdef-0123456789");
+    for (what, bad) in [
+        ("another incident", other_n.as_str()),
+        ("forged", forged.as_str()),
+        ("another event", misplaced.as_str()),
+        ("another key", other_key.as_str()),
+        ("garbage", "not-a-link"),
+    ] {
+        for method in [http::Method::GET, http::Method::POST] {
+            let (status, html) = plain(&server, method.clone(), &format!("/ack/{bad}")).await;
+            assert_eq!(status, 403, "{what} {method}: {html}");
+        }
+    }
+    let i = until_incident(&server, n, |_| true).await;
+    assert_eq!(i.status, "open", "a refused link acknowledged: {i:#?}");
+
+    // The button's POST acknowledges, as the paged person by link.
+    let (status, html) = plain(&server, http::Method::POST, path).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("Incident {n} acknowledged")),
+        "{html}"
+    );
+    let i = until_incident(&server, n, |_| true).await;
+    assert_eq!(i.status, "acknowledged", "{i:#?}");
+    assert_eq!(
+        i.paging.as_ref().and_then(|p| p.acknowledged_by.as_deref()),
+        Some("link:chen-jie")
+    );
+    let (status, _) = plain(&server, http::Method::POST, path).await;
+    assert_eq!(status, 409, "a second ack is a conflict");
+
+    // A day later the link has expired.
+    server
+        .clock
+        .advance(seawall_server::service::incidents::pager::LINK_TTL_MS);
+    let (status, html) = plain(&server, http::Method::GET, path).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("expired"), "{html}");
+
+    // Every refusal is audited, with why, and without the tag.
+    let audit = server.state.store.audit(0, 1_000).await.expect("audit");
+    let refused: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "link.refused")
+        .collect();
+    assert_eq!(refused.len(), 11, "{refused:#?}");
+    let tag = &token[token.len() - 64..];
+    assert!(
+        refused.iter().all(|a| !a.detail.contains(tag)),
+        "{refused:#?}"
+    );
+    assert!(
+        refused.iter().any(|a| a.detail.contains("expired")),
+        "{refused:#?}"
+    );
+}

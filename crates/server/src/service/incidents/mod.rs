@@ -35,9 +35,7 @@ use crate::state::AppState;
 
 pub(crate) mod changes;
 pub(crate) mod hooks;
-pub(crate) mod pager;
-pub use pager::page_due;
-pub(crate) use pager::run;
+pub mod pager;
 
 /// The actor of changes the paging loop makes.
 pub const PAGER: &str = "pager";

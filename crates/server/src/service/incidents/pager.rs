@@ -7,20 +7,20 @@
 //! their fallbacks, signed acknowledgement links), kept apart so that it
 //! can change without touching the incident rules.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use seawall_notify::{Failure, Message, MessageId, Notifier, Outcome};
-use seawall_plan::Plan;
+use seawall_notify::{Message, MessageId, Outcome};
 use seawall_respond::incident::{EntryKind, Severity};
 use seawall_store::Ctx;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
 
 use super::{PAGER, change, current_plan, decode, kind_name, write};
 use crate::error::ApiError;
 use crate::state::AppState;
+
+pub mod queues;
+
+pub use queues::{LINK_KEY_FILE, LINK_KEY_MIN, LINK_TTL_MS, check_key};
 
 /// How often the paging loop looks for due pages (it is also woken when
 /// an incident opens).
@@ -163,168 +163,6 @@ fn timeline_of(outcome: &Result<Outcome, String>, who: &str) -> Vec<(EntryKind, 
     entries
 }
 
-/// How hard a page tries one channel before it falls back to the next:
-/// twice, a quarter second apart, each attempt bounded by 5 s, and a
-/// `Retry-After` over 2 s counts as a failure there — a page is better
-/// early on the second channel than late on the first.
-fn page_policy() -> seawall_notify::RetryPolicy {
-    seawall_notify::RetryPolicy {
-        attempts: 2,
-        timeout: Duration::from_secs(5),
-        backoff: Duration::from_millis(250),
-        max_backoff: Duration::from_secs(1),
-        max_retry_after: Duration::from_secs(2),
-    }
-}
-
-/// The queues pages go through: one seawall-notify driver per event,
-/// made for the channels of the event's current plan (a plan whose
-/// channels change gets a new one; the old one finishes what it holds and
-/// ends). Each driver keeps its channels' budgets and sends pages ahead of
-/// anything else, and a message a channel fails moves to the plan's next
-/// channel.
-#[derive(Default)]
-pub(crate) struct Queues {
-    by_event: std::sync::Mutex<HashMap<i64, Arc<Queue>>>,
-}
-
-/// One event's driver.
-struct Queue {
-    /// What the driver was made from (channel kinds, URLs and secret
-    /// references, allowed hosts).
-    made_from: String,
-    notifier: Notifier,
-    /// The plan's channels that cannot be used, with why (an unresolvable
-    /// secret reference), in plan order.
-    unusable: Vec<Failure>,
-    /// The usable channels, in plan order: every page's route.
-    route: Vec<String>,
-    ended: Arc<std::sync::Mutex<HashMap<MessageId, Slot>>>,
-}
-
-/// A message's outcome, or who waits for it.
-enum Slot {
-    Waiting(oneshot::Sender<Outcome>),
-    Ended(Outcome),
-}
-
-impl Queues {
-    /// The driver for `event_id` with `plan`'s channels, started if the
-    /// plan's channels differ from the running one's.
-    fn for_plan(&self, event_id: i64, plan: &Plan) -> Arc<Queue> {
-        let made_from = format!(
-            "{:?}|{:?}",
-            plan.oncall
-                .channels
-                .iter()
-                .map(|c| (&c.id, &c.kind, &c.webhook, &c.secret_env))
-                .collect::<Vec<_>>(),
-            plan.emergency.allow_hosts
-        );
-        let mut by_event = self
-            .by_event
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(q) = by_event.get(&event_id)
-            && q.made_from == made_from
-        {
-            return Arc::clone(q);
-        }
-        let q = Arc::new(Queue::start(plan, made_from));
-        by_event.insert(event_id, Arc::clone(&q));
-        q
-    }
-}
-
-impl Queue {
-    fn start(plan: &Plan, made_from: String) -> Self {
-        let mut channels = Vec::new();
-        let mut unusable = Vec::new();
-        for ch in &plan.oncall.channels {
-            match seawall_notify::Channel::from_plan(ch, &|name| std::env::var(name).ok()) {
-                Ok(c) => channels.push(c),
-                Err(e) => unusable.push(Failure {
-                    channel: ch.id.clone(),
-                    error: e.to_string(),
-                }),
-            }
-        }
-        let route = channels.iter().map(|c| c.id.clone()).collect();
-        // The plan check refused loopback and metadata hosts as written
-        // (E080); the sender checks what each name resolves to now.
-        let allow = plan
-            .emergency
-            .allow_hosts
-            .iter()
-            .filter_map(|h| seawall_plan::outbound::parse_allow(h).ok())
-            .collect();
-        let sender = seawall_notify::Sender::new(page_policy()).with_host_check(allow);
-        let (tx, mut rx) = mpsc::channel::<Outcome>(256);
-        let (notifier, _driver) =
-            seawall_notify::driver::spawn(channels, HashMap::new(), sender, tx);
-        let ended: Arc<std::sync::Mutex<HashMap<MessageId, Slot>>> = Arc::default();
-        let slots = Arc::clone(&ended);
-        tokio::spawn(async move {
-            while let Some(outcome) = rx.recv().await {
-                let mut slots = slots
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                match slots.remove(&outcome.id()) {
-                    Some(Slot::Waiting(tx)) => {
-                        let _ = tx.send(outcome);
-                    }
-                    _ => {
-                        slots.insert(outcome.id(), Slot::Ended(outcome));
-                    }
-                }
-            }
-        });
-        Self {
-            made_from,
-            notifier,
-            unusable,
-            route,
-            ended,
-        }
-    }
-
-    /// Queue `message` on the route and wait for its outcome (the
-    /// unusable channels are counted as failed first).
-    async fn page(&self, message: Message) -> Result<Outcome, String> {
-        let id = self
-            .notifier
-            .submit(message, self.route.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        let rx = {
-            let mut slots = self
-                .ended
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(Slot::Ended(outcome)) = slots.remove(&id) {
-                return Ok(self.with_unusable(outcome));
-            }
-            let (tx, rx) = oneshot::channel();
-            slots.insert(id, Slot::Waiting(tx));
-            rx
-        };
-        let outcome = rx.await.map_err(|_| "the page queue stopped".to_owned())?;
-        Ok(self.with_unusable(outcome))
-    }
-
-    fn with_unusable(&self, mut outcome: Outcome) -> Outcome {
-        if self.unusable.is_empty() {
-            return outcome;
-        }
-        let failures = match &mut outcome {
-            Outcome::Delivered { failures, .. } | Outcome::Failed { failures, .. } => failures,
-        };
-        let mut all = self.unusable.clone();
-        all.append(failures);
-        *failures = all;
-        outcome
-    }
-}
 
 /// Send a page about incident `id` through the event's queue: to the
 /// plan's first on-call channel, falling back to the next ones in plan
@@ -373,6 +211,13 @@ async fn send_page(
         .map(seawall_notify::Mention::Mobile)
         .collect();
     msg.incident_id = Some(id.to_string());
+    msg.ack_url = match ack_url(state, event_id, id, people) {
+        Ok(url) => url,
+        Err(e) => {
+            tracing::warn!(incident = id, "the page goes without its ack link: {e}");
+            None
+        }
+    };
     let queue = state.page_queues().for_plan(event_id, &plan);
     if queue.route.is_empty() {
         return Ok(queue.with_unusable(Outcome::Failed {
@@ -381,4 +226,251 @@ async fn send_page(
         }));
     }
     queue.page(msg).await
+}
+
+
+/// What a signed link does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Acknowledge incident `n`.
+    Ack,
+    /// Approve emergency run `n` as the commander the link names.
+    Approve,
+}
+
+impl LinkKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Ack => "ack",
+            LinkKind::Approve => "approve",
+        }
+    }
+}
+
+/// A signed link's contents: `{kind}.{event}.{n}.{person}.{expiry}.{tag}`,
+/// the tag HMAC-SHA256 (key: the link key) over `seawall-link-v1:` and
+/// everything before it. Person ids are plan ids (letters, digits, `-`,
+/// `_`); an ack link names the paged people joined by `+`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// What it does.
+    pub kind: LinkKind,
+    /// The event's id.
+    pub event_id: i64,
+    /// The incident (ack) or run (approve) number.
+    pub n: i64,
+    /// Who it was sent to.
+    pub person: String,
+    /// When it stops working, Unix seconds.
+    pub expires_secs: i64,
+}
+
+/// Why a link is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// Not a link this server makes.
+    #[error("this is not a Seawall link")]
+    Malformed,
+    /// The tag does not match: changed, or signed with another key.
+    #[error("this link's signature does not match (changed, or from another server)")]
+    Forged,
+    /// Past its expiry.
+    #[error("this link expired")]
+    Expired,
+}
+
+impl Link {
+    fn signed_part(&self) -> String {
+        format!(
+            "{}.{}.{}.{}.{}",
+            self.kind.as_str(),
+            self.event_id,
+            self.n,
+            self.person,
+            self.expires_secs
+        )
+    }
+
+    /// The token: the fields and their tag.
+    pub fn sign(&self, key: &[u8]) -> String {
+        let part = self.signed_part();
+        let tag = seawall_notify::sign::hmac_hex(key, format!("seawall-link-v1:{part}").as_bytes());
+        format!("{part}.{tag}")
+    }
+
+    /// Reads `token` signed with `key`, at `now_ms`.
+    pub fn verify(key: &[u8], token: &str, now_ms: i64) -> Result<Link, LinkError> {
+        if token.len() > 512 {
+            return Err(LinkError::Malformed);
+        }
+        let (part, tag) = token.rsplit_once('.').ok_or(LinkError::Malformed)?;
+        if !seawall_notify::sign::verify_hmac_hex(
+            key,
+            format!("seawall-link-v1:{part}").as_bytes(),
+            tag,
+        ) {
+            return Err(LinkError::Forged);
+        }
+        let fields: Vec<&str> = part.split('.').collect();
+        let [kind, event, n, person, expires] = fields[..] else {
+            return Err(LinkError::Malformed);
+        };
+        let kind = match kind {
+            "ack" => LinkKind::Ack,
+            "approve" => LinkKind::Approve,
+            _ => return Err(LinkError::Malformed),
+        };
+        let number = |t: &str| t.parse::<i64>().map_err(|_| LinkError::Malformed);
+        let link = Link {
+            kind,
+            event_id: number(event)?,
+            n: number(n)?,
+            person: person.to_owned(),
+            expires_secs: number(expires)?,
+        };
+        if now_ms / 1000 >= link.expires_secs {
+            return Err(LinkError::Expired);
+        }
+        Ok(link)
+    }
+}
+
+/// Whether `id` may go into a link (plan ids do).
+fn linkable(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The URL of a signed link, or none without a public URL.
+pub(crate) fn link_url(state: &AppState, link: &Link) -> Result<Option<String>, ApiError> {
+    let queues = state.page_queues();
+    let Some(base) = queues.public_url() else {
+        return Ok(None);
+    };
+    let key = queues.key(state.data_dir())?;
+    Ok(Some(format!("{base}/ack/{}", link.sign(key))))
+}
+
+/// The ack link of a page of incident `n` to `people`.
+fn ack_url(
+    state: &AppState,
+    event_id: i64,
+    n: i64,
+    people: &[String],
+) -> Result<Option<String>, ApiError> {
+    let people: Vec<&str> = people
+        .iter()
+        .map(String::as_str)
+        .filter(|p| linkable(p))
+        .collect();
+    let link = Link {
+        kind: LinkKind::Ack,
+        event_id,
+        n,
+        person: people.join("+"),
+        expires_secs: (state.now() + LINK_TTL_MS) / 1000,
+    };
+    link_url(state, &link)
+}
+
+/// What a link's confirm page shows.
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    /// The link.
+    pub link: Link,
+    /// The event's slug.
+    pub slug: String,
+    /// The incident's title.
+    pub title: String,
+    /// The incident's status.
+    pub status: String,
+}
+
+/// Reads `token`; a refused one is audited (`link.refused`, with why)
+/// and answered 403.
+async fn checked(state: &AppState, token: &str) -> Result<Link, ApiError> {
+    let key = state.page_queues().key(state.data_dir())?.to_vec();
+    match Link::verify(&key, token, state.now()) {
+        Ok(link) => Ok(link),
+        Err(e) => Err(refuse(state, &e.to_string(), token).await),
+    }
+}
+
+async fn refuse(state: &AppState, why: &str, token: &str) -> ApiError {
+    // The token's fields without its tag: what was tried, not a credential.
+    let tried = token.rsplit_once('.').map_or("", |(part, _)| part);
+    let audit = seawall_store::NewAudit {
+        action: "link.refused".to_owned(),
+        target: "link".to_owned(),
+        detail: json!({"why": why, "link": tried.chars().take(200).collect::<String>()}),
+    };
+    if let Err(e) = state
+        .store
+        .append_audit(&Ctx::new("link", state.now()), &audit)
+        .await
+    {
+        tracing::warn!("a refused link was not audited: {e}");
+    }
+    ApiError::Forbidden {
+        message: why.to_owned(),
+        allowed: Vec::new(),
+    }
+}
+
+/// The incident a verified ack link names, checked to be of the link's
+/// event (a link cannot be moved to another event's incident).
+async fn linked_incident(
+    state: &AppState,
+    link: &Link,
+    token: &str,
+) -> Result<(String, super::Loaded), ApiError> {
+    let found = match state.store.incident(link.n).await? {
+        Some(stored) if stored.event_id == link.event_id => Some(stored),
+        _ => None,
+    };
+    let Some(stored) = found else {
+        return Err(refuse(state, "this link names no incident of its event", token).await);
+    };
+    let slug = state
+        .store
+        .events()
+        .await?
+        .into_iter()
+        .find(|e| e.id == link.event_id)
+        .map(|e| e.slug)
+        .ok_or_else(|| ApiError::not_found(format!("event {}", link.event_id)))?;
+    Ok((slug, decode(stored)?))
+}
+
+/// What the ack link `token` would do (the confirm page): nothing changes.
+pub(crate) async fn open_link(state: &AppState, token: &str) -> Result<LinkView, ApiError> {
+    let link = checked(state, token).await?;
+    if link.kind != LinkKind::Ack {
+        return Err(refuse(state, "this link does not acknowledge an incident", token).await);
+    }
+    let (slug, l) = linked_incident(state, &link, token).await?;
+    Ok(LinkView {
+        slug,
+        title: l.incident.title.clone(),
+        status: l.incident.status.as_str().to_owned(),
+        link,
+    })
+}
+
+/// Follow the ack link `token` (its POST): the incident is acknowledged
+/// by `link:` and the paged people the link names.
+pub(crate) async fn follow_link(state: &AppState, token: &str) -> Result<LinkView, ApiError> {
+    let view = open_link(state, token).await?;
+    let actor = if view.link.person.is_empty() {
+        "link".to_owned()
+    } else {
+        format!("link:{}", view.link.person)
+    };
+    let i = super::acknowledge(state, &actor, &view.slug, view.link.n).await?;
+    Ok(LinkView {
+        status: i.status,
+        ..view
+    })
 }
