@@ -24,6 +24,7 @@ pub mod exceptions;
 pub mod exports;
 pub mod gate;
 pub mod health;
+pub mod im;
 pub mod incidents;
 pub mod monitoring;
 pub mod plans;

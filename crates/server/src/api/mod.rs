@@ -10,6 +10,7 @@ pub mod events;
 pub mod exceptions;
 pub mod exports;
 pub mod gate;
+pub mod im;
 pub mod incidents;
 pub mod me;
 pub mod monitoring;
@@ -53,6 +54,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(emergency::router())
         .merge(drills::router())
         .merge(incidents::router())
+        .merge(im::router())
         .merge(review::router())
     // ---- end of the lead's areas ----
 }

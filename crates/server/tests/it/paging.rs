@@ -417,3 +417,128 @@ async fn the_signed_ack_link_confirms_on_get_acknowledges_on_post_and_refuses_ta
         "{refused:#?}"
     );
 }
+
+/// The signing secret of the Slack app in [`slack_plan`].
+const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+/// [`plan`] with a Slack channel whose `secret_env` is the app's signing
+/// secret (in `slack_file`).
+fn slack_plan(hook: &str, secret_file: &std::path::Path, slack_file: &std::path::Path) -> String {
+    plan(hook, hook, secret_file, &["127.0.0.1"]).replace(
+        "    backup-room:\n",
+        &format!(
+            "    slack-room:\n      kind: slack\n      webhook: \"{hook}\"\n      secret_env: \"file:{}\"\n    backup-room:\n",
+            slack_file.display()
+        ),
+    )
+}
+
+/// Slack's form body for a press of Acknowledge on incident `n` by `user`.
+fn press(n: &str, user: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": "U0123", "username": user},
+        "actions": [{"action_id": "seawall_ack", "value": n, "type": "button"}],
+    });
+    format!(
+        "payload={}",
+        percent_encoding::utf8_percent_encode(
+            &payload.to_string(),
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    )
+}
+
+async fn post_slack(server: &TestServer, ts: i64, signature: &str, body: &str) -> (u16, Value) {
+    let client = seawall_api::Client::new(&server.base).expect("client");
+    let r = client
+        .send_raw(
+            http::Method::POST,
+            "/api/v1/im/slack/actions",
+            &[
+                (
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded".to_owned(),
+                ),
+                (
+                    http::HeaderName::from_static("x-slack-request-timestamp"),
+                    ts.to_string(),
+                ),
+                (
+                    http::HeaderName::from_static("x-slack-signature"),
+                    signature.to_owned(),
+                ),
+            ],
+            bytes::Bytes::from(body.to_owned()),
+        )
+        .await
+        .expect("request");
+    let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    (r.status.as_u16(), v)
+}
+
+/// A press of a page's Acknowledge button in Slack acknowledges the
+/// incident when signed by the plan's Slack app within five minutes;
+/// unsigned, badly signed, stale and other-app requests are refused (401)
+/// and audited; the same press again is a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_slack_acknowledge_press_acknowledges_and_bad_ones_are_refused() {
+    use seawall_notify::sign::slack_signature;
+
+    let (working, _got) = receiver(200).await;
+    let server = TestServer::start().await;
+    let secret_file = server.dir.path().join("hook-secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    let slack_file = server.dir.path().join("slack-secret");
+    std::fs::write(&slack_file, SLACK_SECRET).expect("secret");
+    let text = slack_plan(&format!("http://{working}/hook"), &secret_file, &slack_file);
+    common::event_with(&server, SLUG, "Paging", &text).await;
+    let n = open_incident(&server).await;
+    let body = press(&n.to_string(), "chen.jie");
+    let now = server.clock.now() / 1000;
+
+    let stale = now - 301;
+    for (what, ts, sig) in [
+        ("unsigned", now, String::new()),
+        ("forged", now, format!("v0={}", "0".repeat(64))),
+        (
+            "another app",
+            now,
+            slack_signature("another-signing-secret", now, body.as_bytes()),
+        ),
+        (
+            "stale",
+            stale,
+            slack_signature(SLACK_SECRET, stale, body.as_bytes()),
+        ),
+    ] {
+        let (status, v) = post_slack(&server, ts, &sig, &body).await;
+        assert_eq!(status, 401, "{what}: {v}");
+    }
+    let other = press("999", "chen.jie");
+    let (status, v) = post_slack(
+        &server,
+        now,
+        &slack_signature(SLACK_SECRET, now, other.as_bytes()),
+        &other,
+    )
+    .await;
+    assert_eq!(status, 401, "no such incident: {v}");
+    let i = until_incident(&server, n, |_| true).await;
+    assert_eq!(i.status, "open", "a refused press acknowledged: {i:#?}");
+
+    let sig = slack_signature(SLACK_SECRET, now, body.as_bytes());
+    let (status, v) = post_slack(&server, now, &sig, &body).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"incident": n, "acknowledged_by": "slack:chen.jie", "status": "acknowledged"})
+    );
+    let (status, v) = post_slack(&server, now, &sig, &body).await;
+    assert_eq!(status, 409, "the same press again: {v}");
+
+    let audit = server.state.store.audit(0, 1_000).await.expect("audit");
+    let refused = audit.iter().filter(|a| a.action == "im.refused").count();
+    assert_eq!(refused, 5);
+    assert!(!audit.iter().any(|a| a.detail.contains(SLACK_SECRET)));
+}

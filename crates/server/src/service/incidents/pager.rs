@@ -163,7 +163,6 @@ fn timeline_of(outcome: &Result<Outcome, String>, who: &str) -> Vec<(EntryKind, 
     entries
 }
 
-
 /// Send a page about incident `id` through the event's queue: to the
 /// plan's first on-call channel, falling back to the next ones in plan
 /// order, mentioning the paged people's phones; how it ended, or why it
@@ -227,7 +226,6 @@ async fn send_page(
     }
     queue.page(msg).await
 }
-
 
 /// What a signed link does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -473,4 +471,98 @@ pub(crate) async fn follow_link(state: &AppState, token: &str) -> Result<LinkVie
         status: i.status,
         ..view
     })
+}
+
+/// A press of a page's Acknowledge button in Slack: the request's
+/// `X-Slack-Request-Timestamp`, `X-Slack-Signature` and raw body. The
+/// signing secret is the `secret_env` of a Slack channel of the plan of
+/// the incident the button names (a Slack app's signing secret; incoming
+/// webhooks themselves are unsigned); the request must be signed with it
+/// within five minutes of now (seawall-notify's `verify_ack`). The
+/// incident is acknowledged by `slack:` and the user's name. A refused
+/// request is audited (`im.refused`) and answered 401.
+pub(crate) async fn slack_ack(
+    state: &AppState,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(i64, String, String), ApiError> {
+    let refuse_im = |why: String| async move {
+        let audit = seawall_store::NewAudit {
+            action: "im.refused".to_owned(),
+            target: "slack".to_owned(),
+            detail: json!({"why": why}),
+        };
+        if let Err(e) = state
+            .store
+            .append_audit(&Ctx::new("slack", state.now()), &audit)
+            .await
+        {
+            tracing::warn!("a refused Slack request was not audited: {e}");
+        }
+        ApiError::Unauthorized {
+            code: "unauthorized",
+            message: why,
+        }
+    };
+    // Read (unverified) only to find whose secret signs it.
+    let claimed = match seawall_notify::slack::parse_ack(body) {
+        Ok(a) => a,
+        Err(e) => return Err(refuse_im(e.to_string()).await),
+    };
+    let Some(stored) = (match claimed.incident_id.parse::<i64>() {
+        Ok(n) => state.store.incident(n).await?,
+        Err(_) => None,
+    }) else {
+        return Err(refuse_im(format!("no incident `{}`", claimed.incident_id)).await);
+    };
+    let event = state
+        .store
+        .events()
+        .await?
+        .into_iter()
+        .find(|e| e.id == stored.event_id)
+        .ok_or_else(|| ApiError::not_found(format!("event {}", stored.event_id)))?;
+    let Some(plan) = current_plan(state, &event).await? else {
+        return Err(refuse_im(format!("event `{}` has no plan", event.slug)).await);
+    };
+    let secrets: Vec<seawall_notify::Secret> = plan
+        .oncall
+        .channels
+        .iter()
+        .filter(|c| c.kind == "slack")
+        .filter_map(|c| seawall_notify::Channel::from_plan(c, &|n| std::env::var(n).ok()).ok())
+        .filter_map(|c| c.secret)
+        .collect();
+    if secrets.is_empty() {
+        return Err(refuse_im(format!(
+            "event `{}` has no Slack channel with a signing secret (secret_env)",
+            event.slug
+        ))
+        .await);
+    }
+    let request = seawall_notify::sign::Signed {
+        timestamp,
+        signature,
+        body,
+    };
+    let now_secs = state.now() / 1000;
+    let mut last = String::new();
+    let mut pressed = None;
+    for secret in &secrets {
+        match seawall_notify::slack::verify_ack(secret.expose(), request, now_secs) {
+            Ok(a) => {
+                pressed = Some(a);
+                break;
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let Some(pressed) = pressed else {
+        return Err(refuse_im(last).await);
+    };
+    let who = pressed.user_name.as_deref().unwrap_or(&pressed.user_id);
+    let actor = format!("slack:{who}");
+    let i = super::acknowledge(state, &actor, &event.slug, stored.id).await?;
+    Ok((stored.id, actor, i.status))
 }
