@@ -495,7 +495,36 @@ async fn gate_decisions_exceptions_and_rule_changes_write_themselves_into_open_i
         format!("lin-wei | freeze exception {id} approved by lin-wei: go")
     );
     assert!(
-        gate[3].contains(&format!("exception {id}")) || gate[3].contains("allowed"),
+        gate[3].starts_with("pipeline | gate record ")
+            && gate[3]
+                .contains("release change to `order-api` allowed: frozen by window `sale-day`")
+            && gate[3].contains(&format!("let through by approved exception `{id}`")),
+        "{gate:?}"
+    );
+    // A rejected one says so too.
+    let r = admin
+        .post(
+            &format!("/api/v1/events/{SLUG}/exceptions"),
+            &json!({"services": ["order-api"], "kinds": ["config"],
+                "start": "2026-09-30T10:00:00Z", "end": "2026-09-30T11:00:00Z",
+                "reason": "a config change"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id2 = r.json::<Value>().expect("json")["id"].as_i64().expect("id");
+    let r = server
+        .api(Some(&commander))
+        .post(
+            &format!("/api/v1/exceptions/{id2}/reject"),
+            &json!({"note": "not today"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let i = admin.client.incident(SLUG, n).await.expect("read");
+    let gate = entries(&i, "gate");
+    assert_eq!(
+        gate[5],
+        format!("lin-wei | freeze exception {id2} rejected by lin-wei: not today"),
         "{gate:?}"
     );
 
