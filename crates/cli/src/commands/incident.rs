@@ -166,98 +166,87 @@ pub struct ResolveArgs {
     at: EventArgs,
 }
 
+impl IncidentCommand {
+    /// The event (and server and format) the command names.
+    fn at(&self) -> &EventArgs {
+        match self {
+            IncidentCommand::List(a) => a,
+            IncidentCommand::Show(a) | IncidentCommand::Ack(a) => &a.at,
+            IncidentCommand::Open(a) => &a.at,
+            IncidentCommand::Role(a) => &a.at,
+            IncidentCommand::Note(a) => &a.at,
+            IncidentCommand::Update(a) => &a.at,
+            IncidentCommand::Severity(a) => &a.at,
+            IncidentCommand::Mitigate(a) | IncidentCommand::Resolve(a) => &a.at,
+        }
+    }
+}
+
 /// Run a `seawall incident` command: exit 0, 2 on any error.
 pub fn run(command: &IncidentCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        IncidentCommand::List(a) => {
-            let api = Api::new(&a.server)?;
-            let list = api.call(api.client().incidents(&a.event))?;
-            if a.format == Format::Json {
+    let at = command.at();
+    let api = Api::new(&at.server)?;
+    let (c, e) = (api.client(), at.event.as_str());
+    let i = match command {
+        IncidentCommand::List(_) => {
+            let list = api.call(c.incidents(e))?;
+            if at.format == Format::Json {
                 output::emit_json(&list)?;
             } else {
-                output::emit_page(&list_page(&a.event, &list), a.format)?;
+                output::emit_page(&list_page(e, &list), at.format)?;
             }
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::SUCCESS);
         }
-        IncidentCommand::Show(a) => {
-            let api = Api::new(&a.at.server)?;
-            let i = api.call(api.client().incident(&a.at.event, a.n))?;
-            show(&a.at.event, &i, a.at.format)
-        }
+        IncidentCommand::Show(a) => api.call(c.incident(e, a.n))?,
+        IncidentCommand::Ack(a) => api.call(c.ack_incident(e, a.n))?,
         IncidentCommand::Open(a) => {
-            let api = Api::new(&a.at.server)?;
             let req = OpenIncident {
                 title: a.title.clone(),
                 severity: a.severity.clone(),
                 line: a.line.clone(),
             };
-            let i = api.call(api.client().open_incident(&a.at.event, &req))?;
-            show(&a.at.event, &i, a.at.format)
+            api.call(c.open_incident(e, &req))?
         }
         IncidentCommand::Role(a) => {
-            let api = Api::new(&a.at.server)?;
             let req = AssignRole {
                 role: a.role.clone(),
                 person: a.person.clone(),
                 version: a.version.if_version,
             };
-            let i = api.call(api.client().assign_incident_role(&a.at.event, a.n, &req))?;
-            show(&a.at.event, &i, a.at.format)
+            api.call(c.assign_incident_role(e, a.n, &req))?
         }
         IncidentCommand::Note(a) => {
-            let api = Api::new(&a.at.server)?;
             let req = AddNote {
                 text: a.text.clone(),
                 version: a.version.if_version,
             };
-            let i = api.call(api.client().add_incident_note(&a.at.event, a.n, &req))?;
-            show(&a.at.event, &i, a.at.format)
+            api.call(c.add_incident_note(e, a.n, &req))?
         }
         IncidentCommand::Update(a) => {
-            let api = Api::new(&a.at.server)?;
             let req = PostUpdate {
                 status: a.status.clone(),
                 text: a.text.clone(),
                 version: a.version.if_version,
             };
-            let i = api.call(api.client().post_incident_update(&a.at.event, a.n, &req))?;
-            show(&a.at.event, &i, a.at.format)
+            api.call(c.post_incident_update(e, a.n, &req))?
         }
         IncidentCommand::Severity(a) => {
-            let api = Api::new(&a.at.server)?;
             let req = ChangeSeverity {
                 severity: a.severity.clone(),
                 version: a.version.if_version,
             };
-            let i = api.call(
-                api.client()
-                    .change_incident_severity(&a.at.event, a.n, &req),
-            )?;
-            show(&a.at.event, &i, a.at.format)
+            api.call(c.change_incident_severity(e, a.n, &req))?
         }
         IncidentCommand::Mitigate(a) => {
-            let api = Api::new(&a.at.server)?;
             let req = MitigateIncident {
                 text: a.text.clone(),
                 version: a.version.if_version,
             };
-            let i = api.call(api.client().mitigate_incident(&a.at.event, a.n, &req))?;
-            show(&a.at.event, &i, a.at.format)
+            api.call(c.mitigate_incident(e, a.n, &req))?
         }
-        IncidentCommand::Ack(a) => {
-            let api = Api::new(&a.at.server)?;
-            let i = api.call(api.client().ack_incident(&a.at.event, a.n))?;
-            show(&a.at.event, &i, a.at.format)
-        }
-        IncidentCommand::Resolve(a) => {
-            let api = Api::new(&a.at.server)?;
-            let i = api.call(
-                api.client()
-                    .resolve_incident(&a.at.event, a.n, a.text.as_deref()),
-            )?;
-            show(&a.at.event, &i, a.at.format)
-        }
-    }
+        IncidentCommand::Resolve(a) => api.call(c.resolve_incident(e, a.n, a.text.as_deref()))?,
+    };
+    show(e, &i, at.format)
 }
 
 fn show(event: &str, i: &Incident, format: Format) -> anyhow::Result<ExitCode> {
