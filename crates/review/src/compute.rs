@@ -235,6 +235,15 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
                 },
                 slo_broken_points: slo.map_or(0, |s| broken(&finest(points), &s).len() as u32),
                 plan_line: ctx.line(at, None),
+                series: ctx.window.map_or_else(Vec::new, |w| {
+                    finest(points)
+                        .iter()
+                        .filter_map(|t| {
+                            let v = value(t.point.qps_max)?;
+                            Some(((t.at_ms - w.from_ms) as f64 / 1000.0, v))
+                        })
+                        .collect()
+                }),
             }
         };
     let knee_of = |id: &str| {

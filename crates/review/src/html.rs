@@ -6,7 +6,7 @@
 //! makes no request.
 
 use seawall_chart::markup::{Element, Entities, Node};
-use seawall_chart::standalone::{Bar, bar_chart};
+use seawall_chart::standalone::{Bar, Line, bar_chart, line_chart};
 
 use crate::model::Review;
 use crate::text::{num, pct, sections};
@@ -15,6 +15,7 @@ use crate::text::{num, pct, sections};
 const STYLE: &str = "
 body { font: 14px/1.45 system-ui, sans-serif; color: #1a1a1a; margin: 24px auto; max-width: 1100px; padding: 0 16px; }
 h1 { font-size: 24px; margin: 0 0 8px; }
+h3 { font-size: 15px; margin: 16px 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ccc; padding-bottom: 4px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 12px; font-size: 12px; }
 th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
@@ -22,6 +23,8 @@ th { background: #f3f3f3; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 code { font: 12px ui-monospace, monospace; background: #f3f3f3; padding: 0 2px; }
 p.none { color: #666; }
+.legend span { display: inline-block; margin-right: 14px; }
+.legend i { display: inline-block; width: 18px; height: 3px; margin-right: 4px; vertical-align: middle; }
 svg { max-width: 100%; height: auto; }
 @page { size: A4 portrait; margin: 14mm; }
 @media print {
@@ -85,6 +88,7 @@ pub fn render(r: &Review) -> String {
         }
         if s.id == "entries" {
             body.extend(entry_chart(r));
+            body.extend(traffic_charts(r));
         }
         if s.id == "emergency" && !r.emergency.is_empty() {
             body.extend(run_chart(r));
@@ -169,6 +173,41 @@ fn entry_chart(r: &Review) -> Vec<Node> {
         "qps",
         "entry: planned target, rehearsed knee, actual peak",
     )
+}
+
+/// Per entry with telemetry: its actual rate over the window against its
+/// target and rehearsed knee (flat, dashed).
+fn traffic_charts(r: &Review) -> Vec<Node> {
+    let mut out = Vec::new();
+    for e in r.entries.iter().filter(|e| !e.series.is_empty()) {
+        let (from, to) = (
+            e.series.first().map_or(0.0, |p| p.0),
+            e.series.last().map_or(0.0, |p| p.0),
+        );
+        let flat = |name: &str, v: Option<f64>| {
+            v.filter(|v| v.is_finite()).map(|v| Line {
+                name: format!("{name} {}", num(Some(v))),
+                points: vec![(from, v), (to, v)],
+                dashed: true,
+            })
+        };
+        let lines: Vec<Line> = std::iter::once(Line {
+            name: format!("{} actual qps", e.id),
+            points: e.series.clone(),
+            dashed: false,
+        })
+        .chain(flat("target", e.target_qps))
+        .chain(flat("knee", e.knee_qps))
+        .collect();
+        out.push(
+            Element::new("h3")
+                .text(format!("{}: actual, target, knee", e.id))
+                .into(),
+        );
+        out.push(nl());
+        out.extend(line_chart(&lines, "qps"));
+    }
+    out
 }
 
 /// Each emergency run's duration against its expected time.

@@ -103,6 +103,10 @@ pub struct TargetReview {
     pub slo_broken_points: u32,
     /// Where the plan declares it (`file:line`).
     pub plan_line: Option<String>,
+    /// The actual rate over the window: `[seconds since the window's
+    /// start, qps_max]` per point of the finest tier stored, oldest first.
+    #[serde(default)]
+    pub series: Vec<(f64, f64)>,
 }
 
 /// One funnel step.
