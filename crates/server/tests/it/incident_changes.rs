@@ -99,9 +99,24 @@ fn kinds(i: &Incident) -> Vec<&str> {
 
 #[tokio::test]
 async fn roles_notes_updates_severity_and_mitigate_with_every_refusal_storing_nothing() {
-    let server = setup().await;
+    changes_and_refusals(&setup().await).await;
+}
+
+#[tokio::test]
+async fn roles_notes_updates_severity_and_mitigate_on_postgres() {
+    let pg = seawall_store::testing::TempPostgres::start().expect(
+        "PostgreSQL for the server's tests (apt-get install postgresql; .ci/run installs it)",
+    );
+    let url = pg.create_database().expect("database");
+    let server = TestServer::start_with(common::Db::Postgres(url), None).await;
+    common::event_with(&server, SLUG, "Autumn Sale", PLAN).await;
+    changes_and_refusals(&server).await;
+    server.stop().await.expect("clean stop");
+}
+
+async fn changes_and_refusals(server: &TestServer) {
     let api = server.admin().client;
-    let n = open(&server, "checkout slow").await.id;
+    let n = open(server, "checkout slow").await.id;
     let read = || async { api.incident(SLUG, n).await.expect("read") };
 
     // A role for one of the plan's people; moved when given again.
