@@ -73,6 +73,8 @@ enum Command {
     /// Emergency plans that execute: run (or dry-run), list, approve, roll back, resume (docs/respond.md).
     #[command(subcommand)]
     Emergency(commands::emergency::EmergencyCommand),
+    /// Drill an emergency plan: inject its fault (leased), run the tagged rehearsal, judge each step; `drill stop` ends every drill (docs/respond.md).
+    Drill(commands::drill::DrillArgs),
     /// Incidents: list, show the timeline and pages, acknowledge, resolve (docs/respond.md).
     #[command(subcommand)]
     Incident(commands::incident::IncidentCommand),
@@ -198,6 +200,7 @@ fn main() -> ExitCode {
         Command::Live(a) => commands::live::run_live(a),
         Command::Alerts(a) => commands::live::run_alerts(a),
         Command::Emergency(c) => commands::emergency::run(c),
+        Command::Drill(a) => commands::drill::run(a),
         Command::Incident(c) => commands::incident::run(c),
         Command::Review(a) => commands::review::run(a),
     };

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod capacity;
 pub mod check;
 pub mod demo;
+pub mod drill;
 pub mod emergency;
 pub mod freeze;
 pub mod gate;
