@@ -112,3 +112,129 @@ fn breaking_needs_a_value_over_a_bound() {
     );
     assert!(!breaks(Some(1e9), None, &Slo::default()));
 }
+
+mod whole {
+    use proptest::prelude::*;
+    use seawall_monitor::Transition;
+    use seawall_monitor::alert::{Change, Severity, Signal, State, Target};
+    use seawall_monitor::history::Point;
+    use seawall_monitor::sample::TargetKind;
+    use seawall_review::input::SeriesInput;
+    use seawall_review::{review, to_html, to_json, to_markdown};
+
+    use crate::fixture::{T0, input};
+
+    fn kind() -> impl Strategy<Value = TargetKind> {
+        prop_oneof![
+            Just(TargetKind::Entry),
+            Just(TargetKind::Service),
+            Just(TargetKind::Partner),
+            Just(TargetKind::FunnelStep),
+        ]
+    }
+
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("browse".to_owned()),
+            Just("checkout".to_owned()),
+            Just("shop".to_owned()),
+            Just("pay".to_owned()),
+            Just("ghost".to_owned()),
+        ]
+    }
+
+    fn num() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            Just(f32::NAN),
+            Just(f32::INFINITY),
+            Just(-5.0f32),
+            0.0f32..2000.0
+        ]
+    }
+
+    fn series() -> impl Strategy<Value = SeriesInput> {
+        (
+            kind(),
+            id(),
+            0u8..4,
+            proptest::collection::vec((0u32..200_000, num(), num(), num(), 0u16..3), 0..30),
+        )
+            .prop_map(|(kind, id, tier, points)| SeriesInput {
+                kind,
+                id,
+                tier,
+                points: points
+                    .into_iter()
+                    .map(|(t_s, q, p99, err, samples)| Point {
+                        t_s,
+                        samples,
+                        qps_min: q,
+                        qps_avg: q,
+                        qps_max: q,
+                        p99_ms: p99,
+                        error_rate: err,
+                    })
+                    .collect(),
+            })
+    }
+
+    fn transition() -> impl Strategy<Value = Transition> {
+        (
+            prop_oneof![Just("a"), Just("checkout-p99"), Just("b")],
+            kind(),
+            id(),
+            prop_oneof![
+                Just(Change::Pending),
+                Just(Change::Fired),
+                Just(Change::Resolved),
+                Just(Change::Cancelled)
+            ],
+            prop_oneof![Just(Severity::Page), Just(Severity::Warn)],
+            0u64..400_000_000,
+        )
+            .prop_map(|(rule, kind, id, change, severity, dt)| {
+                let at_ms = T0 as u64 + dt;
+                Transition {
+                    rule: rule.into(),
+                    target: Target::new(kind, id),
+                    signal: Signal::Qps,
+                    severity,
+                    change,
+                    state: State::Inactive,
+                    at_ms,
+                    value: 1.0,
+                    threshold: 1.0,
+                    inhibited_by: None,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any stored telemetry and transitions: no panic, every number
+        /// finite or null (the JSON reads back), every
+        /// recommendation with its rule and plan line.
+        #[test]
+        fn any_store_contents_give_a_review(
+            s in proptest::collection::vec(series(), 0..8),
+            t in proptest::collection::vec(transition(), 0..20),
+        ) {
+            let mut i = input();
+            i.series = s;
+            i.transitions = t;
+            let r = review(&i);
+            let json = to_json(&r);
+            // A NaN or infinity would be written as null, which a
+            // non-optional number refuses: reading back proves none.
+            let back: Result<seawall_review::Review, _> = serde_json::from_str(&json);
+            prop_assert!(back.is_ok(), "{:?}", back.err());
+            for rec in &r.recommendations {
+                prop_assert!(rec.rule.starts_with('R'));
+                prop_assert!(rec.plan_line.as_deref().is_some_and(|l| l.starts_with("plan.yaml:")));
+            }
+            prop_assert!(!to_html(&r).contains("NaN"));
+            prop_assert!(!to_markdown(&r).contains("NaN"));
+        }
+    }
+}
