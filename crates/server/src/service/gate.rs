@@ -225,8 +225,8 @@ pub(crate) async fn check(
         .await?;
     state.notify_change();
     if let (Some(e), true) = (&event, frozen) {
-        let said = format!("gate record {}: {reason}", record.id);
-        crate::service::incidents::hooks::on_gate(state, e.id, auth.actor(), &said).await;
+        crate::service::incidents::hooks::on_gate(state, e.id, auth.actor(), record.id, &reason)
+            .await;
     }
     Ok(GateAnswer {
         allowed,

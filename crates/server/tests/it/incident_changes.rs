@@ -475,6 +475,16 @@ async fn gate_decisions_exceptions_and_rule_changes_write_themselves_into_open_i
         gate[0].starts_with("pipeline | gate record ") && gate[0].contains("order-api"),
         "{gate:?}"
     );
+    // The pipeline asking again about the same change: its record is
+    // kept, the timeline says it once per 10 minutes.
+    server.clock.set(ms("2026-09-30T09:09:59Z"));
+    assert_eq!(ask().await["allowed"], false);
+    let i = admin.client.incident(SLUG, n).await.expect("read");
+    assert_eq!(entries(&i, "gate").len(), 1, "{:?}", entries(&i, "gate"));
+    server.clock.set(ms("2026-09-30T09:10:00Z"));
+    assert_eq!(ask().await["allowed"], false);
+    let i = admin.client.incident(SLUG, n).await.expect("read");
+    assert_eq!(entries(&i, "gate").len(), 2, "{:?}", entries(&i, "gate"));
 
     // An exception requested and approved; then the change is let through.
     let r = admin
@@ -498,22 +508,22 @@ async fn gate_decisions_exceptions_and_rule_changes_write_themselves_into_open_i
     assert_eq!(ask().await["allowed"], true);
     let i = admin.client.incident(SLUG, n).await.expect("read");
     let gate = entries(&i, "gate");
-    assert_eq!(gate.len(), 4, "{gate:?}");
+    assert_eq!(gate.len(), 5, "{gate:?}");
     assert!(
-        gate[1].starts_with(&format!(
+        gate[2].starts_with(&format!(
             "admin | freeze exception {id} requested by admin for order-api (release): hotfix"
         )),
         "{gate:?}"
     );
     assert_eq!(
-        gate[2],
+        gate[3],
         format!("lin-wei | freeze exception {id} approved by lin-wei: go")
     );
     assert!(
-        gate[3].starts_with("pipeline | gate record ")
-            && gate[3]
+        gate[4].starts_with("pipeline | gate record ")
+            && gate[4]
                 .contains("release change to `order-api` allowed: frozen by window `sale-day`")
-            && gate[3].contains(&format!("let through by approved exception `{id}`")),
+            && gate[4].contains(&format!("let through by approved exception `{id}`")),
         "{gate:?}"
     );
     // A rejected one says so too.
@@ -538,7 +548,7 @@ async fn gate_decisions_exceptions_and_rule_changes_write_themselves_into_open_i
     let i = admin.client.incident(SLUG, n).await.expect("read");
     let gate = entries(&i, "gate");
     assert_eq!(
-        gate[5],
+        gate[6],
         format!("lin-wei | freeze exception {id2} rejected by lin-wei: not today"),
         "{gate:?}"
     );

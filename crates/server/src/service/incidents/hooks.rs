@@ -12,23 +12,51 @@
 
 use seawall_respond::incident::EntryKind;
 
-use super::record_open;
+use super::{Repeat, record_open};
 use crate::state::AppState;
 
+/// How long a gate decision in the timeline stands for the same decision
+/// asked again by the same token (a pipeline retrying every few seconds
+/// would otherwise bury the timeline; every check still has its change
+/// record).
+pub const GATE_REPEAT_MS: i64 = 10 * 60 * 1000;
+
 /// The change gate decided about a change during a freeze of event
-/// `event_id` (refused, or let through by an exception).
-pub(crate) async fn on_gate(state: &AppState, event_id: i64, actor: &str, text: &str) {
-    record_open(state, event_id, EntryKind::Gate, actor, text).await;
+/// `event_id` (refused, or let through by an exception): `gate record
+/// <n>: <reason>` by the asking token, unless the incident has that
+/// decision by that token from the last [`GATE_REPEAT_MS`].
+pub(crate) async fn on_gate(
+    state: &AppState,
+    event_id: i64,
+    actor: &str,
+    record: i64,
+    reason: &str,
+) {
+    let text = format!("gate record {record}: {reason}");
+    let tail = format!(": {reason}");
+    let repeat = Repeat {
+        tail: &tail,
+        within_ms: GATE_REPEAT_MS,
+    };
+    record_open(
+        state,
+        event_id,
+        EntryKind::Gate,
+        actor,
+        &text,
+        Some(&repeat),
+    )
+    .await;
 }
 
 /// A freeze exception of event `event_id` was requested or decided.
 pub(crate) async fn on_exception(state: &AppState, event_id: i64, actor: &str, text: &str) {
-    record_open(state, event_id, EntryKind::Gate, actor, text).await;
+    record_open(state, event_id, EntryKind::Gate, actor, text, None).await;
 }
 
 /// Guard rules were derived from event `event_id`'s plan.
 pub(crate) async fn on_rules_derived(state: &AppState, event_id: i64, actor: &str, text: &str) {
-    record_open(state, event_id, EntryKind::RuleChange, actor, text).await;
+    record_open(state, event_id, EntryKind::RuleChange, actor, text, None).await;
 }
 
 /// A commander adjusted `service`'s guard rules: every event whose
@@ -50,7 +78,7 @@ pub(crate) async fn on_rules_adjusted(state: &AppState, service: &str, actor: &s
             }
         };
         if has {
-            record_open(state, event.id, EntryKind::RuleChange, actor, text).await;
+            record_open(state, event.id, EntryKind::RuleChange, actor, text, None).await;
         }
     }
 }

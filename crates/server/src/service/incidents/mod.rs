@@ -502,7 +502,36 @@ async fn transitions_into_incidents(
 /// for the run, `PlanStep` for one of its actions). Failures are logged:
 /// the run goes on either way.
 pub(crate) async fn on_run(state: &AppState, event_id: i64, kind: EntryKind, text: &str) {
-    record_open(state, event_id, kind, "emergency", text).await;
+    record_open(state, event_id, kind, "emergency", text, None).await;
+}
+
+/// An entry that may say again what an earlier one said (a pipeline
+/// asking the gate about the same change every few seconds): it is left
+/// out of an incident whose timeline has an entry of the same kind by the
+/// same actor ending in `tail` younger than `within_ms`.
+pub(super) struct Repeat<'a> {
+    /// The part of the text that makes it the same (the gate's reason).
+    pub tail: &'a str,
+    /// How long an entry stands for its repeats.
+    pub within_ms: i64,
+}
+
+/// Whether incident `stored` already says it (see [`Repeat`]).
+fn said_lately(
+    stored: &StoredIncident,
+    kind: EntryKind,
+    actor: &str,
+    repeat: &Repeat<'_>,
+    now_ms: i64,
+) -> bool {
+    serde_json::from_str::<Incident>(&stored.state).is_ok_and(|i| {
+        i.timeline.iter().rev().any(|e| {
+            e.kind == kind
+                && e.actor == actor
+                && e.text.ends_with(repeat.tail)
+                && now_ms - e.at_ms < repeat.within_ms
+        })
+    })
 }
 
 /// Write `text` (by `actor`, as `kind`) into the timeline of each of
@@ -515,11 +544,14 @@ async fn record_open(
     kind: EntryKind,
     actor: &str,
     text: &str,
+    repeat: Option<&Repeat<'_>>,
 ) -> usize {
+    let now = state.now();
     let open: Vec<i64> = match state.store.incidents(event_id).await {
         Ok(all) => all
             .into_iter()
             .filter(|i| i.status != Status::Resolved.as_str())
+            .filter(|i| repeat.is_none_or(|r| !said_lately(i, kind, actor, r, now)))
             .map(|i| i.id)
             .collect(),
         Err(e) => {
@@ -527,7 +559,7 @@ async fn record_open(
             return 0;
         }
     };
-    let ctx = Ctx::new(actor, state.now());
+    let ctx = Ctx::new(actor, now);
     let mut written = 0;
     for id in open {
         let recorded = change(state, &ctx, id, |incident, _| {
