@@ -636,6 +636,7 @@ fn oncall(ctx: &Ctx<'_>) -> OncallReview {
     let mut pages_per_person: Vec<(String, u32)> = counts.into_iter().collect();
     pages_per_person.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     OncallReview {
+        shifts: ctx.plan.as_ref().map_or(0, |p| p.oncall.rota.len() as u32),
         gaps: ctx
             .plan
             .as_ref()

@@ -320,6 +320,9 @@ pub struct TimelineEntry {
 /// The on-call section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OncallReview {
+    /// Shifts in the plan's rota.
+    #[serde(default)]
+    pub shifts: u32,
     /// Stretches of the peak and freeze that no shift's primary covered.
     pub gaps: Vec<String>,
     /// Pages per person, most first.

@@ -438,9 +438,13 @@ pub fn sections(r: &Review) -> Vec<Section> {
                 .collect(),
         )],
     };
-    if o.gaps.is_empty() {
-        on.lines
-            .push("Every stretch of the peak and freeze had a primary on call.".into());
+    if o.shifts == 0 {
+        on.lines.push("The plan has no on-call rota.".into());
+    } else if o.gaps.is_empty() {
+        on.lines.push(format!(
+            "{} shifts; every stretch of the peak and freeze phases and freeze windows had a primary on call.",
+            o.shifts
+        ));
     } else {
         on.lines
             .push(format!("Not covered: {}.", o.gaps.join("; ")));
