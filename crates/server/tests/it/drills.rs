@@ -345,7 +345,7 @@ async fn a_drill_faults_tagged_traffic_is_judged_stopped_and_its_lease_ends_it()
 
     // A third drill, then the control plane goes away: the sidecar drops
     // the fault when its lease ends, by itself.
-    admin
+    let third = admin
         .start_drill(SLUG, "limit-orders", &StartDrill::default())
         .await
         .expect("third drill");
@@ -370,6 +370,43 @@ async fn a_drill_faults_tagged_traffic_is_judged_stopped_and_its_lease_ends_it()
     assert_eq!(applied_after_stop(sidecar_admin).await, Some(7));
     let _ = stop_sidecar.send(());
     let _ = running.await;
+
+    // Back up, the control plane finds the lease over: the drill failed
+    // (the rehearsal never reported) and its rule is removed.
+    let (addr, stop_server, serving) =
+        start_server(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+    let admin = Client::new(&format!("http://{addr}"))
+        .expect("client")
+        .with_token(&token);
+    let expired = admin.drill(SLUG, third.id).await.expect("drill");
+    assert_eq!(expired.status, "failed", "{expired:#?}");
+    assert!(
+        expired
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("lease ended")),
+        "{expired:#?}"
+    );
+    assert_eq!(
+        drill_audit(&admin).await.last().map(String::as_str),
+        Some("drill.expired")
+    );
+    let rules: Value = admin
+        .get("/api/v1/guard/services/order-api/versions/8")
+        .await
+        .expect("rules")
+        .json()
+        .expect("json");
+    assert!(
+        rules["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("fault removed")),
+        "{rules}"
+    );
+    assert!(rules["rules"]["resources"].is_array(), "{rules}");
+    assert!(!rules["rules"].to_string().contains("drill."), "{rules}");
+    let _ = stop_server.send(());
+    let _ = serving.await;
 }
 
 /// The sidecar still runs version 7: nobody removed the fault rule.
