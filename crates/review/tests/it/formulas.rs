@@ -27,16 +27,22 @@ fn any_point() -> impl Strategy<Value = Timed> {
         .prop_map(|(tier, t_s, q, p99, err, samples)| Timed {
             tier,
             at_ms: absolute_ms(1_000, t_s),
-            point: Point {
-                t_s,
-                samples,
-                qps_min: q,
-                qps_avg: q,
-                qps_max: q,
-                p99_ms: p99,
-                error_rate: err,
-            },
+            point: point((t_s, q, p99, err, samples)),
         })
+}
+
+/// A point of one rate (min, mean and max alike), p99, error ratio and
+/// sample count.
+fn point((t_s, q, p99, err, samples): (u32, f32, f32, f32, u16)) -> Point {
+    Point {
+        t_s,
+        samples,
+        qps_min: q,
+        qps_avg: q,
+        qps_max: q,
+        p99_ms: p99,
+        error_rate: err,
+    }
 }
 
 proptest! {
@@ -117,7 +123,6 @@ mod whole {
     use proptest::prelude::*;
     use seawall_monitor::Transition;
     use seawall_monitor::alert::{Change, Severity, Signal, State, Target};
-    use seawall_monitor::history::Point;
     use seawall_monitor::sample::TargetKind;
     use seawall_review::input::SeriesInput;
     use seawall_review::{review, to_html, to_json, to_markdown};
@@ -163,18 +168,7 @@ mod whole {
                 kind,
                 id,
                 tier,
-                points: points
-                    .into_iter()
-                    .map(|(t_s, q, p99, err, samples)| Point {
-                        t_s,
-                        samples,
-                        qps_min: q,
-                        qps_avg: q,
-                        qps_max: q,
-                        p99_ms: p99,
-                        error_rate: err,
-                    })
-                    .collect(),
+                points: points.into_iter().map(super::point).collect(),
             })
     }
 
