@@ -59,7 +59,13 @@ impl Ctx<'_> {
             .plan
             .as_ref()
             .map_or(plan.file.as_str(), |p| p.file_name.as_str());
-        Some(format!("{file}:{}", loc.line))
+        // A section the file does not have has no line: the file alone
+        // (the change is to add it).
+        Some(if loc.line == 0 {
+            file.to_owned()
+        } else {
+            format!("{file}:{}", loc.line)
+        })
     }
 
     fn slo(&self, kind: TargetKind, id: &str) -> Option<Slo> {

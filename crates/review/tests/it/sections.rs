@@ -164,3 +164,25 @@ fn stored_text_is_escaped_in_every_rendering() {
         "a pipe inside a cell is escaped: {md}"
     );
 }
+
+#[test]
+fn a_section_the_plan_lacks_is_pointed_at_by_file_alone() {
+    let mut i = input();
+    let plan = i.plan.as_mut().expect("plan");
+    // No `monitoring:` section: the misses' R9 can only name the file.
+    let start = plan.text.find("monitoring:").expect("monitoring");
+    let end = plan.text.find("oncall:").expect("oncall");
+    plan.text.replace_range(start..end, "");
+    let r = review(&i);
+    let r9: Vec<_> = r
+        .recommendations
+        .iter()
+        .filter(|x| x.rule == "R9")
+        .collect();
+    assert!(!r9.is_empty(), "{:?}", r.recommendations);
+    assert!(
+        r9.iter()
+            .all(|x| x.plan_line.as_deref() == Some("plan.yaml")),
+        "{r9:?}"
+    );
+}
