@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod crash;
 mod demo;
+mod drill;
 mod emergency;
 mod freeze_export;
 mod gate;
