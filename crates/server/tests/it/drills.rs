@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use seawall_api::drills::{FinishDrill, StartDrill};
 use seawall_server::client::Client;
+use seawall_store::Role;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -412,4 +413,70 @@ async fn a_drill_faults_tagged_traffic_is_judged_stopped_and_its_lease_ends_it()
 /// The sidecar still runs version 7: nobody removed the fault rule.
 async fn applied_after_stop(admin: SocketAddr) -> Option<u64> {
     crate::rules::applied_version(admin).await
+}
+
+#[tokio::test]
+async fn the_ui_drills_and_stops_through_the_same_rules() {
+    let server = common::TestServer::start().await;
+    common::event_with(&server, SLUG, "Drills", PLAN).await;
+    let rules = json!({"rules": {
+        "version": 1,
+        "upstreams": {"primary": {"shadow_safe": true}},
+        "resources": [{"name": "create-order",
+            "routes": [{"method": "POST", "path": "/api/orders"}]}]}, "note": "open"});
+    let r = server
+        .admin()
+        .client
+        .send(
+            http::Method::PUT,
+            "/api/v1/guard/services/order-api/rules",
+            Some((
+                "application/json",
+                serde_json::to_vec(&rules).expect("json").into(),
+            )),
+        )
+        .await
+        .expect("rules");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let sun = server
+        .ui_login(&server.token("sun-li", Role::Commander, None).await)
+        .await;
+    let viewer = server
+        .ui_login(&server.token("vera", Role::Viewer, None).await)
+        .await;
+    let page = format!("/ui/events/{SLUG}/emergency");
+    let html = sun.get(&page).await.text();
+    assert!(html.contains("id=\"drill-limit-orders\""), "{html}");
+    assert!(
+        !html.contains("id=\"drill-undrilled\""),
+        "no drill section, no button"
+    );
+    assert!(html.contains("id=\"no-drills\""));
+    assert!(!viewer.get(&page).await.text().contains("id=\"drill-form-"));
+    let drill_form = format!("/ui/events/{SLUG}/emergency/limit-orders/drill");
+    assert_eq!(
+        viewer.post_form(&drill_form, &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        sun.post_form_exact(&drill_form, &[]).await.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token, no drill"
+    );
+    let r = sun.post_form(&drill_form, &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let html = sun.get(&page).await.text();
+    assert!(html.contains("data-status=\"running\""), "{html}");
+    assert!(html.contains("id=\"stop-drills\""));
+    let r = sun
+        .post_form(&format!("/ui/events/{SLUG}/emergency/drills/stop"), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let html = sun.get(&page).await.text();
+    assert!(html.contains("data-status=\"stopped\""), "{html}");
+    // The stopped drill is recorded among the plan's drills.
+    assert!(
+        html.contains("drill 1 recorded by Seawall (stopped)"),
+        "{html}"
+    );
 }
