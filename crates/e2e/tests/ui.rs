@@ -474,6 +474,7 @@ const PAGES: &[Page] = &[
         name: "review",
         needs: &[
             ("#review-entries", "home"),
+            ("#review-entries-chart svg", ""),
             ("#review-recommendations", "Recommendations"),
             ("#review-downloads", "HTML"),
         ],

@@ -535,6 +535,8 @@ fn step_name(s: StepStatus) -> &'static str {
         StepStatus::Unknown => "unknown",
         StepStatus::RolledBack => "rolled_back",
         StepStatus::RollbackFailed => "rollback_failed",
+        StepStatus::Undoing => "undoing",
+        StepStatus::UndoUnknown => "undo_unknown",
     }
 }
 

@@ -5,7 +5,7 @@
 //! rules. No script, no link, no image, no font: it opens offline and
 //! makes no request.
 
-use seawall_chart::markup::{Element, Entities, Node};
+use seawall_chart::markup::{Element, Entities, Markup, Node, render_nodes};
 use seawall_chart::standalone::{Bar, Line, bar_chart, line_chart};
 
 use crate::model::Review;
@@ -134,6 +134,15 @@ pub fn render(r: &Review) -> String {
         .child(Element::new("body").children(body))
         .children([nl()]);
     format!("<!DOCTYPE html>\n{}\n", html.render_with(Entities::Named))
+}
+
+/// The entries' bar chart (target, knee, peak) alone, for a page that
+/// embeds it (the UI's Review page): presentation attributes only, no
+/// `style` attribute, so it passes a CSP without inline styles. `None`
+/// when no entry has a figure.
+pub fn entries_chart(r: &Review) -> Option<Markup> {
+    let nodes = entry_chart(r);
+    (!nodes.is_empty()).then(|| render_nodes(&nodes, Entities::Numeric))
 }
 
 /// Target, knee and actual peak of each entry, side by side.

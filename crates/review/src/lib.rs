@@ -36,6 +36,12 @@ pub fn to_markdown(review: &Review) -> String {
     markdown::render(review)
 }
 
+/// The entries' bar chart (planned target, rehearsed knee, actual peak)
+/// for a page to embed, or `None` without figures.
+pub fn entries_chart(review: &Review) -> Option<seawall_chart::Markup> {
+    html::entries_chart(review)
+}
+
 /// The review as one self-contained HTML page: inline CSS (with A4 print
 /// rules), inline SVG charts, no script and no external reference.
 pub fn to_html(review: &Review) -> String {

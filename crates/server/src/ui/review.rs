@@ -66,6 +66,8 @@ struct ReviewPage {
     slug: String,
     compare: Option<String>,
     sections: Vec<SectionView>,
+    /// The entries' target, knee and peak as bars.
+    chart: Option<super::chart::Markup>,
 }
 
 /// The earlier event named by `compare` (blank: none).
@@ -89,6 +91,7 @@ async fn page(
     let (chrome, event) = Chrome::event(&state, &session, &slug, Nav::Review).await?;
     let earlier = earlier(&state, q.compare.as_deref()).await?;
     let review = review_of(&state, &event, earlier.as_ref()).await?;
+    let chart = seawall_review::entries_chart(&review);
     let sections = seawall_review::text::sections(&review)
         .into_iter()
         .map(|s| SectionView {
@@ -107,6 +110,7 @@ async fn page(
         slug: event.slug,
         compare: earlier.map(|e| e.slug),
         sections,
+        chart,
     })
 }
 

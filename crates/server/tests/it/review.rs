@@ -252,6 +252,7 @@ async fn the_review_compares_estimate_rehearsal_and_actual_from_the_store() {
         "Recommendations",
         "create-order",
         "review-comparison",
+        "review-entries-chart",
         "/review/download?format=html",
     ] {
         assert!(text.contains(part), "{part} not on the page");
