@@ -13,7 +13,10 @@
 //! - **fell behind its schedule**: more than [`Limits::late_share`] of the
 //!   sends started later than intended by more than the lag limit — a
 //!   quarter of the tightest p99 SLO ([`Limits::lag_of_slo`]), at least
-//!   [`Limits::min_lag`] (the lag alone would eat that much of the budget);
+//!   [`Limits::min_lag`]. A busy generator delays a request twice, late
+//!   to send and late to read the response, so sends a quarter of the
+//!   budget late can cost half of it for more than the 1 % of requests a
+//!   p99 is about: enough to explain a broken p99;
 //! - **dropped arrivals it could not carry**: arrivals were dropped at the
 //!   connection cap while the cap is below the connections the step's rate
 //!   needs even at the SLO's latency (Little's law: Σ rate × p99 bound,

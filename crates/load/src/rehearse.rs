@@ -397,6 +397,16 @@ fn search_result(
             entry.lower_bound_qps = held;
         }
     }
+    let mut stopped = verdict.stopped;
+    if verdict.generator_bound
+        && let Some(reasons) = steps
+            .iter()
+            .filter(|s| !s.held && Some(s.multiple) == verdict.broken)
+            .find_map(|s| s.generator.as_ref().filter(|g| g.bound))
+            .map(|g| g.reasons.join("; "))
+    {
+        stopped = format!("{stopped} (the generator {reasons})");
+    }
     let (knee_multiple, lower_bound_multiple) = if verdict.generator_bound {
         (None, verdict.knee)
     } else {
@@ -410,7 +420,7 @@ fn search_result(
         broken_multiple: verdict.broken,
         confirmed: verdict.confirmed,
         bottlenecks,
-        stopped: verdict.stopped,
+        stopped,
     }
 }
 

@@ -220,6 +220,40 @@ fn capacity_with_rehearsal_results() {
     assert_eq!(call_car["capacity_source"], "measured");
 }
 
+/// A search the generator limited measured only a lower bound: the entry
+/// keeps its declared capacity (2 × 40 = 80 QPS) and the page says why.
+#[test]
+fn capacity_keeps_the_declared_capacity_of_a_generator_bound_entry() {
+    let dir = std::env::temp_dir().join(format!("seawall-cli-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("run.json");
+    std::fs::write(
+        &path,
+        r#"{"schema": "seawall.run/v1", "entries": [{"id": "checkout", "knee_qps": null, "lower_bound_qps": 71.5}], "services": []}"#,
+    )
+    .expect("write");
+    let path = path.to_str().expect("utf-8 path");
+    let page = ok(&["plan", "capacity", MINIMAL, "--results", path]);
+    assert!(
+        page.contains("entry `checkout`: measured ≥ 71.5 qps, generator-bound")
+            && page.contains("its declared capacity is kept"),
+        "{page}"
+    );
+    let run = seawall(&["plan", "capacity", MINIMAL, "--results", path, "-f", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("note: entry `checkout`: measured ≥ 71.5 qps, generator-bound"),
+        "{}",
+        run.stderr
+    );
+    let v = json(&run.stdout);
+    let row = &v["entries"][0];
+    assert_eq!(row["capacity_source"], "declared");
+    assert_eq!(row["capacity_qps"], 80.0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn capacity_rejects_a_foreign_results_file() {
     let dir = std::env::temp_dir().join(format!("seawall-cli-{}", std::process::id()));

@@ -110,7 +110,8 @@ async fn a_generator_bound_search_reports_a_lower_bound_never_a_knee() {
     let check = at.generator.as_ref().expect("generator check");
     assert!(check.bound && !check.reasons.is_empty(), "{trace}");
     assert!(
-        search.stopped.contains("generator was the limit"),
+        search.stopped.contains("generator was the limit")
+            && search.stopped.contains("(the generator "),
         "{}",
         search.stopped
     );

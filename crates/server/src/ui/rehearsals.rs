@@ -1002,4 +1002,16 @@ mod tests {
         assert!(search_chart(&doc).is_none());
         assert_eq!(error_rate(1, 0), 0.0);
     }
+
+    #[test]
+    fn a_generator_bound_entry_shows_a_lower_bound_not_a_knee() {
+        let doc: RunView = serde_json::from_str(
+            r#"{"schema":"seawall.run/v1","scenario":"s","entries":[{"id":"home","knee_qps":null,"lower_bound_qps":971}],
+                "search":{"knee_multiple":null,"lower_bound_multiple":0.97,"generator_bound":true}}"#,
+        )
+        .expect("lenient");
+        assert_eq!(entry_row(&doc.entries[0]).knee, "≥ 971 (generator-bound)");
+        let search = doc.search.as_ref().expect("search");
+        assert_eq!(search.lower_bound_multiple, Some(0.97));
+    }
 }
