@@ -264,6 +264,15 @@ impl Server {
         self
     }
 
+    /// Pages carry signed acknowledgement links to `public_url`, signed
+    /// with `key` or the data directory's `ack-key`
+    /// (`seawall serve --public-url URL [--ack-key-file PATH]`;
+    /// `AppState::with_links`).
+    pub fn with_links(mut self, public_url: Option<String>, key: Option<Vec<u8>>) -> Self {
+        self.state = self.state.with_links(public_url, key);
+        self
+    }
+
     /// Serve HTTPS with this certificate chain and key (read now: a bad
     /// file is an error before anything is served).
     pub fn with_tls(mut self, tls: &TlsConfig) -> Result<Self, ServerError> {

@@ -124,6 +124,16 @@ pub struct ServeArgs {
     /// mounted under /var/run/secrets/kubernetes.io/serviceaccount).
     #[arg(long)]
     kube_in_cluster: bool,
+    /// Where people's browsers reach this server (`https://seawall.example.com`):
+    /// pages then carry a signed link that acknowledges the incident
+    /// (`URL/ack/…`); without it they carry none.
+    #[arg(long, env = "SEAWALL_PUBLIC_URL", value_name = "URL", value_parser = public_url)]
+    public_url: Option<String>,
+    /// The key the links are signed with (at least 32 bytes; give every
+    /// replica the same file). Without it the server makes one in the data
+    /// directory (`ack-key`).
+    #[arg(long, value_name = "PATH", requires = "public_url")]
+    ack_key_file: Option<PathBuf>,
     /// Least severe log level: error, warn, info, debug, trace [default:
     /// info, moved by -v/-q].
     #[arg(long, value_name = "LEVEL")]
@@ -164,6 +174,27 @@ fn scrape_net(text: &str) -> Result<PeerNet, String> {
     PeerNet::parse(text).map_err(|e| e.to_string())
 }
 
+/// `--public-url`: an absolute http(s) URL.
+fn public_url(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    match url.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(url.to_owned()),
+        _ => Err(format!("`{text}` is not an http:// or https:// URL")),
+    }
+}
+
+/// The link key `--ack-key-file` names, if it does.
+fn ack_key(args: &ServeArgs) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(path) = &args.ack_key_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --ack-key-file {}", path.display()))?;
+    let key = seawall_server::service::incidents::pager::check_key(text.trim().as_bytes().to_vec())
+        .map_err(|e| anyhow::anyhow!("--ack-key-file {}: {e}", path.display()))?;
+    Ok(Some(key))
+}
+
 /// The Kubernetes client `--kubeconfig` or `--kube-in-cluster` asks for.
 fn kube(args: &ServeArgs) -> anyhow::Result<Option<seawall_kube::KubeClient>> {
     let credentials = match (&args.kubeconfig, args.kube_in_cluster) {
@@ -183,6 +214,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let kube = kube(args)?;
+    let ack_key = ack_key(args)?;
     runtime.block_on(async {
         let server = Server::bind(Config {
             listen: args.listen,
@@ -215,7 +247,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let server = match kube {
             Some(client) => server.with_kube(client),
             None => server,
-        };
+        }
+        .with_links(args.public_url.clone(), ack_key);
         if let Some(token) = server.bootstrap_token() {
             // Where the secret is, never the secret (docs/security.md).
             eprintln!("{}", bootstrap::notice(token));

@@ -369,6 +369,41 @@ fn serve_refuses_a_bad_database_url() {
     assert!(err.contains("postgres://"), "{err}");
 }
 
+/// `--ack-key-file` with a short key, or `--public-url` that is no URL,
+/// is refused before anything is served.
+#[test]
+fn serve_refuses_a_short_ack_key_and_a_bad_public_url() {
+    let dir = TempDir::new("ackkey");
+    let key = dir.0.join("ack-key");
+    std::fs::write(&key, "too-short\n").expect("key");
+    let o = Command::new(seawall_bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--public-url", "https://seawall.example", "--ack-key-file"])
+        .arg(&key)
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .output()
+        .expect("run");
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(err.contains("at least 32"), "{err}");
+    let o = Command::new(seawall_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "seawall.example",
+        ])
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .output()
+        .expect("run");
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(err.contains("not an http:// or https:// URL"), "{err}");
+}
+
 /// An error says its cause once: a busy port's OS error appears a single
 /// time (the message names the address, the cause is its `source()`,
 /// and the command line prints the chain).
