@@ -8,6 +8,19 @@
 //! come from two people, nothing runs before approval, a dry run changes
 //! nothing, rollback undoes only what succeeded and in reverse — hold for
 //! every caller and survive a restart.
+//!
+//! A restart never re-applies anything by itself. An action or an undo is
+//! stored as started (`running`, `undoing`) before the executor touches
+//! anything; a restart that finds one marks it `unknown` or
+//! `undo_unknown` with what to check, and the run waits for a commander:
+//! [`resume`](Run::resume) goes on (after an interrupted undo: the
+//! commander checked that it took effect, so it counts as undone and the
+//! rollback goes on with the rest), [`begin_rollback`](Run::begin_rollback)
+//! undoes (after an interrupted undo: it is applied again, by that
+//! decision). This holds for guard rule changes too, although setting a
+//! value is idempotent by value: the model cannot prove that nobody set
+//! that value since the undo started (a commander's adjustment, another
+//! run), and re-applying would overwrite it, so no step kind is exempt.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +95,11 @@ pub enum StepStatus {
     RolledBack,
     /// Undoing it failed.
     RollbackFailed,
+    /// Its undo started, not finished.
+    Undoing,
+    /// Its undo started before a restart; whether it took effect is not
+    /// known (the step keeps what it captured, `before` and `after`).
+    UndoUnknown,
 }
 
 /// One action of the run.
@@ -356,19 +374,24 @@ impl Run {
         Ok(())
     }
 
-    /// After a restart: an action that was running may or may not have
-    /// taken effect. It becomes `unknown`, with `what_to_check` naming what
-    /// to look at, and the run waits for a commander
-    /// ([`resume`](Self::resume) or [`begin_rollback`](Self::begin_rollback)).
+    /// After a restart: an action that was running, or whose undo was,
+    /// may or may not have taken effect. It becomes `unknown` (or
+    /// `undo_unknown`), with `what_to_check` naming what to look at (it
+    /// sees the step still `running` or `undoing`), and the run waits for
+    /// a commander ([`resume`](Self::resume) or
+    /// [`begin_rollback`](Self::begin_rollback)); nothing is re-applied.
     /// Returns the indexes marked.
     pub fn recover(&mut self, what_to_check: impl Fn(&Step) -> String) -> Vec<usize> {
         let mut marked = Vec::new();
         for (i, s) in self.steps.iter_mut().enumerate() {
-            if s.status == StepStatus::Running {
-                s.error = Some(what_to_check(s));
-                s.status = StepStatus::Unknown;
-                marked.push(i);
-            }
+            let became = match s.status {
+                StepStatus::Running => StepStatus::Unknown,
+                StepStatus::Undoing => StepStatus::UndoUnknown,
+                _ => continue,
+            };
+            s.error = Some(what_to_check(s));
+            s.status = became;
+            marked.push(i);
         }
         if !marked.is_empty() {
             self.status = RunStatus::NeedsAttention;
@@ -377,9 +400,27 @@ impl Run {
     }
 
     /// A commander checked the unknown actions and goes on with the rest.
+    /// After an interrupted rollback, the commander checked that the
+    /// unknown undos took effect: they count as rolled back and the
+    /// rollback goes on with what is left (mark done).
     pub fn resume(&mut self) -> Result<(), RunError> {
         if self.status != RunStatus::NeedsAttention {
             return Err(self.wrong("resuming"));
+        }
+        let mut undone = false;
+        for s in &mut self.steps {
+            if s.status == StepStatus::UndoUnknown {
+                s.status = StepStatus::RolledBack;
+                s.error = None;
+                undone = true;
+            }
+        }
+        if undone {
+            self.status = RunStatus::RollingBack;
+            if self.rollback_order().is_empty() {
+                self.status = RunStatus::RolledBack;
+            }
+            return Ok(());
         }
         self.status = if self.steps.iter().any(|s| s.status == StepStatus::Pending) {
             RunStatus::Running
@@ -390,7 +431,9 @@ impl Run {
     }
 
     /// Start rolling back: returns the actions to undo, last first — those
-    /// that succeeded or whose outcome is unknown, and can be undone.
+    /// that succeeded or whose outcome is unknown, and can be undone. After
+    /// an interrupted rollback this resumes it: the undo whose outcome is
+    /// unknown is applied again, by the commander's decision.
     pub fn begin_rollback(&mut self) -> Result<Vec<usize>, RunError> {
         if self.dry_run {
             return Err(self.wrong("rolling back a dry run"));
@@ -419,19 +462,54 @@ impl Run {
     /// The actions rollback still has to undo, last first (what
     /// [`begin_rollback`](Self::begin_rollback) returned, less those
     /// recorded since): a driver resumed after a restart reads it here.
+    /// An undo in progress is first.
     pub fn rollback_order(&self) -> Vec<usize> {
         (0..self.steps.len())
             .rev()
             .filter(|&i| {
                 self.steps.get(i).is_some_and(|s| {
-                    s.reversible && matches!(s.status, StepStatus::Succeeded | StepStatus::Unknown)
+                    s.reversible
+                        && matches!(
+                            s.status,
+                            StepStatus::Succeeded
+                                | StepStatus::Unknown
+                                | StepStatus::Undoing
+                                | StepStatus::UndoUnknown
+                        )
                 })
             })
             .collect()
     }
 
-    /// Record one action undone (or not). The run is rolled back when no
-    /// action is left to undo.
+    /// Mark action `i`'s undo started (recorded before the executor touches
+    /// anything, so a restart knows it may have). `i` must be the next in
+    /// [`rollback_order`](Self::rollback_order) and not already undoing.
+    pub fn begin_undo(&mut self, i: usize) -> Result<(), RunError> {
+        if self.status != RunStatus::RollingBack {
+            return Err(self.wrong("starting an undo"));
+        }
+        match self.rollback_order().first() {
+            Some(&n) if n == i => {}
+            Some(&n) => {
+                return Err(RunError::WrongStep {
+                    expected: n,
+                    got: i,
+                });
+            }
+            None => return Err(self.wrong("starting an undo")),
+        }
+        match self.steps.get_mut(i) {
+            Some(s) if s.status != StepStatus::Undoing => {
+                s.status = StepStatus::Undoing;
+                Ok(())
+            }
+            _ => Err(self.wrong("starting an undo twice")),
+        }
+    }
+
+    /// Record one action undone (or not), whether or not its start was
+    /// recorded with [`begin_undo`](Self::begin_undo). The run is rolled
+    /// back when no action is left to undo.
     pub fn rolled_back(&mut self, i: usize, error: Option<String>) -> Result<(), RunError> {
         if self.status != RunStatus::RollingBack {
             return Err(self.wrong("recording a rollback"));

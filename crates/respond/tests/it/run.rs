@@ -195,6 +195,93 @@ fn a_restart_mid_action_marks_it_unknown_and_waits_for_a_commander() {
     assert_eq!(other.begin_rollback().expect("rollback"), vec![1, 0]);
 }
 
+/// A run that ran all three actions and is rolling back, with the undo of
+/// the degrade (step 1) started when the server stopped.
+fn interrupted_mid_undo() -> Run {
+    let mut r = Run::new("p", "sun-li", 0, false, Approval::None, steps(), None);
+    for i in 0..3 {
+        r.start(i, i as i64).expect("start");
+        r.finish(i, done(1, 2), i as i64).expect("finish");
+    }
+    assert_eq!(r.begin_rollback().expect("rollback"), vec![1, 0]);
+    assert_eq!(
+        r.begin_undo(0),
+        Err(RunError::WrongStep {
+            expected: 1,
+            got: 0
+        })
+    );
+    r.begin_undo(1).expect("undo started");
+    assert_eq!(r.steps[1].status, StepStatus::Undoing);
+    assert!(
+        r.begin_undo(1).is_err(),
+        "an undo in progress is not started twice"
+    );
+    let stored = serde_json::to_string(&r).expect("serialise");
+    serde_json::from_str(&stored).expect("deserialise")
+}
+
+#[test]
+fn a_restart_mid_undo_marks_it_unknown_and_never_reapplies_it_by_itself() {
+    let mut r = interrupted_mid_undo();
+    let marked = r.recover(|s| {
+        assert_eq!(
+            s.status,
+            StepStatus::Undoing,
+            "the check sees what was in flight"
+        );
+        format!(
+            "check {}: before {:?}",
+            s.target.as_deref().unwrap_or("?"),
+            s.before
+        )
+    });
+    assert_eq!(marked, vec![1]);
+    assert_eq!(r.status, RunStatus::NeedsAttention);
+    assert_eq!(r.steps[1].status, StepStatus::UndoUnknown);
+    assert_eq!(
+        r.steps[1].error.as_deref(),
+        Some("check coupon-svc: before Some(Object {\"qps\": Number(1)})")
+    );
+    assert_eq!(
+        r.steps[1].before,
+        Some(json!({"qps": 1})),
+        "the capture is kept"
+    );
+    assert_eq!(r.steps[1].after, Some(json!({"qps": 2})));
+    assert_eq!(r.next(), None);
+    assert!(
+        r.rolled_back(1, None).is_err(),
+        "no driver records the undo until a commander decides"
+    );
+    // Mark done: the commander saw the value restored; the rollback goes
+    // on with the rate limit only.
+    let mut done_by_hand = r.clone();
+    done_by_hand.resume().expect("mark done");
+    assert_eq!(done_by_hand.status, RunStatus::RollingBack);
+    assert_eq!(done_by_hand.steps[1].status, StepStatus::RolledBack);
+    assert_eq!(done_by_hand.rollback_order(), vec![0]);
+    done_by_hand.begin_undo(0).expect("undo the limit");
+    done_by_hand.rolled_back(0, None).expect("undone");
+    assert_eq!(done_by_hand.status, RunStatus::RolledBack);
+    // Resume the rollback: the unknown undo is applied again, by that
+    // decision, then the rest.
+    let mut again = r;
+    assert_eq!(again.begin_rollback().expect("resume rollback"), vec![1, 0]);
+    again.begin_undo(1).expect("undo again");
+    again.rolled_back(1, None).expect("undone");
+    assert_eq!(again.rollback_order(), vec![0]);
+}
+
+#[test]
+fn a_restart_between_undos_leaves_nothing_unknown() {
+    let mut r = interrupted_mid_undo();
+    r.rolled_back(1, None).expect("the degrade is undone");
+    assert!(r.recover(|_| String::new()).is_empty());
+    assert_eq!(r.status, RunStatus::RollingBack, "a driver goes on");
+    assert_eq!(r.rollback_order(), vec![0]);
+}
+
 #[test]
 fn a_rollback_with_nothing_to_undo_is_rolled_back_at_once() {
     // Only the message ran (and failed the run after it): nothing can be
@@ -224,11 +311,12 @@ fn cancel_only_before_the_first_action() {
 proptest! {
     /// Any sequence of calls keeps the invariants: at most one action
     /// running; nothing started before enough approvals; no action after a
-    /// failed one starts; a final run has no running or pending action.
+    /// failed one starts; a final run has no running or pending action, and
+    /// no undo in flight or unknown.
     #[test]
     fn any_call_sequence_keeps_the_invariants(
         approval in prop_oneof![Just(Approval::None), Just(Approval::One), Just(Approval::Two)],
-        calls in proptest::collection::vec((0u8..7, 0usize..4, any::<bool>()), 0..60),
+        calls in proptest::collection::vec((0u8..8, 0usize..4, any::<bool>()), 0..60),
     ) {
         let people = ["req", "c1", "c2", "x"];
         let mut r = Run::new("p", "req", 0, false, approval, vec![
@@ -244,6 +332,7 @@ proptest! {
                 3 => { r.recover(|_| "check".into()); Ok(()) }
                 4 => r.resume(),
                 5 => r.begin_rollback().map(|_| ()),
+                6 => r.begin_undo(i),
                 _ => r.rolled_back(i, (!ok).then(|| "y".into())),
             };
             let running = r.steps.iter().filter(|s| s.status == StepStatus::Running).count();
@@ -256,8 +345,13 @@ proptest! {
             if let Some(f) = r.steps.iter().position(|s| s.status == StepStatus::Failed) {
                 prop_assert!(r.steps[f + 1..].iter().all(|s| s.started_ms.is_none()));
             }
+            // At most one undo in flight, and only while rolling back; a
+            // final run has none in flight or unknown.
+            let undoing = r.steps.iter().filter(|s| s.status == StepStatus::Undoing).count();
+            prop_assert!(undoing <= 1);
+            prop_assert!(undoing == 0 || r.status == RunStatus::RollingBack);
             if r.status.is_final() {
-                prop_assert!(r.steps.iter().all(|s| !matches!(s.status, StepStatus::Running | StepStatus::Pending)));
+                prop_assert!(r.steps.iter().all(|s| !matches!(s.status, StepStatus::Running | StepStatus::Pending | StepStatus::Undoing | StepStatus::UndoUnknown)));
             }
         }
     }

@@ -77,11 +77,12 @@ impl Exec<'_> {
     }
 
     pub(super) async fn undo(&self, action: &Action, step: &Step) -> Result<(), String> {
-        let Some(before) = step
-            .before
-            .as_ref()
-            .filter(|_| step.status == StepStatus::Succeeded)
-        else {
+        let Some(before) = step.before.as_ref().filter(|_| {
+            matches!(
+                step.status,
+                StepStatus::Succeeded | StepStatus::Undoing | StepStatus::UndoUnknown
+            )
+        }) else {
             return Err(format!(
                 "nothing was captured for this action (it is {}): check `{}` by hand",
                 name(&step.status),

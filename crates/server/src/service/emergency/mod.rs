@@ -13,7 +13,16 @@
 //! [`AppState::notify_change`] —, seawall-notify for `notify` and
 //! `webhook`, GETs for `cache_warmup`, seawall-kube for `scale`). An
 //! action's start is stored before the executor touches anything, so a
-//! restart knows it may have.
+//! restart knows it may have; so is an undo's (`undoing`).
+//!
+//! A restart re-applies nothing by itself: an action or an undo it found
+//! in flight becomes `unknown` / `undo_unknown` with what to check (for an
+//! undo: the captured before and after, and which system holds the
+//! value), and the run waits for a commander — resume (after an undo: mark
+//! it done) or roll back (after an undo: apply it again). Rule changes get
+//! no exception although setting a value is idempotent by value: nothing
+//! proves that nobody set that value since the undo started, and applying
+//! it again would overwrite their change.
 //!
 //! Rule changes are targeted: an action changes one flow limit or switch
 //! in the service's latest rules and stores a new version (source
@@ -27,12 +36,12 @@ pub use seawall_api::emergency::{EmergencyRun, EmergencyRunList, RunApproval, Ru
 use seawall_plan::Plan;
 use seawall_plan::model::{Action, AlertMetric, EmergencyPlan, Trigger};
 use seawall_respond::incident::EntryKind;
-use seawall_respond::run::{Approval, Outcome, Run, RunError, RunStatus, Step};
+use seawall_respond::run::{Approval, Outcome, Run, RunError, RunStatus, Step, StepStatus};
 use seawall_store::{Ctx, EmergencyRun as Stored, EmergencyRunUpdate, Event, NewEmergencyRun};
 use serde_json::{Value, json};
 
-pub(crate) use self::exec::{RuleChange, change_rules};
 pub use self::exec::WARMUP_HEADER;
+pub(crate) use self::exec::{RuleChange, change_rules};
 use crate::auth::Auth;
 use crate::error::ApiError;
 pub use crate::service::triggers::Holding;
@@ -255,6 +264,15 @@ async fn start_in(
     );
     incidents::on_run(state, event.id, EntryKind::PlanRun, &text).await;
     spawn_drive(state, stored.id);
+    incidents::pager::ask_approval(
+        state,
+        event.id,
+        &event.slug,
+        Arc::clone(&plan),
+        plan_id,
+        stored.id,
+        requested_by,
+    );
     Ok(view(&stored, &run))
 }
 
@@ -459,6 +477,29 @@ pub(crate) async fn drive(state: &AppState, id: i64) -> Result<(), ApiError> {
                 let Some(&i) = run.rollback_order().first() else {
                     return Ok(());
                 };
+                if run.steps.get(i).map(|s| s.status) == Some(StepStatus::Undoing) {
+                    // Another drive is undoing it (a restart found none:
+                    // recovery marks an interrupted undo unknown).
+                    return Ok(());
+                }
+                // The undo's start is stored before anything is touched,
+                // so a restart knows it may have taken effect and never
+                // re-applies it by itself.
+                run.begin_undo(i).map_err(refused)?;
+                let stored = match save(
+                    state,
+                    &ctx,
+                    &stored,
+                    &run,
+                    "emergency.step.undo_started",
+                    json!({"step": i, "kind": step_kind(&run, i)}),
+                )
+                .await
+                {
+                    Ok(s) => s,
+                    Err(ApiError::Conflict(_)) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
                 let error = match (ep.actions.get(i), run.steps.get(i)) {
                     (Some(action), Some(step)) => {
                         let note = action_note("rollback of ", &stored, i, action);
@@ -468,7 +509,13 @@ pub(crate) async fn drive(state: &AppState, id: i64) -> Result<(), ApiError> {
                             note: &note,
                             dry_run: false,
                         };
-                        x.undo(action, step).await.err()
+                        // As for an action: a shutdown leaves the undo
+                        // `undoing` in the store, and the restart marks it
+                        // `undo_unknown`.
+                        tokio::select! {
+                            done = x.undo(action, step) => done.err(),
+                            () = state.shutting_down() => return Ok(()),
+                        }
                     }
                     _ => Some(format!(
                         "plan version {} has no action {}",
@@ -513,9 +560,12 @@ fn step_kind(run: &Run, i: usize) -> String {
     run.steps.get(i).map(|s| s.kind.clone()).unwrap_or_default()
 }
 
-/// What to check about an action a restart interrupted.
+/// What to check about an action (or its undo) a restart interrupted.
 fn what_to_check(step: &Step) -> String {
     let target = step.target.as_deref().unwrap_or("?");
+    if step.status == StepStatus::Undoing {
+        return undo_to_check(step, target);
+    }
     match step.kind.as_str() {
         "rate_limit" | "degrade" | "fallback" => format!(
             "the server stopped while this action ran: it may have stored a new guard rule \
@@ -534,9 +584,41 @@ fn what_to_check(step: &Step) -> String {
     }
 }
 
-/// On start: every unfinished run whose action was running is marked
-/// unknown (with what to check) and waits for a commander; runs that were
-/// running between actions, or rolling back, are driven on.
+/// What to check about an undo a restart interrupted: which system holds
+/// the value, what the action captured before (what the undo restores) and
+/// what it left; the commander resumes the rollback (the undo is applied
+/// again) or marks it done (resume).
+fn undo_to_check(step: &Step, target: &str) -> String {
+    let shown = |v: &Option<Value>| {
+        v.as_ref()
+            .map_or_else(|| "nothing".to_owned(), Value::to_string)
+    };
+    let place = match step.kind.as_str() {
+        "rate_limit" | "degrade" | "fallback" => format!(
+            "the latest guard rules of the service of `{target}` (GET \
+             /api/v1/guard/services/{{service}}/versions): a version with the note \
+             \"rollback of …\" may have been stored"
+        ),
+        "scale" => format!(
+            "the replicas of `{target}`'s deployment (kubectl get deployment, or the \
+             scale subresource)"
+        ),
+        kind => format!("whether the undo of `{kind}` on `{target}` took effect"),
+    };
+    format!(
+        "the server stopped while this action was being undone, and the undo is not applied \
+         again by itself: check {place}; before the action: {}; after it: {}. If it holds the \
+         value before, resume (marks the undo done); if it still holds the value after, roll \
+         back (applies the undo again)",
+        shown(&step.before),
+        shown(&step.after)
+    )
+}
+
+/// On start: every unfinished run whose action or undo was running is
+/// marked unknown (with what to check) and waits for a commander; runs
+/// that were running between actions, or rolling back between undos, are
+/// driven on (nothing of theirs was in flight).
 pub(crate) async fn recover(state: &AppState) -> Result<usize, ApiError> {
     let mut marked_runs = 0;
     for stored in state.store.unfinished_emergency_runs().await? {
@@ -721,8 +803,8 @@ emergency_plans:
         }
     }
 
-    #[tokio::test]
-    async fn a_firing_alert_starts_the_plans_it_triggers_once() {
+    /// A state on a fresh SQLite store with event `d11` and [`PLAN`].
+    async fn with_plan() -> (tempfile::TempDir, AppState, Event) {
         let dir = tempfile::tempdir().expect("dir");
         let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(dir.path().join("s.db")))
             .await
@@ -752,6 +834,12 @@ emergency_plans:
             )
             .await
             .expect("plan");
+        (dir, state, event)
+    }
+
+    #[tokio::test]
+    async fn a_firing_alert_starts_the_plans_it_triggers_once() {
+        let (_dir, state, event) = with_plan().await;
         let plan = seawall_plan::parse(PLAN, "plan.yaml").expect("the plan parses");
         // Pending, resolved and other alerts start nothing.
         on_transitions(
@@ -782,6 +870,112 @@ emergency_plans:
         assert_eq!(runs[0].plan_id, "limit-orders");
         assert_eq!(runs[0].requested_by, "trigger:orders-hot");
         assert_eq!(runs[0].status, "awaiting_approval");
+    }
+
+    /// A run stored by a server that stopped in the middle of undoing its
+    /// rate limit: recovery marks the undo `undo_unknown` with the
+    /// captured values and where to look, stores no rule version (nothing
+    /// is re-applied) and leaves the run to a commander.
+    #[tokio::test]
+    async fn a_restart_mid_undo_marks_it_unknown_and_reapplies_nothing() {
+        let (_dir, state, event) = with_plan().await;
+        let ctx = Ctx::new("ana", 1);
+        let mut run = Run::new(
+            "limit-on-level",
+            "ana",
+            1,
+            false,
+            Approval::None,
+            [(
+                "rate_limit".to_owned(),
+                Some("create-order".to_owned()),
+                true,
+            )],
+            Some(2.0),
+        );
+        run.start(0, 2).expect("start");
+        let before =
+            json!({"service": "order-api", "version": 4, "rule": "create-order.qps", "qps": 20.0});
+        let after =
+            json!({"service": "order-api", "version": 5, "rule": "create-order.qps", "qps": 6.0});
+        let done = Outcome::Done {
+            before: Some(before.clone()),
+            after: Some(after),
+        };
+        run.finish(0, done, 3).expect("finish");
+        run.begin_rollback().expect("rollback");
+        run.begin_undo(0).expect("undo started");
+        let stored = state
+            .store
+            .create_emergency_run(
+                &ctx,
+                event.id,
+                &NewEmergencyRun {
+                    plan_id: "limit-on-level".into(),
+                    plan_version: 1,
+                    status: run.status.as_str().into(),
+                    finished: false,
+                    state: serde_json::to_string(&run).expect("state"),
+                    requested_by: "ana".into(),
+                },
+            )
+            .await
+            .expect("stored");
+        assert_eq!(stored.status, "rolling_back");
+
+        assert_eq!(recover(&state).await.expect("recover"), 1);
+        // Nothing is driven: a drive now, or later, finds a run waiting.
+        drive(&state, stored.id).await.expect("drive");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let after_restart = state
+            .store
+            .emergency_run(stored.id)
+            .await
+            .expect("read")
+            .expect("run");
+        assert_eq!(after_restart.status, "needs_attention");
+        let back = decode(&after_restart).expect("decode");
+        assert_eq!(back.steps[0].status, StepStatus::UndoUnknown);
+        assert_eq!(back.steps[0].before, Some(before));
+        let check = back.steps[0].error.as_deref().unwrap_or("");
+        for part in [
+            "being undone",
+            "guard rules",
+            "create-order",
+            "\"qps\":20.0",
+            "\"qps\":6.0",
+            "resume",
+            "roll back",
+        ] {
+            assert!(check.contains(part), "{part} in {check}");
+        }
+        assert!(
+            state
+                .store
+                .rule_history("order-api")
+                .await
+                .expect("history")
+                .is_empty(),
+            "no rule version stored: the undo was not re-applied"
+        );
+        let audit: Vec<String> = state
+            .store
+            .audit(0, 100)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert!(
+            audit.iter().any(|a| a == "emergency.run.recovered"),
+            "{audit:?}"
+        );
+        assert!(
+            !audit.iter().any(|a| a == "emergency.step.rolled_back"),
+            "{audit:?}"
+        );
+        // A second start recovers nothing more.
+        assert_eq!(recover(&state).await.expect("recover"), 0);
     }
 
     #[test]
