@@ -542,3 +542,113 @@ async fn a_signed_slack_acknowledge_press_acknowledges_and_bad_ones_are_refused(
     assert_eq!(refused, 5);
     assert!(!audit.iter().any(|a| a.detail.contains(SLACK_SECRET)));
 }
+
+/// A run that needs approval sends each commander but the requester a
+/// link of their own; following it (POST) approves as that commander,
+/// opening it (GET) does not; a link made for the requester or for
+/// somebody who is no commander is refused as the API refuses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approve_link_approves_as_its_commander_only() {
+    use seawall_server::service::incidents::pager::{Link, LinkKind};
+
+    let (working, got) = receiver(200).await;
+    let server = TestServer::start_tweaked(with_links).await;
+    let secret_file = server.dir.path().join("hook-secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    let hook = format!("http://{working}/hook");
+    let text = plan(&hook, &hook, &secret_file, &["127.0.0.1"])
+        .replace("people:\n", "people:\n  sun-li: {name: Sun Li}\n")
+        + "emergency_plans:
+  limit-orders:
+    phase: during
+    trigger: manual
+    approval: one
+    owner: sun-li
+    actions:
+      - {kind: rate_limit, entry: create-order, qps: 5}
+    expected_minutes: 2
+";
+    common::event_with(&server, SLUG, "Paging", &text).await;
+    // lin-wei (the guarantee group, a commander) asks for the run.
+    let lin_wei = server
+        .token("lin-wei", seawall_store::Role::Commander, None)
+        .await;
+    let r = server
+        .api(Some(&lin_wei))
+        .post(
+            &format!("/api/v1/events/{SLUG}/emergency-plans/limit-orders/runs"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, http::StatusCode::ACCEPTED, "{}", r.text());
+    let run: Value = r.json().expect("run");
+    let n = run["id"].as_i64().expect("id");
+    assert_eq!(run["status"], "awaiting_approval", "{run}");
+
+    // The message names sun-li's link only (lin-wei asked).
+    let started = Instant::now();
+    let text = loop {
+        let found = got.lock().expect("lock").bodies.iter().find_map(|b| {
+            b["text"]
+                .as_str()
+                .filter(|t| t.contains("Approve as"))
+                .map(str::to_owned)
+        });
+        if let Some(t) = found {
+            break t;
+        }
+        assert!(started.elapsed() < LIMIT, "no approval message");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(text.contains("Approve as Sun Li: "), "{text}");
+    assert!(!text.contains("Approve as Lin Wei"), "{text}");
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Approve as Sun Li: "))
+        .expect("sun-li's link");
+    let path = url.strip_prefix(PUBLIC).expect("public URL");
+    let token = path.strip_prefix("/ack/").expect("/ack/");
+    let link = Link::verify(LINK_KEY, token, server.clock.now()).expect("valid");
+    assert_eq!(
+        (link.kind, link.n, link.person.as_str()),
+        (LinkKind::Approve, n, "sun-li")
+    );
+
+    let run_status = || async {
+        let r = server
+            .admin()
+            .get(&format!("/api/v1/events/{SLUG}/emergency-runs/{n}"))
+            .await;
+        let v: Value = r.json().expect("run");
+        v
+    };
+    // Opening it approves nothing.
+    let (status, html) = plain(&server, http::Method::GET, path).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&format!("Approve run {n}?")), "{html}");
+    assert_eq!(run_status().await["approvals"], json!([]));
+
+    // Links made (with the right key) for the requester and for somebody
+    // who is no commander count for nothing.
+    for (who, why) in [
+        ("lin-wei", "self-approval"),
+        ("chen-jie", "not a commander"),
+    ] {
+        let forged = Link {
+            person: who.to_owned(),
+            ..link.clone()
+        }
+        .sign(LINK_KEY);
+        let (status, html) = plain(&server, http::Method::POST, &format!("/ack/{forged}")).await;
+        assert_eq!(status, 403, "{why}: {html}");
+    }
+    assert_eq!(run_status().await["approvals"], json!([]));
+
+    // sun-li's own link approves, as sun-li.
+    let (status, html) = plain(&server, http::Method::POST, path).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&format!("Run {n} approved")), "{html}");
+    let v = run_status().await;
+    assert_eq!(v["approvals"][0]["by"], "sun-li", "{v}");
+    assert_ne!(v["status"], "awaiting_approval", "{v}");
+}

@@ -272,6 +272,7 @@ async fn start_in(
         plan_id,
         stored.id,
         requested_by,
+        dry_run,
     );
     Ok(view(&stored, &run))
 }

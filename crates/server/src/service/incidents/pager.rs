@@ -7,6 +7,7 @@
 //! their fallbacks, signed acknowledgement links), kept apart so that it
 //! can change without touching the incident rules.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use seawall_notify::{Message, MessageId, Outcome};
@@ -565,4 +566,128 @@ pub(crate) async fn slack_ack(
     let actor = format!("slack:{who}");
     let i = super::acknowledge(state, &actor, &event.slug, stored.id).await?;
     Ok((stored.id, actor, i.status))
+}
+
+/// Run `n` of event `event_id` waits for approval: the plan's on-call
+/// channels get one message naming, for each commander of emergency plan
+/// `plan_id` but the requester (the guarantee group and the plan's
+/// owner), a signed `approve` link of their own — following it approves
+/// as that person only, so self-approval and non-commanders are refused
+/// as the API refuses them. Nothing is sent without a public URL, for a
+/// dry run, or when the plan needs no approval. Sent in the background;
+/// failures are logged.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ask_approval(
+    state: &AppState,
+    event_id: i64,
+    slug: &str,
+    plan: Arc<seawall_plan::Plan>,
+    plan_id: &str,
+    n: i64,
+    requested_by: &str,
+    dry_run: bool,
+) {
+    let Some(ep) = plan.emergency_plans.get(plan_id) else {
+        return;
+    };
+    if dry_run {
+        return;
+    }
+    if ep.approval == seawall_plan::model::Approval::None || plan.oncall.channels.is_empty() {
+        return;
+    }
+    let mut commanders: Vec<&str> = Vec::new();
+    for p in plan
+        .organization
+        .guarantee_group
+        .iter()
+        .map(String::as_str)
+        .chain(ep.owner.as_deref())
+    {
+        if p != requested_by && linkable(p) && !commanders.contains(&p) {
+            commanders.push(p);
+        }
+    }
+    let expires_secs = (state.now() + LINK_TTL_MS) / 1000;
+    let mut lines = Vec::new();
+    for person in &commanders {
+        let link = Link {
+            kind: LinkKind::Approve,
+            event_id,
+            n,
+            person: (*person).to_owned(),
+            expires_secs,
+        };
+        match link_url(state, &link) {
+            Ok(Some(url)) => {
+                let name = plan
+                    .people
+                    .get(*person)
+                    .map_or(*person, |p| p.name.as_str());
+                lines.push(format!("Approve as {name}: {url}"));
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(run = n, "no approval links: {e}");
+                return;
+            }
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let msg = Message::new(
+        seawall_notify::Severity::Page,
+        format!("[approval] emergency plan {plan_id}, run {n}"),
+        format!(
+            "Run {n} of emergency plan {plan_id} ({slug}), requested by {requested_by}, waits for approval ({}).\n{}",
+            ep.approval.as_str(),
+            lines.join("\n")
+        ),
+    );
+    let queue = state.page_queues().for_plan(event_id, &plan);
+    tokio::spawn(async move {
+        match queue.page(msg).await {
+            Ok(Outcome::Delivered { channel, .. }) => {
+                tracing::info!(run = n, %channel, "approval links sent");
+            }
+            Ok(Outcome::Failed { failures, .. }) => {
+                tracing::warn!(run = n, ?failures, "approval links not sent");
+            }
+            Err(e) => tracing::warn!(run = n, "approval links not sent: {e}"),
+        }
+    });
+}
+
+/// A verified `approve` link and the slug of its event (the caller checks
+/// the run is of that event and approves as the link's person).
+pub(crate) async fn open_approve_link(
+    state: &AppState,
+    token: &str,
+) -> Result<(Link, String), ApiError> {
+    let link = checked(state, token).await?;
+    if link.kind != LinkKind::Approve {
+        return Err(refuse(state, "this link does not approve a run", token).await);
+    }
+    let slug = state
+        .store
+        .events()
+        .await?
+        .into_iter()
+        .find(|e| e.id == link.event_id)
+        .map(|e| e.slug);
+    match slug {
+        Some(slug) => Ok((link, slug)),
+        None => Err(refuse(state, "this link names no event", token).await),
+    }
+}
+
+/// The kind of link `token` claims to be (before it is verified): which
+/// page shows it.
+pub(crate) fn link_kind(token: &str) -> Option<LinkKind> {
+    match token.split('.').next()? {
+        "ack" => Some(LinkKind::Ack),
+        "approve" => Some(LinkKind::Approve),
+        _ => None,
+    }
 }
