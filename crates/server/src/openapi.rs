@@ -58,8 +58,22 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        // Slack's interactive requests (`/im/slack/actions`) carry no
+        // token: Slack signs them with the app's signing secret.
+        components.add_security_scheme(
+            SLACK_SIGNATURE,
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "X-Slack-Signature",
+                    "`v0=` + hex(HMAC-SHA256(signing secret, `v0:{X-Slack-Request-Timestamp}:{body}`)), within 5 minutes",
+                ),
+            )),
+        );
     }
 }
+
+/// Name of the security scheme of Slack's signed requests.
+pub const SLACK_SIGNATURE: &str = "slack_signature";
 
 /// The error answers every authenticated endpoint can give: list it in a
 /// handler's `responses(...)` after its own answers.

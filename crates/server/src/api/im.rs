@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// over `v0:{timestamp}:{body}` with the signing secret of a Slack channel
 /// of the incident's plan, within five minutes) acknowledges the incident.
 #[utoipa::path(post, path = "/im/slack/actions", tag = "incidents",
+    security(("slack_signature" = [])),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Slack's `payload=<JSON>` (a `block_actions` interaction)"),
     responses(
