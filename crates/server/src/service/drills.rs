@@ -39,9 +39,16 @@ use crate::state::AppState;
 /// The actor of what a drill does by itself (an expired lease).
 const LEASE: &str = "drill-lease";
 
-/// The guard fault rule id of drill `n`.
+/// The prefix of drill `n`'s guard fault rule ids: each resource it
+/// faults gets `drill.<n>.<resource>` (rule ids are unique in a document).
 pub fn rule_id(n: i64) -> String {
     format!("drill.{n}")
+}
+
+/// Whether guard rule `id` is one of drill `n`'s faults.
+fn is_drill_rule(id: &str, n: i64) -> bool {
+    id.strip_prefix(&rule_id(n))
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// The names of a drill's steps, in order.
@@ -91,13 +98,18 @@ fn fault_json(spec: &DrillSpec, lease_ms: i64) -> Value {
     }
 }
 
-/// Adds drill `n`'s fault to `resource` (every resource when `None`).
+/// Adds `fault` to `resource` (every resource when `None`), its id
+/// suffixed with each resource's name.
 fn add_fault(rules: &mut RuleSet, resource: Option<&str>, fault: &FaultRule) -> Result<(), String> {
     let mut added = 0;
     for r in &mut rules.resources {
         if resource.is_none_or(|name| r.name == name) {
-            r.faults.retain(|f| f.id != fault.id);
-            r.faults.push(fault.clone());
+            let id = format!("{}.{}", fault.id, r.name);
+            r.faults.retain(|f| f.id != id);
+            r.faults.push(FaultRule {
+                id,
+                ..fault.clone()
+            });
             added += 1;
         }
     }
@@ -253,7 +265,7 @@ pub(crate) async fn start(
     match injected {
         Ok((_, version)) => {
             if let Some(rules) = d.fault.get_mut("rules").and_then(Value::as_array_mut) {
-                rules.push(json!({"service": service, "rule": rule.id, "version": version}));
+                rules.push(json!({"service": service, "rules": format!("{}.*", rule.id), "version": version}));
             }
             tracing::info!(event = %slug, plan = plan_id, drill = d.id, service = %service, "drill fault injected");
             judge_and_save(state, &event, &plan, stored, d, None).await
@@ -369,18 +381,7 @@ async fn judge(
         _ => None,
     };
     let fired = match &alert {
-        Some(rule) => state
-            .store
-            .alert_transitions(event.id, 0, 10_000)
-            .await?
-            .into_iter()
-            .map(|t| t.transition)
-            .find(|t| {
-                t.rule == *rule
-                    && t.change == seawall_monitor::alert::Change::Fired
-                    && i64::try_from(t.at_ms).is_ok_and(|at| at >= t0)
-            })
-            .and_then(|t| i64::try_from(t.at_ms).ok()),
+        Some(rule) => first_fired(state, event.id, rule, t0).await?,
         None => None,
     };
     let mut steps = vec![step(
@@ -555,10 +556,44 @@ async fn judge(
     Ok(())
 }
 
+/// Transitions read per page, and pages read at most, when looking for
+/// the trigger's alert (a bound on one judgement: 500,000 transitions).
+const TRANSITION_PAGE: u32 = 10_000;
+const TRANSITION_PAGES: usize = 50;
+
+/// When alert `rule` of event `event_id` first fired at or after `t0` (ms).
+async fn first_fired(
+    state: &AppState,
+    event_id: i64,
+    rule: &str,
+    t0: i64,
+) -> Result<Option<i64>, ApiError> {
+    let mut after = 0;
+    for _ in 0..TRANSITION_PAGES {
+        let page = state
+            .store
+            .alert_transitions(event_id, after, TRANSITION_PAGE)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        after = last.id;
+        let found = page.iter().map(|t| &t.transition).find_map(|t| {
+            let at = i64::try_from(t.at_ms).ok()?;
+            (t.rule == rule && t.change == seawall_monitor::alert::Change::Fired && at >= t0)
+                .then_some(at)
+        });
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
 /// Remove a guard fault's rule from each service it went to (a new rule
 /// version); what fails is noted on the drill (the lease still ends it).
 async fn remove_fault(state: &AppState, d: &mut Drill, actor: &str) {
-    let id = rule_id(d.id);
+    let n = d.id;
     let services: Vec<String> = d
         .fault
         .get("rules")
@@ -578,7 +613,7 @@ async fn remove_fault(state: &AppState, d: &mut Drill, actor: &str) {
         };
         let removed = change_rules(state, &change, &service, |rules| {
             for r in &mut rules.resources {
-                r.faults.retain(|f| f.id != id);
+                r.faults.retain(|f| !is_drill_rule(&f.id, n));
             }
             Ok(())
         })
@@ -718,4 +753,203 @@ pub(crate) async fn stop(state: &AppState, actor: &str, slug: &str) -> Result<Dr
     }
     tracing::info!(event = %slug, stopped = drills.len(), "drills stopped");
     Ok(DrillList { drills })
+}
+
+#[cfg(test)]
+mod tests {
+    use seawall_monitor::alert::{Change, Severity, Signal, Snapshot, State, Target};
+    use seawall_monitor::sample::TargetKind;
+    use seawall_store::{Ctx, NewEvent, NewPlanVersion, NewRuleVersion, RuleSource};
+
+    use super::*;
+    use crate::state::ManualClock;
+
+    const PLAN: &str = "\
+event: {name: T, timezone: UTC}
+people:
+  lin-wei: {name: Lin Wei}
+organization:
+  guarantee_group: [lin-wei]
+goals:
+  orders: {total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {entry: create-order}
+entries:
+  create-order: {service: order-api, method: POST, path: /api/orders}
+services:
+  order-api: {tier: frontend, instances: 2, capacity_per_instance: 10}
+monitoring:
+  alerts:
+    orders-hot: {target: create-order, metric: water_level, above: 0.9, for: 30s}
+emergency_plans:
+  limit-orders:
+    phase: during
+    trigger: {alert: orders-hot}
+    approval: one
+    actions:
+      - {kind: rate_limit, entry: create-order, qps: 5}
+    owner: lin-wei
+    expected_minutes: 2
+    drill:
+      fault: {service: order-api, delay_ms: 300, percent: 50}
+      expect: break
+";
+
+    fn transition(change: Change, at_ms: u64) -> seawall_monitor::Transition {
+        seawall_monitor::Transition {
+            rule: "orders-hot".into(),
+            target: Target::new(TargetKind::Entry, "create-order"),
+            signal: Signal::WaterLevel,
+            severity: Severity::Critical,
+            change,
+            state: State::Firing {
+                since_ms: at_ms,
+                fired_ms: at_ms,
+            },
+            at_ms,
+            value: 0.95,
+            threshold: 0.9,
+            inhibited_by: None,
+        }
+    }
+
+    /// An alert-triggered plan that needs approval: detection is the
+    /// alert firing after the injection (not one before it), the decision
+    /// waits for a commander, and a stop ends the drill with the fault's
+    /// rule removed from every resource of the service.
+    #[tokio::test]
+    async fn detection_is_the_alert_after_the_injection_and_the_decision_waits() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(dir.path().join("s.db")))
+            .await
+            .expect("store");
+        let clock = ManualClock::new(1_000_000);
+        let state = AppState::new(store, dir.path()).with_clock(clock.clock());
+        let ctx = Ctx::new("ana", 1);
+        let event = state
+            .store
+            .create_event(
+                &ctx,
+                &NewEvent {
+                    slug: "d15".into(),
+                    name: "D15".into(),
+                },
+            )
+            .await
+            .expect("event");
+        state
+            .store
+            .push_plan(
+                &ctx,
+                event.id,
+                &NewPlanVersion {
+                    file_name: "plan.yaml".into(),
+                    text: PLAN.into(),
+                },
+            )
+            .await
+            .expect("plan");
+        let rules = r#"{"version":1,"resources":[{"name":"create-order"},{"name":"list-orders"}]}"#;
+        state
+            .store
+            .put_rules(
+                &ctx,
+                &NewRuleVersion {
+                    service: "order-api".into(),
+                    document: rules.into(),
+                    source: RuleSource::Adjusted,
+                    plan_version: None,
+                    note: "open".into(),
+                },
+            )
+            .await
+            .expect("rules");
+        // An alert that fired before the drill is not its detection.
+        state
+            .store
+            .record_alerts(
+                &ctx,
+                event.id,
+                &[transition(Change::Fired, 999_000)],
+                &Snapshot::default(),
+            )
+            .await
+            .expect("alerts");
+        let d = start(
+            &state,
+            "lin-wei",
+            "d15",
+            "limit-orders",
+            &StartDrill::default(),
+        )
+        .await
+        .expect("drill");
+        assert_eq!(d.lease_until_ms, 1_000_000 + 600_000, "the default lease");
+        assert_eq!(d.steps[1].status, "pending", "{:#?}", d.steps);
+        let v2 = state
+            .store
+            .rules("order-api", None)
+            .await
+            .expect("rules")
+            .expect("v2");
+        let doc = RuleSet::from_json(&v2.document).expect("rules");
+        assert!(doc.resources.iter().all(|r| r.faults.len() == 1
+            && r.faults[0].id == format!("drill.{}.{}", d.id, r.name)
+            && r.faults[0].expires_at_ms == Some(1_600_000)
+            && r.faults[0].delay_ms == Some(300)
+            && !r.faults[0].force));
+
+        clock.set(1_000_500);
+        let plan = seawall_plan::parse(PLAN, "plan.yaml").expect("plan");
+        let fired = transition(Change::Fired, 1_000_500);
+        state
+            .store
+            .record_alerts(
+                &ctx,
+                event.id,
+                std::slice::from_ref(&fired),
+                &Snapshot::default(),
+            )
+            .await
+            .expect("alerts");
+        emergency::on_transitions(&state, &event, &plan, &[fired]).await;
+        let seen = get(&state, "d15", d.id).await.expect("drill");
+        assert_eq!(seen.steps[1].status, "passed", "{:#?}", seen.steps);
+        assert_eq!(seen.steps[1].after_ms, Some(500));
+        assert!(seen.steps[1].detail.contains("orders-hot"));
+        assert_eq!(seen.steps[2].status, "pending");
+        assert!(
+            seen.steps[2].detail.contains("waits for approval"),
+            "{:#?}",
+            seen.steps
+        );
+
+        clock.set(1_002_000);
+        let stopped = stop(&state, "lin-wei", "d15").await.expect("stop");
+        assert_eq!(stopped.drills.len(), 1);
+        assert_eq!(stopped.drills[0].status, "stopped");
+        assert_eq!(stopped.drills[0].ended_ms, Some(1_002_000));
+        let v3 = state
+            .store
+            .rules("order-api", None)
+            .await
+            .expect("rules")
+            .expect("v3");
+        assert_eq!(v3.version, 3);
+        let doc = RuleSet::from_json(&v3.document).expect("rules");
+        assert!(doc.resources.iter().all(|r| r.faults.is_empty()));
+        // A stopped drill clears nothing: readiness counts passed ones only.
+        let recorded = crate::service::drills_record::with_recorded(
+            &state,
+            event.id,
+            std::sync::Arc::new(plan),
+        )
+        .await
+        .expect("merged");
+        assert!(recorded.emergency_plans["limit-orders"].drills.is_empty());
+    }
 }
