@@ -1184,6 +1184,126 @@ mod tests {
         assert!((0..100).all(|n| diffuse(n, 1.0) == 1 && diffuse(n, 0.0) == 0));
     }
 
+    /// An entry's measured numbers before the search fills in its knee.
+    fn entry(id: &str) -> EntryResult {
+        EntryResult {
+            id: id.to_owned(),
+            service: String::new(),
+            target_qps: 100.0,
+            intended_qps: 100.0,
+            requests: 0,
+            ok: 0,
+            achieved_rps: 0.0,
+            dropped: 0,
+            errors: Default::default(),
+            latency_ms: Default::default(),
+            slo: None,
+            slo_source: "entry".to_owned(),
+            slo_held: None,
+            knee_qps: None,
+            held_qps: None,
+            lower_bound_qps: None,
+            series: Vec::new(),
+        }
+    }
+
+    /// A step at `multiple`: per entry whether it held (at `rps`), and
+    /// whether the generator was the limit.
+    fn search_step(multiple: f64, held: &[(bool, f64)], bound: bool) -> SearchStep {
+        SearchStep {
+            kind: "step".to_owned(),
+            multiple,
+            start_s: 0.0,
+            duration_s: 1.0,
+            held: held.iter().all(|(h, _)| *h),
+            entries: held
+                .iter()
+                .enumerate()
+                .map(|(i, &(h, rps))| StepEntry {
+                    id: format!("e{i}"),
+                    achieved_rps: rps,
+                    error_rate: 0.0,
+                    p99_ms: 1.0,
+                    held: Some(h),
+                })
+                .collect(),
+            generator: Some(GeneratorCheck {
+                bound,
+                reasons: if bound {
+                    vec!["fell behind its schedule".to_owned()]
+                } else {
+                    Vec::new()
+                },
+                cpu_share: None,
+                cores: 1,
+                late_share: 0.0,
+                lag_limit_ms: 10.0,
+                max_lag_ms: 0.0,
+                dropped: 0,
+                connections: 1,
+                needed_connections: 0.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_knee_needs_a_break_the_system_made() {
+        // e0 breaks at ×2 (the system), e1 only at ×3 where the generator
+        // was the limit: e0 has a knee, e1 a lower bound.
+        let steps = vec![
+            search_step(1.0, &[(true, 100.0), (true, 50.0)], false),
+            search_step(2.0, &[(false, 190.0), (true, 100.0)], false),
+            search_step(3.0, &[(false, 200.0), (false, 140.0)], true),
+        ];
+        let verdict = Verdict {
+            knee: Some(1.0),
+            broken: Some(2.0),
+            confirmed: false,
+            generator_bound: false,
+            stopped: "s".to_owned(),
+        };
+        let mut entries = vec![entry("e0"), entry("e1")];
+        let r = search_result(steps.clone(), verdict.clone(), &mut entries);
+        assert_eq!(r.knee_multiple, Some(1.0));
+        assert_eq!(r.lower_bound_multiple, None);
+        assert_eq!(r.bottlenecks, ["e0"]);
+        assert_eq!(
+            (entries[0].knee_qps, entries[0].lower_bound_qps),
+            (Some(100.0), None)
+        );
+        assert_eq!(
+            (entries[1].knee_qps, entries[1].lower_bound_qps),
+            (None, Some(100.0))
+        );
+        // The search's lowest break was the generator's: no knee anywhere,
+        // and `stopped` names the sign.
+        let verdict = Verdict {
+            knee: Some(2.0),
+            broken: Some(3.0),
+            generator_bound: true,
+            ..verdict
+        };
+        let steps = vec![
+            search_step(1.0, &[(true, 100.0)], false),
+            search_step(2.0, &[(true, 200.0)], false),
+            search_step(3.0, &[(false, 250.0)], true),
+        ];
+        let mut entries = vec![entry("e0")];
+        let r = search_result(steps, verdict, &mut entries);
+        assert_eq!((r.knee_multiple, r.lower_bound_multiple), (None, Some(2.0)));
+        assert!(r.generator_bound && r.bottlenecks.is_empty());
+        assert_eq!(
+            (entries[0].knee_qps, entries[0].lower_bound_qps),
+            (None, Some(200.0))
+        );
+        assert!(
+            r.stopped
+                .ends_with("(the generator fell behind its schedule)"),
+            "{}",
+            r.stopped
+        );
+    }
+
     #[test]
     fn area_until_integrates_ramps() {
         let p = Profile::stages(&[(100.0, 10.0), (100.0, 5.0)]);

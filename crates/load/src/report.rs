@@ -721,6 +721,40 @@ mod tests {
     }
 
     #[test]
+    fn a_generator_bound_search_reports_a_lower_bound() {
+        let run: RunResult = serde_json::from_str(
+            r#"{
+            "schema": "seawall.run/v1", "run_id": "rh-2", "scenario": "search",
+            "base_url": "http://127.0.0.1:9/",
+            "started": "2026-09-30T10:00:00.000Z", "finished": "2026-09-30T10:00:09.000Z",
+            "duration_s": 9.0, "mode": "search", "arrivals": "constant", "tag": null,
+            "outcome": "completed", "abort": null, "requests": 9000, "errors": 0, "dropped": 0,
+            "journeys": [], "guard_events": [],
+            "entries": [{
+                "id": "home", "target_qps": 1000.0, "intended_qps": 1000.0,
+                "requests": 9000, "ok": 9000, "achieved_rps": 1000.0, "dropped": 0,
+                "errors": {"total": 0, "connect": 0, "timeout": 0, "io": 0,
+                           "status_4xx": 0, "status_5xx": 0, "body": 0},
+                "latency_ms": {"p50": 2.0, "p90": 3.0, "p99": 4.0, "p999": 4.0,
+                               "max": 4.0, "mean": 2.2},
+                "slo": {"p99_ms": 100.0, "error_rate": 0.01}, "slo_source": "entry",
+                "slo_held": null, "knee_qps": null, "held_qps": 971.0,
+                "lower_bound_qps": 971.0, "series": []
+            }],
+            "search": {"steps": [], "knee_multiple": null, "lower_bound_multiple": 0.971,
+                       "generator_bound": true, "broken_multiple": 1.0, "confirmed": true,
+                       "bottlenecks": [], "stopped": "held ×0.971 for the hold time"}
+        }"#,
+        )
+        .expect("a valid run result");
+        let html = Report::from_run(&run).to_html();
+        assert_self_contained(&html);
+        assert!(html.contains("knee ≥ 971 rps, generator-bound"), "{html}");
+        assert!(html.contains("knee ≥ 0.971×, generator-bound"), "{html}");
+        assert!(!html.contains("knee 971 rps"));
+    }
+
+    #[test]
     fn a_load_test_becomes_a_run_result_that_reads_back() {
         let mut config = LoadConfig::new("http://127.0.0.1:8080/a?b=1");
         config.rate = Some(100.0);
