@@ -9,6 +9,15 @@
 //! all update one run; each names the version it read, and an update from
 //! a stale read is refused ([`crate::StoreError::Conflict`]) instead of
 //! silently overwriting the other's change.
+//!
+//! Beside runs, the episodes of metric triggers ([`TriggerEpisode`]): since
+//! when a plan's metric condition has held and whether the episode started
+//! a run. Stored so that a restart in the middle of a `for` window keeps
+//! the episode's start, and so that a trigger fires once per episode even
+//! across restarts or with two control planes on one database: only the
+//! one update that claims the episode ([`crate::Store::claim_trigger`])
+//! starts a run. They are observations, not changes, so not audited (the
+//! run a claim starts is).
 
 use serde::{Deserialize, Serialize};
 
@@ -71,4 +80,18 @@ pub struct EmergencyRunUpdate {
     pub action: String,
     /// The audit detail.
     pub detail: serde_json::Value,
+}
+
+/// An episode of a metric-triggered emergency plan: its condition has held
+/// since `since_ms`; `started` once the episode started a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerEpisode {
+    /// Event it belongs to.
+    pub event_id: i64,
+    /// The emergency plan's id.
+    pub plan_id: String,
+    /// Since when the condition has held.
+    pub since_ms: Millis,
+    /// Whether this episode started a run.
+    pub started: bool,
 }

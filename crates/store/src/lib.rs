@@ -39,7 +39,7 @@ pub mod sqlite;
 pub mod testing;
 
 pub use drill::{DrillWrite, StoredDrill};
-pub use emergency::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
+pub use emergency::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun, TriggerEpisode};
 pub use error::StoreError;
 pub use incident::{IncidentWrite, StoredIncident};
 pub use monitoring::{HistoryPoint, StoredTransition};
@@ -703,6 +703,22 @@ pub trait Store: Send + Sync + 'static {
         version: i64,
         update: &EmergencyRunUpdate,
     ) -> Result<EmergencyRun>;
+    /// The episode of emergency plan `plan_id`'s metric trigger in event
+    /// `event_id`, started at `now_ms` unless one is stored already (then
+    /// it is returned unchanged: a restart keeps the episode's start).
+    /// NotFound if the event does not exist.
+    async fn hold_trigger(
+        &self,
+        event_id: i64,
+        plan_id: &str,
+        now_ms: Millis,
+    ) -> Result<TriggerEpisode>;
+    /// Mark the episode that started at `since_ms` started; true only for
+    /// the one call that changed it (false if it is started already,
+    /// ended, or another episode).
+    async fn claim_trigger(&self, event_id: i64, plan_id: &str, since_ms: Millis) -> Result<bool>;
+    /// End the episode (the condition stopped holding); nothing if none.
+    async fn end_trigger(&self, event_id: i64, plan_id: &str) -> Result<()>;
 
     // ------------------------------------------------------------ incidents
     /// Store a new incident at version 1 (audit `incident.opened`, target

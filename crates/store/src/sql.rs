@@ -84,7 +84,7 @@ macro_rules! sql_store {
             SidecarReport, Store, StoreError, Token, audit, sha256_hex,
         };
         use $crate::monitoring::{self as mon, HistoryPoint, StoredTransition};
-        use $crate::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun};
+        use $crate::{EmergencyRun, EmergencyRunUpdate, NewEmergencyRun, TriggerEpisode};
         use $crate::{IncidentWrite, StoredIncident};
         use $crate::{DrillWrite, StoredDrill};
 
@@ -1583,6 +1583,78 @@ macro_rules! sql_store {
                 let run = emergency_run_row(&row)?;
                 tx.commit().await?;
                 Ok(run)
+            }
+
+            async fn hold_trigger(
+                &self,
+                event_id: i64,
+                plan_id: &str,
+                now_ms: Millis,
+            ) -> Result<TriggerEpisode> {
+                const ONE: &str = "SELECT since_ms, started FROM trigger_episodes \
+                                   WHERE event_id = $1 AND plan_id = $2";
+                let episode = |row: &DbRow| -> Result<TriggerEpisode> {
+                    Ok(TriggerEpisode {
+                        event_id,
+                        plan_id: plan_id.to_owned(),
+                        since_ms: row.try_get(0)?,
+                        started: row.try_get::<i32, _>(1)? != 0,
+                    })
+                };
+                // Read first: an episode that holds is read every tick and
+                // written once.
+                let found = sqlx::query(ONE)
+                    .bind(event_id)
+                    .bind(plan_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if let Some(row) = found {
+                    return episode(&row);
+                }
+                sqlx::query(
+                    "INSERT INTO trigger_episodes (event_id, plan_id, since_ms, started) \
+                     VALUES ($1, $2, $3, 0) ON CONFLICT (event_id, plan_id) DO NOTHING",
+                )
+                .bind(event_id)
+                .bind(plan_id)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let row = sqlx::query(ONE)
+                    .bind(event_id)
+                    .bind(plan_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                episode(&row)
+            }
+
+            async fn claim_trigger(
+                &self,
+                event_id: i64,
+                plan_id: &str,
+                since_ms: Millis,
+            ) -> Result<bool> {
+                let changed = sqlx::query(
+                    "UPDATE trigger_episodes SET started = 1 \
+                     WHERE event_id = $1 AND plan_id = $2 AND since_ms = $3 AND started = 0",
+                )
+                .bind(event_id)
+                .bind(plan_id)
+                .bind(since_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(changed == 1)
+            }
+
+            async fn end_trigger(&self, event_id: i64, plan_id: &str) -> Result<()> {
+                sqlx::query("DELETE FROM trigger_episodes WHERE event_id = $1 AND plan_id = $2")
+                    .bind(event_id)
+                    .bind(plan_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn create_incident(

@@ -149,6 +149,7 @@ suite!(
     unknown_stored_names_are_corrupt,
     a_newer_schema_is_refused,
     emergency_runs,
+    trigger_episodes,
     incidents,
     drills,
 );
@@ -1628,7 +1629,8 @@ fn emergency_update(status: &str, finished: bool, action: &str) -> EmergencyRunU
     }
 }
 
-async fn emergency_runs(db: &Db) {
+/// Events `d11` and `other`, created at 1 ms.
+async fn two_events(db: &Db) -> (Event, Event) {
     let s = db.s();
     let e = s
         .create_event(&ctx(1), &new_event("d11"))
@@ -1638,6 +1640,96 @@ async fn emergency_runs(db: &Db) {
         .create_event(&ctx(1), &new_event("other"))
         .await
         .expect("event");
+    (e, other)
+}
+
+/// A metric trigger's episode keeps its start across calls (a restart),
+/// is claimed by exactly one caller, and starts afresh once ended.
+async fn trigger_episodes(db: &Db) {
+    let s = db.s();
+    let (e, other) = two_events(db).await;
+    assert!(is_not_found(&s.hold_trigger(999, "p", 1_000).await));
+    let first = s.hold_trigger(e.id, "p", 1_000).await.expect("hold");
+    assert_eq!(
+        first,
+        TriggerEpisode {
+            event_id: e.id,
+            plan_id: "p".into(),
+            since_ms: 1_000,
+            started: false
+        }
+    );
+    assert_eq!(
+        s.hold_trigger(e.id, "p", 9_000).await.expect("hold"),
+        first,
+        "the start is kept"
+    );
+    assert_eq!(
+        s.hold_trigger(other.id, "p", 2_000)
+            .await
+            .expect("hold")
+            .since_ms,
+        2_000
+    );
+    assert!(
+        !s.claim_trigger(e.id, "p", 999).await.expect("claim"),
+        "another episode"
+    );
+    assert!(
+        !s.claim_trigger(e.id, "q", 1_000).await.expect("claim"),
+        "no episode"
+    );
+    // Two claims at once: exactly one wins.
+    let (a, b) = tokio::join!(
+        s.claim_trigger(e.id, "p", 1_000),
+        s.claim_trigger(e.id, "p", 1_000)
+    );
+    assert_eq!(
+        [a.expect("claim"), b.expect("claim")]
+            .iter()
+            .filter(|w| **w)
+            .count(),
+        1
+    );
+    assert!(
+        !s.claim_trigger(e.id, "p", 1_000).await.expect("claim"),
+        "once an episode"
+    );
+    assert!(
+        s.hold_trigger(e.id, "p", 10_000)
+            .await
+            .expect("hold")
+            .started
+    );
+    assert!(
+        !s.hold_trigger(other.id, "p", 10_000)
+            .await
+            .expect("hold")
+            .started
+    );
+    s.end_trigger(e.id, "p").await.expect("end");
+    s.end_trigger(e.id, "p")
+        .await
+        .expect("ending twice changes nothing");
+    let next = s.hold_trigger(e.id, "p", 20_000).await.expect("hold");
+    assert_eq!(
+        (next.since_ms, next.started),
+        (20_000, false),
+        "a new episode"
+    );
+    assert!(s.claim_trigger(e.id, "p", 20_000).await.expect("claim"));
+    assert_eq!(
+        s.hold_trigger(other.id, "p", 30_000)
+            .await
+            .expect("hold")
+            .since_ms,
+        2_000
+    );
+}
+
+async fn emergency_runs(db: &Db) {
+    let s = db.s();
+    let (e, other) = two_events(db).await;
     assert!(is_not_found(
         &s.create_emergency_run(&ctx(2), 999, &new_emergency_run("p", "running", false))
             .await
@@ -2023,14 +2115,7 @@ fn incident_write(
 
 async fn incidents(db: &Db) {
     let s = db.s();
-    let e = s
-        .create_event(&ctx(1), &new_event("d11"))
-        .await
-        .expect("event");
-    let other = s
-        .create_event(&ctx(1), &new_event("other"))
-        .await
-        .expect("event");
+    let (e, other) = two_events(db).await;
     assert!(is_not_found(
         &s.create_incident(&ctx(2), 999, &incident_write("open", None, None, "x"))
             .await

@@ -712,7 +712,11 @@ pub(crate) async fn on_readings(
             AlertMetric::Query => None,
         }
     };
-    for id in state.emergency_holding().due(event.id, plan, now_ms, value) {
+    let due = state
+        .emergency_holding()
+        .due(state.store.as_ref(), event.id, plan, now_ms, value)
+        .await;
+    for id in due {
         let by = match plan
             .emergency_plans
             .get(&id)
@@ -979,32 +983,125 @@ emergency_plans:
         assert_eq!(recover(&state).await.expect("recover"), 0);
     }
 
-    #[test]
-    fn a_metric_trigger_starts_once_per_episode_after_its_for() {
+    fn level(v: f64) -> impl Fn(&str, AlertMetric) -> Option<f64> {
+        move |t: &str, m: AlertMetric| {
+            (t == "create-order" && m == AlertMetric::WaterLevel).then_some(v)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_metric_trigger_starts_once_per_episode_after_its_for() {
+        let (_dir, state, event) = with_plan().await;
+        let s = state.store.as_ref();
+        let e = event.id;
         let plan = seawall_plan::parse(PLAN, "plan.yaml").expect("the plan parses");
         let h = Holding::default();
-        let level = |v: f64| {
-            move |t: &str, m: AlertMetric| {
-                (t == "create-order" && m == AlertMetric::WaterLevel).then_some(v)
-            }
-        };
-        assert!(h.due(1, &plan, 0, level(0.9)).is_empty(), "starts holding");
-        assert!(h.due(1, &plan, 29_999, level(0.9)).is_empty());
-        assert_eq!(h.due(1, &plan, 30_000, level(0.9)), ["limit-on-level"]);
         assert!(
-            h.due(1, &plan, 60_000, level(0.9)).is_empty(),
+            h.due(s, e, &plan, 0, level(0.9)).await.is_empty(),
+            "starts holding"
+        );
+        assert!(h.due(s, e, &plan, 29_999, level(0.9)).await.is_empty());
+        assert_eq!(
+            h.due(s, e, &plan, 30_000, level(0.9)).await,
+            ["limit-on-level"]
+        );
+        assert!(
+            h.due(s, e, &plan, 60_000, level(0.9)).await.is_empty(),
             "once an episode"
         );
         assert!(
-            h.due(1, &plan, 61_000, level(0.85)).is_empty(),
+            h.due(s, e, &plan, 61_000, level(0.85)).await.is_empty(),
             "not above: ends"
         );
         assert!(
-            h.due(1, &plan, 62_000, level(0.9)).is_empty(),
+            h.due(s, e, &plan, 62_000, level(0.9)).await.is_empty(),
             "a new one waits"
         );
-        assert_eq!(h.due(1, &plan, 92_000, level(0.9)), ["limit-on-level"]);
-        assert!(h.due(2, &plan, 0, |_, _| None).is_empty(), "no reading");
-        assert!(h.due(2, &plan, 90_000, |_, _| None).is_empty());
+        assert_eq!(
+            h.due(s, e, &plan, 92_000, level(0.9)).await,
+            ["limit-on-level"]
+        );
+        assert!(
+            h.due(s, e + 1, &plan, 0, |_, _| None).await.is_empty(),
+            "no reading"
+        );
+        assert!(h.due(s, e + 1, &plan, 90_000, |_, _| None).await.is_empty());
+    }
+
+    /// Two control planes on one SQLite file, each with its own memory (a
+    /// restart is a new one): a restart in the middle of the `for` window
+    /// keeps the episode's start, and the episode fires once in all.
+    #[tokio::test]
+    async fn a_restart_mid_for_keeps_the_episode_and_it_fires_once() {
+        let (dir, state, event) = with_plan().await;
+        let first = state.store.as_ref();
+        let e = event.id;
+        let plan = seawall_plan::parse(PLAN, "plan.yaml").expect("the plan parses");
+        let before = Holding::default();
+        assert!(before.due(first, e, &plan, 0, level(0.9)).await.is_empty());
+        assert!(
+            before
+                .due(first, e, &plan, 20_000, level(0.9))
+                .await
+                .is_empty()
+        );
+        // The restarted server: its own store handle and an empty memory.
+        let reopened =
+            seawall_store::open(&seawall_store::StoreSpec::Sqlite(dir.path().join("s.db")))
+                .await
+                .expect("the same file");
+        let after = Holding::default();
+        assert_eq!(
+            after
+                .due(reopened.as_ref(), e, &plan, 30_000, level(0.9))
+                .await,
+            ["limit-on-level"],
+            "30 s after the episode began, not 30 s after the restart"
+        );
+        assert!(
+            before
+                .due(first, e, &plan, 31_000, level(0.9))
+                .await
+                .is_empty(),
+            "the other server does not fire it again"
+        );
+        let again = Holding::default();
+        assert!(
+            again
+                .due(reopened.as_ref(), e, &plan, 45_000, level(0.9))
+                .await
+                .is_empty(),
+            "nor does a second restart"
+        );
+        // The condition ends; a new episode is judged from its own start,
+        // by whichever server sees it.
+        assert!(
+            after
+                .due(reopened.as_ref(), e, &plan, 46_000, level(0.5))
+                .await
+                .is_empty()
+        );
+        assert!(
+            again
+                .due(reopened.as_ref(), e, &plan, 47_000, level(0.9))
+                .await
+                .is_empty()
+        );
+        assert!(
+            before
+                .due(first, e, &plan, 76_999, level(0.9))
+                .await
+                .is_empty()
+        );
+        assert_eq!(
+            before.due(first, e, &plan, 77_000, level(0.9)).await,
+            ["limit-on-level"]
+        );
+        assert!(
+            again
+                .due(reopened.as_ref(), e, &plan, 78_000, level(0.9))
+                .await
+                .is_empty()
+        );
     }
 }
