@@ -376,6 +376,10 @@ async fn judge(
         .into_iter()
         .find(|r| r.plan_id == d.plan_id && !r.dry_run && r.requested_ms >= t0);
     d.run = run.as_ref().map(|r| r.id);
+    let metric = matches!(
+        ep.and_then(|ep| ep.trigger.as_ref()),
+        Some(Trigger::Metric { .. })
+    );
     let alert = match ep.and_then(|ep| ep.trigger.as_ref()) {
         Some(Trigger::Alert(rule)) => Some(rule.clone()),
         _ => None,
@@ -416,14 +420,16 @@ async fn judge(
             None,
             format!("waiting for alert {rule} to fire"),
         ),
-        (None, _, Some(r)) => step(
+        // A metric trigger detects when it starts the run itself; a
+        // manual plan's detection is a person asking for the run.
+        (None, _, Some(r)) if !metric || r.requested_by.starts_with("trigger:") => step(
             STEPS[1],
             t0,
             Some(r.requested_ms),
             Some(true),
             format!("run {} requested by {}", r.id, r.requested_by),
         ),
-        (None, _, None) => step(
+        (None, _, _) => step(
             STEPS[1],
             t0,
             None,
