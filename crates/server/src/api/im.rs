@@ -1,7 +1,7 @@
 //! IM platforms calling back: Slack's interactive requests (a page's
 //! Acknowledge button). No bearer token: Slack signs each request with the
 //! app's signing secret, which the service layer checks
-//! ([`crate::service::incidents::pager::slack_ack`]).
+//! (`service::incidents::pager::slack_ack`).
 
 use axum::Json;
 use axum::body::Bytes;
