@@ -3,7 +3,8 @@
 //! plane in front of a real upstream within a second (its admitted rate,
 //! measured with a bounded burst, drops) and rollback restores it; a dry
 //! run changes no rule version; a restart in the middle of an action marks
-//! it unknown with what to check; bad input fails clearly.
+//! it unknown with what to check, and one in the middle of an undo marks
+//! the undo unknown without applying it again; bad input fails clearly.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,7 +16,9 @@ use seawall_store::Role;
 use serde_json::{Value, json};
 
 use crate::common::{self, TestServer};
-use crate::rules::{Following, applied_version, follow, put_as, start_server, until_applied};
+use crate::rules::{
+    Following, applied_version, follow, put_as, start_server, start_server_with, until_applied,
+};
 
 const SLUG: &str = "carnival";
 
@@ -176,6 +179,14 @@ async fn emergency_audit(client: &Client) -> Vec<String> {
         .collect()
 }
 
+/// Each of `actions` is in the audit log.
+async fn audited(client: &Client, actions: &[&str]) {
+    let found = emergency_audit(client).await;
+    for a in actions {
+        assert!(found.iter().any(|x| x == a), "{a} in {found:?}");
+    }
+}
+
 fn admin_secret(dir: &std::path::Path) -> String {
     std::fs::read_to_string(dir.join("admin-token"))
         .expect("the first start writes admin-token")
@@ -331,16 +342,17 @@ async fn a_rate_limit_run_reaches_a_following_sidecar_and_rolls_back() {
     );
 
     // Every transition is audited.
-    let actions = emergency_audit(&admin).await;
-    for a in [
-        "emergency.run.requested",
-        "emergency.step.started",
-        "emergency.step.finished",
-        "emergency.run.rolling_back",
-        "emergency.run.rolled_back",
-    ] {
-        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
-    }
+    audited(
+        &admin,
+        &[
+            "emergency.run.requested",
+            "emergency.step.started",
+            "emergency.step.finished",
+            "emergency.run.rolling_back",
+            "emergency.run.rolled_back",
+        ],
+    )
+    .await;
 
     let _ = stop_sidecar.send(());
     let _ = running.await;
@@ -770,37 +782,15 @@ async fn a_webhook_is_signed_and_a_cache_warmup_fetches_at_its_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_goes_through_the_scale_subresource_and_rolls_back() {
-    use seawall_kube::testing::{FakeApiServer, TOKEN};
-    let fake = FakeApiServer::start().await.expect("fake API server");
-    fake.add_deployment("shop", "order-api", 2);
-    let credentials = seawall_kube::Credentials {
-        server: fake.url(),
-        ca: seawall_kube::CaSource::System,
-        token: seawall_kube::TokenSource::Inline(seawall_kube::Token::new(TOKEN)),
-        namespace: None,
-        origin: "test".into(),
-    };
-    let kube = seawall_kube::KubeClient::new(&credentials).expect("client");
+    let (fake, kube) = fake_kube().await;
     let dir = common::TempDir::new();
-    let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(
-        dir.path().join("seawall.db"),
-    ))
-    .await
-    .expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = seawall_server::Server::with_state(
-        listener,
-        seawall_server::AppState::new(store, dir.path()).with_kube(kube),
+    let (addr, stop, serving) = start_server_with(
+        dir.path(),
+        "127.0.0.1:0".parse().expect("addr"),
+        Some(kube()),
     )
-    .await
-    .expect("server");
-    let base = format!("http://{}", server.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
+    .await;
+    let base = format!("http://{addr}");
     let admin = Client::new(&base)
         .expect("client")
         .with_token(admin_secret(dir.path()));
@@ -1002,4 +992,128 @@ async fn the_ui_runs_dry_runs_and_approves_through_the_same_rules() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let html = lin.get(page).await.text();
     assert!(html.contains("data-status=\"cancelled\""), "{html}");
+}
+
+/// A fake Kubernetes API server with `shop/order-api` at 2 replicas, and
+/// a client of it.
+async fn fake_kube() -> (
+    seawall_kube::testing::FakeApiServer,
+    impl Fn() -> seawall_kube::KubeClient,
+) {
+    use seawall_kube::testing::{FakeApiServer, TOKEN};
+    let fake = FakeApiServer::start().await.expect("fake API server");
+    fake.add_deployment("shop", "order-api", 2);
+    let credentials = seawall_kube::Credentials {
+        server: fake.url(),
+        ca: seawall_kube::CaSource::System,
+        token: seawall_kube::TokenSource::Inline(seawall_kube::Token::new(TOKEN)),
+        namespace: None,
+        origin: "test".into(),
+    };
+    let kube = move || seawall_kube::KubeClient::new(&credentials).expect("client");
+    (fake, kube)
+}
+
+/// A restart while a rollback's undo is in flight (the scale back was
+/// patched, its wait for `status.replicas` had not ended): the undo is
+/// marked `undo_unknown` with the captured replicas and where to look,
+/// nothing is patched again after the restart, and the commander's
+/// resume marks it done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_rollback_marks_the_undo_unknown_and_reapplies_nothing() {
+    let (fake, kube) = fake_kube().await;
+    let dir = common::TempDir::new();
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let (addr, stop, serving) = start_server_with(dir.path(), any, Some(kube())).await;
+    let admin = Client::new(&format!("http://{addr}"))
+        .expect("client")
+        .with_token(admin_secret(dir.path()));
+    setup(&admin, "http://127.0.0.1:9/x").await;
+    let run = admin
+        .start_emergency_run(SLUG, "scale-out", false)
+        .await
+        .expect("run");
+    let run = until(&admin, run.id, Duration::from_secs(30), final_status).await;
+    assert_eq!(run.status, "succeeded", "{run:#?}");
+
+    // From now on the deployment never reports the new replicas, so the
+    // undo's wait does not end: the server stops in the middle of it.
+    fake.follow_after(None);
+    let patches = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .count()
+    };
+    let before_rollback = patches();
+    admin
+        .emergency_run_action(SLUG, run.id, "rollback")
+        .await
+        .expect("rollback");
+    let undoing = until(&admin, run.id, Duration::from_secs(10), |r| {
+        r.steps[0].status == "undoing"
+    })
+    .await;
+    assert_eq!(undoing.status, "rolling_back");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while patches() == before_rollback {
+        assert!(
+            Instant::now() < deadline,
+            "the undo never patched the scale"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let patched = patches();
+    assert_eq!(
+        fake.deployment("shop", "order-api")
+            .map(|d| (d.spec, d.status)),
+        Some((2, 6))
+    );
+    let _ = stop.send(());
+    let _ = serving.await;
+
+    let (addr, stop, serving) = start_server_with(dir.path(), addr, Some(kube())).await;
+    let admin = Client::new(&format!("http://{addr}"))
+        .expect("client")
+        .with_token(admin_secret(dir.path()));
+    let recovered = until(&admin, run.id, Duration::from_secs(10), |r| {
+        r.status == "needs_attention"
+    })
+    .await;
+    assert_eq!(recovered.steps[0].status, "undo_unknown", "{recovered:#?}");
+    let check = recovered.steps[0].error.as_deref().unwrap_or("");
+    for part in [
+        "being undone",
+        "replicas of `order-api`",
+        "\"replicas\":2",
+        "\"replicas\":6",
+    ] {
+        assert!(check.contains(part), "{part} in {check}");
+    }
+    // Nothing is applied again by itself.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(patches(), patched, "no PATCH after the restart");
+    assert_eq!(
+        admin.emergency_run(SLUG, run.id).await.expect("run").status,
+        "needs_attention"
+    );
+    // The commander sees spec 2 and marks the undo done.
+    let done = admin
+        .emergency_run_action(SLUG, run.id, "resume")
+        .await
+        .expect("resume");
+    assert_eq!(done.status, "rolled_back", "{done:#?}");
+    assert_eq!(done.steps[0].status, "rolled_back");
+    assert_eq!(patches(), patched, "marking done patches nothing");
+    audited(
+        &admin,
+        &[
+            "emergency.step.undo_started",
+            "emergency.run.recovered",
+            "emergency.run.resumed",
+        ],
+    )
+    .await;
+    let _ = stop.send(());
+    let _ = serving.await;
 }

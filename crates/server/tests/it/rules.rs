@@ -331,14 +331,30 @@ pub(crate) async fn start_server(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), seawall_server::ServerError>>,
 ) {
+    start_server_with(dir, addr, None).await
+}
+
+/// [`start_server`], scaling through `kube` if given.
+pub(crate) async fn start_server_with(
+    dir: &std::path::Path,
+    addr: SocketAddr,
+    kube: Option<seawall_kube::KubeClient>,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), seawall_server::ServerError>>,
+) {
     let store = seawall_store::open(&seawall_store::StoreSpec::Sqlite(dir.join("seawall.db")))
         .await
         .expect("open store");
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-    let server =
-        seawall_server::Server::with_state(listener, seawall_server::AppState::new(store, dir))
-            .await
-            .expect("server");
+    let mut state = seawall_server::AppState::new(store, dir);
+    if let Some(kube) = kube {
+        state = state.with_kube(kube);
+    }
+    let server = seawall_server::Server::with_state(listener, state)
+        .await
+        .expect("server");
     let addr = server.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async move {
