@@ -36,6 +36,7 @@ pub struct RunStep {
     /// What it works on (entry, service, partner, channel), if anything.
     pub target: Option<String>,
     /// `pending`, `running`, `succeeded`, `failed`, `skipped`, `unknown`,
+    /// `undoing`, `undo_unknown` (a restart interrupted its undo),
     /// `rolled_back` or `rollback_failed`.
     pub status: String,
     /// When it started, ms.
