@@ -344,11 +344,15 @@ async fn page(
     })
 }
 
-/// `plan` with the drills recorded in the store (finished ones) among each
-/// emergency plan's own, for the cards.
+/// `plan` with the drills recorded in the store among each emergency
+/// plan's own, for the cards: those with a verdict (passed or failed); a
+/// stopped drill judged nothing and is only in the Drills table.
 fn with_drills(plan: &Plan, recorded: &[Drill]) -> Plan {
     let mut plan = plan.clone();
-    for d in recorded.iter().filter(|d| d.is_finished()) {
+    for d in recorded
+        .iter()
+        .filter(|d| matches!(d.status.as_str(), "passed" | "failed"))
+    {
         if let (Some(ep), Some(drill)) = (
             plan.emergency_plans.get_mut(&d.plan_id),
             drills::as_plan_drill(d),

@@ -474,9 +474,36 @@ async fn the_ui_drills_and_stops_through_the_same_rules() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     let html = sun.get(&page).await.text();
     assert!(html.contains("data-status=\"stopped\""), "{html}");
-    // The stopped drill is recorded among the plan's drills.
     assert!(
-        html.contains("drill 1 recorded by Seawall (stopped)"),
-        "{html}"
+        !html.contains("recorded by Seawall (stopped)"),
+        "a stopped drill judged nothing: not among the plan's drills"
+    );
+    // A drill with a verdict (failed: the plan never ran) is recorded
+    // among the plan's drills, beside the YAML's.
+    let r = sun.post_form(&drill_form, &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let done = server
+        .admin()
+        .client
+        .finish_drill(
+            SLUG,
+            2,
+            &FinishDrill {
+                slo_held: true,
+                note: None,
+            },
+        )
+        .await
+        .expect("finish");
+    assert_eq!(done.status, "failed", "{done:#?}");
+    let html = sun.get(&page).await.text();
+    let card = html
+        .split("id=\"plan-limit-orders\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</article>").next())
+        .unwrap_or_default();
+    assert!(
+        card.contains("drill 2 recorded by Seawall (failed)"),
+        "{card}"
     );
 }
