@@ -46,9 +46,9 @@ mod client;
 mod config;
 mod data;
 mod error;
-pub mod generator;
 #[cfg(feature = "plan")]
 pub mod from_plan;
+pub mod generator;
 pub mod metrics;
 mod ramp;
 mod rehearse;
