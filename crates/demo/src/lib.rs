@@ -22,6 +22,8 @@
 //!
 //! Everything keeps running until [`Demo::shutdown`].
 
+pub mod day;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -248,6 +250,10 @@ pub struct Demo {
     pub sidecars: Vec<(String, SocketAddr)>,
     /// Per entry, in plan order.
     pub entries: Vec<EntryResult>,
+    /// The control plane's data directory.
+    pub data_dir: PathBuf,
+    /// The plan's file name, for diagnostics.
+    pub plan_file: String,
     server_stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), seawall_server::ServerError>>>,
     sidecar_stops: Vec<(oneshot::Sender<()>, JoinHandle<ShutdownReport>)>,
@@ -358,6 +364,8 @@ pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<De
         sim,
         sidecars,
         entries,
+        data_dir: opts.data_dir.clone(),
+        plan_file: opts.plan_file.clone(),
         server_stop: Some(control.stop),
         server: Some(control.task),
         sidecar_stops,
@@ -407,7 +415,13 @@ async fn start_control_plane(
         tls: None,
         transport: seawall_server::TransportLimits::default(),
     })
-    .await?;
+    .await?
+    // A tick a second: the event day is compressed into minutes.
+    .with_monitoring(seawall_server::service::monitoring::MonitorOptions {
+        scrape_interval: day::DAY_TICK,
+        background: true,
+        ..seawall_server::service::monitoring::MonitorOptions::default()
+    });
     let addr = server.local_addr().map_err(|source| DemoError::Io {
         path: opts.data_dir.clone(),
         source,
@@ -518,6 +532,8 @@ async fn start_sidecar(
         rules_dir.join(format!("{service}.json")),
     )
     .map_err(|e| sidecar_err(e.to_string()))?;
+    // The admin port the control plane scrapes (`/metrics`) on event day.
+    config.admin_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     // Gray releases route to the gray upstream; the simulator has one
     // version of each service, so it serves both.
     config.gray_upstream = Some(

@@ -215,6 +215,19 @@ impl Sim {
         self.world.reset_counters();
     }
 
+    /// Send `caller`'s calls to `target` through `proxy` — a guard sidecar
+    /// in front of `target` that follows `caller`'s rules, so its egress
+    /// is measured and its fallback switches apply — or straight to
+    /// `target` again with `None`.
+    pub fn route_via(
+        &self,
+        caller: &str,
+        target: &str,
+        proxy: Option<std::net::SocketAddr>,
+    ) -> Result<(), SimError> {
+        self.world.route_via(caller, target, proxy)
+    }
+
     /// Set the drill switch of a service or partner (`Fault::None` clears it).
     pub fn set_fault(&self, target: &str, fault: Fault) -> Result<(), SimError> {
         self.world.set_fault(target, fault, None)

@@ -117,6 +117,9 @@ pub(crate) struct World {
     reach: Vec<Reach>,
     nodes: Vec<NodeState>,
     call_uris: Vec<Uri>,
+    /// Calls of one node to another sent through a proxy instead (an
+    /// egress sidecar): `(from, to)` → the URI to call.
+    via: Mutex<Vec<((usize, usize), Uri)>>,
     pub truth: Truth,
     truth_json: Bytes,
     seed: u64,
@@ -159,6 +162,7 @@ impl World {
             reach,
             nodes,
             call_uris,
+            via: Mutex::new(Vec::new()),
             truth,
             truth_json,
             tags,
@@ -225,16 +229,14 @@ impl World {
         }
     }
 
-    pub fn set_fault(
-        &self,
-        target: &str,
-        fault: Fault,
-        ttl: Option<Duration>,
-    ) -> Result<(), SimError> {
-        fault.validate()?;
-        let Some(&i) = self.topo.index.get(target) else {
-            return Err(SimError::UnknownTarget {
-                target: target.to_owned(),
+    /// The index of service or partner `id`, or which ids exist.
+    fn node_index(&self, id: &str) -> Result<usize, SimError> {
+        self.topo
+            .index
+            .get(id)
+            .copied()
+            .ok_or_else(|| SimError::UnknownTarget {
+                target: id.to_owned(),
                 known: self
                     .topo
                     .nodes
@@ -242,8 +244,38 @@ impl World {
                     .map(|n| n.id.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-            });
-        };
+            })
+    }
+
+    /// Send `caller`'s calls to `target` through `proxy` (same path and
+    /// headers), e.g. a guard sidecar in front of the target; `None` sends
+    /// them straight to the target again.
+    pub fn route_via(
+        &self,
+        caller: &str,
+        target: &str,
+        proxy: Option<SocketAddr>,
+    ) -> Result<(), SimError> {
+        let edge = (self.node_index(caller)?, self.node_index(target)?);
+        let mut via = self.via.lock().unwrap_or_else(PoisonError::into_inner);
+        via.retain(|(e, _)| *e != edge);
+        if let Some(proxy) = proxy {
+            let uri = format!("http://{proxy}{CALL_PATH}")
+                .parse()
+                .map_err(|e| SimError::InvalidFault(format!("proxy address {proxy}: {e}")))?;
+            via.push((edge, uri));
+        }
+        Ok(())
+    }
+
+    pub fn set_fault(
+        &self,
+        target: &str,
+        fault: Fault,
+        ttl: Option<Duration>,
+    ) -> Result<(), SimError> {
+        fault.validate()?;
+        let i = self.node_index(target)?;
         *self.nodes[i]
             .fault
             .lock()
@@ -660,7 +692,13 @@ async fn call(
 ) -> bool {
     let mut req = Request::new(Empty::<Bytes>::new());
     *req.method_mut() = method.clone();
-    *req.uri_mut() = world.call_uris[to].clone();
+    *req.uri_mut() = world
+        .via
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(edge, _)| *edge == (from, to))
+        .map_or_else(|| world.call_uris[to].clone(), |(_, uri)| uri.clone());
     if let Some(tag) = tag {
         req.headers_mut().extend(tag.clone());
     }

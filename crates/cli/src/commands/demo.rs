@@ -46,8 +46,12 @@ pub struct DemoArgs {
     /// entry of the plan].
     #[arg(long, value_name = "ID,…", value_delimiter = ',')]
     entries: Option<Vec<String>>,
-    /// Set everything up, print the summary, and stop instead of running
-    /// until ctrl-c (for scripts and tests).
+    /// Length of the compressed event day after the rehearsal, in minutes
+    /// (fractions allowed); 0 skips the day.
+    #[arg(long, value_name = "N", default_value_t = seawall_demo::day::DEFAULT_DAY_MINUTES)]
+    day_minutes: f64,
+    /// Stop after the review instead of running until ctrl-c (for scripts
+    /// and tests).
     #[arg(long)]
     exit: bool,
 }
@@ -97,6 +101,13 @@ pub fn run(args: &DemoArgs, logging: &crate::logs::Logging) -> anyhow::Result<Ex
         }
         Some(path)
     };
+    if !(args.day_minutes.is_finite() && (0.0..=24.0 * 60.0).contains(&args.day_minutes)) {
+        eprintln!(
+            "seawall demo: --day-minutes {} is not a length; give minutes between 0 (no event day) and 1440",
+            args.day_minutes
+        );
+        return Ok(ExitCode::from(super::USAGE));
+    }
     let mut opts = Options::new(text, file, data_dir.clone());
     opts.factor = args.factor;
     opts.listen = args.listen;
@@ -122,7 +133,7 @@ pub fn run(args: &DemoArgs, logging: &crate::logs::Logging) -> anyhow::Result<Ex
         .context("cannot start the async runtime")?;
     let started = Instant::now();
     let result = runtime.block_on(async {
-        let demo = seawall_demo::start(&opts, |step| {
+        let mut demo = seawall_demo::start(&opts, |step| {
             eprintln!(
                 "[{:>5.1}s] {}",
                 started.elapsed().as_secs_f64(),
@@ -138,6 +149,27 @@ pub fn run(args: &DemoArgs, logging: &crate::logs::Logging) -> anyhow::Result<Ex
         println!("Data dir:    {}", data_dir.display());
         if let Some(path) = &log_file {
             println!("Logs:        {} (-v: on stderr instead)", path.display());
+        }
+        if args.day_minutes > 0.0 {
+            let day = seawall_demo::day::DayOptions {
+                minutes: args.day_minutes,
+                ..seawall_demo::day::DayOptions::default()
+            };
+            eprintln!(
+                "[{:>5.1}s] the event day: {} minutes of peak, nobody touching anything",
+                started.elapsed().as_secs_f64(),
+                args.day_minutes
+            );
+            let report = demo
+                .live_day(&day, |line| {
+                    eprintln!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64());
+                })
+                .await?;
+            println!();
+            output::emit_page(&day_summary(&report), Format::Table)?;
+            println!();
+            println!("Review:      {}", report.review_path.display());
+            println!("             {}", report.review_url);
         }
         if !args.exit {
             eprintln!(
@@ -218,6 +250,79 @@ fn describe(step: &Step) -> String {
             changed.len()
         ),
     }
+}
+
+/// What the event day did: each emergency run and its figures, the pages.
+fn day_summary(report: &seawall_demo::day::DayReport) -> Page {
+    let mut page = Page::new();
+    page.heading(format!(
+        "The event day (plan version {}): {} messages to on-call, {} incidents",
+        report.plan_version,
+        report.pages.len(),
+        report.incidents.len()
+    ));
+    let mut grid = Grid::new(&[
+        ("emergency plan", Align::Left),
+        ("run", Align::Left),
+        ("took", Align::Right),
+        ("expected", Align::Right),
+        ("afterwards", Align::Left),
+    ]);
+    let took = |run: &Option<seawall_api::emergency::EmergencyRun>| {
+        run.as_ref()
+            .and_then(|r| r.duration_ms)
+            .map_or("–".to_owned(), |d| format!("{:.1} s", d as f64 / 1000.0))
+    };
+    let expected = |run: &Option<seawall_api::emergency::EmergencyRun>| {
+        run.as_ref()
+            .and_then(|r| r.expected_minutes)
+            .map_or("–".to_owned(), |m| format!("{m} min"))
+    };
+    let status = |run: &Option<seawall_api::emergency::EmergencyRun>| {
+        run.as_ref().map_or("did not run".to_owned(), |r| {
+            format!("{} {}", r.id, r.status)
+        })
+    };
+    if let Some(r) = &report.rate_limit {
+        grid.row(vec![
+            Cell::from(r.plan.clone()),
+            Cell::from(status(&r.run)),
+            Cell::from(took(&r.run)),
+            Cell::from(expected(&r.run)),
+            Cell::from(format!(
+                "{}: {} admitted of {:.0} offered, limit {:.1}",
+                r.entry,
+                r.admitted_qps
+                    .map_or("?".to_owned(), |q| format!("{q:.1} QPS")),
+                r.offered_qps,
+                r.limit_qps
+            )),
+        ]);
+    }
+    if let Some(f) = &report.fallback {
+        grid.row(vec![
+            Cell::from(f.plan.clone()),
+            Cell::from(status(&f.run)),
+            Cell::from(took(&f.run)),
+            Cell::from(expected(&f.run)),
+            Cell::from(format!(
+                "{}: error rate {} over {} requests (SLO {}); approved by {}",
+                f.entries.join(", "),
+                f.error_rate
+                    .map_or("?".to_owned(), |e| format!("{:.3}%", e * 100.0)),
+                f.requests,
+                f.slo_error_rate
+                    .map_or("–".to_owned(), |e| format!("{:.3}%", e * 100.0)),
+                if f.approved_by.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    f.approved_by.join(", ")
+                }
+            )),
+        ]);
+    }
+    page.grid(grid);
+    page
 }
 
 fn summary(demo: &seawall_demo::Demo) -> Page {

@@ -19,6 +19,10 @@ fn demo_runs_the_whole_loop_and_prints_the_ui_and_a_token() {
         "--exit",
         "--entries",
         "home,call-car",
+        // A short event day: the narrative and the review's path, not
+        // its figures (the closed loop test holds those).
+        "--day-minutes",
+        "0.25",
         "--data-dir",
         data_dir.to_str().expect("utf-8"),
     ]);
@@ -58,6 +62,12 @@ fn demo_runs_the_whole_loop_and_prints_the_ui_and_a_token() {
         "plan version 1 pushed",
         "capacity search 2/2: call-car",
         "guard rules derived from the measured capacity",
+        "the event day: 0.25 minutes of peak",
+        "pushed: the peak moved to now",
+        "the peak begins",
+        "a push notification goes out",
+        "the peak is over",
+        "the review is written",
     ] {
         assert!(run.stderr.contains(step), "no `{step}` in:\n{}", run.stderr);
     }
@@ -76,6 +86,11 @@ fn demo_runs_the_whole_loop_and_prints_the_ui_and_a_token() {
         run.stdout
     );
     assert!(run.stdout.contains("Token:       sw_"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Review:      ") && run.stdout.contains("/ui/events/demo/review"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

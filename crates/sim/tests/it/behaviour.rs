@@ -567,3 +567,73 @@ async fn shutdown_stops_every_server() {
         );
     }
 }
+
+/// A stand-in for a guard sidecar in front of a partner: it answers every
+/// request with 200 itself (a fallback switch that is on) and counts them.
+async fn answering_proxy() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0_u8; 1024];
+                // Bounded: a connection carries at most 1,000 requests here.
+                for _ in 0..1000 {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map_or(buf.len(), |p| p + 4);
+                    buf.drain(..end);
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                    if conn.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn an_edge_routed_through_a_proxy_reaches_the_proxy_not_the_target() {
+    use std::sync::atomic::Ordering;
+    let sim = small().await;
+    let buy = url(&sim, "buy");
+    let (proxy, seen) = answering_proxy().await;
+    sim.set_fault("pay", Fault::Fail { ratio: 1.0 })
+        .expect("fault");
+    // Through the proxy: shop's calls to the failing pay never reach it.
+    sim.route_via("shop", "pay", Some(proxy)).expect("route");
+    for _ in 0..3 {
+        let (status, body) = post(&buy, &[]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(seen.load(Ordering::Relaxed), 3);
+    assert_eq!(sim.counters().get("pay").map(|p| p.requests), Some(0));
+    // Straight to pay again: its failure fails the entry.
+    sim.route_via("shop", "pay", None).expect("route");
+    let (status, body) = post(&buy, &[]).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(seen.load(Ordering::Relaxed), 3);
+    assert!(matches!(
+        sim.route_via("nope", "pay", Some(proxy)),
+        Err(SimError::UnknownTarget { .. })
+    ));
+    sim.shutdown().await;
+}
