@@ -216,6 +216,12 @@ pub fn parse_allow(entry: &str) -> Result<Allow, String> {
     })
 }
 
+/// The usable entries of `emergency.allow_hosts`; an entry that does not
+/// parse is left out here and refused with its own diagnostic at plan check.
+pub fn allow_list(entries: &[String]) -> Vec<Allow> {
+    entries.iter().filter_map(|a| parse_allow(a).ok()).collect()
+}
+
 /// Whether an allow list lets `host` be called.
 pub fn allowed(host: &Host, allow: &[Allow]) -> bool {
     allow.iter().any(|a| match (host, a) {

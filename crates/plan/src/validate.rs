@@ -327,12 +327,7 @@ fn emergency_plans(plan: &Plan, cx: &mut Cx) {
     let entries = &plan.entries;
     let partners = &plan.partners;
     let channels: HashSet<&str> = plan.oncall.channels.iter().map(|c| c.id.as_str()).collect();
-    let allow: Vec<outbound::Allow> = plan
-        .emergency
-        .allow_hosts
-        .iter()
-        .filter_map(|h| outbound::parse_allow(h).ok())
-        .collect();
+    let allow = outbound::allow_list(&plan.emergency.allow_hosts);
     for ch in &plan.oncall.channels {
         if let Some(url) = &ch.webhook {
             guard_channel_host(cx, &ch.at.field("webhook"), &ch.id, url, &allow);

@@ -318,7 +318,13 @@ impl Exec<'_> {
             format!("Emergency plan: {}", self.note),
             text.clone(),
         );
-        let sender = seawall_notify::Sender::new(seawall_notify::RetryPolicy::default());
+        // The plan check refused a loopback or metadata host as written
+        // (E080); the sender checks what the name resolves to now, as the
+        // pager's does.
+        let sender = seawall_notify::Sender::new(seawall_notify::RetryPolicy::default())
+            .with_host_check(seawall_plan::outbound::allow_list(
+                &self.plan.emergency.allow_hosts,
+            ));
         let delivery = sender
             .send(&resolved, &msg)
             .await
@@ -417,13 +423,7 @@ impl Exec<'_> {
         use seawall_plan::outbound::{self, Host};
         let shown = redact(url);
         let host = outbound::url_host(url).map_err(|e| format!("{shown}: {e}"))?;
-        let allow: Vec<outbound::Allow> = self
-            .plan
-            .emergency
-            .allow_hosts
-            .iter()
-            .filter_map(|a| outbound::parse_allow(a).ok())
-            .collect();
+        let allow = outbound::allow_list(&self.plan.emergency.allow_hosts);
         let judge = |h: &Host| match outbound::refused(h) {
             Some(why) if !outbound::allowed(h, &allow) => Err(format!(
                 "{shown}: its host is {why} ({h:?}); list it in emergency.allow_hosts if this \

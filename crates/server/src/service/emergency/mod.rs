@@ -989,6 +989,51 @@ emergency_plans:
         }
     }
 
+    /// A `notify` action's channel whose name resolves to loopback now
+    /// (plan check saw only the name: what DNS rebinding does) is refused
+    /// before connecting, as the pager's channels are.
+    #[tokio::test]
+    async fn a_notify_action_to_a_name_resolving_to_loopback_is_refused_before_connecting() {
+        let (_dir, state, _event) = with_plan().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut plan = seawall_plan::parse(PLAN, "plan.yaml").expect("the plan parses");
+        plan.oncall.channels.push(seawall_plan::model::Channel {
+            id: "war-room".into(),
+            kind: "wecom".into(),
+            group: None,
+            webhook: Some(format!(
+                "http://localhost:{port}/cgi-bin/webhook/send?key=k"
+            )),
+            secret_env: None,
+            at: plan.event.at.clone(),
+        });
+        let x = exec::Exec {
+            state: &state,
+            plan: &plan,
+            note: "test",
+            dry_run: false,
+        };
+        let outcome = x
+            .perform(&seawall_plan::model::Action::Notify {
+                channel: "war-room".into(),
+                message: Some("hello".into()),
+            })
+            .await;
+        match &outcome {
+            Outcome::Failed { error } => assert!(error.contains("loopback"), "{error}"),
+            other => panic!("a loopback channel must be refused: {other:?}"),
+        }
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "nothing may connect to the loopback receiver"
+        );
+    }
+
     #[tokio::test]
     async fn a_metric_trigger_starts_once_per_episode_after_its_for() {
         let (_dir, state, event) = with_plan().await;

@@ -136,12 +136,7 @@ impl Queue {
         let route = channels.iter().map(|c| c.id.clone()).collect();
         // The plan check refused loopback and metadata hosts as written
         // (E080); the sender checks what each name resolves to now.
-        let allow = plan
-            .emergency
-            .allow_hosts
-            .iter()
-            .filter_map(|h| seawall_plan::outbound::parse_allow(h).ok())
-            .collect();
+        let allow = seawall_plan::outbound::allow_list(&plan.emergency.allow_hosts);
         let sender = seawall_notify::Sender::new(page_policy()).with_host_check(allow);
         let (tx, mut rx) = mpsc::channel::<Outcome>(256);
         let (notifier, _driver) =
