@@ -342,6 +342,7 @@ impl Server {
         }
         tokio::spawn(service::emergency::run(self.state.clone()));
         tokio::spawn(service::incidents::pager::run(self.state.clone()));
+        tokio::spawn(service::drills::run(self.state.clone()));
         tracing::info!(
             %addr,
             scheme,

@@ -743,6 +743,51 @@ pub(crate) async fn finish(
     judge_and_save(state, &event, &plan, stored, d, Some(end)).await
 }
 
+/// How often [`run`] ends drills whose lease has passed.
+const SWEEP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The background task: a drill whose lease has passed is recorded as
+/// failed within [`SWEEP`] whether or not anybody reads it (its fault is
+/// already gone at the sidecars, by their own clock), until shutdown.
+pub(crate) async fn run(state: AppState) {
+    let mut tick = tokio::time::interval(SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.shutting_down() => return,
+        }
+        if let Err(e) = expire_due(&state).await {
+            tracing::warn!("ending expired drills failed: {e}");
+        }
+    }
+}
+
+/// End every running drill, of every event, whose lease has passed (as
+/// reading it would). The number ended.
+pub async fn expire_due(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let mut ended = 0;
+    for event in state.store.events().await? {
+        for stored in state.store.drills(event.id).await? {
+            if stored.finished {
+                continue;
+            }
+            let due = match view(&stored) {
+                Ok(d) => now >= d.lease_until_ms,
+                Err(e) => {
+                    tracing::warn!(drill = stored.id, "unreadable drill record: {e}");
+                    false
+                }
+            };
+            if due && current(state, &event, stored).await?.is_finished() {
+                ended += 1;
+            }
+        }
+    }
+    Ok(ended)
+}
+
 /// The global stop: end every running drill of event `slug` (status
 /// `stopped`) and remove their faults. The drills stopped.
 pub(crate) async fn stop(state: &AppState, actor: &str, slug: &str) -> Result<DrillList, ApiError> {

@@ -379,6 +379,16 @@ async fn a_drill_faults_tagged_traffic_is_judged_stopped_and_its_lease_ends_it()
     let admin = Client::new(&format!("http://{addr}"))
         .expect("client")
         .with_token(&token);
+    // Nobody reads the drill: the control plane's own sweep records it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while drill_audit(&admin).await.last().map(String::as_str) != Some("drill.expired") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired drill was not ended by the sweep: {:?}",
+            drill_audit(&admin).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let expired = admin.drill(SLUG, third.id).await.expect("drill");
     assert_eq!(expired.status, "failed", "{expired:#?}");
     assert!(
