@@ -7,7 +7,11 @@
 //!
 //! Each plan has Run and Dry run buttons, and the page lists the event's
 //! runs with each action's status and Approve / Roll back / Resume /
-//! Cancel where they apply. The buttons post forms to handlers that call
+//! Cancel where they apply. A run a restart left waiting for a commander
+//! shows, above its buttons, each step whose outcome is unknown and what
+//! to check; after an interrupted undo the buttons read "Mark the undo
+//! done" and "Apply the undo again", because that is what Resume and Roll
+//! back then do. The buttons post forms to handlers that call
 //! `service::emergency` — the same roles, approvals and audited store
 //! changes as the JSON API; buttons a user may not use are hidden, and the
 //! server refuses them anyway.
@@ -52,8 +56,100 @@ pub struct RunRow {
     pub run: EmergencyRun,
     /// Approvals given and needed (`1/2`).
     pub approvals: String,
-    /// Buttons this user may press: `approve`, `rollback`, `resume`, `cancel`.
-    pub buttons: Vec<&'static str>,
+    /// Buttons this user may press, in order.
+    pub buttons: Vec<RunButton>,
+    /// For a run a restart left waiting for a commander: each step whose
+    /// outcome is unknown, with what to check before pressing a button.
+    pub attention: Vec<Attention>,
+    /// Whether a restart interrupted an undo (`undo_unknown`): the
+    /// buttons then decide about the undo, not about the actions.
+    pub interrupted_undo: bool,
+}
+
+/// A decision button on a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunButton {
+    /// The decision it posts: `approve`, `rollback`, `resume`, `cancel`
+    /// (also the button's id prefix).
+    pub what: &'static str,
+    /// Its label.
+    pub label: &'static str,
+    /// What pressing it does, in words, where the label alone could
+    /// mislead.
+    pub explain: Option<&'static str>,
+}
+
+/// A step whose outcome a restart left unknown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attention {
+    /// The step's number, from 1.
+    pub step: usize,
+    /// Its kind.
+    pub kind: String,
+    /// What it works on.
+    pub target: Option<String>,
+    /// `unknown` (the action was in flight) or `undo_unknown` (its undo was).
+    pub status: String,
+    /// What to check (the run's `error` for that step).
+    pub check: String,
+}
+
+/// What Resume and Roll back mean depends on what the restart
+/// interrupted: after an interrupted action, Resume goes on with the
+/// actions left and Roll back undoes what the run did; after an
+/// interrupted undo (`undo_unknown`), Resume counts the undo as done and
+/// goes on rolling back the rest, and Roll back applies that undo again
+/// (`seawall_respond::run::Run::resume` / `begin_rollback`). The labels
+/// say so, so that nobody re-applies an undo meaning to "resume".
+fn attention_buttons(interrupted_undo: bool) -> Vec<RunButton> {
+    if interrupted_undo {
+        vec![
+            RunButton {
+                what: "resume",
+                label: "Mark the undo done",
+                explain: Some(
+                    "You checked that the interrupted undo took effect: it counts as \
+                     rolled back and the rollback continues with the rest. Nothing is \
+                     applied again.",
+                ),
+            },
+            RunButton {
+                what: "rollback",
+                label: "Apply the undo again",
+                explain: Some(
+                    "The interrupted undo did not take effect: it is applied again, \
+                     then the rollback continues with the rest.",
+                ),
+            },
+        ]
+    } else {
+        vec![
+            RunButton {
+                what: "resume",
+                label: "Resume",
+                explain: Some(
+                    "You checked the action whose outcome is unknown: the run goes on \
+                     with the actions left. Nothing is applied again.",
+                ),
+            },
+            RunButton {
+                what: "rollback",
+                label: "Roll back",
+                explain: Some(
+                    "Undo what the run did, the action whose outcome is unknown \
+                     included, last first.",
+                ),
+            },
+        ]
+    }
+}
+
+fn button(what: &'static str, label: &'static str) -> RunButton {
+    RunButton {
+        what,
+        label,
+        explain: None,
+    }
 }
 
 fn run_row(run: EmergencyRun, responder: bool, planner: bool) -> RunRow {
@@ -63,26 +159,48 @@ fn run_row(run: EmergencyRun, responder: bool, planner: bool) -> RunRow {
         _ => 0,
     };
     let acted = run.steps.iter().any(|s| s.status != "pending");
+    let interrupted_undo =
+        run.status == "needs_attention" && run.steps.iter().any(|s| s.status == "undo_unknown");
     let buttons = match run.status.as_str() {
         "awaiting_approval" => {
             let mut b = Vec::new();
             if planner {
-                b.push("approve");
+                b.push(button("approve", "Approve"));
             }
             if responder {
-                b.push("cancel");
+                b.push(button("cancel", "Cancel"));
             }
             b
         }
-        "running" if !acted && responder => vec!["cancel"],
-        "needs_attention" if responder => vec!["resume", "rollback"],
-        "succeeded" | "failed" if responder && !run.dry_run => vec!["rollback"],
+        "running" if !acted && responder => vec![button("cancel", "Cancel")],
+        "needs_attention" if responder => attention_buttons(interrupted_undo),
+        "succeeded" | "failed" if responder && !run.dry_run => {
+            vec![button("rollback", "Roll back")]
+        }
         _ => Vec::new(),
+    };
+    let attention = if run.status == "needs_attention" {
+        run.steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.status == "unknown" || s.status == "undo_unknown")
+            .map(|(i, s)| Attention {
+                step: i + 1,
+                kind: s.kind.clone(),
+                target: s.target.clone(),
+                status: s.status.clone(),
+                check: s.error.clone().unwrap_or_default(),
+            })
+            .collect()
+    } else {
+        Vec::new()
     };
     RunRow {
         approvals: format!("{}/{needed}", run.approvals.len()),
         run,
         buttons,
+        attention,
+        interrupted_undo,
     }
 }
 

@@ -486,6 +486,23 @@ async fn a_restart_mid_action_marks_it_unknown_with_what_to_check() {
     assert_eq!(recovered.steps[0].status, "unknown");
     let check = recovered.steps[0].error.as_deref().unwrap_or("");
     assert!(check.contains("channel `war-room`"), "{check}");
+    // The page shows what to check, and Resume / Roll back in their
+    // meaning after an interrupted action.
+    let ui = common::ui_login_at(&format!("http://{addr}"), &token).await;
+    let html = ui.get(&format!("/ui/events/{SLUG}/emergency")).await.text();
+    let n = run.id;
+    for part in [
+        format!("id=\"attention-{n}\""),
+        "data-status=\"unknown\"".to_owned(),
+        "channel `war-room`".to_owned(),
+        format!("id=\"resume-{n}\""),
+        ">Resume</button>".to_owned(),
+        ">Roll back</button>".to_owned(),
+        format!("id=\"explain-resume-{n}\">You checked the action whose outcome is unknown"),
+    ] {
+        assert!(html.contains(&part), "{part} in {html}");
+    }
+    assert!(!html.contains("Mark the undo done"), "{html}");
     // A commander rolls back: a message cannot be unsent, so nothing is
     // undone and the run is rolled back at once.
     let back = admin
@@ -1097,6 +1114,28 @@ async fn a_restart_mid_rollback_marks_the_undo_unknown_and_reapplies_nothing() {
         admin.emergency_run(SLUG, run.id).await.expect("run").status,
         "needs_attention"
     );
+    // The page says what each button does after an interrupted undo, and
+    // shows what to check above them.
+    let ui = common::ui_login_at(&format!("http://{addr}"), &admin_secret(dir.path())).await;
+    let html = ui.get(&format!("/ui/events/{SLUG}/emergency")).await.text();
+    let n = run.id;
+    for part in [
+        format!("id=\"attention-{n}\""),
+        "interrupted this run's rollback".to_owned(),
+        "data-status=\"undo_unknown\"".to_owned(),
+        "replicas of `order-api`".to_owned(),
+        format!("id=\"resume-{n}\""),
+        ">Mark the undo done</button>".to_owned(),
+        format!("id=\"rollback-{n}\""),
+        ">Apply the undo again</button>".to_owned(),
+        format!("id=\"explain-resume-{n}\">You checked that the interrupted undo took effect"),
+        format!(
+            "id=\"explain-rollback-{n}\">The interrupted undo did not take effect: it is applied again"
+        ),
+    ] {
+        assert!(html.contains(&part), "{part} in {html}");
+    }
+    assert!(!html.contains(">Resume</button>"), "{html}");
     // The commander sees spec 2 and marks the undo done.
     let done = admin
         .emergency_run_action(SLUG, run.id, "resume")

@@ -547,39 +547,45 @@ impl TestServer {
     /// Log in to the UI with `token` through the login form, as a browser
     /// does; panics unless the server sets the session cookie.
     pub async fn ui_login(&self, token: &str) -> UiSession {
-        let client = Client::new(&self.base)
-            .expect("client")
-            .with_timeout(Duration::from_secs(30));
-        let body = format!("token={token}&next=%2Fui%2F");
-        let r = client
-            .send_raw(
-                Method::POST,
-                "/ui/login",
-                &[(
-                    header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded".into(),
-                )],
-                Bytes::from(body),
-            )
-            .await
-            .expect("login");
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "login: {}", r.text());
-        let set = r
-            .headers
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .expect("Set-Cookie")
-            .to_owned();
-        let cookie = set.split(';').next().expect("cookie pair").to_owned();
-        let id = cookie
-            .split_once('=')
-            .map(|(_, v)| v.to_owned())
-            .expect("cookie value");
-        UiSession {
-            client,
-            cookie,
-            csrf: seawall_server::ui::session::csrf_token(&id),
-        }
+        ui_login_at(&self.base, token).await
+    }
+}
+
+/// Log in to the UI of the server at `base` with `token`, as
+/// [`TestServer::ui_login`] does (for tests that start their own server).
+pub async fn ui_login_at(base: &str, token: &str) -> UiSession {
+    let client = Client::new(base)
+        .expect("client")
+        .with_timeout(Duration::from_secs(30));
+    let body = format!("token={token}&next=%2Fui%2F");
+    let r = client
+        .send_raw(
+            Method::POST,
+            "/ui/login",
+            &[(
+                header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded".into(),
+            )],
+            Bytes::from(body),
+        )
+        .await
+        .expect("login");
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "login: {}", r.text());
+    let set = r
+        .headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("Set-Cookie")
+        .to_owned();
+    let cookie = set.split(';').next().expect("cookie pair").to_owned();
+    let id = cookie
+        .split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .expect("cookie value");
+    UiSession {
+        client,
+        cookie,
+        csrf: seawall_server::ui::session::csrf_token(&id),
     }
 }
 
