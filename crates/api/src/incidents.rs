@@ -237,6 +237,14 @@ pub struct Incident {
     pub timeline: Vec<TimelineEntry>,
     /// Its paging, if anybody is on call for it.
     pub paging: Option<Paging>,
+    /// The event's time zone (IANA, the current plan's `event.timezone`;
+    /// `UTC` without a plan), in which the UI and the CLI show its times.
+    #[serde(default = "utc")]
+    pub timezone: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
 }
 
 /// An event's incidents, oldest first.
@@ -246,4 +254,7 @@ pub struct Incident {
 pub struct IncidentList {
     /// The incidents.
     pub incidents: Vec<Incident>,
+    /// The event's time zone, as [`Incident::timezone`].
+    #[serde(default = "utc")]
+    pub timezone: String,
 }

@@ -258,12 +258,19 @@ fn show(event: &str, i: &Incident, format: Format) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Milliseconds as a time of day in UTC (`HH:MM:SS`), or the number if
-/// out of range.
-fn time(ms: i64) -> String {
+/// Milliseconds as a date and time in the event's time zone `tz` (IANA,
+/// as the server's view says), as the UI shows them
+/// (`2026-11-11 20:00:05 CST`); UTC when this machine does not know the
+/// zone, and the number if out of range.
+fn time(ms: i64, tz: &str) -> String {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::from_millisecond(ms).map_or_else(
         |_| ms.to_string(),
-        |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        |t| {
+            t.to_zoned_datetime(zone)
+                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        },
     )
 }
 
@@ -275,12 +282,13 @@ fn minutes(ms: Option<i64>) -> String {
 fn list_page(event: &str, list: &IncidentList) -> Page {
     let mut page = Page::new();
     page.heading(format!("Incidents: {event}"));
+    page.line(format!("Times in {}.", list.timezone));
     let mut g = Grid::new(&[
         ("#", Align::Right),
         ("severity", Align::Left),
         ("status", Align::Left),
         ("title", Align::Left),
-        ("opened (UTC)", Align::Left),
+        ("opened", Align::Left),
         ("pages", Align::Right),
         ("to ack", Align::Right),
         ("to resolve", Align::Right),
@@ -291,7 +299,7 @@ fn list_page(event: &str, list: &IncidentList) -> Page {
             i.severity.as_str().into(),
             i.status.as_str().into(),
             i.title.as_str().into(),
-            time(i.opened_ms).into(),
+            time(i.opened_ms, &list.timezone).into(),
             i.paging
                 .as_ref()
                 .map_or(0, |p| p.sent.len())
@@ -311,6 +319,7 @@ fn incident_page(event: &str, i: &Incident) -> Page {
         "Incident {} of {event} ({}, {}, version {}): {}",
         i.id, i.severity, i.status, i.version, i.title
     ));
+    page.line(format!("Times in {}.", i.timezone));
     if !i.roles.is_empty() {
         page.line(
             i.roles
@@ -322,14 +331,14 @@ fn incident_page(event: &str, i: &Incident) -> Page {
     }
     if !i.updates.is_empty() {
         let mut g = Grid::new(&[
-            ("update (UTC)", Align::Left),
+            ("update", Align::Left),
             ("status", Align::Left),
             ("by", Align::Left),
             ("what", Align::Left),
         ]);
         for u in &i.updates {
             g.row(vec![
-                time(u.at_ms).into(),
+                time(u.at_ms, &i.timezone).into(),
                 u.status.as_str().into(),
                 u.by.as_str().into(),
                 u.text.as_str().into(),
@@ -338,14 +347,14 @@ fn incident_page(event: &str, i: &Incident) -> Page {
         page.grid(g);
     }
     let mut g = Grid::new(&[
-        ("time (UTC)", Align::Left),
+        ("time", Align::Left),
         ("kind", Align::Left),
         ("by", Align::Left),
         ("what", Align::Left),
     ]);
     for e in &i.timeline {
         g.row(vec![
-            time(e.at_ms).into(),
+            time(e.at_ms, &i.timezone).into(),
             e.kind.as_str().into(),
             e.actor.as_str().into(),
             e.text.as_str().into(),
@@ -358,7 +367,7 @@ fn incident_page(event: &str, i: &Incident) -> Page {
             ("tier", Align::Left),
             ("people", Align::Left),
             ("round", Align::Right),
-            ("paged (UTC)", Align::Left),
+            ("paged", Align::Left),
         ]);
         for s in &p.sent {
             g.row(vec![
@@ -366,10 +375,96 @@ fn incident_page(event: &str, i: &Incident) -> Page {
                 s.tier.as_str().into(),
                 s.people.join(", ").into(),
                 (s.round + 1).to_string().into(),
-                time(s.at_ms).into(),
+                time(s.at_ms, &i.timezone).into(),
             ]);
         }
         page.grid(g);
     }
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use seawall_api::incidents::{PageSent, Paging, RoleHolder, StatusUpdate, TimelineEntry};
+
+    use super::*;
+
+    /// 2026-11-11 12:00:00 UTC: 20:00 in Shanghai.
+    const NOON_UTC: i64 = 1_794_398_400_000;
+
+    fn incident(tz: &str) -> Incident {
+        Incident {
+            id: 3,
+            title: "orders fail".into(),
+            severity: "P1".into(),
+            status: "acknowledged".into(),
+            dedup_key: None,
+            line: Some("bike".into()),
+            version: 4,
+            opened_ms: NOON_UTC,
+            time_to_ack_ms: Some(90_000),
+            time_to_resolve_ms: None,
+            roles: vec![RoleHolder {
+                role: "commander".into(),
+                person: "sun-li".into(),
+            }],
+            updates: vec![StatusUpdate {
+                at_ms: NOON_UTC + 60_000,
+                status: "investigating".into(),
+                by: "sun-li".into(),
+                text: "looking at pay".into(),
+            }],
+            timeline: vec![
+                TimelineEntry {
+                    at_ms: NOON_UTC,
+                    kind: "opened".into(),
+                    actor: "monitoring".into(),
+                    text: "orders fail".into(),
+                },
+                TimelineEntry {
+                    at_ms: NOON_UTC + 90_000,
+                    kind: "acknowledged".into(),
+                    actor: "sun-li".into(),
+                    text: "acknowledged".into(),
+                },
+            ],
+            paging: Some(Paging {
+                ack_timeout_ms: 300_000,
+                max_rounds: None,
+                sent: vec![PageSent {
+                    step: 0,
+                    tier: "primary".into(),
+                    people: vec!["sun-li".into()],
+                    round: 0,
+                    at_ms: NOON_UTC + 1_000,
+                }],
+                next_page_ms: None,
+                acknowledged_by: Some("sun-li".into()),
+            }),
+            timezone: tz.into(),
+        }
+    }
+
+    #[test]
+    fn times_are_shown_in_the_events_time_zone() {
+        let i = incident("Asia/Shanghai");
+        let shown = incident_page("d11", &i).render(Format::Table, false, false);
+        insta::assert_snapshot!("incident_show_shanghai", shown);
+        let list = IncidentList {
+            incidents: vec![i.clone()],
+            timezone: i.timezone.clone(),
+        };
+        let listed = list_page("d11", &list).render(Format::Table, false, false);
+        insta::assert_snapshot!("incident_list_shanghai", listed);
+        assert!(listed.contains("2026-11-11 20:00:00 CST"), "{listed}");
+    }
+
+    #[test]
+    fn an_unknown_zone_is_shown_as_utc() {
+        assert_eq!(
+            time(NOON_UTC, "Nowhere/Atlantis"),
+            "2026-11-11 12:00:00 UTC"
+        );
+        assert_eq!(time(NOON_UTC, "UTC"), "2026-11-11 12:00:00 UTC");
+    }
 }

@@ -1,14 +1,15 @@
 //! `seawall incident` as a user runs it, against a real `seawall serve`
 //! child: an incident opened through the API is listed, shown with its
 //! timeline, acknowledged and resolved from the terminal; acknowledging a
-//! resolved one is refused with the server's reason and exit 2.
+//! resolved one is refused with the server's reason and exit 2. Times
+//! are shown in the event's time zone (the plan's), as in the UI.
 
 use serde_json::Value;
 
 use crate::common::serve::{Serve, TempDir};
 use crate::live::{ok, run};
 
-const PLAN: &str = "event: {name: Carnival, timezone: UTC}
+const PLAN: &str = "event: {name: Carnival, timezone: Asia/Shanghai}
 organization:
   business_lines:
     bike: {name: Bike, services: [order-api]}
@@ -74,6 +75,13 @@ fn list_show_ack_and_resolve_from_the_cli() {
     );
     assert!(table.contains("orders fail"), "{table}");
     assert!(table.contains("opened"), "{table}");
+    // Times in the event's time zone, as the UI shows them.
+    assert_eq!(list["timezone"], "Asia/Shanghai");
+    assert!(table.contains("Times in Asia/Shanghai."), "{table}");
+    assert!(table.contains(" CST "), "{table}");
+    assert!(!table.contains("UTC"), "{table}");
+    let listed = ok(&server.url, admin, &["incident", "list", "--event", "d11"]);
+    assert!(listed.contains(" CST "), "{listed}");
 
     let acked = json(
         &server.url,

@@ -15,7 +15,7 @@ use seawall_respond::escalation::Escalation;
 use seawall_respond::incident::{Incident, Role, Severity, UpdateStatus};
 use serde_json::{Value, json};
 
-use super::{IncidentView, TEXT_MAX, change, current_plan, find, refused, view, write};
+use super::{IncidentView, TEXT_MAX, change, current_plan, find, refused, view, write, zone_of};
 use crate::error::ApiError;
 use crate::extract::cap;
 use crate::service::events;
@@ -51,11 +51,12 @@ async fn apply(
     f: impl Fn(&mut Incident, &mut Option<Escalation>, i64) -> Result<(&'static str, Value), ApiError>,
 ) -> Result<IncidentView, ApiError> {
     let found = find(state, slug, n).await?;
+    let tz = zone_of(state, slug).await?;
     let ctx = state.ctx(actor);
     let at = ctx.at_ms;
     let Some(version) = expected else {
         let l = change(state, &ctx, n, |i, e| f(i, e, at)).await?;
-        return Ok(view(&l));
+        return Ok(view(&l, &tz));
     };
     let stale = |now: i64| {
         ApiError::Conflict(format!(
@@ -73,7 +74,7 @@ async fn apply(
         Err(seawall_store::StoreError::Conflict(_)) => return Err(stale(version + 1)),
         Err(e) => return Err(e.into()),
     };
-    Ok(view(&l))
+    Ok(view(&l, &tz))
 }
 
 /// `actor` gives a role of incident `n` to `req.person`, who must be one

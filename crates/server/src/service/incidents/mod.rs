@@ -116,8 +116,8 @@ fn kind_name(kind: EntryKind) -> String {
         .unwrap_or_default()
 }
 
-/// The API's view of an incident.
-fn view(l: &Loaded) -> IncidentView {
+/// The API's view of an incident, its times to be shown in time zone `tz`.
+fn view(l: &Loaded, tz: &str) -> IncidentView {
     let i = &l.incident;
     IncidentView {
         id: l.stored.id,
@@ -178,7 +178,20 @@ fn view(l: &Loaded) -> IncidentView {
             next_page_ms: l.stored.next_page_ms,
             acknowledged_by: e.ack.as_ref().map(|a| a.by.clone()),
         }),
+        timezone: tz.to_owned(),
     }
+}
+
+/// The time zone of the plan `plan` (`UTC` without one): the views carry
+/// it so that every client shows an incident's times as the UI does.
+fn zone(plan: Option<&Plan>) -> &str {
+    plan.map_or("UTC", |p| p.event.timezone.as_str())
+}
+
+/// The time zone of event `slug`'s current plan (`UTC` without one).
+pub(super) async fn zone_of(state: &AppState, slug: &str) -> Result<String, ApiError> {
+    let event = events::find(state, slug).await?;
+    Ok(zone(current_plan(state, &event).await?.as_deref()).to_owned())
 }
 
 /// The escalation for an incident of `line` opened now, from the plan's
@@ -287,7 +300,7 @@ pub(crate) async fn open(
         ctx.at_ms,
     );
     let l = create(state, &ctx, &event, plan.as_deref(), incident).await?;
-    Ok(view(&l))
+    Ok(view(&l, zone(plan.as_deref())))
 }
 
 /// Incident `n` of event `slug`, or 404.
@@ -303,17 +316,22 @@ async fn find(state: &AppState, slug: &str, n: i64) -> Result<Loaded, ApiError> 
 
 /// One incident of event `slug`.
 pub(crate) async fn get(state: &AppState, slug: &str, n: i64) -> Result<IncidentView, ApiError> {
-    Ok(view(&find(state, slug, n).await?))
+    let l = find(state, slug, n).await?;
+    Ok(view(&l, &zone_of(state, slug).await?))
 }
 
 /// Event `slug`'s incidents, oldest first.
 pub(crate) async fn list(state: &AppState, slug: &str) -> Result<IncidentList, ApiError> {
     let event = events::find(state, slug).await?;
+    let timezone = zone(current_plan(state, &event).await?.as_deref()).to_owned();
     let mut incidents = Vec::new();
     for stored in state.store.incidents(event.id).await? {
-        incidents.push(view(&decode(stored)?));
+        incidents.push(view(&decode(stored)?, &timezone));
     }
-    Ok(IncidentList { incidents })
+    Ok(IncidentList {
+        incidents,
+        timezone,
+    })
 }
 
 /// Change incident `id` with `f` (which says the audit action and
@@ -372,7 +390,7 @@ pub(crate) async fn acknowledge(
         Ok(("incident.acknowledged", json!({"by": actor})))
     })
     .await?;
-    Ok(view(&l))
+    Ok(view(&l, &zone_of(state, slug).await?))
 }
 
 /// `actor` resolves incident `n` (its paging stops).
@@ -396,7 +414,7 @@ pub(crate) async fn resolve(
         Ok(("incident.resolved", json!({"by": actor})))
     })
     .await?;
-    Ok(view(&l))
+    Ok(view(&l, &zone_of(state, slug).await?))
 }
 
 /// The business line of an alert's target: an entry's service's, a
