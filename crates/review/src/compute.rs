@@ -19,7 +19,7 @@ use crate::formula::{
     Timed, absolute_ms, bounds, breaks, compliance, finest, mean, mean_rate, peak, ratio, step_ms,
     utilisation_target, value,
 };
-use crate::input::Input;
+use crate::input::{Input, LowerBound};
 use crate::model::*;
 
 /// An estimate off by more than this share is a recommendation (R1).
@@ -206,52 +206,63 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
     let targets = decompose(plan);
     let table = capacity::table(plan, &targets, &measured);
     let goal = utilisation_target(plan.capacity.headroom);
-    let row =
-        |kind: TargetKind, id: &str, r: Option<&capacity::Row>, knee: Option<f64>, at: &At| {
-            let points = ctx.points(kind, id);
-            let top = peak(points);
-            let peak_qps = top.and_then(|t| value(t.point.qps_max));
-            let p99 = top.and_then(|t| value(t.point.p99_ms));
-            let err = top.and_then(|t| value(t.point.error_rate));
-            let slo = ctx.slo(kind, id);
-            let saturated = slo.is_some_and(|s| breaks(p99, err, &s));
-            let capacity_qps = r.and_then(|r| r.capacity_qps);
-            let utilisation = ratio(peak_qps, capacity_qps);
-            TargetReview {
-                id: id.to_owned(),
-                target_qps: r.map(|r| r.target_qps),
-                knee_qps: knee,
-                capacity_qps,
-                capacity_source: r
-                    .map_or("unknown", |r| source_name(r.capacity_source))
-                    .to_owned(),
-                peak_qps,
-                peak_at_ms: top.map(|t| t.at_ms),
-                p99_ms_at_peak: p99,
-                error_rate_at_peak: err,
-                utilisation,
-                utilisation_target: goal,
-                within_headroom: utilisation.map(|u| u <= goal),
-                estimate_error: ratio(peak_qps, r.map(|r| r.target_qps)),
-                saturated,
-                capacity_vs_knee: if saturated {
-                    ratio(peak_qps, knee)
-                } else {
-                    None
-                },
-                slo_broken_points: slo.map_or(0, |s| broken(&finest(points), &s).len() as u32),
-                plan_line: ctx.line(at, None),
-                series: ctx.window.map_or_else(Vec::new, |w| {
-                    finest(points)
-                        .iter()
-                        .filter_map(|t| {
-                            let v = value(t.point.qps_max)?;
-                            Some(((t.at_ms - w.from_ms) as f64 / 1000.0, v))
-                        })
-                        .collect()
-                }),
-            }
-        };
+    let row = |kind: TargetKind,
+               id: &str,
+               r: Option<&capacity::Row>,
+               knee: Option<f64>,
+               bound: Option<&LowerBound>,
+               at: &At| {
+        let points = ctx.points(kind, id);
+        let top = peak(points);
+        let peak_qps = top.and_then(|t| value(t.point.qps_max));
+        let p99 = top.and_then(|t| value(t.point.p99_ms));
+        let err = top.and_then(|t| value(t.point.error_rate));
+        let slo = ctx.slo(kind, id);
+        let saturated = slo.is_some_and(|s| breaks(p99, err, &s));
+        let capacity_qps = r.and_then(|r| r.capacity_qps);
+        let utilisation = ratio(peak_qps, capacity_qps);
+        TargetReview {
+            id: id.to_owned(),
+            target_qps: r.map(|r| r.target_qps),
+            knee_qps: knee,
+            lower_bound_qps: bound.map(|b| b.qps),
+            lower_bound_scenario: bound.map(|b| b.scenario.clone()),
+            capacity_qps,
+            capacity_source: r
+                .map_or("unknown", |r| source_name(r.capacity_source))
+                .to_owned(),
+            peak_qps,
+            peak_at_ms: top.map(|t| t.at_ms),
+            p99_ms_at_peak: p99,
+            error_rate_at_peak: err,
+            utilisation,
+            utilisation_target: goal,
+            within_headroom: utilisation.map(|u| u <= goal),
+            estimate_error: ratio(peak_qps, r.map(|r| r.target_qps)),
+            saturated,
+            capacity_vs_knee: if saturated {
+                ratio(peak_qps, knee)
+            } else {
+                None
+            },
+            capacity_vs_lower_bound: if saturated {
+                ratio(peak_qps, bound.map(|b| b.qps))
+            } else {
+                None
+            },
+            slo_broken_points: slo.map_or(0, |s| broken(&finest(points), &s).len() as u32),
+            plan_line: ctx.line(at, None),
+            series: ctx.window.map_or_else(Vec::new, |w| {
+                finest(points)
+                    .iter()
+                    .filter_map(|t| {
+                        let v = value(t.point.qps_max)?;
+                        Some(((t.at_ms - w.from_ms) as f64 / 1000.0, v))
+                    })
+                    .collect()
+            }),
+        }
+    };
     let knee_of = |id: &str| {
         ctx.input
             .rehearsal
@@ -264,7 +275,16 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
     let entries = plan
         .entries
         .iter()
-        .map(|(id, e)| row(TargetKind::Entry, id, table.entry(id), knee_of(id), &e.at))
+        .map(|(id, e)| {
+            // A knee and a lower bound of the same entry: the knee (the
+            // capacity table counts on it too).
+            let knee = knee_of(id);
+            let bound = knee
+                .is_none()
+                .then(|| ctx.input.rehearsal.lower_bound(id))
+                .flatten();
+            row(TargetKind::Entry, id, table.entry(id), knee, bound, &e.at)
+        })
         .collect();
     let services = plan
         .services
@@ -279,7 +299,14 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
                 .find(|(x, _)| x == id)
                 .map(|(_, c)| *c);
             let knee = per.map(|c| c * f64::from(s.instances.unwrap_or(1)));
-            row(TargetKind::Service, id, table.service(id), knee, &s.at)
+            row(
+                TargetKind::Service,
+                id,
+                table.service(id),
+                knee,
+                None,
+                &s.at,
+            )
         })
         .collect();
     (entries, services)
@@ -716,6 +743,22 @@ fn recommendations(ctx: &Ctx<'_>, r: &Review) -> Vec<Recommendation> {
             });
         }
     }
+    for t in &r.entries {
+        if let Some(c) = t.capacity_vs_lower_bound
+            && c < 1.0
+        {
+            out.push(Recommendation {
+                rule: "R3".into(),
+                why: format!(
+                    "`{}` broke its SLO at {} of the rate its generator-bound rehearsal saw it hold: the rehearsal overstated its capacity",
+                    t.id,
+                    pct(c)
+                ),
+                change: "rehearse again closer to production and lower the capacity the plan counts on".into(),
+                plan_line: t.plan_line.clone(),
+            });
+        }
+    }
     for e in &r.emergency {
         if e.within_expected == Some(false) {
             out.push(Recommendation {
@@ -822,6 +865,27 @@ fn recommendations(ctx: &Ctx<'_>, r: &Review) -> Vec<Recommendation> {
             ),
             change: "check the on-call channels reach people, or shorten the rota's shifts".into(),
             plan_line: ctx.line(&plan.oncall.at, Some("ack_timeout")),
+        });
+    }
+    for t in &r.entries {
+        let (Some(b), Some(scenario)) = (t.lower_bound_qps, t.lower_bound_scenario.as_deref())
+        else {
+            continue;
+        };
+        let at = plan.rehearsals.get(scenario).map(|x| &x.at);
+        out.push(Recommendation {
+            rule: "R12".into(),
+            why: format!(
+                "entry `{}` was rehearsed only to a lower bound (≥ {} qps, generator-bound): its knee is unknown",
+                t.id,
+                crate::text::num(Some(b))
+            ),
+            change: format!(
+                "rehearse scenario `{scenario}` again with more generators (agents) until the entry breaks its SLO"
+            ),
+            plan_line: at
+                .and_then(|a| ctx.line(a, None))
+                .or_else(|| t.plan_line.clone()),
         });
     }
     out

@@ -147,13 +147,15 @@ pub fn entries_chart(r: &Review) -> Option<Markup> {
 
 /// Target, knee and actual peak of each entry, side by side.
 fn entry_chart(r: &Review) -> Vec<Node> {
-    let bars: Vec<Bar> = r
-        .entries
-        .iter()
-        .flat_map(|e| {
-            [
+    let bars: Vec<Bar> =
+        r.entries
+            .iter()
+            .flat_map(|e| {
+                [
                 ("target", e.target_qps),
                 ("knee", e.knee_qps),
+                // A generator-bound rehearsal's rate: a lower bound, labelled so.
+                ("≥ knee", e.knee_qps.is_none().then_some(e.lower_bound_qps).flatten()),
                 ("peak", e.peak_qps),
             ]
             .into_iter()
@@ -167,13 +169,21 @@ fn entry_chart(r: &Review) -> Vec<Node> {
                     } else {
                         what.to_owned()
                     },
-                    title: format!("{} {what}: {} qps", e.id, num(Some(v))),
+                    title: if what == "≥ knee" {
+                        format!(
+                            "{} rehearsed: ≥ {} qps, generator-bound (a lower bound, not a knee)",
+                            e.id,
+                            num(Some(v))
+                        )
+                    } else {
+                        format!("{} {what}: {} qps", e.id, num(Some(v)))
+                    },
                     value: v,
                 })
             })
             .collect::<Vec<_>>()
-        })
-        .collect();
+            })
+            .collect();
     if bars.is_empty() {
         return Vec::new();
     }
@@ -207,6 +217,10 @@ fn traffic_charts(r: &Review) -> Vec<Node> {
         })
         .chain(flat("target", e.target_qps))
         .chain(flat("knee", e.knee_qps))
+        .chain(flat(
+            "generator-bound ≥",
+            e.knee_qps.is_none().then_some(e.lower_bound_qps).flatten(),
+        ))
         .collect();
         out.push(
             Element::new("h3")

@@ -72,6 +72,77 @@ pub struct Rehearsal {
     pub entry_knees: Vec<(String, f64)>,
     /// Measured capacity per instance (QPS) per service id.
     pub service_per_instance: Vec<(String, f64)>,
+    /// Entries whose search was generator-bound: the rate they held is a
+    /// lower bound of their capacity, never a knee.
+    #[serde(default)]
+    pub entry_lower_bounds: Vec<LowerBound>,
+}
+
+/// An entry a generator-bound search could not push to its knee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LowerBound {
+    /// Entry id.
+    pub entry: String,
+    /// The highest rate at which its SLO held (QPS): capacity is at least this.
+    pub qps: f64,
+    /// The run.
+    pub run: i64,
+    /// The run's scenario (a key under the plan's `rehearsals`).
+    pub scenario: String,
+}
+
+/// One rehearsal run's figures (its `run.json`), for [`Rehearsal::add_run`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFigures {
+    /// The run's id.
+    pub run: i64,
+    /// Its scenario.
+    pub scenario: String,
+    /// `entries[].knee_qps` that are set.
+    pub knees: Vec<(String, f64)>,
+    /// `entries[].lower_bound_qps` that are set (generator-bound).
+    pub lower_bounds: Vec<(String, f64)>,
+    /// `services[].capacity_per_instance`.
+    pub services: Vec<(String, f64)>,
+}
+
+impl Rehearsal {
+    /// Add run `f` (runs oldest first). For an entry, the latest run that
+    /// says anything wins: a knee drops an earlier lower bound, and a
+    /// lower bound drops an earlier knee — a later rehearsal the generator
+    /// could not finish says the earlier knee may no longer hold, and the
+    /// review then shows the bound, as `plan capacity --results` keeps the
+    /// declared capacity for it.
+    pub fn add_run(&mut self, f: RunFigures) {
+        if f.knees.is_empty() && f.lower_bounds.is_empty() && f.services.is_empty() {
+            return;
+        }
+        self.runs.push(f.run);
+        let said: Vec<&String> = f
+            .knees
+            .iter()
+            .chain(&f.lower_bounds)
+            .map(|(e, _)| e)
+            .collect();
+        self.entry_knees.retain(|(e, _)| !said.contains(&e));
+        self.entry_lower_bounds
+            .retain(|b| !said.contains(&&b.entry));
+        self.entry_lower_bounds
+            .extend(f.lower_bounds.iter().map(|(entry, qps)| LowerBound {
+                entry: entry.clone(),
+                qps: *qps,
+                run: f.run,
+                scenario: f.scenario.clone(),
+            }));
+        self.entry_knees.extend(f.knees);
+        self.service_per_instance.extend(f.services);
+    }
+
+    /// Entry `id`'s lower bound, when its latest rehearsal was
+    /// generator-bound.
+    pub fn lower_bound(&self, id: &str) -> Option<&LowerBound> {
+        self.entry_lower_bounds.iter().rev().find(|b| b.entry == id)
+    }
 }
 
 /// One stored telemetry series at one tier.
@@ -164,4 +235,35 @@ pub struct RuleChangeInput {
     pub by: String,
     /// Why.
     pub note: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(n: i64, knees: &[(&str, f64)], lower: &[(&str, f64)]) -> RunFigures {
+        let v = |l: &[(&str, f64)]| l.iter().map(|(e, q)| ((*e).to_owned(), *q)).collect();
+        RunFigures {
+            run: n,
+            scenario: "peak".into(),
+            knees: v(knees),
+            lower_bounds: v(lower),
+            services: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_latest_run_of_an_entry_wins_knee_or_lower_bound() {
+        let mut r = Rehearsal::default();
+        r.add_run(run(1, &[("home", 800.0), ("search", 300.0)], &[]));
+        r.add_run(run(2, &[], &[("home", 971.0)]));
+        r.add_run(run(3, &[], &[]));
+        assert_eq!(r.runs, vec![1, 2], "a run with no figure is not a source");
+        assert_eq!(r.entry_knees, vec![("search".to_owned(), 300.0)]);
+        let b = r.lower_bound("home").expect("home's bound");
+        assert_eq!((b.qps, b.run, b.scenario.as_str()), (971.0, 2, "peak"));
+        r.add_run(run(4, &[("home", 2000.0)], &[]));
+        assert_eq!(r.lower_bound("home"), None);
+        assert!(r.entry_knees.contains(&("home".to_owned(), 2000.0)));
+    }
 }

@@ -71,8 +71,17 @@ pub struct TargetReview {
     /// Planned target QPS.
     pub target_qps: Option<f64>,
     /// Rehearsed knee: an entry's measured knee; a service's measured
-    /// capacity per instance × instances.
+    /// capacity per instance × instances. Never set for an entry whose
+    /// latest rehearsal was generator-bound (see `lower_bound_qps`).
     pub knee_qps: Option<f64>,
+    /// An entry whose latest rehearsal was generator-bound (the generator,
+    /// not the system, was the limit): the rate it held, a lower bound of
+    /// its capacity ("≥ 971, generator-bound"), never a knee.
+    #[serde(default)]
+    pub lower_bound_qps: Option<f64>,
+    /// The rehearsal scenario that reported the lower bound.
+    #[serde(default)]
+    pub lower_bound_scenario: Option<String>,
     /// Capacity the plan counts on (measured when rehearsed, else
     /// declared; an entry's is its bottleneck's).
     pub capacity_qps: Option<f64>,
@@ -99,6 +108,11 @@ pub struct TargetReview {
     /// When saturated: `peak ÷ knee` (below 1: the system gave out before
     /// the rehearsed knee).
     pub capacity_vs_knee: Option<f64>,
+    /// When saturated and rehearsed only to a lower bound: `peak ÷ lower
+    /// bound` (below 1: it gave out below what the rehearsal saw it hold;
+    /// 1 or above: the actual capacity is about the peak, above the bound).
+    #[serde(default)]
+    pub capacity_vs_lower_bound: Option<f64>,
     /// Points of the window whose values broke the SLO.
     pub slo_broken_points: u32,
     /// Where the plan declares it (`file:line`).

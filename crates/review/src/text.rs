@@ -8,6 +8,16 @@ pub fn time(ms: i64) -> String {
         .unwrap_or_else(|_| format!("{ms} ms"))
 }
 
+/// The rehearsed knee of `t`, or its lower bound when its rehearsal was
+/// generator-bound (`≥ 971, generator-bound`), `—` for neither: a lower
+/// bound never reads as a knee.
+pub fn knee(t: &crate::model::TargetReview) -> String {
+    match (t.knee_qps, t.lower_bound_qps) {
+        (None, Some(b)) => format!("≥ {}, generator-bound", num(Some(b))),
+        (k, _) => num(k),
+    }
+}
+
 /// An optional time, `—` for none.
 pub fn time_opt(ms: Option<i64>) -> String {
     ms.map_or_else(dash, time)
@@ -112,6 +122,18 @@ pub fn sections(r: &Review) -> Vec<Section> {
         let runs: Vec<String> = r.rehearsal_runs.iter().map(i64::to_string).collect();
         head.lines
             .push(format!("Knees from rehearsal runs {}.", runs.join(", ")));
+        let bound: Vec<&str> = r
+            .entries
+            .iter()
+            .filter(|e| e.lower_bound_qps.is_some())
+            .map(|e| e.id.as_str())
+            .collect();
+        if !bound.is_empty() {
+            head.lines.push(format!(
+                "Generator-bound (rehearsed only to a lower bound, knee unknown): {}.",
+                bound.join(", ")
+            ));
+        }
     }
     head.lines
         .extend(r.notes.iter().map(|n| format!("Note: {n}.")));
@@ -138,7 +160,7 @@ pub fn sections(r: &Review) -> Vec<Section> {
                 vec![
                     t.id.clone(),
                     num(t.target_qps),
-                    num(t.knee_qps),
+                    knee(t),
                     format!("{} ({})", num(t.capacity_qps), t.capacity_source),
                     num(t.peak_qps),
                     time_opt(t.peak_at_ms),
@@ -156,7 +178,10 @@ pub fn sections(r: &Review) -> Vec<Section> {
                     } else {
                         "no".into()
                     },
-                    pct(t.capacity_vs_knee),
+                    match (t.capacity_vs_knee, t.capacity_vs_lower_bound) {
+                        (None, Some(c)) => format!("{} of the lower bound", pct(Some(c))),
+                        (c, _) => pct(c),
+                    },
                 ]
             })
             .collect()

@@ -191,6 +191,7 @@ pub fn input() -> Input {
             runs: vec![7],
             entry_knees: vec![("browse".into(), 150.0), ("checkout".into(), 12.0)],
             service_per_instance: vec![("shop".into(), 50.0)],
+            entry_lower_bounds: Vec::new(),
         },
         series: vec![
             series(

@@ -186,3 +186,114 @@ fn a_section_the_plan_lacks_is_pointed_at_by_file_alone() {
         "{r9:?}"
     );
 }
+
+/// The fixture with both entries rehearsed by a generator-bound run of
+/// scenario `peak` (appended to the plan): browse held 120 qps,
+/// checkout 8, neither broke for the system's sake.
+fn generator_bound() -> seawall_review::input::Input {
+    let mut i = input();
+    if let Some(p) = i.plan.as_mut() {
+        p.text.push_str(
+            "rehearsals:\n  peak:\n    mix: {shop: 1}\n    rate: \"1x\"\n    duration: 1m\n",
+        );
+    }
+    i.rehearsal.entry_knees.clear();
+    i.rehearsal.add_run(seawall_review::input::RunFigures {
+        run: 8,
+        scenario: "peak".into(),
+        knees: Vec::new(),
+        lower_bounds: vec![("browse".into(), 120.0), ("checkout".into(), 8.0)],
+        services: Vec::new(),
+    });
+    i
+}
+
+#[test]
+fn a_generator_bound_rehearsal_is_a_lower_bound_never_a_knee() {
+    let i = generator_bound();
+    let line = i
+        .plan
+        .as_ref()
+        // The scenario's mapping starts at its first key.
+        .and_then(|p| p.text.lines().position(|l| l == "    mix: {shop: 1}"))
+        .map(|n| format!("plan.yaml:{}", n + 1));
+    let r = review(&i);
+    let browse = &r.entries[0];
+    assert_eq!(browse.knee_qps, None, "{browse:?}");
+    assert!(close(browse.lower_bound_qps, 120.0));
+    assert_eq!(browse.lower_bound_scenario.as_deref(), Some("peak"));
+    assert_eq!(browse.capacity_vs_lower_bound, None, "not saturated");
+    let checkout = &r.entries[1];
+    assert_eq!(checkout.knee_qps, None);
+    assert_eq!(checkout.capacity_vs_knee, None, "no knee to compare with");
+    assert!(
+        close(checkout.capacity_vs_lower_bound, 1.125),
+        "saturated at 9 ≥ the bound 8: {checkout:?}"
+    );
+    // No "the rehearsal overstated" (R3) from a bound the peak exceeded;
+    // R12 for each, pointing at the scenario's line.
+    let rules: Vec<(&str, Option<&str>)> = r
+        .recommendations
+        .iter()
+        .map(|x| (x.rule.as_str(), x.plan_line.as_deref()))
+        .collect();
+    assert!(!rules.iter().any(|(rule, _)| *rule == "R3"), "{rules:?}");
+    let r12: Vec<_> = r
+        .recommendations
+        .iter()
+        .filter(|x| x.rule == "R12")
+        .collect();
+    assert_eq!(r12.len(), 2, "{rules:?}");
+    assert!(
+        r12[0].why.contains("≥ 120 qps, generator-bound"),
+        "{:?}",
+        r12[0]
+    );
+    assert!(
+        r12[0]
+            .change
+            .contains("scenario `peak` again with more generators")
+    );
+    assert!(line.is_some());
+    assert!(r12.iter().all(|x| x.plan_line == line), "{r12:?}");
+
+    // The renderings show a bound, never a knee.
+    let md = to_markdown(&r);
+    assert!(md.contains("≥ 120, generator-bound"), "{md}");
+    assert!(md.contains("≥ 8, generator-bound"), "{md}");
+    assert!(md.contains("112.5 % of the lower bound"), "{md}");
+    assert!(md.contains(
+        "Generator-bound (rehearsed only to a lower bound, knee unknown): browse, checkout."
+    ));
+    let html = to_html(&r);
+    assert!(html.contains("≥ 120, generator-bound") || html.contains("&ge; 120, generator-bound"));
+    assert!(
+        html.contains("a lower bound, not a knee"),
+        "the chart's bar says so"
+    );
+    let json: serde_json::Value = serde_json::from_str(&to_json(&r)).expect("json");
+    assert_eq!(json["entries"][0]["knee_qps"], serde_json::Value::Null);
+    assert_eq!(json["entries"][0]["lower_bound_qps"], 120.0);
+
+    // A saturated peak below the bound: the rehearsal overstated it (R3).
+    let mut low = generator_bound();
+    low.rehearsal.add_run(seawall_review::input::RunFigures {
+        run: 9,
+        scenario: "peak".into(),
+        lower_bounds: vec![("checkout".into(), 12.0)],
+        ..Default::default()
+    });
+    let r = review(&low);
+    assert!(close(r.entries[1].capacity_vs_lower_bound, 0.75), "9 ÷ 12");
+    let r3: Vec<_> = r
+        .recommendations
+        .iter()
+        .filter(|x| x.rule == "R3")
+        .collect();
+    assert_eq!(r3.len(), 1, "{:?}", r.recommendations);
+    assert!(
+        r3[0].why.contains("generator-bound rehearsal"),
+        "{:?}",
+        r3[0]
+    );
+}

@@ -11,7 +11,7 @@
 use seawall_monitor::sample::TargetKind;
 use seawall_review::input::{
     ChangeInput, EmergencyRunInput, ExceptionInput, IncidentInput, Input, PlanInput, Rehearsal,
-    RuleChangeInput, SeriesInput,
+    RuleChangeInput, RunFigures, SeriesInput,
 };
 use seawall_review::{Review, compare, review};
 use seawall_store::{ChangeFilter, Event};
@@ -44,21 +44,28 @@ pub async fn gather(state: &AppState, event: &Event) -> Result<Input, ApiError> 
 
     let mut rehearsal = Rehearsal::default();
     for (id, doc) in stored_docs(state, event.id).await? {
-        let knees: Vec<(String, f64)> = doc
-            .entries
-            .iter()
-            .filter_map(|e| e.knee_qps.map(|k| (e.id.clone(), k)))
-            .collect();
-        let services: Vec<(String, f64)> = doc
-            .services
-            .iter()
-            .map(|s| (s.id.clone(), s.capacity_per_instance))
-            .collect();
-        if !knees.is_empty() || !services.is_empty() {
-            rehearsal.runs.push(id);
-        }
-        rehearsal.entry_knees.extend(knees);
-        rehearsal.service_per_instance.extend(services);
+        rehearsal.add_run(RunFigures {
+            run: id,
+            knees: doc
+                .entries
+                .iter()
+                .filter_map(|e| e.knee_qps.map(|k| (e.id.clone(), k)))
+                .collect(),
+            // A generator-bound search's rate is a lower bound, never a
+            // knee: passed on as such.
+            lower_bounds: doc
+                .entries
+                .iter()
+                .filter(|e| e.knee_qps.is_none())
+                .filter_map(|e| e.lower_bound_qps.map(|b| (e.id.clone(), b)))
+                .collect(),
+            services: doc
+                .services
+                .iter()
+                .map(|s| (s.id.clone(), s.capacity_per_instance))
+                .collect(),
+            scenario: doc.scenario,
+        });
     }
 
     // The series the plan names, at every tier the store keeps.

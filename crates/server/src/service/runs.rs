@@ -36,6 +36,11 @@ pub struct RunEntry {
     /// Measured capacity in QPS; `null` or absent when no knee was found.
     #[serde(default)]
     pub knee_qps: Option<f64>,
+    /// When the search was generator-bound (the generator, not the
+    /// system, was the limit): the rate the entry held, a lower bound of
+    /// its capacity and never a knee; `null` or absent otherwise.
+    #[serde(default)]
+    pub lower_bound_qps: Option<f64>,
 }
 
 /// A service's measured capacity per instance.
@@ -75,13 +80,18 @@ pub fn check(text: &str) -> Result<RunDoc, ApiError> {
     }
     crate::extract::cap("scenario", &doc.scenario, crate::state::MAX_NAME_CHARS)?;
     for e in &doc.entries {
-        if let Some(knee) = e.knee_qps
-            && !(knee.is_finite() && knee >= 0.0)
-        {
-            return Err(invalid_run(format!(
-                "entry `{}` has knee_qps {knee}; it must be a number ≥ 0",
-                e.id
-            )));
+        for (field, v) in [
+            ("knee_qps", e.knee_qps),
+            ("lower_bound_qps", e.lower_bound_qps),
+        ] {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(invalid_run(format!(
+                    "entry `{}` has {field} {v}; it must be a number ≥ 0",
+                    e.id
+                )));
+            }
         }
     }
     for s in &doc.services {
@@ -161,6 +171,10 @@ mod tests {
                 "invalid_run",
             ),
             (r#"{"schema":"seawall.run/v1"}"#, "invalid_run"),
+            (
+                r#"{"schema":"seawall.run/v1","scenario":"s","entries":[{"id":"a","lower_bound_qps":-1}]}"#,
+                "invalid_run",
+            ),
             (
                 r#"{"schema":"seawall.run/v1","scenario":"s","entries":[{"id":"a","knee_qps":-1}]}"#,
                 "invalid_run",

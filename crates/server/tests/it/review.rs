@@ -264,3 +264,52 @@ async fn the_review_compares_estimate_rehearsal_and_actual_from_the_store() {
     assert_eq!(file.text(), md, "the page's download is the API's Markdown");
     server.stop().await.expect("stops");
 }
+
+/// A later run whose search was generator-bound (`knee_qps: null`,
+/// `lower_bound_qps`): the review shows the entry's rehearsed capacity as
+/// a lower bound, never as a knee, and recommends rehearsing it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generator_bound_run_reaches_the_review_as_a_lower_bound() {
+    let server = TestServer::start().await;
+    event_with_plan(&server, "gb").await;
+    upload_run(&server, "gb").await; // a knee of 8 first
+    let bound = serde_json::json!({
+        "schema": "seawall.run/v1",
+        "scenario": "capacity-search",
+        "entries": [{"id": "create-order", "knee_qps": null, "lower_bound_qps": 971.0}],
+        "search": {"generator_bound": true},
+    })
+    .to_string();
+    let r = server
+        .admin()
+        .post_raw("/api/v1/events/gb/runs", "application/json", bound)
+        .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text());
+    let client = &server.admin().client;
+    let json = client
+        .review("gb", ReviewFormat::Json, None)
+        .await
+        .expect("the review");
+    let r: Review = serde_json::from_str(&json).expect("a review");
+    assert_eq!(r.rehearsal_runs.len(), 2);
+    let e = &r.entries[0];
+    assert_eq!(e.id, "create-order");
+    assert_eq!(
+        e.knee_qps, None,
+        "the later, generator-bound run wins: {e:?}"
+    );
+    assert_eq!(e.lower_bound_qps, Some(971.0));
+    assert_eq!(e.lower_bound_scenario.as_deref(), Some("capacity-search"));
+    assert!(
+        r.recommendations
+            .iter()
+            .any(|x| x.rule == "R12" && x.why.contains("≥ 971 qps, generator-bound")),
+        "{:?}",
+        r.recommendations
+    );
+    let md = client
+        .review("gb", ReviewFormat::Markdown, None)
+        .await
+        .expect("markdown");
+    assert!(md.contains("≥ 971, generator-bound"), "{md}");
+}
