@@ -168,8 +168,18 @@ pub fn run(args: &DemoArgs, logging: &crate::logs::Logging) -> anyhow::Result<Ex
             println!();
             output::emit_page(&day_summary(&report), Format::Table)?;
             println!();
-            println!("Review:      {}", report.review_path.display());
-            println!("             {}", report.review_url);
+            // A temporary data dir goes on exit; the review stays, beside it.
+            let review = if temporary {
+                let kept = std::env::temp_dir()
+                    .join(format!("seawall-demo-review-{}.html", std::process::id()));
+                std::fs::copy(&report.review_path, &kept)
+                    .with_context(|| format!("cannot keep the review as {}", kept.display()))?;
+                kept
+            } else {
+                report.review_path.clone()
+            };
+            println!("Review:      {}", review.display());
+            println!("             {} (while the demo runs)", report.review_url);
         }
         if !args.exit {
             eprintln!(
