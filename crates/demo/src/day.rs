@@ -13,7 +13,7 @@
 //!    following the caller's rules (an egress sidecar, so the partner is
 //!    measured and its fallback switch answers for it), and the switches
 //!    the plan's `degrade` actions name are registered in the rules;
-//! 3. a new plan version moves the peak to now ([`plan_text`]);
+//! 3. a new plan version moves the peak to now (`plan_text`);
 //! 4. untagged users follow the plan's entry targets along a peak curve,
 //!    a push-driven spike hits the rate-limited entry, and the partner
 //!    slows down through the simulator's drill switch;
