@@ -9,7 +9,9 @@
 //!
 //! [`start`] does, in order:
 //! 1. scales the plan to the machine ([`seawall_plan::scale`]: every rate and
-//!    capacity × the factor, water levels unchanged);
+//!    capacity × the factor, water levels unchanged); with
+//!    [`Options::calibrate`] the factor is chosen from a short calibration
+//!    of what this machine drives ([`calibrate`]);
 //! 2. starts the control plane with the war-room UI on the data dir's
 //!    SQLite database;
 //! 3. starts the plan's simulated system and one guard sidecar in front of
@@ -22,6 +24,7 @@
 //!
 //! Everything keeps running until [`Demo::shutdown`].
 
+pub mod calibrate;
 pub mod day;
 
 use std::net::SocketAddr;
@@ -60,6 +63,9 @@ pub struct Options {
     pub plan_file: String,
     /// Scale factor applied to the plan ([`seawall_plan::scale`]).
     pub factor: f64,
+    /// Choose the factor from a calibration of this machine instead
+    /// ([`calibrate`]); `factor` is then ignored.
+    pub calibrate: bool,
     /// Data directory of the control plane (SQLite database, admin token).
     pub data_dir: PathBuf,
     /// Where the control plane and UI listen (port 0: any free port).
@@ -89,6 +95,7 @@ impl Options {
             plan_text,
             plan_file,
             factor: DEFAULT_FACTOR,
+            calibrate: false,
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             seed: 1,
@@ -157,6 +164,19 @@ pub enum DemoError {
 /// One step done, for progress output.
 #[derive(Debug, Clone)]
 pub enum Step {
+    /// This machine was calibrated and the factor chosen from it.
+    Calibrated {
+        /// Rate the generator sustained against a fast simulated node
+        /// (`Err`: why the calibration failed).
+        rate_rps: Result<f64, String>,
+        /// How long the calibration took.
+        took: Duration,
+        /// The factor chosen.
+        factor: f64,
+        /// Entries whose search top is still above what the machine
+        /// drives, with that top (scaled, QPS).
+        out_of_reach: Vec<(String, f64)>,
+    },
     /// The plan was scaled.
     Scaled {
         /// Factor.
@@ -335,6 +355,16 @@ fn client_err(what: &str, e: ClientError) -> DemoError {
 
 /// Run the loop (module docs) and leave everything running.
 pub async fn start(opts: &Options, mut progress: impl FnMut(&Step)) -> Result<Demo, DemoError> {
+    let calibrated;
+    let opts = if opts.calibrate {
+        calibrated = Options {
+            factor: calibrated_factor(opts, &mut progress).await?,
+            ..opts.clone()
+        };
+        &calibrated
+    } else {
+        opts
+    };
     let (text, plan) = scaled_plan(opts, &mut progress)?;
     let control = start_control_plane(opts, &mut progress).await?;
     let sim = start_sim(opts, &plan, &mut progress).await?;
@@ -382,6 +412,32 @@ struct ControlPlane {
     client: Client,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), seawall_server::ServerError>>,
+}
+
+/// Step 0: the factor from a calibration of this machine against the
+/// plan's declared capacities and the search's top multiple. A failed
+/// calibration is said and leaves the floor factor, every entry named.
+async fn calibrated_factor(
+    opts: &Options,
+    progress: &mut impl FnMut(&Step),
+) -> Result<f64, DemoError> {
+    let plan = seawall_plan::parse(&opts.plan_text, &opts.plan_file)
+        .map_err(|d| DemoError::Plan(d.0.iter().map(|d| format!("{d}\n")).collect()))?;
+    let started = std::time::Instant::now();
+    let measured = calibrate::calibrate().await;
+    let capacities: Vec<(String, f64)> = calibrate::entry_capacities(&plan)
+        .into_iter()
+        .filter(|(id, _)| opts.only.as_ref().is_none_or(|o| o.contains(id)))
+        .collect();
+    let rate = measured.as_ref().map_or(0.0, |c| c.rate_rps);
+    let choice = calibrate::choose(&capacities, rate, opts.search.max);
+    progress(&Step::Calibrated {
+        rate_rps: measured.map(|c| c.rate_rps).map_err(|e| e.to_string()),
+        took: started.elapsed(),
+        factor: choice.factor,
+        out_of_reach: choice.out_of_reach,
+    });
+    Ok(choice.factor)
 }
 
 /// Step 1: the plan, scaled to the machine: its text (as pushed) and parsed.

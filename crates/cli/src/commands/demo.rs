@@ -29,9 +29,12 @@ pub struct DemoArgs {
     #[arg(long, value_name = "PLAN.yaml")]
     plan: Option<PathBuf>,
     /// Scale the plan to this machine: every rate and capacity × F
-    /// (`seawall plan scale`); water levels stay those of the plan.
-    #[arg(long, value_name = "F", default_value_t = seawall_demo::DEFAULT_FACTOR)]
-    factor: f64,
+    /// (`seawall plan scale`); water levels stay those of the plan
+    /// [default: calibrated — the largest factor, at most 0.04, at which
+    /// the top of every entry's search fits what this machine drives,
+    /// measured in a few seconds first].
+    #[arg(long, value_name = "F")]
+    factor: Option<f64>,
     /// Control plane and UI address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     listen: SocketAddr,
@@ -109,7 +112,10 @@ pub fn run(args: &DemoArgs, logging: &crate::logs::Logging) -> anyhow::Result<Ex
         return Ok(ExitCode::from(super::USAGE));
     }
     let mut opts = Options::new(text, file, data_dir.clone());
-    opts.factor = args.factor;
+    match args.factor {
+        Some(f) => opts.factor = f,
+        None => opts.calibrate = true,
+    }
     opts.listen = args.listen;
     opts.seed = args.seed;
     if let Some(only) = &args.entries {
@@ -221,6 +227,26 @@ fn make_private_dir(path: &std::path::Path) -> std::io::Result<()> {
 
 fn describe(step: &Step) -> String {
     match step {
+        Step::Calibrated {
+            rate_rps,
+            took,
+            factor,
+            out_of_reach,
+        } => {
+            let mut line = match rate_rps {
+                Ok(rate) => format!(
+                    "scaled by {factor}: this machine drives about {rate:.0} rps (measured in {:.1} s)",
+                    took.as_secs_f64()
+                ),
+                Err(why) => format!("scaled by {factor}: {why}"),
+            };
+            for (entry, top) in out_of_reach {
+                line.push_str(&format!(
+                    "\n  {entry} is not within reach: its search goes up to {top:.0} QPS, more than this machine drives; its result will be a lower bound (generator-bound)"
+                ));
+            }
+            line
+        }
         Step::Scaled {
             factor,
             entries,

@@ -53,9 +53,31 @@ fn demo_runs_the_whole_loop_and_prints_the_ui_and_a_token() {
     assert!(logs.contains("seawall control plane listening"), "{logs}");
     assert!(logs.contains("seawall_sidecar"), "{logs}");
     let _ = std::fs::remove_dir_all(&data_dir);
+    // Without --factor the factor is calibrated first, said, and used: at
+    // most 0.04, the carnival's scale on a machine fast enough for it.
+    let calibrated = run
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once("] scaled by ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no calibration line in:\n{}", run.stderr));
+    let (factor, rest) = calibrated
+        .split_once(": this machine drives about ")
+        .unwrap_or_else(|| panic!("calibration line without a rate: {calibrated}"));
+    let rate: f64 = rest
+        .split_once(" rps (measured in ")
+        .and_then(|(r, _)| r.parse().ok())
+        .unwrap_or_else(|| panic!("calibration line without a rate: {calibrated}"));
+    assert!(rate > 0.0, "{calibrated}");
+    let f: f64 = factor.parse().expect("factor");
+    assert!(f > 0.0 && f <= 0.04, "{calibrated}");
+    assert!(
+        run.stderr
+            .contains(&format!("plan scaled ×{factor} to this machine")),
+        "the calibrated factor {factor} is not the one used:\n{}",
+        run.stderr
+    );
     // Every step is shown as it happens.
     for step in [
-        "plan scaled ×0.04",
         "control plane and war-room UI on http://127.0.0.1:",
         "simulated system up",
         "guard sidecars in front of",
