@@ -416,7 +416,7 @@ struct ControlPlane {
 
 /// Step 0: the factor from a calibration of this machine against the
 /// plan's declared capacities and the search's top multiple. A failed
-/// calibration is said and leaves the floor factor, every entry named.
+/// calibration is said and leaves [`DEFAULT_FACTOR`], as without it.
 async fn calibrated_factor(
     opts: &Options,
     progress: &mut impl FnMut(&Step),
@@ -429,8 +429,15 @@ async fn calibrated_factor(
         .into_iter()
         .filter(|(id, _)| opts.only.as_ref().is_none_or(|o| o.contains(id)))
         .collect();
-    let rate = measured.as_ref().map_or(0.0, |c| c.rate_rps);
-    let choice = calibrate::choose(&capacities, rate, opts.search.max);
+    // Unknown rate: the factor as without calibration, said as such.
+    let choice = match &measured {
+        Ok(c) => calibrate::choose(&capacities, c.rate_rps, opts.search.max),
+        Err(_) => calibrate::Choice {
+            factor: DEFAULT_FACTOR,
+            budget_rps: 0.0,
+            out_of_reach: Vec::new(),
+        },
+    };
     progress(&Step::Calibrated {
         rate_rps: measured.map(|c| c.rate_rps).map_err(|e| e.to_string()),
         took: started.elapsed(),

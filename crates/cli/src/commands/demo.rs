@@ -238,7 +238,7 @@ fn describe(step: &Step) -> String {
                     "scaled by {factor}: this machine drives about {rate:.0} rps (measured in {:.1} s)",
                     took.as_secs_f64()
                 ),
-                Err(why) => format!("scaled by {factor}: {why}"),
+                Err(why) => format!("scaled by {factor}, as without calibration: {why}"),
             };
             for (entry, top) in out_of_reach {
                 line.push_str(&format!(
