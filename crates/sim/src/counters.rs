@@ -45,17 +45,36 @@ pub struct NodeCounters {
     pub fault: Fault,
 }
 
+/// Requests one entry received since start (or the last reset): what a
+/// review's per-entry rates can be checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryCounters {
+    /// Entry id.
+    pub id: String,
+    /// Requests that matched the entry's method and path, whatever their
+    /// answer (tagged or not).
+    pub requests: u64,
+}
+
 /// Counters of every service and partner, services first, in plan order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// One row per service, then per partner.
     pub nodes: Vec<NodeCounters>,
+    /// One row per entry, in plan order.
+    #[serde(default)]
+    pub entries: Vec<EntryCounters>,
 }
 
 impl Counters {
     /// The row of one service or partner.
     pub fn get(&self, id: &str) -> Option<&NodeCounters> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// Requests one entry received.
+    pub fn entry(&self, id: &str) -> Option<u64> {
+        self.entries.iter().find(|e| e.id == id).map(|e| e.requests)
     }
 
     /// Sum of `real_writes` over every node.

@@ -71,7 +71,7 @@ use seawall_plan::Plan;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use counters::{Counters, NodeCounters};
+pub use counters::{Counters, EntryCounters, NodeCounters};
 pub use error::SimError;
 pub use fault::{Fault, FaultRequest, MAX_SLOW_MS};
 pub use server::{CALL_PATH, CALLER_HEADER};

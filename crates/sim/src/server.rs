@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::counters::{Cells, Counters, bump};
+use crate::counters::{Cells, Counters, EntryCounters, bump};
 use crate::fault::{Fault, FaultRequest};
 use crate::rng::Rng;
 use crate::topology::{NodeKind, NodeSpec, Reach, Topology, millis};
@@ -116,6 +116,8 @@ pub(crate) struct World {
     /// What each entry reaches, in plan order.
     reach: Vec<Reach>,
     nodes: Vec<NodeState>,
+    /// Requests received per entry, in plan order.
+    entry_requests: Vec<AtomicU64>,
     call_uris: Vec<Uri>,
     /// Calls of one node to another sent through a proxy instead (an
     /// egress sidecar): `(from, to)` → the URI to call.
@@ -156,11 +158,13 @@ impl World {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         let truth_json = Bytes::from(serde_json::to_vec_pretty(&truth).unwrap_or_default());
+        let topo_entries = topo.entries.len();
         World {
             seed: truth.seed,
             topo,
             reach,
             nodes,
+            entry_requests: (0..topo_entries).map(|_| AtomicU64::new(0)).collect(),
             call_uris,
             via: Mutex::new(Vec::new()),
             truth,
@@ -178,6 +182,16 @@ impl World {
                 .iter()
                 .zip(&self.nodes)
                 .map(|(spec, state)| state.cells.snapshot(&spec.id, spec.kind, state.fault()))
+                .collect(),
+            entries: self
+                .topo
+                .entries
+                .iter()
+                .zip(&self.entry_requests)
+                .map(|(e, n)| EntryCounters {
+                    id: e.0.clone(),
+                    requests: n.load(Ordering::Relaxed),
+                })
                 .collect(),
         }
     }
@@ -226,6 +240,9 @@ impl World {
     pub fn reset_counters(&self) {
         for n in &self.nodes {
             n.cells.reset();
+        }
+        for e in &self.entry_requests {
+            e.store(0, Ordering::Relaxed);
         }
     }
 
@@ -362,6 +379,9 @@ async fn handle(
         {
             if route.method == req.method() {
                 let entry = route.entry;
+                if let Some(count) = world.entry_requests.get(entry) {
+                    bump(count);
+                }
                 return Ok(receive(&world, n, Some(entry), req).await);
             }
             wrong_method = true;

@@ -637,3 +637,35 @@ async fn an_edge_routed_through_a_proxy_reaches_the_proxy_not_the_target() {
     ));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_entry_counts_the_requests_it_received() {
+    let sim = small().await;
+    for _ in 0..3 {
+        let (status, body) = post(&url(&sim, "buy"), &[("x-seawall-test", "t1")]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = get(&url(&sim, "item")).await;
+    assert_eq!(status, 200, "{body}");
+    // A wrong method matches no entry and is not counted.
+    let shop = sim.addr("shop").expect("shop");
+    let (status, _) = get(&format!("http://{shop}/api/buy")).await;
+    assert_eq!(status, 405);
+    let c = sim.counters();
+    assert_eq!(c.entry("buy"), Some(3), "{c:?}");
+    assert_eq!(c.entry("item"), Some(1), "{c:?}");
+    assert_eq!(c.entry("stock-check"), Some(0), "{c:?}");
+    assert_eq!(c.entry("nope"), None);
+    // Buy's dependency calls count on their nodes, not as entries.
+    assert!(c.get("stock").expect("stock").requests >= 6, "{c:?}");
+    // The same counters over the HTTP API, and reset with the others.
+    let gateway = sim.gateway();
+    let (status, body) = get(&format!("http://{gateway}/_sim/counters")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["entries"][0],
+        serde_json::json!({"id": "buy", "requests": 3})
+    );
+    sim.reset_counters();
+    assert_eq!(sim.counters().entry("buy"), Some(0));
+}
