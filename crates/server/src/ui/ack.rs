@@ -1,26 +1,24 @@
 //! The signed links of IM messages (`/ack/{token}`, outside `/ui`: the
 //! address is in an IM message and must work without a session): a
 //! page's link that acknowledges its incident, and a commander's link
-//! that approves an emergency run as that commander. `GET` shows what the
+//! to an emergency run waiting for approval. `GET` shows what the
 //! link would do and a button; only the `POST` the button sends acts —
 //! IM clients fetch links to preview them, and a preview must not stop
-//! the paging or approve a run. The token is the credential (an HMAC over
-//! kind, event, number, person and expiry;
+//! the paging. The token is the credential of an acknowledgement (an HMAC
+//! over kind, event, number, person and expiry;
 //! `service::incidents::pager::Link`), so there is no session and no CSRF
 //! token; a forged, changed, expired or misplaced token is answered 403
-//! and audited. An approval counts only for the commander the link names,
-//! through the same `service::emergency::decide` the API uses (so
-//! self-approval and non-commanders are refused as there).
+//! and audited. An approve link is no credential: it shows the run and
+//! leads to its page, where the commander approves with their own session
+//! (`approve_page` says why).
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Html;
 use axum::routing::get;
-use seawall_store::{Role, Token};
 
-use crate::auth::Auth;
-use crate::service::emergency::{self, Decision};
+use crate::service::emergency;
 use crate::service::incidents::pager::{self, LinkKind};
 use crate::state::AppState;
 use crate::ui::page::{UiError, render};
@@ -63,7 +61,7 @@ async fn act(
 
 async fn page(state: &AppState, token: &str, act: bool) -> Result<Html<String>, UiError> {
     if pager::link_kind(token) == Some(LinkKind::Approve) {
-        return approve_page(state, token, act).await;
+        return approve_page(state, token).await;
     }
     let view = if act {
         pager::follow_link(state, token).await?
@@ -89,36 +87,19 @@ async fn page(state: &AppState, token: &str, act: bool) -> Result<Html<String>, 
     })
 }
 
-/// An approve link: the run must be of the link's event; the approval is
-/// the commander's the link names.
-async fn approve_page(state: &AppState, token: &str, act: bool) -> Result<Html<String>, UiError> {
+/// An approve link: the run must be of the link's event. It shows the run
+/// and sends the commander to the run's page, where the approval is made
+/// with the commander's own session: the message with the links goes to a
+/// group, so a link is no credential for an approval — anyone in the
+/// group, the requester included, could otherwise follow every
+/// commander's link and meet `approval: two` alone.
+async fn approve_page(state: &AppState, token: &str) -> Result<Html<String>, UiError> {
     let (link, slug) = pager::open_approve_link(state, token).await?;
     let n = link.n;
-    let run = if act {
-        let commander = Auth {
-            token: Token {
-                id: 0,
-                name: link.person.clone(),
-                role: Role::Commander,
-                business_line: None,
-                created_ms: state.now(),
-                created_by: "link".to_owned(),
-                revoked_ms: None,
-                expires_ms: None,
-                service: None,
-                event: None,
-            },
-        };
-        emergency::decide(state, &commander, &slug, n, Decision::Approve).await?
-    } else {
-        emergency::get(state, &slug, n).await?
-    };
+    emergency::may_approve(state, &slug, n, &link.person).await?;
+    let run = emergency::get(state, &slug, n).await?;
     render(&LinkPage {
-        heading: if act {
-            format!("Run {n} approved")
-        } else {
-            format!("Approve run {n}?")
-        },
+        heading: format!("Approve run {n}?"),
         subject: format!(
             "emergency plan {}, requested by {}, approval {} ({} so far)",
             run.plan_id,
@@ -129,10 +110,12 @@ async fn approve_page(state: &AppState, token: &str, act: bool) -> Result<Html<S
         open_href: format!("/ui/events/{slug}/emergency"),
         slug,
         status: run.status,
-        person_label: "Approving as",
+        person_label: "For",
         person: link.person,
-        done: act,
+        done: true,
         button: "Approve",
-        done_text: "Your approval is recorded.".to_owned(),
+        done_text: "An approval counts only from the commander's own session: log in as \
+                    that commander and approve the run on its page."
+            .to_owned(),
     })
 }

@@ -544,11 +544,12 @@ async fn a_signed_slack_acknowledge_press_acknowledges_and_bad_ones_are_refused(
 }
 
 /// A run that needs approval sends each commander but the requester a
-/// link of their own; following it (POST) approves as that commander,
-/// opening it (GET) does not; a link made for the requester or for
-/// somebody who is no commander is refused as the API refuses them.
+/// link of their own; neither opening (GET) nor following it (POST)
+/// approves — everyone in the group sees every link — it leads to the
+/// run's page; a link made for the requester or for somebody who is no
+/// commander is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approve_link_approves_as_its_commander_only() {
+async fn an_approve_link_leads_to_the_run_and_approves_nothing_by_itself() {
     use seawall_server::service::incidents::pager::{Link, LinkKind};
 
     let (working, got) = receiver(200).await;
@@ -644,10 +645,29 @@ async fn an_approve_link_approves_as_its_commander_only() {
     }
     assert_eq!(run_status().await["approvals"], json!([]));
 
-    // sun-li's own link approves, as sun-li.
+    // sun-li's own link approves nothing either: the message went to a
+    // group, so anyone in it (lin-wei, who asked, too) could follow it. It
+    // leads to the run's page, where sun-li approves with a session.
     let (status, html) = plain(&server, http::Method::POST, path).await;
     assert_eq!(status, 200, "{html}");
-    assert!(html.contains(&format!("Run {n} approved")), "{html}");
+    assert!(html.contains(&format!("Approve run {n}")), "{html}");
+    assert!(html.contains("own session"), "{html}");
+    assert!(
+        html.contains(&format!("/ui/events/{SLUG}/emergency")),
+        "{html}"
+    );
+    assert_eq!(run_status().await["approvals"], json!([]));
+    let sun_li = server
+        .token("sun-li", seawall_store::Role::Commander, None)
+        .await;
+    let r = server
+        .api(Some(&sun_li))
+        .post(
+            &format!("/api/v1/events/{SLUG}/emergency-runs/{n}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
     let v = run_status().await;
     assert_eq!(v["approvals"][0]["by"], "sun-li", "{v}");
     assert_ne!(v["status"], "awaiting_approval", "{v}");

@@ -342,6 +342,22 @@ pub(crate) enum Decision {
     Cancel,
 }
 
+/// Whether `who` could approve run `n` of event `slug` now (a commander of
+/// the plan, not the requester, not yet approved), changing nothing: the
+/// same checks as [`decide`]'s approval, on a copy never stored.
+pub(crate) async fn may_approve(
+    state: &AppState,
+    slug: &str,
+    n: i64,
+    who: &str,
+) -> Result<(), ApiError> {
+    let (event, stored, mut run) = find(state, slug, n).await?;
+    let (_, plan) = plan_of(state, &event, Some(stored.plan_version), &stored.plan_id).await?;
+    let ep = emergency(&plan, &stored.plan_id)?;
+    let commander = is_commander(&plan, ep, who);
+    run.approve(who, commander, state.now()).map_err(refused)
+}
+
 /// `auth` approves, rolls back or resumes run `n` of event `slug`; the
 /// driver goes on at once.
 pub(crate) async fn decide(

@@ -571,9 +571,9 @@ pub(crate) async fn slack_ack(
 /// Run `n` of event `event_id` waits for approval: the plan's on-call
 /// channels get one message naming, for each commander of emergency plan
 /// `plan_id` but the requester (the guarantee group and the plan's
-/// owner), a signed `approve` link of their own — following it approves
-/// as that person only, so self-approval and non-commanders are refused
-/// as the API refuses them. Nothing is sent without a public URL, for a
+/// owner), a signed `approve` link of their own, which shows the run and
+/// leads to its page (the approval is made there, with the commander's own
+/// session: the message goes to a group). Nothing is sent without a public URL, for a
 /// dry run, or when the plan needs no approval. Sent in the background;
 /// failures are logged.
 #[allow(clippy::too_many_arguments)]
@@ -660,7 +660,7 @@ pub(crate) fn ask_approval(
 }
 
 /// A verified `approve` link and the slug of its event (the caller checks
-/// the run is of that event and approves as the link's person).
+/// the run is of that event).
 pub(crate) async fn open_approve_link(
     state: &AppState,
     token: &str,
