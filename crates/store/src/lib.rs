@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 mod api_shapes;
 pub mod audit;
 pub mod drill;
+pub mod election;
 pub mod emergency;
 mod error;
 pub mod incident;

@@ -2,7 +2,9 @@
 //! replicas sharing one database. Every write transaction first takes one
 //! transaction-scoped advisory lock, so writers on any replica are
 //! serialized: two can never read the same audit head (the chain cannot
-//! fork) nor assign the same version. Reads take no lock. A writer waits
+//! fork) nor assign the same version. Under that lock, a write of the
+//! elected evaluator also checks that its replica still leads
+//! ([`crate::election`]). Reads take no lock. A writer waits
 //! for the lock at most as long as the connect timeout, and a session that
 //! sits idle inside a transaction (holding the lock) is ended by the
 //! server after [`IDLE_IN_TRANSACTION`], so one stuck replica cannot stop
@@ -100,6 +102,7 @@ impl PgStore {
             .bind(WRITE_LOCK)
             .execute(&mut *tx)
             .await?;
+        crate::election::check_fence(&mut tx).await?;
         Ok(tx)
     }
 }
@@ -119,7 +122,7 @@ fn tls_hint(message: String) -> String {
 }
 
 /// `url` without its password, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
