@@ -403,6 +403,7 @@ pub fn for_service(plan: &Plan, rules: &RuleSet, service: &str) -> Result<RuleSe
                     whitelist: release.whitelist.clone(),
                     percent: release.percent,
                     headers: Vec::new(),
+                    isolation: isolation(release.isolation),
                 });
             }
             Some(g) => {
@@ -420,6 +421,11 @@ pub fn for_service(plan: &Plan, rules: &RuleSet, service: &str) -> Result<RuleSe
                 g.id.push_str(id);
                 g.whitelist.extend(release.whitelist.iter().cloned());
                 g.percent = g.percent.max(release.percent);
+                // Shadow wins: one release that must not touch real data
+                // makes the service's gray traffic shadow traffic.
+                if release.isolation == seawall_plan::model::GrayIsolation::Shadow {
+                    g.isolation = crate::rules::GrayIsolation::Shadow;
+                }
             }
         }
     }
@@ -427,14 +433,30 @@ pub fn for_service(plan: &Plan, rules: &RuleSet, service: &str) -> Result<RuleSe
         g.whitelist.sort();
         g.whitelist.dedup();
     }
+    let mut upstreams = rules.upstreams.clone();
+    if gray
+        .as_ref()
+        .is_some_and(|g| g.isolation == crate::rules::GrayIsolation::Shadow)
+    {
+        // The plan says the gray deployment writes to shadow data.
+        upstreams.gray.shadow_safe = true;
+    }
     let subset = RuleSet {
         version: rules.version,
         settings: rules.settings.clone(),
-        upstreams: rules.upstreams.clone(),
+        upstreams,
         gray,
         test_traffic: rules.test_traffic.clone(),
         resources,
     };
     subset.validate()?;
     Ok(subset)
+}
+
+/// The guard's name for a gray release's isolation.
+fn isolation(i: seawall_plan::model::GrayIsolation) -> crate::rules::GrayIsolation {
+    match i {
+        seawall_plan::model::GrayIsolation::None => crate::rules::GrayIsolation::None,
+        seawall_plan::model::GrayIsolation::Shadow => crate::rules::GrayIsolation::Shadow,
+    }
 }

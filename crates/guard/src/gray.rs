@@ -8,43 +8,21 @@
 //! dependency; a roaring bitmap would be smaller only for dense ids below
 //! 2³², which user ids often are not. Hashed ids can collide: with a million
 //! hashed ids the chance that a given other id is taken for one of them is
-//! about 5 · 10⁻¹⁴.
+//! about 5 · 10⁻¹⁴. A whitelist of millions of ids does not belong in a
+//! rules document: the control plane distributes it as a versioned
+//! [`Whitelist`] (see `whitelist.rs`) that the guard installs beside the
+//! rule and consults after the inline one.
 
 use std::sync::Arc;
 
-use crate::rules::GrayRule;
-
-/// 64-bit FNV-1a of `bytes`, then the splitmix64 finaliser (so sequential
-/// ids spread evenly). Stable across versions: the percent bucket of a user
-/// must not move when Seawall is upgraded.
-#[inline]
-pub fn sticky_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
+use crate::rules::{GrayIsolation, GrayRule};
+use crate::whitelist::{Whitelist, numeric, sticky_hash};
 
 /// The bucket (0–9,999) of a user id: the user is in a `p`% gray if
 /// `bucket < p × 100`.
 #[inline]
 pub fn gray_bucket(user_id: &str) -> u64 {
     sticky_hash(user_id.as_bytes()) % 10_000
-}
-
-/// A decimal id without sign or leading `+`, as a number.
-#[inline]
-fn numeric(id: &str) -> Option<u64> {
-    if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    id.parse().ok()
 }
 
 /// A set of user ids.
@@ -100,6 +78,10 @@ pub(crate) struct Gray {
     pub(crate) id: Arc<str>,
     pub(crate) user_header: String,
     whitelist: IdSet,
+    /// The service's distributed whitelist (control plane), if any.
+    external: Option<Arc<Whitelist>>,
+    /// Gray requests are shadow traffic (`isolation: shadow`).
+    pub(crate) shadow: bool,
     /// Buckets below this are gray (percent × 100).
     below: u64,
     /// Lower-cased header names with their values.
@@ -107,11 +89,13 @@ pub(crate) struct Gray {
 }
 
 impl Gray {
-    pub(crate) fn new(rule: &GrayRule) -> Self {
+    pub(crate) fn new(rule: &GrayRule, external: Option<Arc<Whitelist>>) -> Self {
         Self {
             id: Arc::from(rule.id.as_str()),
             user_header: rule.user_header.to_ascii_lowercase(),
             whitelist: IdSet::new(rule.whitelist.iter().map(String::as_str)),
+            external,
+            shadow: rule.isolation == GrayIsolation::Shadow,
             below: (rule.percent.clamp(0.0, 100.0) * 100.0).round() as u64,
             headers: rule
                 .headers
@@ -129,7 +113,7 @@ impl Gray {
         header: impl Fn(&str) -> Option<&'h str>,
     ) -> Option<GrayReason> {
         if let Some(u) = user.filter(|u| !u.is_empty()) {
-            if self.whitelist.contains(u) {
+            if self.whitelist.contains(u) || self.external.as_ref().is_some_and(|w| w.contains(u)) {
                 return Some(GrayReason::Whitelist);
             }
             if self.below > 0 && gray_bucket(u) < self.below {

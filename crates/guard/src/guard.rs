@@ -24,6 +24,7 @@ use crate::route::Router;
 use crate::rules::{
     FallbackResponse, FaultRule, FlowRule, OriginMatch, ParamSource, RuleSet, SwitchRule,
 };
+use crate::whitelist::Whitelist;
 use crate::{BlockReason, GuardError};
 
 /// How many breaker state changes the guard keeps until they are drained.
@@ -163,6 +164,8 @@ struct Policies {
     primary_shadow_safe: bool,
     gray_shadow_safe: bool,
     gray: Option<Gray>,
+    /// The test header as sent upstream on shadow gray requests.
+    tag_header: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -177,7 +180,12 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn build(rules: RuleSet, old: Option<&Snapshot>, log: &Arc<EventLog>) -> (Self, SwapReport) {
+    fn build(
+        rules: RuleSet,
+        old: Option<&Snapshot>,
+        log: &Arc<EventLog>,
+        whitelist: Option<Arc<Whitelist>>,
+    ) -> (Self, SwapReport) {
         let mut report = SwapReport {
             version: rules.version,
             ..SwapReport::default()
@@ -342,7 +350,8 @@ impl Snapshot {
             test_scale: 1.0 - rules.test_traffic.reserve,
             primary_shadow_safe: rules.upstreams.primary.shadow_safe,
             gray_shadow_safe: rules.upstreams.gray.shadow_safe,
-            gray: rules.gray.as_ref().map(Gray::new),
+            gray: rules.gray.as_ref().map(|g| Gray::new(g, whitelist)),
+            tag_header: Arc::from(rules.settings.test_header.to_ascii_lowercase()),
         };
         (
             Self {
@@ -530,8 +539,9 @@ impl Current {
 pub struct Guard<C: Clock = MonotonicClock> {
     /// The snapshot in force, read through a per-thread cache.
     current: Current,
-    /// Serialises swaps, so each builds on the snapshot it replaces.
-    swapping: std::sync::Mutex<()>,
+    /// Serialises swaps, so each builds on the snapshot it replaces; holds
+    /// the distributed whitelist, which every snapshot built is given.
+    swapping: std::sync::Mutex<Option<Arc<Whitelist>>>,
     clock: C,
     log: Arc<EventLog>,
 }
@@ -548,10 +558,10 @@ impl<C: Clock> Guard<C> {
     pub fn with_clock(rules: RuleSet, clock: C) -> Result<Self, GuardError> {
         rules.validate()?;
         let log = Arc::new(EventLog::new(EVENT_LOG_CAPACITY));
-        let (snap, _) = Snapshot::build(rules, None, &log);
+        let (snap, _) = Snapshot::build(rules, None, &log, None);
         Ok(Self {
             current: Current::new(snap),
-            swapping: std::sync::Mutex::new(()),
+            swapping: std::sync::Mutex::new(None),
             clock,
             log,
         })
@@ -579,11 +589,32 @@ impl<C: Clock> Guard<C> {
         rules.validate()?;
         // Build the new snapshot (a large gray whitelist takes a while)
         // without holding up checks, then swap the pointer atomically.
-        let _one_swap_at_a_time = self.swapping.lock().unwrap_or_else(|e| e.into_inner());
+        let whitelist = self.swapping.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.snapshot();
-        let (snap, report) = Snapshot::build(rules, Some(&old), &self.log);
+        let (snap, report) = Snapshot::build(rules, Some(&old), &self.log, whitelist.clone());
         self.current.store(snap);
         Ok(report)
+    }
+
+    /// Installs `whitelist` as the gray rule's distributed whitelist (ids in
+    /// it go to gray, like the rule's own `whitelist`), atomically, through
+    /// the same swap as a rule set: the rules in force are rebuilt around it
+    /// and keep their state. It stays across rule swaps until replaced;
+    /// without a gray rule it routes nothing.
+    pub fn install_whitelist(&self, whitelist: Arc<Whitelist>) {
+        let mut slot = self.swapping.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(whitelist);
+        let old = self.snapshot();
+        let (snap, _) = Snapshot::build(old.rules.clone(), Some(&old), &self.log, slot.clone());
+        self.current.store(snap);
+    }
+
+    /// The distributed whitelist in force, if one was installed.
+    pub fn whitelist(&self) -> Option<Arc<Whitelist>> {
+        self.swapping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Checks one call to `resource` from `origin` (the caller's name, if known).
@@ -824,12 +855,21 @@ impl<C: Clock> Guard<C> {
         req: &M,
     ) -> Verdict {
         let p = &snap.policies;
-        let test = is_test(p, req);
+        let mut test = is_test(p, req);
         let origin = req.header(&p.origin_header);
         let gray = p.gray.as_ref().and_then(|g| {
             g.decide(req.header(&g.user_header), |n| req.header(n))
                 .map(|why| (why, Arc::clone(&g.id)))
         });
+        // A shadow-isolated gray request is test traffic from here on, and
+        // carries the tag upstream.
+        let tag_upstream = match &p.gray {
+            Some(g) if g.shadow && gray.is_some() && !test => {
+                test = true;
+                Some(Arc::clone(&p.tag_header))
+            }
+            _ => None,
+        };
         let upstream = if gray.is_some() {
             Upstream::Gray
         } else {
@@ -846,6 +886,7 @@ impl<C: Clock> Guard<C> {
             gray,
             gray_rule,
             test,
+            tag_upstream,
             fault: None,
             timeout: res.and_then(|r| r.timeout),
         };

@@ -160,7 +160,7 @@ impl HotParamState {
         let shard = if self.shards.len() == 1 {
             &self.shards[0]
         } else {
-            let h = crate::gray::sticky_hash(value.as_bytes());
+            let h = crate::whitelist::sticky_hash(value.as_bytes());
             &self.shards[(h % self.shards.len() as u64) as usize]
         };
         if let Some(s) = shard.read().unwrap_or_else(|e| e.into_inner()).get(value) {

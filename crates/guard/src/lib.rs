@@ -72,18 +72,20 @@ mod route;
 pub mod rules;
 #[cfg(feature = "tower")]
 pub mod tower;
+pub mod whitelist;
 mod window;
 
 pub use breaker::{BreakerEvent, BreakerState};
 pub use canon::{PathError, canonical_path, decode_query_value};
 pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
 pub use decision::{Blocked, Decision, Fallback, Outcome, Permit};
-pub use gray::{GrayReason, gray_bucket, sticky_hash};
+pub use gray::{GrayReason, gray_bucket};
 pub use guard::{Guard, RuleStats, SwapReport};
 pub use request::{
     Fault, FaultAction, RequestMeta, RequestParts, Upstream, Verdict, baggage_has, query_param,
 };
 pub use rules::{FallbackResponse, RuleSet};
+pub use whitelist::sticky_hash;
 
 /// Why a call was blocked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

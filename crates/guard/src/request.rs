@@ -246,8 +246,13 @@ pub struct Verdict {
     pub gray: Option<GrayReason>,
     /// The gray rule's id when `upstream` is gray.
     pub gray_rule: Option<Arc<str>>,
-    /// Whether the request carries the test tag.
+    /// Whether the request carries the test tag (or is shadow-isolated
+    /// gray traffic, see `tag_upstream`).
     pub test: bool,
+    /// The test header (lower case) to add to the request sent upstream: set
+    /// when gray routing under `isolation: shadow` made an untagged request
+    /// test traffic, so the services behind know it is shadow traffic.
+    pub tag_upstream: Option<Arc<str>>,
     /// A fault to inject, if a fault rule picked this request.
     pub fault: Option<Fault>,
     /// The resource's timeout for the upstream call.

@@ -108,6 +108,30 @@ pub struct GrayRule {
     /// Requests with any of these header values go to gray.
     #[serde(default)]
     pub headers: Vec<HeaderMatch>,
+    /// Data isolation of gray traffic: `shadow` makes every gray-routed
+    /// request test traffic — tagged upstream, held to the gray upstream's
+    /// shadow safety and the test quota — so gray users never consume real
+    /// rewards.
+    #[serde(default, skip_serializing_if = "GrayIsolation::is_none")]
+    pub isolation: GrayIsolation,
+}
+
+/// Data isolation of gray traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrayIsolation {
+    /// Gray traffic shares real data.
+    #[default]
+    None,
+    /// Gray traffic is shadow traffic: it carries the test tag.
+    Shadow,
+}
+
+impl GrayIsolation {
+    /// Whether this is [`GrayIsolation::None`].
+    pub fn is_none(&self) -> bool {
+        *self == GrayIsolation::None
+    }
 }
 
 /// A header that must have exactly this value.

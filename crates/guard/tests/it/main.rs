@@ -15,3 +15,4 @@ mod props;
 mod request;
 mod swap;
 mod tower;
+mod whitelist;
