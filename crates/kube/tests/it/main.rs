@@ -5,6 +5,7 @@
 mod common;
 mod credentials;
 mod fake;
+mod manifests;
 mod names;
 mod redaction;
 mod scaling;
