@@ -20,7 +20,8 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::rules::{Behavior, FlowRule, Grade};
+use crate::cluster::ClusterState;
+use crate::rules::{Behavior, FlowRule, Grade, Scope};
 use crate::window::Window;
 
 pub(crate) const SECOND: u64 = 1_000_000_000;
@@ -329,11 +330,14 @@ pub(crate) struct FlowRuleState {
     pub(crate) would_block: AtomicU64,
     /// Callers evicted from `origins`.
     pub(crate) evictions: AtomicU64,
+    /// A `scope: cluster` rule's leased tokens and demand.
+    pub(crate) cluster: Option<ClusterState>,
 }
 
 impl FlowRuleState {
     pub(crate) fn new(rule: FlowRule) -> Self {
         let per_origin = rule.per_origin;
+        let cluster = (rule.scope == Scope::Cluster).then(ClusterState::new);
         Self {
             id: Arc::from(rule.id.as_str()),
             shared: Arc::new(FlowCounter::new(&rule)),
@@ -346,6 +350,7 @@ impl FlowRuleState {
             blocked: AtomicU64::new(0),
             would_block: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            cluster,
         }
     }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::breaker::{Admit, Breaker, BreakerEvent, BreakerState, EventLog};
 use crate::clock::{Clock, MonotonicClock};
+use crate::cluster::{ClusterLink, ClusterQuota};
 use crate::decision::{Blocked, BreakerSet, Decision, Fallback, Outcome, Permit};
 use crate::flow::{FlowRuleState, Verdict as FlowVerdict};
 use crate::fx::FxMap;
@@ -544,6 +545,8 @@ pub struct Guard<C: Clock = MonotonicClock> {
     swapping: std::sync::Mutex<Option<Arc<Whitelist>>>,
     clock: C,
     log: Arc<EventLog>,
+    /// What this guard knows of its service's cluster (`scope: cluster`).
+    cluster: ClusterLink,
 }
 
 impl Guard<MonotonicClock> {
@@ -564,6 +567,7 @@ impl<C: Clock> Guard<C> {
             swapping: std::sync::Mutex::new(None),
             clock,
             log,
+            cluster: ClusterLink::new(),
         })
     }
 
@@ -669,7 +673,18 @@ impl<C: Clock> Guard<C> {
                 continue;
             }
             let counter = f.counter(origin, now);
-            match counter.get().check(&f.rule, now, acquire, scale) {
+            let verdict = match &f.cluster {
+                Some(cl) => {
+                    let passed = counter.get().pass_qps(now);
+                    if cl.admits(&self.cluster, f.rule.count, passed, now, acquire, scale) {
+                        FlowVerdict::Pass
+                    } else {
+                        FlowVerdict::Block(BlockReason::QpsLimit)
+                    }
+                }
+                None => counter.get().check(&f.rule, now, acquire, scale),
+            };
+            match verdict {
                 FlowVerdict::Pass => {}
                 FlowVerdict::Wait(w) => wait = wait.max(w),
                 FlowVerdict::Block(reason) => {
@@ -780,6 +795,9 @@ impl<C: Clock> Guard<C> {
             }
             let counter = f.counter(origin, now);
             counter.get().commit(&f.rule, now, acquire);
+            if let Some(cl) = &f.cluster {
+                cl.commit(&self.cluster, now, acquire);
+            }
             if f.rule.grade == crate::rules::Grade::Concurrency {
                 permit.concurrency.push(counter.to_arc());
             }
@@ -960,6 +978,69 @@ impl<C: Clock> Guard<C> {
             }
             _ => Err(GuardError::UnknownSwitch(id.to_owned())),
         }
+    }
+
+    /// The `scope: cluster` flow rules in force and their state, by rule id.
+    pub fn cluster_quotas(&self) -> Vec<ClusterQuota> {
+        let now = self.clock.now_nanos();
+        let instances = self.cluster.instances.load(Ordering::Acquire);
+        let snap = self.snapshot();
+        let mut out = Vec::new();
+        for res in snap.resources.values() {
+            for f in &res.flows {
+                let Some(cl) = &f.cluster else { continue };
+                out.push(ClusterQuota {
+                    rule_id: f.rule.id.clone(),
+                    resource: res.name.to_string(),
+                    count: f.rule.count,
+                    mode: cl.mode(&self.cluster, now),
+                    tokens: cl.tokens(now),
+                    offered_qps: cl.offered_qps(now),
+                    passed_qps: f.shared().pass_qps(now),
+                    instances,
+                    fallback_qps: crate::cluster::fallback_share(f.rule.count, instances),
+                    granted: cl.granted(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.rule_id.cmp(&b.rule_id));
+        out
+    }
+
+    /// Deposits `tokens` leased from the control plane for cluster rule
+    /// `rule_id`, valid for `ttl` from now, and marks the control plane
+    /// reachable. False when no such cluster rule is in force (the grant
+    /// is dropped).
+    pub fn cluster_grant(&self, rule_id: &str, tokens: u64, ttl: Duration) -> bool {
+        let now = self.clock.now_nanos();
+        let snap = self.snapshot();
+        let Some(RuleRef::Flow(f)) = snap.by_id.get(rule_id) else {
+            return false;
+        };
+        let Some(cl) = &f.cluster else { return false };
+        cl.grant(now, tokens, ttl);
+        self.cluster.offline.store(false, Ordering::Release);
+        true
+    }
+
+    /// Sets the live instances of the service (from the control plane;
+    /// at least 1): each one's fallback share is `count ÷ instances`.
+    pub fn set_cluster_instances(&self, instances: u32) {
+        self.cluster
+            .instances
+            .store(instances.max(1), Ordering::Release);
+    }
+
+    /// Marks the control plane unreachable (true): every cluster rule
+    /// falls back to `count ÷ live instances` until the next grant.
+    pub fn cluster_offline(&self, offline: bool) {
+        self.cluster.offline.store(offline, Ordering::Release);
+    }
+
+    /// Whether cluster rules are in fallback because the control plane
+    /// was marked unreachable.
+    pub fn is_cluster_offline(&self) -> bool {
+        self.cluster.offline.load(Ordering::Acquire)
     }
 
     /// The counters of rule `id`, if it is in force.

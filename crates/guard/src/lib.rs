@@ -59,6 +59,7 @@
 mod breaker;
 mod canon;
 mod clock;
+pub mod cluster;
 mod decision;
 #[cfg(feature = "plan")]
 pub mod derive;
@@ -78,6 +79,7 @@ mod window;
 pub use breaker::{BreakerEvent, BreakerState};
 pub use canon::{PathError, canonical_path, decode_query_value};
 pub use clock::{Clock, CoarseClock, ManualClock, MonotonicClock};
+pub use cluster::{ClusterMode, ClusterQuota};
 pub use decision::{Blocked, Decision, Fallback, Outcome, Permit};
 pub use gray::{GrayReason, gray_bucket};
 pub use guard::{Guard, RuleStats, SwapReport};

@@ -279,6 +279,19 @@ pub enum Grade {
     Concurrency,
 }
 
+/// Whose traffic a flow rule's `count` limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// This guard's own traffic (every sidecar enforces `count` by itself).
+    #[default]
+    Local,
+    /// Every sidecar of the service together: tokens are leased from the
+    /// control plane's shared bucket (docs/scale-out.md), and without it
+    /// each sidecar enforces `count ÷ live instances`.
+    Cluster,
+}
+
 /// What a QPS flow rule does with traffic above its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -354,6 +367,10 @@ pub struct FlowRule {
         skip_serializing_if = "is_default_max_origins"
     )]
     pub max_origins: usize,
+    /// `local` (this guard's traffic) or `cluster` (all sidecars of the
+    /// service share `count`; QPS `reject` rules without `per_origin` only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub scope: Scope,
     /// Count what the rule would block, but let it pass.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -747,6 +764,7 @@ impl FlowRule {
             origin: OriginMatch::Default,
             per_origin: false,
             max_origins: default_max_origins(),
+            scope: Scope::Local,
             dry_run: false,
         }
     }
@@ -754,6 +772,14 @@ impl FlowRule {
     fn validate(&self) -> Result<(), GuardError> {
         if !self.count.is_finite() || self.count < 0.0 {
             return Err(invalid(&self.id, "`count` must be a finite number ≥ 0"));
+        }
+        if self.scope == Scope::Cluster
+            && (self.grade != Grade::Qps || self.behavior != Behavior::Reject || self.per_origin)
+        {
+            return Err(invalid(
+                &self.id,
+                "`scope: cluster` needs `grade: qps`, `behavior: reject` and no `per_origin`",
+            ));
         }
         if self.grade == Grade::Concurrency && self.behavior != Behavior::Reject {
             return Err(invalid(

@@ -433,6 +433,41 @@ pub struct NewRuleVersion {
     pub note: String,
 }
 
+/// One version of a service's gray-release whitelist, without its keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhitelistInfo {
+    /// Service whose sidecars route by it.
+    pub service: String,
+    /// 1, 2, … per service.
+    pub version: i64,
+    /// Distinct ids (keys) in the set.
+    pub count: i64,
+    /// Size of the stored keys in bytes.
+    pub bytes: i64,
+    /// Lower-case hex SHA-256 of the stored keys.
+    pub sha256: String,
+    /// Why this version.
+    pub note: String,
+    /// Creation time.
+    pub created_ms: Millis,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// A whitelist version to store: the whole set in seawall-guard's wire
+/// form (`whitelist::Delta::encode` of the full set), checked by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWhitelist {
+    /// Service.
+    pub service: String,
+    /// The encoded set.
+    pub keys: Vec<u8>,
+    /// Distinct ids in it.
+    pub count: i64,
+    /// Why.
+    pub note: String,
+}
+
 /// What a sidecar last reported having applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SidecarReport {
@@ -447,6 +482,46 @@ pub struct SidecarReport {
     /// Its admin `host:port` (serving `/metrics`), if it reported one: a
     /// target of the control plane's built-in scrape.
     pub admin_addr: Option<String>,
+}
+
+/// One sidecar's lease of tokens for its service's `scope: cluster` flow
+/// rules (docs/scale-out.md#cluster-wide-guard-quotas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseRound {
+    /// Service.
+    pub service: String,
+    /// The sidecar instance leasing.
+    pub instance: String,
+    /// Now (the store never reads the clock).
+    pub now_ms: Millis,
+    /// An instance that leased within this many ms counts as live.
+    pub live_ms: Millis,
+    /// One ask per rule.
+    pub asks: Vec<LeaseAsk>,
+}
+
+/// What a sidecar asks for one cluster rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseAsk {
+    /// Rule id.
+    pub rule_id: String,
+    /// The rule's limit (tokens per second), from the service's rules in
+    /// force at the control plane, never from the sidecar.
+    pub rate: f64,
+    /// Tokens asked for.
+    pub asked: u64,
+    /// The sidecar's recent demand, requests offered per second.
+    pub demand: f64,
+}
+
+/// What a lease round granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseGrant {
+    /// Tokens granted per ask, in order.
+    pub granted: Vec<u64>,
+    /// Instances of the service that leased within `live_ms` (this one
+    /// included).
+    pub instances: u32,
 }
 
 /// One audit log entry. `hash` covers every other field and `prev_hash`
@@ -624,6 +699,19 @@ pub trait Store: Send + Sync + 'static {
     async fn rule_history(&self, service: &str) -> Result<Vec<RuleVersion>>;
     /// Every service with rules and its latest version, by name.
     async fn rule_services(&self) -> Result<Vec<(String, i64)>>;
+
+    // ------------------------------------------------------------ gray whitelists
+    /// Append a whitelist version for a service (audit `whitelist.upload`,
+    /// with its count and SHA-256); returns what was stored.
+    async fn put_whitelist(&self, ctx: &Ctx, new: &NewWhitelist) -> Result<WhitelistInfo>;
+    /// A service's whitelist versions, oldest first, without their keys.
+    async fn whitelist_history(&self, service: &str) -> Result<Vec<WhitelistInfo>>;
+    /// One version's encoded keys (`None`: the latest), with its info.
+    async fn whitelist_keys(
+        &self,
+        service: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(WhitelistInfo, Vec<u8>)>>;
     /// Record what a sidecar applied (upsert on service + instance; audit
     /// `sidecar.applied` with the instance and version).
     async fn report_applied(&self, ctx: &Ctx, report: &SidecarReport) -> Result<()>;
@@ -633,6 +721,15 @@ pub trait Store: Send + Sync + 'static {
     /// instance: the built-in scrape's targets in one query per tick, not
     /// one per service.
     async fn sidecar_admin_reports(&self) -> Result<Vec<SidecarReport>>;
+    /// Lease tokens from the service's shared buckets, one per cluster
+    /// rule, in one write transaction (so every replica on one database
+    /// leases from the same buckets): each bucket refilled at its rate
+    /// ([`seawall_guard::cluster::Bucket`]), each grant capped at the
+    /// instance's fair share ([`seawall_guard::cluster::fair_share`]) of
+    /// the rate over the time since its last lease (50 ms to 1 s), and the
+    /// instance's demand and lease time recorded. Not audited: leases are
+    /// operational state that changes many times a second.
+    async fn lease_tokens(&self, round: &LeaseRound) -> Result<LeaseGrant>;
 
     // ------------------------------------------------------------ monitoring
     /// Store one evaluation tick's alert transitions of an event, in order,

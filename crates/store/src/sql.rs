@@ -428,6 +428,22 @@ macro_rules! sql_store {
             })
         }
 
+        const WHITELISTS: &str = "SELECT service, version, id_count, CAST(LENGTH(keys) AS BIGINT) AS bytes, \
+                                  sha256, note, created_ms, created_by FROM gray_whitelists";
+
+        fn whitelist_row(r: &DbRow) -> Result<$crate::WhitelistInfo> {
+            Ok($crate::WhitelistInfo {
+                service: r.try_get("service")?,
+                version: r.try_get("version")?,
+                count: r.try_get("id_count")?,
+                bytes: r.try_get("bytes")?,
+                sha256: r.try_get("sha256")?,
+                note: r.try_get("note")?,
+                created_ms: r.try_get("created_ms")?,
+                created_by: r.try_get("created_by")?,
+            })
+        }
+
         fn rule_row(r: &DbRow) -> Result<RuleVersion> {
             Ok(RuleVersion {
                 service: r.try_get("service")?,
@@ -1219,6 +1235,84 @@ macro_rules! sql_store {
                     .collect()
             }
 
+            async fn put_whitelist(
+                &self,
+                ctx: &Ctx,
+                new: &$crate::NewWhitelist,
+            ) -> Result<$crate::WhitelistInfo> {
+                let mut tx = self.begin_write().await?;
+                let sha256 = sha256_hex(&new.keys);
+                let row = sqlx::query(
+                    "INSERT INTO gray_whitelists (service, version, keys, id_count, sha256, note, \
+                     created_ms, created_by) \
+                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7 \
+                     FROM gray_whitelists WHERE service = $1 RETURNING version",
+                )
+                .bind(&new.service)
+                .bind(&new.keys)
+                .bind(new.count)
+                .bind(&sha256)
+                .bind(&new.note)
+                .bind(ctx.at_ms)
+                .bind(&ctx.actor)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let info = $crate::WhitelistInfo {
+                    service: new.service.clone(),
+                    version: row.try_get(0)?,
+                    count: new.count,
+                    bytes: i64::try_from(new.keys.len()).unwrap_or(i64::MAX),
+                    sha256,
+                    note: new.note.clone(),
+                    created_ms: ctx.at_ms,
+                    created_by: ctx.actor.clone(),
+                };
+                append(
+                    &mut tx,
+                    ctx,
+                    "whitelist.upload",
+                    &format!("service:{}", info.service),
+                    &json!({
+                        "service": info.service,
+                        "version": info.version,
+                        "count": info.count,
+                        "sha256": info.sha256,
+                        "note": info.note,
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(info)
+            }
+
+            async fn whitelist_history(&self, service: &str) -> Result<Vec<$crate::WhitelistInfo>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{WHITELISTS} WHERE service = $1 ORDER BY version"
+                ));
+                let found = sqlx::query(sql).bind(service).fetch_all(&self.pool).await?;
+                rows(found, whitelist_row)
+            }
+
+            async fn whitelist_keys(
+                &self,
+                service: &str,
+                version: Option<i64>,
+            ) -> Result<Option<($crate::WhitelistInfo, Vec<u8>)>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT keys, {} WHERE service = $1 AND ($2 IS NULL OR version = $2) \
+                     ORDER BY version DESC LIMIT 1",
+                    WHITELISTS.trim_start_matches("SELECT ")
+                ));
+                let row = sqlx::query(sql)
+                    .bind(service)
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| Ok((whitelist_row(&r)?, r.try_get("keys")?)))
+                    .transpose()
+            }
+
             async fn report_applied(&self, ctx: &Ctx, report: &SidecarReport) -> Result<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
@@ -1266,6 +1360,94 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await?;
                 found.iter().map(sidecar_row).collect()
+            }
+
+            async fn lease_tokens(&self, round: &$crate::LeaseRound) -> Result<$crate::LeaseGrant> {
+                use seawall_guard::cluster::{Bucket, fair_share};
+                let now = round.now_ms;
+                let since = now.saturating_sub(round.live_ms);
+                let mut tx = self.begin_write().await?;
+                let mut granted = Vec::with_capacity(round.asks.len());
+                for ask in &round.asks {
+                    let row = sqlx::query(
+                        "SELECT tokens, updated_ms FROM cluster_buckets \
+                         WHERE service = $1 AND rule_id = $2",
+                    )
+                    .bind(&round.service)
+                    .bind(&ask.rule_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let mut bucket = match row {
+                        Some(r) => Bucket {
+                            tokens: r.try_get("tokens")?,
+                            updated_ms: r.try_get("updated_ms")?,
+                        },
+                        None => Bucket::new(ask.rate, now),
+                    };
+                    let leases = sqlx::query(
+                        "SELECT instance, demand, seen_ms FROM cluster_leases \
+                         WHERE service = $1 AND rule_id = $2 AND seen_ms >= $3",
+                    )
+                    .bind(&round.service)
+                    .bind(&ask.rule_id)
+                    .bind(since)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let mut demands = vec![ask.demand];
+                    let mut last_ms = None;
+                    for r in &leases {
+                        let instance: String = r.try_get("instance")?;
+                        if instance == round.instance {
+                            last_ms = Some(r.try_get::<i64, _>("seen_ms")?);
+                        } else {
+                            demands.push(r.try_get("demand")?);
+                        }
+                    }
+                    let elapsed = last_ms.map_or(100, |t| now.saturating_sub(t)).clamp(50, 1000);
+                    let cap = fair_share(ask.rate, &demands, ask.demand) * elapsed as f64 / 1000.0;
+                    let cap = if cap.is_finite() { cap.ceil().max(1.0) as u64 } else { 0 };
+                    granted.push(bucket.take(ask.rate, now, ask.asked.min(cap)));
+                    sqlx::query(
+                        "INSERT INTO cluster_buckets (service, rule_id, tokens, updated_ms) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (service, rule_id) DO UPDATE SET \
+                         tokens = excluded.tokens, updated_ms = excluded.updated_ms",
+                    )
+                    .bind(&round.service)
+                    .bind(&ask.rule_id)
+                    .bind(bucket.tokens)
+                    .bind(bucket.updated_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    sqlx::query(
+                        "INSERT INTO cluster_leases (service, rule_id, instance, demand, seen_ms) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (service, rule_id, instance) DO UPDATE SET \
+                         demand = excluded.demand, seen_ms = excluded.seen_ms",
+                    )
+                    .bind(&round.service)
+                    .bind(&ask.rule_id)
+                    .bind(&round.instance)
+                    .bind(ask.demand)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                let live: i64 = sqlx::query(
+                    "SELECT COUNT(DISTINCT instance) AS n FROM cluster_leases \
+                     WHERE service = $1 AND seen_ms >= $2",
+                )
+                .bind(&round.service)
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+                tx.commit().await?;
+                Ok($crate::LeaseGrant {
+                    granted,
+                    instances: u32::try_from(live.max(1)).unwrap_or(u32::MAX),
+                })
             }
 
             async fn sidecar_admin_reports(&self) -> Result<Vec<SidecarReport>> {

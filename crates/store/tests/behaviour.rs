@@ -139,6 +139,7 @@ suite!(
     exceptions,
     rule_versions,
     sidecar_reports,
+    cluster_leases,
     alert_states_and_transitions,
     history_points,
     history_stays_bounded,
@@ -869,6 +870,55 @@ async fn rule_versions(db: &Db) {
             "rules.derive"
         ]
     );
+}
+
+/// Cluster quota leases: one bucket per service and rule, refilled at the
+/// rule's rate, grants capped at each instance's fair share, live
+/// instances counted from recent leases, nothing audited.
+async fn cluster_leases(db: &Db) {
+    let s = db.s();
+    let round = |service: &str, instance: &str, now_ms, asked, demand| LeaseRound {
+        service: service.into(),
+        instance: instance.into(),
+        now_ms,
+        live_ms: 5_000,
+        asks: vec![LeaseAsk {
+            rule_id: "api-cluster".into(),
+            rate: 900.0,
+            asked,
+            demand,
+        }],
+    };
+    let lease = |r: LeaseRound| async move { s.lease_tokens(&r).await.expect("lease") };
+    // Alone: the whole rate, for 100 ms on a first lease.
+    let g = lease(round("order", "pod-a", 1_000, 1_000, 2_000.0)).await;
+    assert_eq!((g.granted.clone(), g.instances), (vec![90], 1));
+    // A light instance gets what it asks for (its demand is under an equal split).
+    let g = lease(round("order", "pod-b", 1_000, 50, 100.0)).await;
+    assert_eq!((g.granted.clone(), g.instances), (vec![10], 2));
+    // 100 ms later the heavy one gets the rest of the rate: 800/s for 100 ms.
+    let g = lease(round("order", "pod-a", 1_100, 1_000, 2_000.0)).await;
+    assert_eq!(g.granted, vec![80]);
+    // The bucket holds 180 at most (0.2 s of the rate): after a quiet
+    // minute a lone instance drains it, and no more.
+    let mut total = 0;
+    for _ in 0..10 {
+        total += lease(round("order", "pod-a", 61_000, 1_000, 2_000.0))
+            .await
+            .granted[0];
+    }
+    assert_eq!(total, 180);
+    // pod-b has not leased for a minute: not live any more.
+    assert_eq!(
+        lease(round("order", "pod-a", 61_100, 0, 0.0))
+            .await
+            .instances,
+        1
+    );
+    // Another service has buckets and instances of its own.
+    let g = lease(round("pay", "pod-a", 61_100, 5, 5.0)).await;
+    assert_eq!((g.granted.clone(), g.instances), (vec![5], 1));
+    assert!(db.all_audit().await.is_empty(), "leases are not audited");
 }
 
 async fn sidecar_reports(db: &Db) {

@@ -6,6 +6,7 @@
 mod breakers;
 mod callers;
 mod canon;
+mod cluster;
 mod common;
 mod derive;
 mod flow;
