@@ -191,6 +191,8 @@ pub struct AppState {
     emergency_holding: Arc<crate::service::triggers::Holding>,
     pager: Arc<tokio::sync::Notify>,
     page_queues: Arc<crate::service::incidents::pager::queues::Queues>,
+    rule_cache: Arc<crate::service::rules::RuleCache>,
+    gate_cache: Arc<crate::service::gate::GateCache>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -235,6 +237,8 @@ impl AppState {
             emergency_holding: Arc::default(),
             pager: Arc::default(),
             page_queues: Arc::default(),
+            rule_cache: Arc::default(),
+            gate_cache: Arc::default(),
         }
     }
 
@@ -391,6 +395,23 @@ impl AppState {
     /// on the next change (none is missed between two awaits).
     pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// How many times [`AppState::notify_change`] was called: what the
+    /// gate's cache compares to know its reads are still current.
+    pub fn change_generation(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
+    /// The latest rules per service as the long poll serves them
+    /// (`service::rules`).
+    pub fn rule_cache(&self) -> &crate::service::rules::RuleCache {
+        &self.rule_cache
+    }
+
+    /// The gate's reads between changes (`service::gate`).
+    pub fn gate_cache(&self) -> &crate::service::gate::GateCache {
+        &self.gate_cache
     }
 
     /// Resolves once the server begins to shut down: long polls answer

@@ -2,8 +2,22 @@
 //! gate, the exceptions and the pages share: an event's current plan
 //! parsed once, stored exceptions in the gate's terms, and times. The
 //! gate's records are written by [`super::gate_writer`].
+//!
+//! A burst of pipelines asks the gate a thousand times a second, and
+//! between two changes every check would read the same events, plan
+//! versions and exceptions. [`GateCache`] keeps those reads and drops
+//! them all when this replica changes anything the gate depends on (every
+//! such change calls [`AppState::notify_change`]; the cache compares
+//! [`AppState::change_generation`]), and at the latest after
+//! [`GATE_CACHE_AGE`], so a change made through another replica on the
+//! same database is in this replica's answers within that. Exceptions are
+//! kept with their times and judged at each check's instant, so an
+//! exception that expires is refused from its end on, cached or not.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use jiff::Timestamp;
 pub use seawall_api::gate::{GateAnswer, GateCheck, GateWindow};
@@ -25,6 +39,109 @@ pub const GATE_ASKERS: &[Role] = &[
     Role::Oncall,
     Role::Ci,
 ];
+
+/// The longest the gate answers from reads made before a change through
+/// another replica (changes through this one drop the cache at once).
+pub const GATE_CACHE_AGE: Duration = Duration::from_secs(1);
+
+/// The gate's reads between changes (see the module documentation).
+#[derive(Debug, Default)]
+pub struct GateCache {
+    cached: tokio::sync::Mutex<GateReads>,
+    reads: AtomicU64,
+}
+
+/// What the gate read, under which change generation and since when.
+#[derive(Debug, Default)]
+struct GateReads {
+    generation: u64,
+    since: Option<tokio::time::Instant>,
+    /// Every event, when a check named none.
+    all: Option<Vec<seawall_store::Event>>,
+    /// Events found by slug (bounded by the stored events).
+    by_slug: HashMap<String, seawall_store::Event>,
+    /// Per event id: its current plan and its exceptions.
+    events: HashMap<i64, Arc<EventReads>>,
+}
+
+/// An event's current plan (version and parsed plan) and its exceptions
+/// in the gate's terms, as the gate reads them.
+#[derive(Debug)]
+pub(crate) struct EventReads {
+    pub plan: Option<(i64, Arc<Plan>)>,
+    pub exceptions: Vec<FreezeException>,
+}
+
+impl GateCache {
+    /// Store reads the cache has made (what the tests count).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// The events a check asks about (`asked`, or every event) with their
+    /// reads: from memory unless this replica changed something since, or
+    /// the reads are older than [`GATE_CACHE_AGE`].
+    pub(crate) async fn events(
+        &self,
+        state: &AppState,
+        asked: Option<&str>,
+    ) -> Result<Vec<(seawall_store::Event, Arc<EventReads>)>, ApiError> {
+        let mut cached = self.cached.lock().await;
+        // Read before loading: a change stored while we load bumps it again.
+        let generation = state.change_generation();
+        if cached.generation != generation
+            || cached.since.is_none_or(|at| at.elapsed() >= GATE_CACHE_AGE)
+        {
+            *cached = GateReads {
+                generation,
+                since: Some(tokio::time::Instant::now()),
+                ..GateReads::default()
+            };
+        }
+        let events = match asked {
+            Some(slug) => match cached.by_slug.get(slug) {
+                Some(event) => vec![event.clone()],
+                None => {
+                    self.reads.fetch_add(1, Ordering::Relaxed);
+                    let event = events::find(state, slug).await?;
+                    cached.by_slug.insert(slug.to_owned(), event.clone());
+                    vec![event]
+                }
+            },
+            None => match &cached.all {
+                Some(all) => all.clone(),
+                None => {
+                    self.reads.fetch_add(1, Ordering::Relaxed);
+                    let all = state.store.events().await?;
+                    cached.all = Some(all.clone());
+                    all
+                }
+            },
+        };
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let reads = match cached.events.get(&event.id) {
+                Some(reads) => Arc::clone(reads),
+                None => {
+                    self.reads.fetch_add(2, Ordering::Relaxed);
+                    let plan = current_plan(state, &event).await?;
+                    let exceptions = state
+                        .store
+                        .exceptions(event.id)
+                        .await?
+                        .iter()
+                        .map(to_gate_exception)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let reads = Arc::new(EventReads { plan, exceptions });
+                    cached.events.insert(event.id, Arc::clone(&reads));
+                    reads
+                }
+            };
+            out.push((event, reads));
+        }
+        Ok(out)
+    }
+}
 
 /// Milliseconds to a timestamp (500 for a value out of jiff's range: the
 /// store never holds one, the check is for hand-edited rows).
@@ -126,10 +243,7 @@ pub(crate) async fn check(
         (Some(bound), _) => Some(bound),
         (None, asked) => asked,
     };
-    let events = match asked {
-        Some(slug) => vec![events::find(state, slug).await?],
-        None => state.store.events().await?,
-    };
+    let events = state.gate_cache().events(state, asked).await?;
     let now_ms = state.now();
     let now = ts(now_ms)?;
     let kind = ask.kind;
@@ -137,19 +251,13 @@ pub(crate) async fn check(
     // the first event with a plan (or none) is named.
     let mut decided: Option<(seawall_store::Event, i64, seawall_plan::gate::GateDecision)> = None;
     let mut known = false;
-    for event in events {
-        let Some((version, plan)) = current_plan(state, &event).await? else {
+    for (event, reads) in events {
+        let Some((version, plan)) = &reads.plan else {
             continue;
         };
+        let version = *version;
         known |= plan.services.contains_key(service);
-        let exceptions = state
-            .store
-            .exceptions(event.id)
-            .await?
-            .iter()
-            .map(to_gate_exception)
-            .collect::<Result<Vec<_>, _>>()?;
-        let decision = seawall_plan::gate::gate(&plan, service, kind, now, &exceptions);
+        let decision = seawall_plan::gate::gate(plan, service, kind, now, &reads.exceptions);
         let replaces = match &decided {
             None => true,
             Some((_, _, d)) => d.allowed && !decision.allowed,
@@ -223,7 +331,9 @@ pub(crate) async fn check(
             },
         )
         .await?;
-    state.notify_change();
+    // A change record changes nothing the gate or the rule polls read, so
+    // it does not call `notify_change` (that would drop the gate's cache
+    // on every check).
     if let (Some(e), true) = (&event, frozen) {
         crate::service::incidents::hooks::on_gate(state, e.id, auth.actor(), record.id, &reason)
             .await;
@@ -241,4 +351,184 @@ pub(crate) async fn check(
         record: record.id,
         at_ms: now_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::exceptions::{RequestException, decide, request_exception};
+    use crate::state::ManualClock;
+    use seawall_api::ChangeKind;
+    use seawall_store::{Ctx, NewEvent, NewPlanVersion, NewToken, StoreSpec};
+
+    /// 2026-10-24T18:00:00Z.
+    const T0: Millis = 1_792_864_800_000;
+
+    fn plan(frozen: bool) -> String {
+        let freeze = if frozen {
+            "freeze:\n  windows:\n    sale:\n      start: \"2026-10-24T17:00\"\n      end: \"2026-10-25T04:00\"\n"
+        } else {
+            ""
+        };
+        format!(
+            "event: {{name: Sale, timezone: UTC}}
+organization:
+  business_lines:
+    bike: {{name: Bike, services: [order-api]}}
+goals:
+  orders: {{total: 360000, peak_hour_share: 0.1, peak_factor: 1.0}}
+traffic:
+  journeys:
+    ride:
+      goal: orders
+      steps:
+        - {{entry: create-order}}
+entries:
+  create-order: {{service: order-api, method: POST, path: /api/orders}}
+services:
+  order-api: {{line: bike, tier: frontend, instances: 2, capacity_per_instance: 10}}
+{freeze}"
+        )
+    }
+
+    /// Two replicas (each with its own cache) on one database, on one
+    /// hand-set clock, with event `sale` and a commander.
+    async fn replicas() -> (
+        tempfile::TempDir,
+        ManualClock,
+        AppState,
+        AppState,
+        Auth,
+        Auth,
+        i64,
+    ) {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = seawall_store::open(&StoreSpec::Sqlite(dir.path().join("s.db")))
+            .await
+            .expect("store");
+        let clock = ManualClock::new(T0);
+        let a = AppState::new(Arc::clone(&store), dir.path()).with_clock(clock.clock());
+        let b = AppState::new(store, dir.path()).with_clock(clock.clock());
+        let ctx = Ctx::new("setup", T0);
+        let mut auths = Vec::new();
+        for (name, role) in [("lin", Role::Commander), ("zhou", Role::Oncall)] {
+            let token = a
+                .store
+                .create_token(
+                    &ctx,
+                    &NewToken {
+                        name: name.into(),
+                        role,
+                        business_line: None,
+                        secret_sha256: seawall_store::sha256_hex(name.as_bytes()),
+                        expires_ms: None,
+                        service: None,
+                        event: None,
+                    },
+                )
+                .await
+                .expect("token");
+            auths.push(crate::auth::Auth::from_token(&a, token).expect("auth"));
+        }
+        let oncall = auths.pop().expect("on-call");
+        let auth = auths.pop().expect("commander");
+        let event = a
+            .store
+            .create_event(
+                &ctx,
+                &NewEvent {
+                    slug: "sale".into(),
+                    name: "Sale".into(),
+                },
+            )
+            .await
+            .expect("event");
+        (dir, clock, a, b, auth, oncall, event.id)
+    }
+
+    /// A plan push as the API makes it (stored, then the change signal).
+    async fn push(state: &AppState, event: i64, frozen: bool) {
+        state
+            .store
+            .push_plan(
+                &state.ctx("lin"),
+                event,
+                &NewPlanVersion {
+                    file_name: "plan.yaml".into(),
+                    text: plan(frozen),
+                },
+            )
+            .await
+            .expect("plan");
+        state.notify_change();
+    }
+
+    async fn allowed(state: &AppState, auth: &Auth) -> bool {
+        let ask = GateCheck {
+            service: "order-api".into(),
+            kind: ChangeKind::Release,
+            actor: None,
+            change_ref: None,
+            event: Some("sale".into()),
+        };
+        check(state, auth, &ask).await.expect("check").allowed
+    }
+
+    /// Between changes the gate reads nothing; every change through the
+    /// replica shows in its very next answer; an approved exception stops
+    /// letting changes through at its end with nothing else changing; a
+    /// change through another replica shows there within GATE_CACHE_AGE.
+    #[tokio::test]
+    async fn answers_come_from_the_cache_and_follow_every_change() {
+        let (_dir, clock, a, b, auth, oncall, event) = replicas().await;
+        // No plan yet: allowed. A frozen plan pushed: refused at once.
+        assert!(allowed(&a, &auth).await);
+        push(&a, event, true).await;
+        assert!(!allowed(&a, &auth).await, "the push shows at once");
+        let reads = a.gate_cache().reads();
+        for _ in 0..50 {
+            assert!(!allowed(&a, &auth).await);
+        }
+        assert_eq!(a.gate_cache().reads(), reads, "no reads between changes");
+
+        // An exception: pending refuses, approved lets through at once.
+        let req = RequestException {
+            services: vec!["order-api".into()],
+            kinds: vec![ChangeKind::Release],
+            start: "2026-10-24T18:00:00Z".into(),
+            end: "2026-10-24T19:00:00Z".into(),
+            reason: "hotfix".into(),
+        };
+        let e = request_exception(&a, &oncall, "sale", &req)
+            .await
+            .expect("request");
+        assert!(!allowed(&a, &auth).await, "pending");
+        assert!(!allowed(&b, &auth).await, "pending, on the other replica");
+        decide(a.clone(), auth.clone(), e.id, true, None)
+            .await
+            .expect("approve");
+        assert!(allowed(&a, &auth).await, "approved: through at once");
+
+        // Expiry is the exception's end, not a change: refused from then on.
+        clock.set(T0 + 3_600_000 - 1);
+        assert!(allowed(&a, &auth).await, "a millisecond before its end");
+        clock.set(T0 + 3_600_000);
+        assert!(!allowed(&a, &auth).await, "at its end");
+        clock.set(T0);
+
+        // The other replica learns the approval within GATE_CACHE_AGE.
+        tokio::time::sleep(GATE_CACHE_AGE).await;
+        assert!(allowed(&b, &auth).await, "approved, on the other replica");
+
+        // A plan without the freeze, then with it again: at once each time.
+        push(&a, event, false).await;
+        assert!(allowed(&a, &auth).await, "unfrozen at once");
+        push(&a, event, true).await;
+        assert!(
+            allowed(&a, &auth).await,
+            "frozen, the approved exception still applies"
+        );
+        clock.set(T0 + 3_600_000);
+        assert!(!allowed(&a, &auth).await, "frozen, the exception expired");
+    }
 }

@@ -2,10 +2,26 @@
 //! rules derived from an event's plan and measured capacity, a
 //! commander's adjustment, the sidecars' long poll and their reports of
 //! what they applied. Every change is a new stored, audited version per
-//! service; the poll wakes on [`AppState::notify_change`] and re-reads the
-//! store every second for versions stored by another replica.
+//! service.
+//!
+//! Thousands of sidecars follow a service, so the long poll never reads
+//! the store per poll: [`RuleCache`] keeps each service's latest rules in
+//! memory. A version stored through this replica is put into the cache by
+//! the request that stored it (no read at all) and wakes every waiting
+//! poll. A version stored through another replica on the same database is
+//! found by one version query ([`Store::rule_services`], every service's
+//! latest version number) made at most once per [`RECHECK`] by whichever
+//! waiting poll wakes first, shared by all the others; the new body is
+//! then read once and every poll of that service wakes. So a change costs
+//! each replica at most one read however many sidecars follow it, and the
+//! replicas' caches agree within [`RECHECK`].
+//!
+//! [`Store::rule_services`]: seawall_store::Store::rule_services
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use seawall_api::rules::{Adjust, Applied, DeriveResult, Derived, PollQuery, Rules, RulesInfo};
@@ -24,9 +40,128 @@ use crate::state::AppState;
 /// Longest long poll, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
 
-/// How often a waiting poll re-reads the store (versions stored by another
-/// replica reach its sidecars within this).
-const RECHECK: Duration = Duration::from_secs(1);
+/// How often the cache asks the store for versions stored by another
+/// replica (they reach this replica's sidecars within this).
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// Every service's latest rules as the long poll serves them, shared by
+/// all the polls of one replica (see the module documentation).
+#[derive(Debug)]
+pub struct RuleCache {
+    cached: tokio::sync::Mutex<Cached>,
+    /// Bumped when a service's latest version moves: waiting polls wake.
+    moved: tokio::sync::watch::Sender<u64>,
+    version_queries: AtomicU64,
+    body_reads: AtomicU64,
+}
+
+/// What the cache knows, and since when.
+#[derive(Debug, Default)]
+struct Cached {
+    /// Latest version per service that has rules (from the last version
+    /// query and this replica's own writes; never moves backwards).
+    versions: HashMap<String, i64>,
+    /// Served rules of the services polled so far, at most one per entry
+    /// of `versions` (so bounded by the services stored).
+    bodies: HashMap<String, Arc<Rules>>,
+    /// When `versions` was last read from the store.
+    checked: Option<tokio::time::Instant>,
+}
+
+impl Default for RuleCache {
+    fn default() -> Self {
+        RuleCache {
+            cached: tokio::sync::Mutex::default(),
+            moved: tokio::sync::watch::channel(0).0,
+            version_queries: AtomicU64::new(0),
+            body_reads: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Store reads the cache has made: `(version queries, rule bodies)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheReads {
+    /// Every service's latest version number, one query for all services.
+    pub version_queries: u64,
+    /// One service's latest rule document.
+    pub body_reads: u64,
+}
+
+impl RuleCache {
+    /// The store reads made so far (what the tests count).
+    pub fn reads(&self) -> CacheReads {
+        CacheReads {
+            version_queries: self.version_queries.load(Ordering::Relaxed),
+            body_reads: self.body_reads.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `service`'s latest rules: from memory while the version query is
+    /// younger than [`RECHECK`], else after one (shared by every caller
+    /// meanwhile); the body is read only when its version moved.
+    pub(crate) async fn latest(
+        &self,
+        store: &dyn seawall_store::Store,
+        service: &str,
+    ) -> Result<Option<Arc<Rules>>, ApiError> {
+        let mut cached = self.cached.lock().await;
+        let stale = cached.checked.is_none_or(|at| at.elapsed() >= RECHECK);
+        if stale {
+            self.version_queries.fetch_add(1, Ordering::Relaxed);
+            let found = store.rule_services().await?;
+            cached.checked = Some(tokio::time::Instant::now());
+            let mut moved = false;
+            for (name, version) in found {
+                let known = cached.versions.entry(name).or_insert(0);
+                if version > *known {
+                    *known = version;
+                    moved = true;
+                }
+            }
+            if moved {
+                self.moved.send_modify(|n| *n += 1);
+            }
+        }
+        let Some(&version) = cached.versions.get(service) else {
+            return Ok(None);
+        };
+        if let Some(body) = cached.bodies.get(service).filter(|b| b.version >= version) {
+            return Ok(Some(Arc::clone(body)));
+        }
+        self.body_reads.fetch_add(1, Ordering::Relaxed);
+        let Some(stored) = store.rules(service, None).await? else {
+            return Ok(None);
+        };
+        let body = Arc::new(served(stored)?);
+        if body.version > version {
+            cached.versions.insert(service.to_owned(), body.version);
+        }
+        cached.bodies.insert(service.to_owned(), Arc::clone(&body));
+        Ok(Some(body))
+    }
+
+    /// A version this replica just stored: served from now on without a
+    /// read, and every waiting poll of its service wakes.
+    pub(crate) async fn stored(&self, version: &RuleVersion) -> Result<(), ApiError> {
+        let body = Arc::new(served(version.clone())?);
+        let mut cached = self.cached.lock().await;
+        let known = cached.versions.entry(body.service.clone()).or_insert(0);
+        if body.version < *known {
+            return Ok(());
+        }
+        *known = body.version;
+        cached.bodies.insert(body.service.clone(), body);
+        drop(cached);
+        self.moved.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// A receiver that wakes when some service's latest version moves.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.moved.subscribe()
+    }
+}
 
 pub(crate) fn info(v: &RuleVersion) -> RulesInfo {
     RulesInfo {
@@ -141,6 +276,7 @@ pub(crate) async fn derive(
                 },
             )
             .await?;
+        state.rule_cache().stored(&stored).await?;
         out.push(Derived {
             service: service.clone(),
             version: stored.version,
@@ -211,6 +347,7 @@ pub(crate) async fn adjust_rules(
             },
         )
         .await?;
+    state.rule_cache().stored(&stored).await?;
     state.notify_change();
     let said = format!(
         "guard rules of {} adjusted to v{}: {note}",
@@ -228,7 +365,9 @@ pub(crate) async fn adjust_rules(
 
 /// The long poll: `service`'s latest rules once they differ from
 /// `since` (`None`: nothing newer within `wait`, or the server is
-/// shutting down).
+/// shutting down). Served from [`RuleCache`]: a waiting poll wakes when
+/// the cache's versions move, and at most every [`RECHECK`] to let the
+/// cache ask the store about other replicas' versions.
 pub(crate) async fn wait_for_rules(
     state: &AppState,
     q: &PollQuery,
@@ -236,14 +375,15 @@ pub(crate) async fn wait_for_rules(
     check_service(&q.service)?;
     let wait = Duration::from_secs(q.wait.unwrap_or(30).min(MAX_WAIT_SECONDS));
     let deadline = tokio::time::Instant::now() + wait;
-    let mut changes = state.subscribe_changes();
+    let cache = state.rule_cache();
+    let mut moved = cache.subscribe();
     loop {
-        // Subscribed before reading: a version stored after the read wakes us.
-        changes.borrow_and_update();
-        if let Some(latest) = state.store.rules(&q.service, None).await?
+        // Subscribed before reading: a version cached after the read wakes us.
+        moved.borrow_and_update();
+        if let Some(latest) = cache.latest(state.store.as_ref(), &q.service).await?
             && latest.version != q.since
         {
-            return Ok(Some(served(latest)?));
+            return Ok(Some(Rules::clone(&latest)));
         }
         let now = tokio::time::Instant::now();
         if now >= deadline {
@@ -251,7 +391,7 @@ pub(crate) async fn wait_for_rules(
         }
         let nap = (deadline - now).min(RECHECK);
         tokio::select! {
-            _ = changes.changed() => {}
+            _ = moved.changed() => {}
             () = tokio::time::sleep(nap) => {}
             () = state.shutting_down() => return Ok(None),
         }
@@ -303,11 +443,20 @@ pub(crate) async fn record_applied(
              digits, `.`, `:`, `[`, `]`, `_`, `-`, then `:` and a port of 1–5 digits)",
         ));
     }
-    let latest = state
-        .store
-        .rules(&a.service, None)
+    // The cache's version, or the store's when the sidecar names a newer
+    // one (stored through another replica since the cache last looked).
+    let mut latest = state
+        .rule_cache()
+        .latest(state.store.as_ref(), &a.service)
         .await?
         .map_or(0, |v| v.version);
+    if a.version > latest {
+        latest = state
+            .store
+            .rules(&a.service, None)
+            .await?
+            .map_or(0, |v| v.version);
+    }
     if a.version < 0 || a.version > latest {
         return Err(ApiError::unprocessable(
             "invalid_version",
@@ -385,4 +534,164 @@ async fn refuse_admin_addr(
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seawall_store::{Ctx, NewToken, Role, StoreSpec};
+
+    /// Two replicas (two server states, each with its own cache) on one
+    /// database, and an admin of it.
+    async fn replicas() -> (tempfile::TempDir, AppState, AppState, Auth) {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = seawall_store::open(&StoreSpec::Sqlite(dir.path().join("s.db")))
+            .await
+            .expect("store");
+        let a = AppState::new(Arc::clone(&store), dir.path());
+        let b = AppState::new(store, dir.path());
+        let token = a
+            .store
+            .create_token(
+                &Ctx::new("setup", 1),
+                &NewToken {
+                    name: "ana".into(),
+                    role: Role::Admin,
+                    business_line: None,
+                    secret_sha256: seawall_store::sha256_hex(b"not a secret"),
+                    expires_ms: None,
+                    service: None,
+                    event: None,
+                },
+            )
+            .await
+            .expect("token");
+        let auth = Auth::from_token(&a, token).expect("auth");
+        (dir, a, b, auth)
+    }
+
+    async fn adjust(state: &AppState, auth: &Auth, count: u32) -> i64 {
+        let req = Adjust {
+            rules: serde_json::json!({"version": 0, "resources": [{"name": "create-order",
+                "flow": [{"id": "qps", "count": count}]}]}),
+            note: format!("limit {count}"),
+        };
+        adjust_rules(state, auth, "order-api".into(), &req)
+            .await
+            .expect("adjust")
+            .version
+    }
+
+    /// 2,000 sidecars follow the service on each of two replicas: a change
+    /// through one wakes every poll on both with the new version, and
+    /// costs each replica at most one read of the rules (the version
+    /// queries are shared by all the polls, at most one per `RECHECK`).
+    #[tokio::test]
+    async fn a_change_reaches_4000_polls_on_two_replicas_with_one_read_each() {
+        const POLLS: usize = 2_000;
+        let (_dir, a, b, auth) = replicas().await;
+        let v1 = adjust(&a, &auth, 100).await;
+        let mut polls = tokio::task::JoinSet::new();
+        for state in [&a, &b] {
+            for _ in 0..POLLS {
+                let state = state.clone();
+                polls.spawn(async move {
+                    let q = PollQuery {
+                        service: "order-api".into(),
+                        since: v1,
+                        wait: Some(30),
+                    };
+                    wait_for_rules(&state, &q).await
+                });
+            }
+        }
+        // Every poll is waiting (subscribed, has read the cache, asleep).
+        let started = tokio::time::Instant::now();
+        while a.rule_cache().moved.receiver_count() < POLLS
+            || b.rule_cache().moved.receiver_count() < POLLS
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "polls did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = [a.rule_cache().reads(), b.rule_cache().reads()];
+        assert!(
+            before.iter().all(|r| r.body_reads <= 1),
+            "one read of the rules per replica for all the polls: {before:?}"
+        );
+
+        let changed = tokio::time::Instant::now();
+        let v2 = adjust(&a, &auth, 200).await;
+        assert_eq!(v2, v1 + 1);
+        let mut woken = 0;
+        while let Some(answer) = tokio::time::timeout(RECHECK * 5, polls.join_next())
+            .await
+            .expect("every poll wakes")
+        {
+            let rules = answer
+                .expect("poll task")
+                .expect("poll")
+                .expect("new rules");
+            assert_eq!(rules.version, v2);
+            assert_eq!(rules.rules["resources"][0]["flow"][0]["count"], 200.0);
+            woken += 1;
+        }
+        let took = changed.elapsed();
+        assert_eq!(woken, 2 * POLLS);
+        assert!(
+            took < RECHECK * 3,
+            "the other replica's polls woke within a recheck: {took:?}"
+        );
+
+        let after = [a.rule_cache().reads(), b.rule_cache().reads()];
+        // The replica that stored the change serves it without a read; the
+        // other reads it once.
+        assert_eq!(after[0].body_reads, before[0].body_reads, "{after:?}");
+        assert_eq!(after[1].body_reads, before[1].body_reads + 1, "{after:?}");
+        // Version queries: at most one per RECHECK while polls waited
+        // (the change took under three), whatever the number of polls.
+        for (b, a) in before.iter().zip(&after) {
+            assert!(
+                a.version_queries - b.version_queries <= 4,
+                "version queries are shared: {before:?} → {after:?}"
+            );
+        }
+    }
+
+    /// A sidecar's report of a version stored through another replica a
+    /// moment ago is accepted (the cache is asked, then the store).
+    #[tokio::test]
+    async fn a_report_of_a_version_newer_than_the_cache_is_checked_in_the_store() {
+        let (_dir, a, b, auth) = replicas().await;
+        let v1 = adjust(&a, &auth, 100).await;
+        let report = |version| Applied {
+            service: "order-api".into(),
+            instance: "i-1".into(),
+            version,
+            admin_addr: None,
+        };
+        record_applied(&b, &auth, None, report(v1))
+            .await
+            .expect("v1");
+        let v2 = adjust(&a, &auth, 200).await;
+        record_applied(&b, &auth, None, report(v2))
+            .await
+            .expect("v2 from the store");
+        let err = record_applied(&b, &auth, None, report(v2 + 1))
+            .await
+            .expect_err("no such version");
+        assert!(
+            matches!(
+                err,
+                ApiError::Unprocessable {
+                    code: "invalid_version",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }

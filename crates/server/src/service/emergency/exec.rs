@@ -614,6 +614,10 @@ pub(crate) async fn change_rules(
         )
         .await
         .map_err(|e: StoreError| format!("storing `{service}`'s rules: {e}"))?;
+    if let Err(e) = state.rule_cache().stored(&stored).await {
+        // Stored all the same: the polls find it with the next version query.
+        tracing::warn!(service, "the rule cache did not take the new version: {e}");
+    }
     state.notify_change();
     Ok((latest.version, Some(stored.version)))
 }
