@@ -26,6 +26,9 @@
 #
 # Settings (environment):
 #   RATE=1000 SECS=15         open-model rate and duration
+#   P99_TARGET_MS=50          the open model's target: RATE held (nothing
+#                             dropped, no errors) with p99 under this; each
+#                             backend's verdict is printed with the table
 #   CONNS=16 CLOSED_SECS=10   closed-loop connections and duration
 #   PUSHES=20                 rule pushes
 #   BASE_PORT=18280           ports BASE_PORT … BASE_PORT+3 on 127.0.0.1
@@ -44,6 +47,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RATE=${RATE:-1000}
 SECS=${SECS:-15}
+P99_TARGET_MS=${P99_TARGET_MS:-50}
 CONNS=${CONNS:-16}
 CLOSED_SECS=${CLOSED_SECS:-10}
 PUSHES=${PUSHES:-20}
@@ -207,6 +211,14 @@ load() { # load NAME ARGS...: seawall load against the gate, JSON summary to $wo
         --json "$@" >"$work/$name.json" 2>"$work/$name.err"
 }
 
+verdict() { # verdict LABEL FILE: whether an open-model run held RATE with p99 under target
+    jq -r --arg what "$1" --argjson rate "$RATE" --argjson p99 "$P99_TARGET_MS" '
+        (.dropped == 0 and .errors.total == 0 and .latency_ms.p99 < $p99) as $met
+        | "\($what): \(.achieved_rps | round) checks/s of \($rate) offered, \(.dropped) dropped, "
+          + "\(.errors.total) errors, p99 \(.latency_ms.p99 * 100 | round / 100) ms — target "
+          + "(\($rate)/s, nothing dropped, p99 < \($p99) ms) \(if $met then "met" else "NOT met" end)"' "$2"
+}
+
 row() { # row LABEL FILE: a Markdown table row from a load summary
     jq -r --arg what "$1" '
         def ms: . * 100 | round / 100;
@@ -251,6 +263,7 @@ for backend in $BACKENDS; do
     say "$backend: open model, $RATE checks/s for ${SECS}s"
     load "$backend-open" -r "$RATE" -d "${SECS}s"
     row "$backend | open $RATE/s" "$work/$backend-open.json" | tee -a "$work/table.md"
+    verdict "$backend" "$work/$backend-open.json" | tee -a "$work/verdict.txt"
     say "$backend: closed loop, $CONNS connections for ${CLOSED_SECS}s"
     load "$backend-closed" -c "$CONNS" -d "${CLOSED_SECS}s"
     row "$backend | closed -c $CONNS" "$work/$backend-closed.json" | tee -a "$work/table.md"
@@ -326,5 +339,6 @@ EOF
 
 say "results"
 cat "$work/table.md"
+cat "$work/verdict.txt"
 cat "$work/push.txt"
 say "machine after the runs: load average $(cut -d' ' -f1-3 /proc/loadavg)"
