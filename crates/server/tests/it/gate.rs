@@ -488,3 +488,40 @@ async fn concurrent_checks_are_each_recorded_and_audited_in_order() {
         60
     );
 }
+
+/// The gate answers from what it read until something it depends on
+/// changes: repeated checks read nothing, and a plan pushed through the
+/// API decides the very next check, freezing or unfreezing.
+#[tokio::test]
+async fn checks_between_changes_read_nothing_and_a_push_decides_the_next() {
+    let server = setup().await;
+    server.clock.set(ms("2026-10-24T21:00:00Z"));
+    let ci = server.token("pipeline", Role::Ci, Some("herbst")).await;
+    let (_, a) = ask(&server, &ci, "order-api", "release").await;
+    assert_eq!(a["allowed"], false, "{a}");
+    let reads = server.state.gate_cache().reads();
+    for _ in 0..20 {
+        let (_, a) = ask(&server, &ci, "order-api", "release").await;
+        assert_eq!(a["allowed"], false, "{a}");
+    }
+    assert_eq!(
+        server.state.gate_cache().reads(),
+        reads,
+        "no reads between changes"
+    );
+
+    let unfrozen = &PLAN[..PLAN.find("freeze:").expect("the plan has a freeze")];
+    for (text, allowed, version) in [(unfrozen, true, 2), (PLAN, false, 3)] {
+        let r = server
+            .admin()
+            .post(
+                "/api/v1/events/herbst/plans",
+                &json!({"file_name": "plan.yaml", "text": text}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let (_, a) = ask(&server, &ci, "order-api", "release").await;
+        assert_eq!(a["allowed"], allowed, "right after plan v{version}: {a}");
+        assert_eq!(a["plan_version"], version, "{a}");
+    }
+}
