@@ -741,6 +741,62 @@ impl Client {
         .expect(201)
     }
 
+    /// `PUT /api/v1/guard/services/{service}/whitelist`: a gray-release
+    /// whitelist (one id per line), stored as the service's next version.
+    pub async fn upload_whitelist(
+        &self,
+        service: &str,
+        ids: Bytes,
+        note: Option<&str>,
+    ) -> Result<crate::whitelists::WhitelistInfo, ClientError> {
+        let mut path = format!("/api/v1/guard/services/{}/whitelist", segment(service));
+        if let Some(note) = note {
+            path.push_str("?note=");
+            path.push_str(&segment(note));
+        }
+        self.send(
+            Method::PUT,
+            &path,
+            Some((crate::whitelists::UPLOAD_CONTENT_TYPE, ids)),
+        )
+        .await?
+        .expect(201)
+    }
+
+    /// `GET /api/v1/guard/services/{service}/whitelists`: the versions.
+    pub async fn whitelist_history(
+        &self,
+        service: &str,
+    ) -> Result<crate::whitelists::WhitelistHistory, ClientError> {
+        self.get(&format!(
+            "/api/v1/guard/services/{}/whitelists",
+            segment(service)
+        ))
+        .await?
+        .expect(200)
+    }
+
+    /// `GET /api/v1/guard/whitelist?service=…&since=…&wait=…`: the long
+    /// poll for a service's whitelist. Give the client a deadline longer
+    /// than `wait_secs`.
+    pub async fn guard_whitelist(
+        &self,
+        service: &str,
+        since: i64,
+        wait_secs: u64,
+    ) -> Result<crate::whitelists::WhitelistPoll, ClientError> {
+        let path = format!(
+            "/api/v1/guard/whitelist?service={}&since={since}&wait={wait_secs}",
+            segment(service)
+        );
+        let answer = self.get(&path).await?;
+        match answer.status.as_u16() {
+            200 => Ok(crate::whitelists::WhitelistPoll::Set(answer.body)),
+            304 => Ok(crate::whitelists::WhitelistPoll::Unchanged),
+            _ => Err(answer.into_error()),
+        }
+    }
+
     /// `POST /api/v1/guard/applied`: the rule version in force at a sidecar.
     pub async fn report_applied(&self, applied: &Applied) -> Result<(), ClientError> {
         self.post_json("/api/v1/guard/applied", applied)

@@ -34,6 +34,7 @@ pub mod runs;
 #[cfg(feature = "openapi")]
 pub mod schema;
 pub mod tokens;
+pub mod whitelists;
 
 pub use client::{Client, ClientError, Poll, Response};
 pub use error::{ErrorBody, ErrorDetail};

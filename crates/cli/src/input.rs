@@ -30,7 +30,28 @@ pub fn load(path: &Path, format: Format) -> anyhow::Result<Option<Plan>> {
         .with_context(|| format!("cannot read plan file `{}`", path.display()))?;
     let file = path.display().to_string();
     match seawall_plan::parse(&src, &file) {
-        Ok(plan) => Ok(Some(plan)),
+        Ok(plan) => {
+            // Whitelist files, relative to the plan's directory.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let bad = seawall_plan::whitelist::check_files(&plan, &file, |name| {
+                std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string())
+            });
+            if bad.is_empty() {
+                return Ok(Some(plan));
+            }
+            // Located in their own files (E096) or at the plan's key
+            // (E095): the plain `file:line:col` form, then the help.
+            for d in &bad {
+                eprintln!("{d}");
+            }
+            if format == Format::Json {
+                output::emit_json(&Invalid {
+                    valid: false,
+                    diagnostics: &bad,
+                })?;
+            }
+            Ok(None)
+        }
         Err(diagnostics) => {
             report(&src, &file, &diagnostics.0);
             if format == Format::Json {

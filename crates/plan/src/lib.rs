@@ -33,6 +33,7 @@ pub mod readiness;
 pub mod scale;
 pub mod targets;
 pub mod time;
+pub mod whitelist;
 
 mod decode;
 mod node;

@@ -142,7 +142,7 @@ fn is_long_poll(uri: &http::Uri) -> bool {
 
 /// The endpoints that wait on purpose when asked to (`wait=`): a `wait`
 /// elsewhere does not lengthen a request's bound.
-const LONG_POLLS: &[&str] = &["/api/v1/guard/rules"];
+const LONG_POLLS: &[&str] = &["/api/v1/guard/rules", "/api/v1/guard/whitelist"];
 
 /// The answer to a connection over the cap (plain HTTP).
 const OVER_CAP: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\

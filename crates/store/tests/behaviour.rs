@@ -139,6 +139,7 @@ suite!(
     exceptions,
     rule_versions,
     sidecar_reports,
+    gray_whitelists,
     cluster_leases,
     alert_states_and_transitions,
     history_points,
@@ -811,6 +812,65 @@ fn new_rules(service: &str, source: RuleSource, n: usize) -> NewRuleVersion {
         plan_version: (source == RuleSource::Derived).then_some(3),
         note: format!("change {n}"),
     }
+}
+
+/// Whitelist versions: dense per service, keys kept byte for byte, the
+/// latest or a given one, history without keys, every upload audited.
+async fn gray_whitelists(db: &Db) {
+    let s = db.s();
+    assert_eq!(s.whitelist_keys("shop", None).await.expect("keys"), None);
+    let mut stored = Vec::new();
+    for n in 0..3u8 {
+        let keys: Vec<u8> = (0..=n).map(|i| i.wrapping_mul(37)).collect();
+        let info = s
+            .put_whitelist(
+                &ctx(100 + i64::from(n)),
+                &seawall_store::NewWhitelist {
+                    service: "shop".into(),
+                    keys: keys.clone(),
+                    count: i64::from(n) * 1000,
+                    note: format!("upload {n}"),
+                },
+            )
+            .await
+            .expect("put");
+        assert_eq!(info.version, i64::from(n) + 1, "dense per service");
+        assert_eq!((info.count, info.bytes), (i64::from(n) * 1000, i64::from(n) + 1));
+        assert_eq!(info.sha256, sha256_hex(&keys));
+        stored.push((info, keys));
+    }
+    let other = s
+        .put_whitelist(
+            &ctx(200),
+            &seawall_store::NewWhitelist {
+                service: "pay".into(),
+                keys: vec![0xff; 3],
+                count: 1,
+                note: String::new(),
+            },
+        )
+        .await
+        .expect("put");
+    assert_eq!(other.version, 1, "versions are per service");
+    assert_eq!(
+        s.whitelist_keys("shop", None).await.expect("latest"),
+        Some(stored[2].clone())
+    );
+    assert_eq!(
+        s.whitelist_keys("shop", Some(1)).await.expect("v1"),
+        Some(stored[0].clone())
+    );
+    assert_eq!(s.whitelist_keys("shop", Some(9)).await.expect("v9"), None);
+    let history: Vec<_> = stored.iter().map(|(i, _)| i.clone()).collect();
+    assert_eq!(s.whitelist_history("shop").await.expect("history"), history);
+    let audited = s
+        .audit(0, 10_000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "whitelist.upload")
+        .count();
+    assert_eq!(audited, 4);
 }
 
 async fn rule_versions(db: &Db) {

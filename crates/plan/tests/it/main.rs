@@ -12,3 +12,4 @@ mod invalid;
 mod limits;
 mod props;
 mod templates;
+mod whitelist_files;

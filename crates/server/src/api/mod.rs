@@ -19,6 +19,7 @@ pub mod review;
 pub mod rules;
 pub mod runs;
 pub mod tokens;
+pub mod whitelists;
 
 pub use seawall_api::health::Health;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(exceptions::router())
         .merge(exports::router())
         .merge(rules::router())
+        .merge(whitelists::router())
         .merge(monitoring::router())
         .merge(emergency::router())
         .merge(drills::router())

@@ -29,3 +29,4 @@ pub mod review;
 pub mod rules;
 pub mod runs;
 pub mod triggers;
+pub mod whitelists;

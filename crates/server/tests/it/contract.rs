@@ -61,6 +61,9 @@ const SEMANTIC: &[&str] = &[
 fn base_query(template: &str) -> Vec<(&'static str, String)> {
     match template {
         "/api/v1/guard/rules" => vec![("service", "order-api".into()), ("wait", "0".into())],
+        "/api/v1/guard/whitelist" => {
+            vec![("service", "order-api".into()), ("wait", "0".into())]
+        }
         "/api/v1/events/{slug}/history" => vec![
             ("series", "entry:create-order".into()),
             ("resolution", "10s".into()),
@@ -489,6 +492,12 @@ async fn requests_made_from_the_document_find_no_mismatch() {
     event_with_plan(&server, SLUG).await;
     upload_run(&server, SLUG).await;
     let admin = server.admin();
+    // A whitelist to follow: its long poll answers at once, whatever `wait`.
+    admin
+        .client
+        .upload_whitelist("order-api", Bytes::from_static(b"42\n"), None)
+        .await
+        .expect("whitelist");
     let sidecar = server
         .token("contract-sidecar", Role::Sidecar, Some("order-api"))
         .await;

@@ -26,6 +26,7 @@ mod review;
 mod roles;
 mod roles_ops;
 mod rules;
+mod whitelists;
 mod scopes;
 mod scrape_admission;
 mod sessions;

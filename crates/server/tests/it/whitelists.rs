@@ -1,0 +1,128 @@
+//! Gray-release whitelists over real HTTP: an upload stored as the next
+//! version and listed; bad ids (with their line and column), a wrong
+//! content type and an oversized note refused with nothing stored; the
+//! long poll answers the whole set, then the change from the version the
+//! sidecar has, and a sidecar token follows only its own service.
+
+use bytes::Bytes;
+use seawall_api::ClientError;
+use seawall_api::whitelists::WhitelistPoll;
+use seawall_guard::whitelist::{Delta, Whitelist};
+use seawall_store::Role;
+
+use crate::common::TestServer;
+
+fn api_code(e: &ClientError) -> (u16, Option<&str>) {
+    match e {
+        ClientError::Api { status, code, .. } => (*status, code.as_deref()),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_versioned_judged_and_followed_as_deltas() {
+    let server = TestServer::start().await;
+    let admin = server.admin().client;
+    let ids: String = (1..=5000u64).map(|i| format!("{i}\n")).collect();
+    let v1 = admin
+        .upload_whitelist(
+            "shop",
+            Bytes::from(format!("# staff\n{ids}alice\n")),
+            Some("staff"),
+        )
+        .await
+        .expect("upload");
+    assert_eq!((v1.version, v1.count, v1.note.as_str()), (1, 5001, "staff"));
+
+    // Refused uploads store nothing.
+    let bad = admin
+        .upload_whitelist("shop", Bytes::from_static(b"1\n2\n  bob smith\n"), None)
+        .await
+        .expect_err("a space inside an id");
+    assert_eq!(api_code(&bad), (422, Some("invalid_whitelist")));
+    if let ClientError::Api { details, .. } = &bad {
+        assert_eq!(details, &Some(serde_json::json!({"line": 3, "column": 6})));
+    }
+    let not_text = admin
+        .client_send_json_whitelist("shop")
+        .await
+        .expect_err("JSON is not a whitelist");
+    assert_eq!(api_code(&not_text).0, 415);
+    let long_note = "n".repeat(2001);
+    let e = admin
+        .upload_whitelist("shop", Bytes::from_static(b"1\n"), Some(&long_note))
+        .await
+        .expect_err("note too long");
+    assert_eq!(api_code(&e), (422, Some("too_long")));
+    let history = admin.whitelist_history("shop").await.expect("history");
+    assert_eq!(history.versions, vec![v1.clone()]);
+
+    // The first poll gets the whole set.
+    let sidecar = server
+        .token("shop-sidecar", Role::Sidecar, Some("shop"))
+        .await;
+    let follower = server.api(Some(&sidecar)).client;
+    let WhitelistPoll::Set(bytes) = follower.guard_whitelist("shop", 0, 0).await.expect("poll")
+    else {
+        panic!("a whitelist exists");
+    };
+    let full = Delta::decode(&bytes).expect("wire form");
+    assert_eq!((full.base, full.version, full.count), (0, 1, 5001));
+    let have = Whitelist::default().apply(&full).expect("applies");
+    assert!(have.contains("4999") && have.contains("alice") && !have.contains("5001"));
+    assert_eq!(
+        follower.guard_whitelist("shop", 1, 0).await.expect("poll"),
+        WhitelistPoll::Unchanged
+    );
+
+    // A new version arrives as the change from the one the sidecar has.
+    let v2 = admin
+        .upload_whitelist("shop", Bytes::from(format!("{ids}5001\n")), None)
+        .await
+        .expect("upload");
+    assert_eq!(v2.version, 2);
+    let WhitelistPoll::Set(bytes) = follower.guard_whitelist("shop", 1, 0).await.expect("poll")
+    else {
+        panic!("version 2 is newer");
+    };
+    let delta = Delta::decode(&bytes).expect("wire form");
+    assert_eq!((delta.base, delta.version), (1, 2));
+    assert_eq!((delta.added.len(), delta.removed.len()), (1, 1));
+    let now = have.apply(&delta).expect("applies");
+    assert!(now.contains("5001") && !now.contains("alice"));
+    assert!(
+        bytes.len() < 100,
+        "a delta of two ids is small: {} bytes",
+        bytes.len()
+    );
+
+    // A sidecar follows its own service only, and cannot upload.
+    let e = follower
+        .guard_whitelist("pay", 0, 0)
+        .await
+        .expect_err("other service");
+    assert_eq!(api_code(&e).0, 403);
+    let e = follower
+        .upload_whitelist("shop", Bytes::from_static(b"1\n"), None)
+        .await
+        .expect_err("sidecars do not upload");
+    assert_eq!(api_code(&e).0, 403);
+    server.stop().await.expect("stop");
+}
+
+/// The JSON upload a confused client might send.
+trait SendJson {
+    async fn client_send_json_whitelist(&self, service: &str) -> Result<(), ClientError>;
+}
+
+impl SendJson for seawall_api::Client {
+    async fn client_send_json_whitelist(&self, service: &str) -> Result<(), ClientError> {
+        self.send(
+            http::Method::PUT,
+            &format!("/api/v1/guard/services/{service}/whitelist"),
+            Some(("application/json", Bytes::from_static(b"[\"1\"]"))),
+        )
+        .await?
+        .expect_empty(201)
+    }
+}
