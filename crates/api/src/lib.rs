@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod exceptions;
 pub mod exports;
+pub mod fleet;
 pub mod gate;
 pub mod health;
 pub mod im;

@@ -47,6 +47,9 @@ enum Command {
     Load(commands::load::LoadArgs),
     /// Run a rehearsal scenario from the plan: journeys, guards, stages, capacity search (docs/rehearse.md).
     Rehearse(commands::rehearse::RehearseArgs),
+    /// A rehearsal agent: register with the control plane, run shares of
+    /// scenario runs across agents (`seawall rehearse --agents N`).
+    Agent(commands::agent::AgentArgs),
     /// Reverse proxy that runs the guard's rules in front of a service (docs/sidecar.md).
     Sidecar(commands::sidecar::SidecarArgs),
     /// Run the plan's simulated system on loopback: services and partners with known capacity (docs/sim.md).
@@ -189,6 +192,7 @@ fn main() -> ExitCode {
         },
         Command::Load(a) => commands::load::run(a),
         Command::Rehearse(a) => commands::rehearse::run(a),
+        Command::Agent(a) => commands::agent::run(a),
         Command::Sidecar(a) => commands::sidecar::run(a),
         Command::Sim(a) => commands::sim::run(a),
         Command::Demo(a) => commands::demo::run(a, &cli.logging),

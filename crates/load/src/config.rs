@@ -19,7 +19,7 @@ const MAX_CONNECTIONS: usize = 100_000;
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The test-traffic tag sent on every request.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TestTag {
     /// The run id: the tag's value.
     pub run_id: String,
@@ -50,7 +50,7 @@ impl TestTag {
 }
 
 /// HTTP protocol of the connection pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HttpVersion {
     /// HTTP/1.1 with keep-alive: one request in flight per connection.

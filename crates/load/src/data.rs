@@ -12,7 +12,7 @@ use crate::LoadError;
 /// Each journey arrival takes the next row, round-robin in file order
 /// (arrival `k` gets row `k mod rows`), and sees every column both as
 /// `{{column}}` and as `{{name.column}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataSet {
     /// Name of the data set (the key under the scenario's `data`).
     pub name: String,

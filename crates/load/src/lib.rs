@@ -46,6 +46,7 @@ mod client;
 mod config;
 mod data;
 mod error;
+pub mod fleet;
 #[cfg(feature = "plan")]
 pub mod from_plan;
 pub mod generator;
@@ -63,7 +64,7 @@ pub use arrivals::{Arrivals, Schedule};
 pub use config::{HttpVersion, LoadConfig, TestTag};
 pub use data::DataSet;
 pub use error::LoadError;
-pub use rehearse::{MIN_JUDGED_REQUESTS, RehearseProgress, rehearse};
+pub use rehearse::{MIN_JUDGED_REQUESTS, RehearseProgress, rehearse, rehearse_with};
 pub use result::{RUN_SCHEMA, RunResult};
 pub use run::run;
 pub use scenario::{

@@ -26,6 +26,7 @@ use crate::LoadError;
 use crate::arrivals::Arrivals;
 use crate::client::Pool;
 use crate::data::DataSet;
+use crate::fleet::{EntryCounts, Hooks, LocalStep, Share, stop_event};
 use crate::ramp::{Profile, ProfileArrivals};
 use crate::result::{
     EntryResult, GeneratorCheck, GuardEvent, JourneyResult, Outcome, RUN_SCHEMA, RunMode,
@@ -75,18 +76,47 @@ pub struct RehearseProgress {
 /// awaited up to the timeout.
 ///
 /// Must be called inside a multi-threaded tokio runtime with time and IO.
-pub async fn rehearse<F>(scenario: &Scenario, mut on_progress: F) -> Result<RunResult, LoadError>
+pub async fn rehearse<F>(scenario: &Scenario, on_progress: F) -> Result<RunResult, LoadError>
+where
+    F: FnMut(&RehearseProgress),
+{
+    rehearse_with(scenario, &Hooks::default(), on_progress).await
+}
+
+/// Run a scenario as one rehearsal agent of several ([`crate::fleet`]):
+/// only `hooks.share` of the arrivals, from `hooks.start_at`, streaming
+/// every closed second, stopping when `hooks.stop` says so, and (in a
+/// capacity search) taking each step's verdict from `hooks.judge`. With
+/// default hooks this is [`rehearse`].
+pub async fn rehearse_with<F>(
+    scenario: &Scenario,
+    hooks: &Hooks,
+    mut on_progress: F,
+) -> Result<RunResult, LoadError>
 where
     F: FnMut(&RehearseProgress),
 {
     let compiled = scenario.compile()?;
+    if let Some(share) = hooks.share {
+        share.check()?;
+    }
     let addr = crate::config::resolve(&compiled.host_port).await?;
+    if let Some(at) = hooks.start_at {
+        // The agreed start: at most a minute ahead (the control plane
+        // picks a few seconds).
+        let wait = at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .min(Duration::from_secs(60));
+        tokio::time::sleep(wait).await;
+    }
     let started_ms = unix_ms_now();
     let start = Instant::now();
-    let shared = Arc::new(Shared::new(scenario, compiled, addr, start)?);
+    let shared = Arc::new(Shared::new(scenario, compiled, addr, start, hooks)?);
     let mut ctl = Controller {
         shared: Arc::clone(&shared),
         scenario,
+        hooks,
         start,
         next_progress: start + Duration::from_secs(1),
         events: Vec::new(),
@@ -94,9 +124,17 @@ where
     let driven = ctl.drive(&mut on_progress).await;
     let aborted = ctl.events.iter().any(|e| e.action == "abort");
     wind_down(scenario, &shared, aborted).await;
-    Ok(run_result(
-        scenario, &shared, driven, ctl.events, started_ms,
-    ))
+    let events = std::mem::take(&mut ctl.events);
+    let result = run_result(scenario, &shared, driven, events, started_ms);
+    // The last (partial) second closed by `run_result`.
+    ctl.stream_closed();
+    if hooks.seconds.is_some() {
+        let totals = (0..scenario.entries.len())
+            .map(|i| crate::fleet::encode(shared.record(i).total_histogram()))
+            .collect();
+        *hooks.totals.lock().unwrap_or_else(|e| e.into_inner()) = totals;
+    }
+    Ok(result)
 }
 
 /// What driving the load profile gave: the mode, how long arrivals were
@@ -116,6 +154,7 @@ impl Shared {
         compiled: Compiled,
         addr: std::net::SocketAddr,
         start: Instant,
+        hooks: &Hooks,
     ) -> Result<Self, LoadError> {
         let highest = scenario
             .timeout
@@ -129,6 +168,9 @@ impl Shared {
                 reason: e.to_string(),
             })?;
             r.keep_window(window_s);
+            if hooks.seconds.is_some() {
+                r.keep_closed();
+            }
             recorders.push(Mutex::new(r));
         }
         let mut headers = compiled.headers.clone();
@@ -136,6 +178,7 @@ impl Shared {
             headers.remove(header::HOST);
         }
         Ok(Shared {
+            share: hooks.share,
             journey_arrivals: compiled
                 .journeys
                 .iter()
@@ -263,16 +306,7 @@ fn run_result(
     let search = driven
         .search
         .map(|(steps, verdict)| search_result(steps, verdict, &mut entries));
-    let outcome = if abort.is_some() {
-        Outcome::Aborted
-    } else if match &search {
-        Some(s) => s.knee_multiple.is_none() && s.lower_bound_multiple.is_none(),
-        None => entries.iter().any(|e| e.slo_held == Some(false)),
-    } {
-        Outcome::SloFailed
-    } else {
-        Outcome::Completed
-    };
+    let outcome = outcome(abort.is_some(), search.as_ref(), &entries);
     let journeys = journey_results(scenario, shared);
     RunResult {
         schema: RUN_SCHEMA.to_owned(),
@@ -305,6 +339,27 @@ fn run_result(
         services: Vec::new(),
         guard_events: events,
         search,
+        fleet: None,
+    }
+}
+
+/// How a run ended: aborted, else SLO failed (a search with neither a
+/// knee nor a lower bound, or an entry whose SLO broke), else completed.
+pub(crate) fn outcome(
+    aborted: bool,
+    search: Option<&SearchResult>,
+    entries: &[EntryResult],
+) -> Outcome {
+    let failed = match search {
+        Some(s) => s.knee_multiple.is_none() && s.lower_bound_multiple.is_none(),
+        None => entries.iter().any(|e| e.slo_held == Some(false)),
+    };
+    if aborted {
+        Outcome::Aborted
+    } else if failed {
+        Outcome::SloFailed
+    } else {
+        Outcome::Completed
     }
 }
 
@@ -371,7 +426,7 @@ fn entry_results(
 /// break the system made: when the search's verdict is generator-bound, or
 /// the entry broke only at generator-bound steps, its held rate is a lower
 /// bound instead.
-fn search_result(
+pub(crate) fn search_result(
     steps: Vec<SearchStep>,
     verdict: Verdict,
     entries: &mut [EntryResult],
@@ -512,6 +567,7 @@ enum Judge {
 struct Controller<'a> {
     shared: Arc<Shared>,
     scenario: &'a Scenario,
+    hooks: &'a Hooks,
     start: Instant,
     next_progress: Instant,
     events: Vec<GuardEvent>,
@@ -548,7 +604,17 @@ impl Controller<'_> {
                 return (phase_start.elapsed(), None);
             }
             let now = Instant::now();
-            if let Some(entry) = self.check_guards(now, judge) {
+            if let Some(reason) = self.hooks.stop.reason() {
+                self.events
+                    .push(stop_event((now - self.start).as_secs_f64(), &reason));
+                cancel.notify_one();
+                let _ = issuing.await;
+                return (phase_start.elapsed(), None);
+            }
+            // An agent's run is guarded by the control plane on the merged
+            // view; a search step is still judged here and then merged.
+            let local = judge == Judge::FailStep || self.hooks.seconds.is_none();
+            if local && let Some(entry) = self.check_guards(now, judge) {
                 cancel.notify_one();
                 let _ = issuing.await;
                 return (phase_start.elapsed(), Some(entry));
@@ -556,6 +622,7 @@ impl Controller<'_> {
             if now >= self.next_progress {
                 let multiple = profile.rate_at((now - phase_start).as_secs_f64()) / base;
                 on_progress(&self.progress(now, multiple, label));
+                self.stream_closed();
                 self.next_progress += Duration::from_secs(1);
             }
             tick += GUARD_PERIOD;
@@ -615,6 +682,67 @@ impl Controller<'_> {
             }
         }
         None
+    }
+
+    /// Send every second closed since the last call to the control plane
+    /// (rehearsal agents only).
+    fn stream_closed(&self) {
+        let Some(tx) = &self.hooks.seconds else {
+            return;
+        };
+        let mut batch = Vec::new();
+        for i in 0..self.scenario.entries.len() {
+            let closed = self.shared.record(i).take_closed();
+            for c in closed {
+                batch.push(crate::fleet::EntrySecond {
+                    entry: i,
+                    t_s: c.t_s,
+                    requests: c.requests,
+                    errors: c.errors,
+                    dropped: c.dropped,
+                    hdr: crate::fleet::encode(&c.histogram),
+                });
+            }
+        }
+        if !batch.is_empty() {
+            // The receiver gone means the agent is shutting down.
+            let _ = tx.send(batch);
+        }
+    }
+
+    /// This agent's measurements of the search step just run, for the
+    /// control plane to merge with the other agents'.
+    fn local_step(
+        &self,
+        index: usize,
+        multiple: f64,
+        ran_s: f64,
+        broken: Option<usize>,
+        generator: &GeneratorCheck,
+    ) -> LocalStep {
+        let entries = (0..self.scenario.entries.len())
+            .map(|i| {
+                let r = self.shared.record(i);
+                let view = r.phase_view();
+                EntryCounts {
+                    requests: view.requests,
+                    errors: view.errors,
+                    dropped: view.dropped,
+                    hdr: r
+                        .phase_histogram()
+                        .map(crate::fleet::encode)
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        LocalStep {
+            index,
+            multiple,
+            ran_s,
+            broken_entry: broken,
+            generator: generator.clone(),
+            entries,
+        }
     }
 
     /// Start of the current search step (kept on the shared state).
@@ -754,8 +882,26 @@ impl Controller<'_> {
                     }
                 })
                 .collect();
-            let held = guard_entry.is_none() && entries.iter().all(|e| e.held != Some(false));
-            let generator = self.generator_check(multiple, ran, cpu_before);
+            let mut held = guard_entry.is_none() && entries.iter().all(|e| e.held != Some(false));
+            let mut generator = self.generator_check(multiple, ran, cpu_before);
+            let mut entries = entries;
+            if let Some(reason) = self.hooks.stop.reason() {
+                break Verdict {
+                    knee: None,
+                    broken: None,
+                    confirmed: false,
+                    generator_bound: false,
+                    stopped: format!("stopped: {reason}"),
+                };
+            }
+            if let Some(judge) = &self.hooks.judge {
+                let local = self.local_step(steps.len(), multiple, ran_s, guard_entry, &generator);
+                if let Some(merged) = judge.judge(local).await {
+                    held = merged.held;
+                    generator = merged.generator;
+                    entries = merged.entries;
+                }
+            }
             let generator_bound = generator.bound;
             steps.push(SearchStep {
                 kind: kind.as_str().to_owned(),
@@ -780,6 +926,8 @@ impl Controller<'_> {
 /// What the issuer, the walks and the controller share.
 struct Shared {
     c: Compiled,
+    /// This agent's share of the arrivals (`None`: all of them).
+    share: Option<Share>,
     headers: hyper::HeaderMap,
     pool: Pool,
     slots: Arc<Semaphore>,
@@ -977,10 +1125,17 @@ async fn issue(
     let total = shared.c.base_rate;
     let mut credit = vec![0.0; weights.len()];
     // Bounded: offsets increase and stop at the profile's end.
-    for offset in offsets {
+    for (k, offset) in offsets.enumerate() {
         let intended = start + offset;
         if intended >= end {
             break;
+        }
+        if !shared.share.is_none_or(|s| s.takes(k as u64)) {
+            // Another agent's arrival: the mix and the data rows advance
+            // as if it were issued here, so the shares add up to the run.
+            pick(&mut credit, &weights, total);
+            shared.seq.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
         if intended > Instant::now() {
             tokio::select! {

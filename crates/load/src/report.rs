@@ -553,6 +553,7 @@ impl RunResult {
             services: Vec::new(),
             guard_events: Vec::new(),
             search: None,
+            fleet: None,
         }
     }
 }

@@ -60,6 +60,53 @@ pub struct RunResult {
     pub guard_events: Vec<GuardEvent>,
     /// Capacity search steps and outcome (search runs only).
     pub search: Option<SearchResult>,
+    /// A run across rehearsal agents: whether every agent's share was
+    /// measured, and each agent's part (`None` for a run of one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetResult>,
+}
+
+/// How a run across rehearsal agents went, agent by agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetResult {
+    /// `complete` (every agent reported to the end) or `partial` (an agent
+    /// went silent: its share after `last_second` is missing).
+    pub status: String,
+    /// Agents that took part.
+    pub agents: u32,
+    /// One per agent, by share index.
+    pub breakdown: Vec<AgentResult>,
+}
+
+/// One agent's part of a run across agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentResult {
+    /// The agent's name (`--name`, the host name by default).
+    pub name: String,
+    /// Its share: the arrivals whose index ≡ `index` (mod `count`).
+    pub index: u32,
+    /// Agents sharing the arrivals.
+    pub count: u32,
+    /// `finished`, or `silent` (no word for longer than the silence limit).
+    pub status: String,
+    /// The last second (since the start) it reported, if any.
+    pub last_second: Option<u64>,
+    /// Requests it completed (as streamed).
+    pub requests: u64,
+    /// Of those, failures.
+    pub errors: u64,
+    /// Arrivals it dropped.
+    pub dropped: u64,
+    /// `requests / duration_s` of the run.
+    pub achieved_rps: f64,
+    /// Its own generator check per search step (search runs).
+    #[serde(default)]
+    pub generator_bound_steps: u32,
+    /// Per entry, in scenario order: its own latency histogram over the
+    /// run (HdrHistogram V2, deflate-compressed, base64), as it recorded
+    /// it, for checking the merge (empty for a silent agent).
+    #[serde(default)]
+    pub latency_hdr: Vec<String>,
 }
 
 /// How the rate of a run was driven.

@@ -21,7 +21,7 @@ const MAX_RATE: f64 = 1_000_000.0;
 const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
 /// A scenario ready to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Scenario {
     /// Scenario id (reported in the result).
     pub name: String,
@@ -52,7 +52,7 @@ pub struct Scenario {
 }
 
 /// An entry the journeys reach.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntrySpec {
     /// Entry id.
     pub id: String,
@@ -65,7 +65,7 @@ pub struct EntrySpec {
 }
 
 /// One journey of the mix.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JourneySpec {
     /// Journey id.
     pub id: String,
@@ -78,7 +78,7 @@ pub struct JourneySpec {
 }
 
 /// One step of a journey.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepSpec {
     /// Index into [`Scenario::entries`].
     pub entry: usize,
@@ -104,7 +104,7 @@ pub struct StepSpec {
 }
 
 /// How the rate multiple of the journeys' base rates evolves.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LoadProfile {
     /// One multiple for the whole duration.
     Fixed {
@@ -121,7 +121,7 @@ pub enum LoadProfile {
 }
 
 /// Capacity search settings (multiples of the base rates).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchSpec {
     /// First multiple.
     pub start: f64,
@@ -139,7 +139,7 @@ pub struct SearchSpec {
 }
 
 /// Windowed abort thresholds, per entry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GuardSpec {
     /// Abort when an entry's error rate over the window exceeds this.
     pub error_rate: Option<f64>,

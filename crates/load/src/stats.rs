@@ -14,7 +14,7 @@ use crate::report::{Bucket, buckets};
 /// How many closed one-second histograms are kept for windowed views.
 const RECENT: usize = 10;
 /// Significant figures of every histogram (0.1 % resolution).
-const SIGFIG: u8 = 3;
+pub(crate) const SIGFIG: u8 = 3;
 
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ fn p99_ms(h: &Histogram<u64>) -> f64 {
 }
 
 impl Latency {
-    fn of(h: &Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
         }
@@ -218,6 +218,18 @@ impl Interval {
     }
 }
 
+impl ClosedSecond {
+    fn of(interval: &Interval) -> Self {
+        Self {
+            t_s: interval.index,
+            requests: interval.requests,
+            errors: interval.errors.total,
+            dropped: interval.dropped,
+            histogram: interval.histogram.clone(),
+        }
+    }
+}
+
 /// Collects outcomes; owned behind a mutex by the runner.
 #[derive(Debug)]
 pub(crate) struct Recorder {
@@ -235,6 +247,20 @@ pub(crate) struct Recorder {
     keep: usize,
     /// Counters since the start of the current phase (scenario runs).
     phase: Option<Phase>,
+    /// Closed seconds not yet taken by [`Recorder::take_closed`], kept only
+    /// when a rehearsal agent streams them (`None` otherwise).
+    outbox: Option<Vec<ClosedSecond>>,
+}
+
+/// One closed second of an entry, with its histogram: what a rehearsal
+/// agent streams to the control plane.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedSecond {
+    pub t_s: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    pub histogram: Histogram<u64>,
 }
 
 /// Counters and histogram since a phase began (a capacity-search step).
@@ -300,7 +326,29 @@ impl Recorder {
             errors: ErrorCounts::default(),
             keep: RECENT,
             phase: None,
+            outbox: None,
         })
+    }
+
+    /// Keep every closed second (with its histogram) until
+    /// [`Recorder::take_closed`] takes it.
+    pub(crate) fn keep_closed(&mut self) {
+        self.outbox.get_or_insert_with(Vec::new);
+    }
+
+    /// The seconds closed since the last call, oldest first.
+    pub(crate) fn take_closed(&mut self) -> Vec<ClosedSecond> {
+        self.outbox.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Every latency recorded so far.
+    pub(crate) fn total_histogram(&self) -> &Histogram<u64> {
+        &self.total
+    }
+
+    /// The latencies recorded since [`Recorder::start_phase`].
+    pub(crate) fn phase_histogram(&self) -> Option<&Histogram<u64>> {
+        self.phase.as_ref().map(|p| &p.histogram)
     }
 
     /// Keep enough closed one-second histograms for a window of `seconds`
@@ -393,6 +441,9 @@ impl Recorder {
                 histogram,
             };
             let closed = std::mem::replace(&mut self.current, next);
+            if let Some(outbox) = &mut self.outbox {
+                outbox.push(ClosedSecond::of(&closed));
+            }
             self.intervals.push(closed.summary());
             self.recent.push_back(closed.histogram);
         }
@@ -483,6 +534,9 @@ impl Recorder {
         let end = Instant::now();
         self.roll_to(end);
         if self.current.requests > 0 || self.current.dropped > 0 {
+            if let Some(outbox) = &mut self.outbox {
+                outbox.push(ClosedSecond::of(&self.current));
+            }
             self.intervals.push(self.current.summary());
         }
         let duration_s = issued.as_secs_f64();

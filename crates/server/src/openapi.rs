@@ -34,6 +34,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "emergency", description = "Emergency plans that execute: runs, approvals, rollback"),
         (name = "incidents", description = "Incidents with timelines, on-call paging and escalation"),
         (name = "review", description = "The post-event review: estimate, rehearsal and actual compared"),
+        (name = "fleet", description = "Rehearsal agents and scenario runs across them"),
     )
 )]
 pub struct ApiDoc;

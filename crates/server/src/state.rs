@@ -188,6 +188,7 @@ pub struct AppState {
     exception_requests: Arc<tokio::sync::Mutex<()>>,
     monitor: Arc<crate::service::monitoring::registry::Monitor>,
     kube: Option<Arc<seawall_kube::KubeClient>>,
+    fleet: Arc<crate::service::fleet::Fleet>,
     emergency_holding: Arc<crate::service::triggers::Holding>,
     pager: Arc<tokio::sync::Notify>,
     page_queues: Arc<crate::service::incidents::pager::queues::Queues>,
@@ -234,6 +235,7 @@ impl AppState {
                 crate::service::monitoring::registry::MonitorOptions::default(),
             )),
             kube: None,
+            fleet: Arc::default(),
             emergency_holding: Arc::default(),
             pager: Arc::default(),
             page_queues: Arc::default(),
@@ -264,6 +266,10 @@ impl AppState {
     }
 
     /// The per-event queues pages go through (`service::incidents::pager`).
+    pub(crate) fn fleet(&self) -> &crate::service::fleet::Fleet {
+        &self.fleet
+    }
+
     pub(crate) fn page_queues(&self) -> &crate::service::incidents::pager::queues::Queues {
         &self.page_queues
     }

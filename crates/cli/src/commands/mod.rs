@@ -2,6 +2,7 @@
 //! `seawall-plan`, render the result. No formulas live here. `load` is
 //! `seawall load`: flags to the `seawall-load` engine, its summary rendered.
 
+pub mod agent;
 pub mod api_client;
 pub mod audit;
 pub mod capacity;

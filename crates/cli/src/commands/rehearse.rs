@@ -82,6 +82,22 @@ pub struct RehearseArgs {
     /// histogram); port 0 picks a free one, printed on stderr.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Run across N rehearsal agents (`seawall agent`) registered with
+    /// `--control`: each takes every N-th arrival from an agreed start, the
+    /// control plane merges their histograms and guards the merged view.
+    #[arg(long, value_name = "N", requires_all = ["control", "token"], conflicts_with = "metrics_listen")]
+    pub agents: Option<u32>,
+    /// The control plane the agents follow (with --agents).
+    #[arg(long, env = "SEAWALL_CONTROL", value_name = "URL")]
+    pub control: Option<String>,
+    /// API token for --control (admin, commander or ci).
+    #[arg(
+        long,
+        env = "SEAWALL_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// Run the verb: exit 0 when the run completed with every SLO held, 1 when
@@ -99,6 +115,10 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let live = std::io::stderr().is_terminal();
+    if let Some(agents) = args.agents {
+        let result = runtime.block_on(across_agents(args, &scenario, agents))?;
+        return finish(args, &plan, result);
+    }
     let metrics =
         seawall_load::metrics::Metrics::new(scenario.tag.as_ref().map(|t| t.run_id.clone()));
     let result = runtime.block_on(async {
@@ -134,7 +154,12 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
     if live {
         eprint!("\r\x1b[2K");
     }
-    let mut result = result?;
+    finish(args, &plan, result?)
+}
+
+/// What the run gave, completed with what only the plan knows, written
+/// and printed; the exit code (a `partial` run across agents is 1).
+fn finish(args: &RehearseArgs, plan: &Plan, mut result: RunResult) -> anyhow::Result<ExitCode> {
     seawall_load::from_plan::complete(&mut result, &plan, &args.plan.display().to_string());
     if let Some(path) = &args.out {
         let mut json = serde_json::to_string_pretty(&result)?;
@@ -150,10 +175,63 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
     } else {
         output::emit_page(&page(&result), Format::Table)?;
     }
+    let partial = result
+        .fleet
+        .as_ref()
+        .is_some_and(|f| f.status != "complete");
     Ok(match result.outcome {
-        Outcome::Completed => ExitCode::SUCCESS,
-        Outcome::Aborted | Outcome::SloFailed => ExitCode::from(INVALID),
+        Outcome::Completed if !partial => ExitCode::SUCCESS,
+        Outcome::Completed | Outcome::Aborted | Outcome::SloFailed => ExitCode::from(INVALID),
     })
+}
+
+/// Run `scenario` across `agents` agents of the control plane: start it,
+/// wait for the merged result, abort every agent on Ctrl-C.
+async fn across_agents(
+    args: &RehearseArgs,
+    scenario: &Scenario,
+    agents: u32,
+) -> anyhow::Result<RunResult> {
+    let (Some(control), Some(token)) = (&args.control, &args.token) else {
+        anyhow::bail!("--agents needs --control URL and --token");
+    };
+    let client = seawall_api::Client::new(control)
+        .map_err(|e| anyhow::anyhow!("{e}; check --control"))?
+        .with_token(token.trim())
+        .with_timeout(Duration::from_secs(40));
+    let start = seawall_api::fleet::StartFleetRun {
+        scenario: serde_json::to_value(scenario)?,
+        agents,
+    };
+    let run = client
+        .start_fleet_run(&start)
+        .await
+        .context("the control plane did not start the run")?;
+    eprintln!("run {} across {agents} agents", run.id);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut aborted = false;
+    // Bounded: the control plane ends the run when every agent ended or
+    // went silent (3 s without a word).
+    loop {
+        tokio::select! {
+            r = client.fleet_run(&run.id, 10) => {
+                let r = r.context("lost the run on the control plane")?;
+                if let Some(result) = r.result {
+                    return serde_json::from_value(result)
+                        .context("the control plane's result is not a seawall.run/v1 document");
+                }
+            }
+            _ = &mut ctrl_c, if !aborted => {
+                aborted = true;
+                eprintln!("stopping every agent of run {}", run.id);
+                client
+                    .abort_fleet_run(&run.id, "interrupted (Ctrl-C) by the operator")
+                    .await
+                    .context("the abort did not reach the control plane")?;
+            }
+        }
+    }
 }
 
 /// The plan's scenario `args.scenario` as a load-engine scenario

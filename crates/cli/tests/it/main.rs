@@ -3,6 +3,7 @@
 //! one binary per crate keeps CI's disk and link time small. nextest still
 //! runs every test in its own process.
 
+mod agents;
 mod cli;
 mod common;
 mod crash;

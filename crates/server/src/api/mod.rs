@@ -9,6 +9,7 @@ pub mod emergency;
 pub mod events;
 pub mod exceptions;
 pub mod exports;
+pub mod fleet;
 pub mod gate;
 pub mod im;
 pub mod incidents;
@@ -58,6 +59,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(incidents::router())
         .merge(im::router())
         .merge(review::router())
+        .merge(fleet::router())
     // ---- end of the lead's areas ----
 }
 

@@ -20,6 +20,7 @@ pub mod drills_record;
 pub mod emergency;
 pub mod events;
 pub mod exceptions;
+pub mod fleet;
 pub mod gate;
 pub mod gate_writer;
 pub mod incidents;

@@ -12,6 +12,7 @@ mod drills;
 mod duties;
 mod emergency;
 mod exports;
+mod fleet;
 mod fuzz_api;
 mod gate;
 mod history_api;
