@@ -14,6 +14,7 @@ mod freeze_export;
 mod gate;
 mod guard;
 mod incident;
+mod kubernetes;
 mod live;
 mod load;
 mod monitoring;

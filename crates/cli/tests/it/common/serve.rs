@@ -41,12 +41,18 @@ impl Serve {
     /// `seawall serve --listen 127.0.0.1:0 --log-format json --data-dir
     /// DATA` and `extra`, once it says where it listens (30 s at most).
     pub fn start(data: &Path, extra: &[OsString]) -> Serve {
+        Serve::start_with_env(data, extra, &[])
+    }
+
+    /// [`Serve::start`] with these environment variables set as well.
+    pub fn start_with_env(data: &Path, extra: &[OsString], env: &[(String, String)]) -> Serve {
         let child = Command::new(env!("CARGO_BIN_EXE_seawall"))
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .arg("--data-dir")
             .arg(data)
             .args(extra)
             .env_remove("SEAWALL_DB")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
