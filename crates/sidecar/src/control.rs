@@ -222,6 +222,29 @@ pub(crate) async fn report(control: &Control, version: u64) -> Result<(), String
         .map_err(|e| format!("reporting the applied version: {}", failure(e, deadline)))
 }
 
+/// Asks for a whitelist version other than `since` (`GET
+/// /api/v1/guard/whitelist`), waiting up to `wait` on the server: the wire
+/// form (seawall-guard's `whitelist::Delta`), or `Ok(None)`: nothing newer.
+pub(crate) async fn fetch_whitelist(
+    control: &Control,
+    since: u64,
+    wait: Duration,
+) -> Result<Option<bytes::Bytes>, String> {
+    let deadline = wait + Duration::from_secs(10);
+    let since = i64::try_from(since).unwrap_or(i64::MAX);
+    match control
+        .client
+        .clone()
+        .with_timeout(deadline)
+        .guard_whitelist(&control.service, since, wait.as_secs())
+        .await
+        .map_err(|e| format!("whitelist: {}", failure(e, deadline)))?
+    {
+        seawall_api::whitelists::WhitelistPoll::Set(bytes) => Ok(Some(bytes)),
+        seawall_api::whitelists::WhitelistPoll::Unchanged => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

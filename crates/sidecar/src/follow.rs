@@ -1,6 +1,7 @@
 //! Following the control plane: prime the rules file before the sidecar
 //! starts, then long-poll for new versions, write each usable one whole
-//! and swap it in, and report the version in force. Apart from `control`
+//! and swap it in, and report the version in force; the gray whitelist is
+//! followed beside them (`whitelist.rs`). Apart from `control`
 //! (the settings and the HTTP exchanges), so that `Config`, which holds a
 //! `Control`, stays below the proxy's shared state this loop drives.
 
@@ -72,6 +73,12 @@ pub(crate) async fn prime(control: &Control, rules_path: &Path, has_gray: bool) 
 /// apply, report; on failure keep the rules in force and retry with a
 /// backoff from 250 ms up to 5 s.
 pub(crate) async fn follow(shared: Arc<Shared>, control: Control) {
+    // The service's gray whitelist is followed beside the rules, and ends
+    // with this task.
+    let _whitelist = crate::whitelist::Owned(tokio::spawn(crate::whitelist::follow(
+        Arc::clone(&shared),
+        control.clone(),
+    )));
     let mut backoff = Duration::from_millis(250);
     let mut failing = false;
     let mut reported: Option<u64> = None;

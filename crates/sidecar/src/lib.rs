@@ -46,6 +46,7 @@ mod server;
 mod status;
 mod trust;
 mod upstream;
+mod whitelist;
 
 pub use config::{
     ADMIN_LOOPBACK, Config, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,

@@ -41,6 +41,9 @@ pub const REASON_HEADER: &str = "x-seawall-reason";
 /// `fault`, `timeout` (504) or `bad_gateway` (502). Same as the tower layer.
 pub const KIND_HEADER: &str = "x-seawall-reason-kind";
 
+/// The test tag's value on gray requests under `isolation: shadow`.
+pub(crate) const GRAY_TAG: &str = "gray";
+
 /// State shared by every connection, the admin API and the reloader.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -303,6 +306,10 @@ pub(crate) struct Forward {
     pub(crate) call: Call,
     /// To the gray upstream rather than the primary.
     pub(crate) gray: bool,
+    /// The test header to add upstream (`x-seawall-test: gray`): a gray
+    /// request under `isolation: shadow` is shadow traffic. A valid header
+    /// name (checked in [`decide`]).
+    pub(crate) tag: Option<Arc<str>>,
     /// Longest wait for the response head.
     pub(crate) timeout: Duration,
     /// An injected delay, spent inside the timeout.
@@ -370,6 +377,9 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
         }
     };
     let timeout = verdict.timeout.unwrap_or(shared.upstream_timeout);
+    let tag = verdict
+        .tag_upstream
+        .filter(|name| HeaderName::from_bytes(name.as_bytes()).is_ok());
     metrics.in_flight.inc();
     Decided::Forward(Forward {
         call: Call {
@@ -382,6 +392,7 @@ pub(crate) async fn decide<M: RequestMeta + ?Sized>(
             ended: false,
         },
         gray,
+        tag,
         timeout,
         delay,
     })
@@ -488,6 +499,7 @@ pub(crate) async fn handle(
     let Forward {
         mut call,
         gray,
+        tag,
         timeout,
         delay,
     } = match decide(shared, &Meta(&req), started).await {
@@ -501,6 +513,9 @@ pub(crate) async fn handle(
 
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, true);
+    if let Some(name) = tag.and_then(|n| HeaderName::from_bytes(n.as_bytes()).ok()) {
+        parts.headers.insert(name, HeaderValue::from_static(GRAY_TAG));
+    }
     if !shared.upstream_http2 && !body.is_end_stream() && body.size_hint().exact().is_none() {
         // The body as parsed goes on chunked: hyper's client would send a
         // GET's (HEAD's) body of unknown length as no body at all.

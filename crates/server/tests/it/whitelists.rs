@@ -126,3 +126,132 @@ impl SendJson for seawall_api::Client {
         .expect_empty(201)
     }
 }
+
+/// An upstream that says who it is and the test tag it got.
+async fn named_upstream(name: &'static str) -> std::net::SocketAddr {
+    let app = axum::Router::new().fallback(move |headers: http::HeaderMap| async move {
+        let tag = headers
+            .get("x-seawall-test")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        format!("{name} {tag}")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// What the sidecar's upstream answered for user `user`.
+async fn routed(proxy: std::net::SocketAddr, user: &str) -> String {
+    let r = seawall_api::Client::new(&format!("http://{proxy}"))
+        .expect("client")
+        .send_raw(
+            http::Method::GET,
+            "/",
+            &[(http::HeaderName::from_static("x-user-id"), user.to_owned())],
+            Bytes::new(),
+        )
+        .await
+        .expect("through the sidecar");
+    r.text()
+}
+
+/// Waits (bounded) until user `user` is answered `want`; how long it took.
+async fn until_routed(
+    proxy: std::net::SocketAddr,
+    user: &str,
+    want: &str,
+    limit: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let got = routed(proxy, user).await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "user {user}: {got:?}, not {want:?}, after {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_following_sidecar_routes_the_new_versions_ids_to_gray_as_shadow_traffic() {
+    use std::time::Duration;
+    let server = TestServer::start().await;
+    let admin = server.admin().client;
+    let rules = serde_json::json!({"rules": {
+        "version": 1,
+        "upstreams": {"gray": {"shadow_safe": true}},
+        "gray": {"id": "gray.beta", "isolation": "shadow"},
+        "resources": []}, "note": "gray release"});
+    admin
+        .send(
+            http::Method::PUT,
+            "/api/v1/guard/services/order-api/rules",
+            Some(("application/json", Bytes::from(rules.to_string()))),
+        )
+        .await
+        .expect("put rules")
+        .expect::<serde_json::Value>(201)
+        .expect("the rules are stored");
+    let first: String = (1..=2000u64).map(|i| format!("{i}\n")).collect();
+    admin
+        .upload_whitelist("order-api", Bytes::from(first), None)
+        .await
+        .expect("v1");
+
+    let token = server
+        .token("order-sidecar", Role::Sidecar, Some("order-api"))
+        .await;
+    let (primary, gray) = (
+        named_upstream("primary").await,
+        named_upstream("gray").await,
+    );
+    let dir = crate::common::TempDir::new();
+    let mut config = seawall_sidecar::Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        &format!("http://{primary}"),
+        dir.path().join("rules.json"),
+    )
+    .expect("config");
+    config.gray_upstream =
+        Some(seawall_sidecar::Upstream::parse(&format!("http://{gray}")).expect("gray url"));
+    config.control = Some(
+        seawall_sidecar::Control::new(&server.base, "order-api", &token, "sc-1").expect("control"),
+    );
+    let sidecar = seawall_sidecar::Sidecar::bind(config)
+        .await
+        .expect("the sidecar starts");
+    let proxy = sidecar.local_addr().expect("addr");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(sidecar.run(async move {
+        let _ = stop_rx.await;
+    }));
+
+    // Version 1 arrives: a listed user goes to gray, tagged as shadow
+    // traffic; an unlisted one to the primary, untagged.
+    until_routed(proxy, "1500", "gray gray", Duration::from_secs(10)).await;
+    assert_eq!(routed(proxy, "3000").await, "primary -");
+    assert_eq!(routed(proxy, "").await, "primary -");
+
+    // Version 2 replaces the set: followed within two seconds.
+    let second: String = (2001..=4000u64).map(|i| format!("{i}\n")).collect();
+    admin
+        .upload_whitelist("order-api", Bytes::from(second), None)
+        .await
+        .expect("v2");
+    let took = until_routed(proxy, "3000", "gray gray", Duration::from_secs(2)).await;
+    assert_eq!(routed(proxy, "1500").await, "primary -");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
+    server.stop().await.expect("stop");
+}

@@ -330,6 +330,14 @@ impl Client {
                         &self.conn.client,
                         &mut self.up_head,
                     );
+                    if let Some(name) = &fwd.tag {
+                        // Before the blank line that ends the head.
+                        self.up_head.truncate(self.up_head.len().saturating_sub(2));
+                        self.up_head.extend_from_slice(name.as_bytes());
+                        self.up_head.extend_from_slice(b": ");
+                        self.up_head.extend_from_slice(proxy::GRAY_TAG.as_bytes());
+                        self.up_head.extend_from_slice(b"\r\n\r\n");
+                    }
                     Prepared::Forward {
                         fwd,
                         head_request: head.method == "HEAD",
@@ -416,6 +424,7 @@ impl Client {
             gray,
             timeout,
             delay,
+            ..
         } = fwd;
         let shared = Arc::clone(&self.conn.shared);
         let (_, pool) = shared.upstream(gray);
