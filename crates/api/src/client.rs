@@ -41,7 +41,7 @@ use crate::incidents::{
 };
 use crate::monitoring::{AlertList, History, HistoryQuery, LiveView};
 use crate::plans::{PlanVersion, PlanVersionInfo, PlanVersionList, PushPlan};
-use crate::rules::{Adjust, Applied, DeriveRequest, DeriveResult, Rules};
+use crate::rules::{Adjust, Applied, DeriveRequest, DeriveResult, Lease, LeaseRequest, Rules};
 use crate::runs::{Run, RunInfo, RunList};
 use crate::tokens::{CreatedToken, NewToken, Token, TokenList};
 
@@ -802,6 +802,14 @@ impl Client {
         self.post_json("/api/v1/guard/applied", applied)
             .await?
             .expect_empty(204)
+    }
+
+    /// `POST /api/v1/guard/lease`: tokens for the service's `scope:
+    /// cluster` flow rules from the control plane's shared buckets.
+    pub async fn lease(&self, request: &LeaseRequest) -> Result<Lease, ClientError> {
+        self.post_json("/api/v1/guard/lease", request)
+            .await?
+            .expect(200)
     }
 }
 

@@ -221,3 +221,80 @@ pub struct ServiceRules {
     /// Latest version.
     pub latest_version: i64,
 }
+
+/// A sidecar's lease of tokens for its service's `scope: cluster` flow
+/// rules (docs/scale-out.md#cluster-wide-guard-quotas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// Service it guards.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"^[^/]+$")
+    )]
+    pub service: String,
+    /// Its name (unique per service).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f]+$"
+        )
+    )]
+    pub instance: String,
+    /// One ask per cluster rule (at most 64).
+    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
+    pub asks: Vec<LeaseAsk>,
+}
+
+/// Tokens asked for one cluster rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LeaseAsk {
+    /// The flow rule's id.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub rule_id: String,
+    /// Tokens wanted (at most 1,000,000,000).
+    #[cfg_attr(feature = "openapi", schema(maximum = 1_000_000_000))]
+    pub tokens: u64,
+    /// Requests offered to the rule per second here, recently (the fair
+    /// shares are computed from every instance's demand).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
+    pub demand: f64,
+}
+
+/// What a lease granted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Lease {
+    /// Service.
+    pub service: String,
+    /// The rule version whose limits were applied (0: none).
+    pub version: i64,
+    /// How long the granted tokens may be used, in milliseconds.
+    pub ttl_ms: u64,
+    /// Instances of the service that leased recently (this one included):
+    /// each one's fallback share is `count ÷ instances`.
+    pub instances: u32,
+    /// One grant per ask, in order.
+    pub grants: Vec<LeaseGrant>,
+}
+
+/// Tokens granted for one cluster rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LeaseGrant {
+    /// The flow rule's id.
+    pub rule_id: String,
+    /// Tokens granted.
+    pub tokens: u64,
+    /// The rule's service-wide limit in the version applied (absent: not a
+    /// `scope: cluster` rule there, nothing granted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<f64>,
+}

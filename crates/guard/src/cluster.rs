@@ -51,10 +51,9 @@ impl Bucket {
         }
     }
 
-    /// Refills for the time since the last update at `rate` per second
-    /// (a clock that went back refills nothing), then takes what it can of
-    /// `asked` whole tokens; returns the tokens granted.
-    pub fn take(&mut self, rate: f64, now_ms: i64, asked: u64) -> u64 {
+    /// Refills for the time since the last update at `rate` per second,
+    /// up to [`depth`]`(rate)` (a clock that went back refills nothing).
+    pub fn refill(&mut self, rate: f64, now_ms: i64) {
         let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
         let elapsed = now_ms.saturating_sub(self.updated_ms).max(0) as f64 / 1000.0;
         let tokens = if self.tokens.is_finite() {
@@ -64,9 +63,29 @@ impl Bucket {
         };
         self.tokens = (tokens + elapsed * rate).min(depth(rate));
         self.updated_ms = self.updated_ms.max(now_ms);
-        let granted = (asked as f64).min(self.tokens.floor()).max(0.0);
-        self.tokens -= granted;
-        granted as u64
+    }
+
+    /// Whole tokens in the bucket.
+    pub fn available(&self) -> u64 {
+        if self.tokens.is_finite() && self.tokens >= 1.0 {
+            self.tokens.floor() as u64
+        } else {
+            0
+        }
+    }
+
+    /// Takes `n` tokens out (never below zero).
+    pub fn spend(&mut self, n: u64) {
+        self.tokens = (self.tokens - n as f64).max(0.0);
+    }
+
+    /// [`Bucket::refill`], then takes what it can of `asked` whole tokens;
+    /// returns the tokens granted.
+    pub fn take(&mut self, rate: f64, now_ms: i64, asked: u64) -> u64 {
+        self.refill(rate, now_ms);
+        let granted = asked.min(self.available());
+        self.spend(granted);
+        granted
     }
 }
 
@@ -119,7 +138,8 @@ pub fn batch(demand_qps: f64, count: f64, period: Duration, held: i64) -> u64 {
 /// than `rate`, the surplus is split equally on top. The control plane
 /// caps a grant at this share times the time since the instance's last
 /// lease, so a heavy sidecar cannot starve a light one however the
-/// requests interleave.
+/// requests interleave: each instance has a credit [`Bucket`] refilled at
+/// its share, and a grant spends it.
 pub fn fair_share(rate: f64, demands: &[f64], mine: f64) -> f64 {
     let clean = |d: f64| if d.is_finite() { d.max(0.0) } else { 0.0 };
     let rate = clean(rate);

@@ -241,12 +241,19 @@ impl FromRequestParts<AppState> for Auth {
             }
         };
         let auth = Auth::from_secret(state, secret).await?;
-        if is_write(&parts.method) {
+        // A lease is not counted: every sidecar of a service shares its
+        // token and leases several times a second, and what a lease can
+        // take is bounded by the bucket and the instance's fair share.
+        if is_write(&parts.method) && !parts.uri.path().ends_with(LEASE_PATH) {
             auth.count_write(state)?;
         }
         Ok(auth)
     }
 }
+
+/// The cluster-quota lease route (as the API's nested router sees it,
+/// without `/api/v1`), left out of the per-token write rate.
+pub const LEASE_PATH: &str = "/guard/lease";
 
 /// Whether `method` changes something (and so counts against the
 /// token's write rate).

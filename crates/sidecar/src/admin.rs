@@ -132,10 +132,24 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            json(
-                StatusCode::OK,
-                &serde_json::to_value(st).unwrap_or_default(),
-            )
+            let mut body = serde_json::to_value(st).unwrap_or_default();
+            let quotas = shared.guard().cluster_quotas();
+            if !quotas.is_empty() {
+                let leases = shared
+                    .cluster
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let mut cluster = serde_json::to_value(leases).unwrap_or_default();
+                cluster["control"] = if shared.guard().is_cluster_offline() {
+                    "unreachable".into()
+                } else {
+                    "reachable".into()
+                };
+                cluster["quotas"] = serde_json::to_value(quotas).unwrap_or_default();
+                body["cluster"] = cluster;
+            }
+            json(StatusCode::OK, &body)
         }
         (Method::PUT | Method::POST, p) if p.starts_with("/switches/") => {
             let id = &p["/switches/".len()..];

@@ -11,8 +11,9 @@
 //! the file only ever holds rules that were in force.
 //!
 //! The exchanges go through `seawall-api`'s typed client (`guard_rules`,
-//! `report_applied`), the one client of the control plane: no JSON keys,
-//! percent-encoding or TLS set-up of its own here. An `https://` control
+//! `report_applied`, and `lease` for the cluster quotas' tokens), the one
+//! client of the control plane: no JSON keys, percent-encoding or TLS
+//! set-up of its own here. An `https://` control
 //! plane is reached with rustls (the `ring` provider): its certificate is
 //! checked against the CA in `--ca FILE`, or else the system's roots (the
 //! OS trust store, read by `rustls-native-certs`; `SSL_CERT_FILE` points it
@@ -21,7 +22,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use seawall_api::rules::Applied;
+use seawall_api::rules::{Applied, Lease, LeaseRequest};
 use seawall_api::{Client, ClientError, Poll};
 
 use crate::upstream::Upstream;
@@ -243,6 +244,22 @@ pub(crate) async fn fetch_whitelist(
         seawall_api::whitelists::WhitelistPoll::Set(bytes) => Ok(Some(bytes)),
         seawall_api::whitelists::WhitelistPoll::Unchanged => Ok(None),
     }
+}
+
+/// Leases cluster quota tokens (`POST /api/v1/guard/lease`), waiting at
+/// most `deadline`.
+pub(crate) async fn lease(
+    control: &Control,
+    request: &LeaseRequest,
+    deadline: Duration,
+) -> Result<Lease, String> {
+    control
+        .client
+        .clone()
+        .with_timeout(deadline)
+        .lease(request)
+        .await
+        .map_err(|e| format!("leasing cluster quota tokens: {}", failure(e, deadline)))
 }
 
 #[cfg(test)]

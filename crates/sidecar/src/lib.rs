@@ -37,6 +37,7 @@ mod error;
 mod fast;
 mod follow;
 mod headers;
+mod lease;
 mod metrics;
 mod pool;
 mod proxy;

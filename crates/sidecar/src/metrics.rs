@@ -98,6 +98,21 @@ pub(crate) struct Metrics {
     /// Steps of following the control plane that failed (unreachable,
     /// refused, or a version this sidecar cannot use).
     pub(crate) control_errors: Counter,
+    /// Cluster quotas: 1 per rule while it falls back to `count ÷ live
+    /// instances` (the control plane cannot be reached), 0 while leased.
+    pub(crate) cluster_fallback: Family<ClusterRuleLabels, Gauge>,
+    /// Cluster quotas: tokens leased per rule.
+    pub(crate) cluster_granted: Family<ClusterRuleLabels, Counter>,
+    /// Cluster quotas: live instances of the service, as last heard.
+    pub(crate) cluster_instances: Gauge,
+    /// Cluster quotas: leases that failed.
+    pub(crate) cluster_lease_errors: Counter,
+}
+
+/// A cluster rule's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ClusterRuleLabels {
+    pub(crate) rule: String,
 }
 
 /// One resource's metric handles (clones share the registry's atomics).
@@ -176,6 +191,10 @@ impl Metrics {
         let reloads_ok = Counter::default();
         let reloads_failed = Counter::default();
         let control_errors = Counter::default();
+        let cluster_fallback = Family::<ClusterRuleLabels, Gauge>::default();
+        let cluster_granted = Family::<ClusterRuleLabels, Counter>::default();
+        let cluster_instances = Gauge::default();
+        let cluster_lease_errors = Counter::default();
         let rules_file_ok = Gauge::default();
         let connections_refused = Counter::default();
         registry.register(
@@ -224,6 +243,26 @@ impl Metrics {
             control_errors.clone(),
         );
         registry.register(
+            "sidecar_cluster_fallback",
+            "1 while a scope: cluster rule falls back to count / live instances on this sidecar's own window (the control plane cannot be reached), 0 while its tokens are leased",
+            cluster_fallback.clone(),
+        );
+        registry.register(
+            "sidecar_cluster_tokens_granted",
+            "Tokens of scope: cluster rules leased from the control plane, per rule",
+            cluster_granted.clone(),
+        );
+        registry.register(
+            "sidecar_cluster_instances",
+            "Live sidecar instances of the service, as the control plane last said (the fallback divides by it)",
+            cluster_instances.clone(),
+        );
+        registry.register(
+            "sidecar_cluster_lease_errors",
+            "Leases of cluster quota tokens that failed (each one puts the cluster rules in fallback)",
+            cluster_lease_errors.clone(),
+        );
+        registry.register(
             "sidecar_rules_file_ok",
             "1 when the rules file on disk is in force, 0 when its last load failed",
             rules_file_ok.clone(),
@@ -245,6 +284,10 @@ impl Metrics {
             reloads_ok,
             reloads_failed,
             control_errors,
+            cluster_fallback,
+            cluster_granted,
+            cluster_instances,
+            cluster_lease_errors,
             rules_file_ok,
             connections_refused,
         }

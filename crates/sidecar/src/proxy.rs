@@ -30,7 +30,7 @@ use crate::headers;
 use crate::metrics::{Metrics, Outcome, ResourceMetrics, RuleStatsSource};
 use crate::pool::{Lent, Origin, Pool, UpstreamError};
 use crate::raw_pool::RawPool;
-use crate::status::RulesStatus;
+use crate::status::{ClusterStatus, RulesStatus};
 use crate::trust::{self, Believed, BelievedCell, PeerNet, Screen, UntrustedHeaders};
 
 /// The header that names the rule behind a refusal, a fallback or a fault.
@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     pub(crate) fast_path: bool,
     pub(crate) rules_path: PathBuf,
     pub(crate) status: Mutex<RulesStatus>,
+    /// The cluster quotas' leases (`lease`), for `/status`.
+    pub(crate) cluster: Mutex<ClusterStatus>,
     /// Peers whose identity headers are believed, and what others get.
     trusted_peers: Vec<PeerNet>,
     untrusted_headers: UntrustedHeaders,
@@ -135,6 +137,7 @@ impl Shared {
                 fast_path: config.fast_path && !config.upstream_http2,
                 rules_path: config.rules_path.clone(),
                 status: Mutex::new(status),
+                cluster: Mutex::new(ClusterStatus::default()),
                 trusted_peers: config.trusted_peers.clone(),
                 untrusted_headers: config.untrusted_headers,
                 believed: BelievedCell::new(Believed::of(rules)),

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::conn::{HyperServer, answer_and_close};
 use crate::proxy::{self, Shared};
 use crate::reload::{self, RulesStatus};
-use crate::{SidecarError, admin, fast, follow};
+use crate::{SidecarError, admin, fast, follow, lease};
 
 /// A sidecar whose sockets are bound and whose rules are loaded; [`run`](Sidecar::run) it.
 #[derive(Debug)]
@@ -113,6 +113,10 @@ impl Sidecar {
             .and_then(|l| l.local_addr().ok())
             .filter(|a| !a.ip().is_unspecified())
             .map(|a| a.to_string());
+        let leaser = config
+            .control
+            .clone()
+            .map(|c| tokio::spawn(lease::lease(Arc::clone(&shared), c)));
         let follower = config.control.clone().map(|mut c| {
             c.admin_addr = c.admin_addr.or(admin_addr);
             tokio::spawn(follow::follow(Arc::clone(&shared), c))
@@ -185,6 +189,9 @@ impl Sidecar {
         reloader.abort();
         if let Some(f) = &follower {
             f.abort();
+        }
+        if let Some(l) = &leaser {
+            l.abort();
         }
         if let Some(a) = admin {
             a.abort();

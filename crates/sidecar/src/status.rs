@@ -45,3 +45,16 @@ pub(crate) fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// What the sidecar tells about its cluster quotas (`GET /status`,
+/// `cluster`): whether the control plane's leases reach it, and the last
+/// failure. The quotas themselves are read from the guard.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct ClusterStatus {
+    /// When the last lease was granted (Unix seconds).
+    pub(crate) last_lease_at: Option<u64>,
+    /// Why the last lease failed, while leases fail.
+    pub(crate) last_error: Option<String>,
+    /// When that was (Unix seconds).
+    pub(crate) last_error_at: Option<u64>,
+}

@@ -724,10 +724,12 @@ pub trait Store: Send + Sync + 'static {
     /// Lease tokens from the service's shared buckets, one per cluster
     /// rule, in one write transaction (so every replica on one database
     /// leases from the same buckets): each bucket refilled at its rate
-    /// ([`seawall_guard::cluster::Bucket`]), each grant capped at the
-    /// instance's fair share ([`seawall_guard::cluster::fair_share`]) of
-    /// the rate over the time since its last lease (50 ms to 1 s), and the
-    /// instance's demand and lease time recorded. Not audited: leases are
+    /// ([`seawall_guard::cluster::Bucket`]), each grant capped by the
+    /// instance's credit, a bucket of its own refilled at its fair share
+    /// ([`seawall_guard::cluster::fair_share`]) of the rate plus what
+    /// fills the shared bucket past half (left unused by the others), and the
+    /// instance's demand, lease time and credit recorded; rows of the
+    /// service idle ten `live_ms` are deleted. Not audited: leases are
     /// operational state that changes many times a second.
     async fn lease_tokens(&self, round: &LeaseRound) -> Result<LeaseGrant>;
 

@@ -1363,7 +1363,7 @@ macro_rules! sql_store {
             }
 
             async fn lease_tokens(&self, round: &$crate::LeaseRound) -> Result<$crate::LeaseGrant> {
-                use seawall_guard::cluster::{Bucket, fair_share};
+                use seawall_guard::cluster::{Bucket, depth, fair_share};
                 let now = round.now_ms;
                 let since = now.saturating_sub(round.live_ms);
                 let mut tx = self.begin_write().await?;
@@ -1385,7 +1385,7 @@ macro_rules! sql_store {
                         None => Bucket::new(ask.rate, now),
                     };
                     let leases = sqlx::query(
-                        "SELECT instance, demand, seen_ms FROM cluster_leases \
+                        "SELECT instance, demand, seen_ms, credit, credit_ms FROM cluster_leases \
                          WHERE service = $1 AND rule_id = $2 AND seen_ms >= $3",
                     )
                     .bind(&round.service)
@@ -1394,19 +1394,33 @@ macro_rules! sql_store {
                     .fetch_all(&mut *tx)
                     .await?;
                     let mut demands = vec![ask.demand];
-                    let mut last_ms = None;
+                    let mut credit = None;
                     for r in &leases {
                         let instance: String = r.try_get("instance")?;
                         if instance == round.instance {
-                            last_ms = Some(r.try_get::<i64, _>("seen_ms")?);
+                            credit = Some(Bucket {
+                                tokens: r.try_get("credit")?,
+                                updated_ms: r.try_get("credit_ms")?,
+                            });
                         } else {
                             demands.push(r.try_get("demand")?);
                         }
                     }
-                    let elapsed = last_ms.map_or(100, |t| now.saturating_sub(t)).clamp(50, 1000);
-                    let cap = fair_share(ask.rate, &demands, ask.demand) * elapsed as f64 / 1000.0;
-                    let cap = if cap.is_finite() { cap.ceil().max(1.0) as u64 } else { 0 };
-                    granted.push(bucket.take(ask.rate, now, ask.asked.min(cap)));
+                    let share = fair_share(ask.rate, &demands, ask.demand);
+                    let mut credit = credit.unwrap_or_else(|| Bucket::new(share, now));
+                    credit.refill(share, now);
+                    // Beyond its credit, what fills the bucket past half
+                    // (nobody used it): the rate is not lost to an
+                    // instance using less than its share, and the half
+                    // kept back leaves room for every other one's credit.
+                    bucket.refill(ask.rate, now);
+                    let surplus = bucket
+                        .available()
+                        .saturating_sub((depth(ask.rate) / 2.0).ceil() as u64);
+                    let cap = credit.available().saturating_add(surplus);
+                    let got = bucket.take(ask.rate, now, ask.asked.min(cap));
+                    credit.spend(got);
+                    granted.push(got);
                     sqlx::query(
                         "INSERT INTO cluster_buckets (service, rule_id, tokens, updated_ms) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT (service, rule_id) DO UPDATE SET \
@@ -1420,20 +1434,29 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                     sqlx::query(
-                        "INSERT INTO cluster_leases (service, rule_id, instance, demand, seen_ms) \
-                         VALUES ($1, $2, $3, $4, $5) \
+                        "INSERT INTO cluster_leases \
+                         (service, rule_id, instance, demand, seen_ms, credit, credit_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
                          ON CONFLICT (service, rule_id, instance) DO UPDATE SET \
-                         demand = excluded.demand, seen_ms = excluded.seen_ms",
+                         demand = excluded.demand, seen_ms = excluded.seen_ms, \
+                         credit = excluded.credit, credit_ms = excluded.credit_ms",
                     )
                     .bind(&round.service)
                     .bind(&ask.rule_id)
                     .bind(&round.instance)
                     .bind(ask.demand)
                     .bind(now)
+                    .bind(credit.tokens)
+                    .bind(credit.updated_ms)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
                 }
+                sqlx::query("DELETE FROM cluster_leases WHERE service = $1 AND seen_ms < $2")
+                    .bind(&round.service)
+                    .bind(now.saturating_sub(round.live_ms.saturating_mul(10)))
+                    .execute(&mut *tx)
+                    .await?;
                 let live: i64 = sqlx::query(
                     "SELECT COUNT(DISTINCT instance) AS n FROM cluster_leases \
                      WHERE service = $1 AND seen_ms >= $2",

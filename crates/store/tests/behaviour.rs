@@ -835,7 +835,10 @@ async fn gray_whitelists(db: &Db) {
             .await
             .expect("put");
         assert_eq!(info.version, i64::from(n) + 1, "dense per service");
-        assert_eq!((info.count, info.bytes), (i64::from(n) * 1000, i64::from(n) + 1));
+        assert_eq!(
+            (info.count, info.bytes),
+            (i64::from(n) * 1000, i64::from(n) + 1)
+        );
         assert_eq!(info.sha256, sha256_hex(&keys));
         stored.push((info, keys));
     }
@@ -950,15 +953,33 @@ async fn cluster_leases(db: &Db) {
         }],
     };
     let lease = |r: LeaseRound| async move { s.lease_tokens(&r).await.expect("lease") };
-    // Alone: the whole rate, for 100 ms on a first lease.
+    // Alone: the bucket's depth, 0.2 s of the rate.
     let g = lease(round("order", "pod-a", 1_000, 1_000, 2_000.0)).await;
-    assert_eq!((g.granted.clone(), g.instances), (vec![90], 1));
-    // A light instance gets what it asks for (its demand is under an equal split).
+    assert_eq!((g.granted.clone(), g.instances), (vec![180], 1));
     let g = lease(round("order", "pod-b", 1_000, 50, 100.0)).await;
-    assert_eq!((g.granted.clone(), g.instances), (vec![10], 2));
-    // 100 ms later the heavy one gets the rest of the rate: 800/s for 100 ms.
+    assert_eq!((g.granted.clone(), g.instances), (vec![0], 2));
+    // 100 ms later, 90 more: the light instance first gets what it asks
+    // (its demand is under an equal split, so its share is its demand)…
+    let g = lease(round("order", "pod-b", 1_100, 50, 100.0)).await;
+    assert_eq!(g.granted, vec![20]);
+    // …the heavy one the rest, and asking again at once gets nothing.
     let g = lease(round("order", "pod-a", 1_100, 1_000, 2_000.0)).await;
-    assert_eq!(g.granted, vec![80]);
+    assert_eq!(g.granted, vec![70]);
+    let g = lease(round("order", "pod-a", 1_100, 1_000, 2_000.0)).await;
+    assert_eq!(g.granted, vec![0]);
+    // A flood of leases from one instance takes its share, 800/s, and
+    // what the idle one leaves past half the bucket, never the rate…
+    let mut flood = 0;
+    for t in 0..100 {
+        flood += lease(round("order", "pod-a", 1_110 + t * 10, 1_000, 2_000.0))
+            .await
+            .granted[0];
+    }
+    assert!((800..=900).contains(&flood), "{flood}");
+    // …and the half kept back is there for the light one's credit (20,
+    // 0.2 s of its 100/s, and the odd token past half).
+    let g = lease(round("order", "pod-b", 2_110, 50, 100.0)).await;
+    assert!((20..=25).contains(&g.granted[0]), "{:?}", g.granted);
     // The bucket holds 180 at most (0.2 s of the rate): after a quiet
     // minute a lone instance drains it, and no more.
     let mut total = 0;

@@ -15,6 +15,10 @@
 //! its own service; its reports are audited and bounded (the instance
 //! name's length, a version that exists, a number of instances per
 //! service, and the token's write rate).
+//!
+//! For `scope: cluster` flow rules, sidecars lease batches of tokens
+//! (`POST /guard/lease`) from the service's shared buckets in the store
+//! (`service::quota`): the same `sidecar` token, for its own service only.
 
 use std::net::SocketAddr;
 
@@ -24,8 +28,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 pub use seawall_api::rules::{
-    Adjust, Applied, DeriveRequest, DeriveResult, Derived, PollQuery, Rules, RulesHistory,
-    RulesInfo, ServiceList, ServiceRules, Sidecar, SidecarList,
+    Adjust, Applied, DeriveRequest, DeriveResult, Derived, Lease, LeaseAsk, LeaseGrant,
+    LeaseRequest, PollQuery, Rules, RulesHistory, RulesInfo, ServiceList, ServiceRules, Sidecar,
+    SidecarList,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -38,6 +43,7 @@ pub use crate::service::rules::MAX_WAIT_SECONDS;
 pub(crate) use crate::service::rules::check_service;
 use crate::service::rules::{adjust_rules, derive, info, record_applied, served, wait_for_rules};
 use crate::state::AppState;
+use seawall_api::tokens::Role;
 
 /// The area's routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -46,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(adjust))
         .routes(routes!(poll))
         .routes(routes!(applied))
+        .routes(routes!(lease))
         .routes(routes!(services))
         .routes(routes!(versions))
         .routes(routes!(version))
@@ -136,6 +143,23 @@ async fn applied(
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
     record_applied(&state, &auth, peer, a).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A sidecar leases tokens for its service's `scope: cluster` flow rules.
+#[utoipa::path(post, path = "/guard/lease", tag = "guard", security(("bearer" = [])),
+    request_body = LeaseRequest,
+    responses(
+        (status = 200, description = "Tokens granted per rule, their lifetime and the live \
+            instances of the service", body = Lease),
+        (status = 422, description = "A bad instance name or ask", body = ErrorBody),
+        AuthErrors, BodyErrors))]
+async fn lease(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<LeaseRequest>,
+) -> Result<Json<Lease>, ApiError> {
+    auth.require_service(&[Role::Admin, Role::Sidecar], &req.service)?;
+    Ok(Json(crate::service::quota::lease(&state, req).await?))
 }
 
 /// Services with rules and their latest versions.

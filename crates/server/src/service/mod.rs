@@ -26,6 +26,7 @@ pub mod gate_writer;
 pub mod incidents;
 pub mod monitoring;
 pub mod plans;
+pub mod quota;
 pub mod review;
 pub mod rules;
 pub mod runs;

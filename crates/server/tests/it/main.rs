@@ -23,6 +23,7 @@ mod module_dag;
 mod monitoring;
 mod openapi;
 mod paging;
+mod quota;
 mod review;
 mod roles;
 mod roles_ops;
