@@ -595,21 +595,21 @@ pub fn seconds(
             part.heard_ms = now;
             part.share.index
         };
-        for s in &req.seconds {
-            r.merger
-                .add(
-                    index,
-                    &EntrySecond {
-                        entry: s.entry as usize,
-                        t_s: s.t_s,
-                        requests: s.requests,
-                        errors: s.errors,
-                        dropped: s.dropped,
-                        hdr: s.hdr.clone(),
-                    },
-                )
-                .map_err(|e| ApiError::unprocessable("invalid_second", e.to_string()))?;
-        }
+        let batch: Vec<EntrySecond> = req
+            .seconds
+            .iter()
+            .map(|s| EntrySecond {
+                entry: s.entry as usize,
+                t_s: s.t_s,
+                requests: s.requests,
+                errors: s.errors,
+                dropped: s.dropped,
+                hdr: s.hdr.clone(),
+            })
+            .collect();
+        r.merger
+            .add_all(index, &batch)
+            .map_err(|e| ApiError::unprocessable("invalid_second", e.to_string()))?;
         let search = matches!(r.scenario.load, seawall_load::LoadProfile::Search(_));
         let mut stopped = false;
         if !search

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Rehearsal-agent benchmark: what streaming to the control plane costs.
+#
+#   bash bench/agents.sh          # ~2 minutes after the builds
+#
+# What it measures (results in docs/benchmarks.md, "Rehearsal agents"):
+#   (a) CPU per request: one `seawall agent` (its whole process: the
+#       engine, the once-a-second HDR snapshots, their posts, the control
+#       long poll) running a one-entry scenario at RATE against one nginx
+#       worker, next to `seawall rehearse` in one process and `seawall
+#       load` at the same rate to the same URL; each pinned to core
+#       GEN_CPU, CPU time (user + system) from /usr/bin/time; ratios to
+#       `seawall load` and to `seawall rehearse`;
+#   (b) merge cost: seawall-load's `merge_cost_per_agent_second` (ignored
+#       by default) in release: one entry-second of 5,000 requests decoded
+#       (V2, deflate, base64) and added, 2,000 times.
+#
+# Settings (environment):
+#   RATE=2000         requests per second of every run
+#   SECS=10           duration of each run
+#   REPS=3            rounds; the three generators take turns in each
+#   CONNS=256         connection cap
+#   PORT=18082 CONTROL_PORT=18083   nginx's and the control plane's ports
+#   NGINX_CPU=0 GEN_CPU=1           cores for taskset (nginx, generator)
+#   SEAWALL=PATH      use this seawall binary instead of building one
+#
+# Needs nginx, jq and /usr/bin/time (Debian: nginx-light jq time); only
+# 127.0.0.1 is loaded and every run is bounded by SECS.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+RATE=${RATE:-2000}
+SECS=${SECS:-10}
+REPS=${REPS:-3}
+CONNS=${CONNS:-256}
+PORT=${PORT:-18082}
+CONTROL_PORT=${CONTROL_PORT:-18083}
+NGINX_CPU=${NGINX_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+for t in nginx jq /usr/bin/time; do
+    command -v "$t" >/dev/null || {
+        echo "error: $t not found (apt-get install nginx-light jq time)" >&2
+        exit 1
+    }
+done
+
+build_seawall
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/seawall-agents-bench.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/www" "$work/logs" "$work/tmp" "$work/data"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/home"
+cat >"$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $work/tmp;
+    server {
+        listen 127.0.0.1:$PORT;
+        location = /home { root $work/www; }
+    }
+}
+EOF
+
+# 3.6e6 visits x 0.1 / 3600 = 100 arrivals/s at multiple 1.
+cat >"$work/plan.yaml" <<'EOF'
+event: {name: "agents bench", timezone: UTC}
+goals:
+  visits: {total: 3600000}
+traffic:
+  journeys:
+    visit:
+      goal: visits
+      steps:
+        - {entry: home}
+entries:
+  home: {service: web, path: /home}
+services:
+  web: {instances: 1, capacity_per_instance: 1000000}
+rehearsals:
+  bench:
+    mix: {visit: 1}
+    rate: "1x"
+    duration: 10s
+EOF
+mult=$(awk -v r="$RATE" 'BEGIN { print r / 100 }')
+
+say "nginx on 127.0.0.1:$PORT (one worker, core $NGINX_CPU)"
+if taskset -c "$NGINX_CPU" true 2>/dev/null; then
+    taskset -c "$NGINX_CPU" nginx -p "$work" -c "$work/nginx.conf" &
+else
+    nginx -p "$work" -c "$work/nginx.conf" &
+fi
+pids+=($!)
+say "seawall serve on 127.0.0.1:$CONTROL_PORT"
+"$seawall" serve --listen "127.0.0.1:$CONTROL_PORT" --data-dir "$work/data" \
+    >"$work/serve.log" 2>&1 &
+pids+=($!)
+control=http://127.0.0.1:$CONTROL_PORT
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null &&
+        (exec 3<>"/dev/tcp/127.0.0.1/$CONTROL_PORT") 2>/dev/null &&
+        [[ -s $work/data/admin-token ]] && break
+    sleep 0.1
+done
+token=$(cat "$work/data/admin-token")
+
+measure() { # measure NAME COMMAND...: pinned, CPU recorded
+    local name=$1
+    shift
+    pin "$GEN_CPU" /usr/bin/time -f '%U %S %M' -o "$work/$name.time" "$@" \
+        >"$work/$name.out" 2>"$work/$name.err" || {
+        [[ $? == 1 ]] || { cat "$work/$name.err" >&2; return 1; }
+    }
+}
+cpu_s() { awk '{ printf "%.3f", $1 + $2 }' "$work/$1.time"; }
+
+declare -A cpu=([load]=0 [rehearse]=0 [agent]=0) reqs=([load]=0 [rehearse]=0 [agent]=0)
+add() { # add KIND NAME REQUESTS
+    cpu[$1]=$(awk -v a="${cpu[$1]}" -v b="$(cpu_s "$2")" 'BEGIN { print a + b }')
+    reqs[$1]=$((reqs[$1] + $3))
+}
+for round in $(seq "$REPS"); do
+    say "round $round of $REPS: load, rehearse, agent at $RATE rps for ${SECS}s"
+    measure "load-$round" "$seawall" load "http://127.0.0.1:$PORT/home" -r "$RATE" \
+        -d "${SECS}s" -c "$CONNS" --run-id bench --json
+    add load "load-$round" "$(jq '.requests' "$work/load-$round.out")"
+    measure "rehearse-$round" "$seawall" rehearse "$work/plan.yaml" --scenario bench \
+        --base-url "http://127.0.0.1:$PORT" --rate-multiple "$mult" --duration "${SECS}s" \
+        -c "$CONNS" --run-id bench --json
+    add rehearse "rehearse-$round" "$(jq '.requests' "$work/rehearse-$round.out")"
+    # The agent's whole process, from registration to its exit after one run.
+    measure "agent-$round" "$seawall" agent --control "$control" --token "$token" \
+        --name "bench-agent" --runs 1 &
+    agent=$!
+    for _ in $(seq 100); do
+        curl -fs -H "authorization: Bearer $token" "$control/api/v1/fleet/agents" 2>/dev/null |
+            jq -e '[.agents[] | select(.status == "idle")] | length == 1' >/dev/null && break
+        sleep 0.1
+    done
+    SEAWALL_TOKEN=$token "$seawall" rehearse "$work/plan.yaml" --scenario bench \
+        --base-url "http://127.0.0.1:$PORT" --rate-multiple "$mult" --duration "${SECS}s" \
+        -c "$CONNS" --run-id bench --agents 1 --control "$control" --json \
+        >"$work/fleet-$round.json" 2>"$work/fleet-$round.err" || true
+    wait "$agent" || true
+    add agent "agent-$round" "$(jq '.requests' "$work/fleet-$round.json")"
+done
+
+printf '\nmachine: %s, %s cores, load average %s; nginx %s\n' "$(uname -m)" "$(nproc)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nginx -v 2>&1 | sed 's/.*\///')"
+printf '\n(a) %s rounds x %s s at %s rps\n' "$REPS" "$SECS" "$RATE"
+printf '%-9s %9s %8s %11s %9s %12s\n' generator requests "CPU s" "µs CPU/req" "vs load" "vs rehearse"
+per() { awk -v c="${cpu[$1]}" -v n="${reqs[$1]}" 'BEGIN { printf "%.2f", c / n * 1e6 }'; }
+for k in load rehearse agent; do
+    printf '%-9s %9s %8s %11s %9s %12s\n' "$k" "${reqs[$k]}" "${cpu[$k]}" "$(per "$k")" \
+        "$(awk -v a="$(per "$k")" -v b="$(per load)" 'BEGIN { printf "%.3f", a / b }')" \
+        "$(awk -v a="$(per "$k")" -v b="$(per rehearse)" 'BEGIN { printf "%.3f", a / b }')"
+done
+
+say "(b) merge cost (cargo test --release -p seawall-load merge_cost_per_agent_second)"
+cargo test --release -q -p seawall-load --lib merge_cost_per_agent_second -- --ignored --nocapture 2>&1 |
+    grep '^merge:'
