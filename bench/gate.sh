@@ -35,6 +35,7 @@
 #   BACKENDS="sqlite postgres"
 #   SERVER_CPU=0 LOAD_CPU=1   the server (and PostgreSQL) on one core, the
 #                             load generator on the other (taskset)
+#   SERVER_ARGS="..."         more `seawall serve` flags (e.g. --header-timeout 30s)
 #   SEAWALL=PATH              use this seawall binary (else a release build
 #                             in CARGO_TARGET_DIR, default /work/target-bench)
 #   SKIP_INSTALL=1            do not apt-get anything
@@ -146,6 +147,8 @@ start_server() { # start_server NAME [DB_URL]: sets server_pid, admin
     # throughput, which this measures: lifted here.
     local args=(serve --listen "127.0.0.1:$port" --data-dir "$dir" --log-level warn
         --write-rate 1000000 --write-burst 1000000)
+    # shellcheck disable=SC2206 # split on purpose: several flags
+    [[ -n "${SERVER_ARGS:-}" ]] && args+=($SERVER_ARGS)
     [[ -n "$db" ]] && args+=(--db "$db")
     if curl -s -o /dev/null "$base/healthz"; then
         echo "error: something already answers on $base; stop it or set BASE_PORT" >&2
