@@ -349,6 +349,39 @@ fn containers(t: &PodTemplateSpec) -> Vec<&Container> {
         .collect()
 }
 
+/// The container of a pod template that runs `seawall SUB`.
+fn runs<'a>(t: &'a PodTemplateSpec, sub: &str) -> Option<&'a Container> {
+    containers(t).into_iter().find(|c| {
+        c.args
+            .as_ref()
+            .and_then(|a| a.first())
+            .is_some_and(|a| a == sub)
+    })
+}
+
+/// The labels of a pod template.
+fn pod_labels(t: &PodTemplateSpec) -> BTreeMap<String, String> {
+    t.metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default()
+}
+
+/// The selector of the Service named `name`, and its first port.
+fn service(docs: &[Doc], name: &str) -> (BTreeMap<String, String>, i32) {
+    let Object::Service(service) = &find(docs, &format!("Service {name}")).object else {
+        unreachable!("found as a Service")
+    };
+    let spec = service.spec.as_ref().expect("service spec");
+    let port = spec.ports.as_ref().expect("ports")[0].port;
+    (spec.selector.clone().unwrap_or_default(), port)
+}
+
+/// Whether a selector selects pods with these labels.
+fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 /// The value after `flag` in a container's args.
 fn flag<'a>(c: &'a Container, flag: &str) -> Option<&'a str> {
     let args = c.args.as_deref().unwrap_or_default();
@@ -590,13 +623,16 @@ fn the_scale_role_grants_deployments_scale_and_nothing_else() {
     assert_eq!(subjects[0].name, account);
     find(&tree.docs, &format!("ServiceAccount {account}"));
 
-    // Only the control plane gets a service-account token at all.
+    // Only the control plane's replicas (any may be the evaluator, which
+    // scales) get a service-account token at all.
     for d in &tree.docs {
-        let Some(spec) = d.pod_template().and_then(|t| t.spec.as_ref()) else {
+        let Some(template) = d.pod_template() else {
             continue;
         };
-        if d.name() == "Deployment seawall-control" {
+        let spec = template.spec.as_ref().expect("pod spec");
+        if runs(template, "serve").is_some() {
             assert_eq!(spec.automount_service_account_token, Some(true));
+            assert_eq!(spec.service_account_name.as_deref(), Some(account));
         } else {
             assert_eq!(
                 spec.automount_service_account_token,
@@ -622,22 +658,8 @@ fn the_control_planes_probes_service_and_budget_reach_its_listen_port() {
         "replicas on PostgreSQL, so a disruption leaves one serving"
     );
     let template = &spec.template;
-    let pod_labels = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    let serve: Vec<&Container> = containers(template)
-        .into_iter()
-        .filter(|c| {
-            c.args
-                .as_ref()
-                .and_then(|a| a.first())
-                .is_some_and(|a| a == "serve")
-        })
-        .collect();
-    assert_eq!(serve.len(), 1, "one `seawall serve` container");
-    let serve = serve[0];
+    let labels = pod_labels(template);
+    let serve = runs(template, "serve").expect("a `seawall serve` container");
     let listen = flag(serve, "--listen").expect("--listen");
     let port: i32 = listen
         .rsplit_once(':')
@@ -664,19 +686,21 @@ fn the_control_planes_probes_service_and_budget_reach_its_listen_port() {
         assert!(get.scheme.as_deref().is_none_or(|s| s == "HTTP"));
     }
 
-    // The Service selects these pods and reaches the same port.
-    let service = find(&tree.docs, "Service seawall-control");
-    let Object::Service(service) = &service.object else {
-        unreachable!("found as a Service")
-    };
-    let s = service.spec.as_ref().expect("service spec");
-    let selector = s.selector.clone().unwrap_or_default();
-    assert!(!selector.is_empty());
-    assert!(selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
-    let ports = s.ports.as_deref().unwrap_or_default();
-    assert_eq!(ports.len(), 1);
-    let target = ports[0].target_port.clone().expect("targetPort");
-    assert_eq!(resolve_port(serve, &target), Some(port));
+    // Both Services reach the same port (the fleet's pod is this one).
+    assert!(selects(&service(&tree.docs, "seawall-control").0, &labels));
+    for name in ["seawall-control", "seawall-fleet"] {
+        let Object::Service(svc) = &find(&tree.docs, &format!("Service {name}")).object else {
+            unreachable!("found as a Service")
+        };
+        let ports = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_deref())
+            .unwrap_or_default();
+        assert_eq!(ports.len(), 1, "{name}");
+        let target = ports[0].target_port.clone().expect("targetPort");
+        assert_eq!(resolve_port(serve, &target), Some(port), "{name}");
+    }
 
     // The budget covers the same pods and leaves one up.
     let pdb = find(&tree.docs, "PodDisruptionBudget seawall-control");
@@ -690,8 +714,7 @@ fn the_control_planes_probes_service_and_budget_reach_its_listen_port() {
         .as_ref()
         .and_then(|s| s.match_labels.clone())
         .unwrap_or_default();
-    assert!(!matches.is_empty());
-    assert!(matches.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+    assert!(selects(&matches, &labels));
     assert_eq!(
         Some(&matches),
         spec.selector.match_labels.as_ref(),
@@ -848,34 +871,21 @@ fn the_agents_are_an_indexed_job_and_the_sidecar_follows_the_control_plane() {
         "Kubernetes sets JOB_COMPLETION_INDEX itself in an Indexed Job"
     );
 
-    // The control plane's in-cluster URL.
-    let service = find(&tree.docs, "Service seawall-control");
-    let Object::Service(service) = &service.object else {
-        unreachable!("found as a Service")
-    };
-    let port = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .expect("ports")[0]
-        .port;
+    // Agents reach the one fleet replica; sidecars any replica.
+    let (_, port) = service(&tree.docs, "seawall-fleet");
+    let fleet = format!("http://seawall-fleet:{port}");
+    assert_eq!(flag(agent, "--control"), Some(fleet.as_str()));
+    let (_, port) = service(&tree.docs, "seawall-control");
     let url = format!("http://seawall-control:{port}");
-    assert_eq!(flag(agent, "--control"), Some(url.as_str()));
 
-    let sidecars: Vec<(&Doc, &Container)> = tree
+    let sidecars: Vec<(&Doc, &PodTemplateSpec, &Container)> = tree
         .docs
         .iter()
         .filter_map(|d| d.pod_template().map(|t| (d, t)))
-        .flat_map(|(d, t)| containers(t).into_iter().map(move |c| (d, c)))
-        .filter(|(_, c)| {
-            c.args
-                .as_ref()
-                .and_then(|a| a.first())
-                .is_some_and(|a| a == "sidecar")
-        })
+        .filter_map(|(d, t)| runs(t, "sidecar").map(|c| (d, t, c)))
         .collect();
     assert!(!sidecars.is_empty(), "a workload with the sidecar");
-    for (d, c) in sidecars {
+    for (d, template, c) in sidecars {
         let what = format!("{} container {}", d.name(), c.name);
         assert_eq!(flag(c, "--control"), Some(url.as_str()), "{what}");
         assert!(flag(c, "--service").is_some(), "{what}");
@@ -887,14 +897,7 @@ fn the_agents_are_an_indexed_job_and_the_sidecar_follows_the_control_plane() {
             .and_then(secret_ref);
         assert!(token.is_some(), "{what}: its token from a Secret");
         // The workload's Service sends traffic to the sidecar, never past it.
-        let Some(template) = d.pod_template() else {
-            unreachable!("has containers")
-        };
-        let labels = template
-            .metadata
-            .as_ref()
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default();
+        let labels = pod_labels(template);
         let listen = flag(c, "--listen").expect("--listen");
         let guarded: i32 = listen
             .rsplit_once(':')
@@ -906,7 +909,7 @@ fn the_agents_are_an_indexed_job_and_the_sidecar_follows_the_control_plane() {
                 s.spec
                     .as_ref()
                     .and_then(|s| s.selector.as_ref())
-                    .is_some_and(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                    .is_some_and(|sel| selects(sel, &labels))
             })
             .collect();
         assert_eq!(fronting.len(), 1, "{what}: one Service in front");
@@ -918,6 +921,54 @@ fn the_agents_are_an_indexed_job_and_the_sidecar_follows_the_control_plane() {
         {
             let target = p.target_port.clone().unwrap_or(IntOrString::Int(p.port));
             assert_eq!(resolve_port(c, &target), Some(guarded), "{what}: {p:?}");
+        }
+    }
+}
+
+#[test]
+fn agents_reach_one_replica_which_runs_the_control_planes_pod() {
+    let tree = tree();
+    let template = |name: &str| {
+        find(&tree.docs, &format!("Deployment {name}"))
+            .pod_template()
+            .expect("a pod template")
+            .clone()
+    };
+    let (control, fleet) = (template("seawall-control"), template("seawall-fleet"));
+    let Object::Deployment(d) = &find(&tree.docs, "Deployment seawall-fleet").object else {
+        unreachable!("found as a Deployment")
+    };
+    // Runs across agents live in one replica's memory: one pod, never two.
+    assert_eq!(d.spec.replicas, Some(1));
+    assert_eq!(
+        d.spec.strategy.as_ref().and_then(|s| s.type_.as_deref()),
+        Some("Recreate")
+    );
+    // The same pod as the control plane's, container for container.
+    let (c, f) = (
+        control.spec.as_ref().expect("pod spec"),
+        fleet.spec.as_ref().expect("pod spec"),
+    );
+    assert_eq!(c.containers, f.containers);
+    assert_eq!(c.volumes, f.volumes);
+    assert_eq!(c.security_context, f.security_context);
+    assert_eq!(c.service_account_name, f.service_account_name);
+    assert_eq!(
+        c.automount_service_account_token,
+        f.automount_service_account_token
+    );
+    // seawall-fleet selects that pod only; seawall-control not it.
+    let (fleet_selector, _) = service(&tree.docs, "seawall-fleet");
+    let (control_selector, _) = service(&tree.docs, "seawall-control");
+    assert!(selects(&fleet_selector, &pod_labels(&fleet)));
+    assert!(!selects(&fleet_selector, &pod_labels(&control)));
+    assert!(selects(&control_selector, &pod_labels(&control)));
+    assert!(!selects(&control_selector, &pod_labels(&fleet)));
+    for d in &tree.docs {
+        if let Some(t) = d.pod_template()
+            && d.name() != "Deployment seawall-fleet"
+        {
+            assert!(!selects(&fleet_selector, &pod_labels(t)), "{}", d.name());
         }
     }
 }
