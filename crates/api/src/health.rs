@@ -15,4 +15,14 @@ pub struct Health {
     /// Why not ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Whether this replica runs the background evaluator (alerts,
+    /// paging, emergency runs, drills): `leader`, or `standby` while
+    /// another replica on the same PostgreSQL does; readiness only. A
+    /// SQLite server is always `leader`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator: Option<String>,
+    /// How many times this replica's evaluator role changed since it
+    /// started (elected on PostgreSQL); readiness only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator_changes: Option<u64>,
 }

@@ -209,6 +209,7 @@ pub struct Server {
     drain_timeout: Duration,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     limits: TransportLimits,
+    election: Option<seawall_store::election::PgElection>,
 }
 
 impl Server {
@@ -218,6 +219,10 @@ impl Server {
         make_data_dir(&config.data_dir)?;
         let spec = StoreSpec::from_args(config.db.as_deref(), &config.data_dir)?;
         let store = seawall_store::open(&spec).await?;
+        let election = match &spec {
+            StoreSpec::Postgres(url) => Some(seawall_store::election::PgElection::new(url)?),
+            StoreSpec::Sqlite(_) => None,
+        };
         let state =
             AppState::new(store, config.data_dir.clone()).with_body_limit(config.body_limit);
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -226,8 +231,9 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        let server = Server::with_state(listener, state)
-            .await?
+        let mut server = Server::with_state(listener, state).await?;
+        server.election = election;
+        let server = server
             .with_drain_timeout(config.drain_timeout)
             .with_transport(config.transport)
             .with_monitoring(service::monitoring::MonitorOptions {
@@ -254,6 +260,7 @@ impl Server {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             tls: None,
             limits: TransportLimits::default(),
+            election: None,
         })
     }
 
@@ -337,12 +344,13 @@ impl Server {
             .local_addr()
             .map_or_else(|e| format!("({e})"), |a| a.to_string());
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        if self.state.monitor().options().background {
-            tokio::spawn(service::monitoring::run(self.state.clone()));
+        // The background evaluator runs on the elected replica only
+        // (`service::leader`); without an election (SQLite) it always runs.
+        if let Some(election) = self.election {
+            self.state.monitor().leadership().start_election();
+            tokio::spawn(service::leader::elect(self.state.clone(), election));
         }
-        tokio::spawn(service::emergency::run(self.state.clone()));
-        tokio::spawn(service::incidents::pager::run(self.state.clone()));
-        tokio::spawn(service::drills::run(self.state.clone()));
+        tokio::spawn(service::leader::evaluate(self.state.clone()));
         tracing::info!(
             %addr,
             scheme,

@@ -6,7 +6,7 @@
 //! third tick). Tables (`--once`) and JSON are insta snapshots with times
 //! and loopback ports redacted.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,29 +19,9 @@ use crate::common::serve::{Serve, TempDir};
 /// A sidecar's `/metrics` page whose request counter stays at 100: two
 /// scrapes give a rate of 0. Served by a thread until the test ends.
 fn still_page() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0_u8; 1024];
-            while !head.ends_with(b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let body =
-                "seawall_sidecar_requests_total{resource=\"create-order\",result=\"ok\"} 100\n";
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    addr
+    crate::common::page::sidecar_page(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+        true,
+    )))
 }
 
 /// A plan of one entry on a service of 20 QPS, scraping `target`.

@@ -19,6 +19,7 @@ mod live;
 mod load;
 mod monitoring;
 mod rehearse;
+mod replicas;
 mod review;
 mod scale;
 mod server;

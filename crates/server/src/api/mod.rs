@@ -111,6 +111,8 @@ async fn healthz() -> Json<Health> {
         status: "ok".into(),
         backend: None,
         reason: None,
+        evaluator: None,
+        evaluator_changes: None,
     })
 }
 
@@ -122,18 +124,24 @@ async fn openapi_json(Extension(document): Extension<Arc<OpenApi>>) -> Json<Open
     Json(document.as_ref().clone())
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers; and whether this replica runs the
+/// evaluator (`evaluator`: `leader` or `standby`).
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "The database does not answer", body = Health)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let backend = Some(state.store.backend().to_owned());
+    let leadership = state.monitor().leadership();
+    let evaluator = Some(crate::service::leader::role_name(leadership.role()).to_owned());
+    let evaluator_changes = Some(leadership.changes());
     match state.store.ping().await {
         Ok(()) => Json(Health {
             status: "ok".into(),
             backend,
             reason: None,
+            evaluator,
+            evaluator_changes,
         })
         .into_response(),
         Err(e) => (
@@ -142,6 +150,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 status: "unavailable".into(),
                 backend,
                 reason: Some(e.to_string()),
+                evaluator,
+                evaluator_changes,
             }),
         )
             .into_response(),

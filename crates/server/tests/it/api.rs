@@ -18,6 +18,11 @@ async fn core_flow(server: &TestServer) {
     assert_eq!(r.status, StatusCode::OK);
     let r = admin.get("/readyz").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let ready: Value = r.json().expect("json");
+    assert_eq!(
+        ready["evaluator"], "leader",
+        "a server without an election always evaluates"
+    );
 
     // Events.
     let r = admin

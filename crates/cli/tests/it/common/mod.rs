@@ -1,6 +1,7 @@
 //! Running the `seawall` binary from integration tests: in the workspace
 //! root (so paths in output are relative), without colours.
 
+pub mod page;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -44,9 +44,11 @@ pub use self::exec::WARMUP_HEADER;
 pub(crate) use self::exec::{RuleChange, change_rules};
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::service::monitoring::registry::Role;
 pub use crate::service::triggers::Holding;
 use crate::service::{events, incidents, plans};
 use crate::state::AppState;
+use seawall_store::election::fenced;
 
 mod exec;
 
@@ -399,14 +401,38 @@ pub(crate) async fn decide(
     Ok(view(&saved, &run))
 }
 
+/// Drive run `id` in a task of its own, if this replica is the evaluator
+/// (`service::leader`): its writes fenced by the election session, and
+/// the drive dropped at once if the replica stops leading. On another
+/// replica it does nothing: the evaluator picks the run up within
+/// [`PICK_UP`].
 fn spawn_drive(state: &AppState, id: i64) {
+    let leadership = state.monitor().leadership();
+    let Role::Leader(fence) = leadership.role() else {
+        tracing::debug!(run = id, "emergency run left to the evaluator replica");
+        return;
+    };
+    leadership.start_driving(id);
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = drive(&state, id).await {
-            tracing::warn!(run = id, "emergency run stopped: {e}");
+        let leadership = state.monitor().leadership();
+        tokio::select! {
+            driven = fenced(fence, drive(&state, id)) => {
+                if let Err(e) = driven {
+                    tracing::warn!(run = id, "emergency run stopped: {e}");
+                }
+            }
+            () = leadership.lost() => {
+                tracing::warn!(run = id, "emergency run left: this replica stopped evaluating");
+            }
         }
+        leadership.done_driving(id);
     });
 }
+
+/// How often the evaluator looks for runs to drive that a person moved on
+/// through another replica (approved, resumed, rolled back).
+const PICK_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Drive run `id` until it waits for a person or is final: start the next
 /// action (stored first), perform it, record its outcome; or undo the next
@@ -660,7 +686,10 @@ pub(crate) async fn recover(state: &AppState) -> Result<usize, ApiError> {
     Ok(marked_runs)
 }
 
-/// The background task: recover once at start.
+/// The background task of the evaluator: recover once when it starts
+/// (a restart, or this replica just elected), then every [`PICK_UP`]
+/// drive the runs that wait for no person (a decision taken through
+/// another replica), until shutdown.
 pub(crate) async fn run(state: AppState) {
     match recover(&state).await {
         Ok(0) => {}
@@ -669,6 +698,28 @@ pub(crate) async fn run(state: AppState) {
             "emergency runs need a commander after the restart"
         ),
         Err(e) => tracing::error!("recovering emergency runs failed: {e}"),
+    }
+    let mut tick = tokio::time::interval(PICK_UP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.shutting_down() => return,
+        }
+        match state.store.unfinished_emergency_runs().await {
+            Ok(runs) => {
+                for stored in runs {
+                    let moving = [RunStatus::Running, RunStatus::RollingBack]
+                        .iter()
+                        .any(|s| s.as_str() == stored.status);
+                    if moving && !state.monitor().leadership().is_driving(stored.id) {
+                        spawn_drive(&state, stored.id);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("looking for emergency runs to drive failed: {e}"),
+        }
     }
 }
 

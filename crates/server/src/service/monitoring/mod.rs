@@ -409,7 +409,10 @@ fn history_points(live: &LiveView, history: &History) -> Vec<HistoryPoint> {
 }
 
 /// The event's latest tick; before the first one, its alerts as stored
-/// (restored into an evaluator of its current plan) and no live rows.
+/// (restored into an evaluator of its current plan) and no live rows. On
+/// a replica that does not evaluate (`service::leader`), always the
+/// alerts as stored now: nothing is kept, since the evaluator replica
+/// moves them on.
 pub async fn current(state: &AppState, event: &Event) -> Result<Arc<Published>, ApiError> {
     if let Some(p) = state.monitor().published(event.id) {
         return Ok(p);
@@ -418,7 +421,13 @@ pub async fn current(state: &AppState, event: &Event) -> Result<Arc<Published>, 
     if let Some(p) = state.monitor().published(event.id) {
         return Ok(p);
     }
-    let alerts = match engine(state, &mut engines, event).await? {
+    let mut scratch = HashMap::new();
+    let engines = if state.monitor().leadership().is_leader() {
+        &mut *engines
+    } else {
+        &mut scratch
+    };
+    let alerts = match engine(state, engines, event).await? {
         Some(m) => m.evaluator.alerts(true),
         None => Vec::new(),
     };

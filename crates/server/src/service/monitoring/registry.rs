@@ -16,6 +16,7 @@ use seawall_monitor::{Evaluator, LiveView};
 use seawall_plan::Plan;
 use seawall_scrape::PromClient;
 use seawall_scrape::scrape::{Board, ScrapeOptions, Scraper};
+use seawall_store::election::Fence;
 
 use super::sources::Errors;
 
@@ -105,6 +106,7 @@ pub struct Monitor {
     /// Held through a tick: ticks never overlap.
     pub(crate) engines: tokio::sync::Mutex<HashMap<i64, EventMonitor>>,
     published: std::sync::RwLock<HashMap<i64, Arc<Published>>>,
+    leadership: Leadership,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -128,6 +130,7 @@ impl Monitor {
             scraper,
             engines: tokio::sync::Mutex::default(),
             published: std::sync::RwLock::default(),
+            leadership: Leadership::default(),
         }
     }
 
@@ -150,5 +153,149 @@ impl Monitor {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(event_id, Arc::new(p));
+    }
+
+    /// Whether this replica runs the evaluator (`service::leader`).
+    pub fn leadership(&self) -> &Leadership {
+        &self.leadership
+    }
+
+    /// Drop every evaluator and published tick: the next tick (or read)
+    /// restores the alert states from the store, as after a restart. Done
+    /// when this replica starts or stops evaluating, so a replica never
+    /// goes on from alert states another replica has moved past.
+    pub(crate) async fn forget(&self) {
+        self.engines.lock().await.clear();
+        self.published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Whether this replica evaluates (alerts, paging and escalation,
+/// emergency runs, drill expiry) or another one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// This replica evaluates; its evaluator's writes are fenced by the
+    /// election session's [`Fence`] (none on SQLite: one process, always
+    /// the evaluator).
+    Leader(Option<Fence>),
+    /// Another replica evaluates, or none has been elected yet.
+    Standby,
+}
+
+/// This replica's [`Role`], watched by the evaluator, and how often it
+/// changed. A new one leads with no fence: without an election (SQLite,
+/// tests) the process is always the evaluator.
+#[derive(Debug)]
+pub struct Leadership {
+    role: tokio::sync::watch::Sender<Role>,
+    elected: std::sync::atomic::AtomicBool,
+    changes: std::sync::atomic::AtomicU64,
+    since_ms: std::sync::atomic::AtomicI64,
+    driving: std::sync::Mutex<HashMap<i64, usize>>,
+}
+
+impl Default for Leadership {
+    fn default() -> Self {
+        Self {
+            role: tokio::sync::watch::channel(Role::Leader(None)).0,
+            elected: std::sync::atomic::AtomicBool::new(false),
+            changes: std::sync::atomic::AtomicU64::new(0),
+            since_ms: std::sync::atomic::AtomicI64::new(0),
+            driving: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl Leadership {
+    /// The role now.
+    pub fn role(&self) -> Role {
+        *self.role.borrow()
+    }
+
+    /// Whether this replica evaluates now.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role(), Role::Leader(_))
+    }
+
+    /// Whether the role is elected (PostgreSQL) rather than always
+    /// `leader` (SQLite).
+    pub fn is_elected(&self) -> bool {
+        self.elected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many times the role changed since the start.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When the role last changed (server clock, ms; 0: never).
+    pub fn since_ms(&self) -> i64 {
+        self.since_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Make the role elected, starting as standby.
+    pub(crate) fn start_election(&self) {
+        self.elected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.role.send_replace(Role::Standby);
+    }
+
+    /// Set the role at `now_ms`; whether it changed.
+    pub(crate) fn set(&self, role: Role, now_ms: i64) -> bool {
+        if self.role.send_replace(role) == role {
+            return false;
+        }
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.since_ms
+            .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// A receiver of role changes.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+
+    /// Resolves once this replica no longer evaluates.
+    pub(crate) async fn lost(&self) {
+        let mut rx = self.role.subscribe();
+        let _ = rx.wait_for(|r| *r == Role::Standby).await;
+    }
+
+    /// A drive of emergency run `id` started on this replica
+    /// ([`Leadership::done_driving`] when it ends).
+    pub(crate) fn start_driving(&self, id: i64) {
+        *self
+            .driving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(id)
+            .or_default() += 1;
+    }
+
+    /// A drive of run `id` ended.
+    pub(crate) fn done_driving(&self, id: i64) {
+        let mut driving = self
+            .driving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = driving.get_mut(&id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                driving.remove(&id);
+            }
+        }
+    }
+
+    /// Whether a drive of run `id` is under way on this replica.
+    pub(crate) fn is_driving(&self, id: i64) -> bool {
+        self.driving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(&id)
     }
 }
