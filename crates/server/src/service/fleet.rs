@@ -50,6 +50,8 @@ pub const START_DELAY_MS: Millis = 1_500;
 const MAX_WAIT: Duration = Duration::from_secs(20);
 /// How often a waiting request looks again (and notices silence).
 const RECHECK: Duration = Duration::from_millis(100);
+/// An idle agent not heard from for this long is forgotten.
+const FORGET_MS: Millis = 10 * 60_000;
 /// Agents known at once; one more registering is refused.
 const MAX_AGENTS: usize = 10_000;
 /// Finished runs kept for reading.
@@ -349,7 +351,11 @@ pub fn register(state: &AppState, token: i64, req: &RegisterAgent) -> Result<Age
     let fleet = state.fleet();
     let agent = {
         let mut inner = fleet.lock();
-        inner.agents.retain(|_, a| a.name != name);
+        // Same name: a restarted agent. Gone for long and idle: forgotten
+        // (a Job's pods get new names every time).
+        inner.agents.retain(|_, a| {
+            a.name != name && (a.run.is_some() || now - a.last_seen_ms <= FORGET_MS)
+        });
         if inner.agents.len() >= MAX_AGENTS {
             return Err(ApiError::Conflict(format!(
                 "{MAX_AGENTS} agents are registered; no more are taken"
