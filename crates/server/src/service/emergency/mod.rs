@@ -24,6 +24,12 @@
 //! proves that nobody set that value since the undo started, and applying
 //! it again would overwrite their change.
 //!
+//! With several replicas, only the elected evaluator (`service::leader`)
+//! drives runs and recovers them: a decision taken through another replica
+//! is stored there and picked up by the evaluator within a second; a
+//! drive stops at once when its replica stops leading, and its writes are
+//! fenced (`seawall_store::election`).
+//!
 //! Rule changes are targeted: an action changes one flow limit or switch
 //! in the service's latest rules and stores a new version (source
 //! `emergency`); its rollback restores that one value in the then-latest
