@@ -192,8 +192,8 @@ pub struct AppState {
     emergency_holding: Arc<crate::service::triggers::Holding>,
     pager: Arc<tokio::sync::Notify>,
     page_queues: Arc<crate::service::incidents::pager::queues::Queues>,
-    rule_cache: Arc<crate::service::rules::RuleCache>,
-    gate_cache: Arc<crate::service::gate::GateCache>,
+    rule_cache: Arc<crate::service::rule_cache::RuleCache>,
+    gate_cache: Arc<crate::service::gate_cache::GateCache>,
 }
 
 /// Parsed plans by key, least recently used first.
@@ -410,13 +410,13 @@ impl AppState {
     }
 
     /// The latest rules per service as the long poll serves them
-    /// (`service::rules`).
-    pub fn rule_cache(&self) -> &crate::service::rules::RuleCache {
+    /// (`service::rule_cache`).
+    pub fn rule_cache(&self) -> &crate::service::rule_cache::RuleCache {
         &self.rule_cache
     }
 
-    /// The gate's reads between changes (`service::gate`).
-    pub fn gate_cache(&self) -> &crate::service::gate::GateCache {
+    /// The gate's reads between changes (`service::gate_cache`).
+    pub fn gate_cache(&self) -> &crate::service::gate_cache::GateCache {
         &self.gate_cache
     }
 

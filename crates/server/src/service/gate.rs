@@ -5,7 +5,8 @@
 //!
 //! A burst of pipelines asks the gate a thousand times a second, and
 //! between two changes every check would read the same events, plan
-//! versions and exceptions. [`GateCache`] keeps those reads and drops
+//! versions and exceptions. [`GateCache`] (`service::gate_cache`) keeps
+//! those reads ([`cached_events`] makes them) and drops
 //! them all when this replica changes anything the gate depends on (every
 //! such change calls [`AppState::notify_change`]; the cache compares
 //! [`AppState::change_generation`]), and at the latest after
@@ -14,10 +15,7 @@
 //! kept with their times and judged at each check's instant, so an
 //! exception that expires is refused from its end on, cached or not.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use jiff::Timestamp;
 pub use seawall_api::gate::{GateAnswer, GateCheck, GateWindow};
@@ -28,6 +26,8 @@ use seawall_store::{Millis, NewChangeRecord, Role};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::service::events;
+use crate::service::gate_cache::EventReads;
+pub use crate::service::gate_cache::{GATE_CACHE_AGE, GateCache};
 use crate::state::AppState;
 
 /// Roles that may ask the gate: everyone who changes production (pipelines
@@ -40,107 +40,58 @@ pub const GATE_ASKERS: &[Role] = &[
     Role::Ci,
 ];
 
-/// The longest the gate answers from reads made before a change through
-/// another replica (changes through this one drop the cache at once).
-pub const GATE_CACHE_AGE: Duration = Duration::from_secs(1);
-
-/// The gate's reads between changes (see the module documentation).
-#[derive(Debug, Default)]
-pub struct GateCache {
-    cached: tokio::sync::Mutex<GateReads>,
-    reads: AtomicU64,
-}
-
-/// What the gate read, under which change generation and since when.
-#[derive(Debug, Default)]
-struct GateReads {
-    generation: u64,
-    since: Option<tokio::time::Instant>,
-    /// Every event, when a check named none.
-    all: Option<Vec<seawall_store::Event>>,
-    /// Events found by slug (bounded by the stored events).
-    by_slug: HashMap<String, seawall_store::Event>,
-    /// Per event id: its current plan and its exceptions.
-    events: HashMap<i64, Arc<EventReads>>,
-}
-
-/// An event's current plan (version and parsed plan) and its exceptions
-/// in the gate's terms, as the gate reads them.
-#[derive(Debug)]
-pub(crate) struct EventReads {
-    pub plan: Option<(i64, Arc<Plan>)>,
-    pub exceptions: Vec<FreezeException>,
-}
-
-impl GateCache {
-    /// Store reads the cache has made (what the tests count).
-    pub fn reads(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
-    }
-
-    /// The events a check asks about (`asked`, or every event) with their
-    /// reads: from memory unless this replica changed something since, or
-    /// the reads are older than [`GATE_CACHE_AGE`].
-    pub(crate) async fn events(
-        &self,
-        state: &AppState,
-        asked: Option<&str>,
-    ) -> Result<Vec<(seawall_store::Event, Arc<EventReads>)>, ApiError> {
-        let mut cached = self.cached.lock().await;
-        // Read before loading: a change stored while we load bumps it again.
-        let generation = state.change_generation();
-        if cached.generation != generation
-            || cached.since.is_none_or(|at| at.elapsed() >= GATE_CACHE_AGE)
-        {
-            *cached = GateReads {
-                generation,
-                since: Some(tokio::time::Instant::now()),
-                ..GateReads::default()
-            };
-        }
-        let events = match asked {
-            Some(slug) => match cached.by_slug.get(slug) {
-                Some(event) => vec![event.clone()],
-                None => {
-                    self.reads.fetch_add(1, Ordering::Relaxed);
-                    let event = events::find(state, slug).await?;
-                    cached.by_slug.insert(slug.to_owned(), event.clone());
-                    vec![event]
-                }
-            },
-            None => match &cached.all {
-                Some(all) => all.clone(),
-                None => {
-                    self.reads.fetch_add(1, Ordering::Relaxed);
-                    let all = state.store.events().await?;
-                    cached.all = Some(all.clone());
-                    all
-                }
-            },
+/// The events a check asks about (`asked`, or every event) with their
+/// current plans and exceptions: from [`GateCache`] unless this replica
+/// changed something since, or its reads are older than
+/// [`GATE_CACHE_AGE`].
+pub(crate) async fn cached_events(
+    state: &AppState,
+    asked: Option<&str>,
+) -> Result<Vec<(seawall_store::Event, Arc<EventReads>)>, ApiError> {
+    let cache = state.gate_cache();
+    let mut cached = cache.current(|| state.change_generation()).await;
+    let events = match asked {
+        Some(slug) => match cached.by_slug.get(slug) {
+            Some(event) => vec![event.clone()],
+            None => {
+                cache.count(1);
+                let event = events::find(state, slug).await?;
+                cached.by_slug.insert(slug.to_owned(), event.clone());
+                vec![event]
+            }
+        },
+        None => match &cached.all {
+            Some(all) => all.clone(),
+            None => {
+                cache.count(1);
+                let all = state.store.events().await?;
+                cached.all = Some(all.clone());
+                all
+            }
+        },
+    };
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        let reads = match cached.events.get(&event.id) {
+            Some(reads) => Arc::clone(reads),
+            None => {
+                cache.count(2);
+                let plan = current_plan(state, &event).await?;
+                let exceptions = state
+                    .store
+                    .exceptions(event.id)
+                    .await?
+                    .iter()
+                    .map(to_gate_exception)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let reads = Arc::new(EventReads { plan, exceptions });
+                cached.events.insert(event.id, Arc::clone(&reads));
+                reads
+            }
         };
-        let mut out = Vec::with_capacity(events.len());
-        for event in events {
-            let reads = match cached.events.get(&event.id) {
-                Some(reads) => Arc::clone(reads),
-                None => {
-                    self.reads.fetch_add(2, Ordering::Relaxed);
-                    let plan = current_plan(state, &event).await?;
-                    let exceptions = state
-                        .store
-                        .exceptions(event.id)
-                        .await?
-                        .iter()
-                        .map(to_gate_exception)
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let reads = Arc::new(EventReads { plan, exceptions });
-                    cached.events.insert(event.id, Arc::clone(&reads));
-                    reads
-                }
-            };
-            out.push((event, reads));
-        }
-        Ok(out)
+        out.push((event, reads));
     }
+    Ok(out)
 }
 
 /// Milliseconds to a timestamp (500 for a value out of jiff's range: the
@@ -243,7 +194,7 @@ pub(crate) async fn check(
         (Some(bound), _) => Some(bound),
         (None, asked) => asked,
     };
-    let events = state.gate_cache().events(state, asked).await?;
+    let events = cached_events(state, asked).await?;
     let now_ms = state.now();
     let now = ts(now_ms)?;
     let kind = ask.kind;

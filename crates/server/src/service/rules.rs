@@ -5,23 +5,10 @@
 //! service.
 //!
 //! Thousands of sidecars follow a service, so the long poll never reads
-//! the store per poll: [`RuleCache`] keeps each service's latest rules in
-//! memory. A version stored through this replica is put into the cache by
-//! the request that stored it (no read at all) and wakes every waiting
-//! poll. A version stored through another replica on the same database is
-//! found by one version query ([`Store::rule_services`], every service's
-//! latest version number) made at most once per [`RECHECK`] by whichever
-//! waiting poll wakes first, shared by all the others; the new body is
-//! then read once and every poll of that service wakes. So a change costs
-//! each replica at most one read however many sidecars follow it, and the
-//! replicas' caches agree within [`RECHECK`].
-//!
-//! [`Store::rule_services`]: seawall_store::Store::rule_services
+//! the store per poll: it is served from [`RuleCache`] (see
+//! `service::rule_cache`), which the requests that store a version fill.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use seawall_api::rules::{Adjust, Applied, DeriveResult, Derived, PollQuery, Rules, RulesInfo};
@@ -29,139 +16,17 @@ use seawall_guard::RuleSet;
 use seawall_guard::derive;
 use seawall_plan::{capacity, targets};
 use seawall_store::{NewAudit, NewRuleVersion, RuleSource, RuleVersion, SidecarReport};
-use serde_json::Value;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::service::monitoring::admission;
 use crate::service::plans;
+pub(crate) use crate::service::rule_cache::served;
+pub use crate::service::rule_cache::{CacheReads, RECHECK, RuleCache};
 use crate::state::AppState;
 
 /// Longest long poll, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
-
-/// How often the cache asks the store for versions stored by another
-/// replica (they reach this replica's sidecars within this).
-pub const RECHECK: Duration = Duration::from_secs(1);
-
-/// Every service's latest rules as the long poll serves them, shared by
-/// all the polls of one replica (see the module documentation).
-#[derive(Debug)]
-pub struct RuleCache {
-    cached: tokio::sync::Mutex<Cached>,
-    /// Bumped when a service's latest version moves: waiting polls wake.
-    moved: tokio::sync::watch::Sender<u64>,
-    version_queries: AtomicU64,
-    body_reads: AtomicU64,
-}
-
-/// What the cache knows, and since when.
-#[derive(Debug, Default)]
-struct Cached {
-    /// Latest version per service that has rules (from the last version
-    /// query and this replica's own writes; never moves backwards).
-    versions: HashMap<String, i64>,
-    /// Served rules of the services polled so far, at most one per entry
-    /// of `versions` (so bounded by the services stored).
-    bodies: HashMap<String, Arc<Rules>>,
-    /// When `versions` was last read from the store.
-    checked: Option<tokio::time::Instant>,
-}
-
-impl Default for RuleCache {
-    fn default() -> Self {
-        RuleCache {
-            cached: tokio::sync::Mutex::default(),
-            moved: tokio::sync::watch::channel(0).0,
-            version_queries: AtomicU64::new(0),
-            body_reads: AtomicU64::new(0),
-        }
-    }
-}
-
-/// Store reads the cache has made: `(version queries, rule bodies)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheReads {
-    /// Every service's latest version number, one query for all services.
-    pub version_queries: u64,
-    /// One service's latest rule document.
-    pub body_reads: u64,
-}
-
-impl RuleCache {
-    /// The store reads made so far (what the tests count).
-    pub fn reads(&self) -> CacheReads {
-        CacheReads {
-            version_queries: self.version_queries.load(Ordering::Relaxed),
-            body_reads: self.body_reads.load(Ordering::Relaxed),
-        }
-    }
-
-    /// `service`'s latest rules: from memory while the version query is
-    /// younger than [`RECHECK`], else after one (shared by every caller
-    /// meanwhile); the body is read only when its version moved.
-    pub(crate) async fn latest(
-        &self,
-        store: &dyn seawall_store::Store,
-        service: &str,
-    ) -> Result<Option<Arc<Rules>>, ApiError> {
-        let mut cached = self.cached.lock().await;
-        let stale = cached.checked.is_none_or(|at| at.elapsed() >= RECHECK);
-        if stale {
-            self.version_queries.fetch_add(1, Ordering::Relaxed);
-            let found = store.rule_services().await?;
-            cached.checked = Some(tokio::time::Instant::now());
-            let mut moved = false;
-            for (name, version) in found {
-                let known = cached.versions.entry(name).or_insert(0);
-                if version > *known {
-                    *known = version;
-                    moved = true;
-                }
-            }
-            if moved {
-                self.moved.send_modify(|n| *n += 1);
-            }
-        }
-        let Some(&version) = cached.versions.get(service) else {
-            return Ok(None);
-        };
-        if let Some(body) = cached.bodies.get(service).filter(|b| b.version >= version) {
-            return Ok(Some(Arc::clone(body)));
-        }
-        self.body_reads.fetch_add(1, Ordering::Relaxed);
-        let Some(stored) = store.rules(service, None).await? else {
-            return Ok(None);
-        };
-        let body = Arc::new(served(stored)?);
-        if body.version > version {
-            cached.versions.insert(service.to_owned(), body.version);
-        }
-        cached.bodies.insert(service.to_owned(), Arc::clone(&body));
-        Ok(Some(body))
-    }
-
-    /// A version this replica just stored: served from now on without a
-    /// read, and every waiting poll of its service wakes.
-    pub(crate) async fn stored(&self, version: &RuleVersion) -> Result<(), ApiError> {
-        let body = Arc::new(served(version.clone())?);
-        let mut cached = self.cached.lock().await;
-        let known = cached.versions.entry(body.service.clone()).or_insert(0);
-        if body.version < *known {
-            return Ok(());
-        }
-        *known = body.version;
-        cached.bodies.insert(body.service.clone(), body);
-        drop(cached);
-        self.moved.send_modify(|n| *n += 1);
-        Ok(())
-    }
-
-    /// A receiver that wakes when some service's latest version moves.
-    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.moved.subscribe()
-    }
-}
 
 pub(crate) fn info(v: &RuleVersion) -> RulesInfo {
     RulesInfo {
@@ -173,30 +38,6 @@ pub(crate) fn info(v: &RuleVersion) -> RulesInfo {
         created_ms: v.created_ms,
         created_by: v.created_by.clone(),
     }
-}
-
-/// The stored document with its `version` set to the stored version.
-pub(crate) fn served(v: RuleVersion) -> Result<Rules, ApiError> {
-    let mut rules: Value = serde_json::from_str(&v.document).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored rules {} v{} are not JSON: {e}",
-            v.service, v.version
-        ))
-    })?;
-    if let Some(obj) = rules.as_object_mut() {
-        obj.insert("version".into(), Value::from(v.version));
-    }
-    Ok(Rules {
-        service: v.service,
-        version: v.version,
-        sha256: v.sha256,
-        source: v.source.as_str().to_owned(),
-        plan_version: v.plan_version,
-        note: v.note,
-        created_ms: v.created_ms,
-        created_by: v.created_by,
-        rules,
-    })
 }
 
 /// The document as stored: the rule set as JSON with version 0 (the store
@@ -538,6 +379,8 @@ async fn refuse_admin_addr(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use seawall_store::{Ctx, NewToken, Role, StoreSpec};
 
@@ -607,9 +450,7 @@ mod tests {
         }
         // Every poll is waiting (subscribed, has read the cache, asleep).
         let started = tokio::time::Instant::now();
-        while a.rule_cache().moved.receiver_count() < POLLS
-            || b.rule_cache().moved.receiver_count() < POLLS
-        {
+        while a.rule_cache().waiting() < POLLS || b.rule_cache().waiting() < POLLS {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "polls did not start"
