@@ -9,12 +9,12 @@
 //! transition, a page, an action's start). With SQLite there is one
 //! process and it always evaluates. With PostgreSQL the replicas elect the
 //! evaluator with a session-level advisory lock on a connection of its own
-//! ([`seawall_store::election`]): [`elect`] runs one round every
+//! ([`seawall_store::election`]): `elect` runs one round every
 //! [`ROUND`] — the leader checks its session still answers and holds the
 //! lock (bounded by [`ROUND_TIMEOUT`]), the others try to take it. A
 //! killed replica's session ends with its socket, so another replica leads
 //! within about one round; a replica whose session fails or stalls stops
-//! at once ([`evaluate`] drops every evaluator task when the role goes to
+//! at once (`evaluate` drops every evaluator task when the role goes to
 //! standby), and its writes are refused by the store's fence if it was
 //! paused past that point.
 //!
