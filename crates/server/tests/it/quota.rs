@@ -1,7 +1,8 @@
 //! Cluster-quota leases over real HTTP: who may lease (a sidecar token of
 //! the service, or admin — never a sidecar token of another service, nor a
 //! viewer), the limits taken from the stored rules, not the sidecar, and
-//! leases left out of the per-token write rate; and three real sidecars
+//! leases left out of the per-token write rate; two replicas on one
+//! PostgreSQL leasing from one bucket; and three real sidecars
 //! on loopback holding one cluster limit, then falling back when the
 //! control plane stops.
 
@@ -382,5 +383,78 @@ async fn three_sidecars_hold_a_cluster_limit_and_fall_back_when_the_control_plan
         let _ = s.stop.send(());
         let _ = s.running.await;
     }
+    let _ = serving.await;
+}
+
+/// Two replicas on one PostgreSQL lease from one bucket: what a sidecar
+/// took through one is gone for a sidecar asking the other, and both count
+/// the same live instances. No token server: either replica answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_lease_from_one_bucket() {
+    let pg = seawall_store::testing::TempPostgres::start().expect(
+        "PostgreSQL for the server's tests (apt-get install postgresql; .ci/run installs it)",
+    );
+    let url = pg.create_database().expect("database");
+    let first = TestServer::start_with(common::Db::Postgres(url.clone()), None).await;
+    put_rules(
+        &first.admin().client,
+        json!({"version": 1, "resources": [{
+            "name": "orders",
+            "routes": [{"path": "/api/orders"}],
+            "flow": [{"id": "orders.cluster", "count": 900, "scope": "cluster"}]
+        }]}),
+    )
+    .await;
+    let token = first
+        .token("order-sidecar", Role::Sidecar, Some("order-api"))
+        .await;
+    // The second replica: same database, its own process state and clock.
+    let dir = common::TempDir::new();
+    let store = seawall_store::open(&seawall_store::StoreSpec::Postgres(url))
+        .await
+        .expect("open the same database");
+    let clock = seawall_server::ManualClock::new(common::T0);
+    let state = seawall_server::AppState::new(store, dir.path()).with_clock(clock.clock());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let second = seawall_server::Server::with_state(listener, state)
+        .await
+        .expect("server");
+    let second_base = format!("http://{}", second.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(second.run(async move {
+        let _ = stopped.await;
+    }));
+    let lease = |base: String, instance: &'static str| {
+        let token = token.clone();
+        async move {
+            let r = seawall_server::client::Client::new(&base)
+                .expect("client")
+                .with_token(&token)
+                .post_json("/api/v1/guard/lease", &ask("order-api", instance))
+                .await
+                .expect("lease");
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            r.json::<Value>().expect("json")
+        }
+    };
+    // Both clocks stand at T0: the first lease drains the bucket's 180…
+    let a = lease(first.base.clone(), "pod-a").await;
+    assert_eq!(a["grants"][0]["tokens"], 180);
+    // …and the other replica finds it empty, and counts two instances.
+    let b = lease(second_base.clone(), "pod-b").await;
+    assert_eq!(b["grants"][0]["tokens"], 0, "{b}");
+    assert_eq!(b["instances"], 2);
+    // 100 ms later on the second replica's clock the bucket has 90 again,
+    // and pod-b's credit (its fair share is 450 a second, half of 900: a
+    // new instance starts with 0.2 s of it) takes them all.
+    clock.advance(100);
+    let b = lease(second_base.clone(), "pod-b").await;
+    assert_eq!(b["grants"][0]["tokens"], 90, "{b}");
+    // The first replica's clock is still at T0: nothing refilled there.
+    let a = lease(first.base.clone(), "pod-a").await;
+    assert_eq!(a["grants"][0]["tokens"], 0, "{a}");
+    let _ = stop.send(());
     let _ = serving.await;
 }
