@@ -93,8 +93,23 @@ impl RuleCache {
         store: &dyn seawall_store::Store,
         service: &str,
     ) -> Result<Option<Arc<Rules>>, ApiError> {
+        self.latest_after(store, service, 0).await
+    }
+
+    /// Like [`RuleCache::latest`], but when the cache knows no version of
+    /// `service` as new as `seen` (a sidecar that got it from another
+    /// replica), the store is asked at once rather than within
+    /// [`RECHECK`]: a poll never answers with an older version than the
+    /// one its sidecar names while the store has that one.
+    pub(crate) async fn latest_after(
+        &self,
+        store: &dyn seawall_store::Store,
+        service: &str,
+        seen: i64,
+    ) -> Result<Option<Arc<Rules>>, ApiError> {
         let mut cached = self.cached.lock().await;
-        let stale = cached.checked.is_none_or(|at| at.elapsed() >= RECHECK);
+        let behind = cached.versions.get(service).copied().unwrap_or(0) < seen;
+        let stale = behind || cached.checked.is_none_or(|at| at.elapsed() >= RECHECK);
         if stale {
             self.version_queries.fetch_add(1, Ordering::Relaxed);
             let found = store.rule_services().await?;

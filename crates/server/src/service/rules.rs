@@ -221,7 +221,9 @@ pub(crate) async fn wait_for_rules(
     loop {
         // Subscribed before reading: a version cached after the read wakes us.
         moved.borrow_and_update();
-        if let Some(latest) = cache.latest(state.store.as_ref(), &q.service).await?
+        if let Some(latest) = cache
+            .latest_after(state.store.as_ref(), &q.service, q.since)
+            .await?
             && latest.version != q.since
         {
             return Ok(Some(Rules::clone(&latest)));
@@ -500,6 +502,37 @@ mod tests {
                 "version queries are shared: {before:?} → {after:?}"
             );
         }
+    }
+
+    /// A sidecar that got a version from one replica and then polls
+    /// another whose cache has not seen it yet is never sent back to the
+    /// older version: the cache asks the store at once.
+    #[tokio::test]
+    async fn a_poll_naming_a_version_the_cache_has_not_seen_gets_no_older_one() {
+        let (_dir, a, b, auth) = replicas().await;
+        let v1 = adjust(&a, &auth, 100).await;
+        let poll = |since| PollQuery {
+            service: "order-api".into(),
+            since,
+            wait: Some(0),
+        };
+        let got = wait_for_rules(&b, &poll(0))
+            .await
+            .expect("poll")
+            .expect("v1");
+        assert_eq!(got.version, v1);
+        // Stored through A; B's cache was filled just now and still says v1.
+        let v2 = adjust(&a, &auth, 200).await;
+        let got = wait_for_rules(&b, &poll(v2)).await.expect("poll");
+        assert!(
+            got.is_none(),
+            "nothing newer than v{v2}, not v{v1}: {got:?}"
+        );
+        let got = wait_for_rules(&b, &poll(v1))
+            .await
+            .expect("poll")
+            .expect("v2");
+        assert_eq!(got.version, v2);
     }
 
     /// A sidecar's report of a version stored through another replica a
