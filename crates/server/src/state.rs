@@ -188,7 +188,7 @@ pub struct AppState {
     exception_requests: Arc<tokio::sync::Mutex<()>>,
     monitor: Arc<crate::service::monitoring::registry::Monitor>,
     kube: Option<Arc<seawall_kube::KubeClient>>,
-    fleet: Arc<crate::service::fleet::Fleet>,
+    fleet: Arc<crate::service::fleet_registry::Fleet>,
     emergency_holding: Arc<crate::service::triggers::Holding>,
     pager: Arc<tokio::sync::Notify>,
     page_queues: Arc<crate::service::incidents::pager::queues::Queues>,
@@ -266,7 +266,7 @@ impl AppState {
     }
 
     /// The per-event queues pages go through (`service::incidents::pager`).
-    pub(crate) fn fleet(&self) -> &crate::service::fleet::Fleet {
+    pub(crate) fn fleet(&self) -> &crate::service::fleet_registry::Fleet {
         &self.fleet
     }
 

@@ -20,30 +20,22 @@
 //! `partial`, its share and last second named in the result.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use seawall_api::fleet::{
-    Agent, AgentEnd, AgentList, Assignment, Control, FleetRun, RegisterAgent, RunAgent, Seconds,
+    Agent, AgentEnd, AgentList, Assignment, Control, FleetRun, RegisterAgent, Seconds,
     StartFleetRun, StepReport, StepVerdict,
 };
 use seawall_load::Scenario;
-use seawall_load::fleet::{
-    AgentFinal, AgentPart, EntrySecond, LocalStep, MergedStep, Merger, Share, merge_results,
-    merge_step,
-};
+use seawall_load::fleet::{AgentFinal, EntrySecond, LocalStep, Merger, Share};
 use seawall_load::result::GuardEvent;
 use seawall_store::Millis;
-use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::service::fleet_registry::{AgentRec, Part, RunRec};
+pub use crate::service::fleet_registry::{Fleet, LIVE_MS, SILENT_MS};
 use crate::state::AppState;
 
-/// An agent heard from within this is live (its work poll waits at most
-/// 20 s).
-pub const LIVE_MS: Millis = 25_000;
-/// A running agent not heard from for this long is silent.
-pub const SILENT_MS: Millis = 3_000;
 /// The agreed start is this far ahead of the run's creation.
 pub const START_DELAY_MS: Millis = 1_500;
 /// Longest wait of a long poll or a step barrier.
@@ -56,205 +48,6 @@ const FORGET_MS: Millis = 10 * 60_000;
 const MAX_AGENTS: usize = 10_000;
 /// Finished runs kept for reading.
 const KEEP_FINISHED: usize = 20;
-
-/// The fleet's state on this replica.
-#[derive(Debug)]
-pub struct Fleet {
-    inner: Mutex<Inner>,
-    changed: watch::Sender<u64>,
-}
-
-impl Default for Fleet {
-    fn default() -> Self {
-        Self {
-            inner: Mutex::default(),
-            changed: watch::channel(0).0,
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    next_agent: u64,
-    next_run: u64,
-    agents: BTreeMap<String, AgentRec>,
-    runs: BTreeMap<String, RunRec>,
-}
-
-#[derive(Debug)]
-struct AgentRec {
-    id: String,
-    name: String,
-    index: Option<u32>,
-    token: i64,
-    last_seen_ms: Millis,
-    run: Option<String>,
-    pending: Option<Assignment>,
-}
-
-#[derive(Debug)]
-struct Part {
-    agent: String,
-    name: String,
-    share: Share,
-    heard_ms: Millis,
-    silent: bool,
-    end: Option<AgentFinal>,
-}
-
-#[derive(Debug)]
-struct RunRec {
-    id: String,
-    seq: u64,
-    scenario: Scenario,
-    start_at_ms: Millis,
-    parts: Vec<Part>,
-    merger: Merger,
-    stop: Option<GuardEvent>,
-    steps: BTreeMap<usize, Barrier>,
-    merged_steps: Vec<MergedStep>,
-    result: Option<serde_json::Value>,
-    status: String,
-}
-
-#[derive(Debug, Default)]
-struct Barrier {
-    locals: BTreeMap<u32, (String, LocalStep)>,
-    merged: Option<MergedStep>,
-}
-
-impl Fleet {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-}
-
-impl AgentRec {
-    fn view(&self, now: Millis) -> Agent {
-        Agent {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            index: self.index,
-            status: if self.run.is_some() {
-                "busy"
-            } else if now - self.last_seen_ms <= LIVE_MS {
-                "idle"
-            } else {
-                "silent"
-            }
-            .to_owned(),
-            run: self.run.clone(),
-            last_seen_ms: self.last_seen_ms,
-        }
-    }
-}
-
-impl RunRec {
-    fn view(&self) -> FleetRun {
-        FleetRun {
-            id: self.id.clone(),
-            scenario: self.scenario.name.clone(),
-            status: self.status.clone(),
-            stop: self.stop.as_ref().map(|s| s.message.clone()),
-            start_at_ms: self.start_at_ms,
-            requests: self.merger.requests(),
-            agents: self
-                .parts
-                .iter()
-                .map(|p| RunAgent {
-                    id: p.agent.clone(),
-                    name: p.name.clone(),
-                    index: p.share.index,
-                    status: if p.end.is_some() {
-                        "finished"
-                    } else if p.silent {
-                        "silent"
-                    } else {
-                        "running"
-                    }
-                    .to_owned(),
-                    last_second: self.merger.streamed(p.share.index).last_second,
-                })
-                .collect(),
-            result: self.result.clone(),
-        }
-    }
-
-    fn part_of(&mut self, agent: &str) -> Result<&mut Part, ApiError> {
-        self.parts
-            .iter_mut()
-            .find(|p| p.agent == agent)
-            .ok_or_else(|| ApiError::NotFound(format!("agent {agent} is not in run {}", self.id)))
-    }
-
-    /// Mark agents silent, finish the run when every agent ended or went
-    /// silent. Returns whether anything changed.
-    fn tick(&mut self, now: Millis) -> bool {
-        if self.result.is_some() {
-            return false;
-        }
-        let mut changed = false;
-        for p in &mut self.parts {
-            let since = p.heard_ms.max(self.start_at_ms);
-            if p.end.is_none() && !p.silent && now - since > SILENT_MS {
-                tracing::warn!(run = %self.id, agent = %p.agent, "rehearsal agent went silent");
-                p.silent = true;
-                changed = true;
-            }
-        }
-        if self.parts.iter().all(|p| p.end.is_some() || p.silent) {
-            let parts: Vec<AgentPart> = self
-                .parts
-                .iter()
-                .map(|p| AgentPart {
-                    name: p.name.clone(),
-                    share: p.share,
-                    end: p.end.clone(),
-                })
-                .collect();
-            let result = merge_results(
-                &self.scenario,
-                &self.merger,
-                &parts,
-                &self.merged_steps,
-                self.stop.clone(),
-            );
-            self.status = result
-                .fleet
-                .as_ref()
-                .map_or("complete", |f| f.status.as_str())
-                .to_owned();
-            self.result = serde_json::to_value(&result).ok();
-            changed = true;
-        }
-        changed
-    }
-
-    /// Judge step `k` once every agent still running has sent it.
-    fn try_merge_step(&mut self, k: usize) -> Option<MergedStep> {
-        let live: Vec<u32> = self
-            .parts
-            .iter()
-            .filter(|p| !p.silent && p.end.is_none())
-            .map(|p| p.share.index)
-            .collect();
-        let barrier = self.steps.entry(k).or_default();
-        if barrier.merged.is_none() && live.iter().all(|i| barrier.locals.contains_key(i)) {
-            let locals: Vec<(String, LocalStep)> = barrier.locals.values().cloned().collect();
-            let merged = merge_step(&self.scenario, &locals);
-            barrier.merged = Some(merged.clone());
-            // Steps come in order; the result takes them by position.
-            if self.merged_steps.len() == k {
-                self.merged_steps.push(merged);
-            }
-        }
-        barrier.merged.clone()
-    }
-}
 
 /// Who may run agents and runs across them: the planners and `ci` tokens
 /// (what a Kubernetes Job of agents carries). Viewers and sidecars may not.
