@@ -950,6 +950,66 @@ emergency_plans:
         assert_eq!(runs[0].status, "awaiting_approval");
     }
 
+    /// Two replicas on one store: a run started through the standby is
+    /// not driven there; the evaluator drives it when it starts (its
+    /// recovery), and one started through the standby while it runs is
+    /// picked up within a second.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_started_through_a_standby_is_driven_by_the_evaluator() {
+        let (dir, leader, _event) = with_plan().await;
+        let standby = AppState::new(std::sync::Arc::clone(&leader.store), dir.path());
+        standby.monitor().leadership().start_election();
+        // The step's outcome is the action's (this store has no rules for
+        // the service, so the dry run's rate limit fails): what matters is
+        // who drives the run to a final status.
+        let finished = |id: i64| {
+            let store = std::sync::Arc::clone(&leader.store);
+            async move {
+                for _ in 0..50 {
+                    let stored = store.emergency_run(id).await.expect("read").expect("run");
+                    if stored.finished {
+                        return Some(stored.status);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                None
+            }
+        };
+
+        let first = start(&standby, "ana", "d11", "limit-on-level", true)
+            .await
+            .expect("a dry run starts through the standby");
+        assert_eq!(first.status, "running");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let stored = leader
+            .store
+            .emergency_run(first.id)
+            .await
+            .expect("read")
+            .expect("run");
+        assert_eq!(stored.status, "running", "the standby drives nothing");
+        assert_eq!(
+            decode(&stored).expect("decode").steps[0].status,
+            StepStatus::Pending
+        );
+
+        let evaluator = tokio::spawn(run(leader.clone()));
+        let status = finished(first.id).await;
+        assert!(
+            matches!(status.as_deref(), Some("succeeded" | "failed")),
+            "driven by the evaluator's recovery within 5 s: {status:?}"
+        );
+        let second = start(&standby, "ana", "d11", "limit-on-level", true)
+            .await
+            .expect("a second dry run through the standby");
+        let status = finished(second.id).await;
+        assert!(
+            matches!(status.as_deref(), Some("succeeded" | "failed")),
+            "picked up by the running evaluator within 5 s: {status:?}"
+        );
+        evaluator.abort();
+    }
+
     /// A run stored by a server that stopped in the middle of undoing its
     /// rate limit: recovery marks the undo `undo_unknown` with the
     /// captured values and where to look, stores no rule version (nothing
