@@ -177,6 +177,61 @@ pub struct DayReport {
     pub review_url: String,
     /// Per entry: requests the users sent and how they failed.
     pub sent: Vec<(String, u64, seawall_load::ErrorCounts)>,
+    /// The simulator's own count of each entry's requests, read every
+    /// time the demo looks during the day (twice a second), from before
+    /// the first user to after the last: `(ms, [(entry, requests)])`,
+    /// oldest first. What the simulated system received, to compare the
+    /// review's rates with ([`SimCounts::between`]).
+    pub sim_counts: SimCounts,
+    /// Requests the sidecars refused (4xx: their 429s), per entry and
+    /// second of the users' and the spike's traffic: `(entry, second's
+    /// start ms, refused)`. They reach the review's rates (the sidecar
+    /// counts them) but never the simulator. A second's refusals are its
+    /// errors × the run's share of 4xx among its errors (the load
+    /// generator counts errors per second, their kinds per run; a run's
+    /// errors are of one kind but for pay's during the slowdown, which
+    /// has no 4xx).
+    pub refused: Vec<(String, i64, f64)>,
+}
+
+/// The simulator's per-entry request counts over time (see
+/// [`DayReport::sim_counts`]).
+#[derive(Debug, Clone, Default)]
+pub struct SimCounts(pub Vec<(i64, Vec<(String, u64)>)>);
+
+impl SimCounts {
+    fn sample(&mut self, sim: &seawall_sim::Sim) {
+        let c = sim.counters();
+        self.0.push((
+            now_ms(),
+            c.entries.into_iter().map(|e| (e.id, e.requests)).collect(),
+        ));
+    }
+
+    /// `entry`'s count at `at_ms`, linear between the two samples around
+    /// it (the first or last sample outside them: nothing was sent
+    /// before the first or after the last).
+    pub fn at(&self, entry: &str, at_ms: i64) -> Option<f64> {
+        let count = |s: &(i64, Vec<(String, u64)>)| {
+            s.1.iter().find(|(e, _)| e == entry).map(|(_, n)| *n as f64)
+        };
+        let after = self.0.iter().position(|s| s.0 >= at_ms);
+        match after {
+            Some(0) => count(self.0.first()?),
+            None => count(self.0.last()?),
+            Some(i) => {
+                let (a, b) = (&self.0[i - 1], &self.0[i]);
+                let (ca, cb) = (count(a)?, count(b)?);
+                let span = (b.0 - a.0).max(1) as f64;
+                Some(ca + (cb - ca) * (at_ms - a.0) as f64 / span)
+            }
+        }
+    }
+
+    /// Requests `entry` received from `from_ms` to `to_ms`.
+    pub fn between(&self, entry: &str, from_ms: i64, to_ms: i64) -> Option<f64> {
+        Some(self.at(entry, to_ms)? - self.at(entry, from_ms)?)
+    }
 }
 
 /// Now, ms since the epoch.
@@ -413,6 +468,8 @@ impl Demo {
         mut say: impl FnMut(&str),
     ) -> Result<DayReport, DemoError> {
         let client = self.client()?;
+        let mut sim_counts = SimCounts::default();
+        sim_counts.sample(&self.sim);
         let length = Duration::from_secs_f64((opts.minutes * 60.0).clamp(10.0, 24.0 * 3600.0));
         let mut receiver = start_receiver().await?;
         let secret = write_secret(&self.data_dir)?;
@@ -472,9 +529,10 @@ impl Demo {
         self.plan_text = text;
 
         let day = Day::new(self, opts, length);
+        let (spiked, slowed) = day.troubled(&self.plan);
         let mut watch = Watch {
             approver: approver.clone(),
-            troubled: day.troubled(&self.plan),
+            base_url: self.base_url.clone(),
             ..Watch::default()
         };
         watch.prime(&client, &self.event, &mut say).await;
@@ -502,6 +560,7 @@ impl Demo {
                     leg.entry, leg.rate, opts.spike
                 ));
                 spike_window = (now_ms(), now_ms() + leg.duration.as_millis() as i64);
+                watch.troubles_begin(&spiked, spike_window.0);
                 spike = Some(tokio::spawn(leg.run()));
             }
             if fault_on_ms.is_none()
@@ -519,6 +578,7 @@ impl Demo {
                     Err(e) => say(&format!("the partner slowdown could not be set: {e}")),
                 }
                 fault_on_ms = Some(now_ms());
+                watch.troubles_begin(&slowed, now_ms());
             }
             if fault_on_ms.is_some()
                 && fault_off_ms.is_none()
@@ -532,6 +592,7 @@ impl Demo {
             watch
                 .look(&client, &commander, &self.event, &mut receiver.rx, &mut say)
                 .await;
+            sim_counts.sample(&self.sim);
             if t >= end && watch.settled() {
                 break;
             }
@@ -548,6 +609,20 @@ impl Demo {
             Some(task) => task.await.ok().flatten(),
             None => None,
         };
+        // Every user's request has ended.
+        sim_counts.sample(&self.sim);
+        let mut refused = Vec::new();
+        for (entry, start, s) in runs.iter().chain(spike.iter()) {
+            if s.errors.status_4xx == 0 || s.errors.total == 0 {
+                continue;
+            }
+            let share = s.errors.status_4xx as f64 / s.errors.total as f64;
+            for (at, _, errors) in seconds(*start, s) {
+                if errors > 0 {
+                    refused.push((entry.clone(), at, errors as f64 * share));
+                }
+            }
+        }
         watch.resolve_all(&client, &self.event, &mut say).await;
         // The last pages and the resolutions in the timeline.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -702,6 +777,8 @@ impl Demo {
             review_path,
             review_url,
             sent,
+            sim_counts,
+            refused,
         })
     }
 
@@ -958,26 +1035,28 @@ impl Day {
         }
     }
 
-    /// The targets the day's troubles touch: the spiked entry and its
-    /// service, the slowed partner, its callers and their entries.
-    fn troubled(&self, plan: &Plan) -> HashSet<String> {
-        let mut out = HashSet::new();
+    /// The targets the day's troubles touch: the spike's (the spiked entry
+    /// and its service) and the slowdown's (the slowed partner, its
+    /// callers and their entries).
+    fn troubled(&self, plan: &Plan) -> (HashSet<String>, HashSet<String>) {
+        let mut spiked = HashSet::new();
         if let Some((_, entry, _)) = &self.rate_limit {
-            out.insert(entry.clone());
+            spiked.insert(entry.clone());
             if let Some(e) = plan.entries.get(entry) {
-                out.insert(e.service.clone());
+                spiked.insert(e.service.clone());
             }
         }
+        let mut slowed = HashSet::new();
         if let Some((_, partner)) = &self.fallback {
-            out.insert(partner.clone());
+            slowed.insert(partner.clone());
             for (caller, p) in &self.partner_edges {
                 if p == partner {
-                    out.insert(caller.clone());
+                    slowed.insert(caller.clone());
                 }
             }
-            out.extend(self.callers_entries(partner));
+            slowed.extend(self.callers_entries(partner));
         }
-        out
+        (spiked, slowed)
     }
 
     fn legs_total_peak(&self) -> f64 {
@@ -1058,9 +1137,13 @@ impl Day {
 struct Watch {
     /// The person whose commander token approves runs.
     approver: String,
-    /// Targets of the day's troubles: the day settles when none of their
-    /// alerts fires.
-    troubled: HashSet<String>,
+    /// Targets of the day's troubles, each with the time (ms) its trouble
+    /// began: the day settles when no alert the troubles raised — one on
+    /// such a target that fired after its trouble began — still fires. An
+    /// alert that fired before (a partner's SLA alert that fires on an
+    /// ordinary day too) is not the trouble's, and once the users are gone
+    /// nothing would clear it: waiting for it only delays the review.
+    troubled: HashMap<String, i64>,
     /// Incidents up to this number were opened before the day.
     before: i64,
     alerts: HashMap<String, AlertState>,
@@ -1070,12 +1153,40 @@ struct Watch {
     approved: HashSet<i64>,
     incidents: HashMap<i64, String>,
     acked: HashSet<i64>,
+    /// The control plane, for the paged people's tokens.
+    base_url: String,
+    /// Person id → a client with an `oncall` token in that person's name:
+    /// the paged person acknowledges, so the timeline and the review name
+    /// them.
+    oncall: HashMap<String, Client>,
     pages: Vec<ReceivedPage>,
     firing: usize,
 }
 
 impl Watch {
-    /// No alert of a troubled target firing and every run final.
+    /// `targets`' trouble begins at `at_ms`.
+    fn troubles_begin(&mut self, targets: &HashSet<String>, at_ms: i64) {
+        for t in targets {
+            self.troubled.entry(t.clone()).or_insert(at_ms);
+        }
+    }
+
+    /// A client acting as on-call `person` (an `oncall` token named after
+    /// them, made once).
+    async fn oncall_client(&mut self, admin: &Client, person: &str) -> Result<Client, DemoError> {
+        if let Some(c) = self.oncall.get(person) {
+            return Ok(c.clone());
+        }
+        let secret = create_token(admin, person, Role::Oncall, None).await?;
+        let c = Client::new(&self.base_url)
+            .map_err(|e| client_err("client", e))?
+            .with_token(&secret)
+            .with_timeout(Duration::from_secs(30));
+        self.oncall.insert(person.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    /// No alert the troubles raised firing and every run final.
     fn settled(&self) -> bool {
         self.firing == 0
             && self
@@ -1104,7 +1215,12 @@ impl Watch {
         if let Ok(list) = client.alerts(event).await {
             self.firing = 0;
             for a in list.alerts {
-                if a.state == AlertState::Firing && self.troubled.contains(&a.target.id) {
+                if a.state == AlertState::Firing
+                    && self
+                        .troubled
+                        .get(&a.target.id)
+                        .is_some_and(|&from| a.since.is_none_or(|since| since >= from))
+                {
                     self.firing += 1;
                 }
                 let before = self.alerts.insert(a.id.clone(), a.state);
@@ -1179,11 +1295,42 @@ impl Watch {
                 }
                 let paged = i.timeline.iter().any(|t| t.kind == "paged");
                 if paged && i.status == "open" && self.acked.insert(i.id) {
-                    match client.ack_incident(event, i.id).await {
-                        Ok(_) => say(&format!(
-                            "the paged on-call acknowledges incident {} (the demo plays them)",
-                            i.id
-                        )),
+                    // The first person the first page reached acknowledges,
+                    // with a token of their own.
+                    let person = i
+                        .paging
+                        .as_ref()
+                        .and_then(|p| p.sent.first())
+                        .and_then(|s| s.people.first())
+                        .cloned();
+                    let acker = match &person {
+                        Some(p) => match self.oncall_client(client, p).await {
+                            Ok(c) => Some((p.clone(), c)),
+                            Err(e) => {
+                                say(&format!("no on-call token for {p}: {e}"));
+                                None
+                            }
+                        },
+                        None => None,
+                    };
+                    let (who, acker) = match &acker {
+                        Some((p, c)) => (
+                            format!(
+                                "{p}, paged, acknowledges incident {} (the demo holds an on-call token in their name)",
+                                i.id
+                            ),
+                            c,
+                        ),
+                        None => (
+                            format!(
+                                "the demo's admin acknowledges incident {} (nobody was named on the page)",
+                                i.id
+                            ),
+                            client,
+                        ),
+                    };
+                    match acker.ack_incident(event, i.id).await {
+                        Ok(_) => say(&who),
                         Err(e) => say(&format!("acknowledging incident {} failed: {e}", i.id)),
                     }
                 }

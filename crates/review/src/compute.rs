@@ -16,8 +16,8 @@ use seawall_respond::incident::mean_ms;
 use seawall_respond::run::{RunStatus, StepStatus};
 
 use crate::formula::{
-    Timed, absolute_ms, bounds, breaks, compliance, finest, mean, mean_rate, peak, ratio, step_ms,
-    utilisation_target, value,
+    PEAK_WINDOW_MS, Timed, absolute_ms, bounds, breaks, compliance, finest, mean, mean_rate, peak,
+    peak_window, ratio, step_ms, utilisation_target, value,
 };
 use crate::input::{Input, LowerBound};
 use crate::model::*;
@@ -192,13 +192,18 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
     let Some(plan) = ctx.plan.as_ref() else {
         return (Vec::new(), Vec::new());
     };
+    let bound_services = partly_bound_services(ctx, plan);
     let measured = Measured {
         entries: ctx.input.rehearsal.entry_knees.iter().cloned().collect(),
+        // A service some of whose entries were rehearsed only to a lower
+        // bound keeps its declared capacity: its measured figure sums the
+        // knees of the others and would understate it.
         services_per_instance: ctx
             .input
             .rehearsal
             .service_per_instance
             .iter()
+            .filter(|(s, _)| !bound_services.iter().any(|b| &b.entry == s))
             .cloned()
             .collect(),
         source: None,
@@ -215,6 +220,19 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
         let points = ctx.points(kind, id);
         let top = peak(points);
         let peak_qps = top.and_then(|t| value(t.point.qps_max));
+        // Only points wholly inside the window: the one its end cuts
+        // (still filling when the review is read right after the peak)
+        // would count part of its width as the whole.
+        let whole: Vec<Timed> = points
+            .iter()
+            .filter(|t| {
+                ctx.window
+                    .as_ref()
+                    .is_none_or(|w| t.at_ms + step_ms(t.tier) <= w.to_ms)
+            })
+            .copied()
+            .collect();
+        let minute = peak_window(&whole, PEAK_WINDOW_MS);
         let p99 = top.and_then(|t| value(t.point.p99_ms));
         let err = top.and_then(|t| value(t.point.error_rate));
         let slo = ctx.slo(kind, id);
@@ -233,6 +251,8 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
                 .to_owned(),
             peak_qps,
             peak_at_ms: top.map(|t| t.at_ms),
+            peak_minute_qps: minute.map(|m| m.1),
+            peak_minute_from_ms: minute.map(|m| m.0),
             p99_ms_at_peak: p99,
             error_rate_at_peak: err,
             utilisation,
@@ -263,15 +283,7 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
             }),
         }
     };
-    let knee_of = |id: &str| {
-        ctx.input
-            .rehearsal
-            .entry_knees
-            .iter()
-            .rev()
-            .find(|(e, _)| e == id)
-            .map(|(_, k)| *k)
-    };
+    let knee_of = |id: &str| ctx.input.rehearsal.knee(id);
     let entries = plan
         .entries
         .iter()
@@ -290,6 +302,7 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
         .services
         .iter()
         .map(|(id, s)| {
+            let bound = bound_services.iter().find(|b| &b.entry == id);
             let per = ctx
                 .input
                 .rehearsal
@@ -298,18 +311,64 @@ fn targets(ctx: &Ctx<'_>) -> (Vec<TargetReview>, Vec<TargetReview>) {
                 .rev()
                 .find(|(x, _)| x == id)
                 .map(|(_, c)| *c);
-            let knee = per.map(|c| c * f64::from(s.instances.unwrap_or(1)));
+            let knee = per
+                .filter(|_| bound.is_none())
+                .map(|c| c * f64::from(s.instances.unwrap_or(1)));
             row(
                 TargetKind::Service,
                 id,
                 table.service(id),
                 knee,
-                None,
+                bound,
                 &s.at,
             )
         })
         .collect();
     (entries, services)
+}
+
+/// Services some of whose entries were rehearsed only to a lower bound
+/// (generator-bound), each with its own lower bound (`entry` is the
+/// service's id): `Σ over its entries of the knee, or the lower bound
+/// where the rehearsal was generator-bound` (an entry with neither counts
+/// 0). The sum of the other entries' knees alone — what a rehearsal's
+/// `services[].capacity_per_instance` holds — would read as the service's
+/// capacity while only part of it was measured; this is at most the
+/// capacity, never read as a knee.
+fn partly_bound_services(ctx: &Ctx<'_>, plan: &Plan) -> Vec<LowerBound> {
+    let rehearsal = &ctx.input.rehearsal;
+    let knee_of = |id: &str| rehearsal.knee(id);
+    let mut out = Vec::new();
+    for id in plan.services.keys() {
+        let served: Vec<&String> = plan
+            .entries
+            .iter()
+            .filter(|(_, e)| &e.service == id)
+            .map(|(e, _)| e)
+            .collect();
+        let Some(first) = served
+            .iter()
+            .filter(|e| knee_of(e).is_none())
+            .find_map(|e| rehearsal.lower_bound(e))
+        else {
+            continue;
+        };
+        let qps = served
+            .iter()
+            .map(|e| {
+                knee_of(e)
+                    .or_else(|| rehearsal.lower_bound(e).map(|b| b.qps))
+                    .unwrap_or(0.0)
+            })
+            .sum();
+        out.push(LowerBound {
+            entry: id.clone(),
+            qps,
+            run: first.run,
+            scenario: first.scenario.clone(),
+        });
+    }
+    out
 }
 
 fn source_name(s: capacity::CapacitySource) -> &'static str {

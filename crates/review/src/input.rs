@@ -138,6 +138,15 @@ impl Rehearsal {
         self.service_per_instance.extend(f.services);
     }
 
+    /// Entry `id`'s knee, when its latest rehearsal found one.
+    pub fn knee(&self, id: &str) -> Option<f64> {
+        self.entry_knees
+            .iter()
+            .rev()
+            .find(|(e, _)| e == id)
+            .map(|(_, k)| *k)
+    }
+
     /// Entry `id`'s lower bound, when its latest rehearsal was
     /// generator-bound.
     pub fn lower_bound(&self, id: &str) -> Option<&LowerBound> {

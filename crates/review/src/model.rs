@@ -72,11 +72,14 @@ pub struct TargetReview {
     pub target_qps: Option<f64>,
     /// Rehearsed knee: an entry's measured knee; a service's measured
     /// capacity per instance × instances. Never set for an entry whose
-    /// latest rehearsal was generator-bound (see `lower_bound_qps`).
+    /// latest rehearsal was generator-bound, nor for a service serving
+    /// such an entry (see `lower_bound_qps`).
     pub knee_qps: Option<f64>,
     /// An entry whose latest rehearsal was generator-bound (the generator,
     /// not the system, was the limit): the rate it held, a lower bound of
-    /// its capacity ("≥ 971, generator-bound"), never a knee.
+    /// its capacity ("≥ 971, generator-bound"), never a knee. A service
+    /// serving such an entry: the sum of its entries' knees and lower
+    /// bounds, a lower bound too (its capacity stays the declared one).
     #[serde(default)]
     pub lower_bound_qps: Option<f64>,
     /// The rehearsal scenario that reported the lower bound.
@@ -91,6 +94,14 @@ pub struct TargetReview {
     pub peak_qps: Option<f64>,
     /// When (start of the point that saw it, ms).
     pub peak_at_ms: Option<i64>,
+    /// Highest mean rate over one minute of the finest tier's points
+    /// (`formula::peak_window`): less jumpy than `peak_qps` at low rates,
+    /// and comparable with a count of the same minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_minute_qps: Option<f64>,
+    /// Start of that minute (ms); it ends 60 s later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_minute_from_ms: Option<i64>,
     /// p99 latency (ms) of the peak's point.
     pub p99_ms_at_peak: Option<f64>,
     /// Error ratio of the peak's point.

@@ -297,3 +297,45 @@ fn a_generator_bound_rehearsal_is_a_lower_bound_never_a_knee() {
         r3[0]
     );
 }
+
+/// A service one of whose entries was rehearsed only to a lower bound:
+/// the service's capacity is a lower bound too (its entries' knees plus
+/// the bound), never the partial sum of the others' knees as a knee, and
+/// the plan keeps counting on its declared capacity.
+#[test]
+fn a_service_with_a_generator_bound_entry_has_a_lower_bound_not_a_partial_sum() {
+    let mut i = generator_bound();
+    // browse reached its knee (100 qps); checkout only a bound (8 qps):
+    // the run's service figure sums browse's knee alone (100 / 2
+    // instances).
+    i.rehearsal.add_run(seawall_review::input::RunFigures {
+        run: 9,
+        scenario: "peak".into(),
+        knees: vec![("browse".into(), 100.0)],
+        lower_bounds: Vec::new(),
+        services: vec![("shop".into(), 50.0)],
+    });
+    let r = review(&i);
+    let shop = &r.services[0];
+    assert_eq!(shop.id, "shop");
+    assert_eq!(shop.knee_qps, None, "a partial sum is no knee: {shop:?}");
+    assert!(close(shop.lower_bound_qps, 108.0), "100 + 8: {shop:?}");
+    assert_eq!(shop.capacity_source, "declared");
+    assert!(close(shop.capacity_qps, 80.0), "2 × 40 declared: {shop:?}");
+    let md = to_markdown(&r);
+    assert!(md.contains("≥ 108, generator-bound"), "{md}");
+
+    // Every entry measured: the service's figure is its knee again.
+    i.rehearsal.add_run(seawall_review::input::RunFigures {
+        run: 10,
+        scenario: "peak".into(),
+        knees: vec![("checkout".into(), 10.0)],
+        lower_bounds: Vec::new(),
+        services: vec![("shop".into(), 55.0)],
+    });
+    let r = review(&i);
+    let shop = &r.services[0];
+    assert!(close(shop.knee_qps, 110.0), "{shop:?}");
+    assert_eq!(shop.lower_bound_qps, None);
+    assert_eq!(shop.capacity_source, "measured");
+}
