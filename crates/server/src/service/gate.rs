@@ -6,7 +6,7 @@
 //! A burst of pipelines asks the gate a thousand times a second, and
 //! between two changes every check would read the same events, plan
 //! versions and exceptions. [`GateCache`] (`service::gate_cache`) keeps
-//! those reads ([`cached_events`] makes them) and drops
+//! those reads (`cached_events` makes them) and drops
 //! them all when this replica changes anything the gate depends on (every
 //! such change calls [`AppState::notify_change`]; the cache compares
 //! [`AppState::change_generation`]), and at the latest after
