@@ -160,7 +160,7 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
 /// What the run gave, completed with what only the plan knows, written
 /// and printed; the exit code (a `partial` run across agents is 1).
 fn finish(args: &RehearseArgs, plan: &Plan, mut result: RunResult) -> anyhow::Result<ExitCode> {
-    seawall_load::from_plan::complete(&mut result, &plan, &args.plan.display().to_string());
+    seawall_load::from_plan::complete(&mut result, plan, &args.plan.display().to_string());
     if let Some(path) = &args.out {
         let mut json = serde_json::to_string_pretty(&result)?;
         json.push('\n');
