@@ -517,7 +517,9 @@ pub(crate) async fn handle(
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, true);
     if let Some(name) = tag.and_then(|n| HeaderName::from_bytes(n.as_bytes()).ok()) {
-        parts.headers.insert(name, HeaderValue::from_static(GRAY_TAG));
+        parts
+            .headers
+            .insert(name, HeaderValue::from_static(GRAY_TAG));
     }
     if !shared.upstream_http2 && !body.is_end_stream() && body.size_hint().exact().is_none() {
         // The body as parsed goes on chunked: hyper's client would send a
