@@ -13,7 +13,9 @@
 //! - Every change appends an [`AuditEntry`] in the same transaction as the
 //!   change itself: a change is either stored with its audit entry or not
 //!   at all. Entries are hash-chained ([`audit`]); [`audit::verify`] finds
-//!   any edited or deleted entry.
+//!   any edited or deleted entry. Records of use are not changes and are
+//!   not audited: history points, session touches and cluster-quota
+//!   leases ([`Store::lease_tokens`]).
 //! - Versions (plan versions per event, rule versions per service) are
 //!   dense, start at 1 and are assigned inside the writing transaction.
 //! - Secrets are never stored: tokens are kept as their SHA-256.
