@@ -66,6 +66,9 @@ enum Command {
     /// API tokens on the control plane (admin).
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
+    /// Gray-release whitelists on the control plane: push a service's ids (millions), list its versions (docs/scale-out.md).
+    #[command(subcommand)]
+    Whitelist(commands::whitelist::WhitelistCommand),
     /// The control plane's hash-chained audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -200,6 +203,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => commands::serve::run(a),
         Command::Push(a) => commands::push::run(a),
         Command::Token(c) => commands::token::run(c),
+        Command::Whitelist(c) => commands::whitelist::run(c),
         Command::Audit(c) => commands::audit::run(c),
         Command::Live(a) => commands::live::run_live(a),
         Command::Alerts(a) => commands::live::run_alerts(a),

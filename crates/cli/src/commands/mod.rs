@@ -29,6 +29,7 @@ pub mod sidecar;
 pub mod sim;
 pub mod targets;
 pub mod token;
+pub mod whitelist;
 
 use std::process::ExitCode;
 

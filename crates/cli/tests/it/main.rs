@@ -26,3 +26,4 @@ mod server;
 mod sidecar;
 mod sim;
 mod tls;
+mod whitelist;
