@@ -73,3 +73,55 @@ fn a_service_subset_limits_its_catch_all_by_its_own_entries() {
     let sub = derive::for_service(&plan, &d.rules, backend).expect("subset");
     assert!(sub.resources.iter().all(|r| r.name != CATCH_ALL));
 }
+
+proptest::proptest! {
+    /// A derived pace queue is 50 ms where that holds at least
+    /// `ENTRY_PACE_SLOTS` slots, otherwise that many slots (rounded up to
+    /// the millisecond), never beyond `ENTRY_PACE_MAX_MS`.
+    #[test]
+    fn a_derived_pace_queue_holds_its_slots_within_bounds(count in 0.01f64..1.0e7) {
+        let ms = derive::entry_pace_ms(count) as f64;
+        let slots = derive::ENTRY_PACE_SLOTS * 1000.0 / count;
+        proptest::prop_assert!(ms >= derive::ENTRY_PACE_MS as f64);
+        proptest::prop_assert!(ms <= derive::ENTRY_PACE_MAX_MS as f64);
+        if ms < derive::ENTRY_PACE_MAX_MS as f64 {
+            proptest::prop_assert!(ms >= slots, "{ms} ms holds fewer than the slots ({slots} ms)");
+        }
+        if ms > derive::ENTRY_PACE_MS as f64 {
+            proptest::prop_assert!(ms < slots + 1.0, "{ms} ms is longer than the slots need ({slots} ms)");
+        }
+    }
+}
+
+/// At a low limit (60 QPS, a slot of 16.7 ms) the derived queue lets
+/// eight users who click at the same instant as a ninth wait their turn
+/// behind it instead of refusing the fourth, and refuses the tenth.
+#[test]
+fn a_low_derived_limit_queues_a_burst_of_eight() {
+    let count = 60.0;
+    let ms = derive::entry_pace_ms(count);
+    assert_eq!(ms, 134);
+    let yaml = format!(
+        "version: 1\nresources:\n  - name: api\n    flow:\n      - id: p\n        count: {count}\n        behavior: pace\n        max_queueing_ms: {ms}\n"
+    );
+    let rules = seawall_guard::RuleSet::from_yaml(&yaml).expect("valid");
+    let clock = Arc::new(ManualClock::new());
+    let g = Guard::with_clock(rules, Arc::clone(&clock)).expect("guard");
+    let mut admitted = 0;
+    let mut refused = 0;
+    for _ in 0..10 {
+        match g.check("api", None) {
+            seawall_guard::Decision::Pass(_) | seawall_guard::Decision::Wait { .. } => {
+                admitted += 1
+            }
+            _ => refused += 1,
+        }
+    }
+    assert_eq!(
+        (admitted, refused),
+        (9, 1),
+        "one request now and eight waiting, the tenth refused"
+    );
+    assert_eq!(derive::entry_pace_ms(1500.0), derive::ENTRY_PACE_MS);
+    assert_eq!(derive::entry_pace_ms(1.0), derive::ENTRY_PACE_MAX_MS);
+}
