@@ -30,33 +30,6 @@ pub const DEFAULT_SAFETY: f64 = 0.9;
 /// at once (`queue_too_long`).
 pub const ENTRY_PACE_MS: u64 = 50;
 
-/// Fewest requests a derived pace queue holds, however low the limit.
-///
-/// At a limit of 60 QPS, 50 ms holds under three slots of 16.7 ms, and
-/// Poisson-like arrivals at a fifth of the limit refused now and then:
-/// four users clicking within 50 ms is not an overload. The queue grows
-/// to hold this many slots at low limits, up to [`ENTRY_PACE_MAX_MS`].
-pub const ENTRY_PACE_SLOTS: f64 = 8.0;
-
-/// Longest a derived pace queue grows to at low limits, in ms: a wait far
-/// inside every entry's p99 objective.
-pub const ENTRY_PACE_MAX_MS: u64 = 250;
-
-/// The derived pace queue for a limit of `count` QPS: [`ENTRY_PACE_MS`],
-/// or [`ENTRY_PACE_SLOTS`] slots where the limit is so low that 50 ms holds
-/// fewer, at most [`ENTRY_PACE_MAX_MS`].
-pub fn entry_pace_ms(count: f64) -> u64 {
-    if !(count.is_finite() && count > 0.0) {
-        return ENTRY_PACE_MS;
-    }
-    let slots_ms = (ENTRY_PACE_SLOTS * 1000.0 / count).ceil();
-    if slots_ms <= ENTRY_PACE_MS as f64 {
-        ENTRY_PACE_MS
-    } else {
-        (slots_ms as u64).min(ENTRY_PACE_MAX_MS)
-    }
-}
-
 /// Name of the derived catch-all resource: routed by `/*` for any method,
 /// so a request no entry's route matches (a path the plan does not name, or
 /// an entry's path with another method) still meets a limit instead of
@@ -181,7 +154,7 @@ fn entry_resource(
     let flow: Vec<FlowRule> = qps
         .map(|count| FlowRule {
             behavior: crate::rules::Behavior::Pace,
-            max_queueing_ms: entry_pace_ms(count),
+            max_queueing_ms: ENTRY_PACE_MS,
             ..FlowRule::qps(&format!("{id}.qps"), count)
         })
         .into_iter()
@@ -248,7 +221,7 @@ fn catch_all(count: f64) -> Resource {
         switches: Vec::new(),
         flow: vec![FlowRule {
             behavior: crate::rules::Behavior::Pace,
-            max_queueing_ms: entry_pace_ms(count),
+            max_queueing_ms: ENTRY_PACE_MS,
             ..FlowRule::qps(&format!("{CATCH_ALL}.qps"), count)
         }],
         hot_params: Vec::new(),
