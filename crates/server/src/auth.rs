@@ -50,6 +50,11 @@ pub const FOLLOWERS: &[Role] = &[
     Role::Viewer,
     Role::Sidecar,
 ];
+/// Who reads a gray whitelist's ids: the service's own sidecars
+/// ([`Auth::require_service`] scopes them) and the planners who upload
+/// them. The ids are people's (staff, invited testers), so readers see
+/// only the versions' counts and digests.
+pub const WHITELIST_FOLLOWERS: &[Role] = &[Role::Admin, Role::Commander, Role::Sidecar];
 
 /// Prefix of every token secret.
 pub const SECRET_PREFIX: &str = "sw_";

@@ -16,7 +16,7 @@ pub use seawall_api::whitelists::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Auth, FOLLOWERS, PLANNERS, READERS};
+use crate::auth::{Auth, PLANNERS, READERS, WHITELIST_FOLLOWERS};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::openapi::AuthErrors;
@@ -91,7 +91,8 @@ async fn versions(
     Ok(Json(WhitelistHistory { service, versions }))
 }
 
-/// Long poll for a service's whitelist (sidecars: `seawall sidecar --control`).
+/// Long poll for a service's whitelist (sidecars: `seawall sidecar --control`);
+/// the service's sidecars, admins and commanders only: the ids are people's.
 #[utoipa::path(get, path = "/guard/whitelist", tag = "guard", security(("bearer" = [])),
     params(WhitelistPollQuery),
     responses(
@@ -108,7 +109,7 @@ async fn poll(
     auth: Auth,
     ApiQuery(q): ApiQuery<WhitelistPollQuery>,
 ) -> Result<Response, ApiError> {
-    auth.require_service(FOLLOWERS, &q.service)?;
+    auth.require_service(WHITELIST_FOLLOWERS, &q.service)?;
     Ok(match wait_for_whitelist(&state, &q).await? {
         Some((version, bytes)) => {
             let mut response = bytes.into_response();

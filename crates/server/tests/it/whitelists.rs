@@ -107,6 +107,22 @@ async fn uploads_are_versioned_judged_and_followed_as_deltas() {
         .await
         .expect_err("sidecars do not upload");
     assert_eq!(api_code(&e).0, 403);
+
+    // The ids are people's: only the service's sidecars and the planners
+    // who upload them read the set; readers see its versions alone.
+    for role in [Role::Viewer, Role::Oncall] {
+        let token = server
+            .token(&format!("reader-{}", role.as_str()), role, None)
+            .await;
+        let reader = server.api(Some(&token)).client;
+        let e = reader
+            .guard_whitelist("shop", 0, 0)
+            .await
+            .expect_err("readers do not read the ids");
+        assert_eq!(api_code(&e).0, 403, "{role:?}");
+        let history = reader.whitelist_history("shop").await.expect("versions");
+        assert_eq!(history.versions.len(), 2, "{role:?}");
+    }
     server.stop().await.expect("stop");
 }
 
