@@ -16,7 +16,7 @@ pub use seawall_api::fleet::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, PLANNERS};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::openapi::{AuthErrors, BodyErrors};
@@ -97,7 +97,9 @@ async fn start(
     auth: Auth,
     JsonBody(req): JsonBody<StartFleetRun>,
 ) -> Result<(StatusCode, Json<FleetRun>), ApiError> {
-    auth.require(AGENT_ROLES)?;
+    // The scenario names the target, the rate and whether the load is
+    // tagged: a planner aims the agents; a `ci` token only runs one.
+    auth.require(PLANNERS)?;
     Ok((StatusCode::CREATED, Json(service::start(&state, &req)?)))
 }
 

@@ -118,6 +118,12 @@ async fn agents_are_planners_or_ci_and_a_run_hands_out_shares_and_stops_them() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
 
     let body = json!({"scenario": serde_json::to_value(scenario()).expect("json"), "agents": 2});
+    // A ci token registers agents but does not aim them: the scenario
+    // names the target, the rate and whether the load is tagged, which
+    // only a planner decides. Refused, and nothing taken: both agents
+    // stay idle for the admin's run below.
+    let r = ci.post("/api/v1/fleet/runs", &body).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let r = admin.post("/api/v1/fleet/runs", &body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let run: Value = r.json().expect("json");
