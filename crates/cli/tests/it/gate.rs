@@ -179,6 +179,10 @@ impl Plane {
             .decide_exception(&ctx, e.id, true, None)
             .await
             .expect("approve");
+        // Written straight to the store, as the service layer does, which
+        // then tells the control plane's caches (the gate's among them)
+        // that something changed.
+        self.state.notify_change();
         e.id
     }
 }
