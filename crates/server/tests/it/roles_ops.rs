@@ -44,6 +44,11 @@ const FOLLOWERS: &[Role] = &[
     Role::Sidecar,
 ];
 const DECIDERS: &[Role] = &[Role::Admin, Role::Commander];
+/// Who reads a whitelist's ids: the service's own sidecar and the
+/// planners who upload them (the ids are people's).
+const WHITELIST_FOLLOWERS: &[Role] = &[Role::Admin, Role::Commander, Role::Sidecar];
+/// Who leases cluster quota tokens: the service's own sidecar, and admin.
+const LEASERS: &[Role] = &[Role::Admin, Role::Sidecar];
 
 /// What a call does.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +65,9 @@ enum Op {
     Adjust,
     Poll,
     Applied,
+    Upload,
+    WhitelistPoll,
+    Lease,
 }
 
 /// (method, OpenAPI template, operation, roles allowed, success status).
@@ -172,6 +180,29 @@ const MATRIX: &[(&str, &str, Op, &[Role], u16)] = &[
         READERS,
         200,
     ),
+    // The upload before the poll: the poll then finds a set (200).
+    (
+        "put",
+        "/api/v1/guard/services/{service}/whitelist",
+        Op::Upload,
+        PLANNERS,
+        201,
+    ),
+    (
+        "get",
+        "/api/v1/guard/whitelist",
+        Op::WhitelistPoll,
+        WHITELIST_FOLLOWERS,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/guard/services/{service}/whitelists",
+        Op::Get("/api/v1/guard/services/order-api/whitelists"),
+        READERS,
+        200,
+    ),
+    ("post", "/api/v1/guard/lease", Op::Lease, LEASERS, 200),
 ];
 
 const EXCEPTION: &str = r#"{"services": ["order-api"], "kinds": ["release"],
@@ -264,6 +295,31 @@ async fn call(server: &TestServer, token: Option<&str>, op: Op) -> Response {
                 Method::POST,
                 "/api/v1/guard/applied".into(),
                 Some(json!({"service": "order-api", "instance": "m", "version": 1})),
+            )
+            .await
+        }
+        Op::Upload => api
+            .client
+            .send(
+                Method::PUT,
+                "/api/v1/guard/services/order-api/whitelist",
+                Some(("text/plain", bytes::Bytes::from_static(b"1001\n1002\n"))),
+            )
+            .await
+            .expect("request"),
+        Op::WhitelistPoll => {
+            unchecked(
+                Method::GET,
+                "/api/v1/guard/whitelist?service=order-api&since=0&wait=0".into(),
+                None,
+            )
+            .await
+        }
+        Op::Lease => {
+            unchecked(
+                Method::POST,
+                "/api/v1/guard/lease".into(),
+                Some(json!({"service": "order-api", "instance": "m", "asks": []})),
             )
             .await
         }
