@@ -538,13 +538,20 @@ pub fn live_view(p: &Published) -> seawall_api::monitoring::LiveView {
 }
 
 /// Ticks every interval until the server shuts down.
+///
+/// Each tick is judged at the instant it was due, as Prometheus stamps a
+/// rule group's evaluation with its scheduled time: a tick that starts a
+/// few milliseconds late would otherwise see a `for` of one interval as
+/// not yet over, and fire a whole interval later.
 pub(crate) async fn run(state: AppState) {
     let mut ticks = tokio::time::interval(state.monitor().options.interval());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => {
-                if let Err(e) = tick(&state, state.now()).await {
+            due = ticks.tick() => {
+                let late = tokio::time::Instant::now().saturating_duration_since(due);
+                let late_ms = Millis::try_from(late.as_millis()).unwrap_or(0);
+                if let Err(e) = tick(&state, state.now().saturating_sub(late_ms)).await {
                     tracing::warn!("monitoring tick failed: {e}");
                 }
             }
