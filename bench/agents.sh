@@ -42,12 +42,7 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
-for t in nginx jq /usr/bin/time; do
-    command -v "$t" >/dev/null || {
-        echo "error: $t not found (apt-get install nginx-light jq time)" >&2
-        exit 1
-    }
-done
+need_tools "apt-get install nginx-light jq time" nginx jq /usr/bin/time
 
 build_seawall
 

@@ -3,6 +3,17 @@
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
+need_tools() { # need_tools HINT TOOL...: exit 1 naming the first missing tool
+    local hint=$1 t
+    shift
+    for t in "$@"; do
+        command -v "$t" >/dev/null || {
+            echo "error: $t not found ($hint)" >&2
+            exit 1
+        }
+    done
+}
+
 pin() { # pin CPU COMMAND...: taskset when the core exists
     local cpu=$1
     shift
