@@ -101,6 +101,7 @@ pub(crate) async fn elect(state: AppState, mut election: PgElection) {
 pub(crate) async fn evaluate(state: AppState) {
     let leadership = state.monitor().leadership();
     let mut roles = leadership.subscribe();
+    let mut first_term = true;
     loop {
         let fence = loop {
             if let Role::Leader(fence) = *roles.borrow_and_update() {
@@ -111,7 +112,15 @@ pub(crate) async fn evaluate(state: AppState) {
                 () = state.shutting_down() => return,
             }
         };
-        state.monitor().forget().await;
+        // A later term starts from the store, never from what this replica
+        // kept before another one moved on. The first term has nothing
+        // to forget: a replica that never led kept no evaluator (a
+        // standby reads alerts into a scratch map), and one that always
+        // leads (SQLite) may already have ticked or restored from the
+        // store, which forgetting would throw away under a tick.
+        if !std::mem::take(&mut first_term) {
+            state.monitor().forget().await;
+        }
         let loops = async {
             let monitoring = async {
                 if state.monitor().options().background {
