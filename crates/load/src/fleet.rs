@@ -499,6 +499,7 @@ pub fn merge_step(scenario: &Scenario, locals: &[(String, LocalStep)]) -> Merged
             reasons: Vec::new(),
             cpu_share: None,
             cores: 0,
+            cpu_quota: None,
             late_share: 0.0,
             lag_limit_ms: 0.0,
             max_lag_ms: 0.0,
@@ -511,6 +512,9 @@ pub fn merge_step(scenario: &Scenario, locals: &[(String, LocalStep)]) -> Merged
     generator.dropped = 0;
     generator.connections = 0;
     generator.cores = 0;
+    // The fleet's CPU where any agent has a quota: each agent's usable
+    // CPU, added.
+    let (mut usable, mut quota_seen) = (0.0, false);
     for (name, l) in locals {
         let g = &l.generator;
         generator.bound |= g.bound;
@@ -522,12 +526,15 @@ pub fn merge_step(scenario: &Scenario, locals: &[(String, LocalStep)]) -> Merged
             (a, b) => a.or(b),
         };
         generator.cores += g.cores;
+        usable += crate::generator::usable(g.cores, g.cpu_quota);
+        quota_seen |= g.cpu_quota.is_some();
         generator.late_share = generator.late_share.max(g.late_share);
         generator.max_lag_ms = generator.max_lag_ms.max(g.max_lag_ms);
         generator.dropped += g.dropped;
         generator.connections += g.connections;
         generator.needed_connections = generator.needed_connections.max(g.needed_connections);
     }
+    generator.cpu_quota = quota_seen.then_some(usable);
     MergedStep {
         held,
         generator,

@@ -784,8 +784,13 @@ impl Controller<'_> {
         cpu_before: Option<Duration>,
     ) -> GeneratorCheck {
         let cores = crate::generator::cores();
-        let cpu_share =
-            crate::generator::cpu_share(cpu_before, crate::generator::process_cpu(), ran, cores);
+        let cpu_quota = crate::generator::cpu_quota().filter(|q| *q < cores as f64);
+        let cpu_share = crate::generator::cpu_share(
+            cpu_before,
+            crate::generator::process_cpu(),
+            ran,
+            crate::generator::usable(cores, cpu_quota),
+        );
         let timeout_ms = self.scenario.timeout.as_secs_f64() * 1000.0;
         let needed_connections: f64 = self
             .scenario
@@ -810,6 +815,7 @@ impl Controller<'_> {
             needed_connections,
             cpu_share,
             cores,
+            cpu_quota,
         };
         crate::generator::judge(&crate::generator::Limits::default(), &measured)
     }
@@ -1391,6 +1397,7 @@ mod tests {
                 },
                 cpu_share: None,
                 cores: 1,
+                cpu_quota: None,
                 late_share: 0.0,
                 lag_limit_ms: 10.0,
                 max_lag_ms: 0.0,

@@ -317,6 +317,11 @@ pub struct GeneratorCheck {
     pub cpu_share: Option<f64>,
     /// Cores the generator could use.
     pub cores: u64,
+    /// Its cgroup's CPU quota in cores where that is below `cores` (a
+    /// pod's `limits.cpu`): `cpu_share` is of this (`None`: no quota, or
+    /// a file written before quotas were read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<f64>,
     /// Share of sends that started later than `lag_limit_ms`.
     pub late_share: f64,
     /// The lag limit (ms).
