@@ -434,6 +434,12 @@ const PAGES: &[Page] = &[
         needs: &[("#runs", "capacity-search")],
     },
     Page {
+        path: "/agents",
+        heading: "Agents",
+        name: "agents",
+        needs: &[("#no-agents", "seawall agent"), ("#no-fleet-runs", "")],
+    },
+    Page {
         path: "/change",
         heading: "Change control",
         name: "change",

@@ -339,3 +339,222 @@ async fn an_agent_killed_mid_run_leaves_a_partial_run_with_its_share() {
         .sum();
     assert!((others as f64 - 1200.0).abs() <= 3.0, "{others}");
 }
+
+/// A browser's session on the UI of the control plane at `base`: its
+/// cookie and CSRF token, logged in through the login form with `token`.
+struct Browser {
+    client: Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn login(base: &str, token: &str) -> Browser {
+        let client = Client::new(base).expect("client");
+        let r = client
+            .send_raw(
+                http::Method::POST,
+                "/ui/login",
+                &[(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded".into(),
+                )],
+                axum::body::Bytes::from(format!("token={token}&next=%2Fui%2F")),
+            )
+            .await
+            .expect("login");
+        assert_eq!(r.status, http::StatusCode::SEE_OTHER, "login: {}", r.text());
+        let cookie = r.headers[http::header::SET_COOKIE]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
+        let id = cookie.split_once('=').expect("value").1;
+        let csrf = seawall_server::ui::session::csrf_token(id);
+        Browser {
+            client,
+            cookie,
+            csrf,
+        }
+    }
+
+    async fn get(&self, path: &str) -> String {
+        let r = self
+            .client
+            .send_raw(
+                http::Method::GET,
+                path,
+                &[(http::header::COOKIE, self.cookie.clone())],
+                axum::body::Bytes::new(),
+            )
+            .await
+            .expect("GET");
+        assert_eq!(r.status, http::StatusCode::OK, "GET {path}: {}", r.text());
+        r.text()
+    }
+
+    /// POST a form (with the CSRF token): where it redirects to.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> String {
+        let mut body = format!("csrf={}", self.csrf);
+        for (k, v) in fields {
+            body.push_str(&format!(
+                "&{k}={}",
+                v.replace(':', "%3A").replace('/', "%2F")
+            ));
+        }
+        let r = self
+            .client
+            .send_raw(
+                http::Method::POST,
+                path,
+                &[
+                    (http::header::COOKIE, self.cookie.clone()),
+                    (
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded".into(),
+                    ),
+                ],
+                axum::body::Bytes::from(body),
+            )
+            .await
+            .expect("POST");
+        assert_eq!(
+            r.status,
+            http::StatusCode::SEE_OTHER,
+            "POST {path}: {}",
+            r.text()
+        );
+        r.headers[http::header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_owned()
+    }
+}
+
+/// The event's kept runs once there are `n`, newest last (bounded wait).
+async fn kept_runs(client: &Client, n: usize) -> Vec<seawall_api::runs::RunInfo> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let runs = client.runs("agents").await.expect("runs").runs;
+        if runs.len() >= n {
+            return runs;
+        }
+        assert!(Instant::now() < deadline, "kept runs: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_from_the_ui_is_kept_and_its_abort_stops_every_agent() {
+    let seen = Arc::new(Seen::default());
+    let addr = system(Arc::clone(&seen)).await;
+    let fleet = fleet("agents-ui", 2).await;
+    let client = fleet.client();
+    client
+        .create_event(&seawall_api::events::NewEvent {
+            slug: "agents".to_owned(),
+            name: "Agents".to_owned(),
+        })
+        .await
+        .expect("event");
+    client
+        .push_plan(
+            "agents",
+            &seawall_api::plans::PushPlan {
+                file_name: Some("plan.yaml".to_owned()),
+                text: PLAN.to_owned(),
+            },
+        )
+        .await
+        .expect("plan");
+    let ui = Browser::login(&fleet.serve.url, &fleet.token).await;
+    let page = "/ui/events/agents/agents";
+    let html = ui.get(page).await;
+    assert_eq!(html.matches("data-status=\"idle\"").count(), 2, "{html}");
+
+    // Started from the page, run by both agents, kept for the event with
+    // no client waiting for it.
+    let base = format!("http://{addr}");
+    let fields = |scenario| {
+        [
+            ("scenario", scenario),
+            ("base_url", base.clone()),
+            ("agents", "2".to_owned()),
+            ("run_id", "ui-run".to_owned()),
+        ]
+    };
+    let owned = fields("steady".to_owned());
+    let form: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let to = ui.post(page, &form).await;
+    assert!(to.starts_with(&format!("{page}?started=f-")), "{to}");
+    let runs = kept_runs(&client, 1).await;
+    assert_eq!(runs[0].scenario, "steady");
+    assert_eq!(runs[0].plan_version, Some(1));
+    let doc: Value =
+        serde_json::from_str(&client.run("agents", runs[0].id).await.expect("run").json)
+            .expect("run json");
+    assert_eq!(doc["schema"], "seawall.run/v1");
+    assert_eq!(doc["fleet"]["status"], "complete", "{doc}");
+    assert_eq!(doc["outcome"], "completed", "{doc}");
+    assert_eq!(doc["run_id"], "ui-run");
+    assert_eq!(
+        doc["entries"][0]["service"], "web",
+        "completed from the plan"
+    );
+    let at_server = seen.requests.load(Ordering::Relaxed) as f64;
+    assert!(
+        (at_server - 1200.0).abs() / 1200.0 < 0.01,
+        "{at_server} requests at the server, want 1200"
+    );
+    assert_eq!(doc["requests"].as_f64(), Some(at_server));
+    let breakdown = doc["fleet"]["breakdown"].as_array().expect("breakdown");
+    assert_eq!(breakdown.len(), 2);
+    let rehearsals = ui.get("/ui/events/agents/rehearsals").await;
+    assert!(
+        rehearsals.contains(&format!("data-run=\"{}\"", runs[0].id)),
+        "{rehearsals}"
+    );
+
+    // The Abort button stops both agents within a second; the aborted
+    // run is kept too.
+    let before = seen.requests.load(Ordering::Relaxed);
+    let owned = fields("long".to_owned());
+    let form: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let to = ui.post(page, &form).await;
+    let run = to.rsplit('=').next().expect("run id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.requests.load(Ordering::Relaxed) < before + 200 {
+        assert!(Instant::now() < deadline, "the long run did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let html = ui.get(page).await;
+    assert!(html.contains(&format!("id=\"abort-{run}\"")), "{html}");
+    let aborted_at = Instant::now();
+    let to = ui
+        .post(
+            &format!("{page}/runs/{run}/abort"),
+            &[("reason", "stop+the+rehearsal")],
+        )
+        .await;
+    assert_eq!(to, format!("{page}?aborted={run}"));
+    let runs = kept_runs(&client, 2).await;
+    let last = seen.last.lock().expect("lock").expect("requests");
+    assert!(
+        last.saturating_duration_since(aborted_at) < Duration::from_secs(1),
+        "a request arrived {:?} after the abort",
+        last.saturating_duration_since(aborted_at)
+    );
+    let doc: Value =
+        serde_json::from_str(&client.run("agents", runs[1].id).await.expect("run").json)
+            .expect("run json");
+    assert_eq!(doc["outcome"], "aborted", "{doc}");
+    assert_eq!(doc["abort"]["guard"], "operator");
+    assert!(
+        doc["abort"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stop the rehearsal")),
+        "{doc}"
+    );
+}

@@ -49,25 +49,7 @@ async fn upload_run(
 ) -> Result<(StatusCode, Json<RunInfo>), ApiError> {
     auth.require(PLANNERS)?;
     let event = events::find(&state, &slug).await?;
-    let doc = check(&text)?;
-    let plan_version = state
-        .store
-        .plan_version(event.id, None)
-        .await?
-        .map(|p| p.info.version);
-    let info = state
-        .store
-        .add_run(
-            &auth.ctx(&state),
-            event.id,
-            &seawall_store::NewRun {
-                plan_version,
-                scenario: doc.scenario,
-                json: text,
-            },
-        )
-        .await?;
-    state.notify_change();
+    let info = crate::service::runs::keep(&state, &auth.ctx(&state), &event, text).await?;
     Ok((StatusCode::CREATED, Json(info.into())))
 }
 

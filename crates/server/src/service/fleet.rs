@@ -301,6 +301,7 @@ pub fn start(state: &AppState, req: &StartFleetRun) -> Result<FleetRun, ApiError
             merged_steps: Vec::new(),
             result: None,
             status: "running".to_owned(),
+            origin: None,
         };
         let view = run.view();
         inner.runs.insert(id, run);

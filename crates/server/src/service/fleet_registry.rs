@@ -83,6 +83,21 @@ pub(crate) struct RunRec {
     pub(crate) merged_steps: Vec<MergedStep>,
     pub(crate) result: Option<serde_json::Value>,
     pub(crate) status: String,
+    /// Started from an event's Agents page: whose Rehearsals keep its
+    /// result ([`crate::service::fleet_keep`]).
+    pub(crate) origin: Option<Origin>,
+}
+
+/// The event a run started from the UI belongs to, and what became of
+/// its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// The event's slug.
+    pub(crate) slug: String,
+    /// The stored run's id, once kept.
+    pub(crate) kept: Option<i64>,
+    /// Why the result could not be kept.
+    pub(crate) error: Option<String>,
 }
 
 #[derive(Debug, Default)]

@@ -21,6 +21,7 @@ pub mod emergency;
 pub mod events;
 pub mod exceptions;
 pub mod fleet;
+pub mod fleet_keep;
 pub mod fleet_registry;
 pub mod gate;
 pub mod gate_cache;

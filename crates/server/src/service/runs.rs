@@ -105,6 +105,40 @@ pub fn check(text: &str) -> Result<RunDoc, ApiError> {
     Ok(doc)
 }
 
+/// Keep a `seawall.run/v1` document as one of the event's runs: checked
+/// ([`check`]), stored as sent with the event's current plan version
+/// (audit `run.upload` by `ctx`'s actor), and the change announced. What
+/// `POST /events/{slug}/runs` does with an upload, and what the control
+/// plane does with the merged result of a run across agents started from
+/// the UI, where no client is left to upload it.
+pub async fn keep(
+    state: &AppState,
+    ctx: &seawall_store::Ctx,
+    event: &seawall_store::Event,
+    text: String,
+) -> Result<seawall_store::RunInfo, ApiError> {
+    let doc = check(&text)?;
+    let plan_version = state
+        .store
+        .plan_version(event.id, None)
+        .await?
+        .map(|p| p.info.version);
+    let info = state
+        .store
+        .add_run(
+            ctx,
+            event.id,
+            &seawall_store::NewRun {
+                plan_version,
+                scenario: doc.scenario,
+                json: text,
+            },
+        )
+        .await?;
+    state.notify_change();
+    Ok(info)
+}
+
 /// Measured capacity from an event's runs, oldest first: a later run's
 /// figure for an entry or service replaces an earlier one's; ids the plan
 /// does not know are left out. `source` names the runs used.

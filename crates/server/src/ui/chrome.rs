@@ -36,6 +36,8 @@ pub enum Nav {
     Links,
     /// `…/rehearsals`.
     Rehearsals,
+    /// `…/agents`.
+    Agents,
     /// `…/change`.
     Change,
     /// `…/oncall`.
@@ -52,12 +54,13 @@ pub enum Nav {
 
 impl Nav {
     /// The event pages in navigation order.
-    pub const PAGES: [Nav; 11] = [
+    pub const PAGES: [Nav; 12] = [
         Nav::Overview,
         Nav::Targets,
         Nav::Live,
         Nav::Links,
         Nav::Rehearsals,
+        Nav::Agents,
         Nav::Change,
         Nav::Oncall,
         Nav::Emergency,
@@ -75,6 +78,7 @@ impl Nav {
             Nav::Live => "Live",
             Nav::Links => "Link graph",
             Nav::Rehearsals => "Rehearsals",
+            Nav::Agents => "Agents",
             Nav::Change => "Change control",
             Nav::Oncall => "On-call",
             Nav::Emergency => "Emergency plans",
@@ -92,6 +96,7 @@ impl Nav {
             Nav::Live => "/live",
             Nav::Links => "/links",
             Nav::Rehearsals => "/rehearsals",
+            Nav::Agents => "/agents",
             Nav::Change => "/change",
             Nav::Oncall => "/oncall",
             Nav::Emergency => "/emergency",

@@ -44,6 +44,7 @@
 //!   pasted into the IM group; filters and sorting are query parameters.
 
 mod ack;
+mod agents;
 mod assets;
 mod change;
 pub mod chart;
@@ -92,6 +93,7 @@ pub fn router() -> Router<AppState> {
         .merge(change::router())
         .merge(oncall::router())
         .merge(rehearsals::router())
+        .merge(agents::router())
         .merge(overview::router())
         .merge(targets::router())
         .merge(live::router())

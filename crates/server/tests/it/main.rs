@@ -34,6 +34,7 @@ mod sessions;
 mod shutdown;
 mod tls;
 mod transport;
+mod ui_agents;
 mod ui_live;
 mod ui_pages_a;
 mod ui_pages_b;
