@@ -219,10 +219,6 @@ impl Server {
         make_data_dir(&config.data_dir)?;
         let spec = StoreSpec::from_args(config.db.as_deref(), &config.data_dir)?;
         let store = seawall_store::open(&spec).await?;
-        let election = match &spec {
-            StoreSpec::Postgres(url) => Some(seawall_store::election::PgElection::new(url)?),
-            StoreSpec::Sqlite(_) => None,
-        };
         let state =
             AppState::new(store, config.data_dir.clone()).with_body_limit(config.body_limit);
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -232,7 +228,9 @@ impl Server {
                 source,
             })?;
         let mut server = Server::with_state(listener, state).await?;
-        server.election = election;
+        if let StoreSpec::Postgres(url) = &spec {
+            server = server.with_election(url)?;
+        }
         let server = server
             .with_drain_timeout(config.drain_timeout)
             .with_transport(config.transport)
@@ -262,6 +260,14 @@ impl Server {
             limits: TransportLimits::default(),
             election: None,
         })
+    }
+
+    /// Take part in the election of the one evaluator among the replicas
+    /// on the PostgreSQL database `url` (`seawall serve --db postgres://…`
+    /// does; `service::leader`). Without it the server always evaluates.
+    pub fn with_election(mut self, url: &str) -> Result<Self, ServerError> {
+        self.election = Some(seawall_store::election::PgElection::new(url)?);
+        Ok(self)
     }
 
     /// Scale deployments through this Kubernetes API server
@@ -347,8 +353,16 @@ impl Server {
         // The background evaluator runs on the elected replica only
         // (`service::leader`); without an election (SQLite) it always runs.
         if let Some(election) = self.election {
+            let port = self.listener.local_addr().map_or(0, |a| a.port());
+            let replica = service::leader::Replica::here(port);
             self.state.monitor().leadership().start_election();
-            tokio::spawn(service::leader::elect(self.state.clone(), election));
+            tokio::spawn(service::leader::elect(
+                self.state.clone(),
+                election,
+                replica,
+            ));
+        } else {
+            service::leader::sole_term(&self.state);
         }
         tokio::spawn(service::leader::evaluate(self.state.clone()));
         tracing::info!(

@@ -1,5 +1,5 @@
 //! The router: one module per area under `/api/v1`, plus `/healthz`,
-//! `/readyz` and `/api/v1/openapi.json`. Each area's `router()` returns a
+//! `/readyz`, `/metrics` and `/api/v1/openapi.json`. Each area's `router()` returns a
 //! `utoipa_axum` [`OpenApiRouter`], so a route cannot be served without
 //! being in the OpenAPI document.
 
@@ -14,6 +14,7 @@ pub mod gate;
 pub mod im;
 pub mod incidents;
 pub mod me;
+pub mod metrics;
 pub mod monitoring;
 pub mod plans;
 pub mod review;
@@ -68,6 +69,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
         .nest("/api/v1", v1())
 }
@@ -172,7 +174,7 @@ mod tests {
             for (method, op) in item.as_object().expect("item") {
                 let public = matches!(
                     path.as_str(),
-                    "/healthz" | "/readyz" | "/api/v1/openapi.json"
+                    "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json"
                 );
                 let secured = op.get("security").is_some();
                 assert_eq!(secured, !public, "{method} {path}");

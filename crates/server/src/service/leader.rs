@@ -49,11 +49,48 @@ pub fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// Who this replica is in its audit records (`evaluator.elected`,
+/// `evaluator.lost`): its host name (a pod's name on Kubernetes) and the
+/// port it serves on, so two replicas on one host differ too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// `host:port`, the audit records' target (`replica:host:port`).
+    pub id: String,
+    /// The host name.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+}
+
+impl Replica {
+    /// This process, serving on `port`.
+    pub fn here(port: u16) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| "localhost".to_owned());
+        Self {
+            id: format!("{host}:{port}"),
+            host,
+            pid: std::process::id(),
+        }
+    }
+}
+
+/// The audit records' actor.
+const ACTOR: &str = "evaluator";
+
 /// The election loop (PostgreSQL; the caller made the role elected, so it
 /// starts as standby): one round every
 /// [`ROUND`], the role changed (and logged) when the round says so; on
 /// shutdown the lock is let go, so another replica takes over at once.
-pub(crate) async fn elect(state: AppState, mut election: PgElection) {
+/// Each term won and each term ended is an audit record
+/// (`evaluator.elected`, written fenced by the new term's session, so a
+/// stale leader cannot claim a term; `evaluator.lost`, unfenced, since the
+/// fence is gone by then) and moves the counters `/metrics` shows.
+pub(crate) async fn elect(state: AppState, mut election: PgElection, replica: Replica) {
     let leadership = state.monitor().leadership();
     let mut tick = tokio::time::interval(ROUND);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -61,36 +98,123 @@ pub(crate) async fn elect(state: AppState, mut election: PgElection) {
         tokio::select! {
             _ = tick.tick() => {}
             () = state.shutting_down() => {
-                leadership.set(Role::Standby, state.now());
+                let term = leadership.terms();
+                let started_ms = leadership.term_start_ms();
+                if leadership.set(Role::Standby, state.now()) {
+                    tracing::warn!(term, "this replica stopped evaluating: it shuts down");
+                    let reason = "the replica shut down and let the lock go";
+                    record_lost(&state, &replica, term, started_ms, reason).await;
+                }
                 election.release().await;
                 return;
             }
         }
-        let role = match election.round(ROUND_TIMEOUT).await {
-            Ok(Some(fence)) => Role::Leader(Some(fence)),
-            Ok(None) => Role::Standby,
+        let (role, reason) = match election.round(ROUND_TIMEOUT).await {
+            Ok(Some(fence)) => (Role::Leader(Some(fence)), String::new()),
+            Ok(None) => (
+                Role::Standby,
+                "another replica holds the evaluator lock".to_owned(),
+            ),
             Err(e) => {
                 if leadership.is_leader() {
                     tracing::warn!("evaluator election session failed: {e}");
                 } else {
                     tracing::debug!("evaluator election: {e}");
                 }
-                Role::Standby
+                (Role::Standby, format!("the election session failed: {e}"))
             }
         };
-        if leadership.set(role, state.now()) {
-            match role {
-                Role::Leader(fence) => tracing::warn!(
-                    session = fence.map(|f| f.pid),
-                    changes = leadership.changes(),
-                    "this replica is now the evaluator (alerts, paging, emergency runs, drills)"
-                ),
-                Role::Standby => tracing::warn!(
-                    changes = leadership.changes(),
-                    "this replica stopped evaluating: another replica leads"
-                ),
-            }
+        let before = leadership.role();
+        let started_ms = leadership.term_start_ms();
+        let now = state.now();
+        if !leadership.set(role, now) {
+            continue;
         }
+        if matches!(before, Role::Leader(_)) {
+            let term = leadership.lost_term();
+            tracing::warn!(
+                term,
+                changes = leadership.changes(),
+                "this replica stopped evaluating: {reason}"
+            );
+            record_lost(&state, &replica, term, started_ms, &reason).await;
+        }
+        if let Role::Leader(fence) = role {
+            let term = leadership.won_term(now);
+            tracing::warn!(
+                session = fence.map(|f| f.pid),
+                term,
+                changes = leadership.changes(),
+                "this replica is now the evaluator (alerts, paging, emergency runs, drills)"
+            );
+            let detail = serde_json::json!({
+                "replica": replica.id,
+                "host": replica.host,
+                "pid": replica.pid,
+                "term": term,
+                "session": fence.map(|f| f.pid),
+                "started_ms": now,
+            });
+            record(&state, &replica, "evaluator.elected", fence, detail).await;
+        }
+    }
+}
+
+/// `evaluator.lost` for this replica's term `term`.
+async fn record_lost(
+    state: &AppState,
+    replica: &Replica,
+    term: u64,
+    started_ms: Option<i64>,
+    reason: &str,
+) {
+    let detail = serde_json::json!({
+        "replica": replica.id,
+        "host": replica.host,
+        "pid": replica.pid,
+        "term": term,
+        "started_ms": started_ms,
+        "ended_ms": state.now(),
+        "reason": reason,
+    });
+    record(state, replica, "evaluator.lost", None, detail).await;
+}
+
+/// Append one audit record about a term, fenced by `fence` when given,
+/// bounded by [`ROUND_TIMEOUT`] so a stalled database cannot hold the
+/// election up; a record that cannot be written is logged.
+async fn record(
+    state: &AppState,
+    replica: &Replica,
+    action: &'static str,
+    fence: Option<seawall_store::election::Fence>,
+    detail: serde_json::Value,
+) {
+    let audit = seawall_store::NewAudit {
+        action: action.to_owned(),
+        target: format!("replica:{}", replica.id),
+        detail,
+    };
+    let ctx = seawall_store::Ctx::new(ACTOR, state.now());
+    let write = fenced(fence, state.store.append_audit(&ctx, &audit));
+    match tokio::time::timeout(ROUND_TIMEOUT, write).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(action, "the evaluator's audit record was not written: {e}"),
+        Err(_) => tracing::warn!(
+            action,
+            "the evaluator's audit record was not written within {ROUND_TIMEOUT:?}"
+        ),
+    }
+}
+
+/// The one term of a process that always evaluates (SQLite, no
+/// election): counted from `now_ms` for `/metrics`. It is not an audit
+/// record: the process leads for its whole life, no term is ever lost to
+/// another, and a record at every start would be noise in the log.
+pub(crate) fn sole_term(state: &AppState) {
+    let leadership = state.monitor().leadership();
+    if !leadership.is_elected() && leadership.terms() == 0 {
+        leadership.won_term(state.now());
     }
 }
 

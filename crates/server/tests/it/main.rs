@@ -11,6 +11,7 @@ mod contract;
 mod drills;
 mod duties;
 mod emergency;
+mod evaluator;
 mod exports;
 mod fleet;
 mod fuzz_api;

@@ -162,7 +162,7 @@ const MATRIX: &[(&str, &str, Op, &[Role], u16)] = &[
 ];
 
 /// Endpoints anyone may call without a token.
-const PUBLIC: &[&str] = &["/healthz", "/readyz", "/api/v1/openapi.json"];
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"];
 
 async fn call(
     server: &TestServer,

@@ -194,6 +194,9 @@ pub struct Leadership {
     elected: std::sync::atomic::AtomicBool,
     changes: std::sync::atomic::AtomicU64,
     since_ms: std::sync::atomic::AtomicI64,
+    terms: std::sync::atomic::AtomicU64,
+    lost: std::sync::atomic::AtomicU64,
+    term_start_ms: std::sync::atomic::AtomicI64,
     driving: std::sync::Mutex<HashMap<i64, usize>>,
 }
 
@@ -204,6 +207,9 @@ impl Default for Leadership {
             elected: std::sync::atomic::AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
             since_ms: std::sync::atomic::AtomicI64::new(0),
+            terms: std::sync::atomic::AtomicU64::new(0),
+            lost: std::sync::atomic::AtomicU64::new(0),
+            term_start_ms: std::sync::atomic::AtomicI64::new(0),
             driving: std::sync::Mutex::default(),
         }
     }
@@ -234,6 +240,44 @@ impl Leadership {
     /// When the role last changed (server clock, ms; 0: never).
     pub fn since_ms(&self) -> i64 {
         self.since_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Terms this replica won as the evaluator since it started (the one
+    /// term of a process that always leads counts once).
+    pub fn terms(&self) -> u64 {
+        self.terms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Terms this replica lost to the election (its session failed, or
+    /// another replica holds the lock): every later write of such a term
+    /// is refused by the store's fence. A replica that lets go on
+    /// shutdown does not count it.
+    pub fn lost_terms(&self) -> u64 {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When this replica's current term started (server clock, ms; `None`
+    /// while standby or before the first term).
+    pub fn term_start_ms(&self) -> Option<i64> {
+        let at = self
+            .term_start_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (self.is_leader() && self.terms() > 0).then_some(at)
+    }
+
+    /// A term won at `now_ms`: its number on this replica (1, 2, …).
+    pub(crate) fn won_term(&self, now_ms: i64) -> u64 {
+        self.term_start_ms
+            .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+        self.terms
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
+    /// The current term lost to the election: its number.
+    pub(crate) fn lost_term(&self) -> u64 {
+        self.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.terms()
     }
 
     /// Make the role elected, starting as standby.
