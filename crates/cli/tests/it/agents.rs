@@ -4,7 +4,10 @@
 //! to the scenario's rate within 1 %, the merged p99 is exactly the p99
 //! of the union of every agent's samples, an abort stops all four within
 //! a second, and an agent killed mid-run leaves a `partial` run naming
-//! its share. Rate-measuring: runs alone (.config/nextest.toml).
+//! its share. A run started and aborted from the war room's Agents page
+//! (a browser's session: cookie and CSRF token) is run by two agents and
+//! its merged result kept by the control plane for the event, with no
+//! client waiting. Rate-measuring: runs alone (.config/nextest.toml).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
