@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::HttpVersion;
 use crate::LoadError;
 use crate::arrivals::Arrivals;
-use crate::client::Pool;
+use crate::client::{Pool, write_request};
 use crate::data::DataSet;
 use crate::fleet::{EntryCounts, Hooks, LocalStep, Share, stop_event};
 use crate::ramp::{Profile, ProfileArrivals};
@@ -177,6 +177,16 @@ impl Shared {
         if scenario.http == HttpVersion::Http2 {
             headers.remove(header::HOST);
         }
+        let wires = compiled
+            .journeys
+            .iter()
+            .map(|j| {
+                j.steps
+                    .iter()
+                    .map(|step| static_wire(&compiled, &headers, scenario.http, step))
+                    .collect()
+            })
+            .collect();
         Ok(Shared {
             share: hooks.share,
             journey_arrivals: compiled
@@ -188,6 +198,7 @@ impl Shared {
             decided: counters(&compiled),
             visits: counters(&compiled),
             headers,
+            wires,
             c: compiled,
             pool: Pool::new(addr, scenario.http, scenario.timeout),
             slots: Arc::new(Semaphore::new(scenario.connections)),
@@ -935,6 +946,9 @@ struct Shared {
     /// This agent's share of the arrivals (`None`: all of them).
     share: Option<Share>,
     headers: hyper::HeaderMap,
+    /// Per journey and step, the request of a step without variables,
+    /// serialised once (HTTP/1.1).
+    wires: Vec<Vec<Option<Vec<u8>>>>,
     pool: Pool,
     slots: Arc<Semaphore>,
     recorders: Vec<Mutex<Recorder>>,
@@ -1010,39 +1024,73 @@ impl Shared {
         vars
     }
 
-    /// Send one request of `step`; on success return its completion time.
-    /// Every outcome is recorded on the step's entry; `Err` ends the walk.
+    /// Send one request of `step` (`wire`: its request pre-serialised, for
+    /// a step without variables on HTTP/1.1); on success return its
+    /// completion time. Every outcome is recorded on the step's entry;
+    /// `Err` ends the walk.
     async fn send(
         &self,
         step: &CStep,
+        wire: Option<&[u8]>,
         vars: &mut HashMap<String, String>,
+        bufs: &mut Buffers,
         intended: Instant,
     ) -> Result<Instant, ()> {
-        let Some((uri, headers, body)) = self.render(step, vars) else {
-            self.record(step.entry)
-                .failure(Instant::now(), ErrorClass::Body);
-            return Err(());
+        let request = match (wire, self.http) {
+            (Some(wire), _) => Request::Wire(wire),
+            (None, http) => {
+                let Some((uri, headers, body)) = self.render(step, vars) else {
+                    self.record(step.entry)
+                        .failure(Instant::now(), ErrorClass::Body);
+                    return Err(());
+                };
+                if http == HttpVersion::Http1 {
+                    bufs.request.clear();
+                    write_request(&mut bufs.request, &step.method, &uri, &headers, &body);
+                    Request::Wire(&bufs.request)
+                } else {
+                    Request::Parts(uri, headers, body)
+                }
+            }
         };
         self.note_lag(intended);
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
             self.record(step.entry).drop_arrival(intended);
             return Err(());
         };
-        let result = self
-            .pool
-            .fetch(step.method.clone(), uri, headers, body)
-            .await;
+        // The body is kept only for extraction.
+        let keep = !step.extract.is_empty();
+        let result = match request {
+            Request::Wire(wire) => {
+                let head = step.method == hyper::Method::HEAD;
+                let body = keep.then_some(&mut bufs.body);
+                self.pool.exchange(wire, head, body).await
+            }
+            Request::Parts(uri, headers, body) => {
+                let fetched = self
+                    .pool
+                    .fetch(step.method.clone(), uri, headers, body)
+                    .await;
+                fetched.map(|(status, bytes)| {
+                    if keep {
+                        bufs.body.clear();
+                        bufs.body.extend_from_slice(&bytes);
+                    }
+                    status
+                })
+            }
+        };
         drop(permit);
         let done = Instant::now();
-        let (status, bytes) = match result {
-            Ok(r) => r,
+        let status = match result {
+            Ok(status) => status,
             Err(class) => {
                 self.record(step.entry).failure(done, class);
                 return Err(());
             }
         };
         let class = status_class(status).or_else(|| {
-            extract(&bytes, &step.extract, vars)
+            extract(&bufs.body, &step.extract, vars)
                 .err()
                 .map(|()| ErrorClass::Body)
         });
@@ -1060,27 +1108,78 @@ impl Shared {
         step: &CStep,
         vars: &HashMap<String, String>,
     ) -> Option<(Uri, hyper::HeaderMap, Bytes)> {
-        let path = step.path.render(vars).ok()?;
-        let uri: Uri = match self.http {
-            HttpVersion::Http1 => format!("{}{path}", self.c.prefix).parse().ok()?,
-            HttpVersion::Http2 => format!("http://{}{}{path}", self.c.authority, self.c.prefix)
-                .parse()
-                .ok()?,
-        };
-        let mut headers = self.headers.clone();
-        for (name, value) in &step.headers {
-            let v = HeaderValue::from_str(&value.render(vars).ok()?).ok()?;
-            headers.append(name.clone(), v);
-        }
-        let body = match &step.body {
-            Some(t) => Bytes::from(t.render(vars).ok()?),
-            None => Bytes::new(),
-        };
-        if !body.is_empty() {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
-        Some((uri, headers, body))
+        render(&self.c, &self.headers, self.http, step, vars)
     }
+}
+
+/// The request of `step` with `vars` filled in, carrying `headers` (those
+/// of every request); `None` when a value does not make a valid URI or
+/// header (`http`'s types refuse spaces and control characters, CR and LF
+/// among them, so a value cannot smuggle a header or a second request).
+fn render(
+    c: &Compiled,
+    headers: &hyper::HeaderMap,
+    http: HttpVersion,
+    step: &CStep,
+    vars: &HashMap<String, String>,
+) -> Option<(Uri, hyper::HeaderMap, Bytes)> {
+    let path = step.path.render(vars).ok()?;
+    let uri: Uri = match http {
+        HttpVersion::Http1 => format!("{}{path}", c.prefix).parse().ok()?,
+        HttpVersion::Http2 => format!("http://{}{}{path}", c.authority, c.prefix)
+            .parse()
+            .ok()?,
+    };
+    let mut headers = headers.clone();
+    for (name, value) in &step.headers {
+        let v = HeaderValue::from_str(&value.render(vars).ok()?).ok()?;
+        headers.append(name.clone(), v);
+    }
+    let body = match &step.body {
+        Some(t) => Bytes::from(t.render(vars).ok()?),
+        None => Bytes::new(),
+    };
+    if !body.is_empty() {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    Some((uri, headers, body))
+}
+
+/// The HTTP/1.1 request of a step without variables, serialised once;
+/// `None` for a step with variables, on HTTP/2, or when the step's
+/// request is invalid (every send then fails as it would have).
+fn static_wire(
+    c: &Compiled,
+    headers: &hyper::HeaderMap,
+    http: HttpVersion,
+    step: &CStep,
+) -> Option<Vec<u8>> {
+    let fixed = step.path.is_static()
+        && step.headers.iter().all(|(_, v)| v.is_static())
+        && step.body.as_ref().is_none_or(|b| b.is_static());
+    if http != HttpVersion::Http1 || !fixed {
+        return None;
+    }
+    let (uri, headers, body) = render(c, headers, http, step, &HashMap::new())?;
+    let mut wire = Vec::new();
+    write_request(&mut wire, &step.method, &uri, &headers, &body);
+    Some(wire)
+}
+
+/// A step's request as it goes out.
+enum Request<'a> {
+    /// Serialised HTTP/1.1 bytes.
+    Wire(&'a [u8]),
+    /// For hyper's HTTP/2 client.
+    Parts(Uri, hyper::HeaderMap, Bytes),
+}
+
+/// A walk's reused buffers: the serialised request of a step with
+/// variables, and the response body of a step that extracts from it.
+#[derive(Debug, Default)]
+struct Buffers {
+    request: Vec<u8>,
+    body: Vec<u8>,
 }
 
 fn status_class(status: StatusCode) -> Option<ErrorClass> {
@@ -1210,10 +1309,12 @@ pub(crate) fn diffuse(n: u64, f: f64) -> u64 {
 async fn walk(shared: Arc<Shared>, journey: usize, arrival: Instant, seq: u64) {
     let _active = Active(Arc::clone(&shared));
     let mut vars = shared.row_vars(seq);
+    let mut bufs = Buffers::default();
     let mut intended = arrival;
     let Some(j) = shared.c.journeys.get(journey) else {
         return;
     };
+    let wires = shared.wires.get(journey);
     for (i, step) in j.steps.iter().enumerate() {
         if i > 0 {
             let n = shared.decided[journey][i].fetch_add(1, Ordering::Relaxed);
@@ -1234,7 +1335,11 @@ async fn walk(shared: Arc<Shared>, journey: usize, arrival: Instant, seq: u64) {
             if shared.stopped() {
                 return;
             }
-            match shared.send(step, &mut vars, intended).await {
+            let wire = wires.and_then(|w| w.get(i)).and_then(|w| w.as_deref());
+            match shared
+                .send(step, wire, &mut vars, &mut bufs, intended)
+                .await
+            {
                 Ok(done) => intended = done,
                 Err(()) => return,
             }

@@ -4,6 +4,7 @@
 //! runs every test in its own process.
 
 mod honest_knee;
+mod keep_alive;
 mod loopback;
 mod open_model;
 mod scenario;
