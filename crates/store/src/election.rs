@@ -24,6 +24,20 @@
 //! committed before the new one read anything or is refused.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Evaluator writes this process refused because their fence no longer
+/// held (see [`refused_writes`]).
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// How many evaluator writes this process's store refused since it
+/// started because the term they were fenced by was lost (a paused or cut
+/// off leader writing after another replica took over): the control
+/// plane's `seawall_evaluator_fenced_writes_total`. One process is one
+/// replica, so the count is process-wide.
+pub fn refused_writes() -> u64 {
+    REFUSED.load(Ordering::Relaxed)
+}
 
 /// A leader's proof, carried by its evaluator's tasks: the PostgreSQL
 /// backend process id of the election session that holds
@@ -73,6 +87,7 @@ pub(crate) use pg::check_fence;
 #[cfg(feature = "postgres")]
 mod pg {
     use std::str::FromStr;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -103,6 +118,7 @@ mod pg {
         if held {
             Ok(())
         } else {
+            super::REFUSED.fetch_add(1, Ordering::Relaxed);
             Err(StoreError::Conflict(
                 "this replica is no longer the evaluator: its write is refused".to_owned(),
             ))
@@ -279,10 +295,16 @@ mod tests {
         }
         let fence_b = fence_b.expect("b leads within 5 s of a's release");
         assert_ne!(fence_a, fence_b);
+        let before = super::refused_writes();
         let refused = fenced(Some(fence_a), store.create_event(&ctx, &event("a2"))).await;
         assert!(
             matches!(refused, Err(StoreError::Conflict(_))),
             "{refused:?}"
+        );
+        assert_eq!(
+            super::refused_writes(),
+            before + 1,
+            "the refusal is counted"
         );
         fenced(Some(fence_b), store.create_event(&ctx, &event("b1")))
             .await

@@ -25,18 +25,22 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "This replica's metrics in the Prometheus text format: \
         `seawall_evaluator_leader`, `seawall_evaluator_terms_total`, `seawall_evaluator_fenced_total`, \
-        `seawall_evaluator_term_start_timestamp_seconds`",
+        `seawall_evaluator_fenced_writes_total`, `seawall_evaluator_term_start_timestamp_seconds`",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        render(state.monitor().leadership()),
+        render(
+            state.monitor().leadership(),
+            seawall_store::election::refused_writes(),
+        ),
     )
         .into_response()
 }
 
-/// The exposition of `leadership`.
-pub fn render(leadership: &Leadership) -> String {
+/// The exposition of `leadership`, with `refused_writes` evaluator writes
+/// the store refused by the fence.
+pub fn render(leadership: &Leadership, refused_writes: u64) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, value: String| {
         let _ = write!(
@@ -62,6 +66,12 @@ pub fn render(leadership: &Leadership) -> String {
         "Terms this replica lost to the election (its session failed or another replica holds the lock); the store refuses every later write of such a term.",
         leadership.lost_terms().to_string(),
     );
+    family(
+        "seawall_evaluator_fenced_writes_total",
+        "counter",
+        "Evaluator writes the store refused because the term they belonged to was lost (a paused or cut-off leader writing after another replica took over).",
+        refused_writes.to_string(),
+    );
     let start = leadership
         .term_start_ms()
         .map_or(0.0, |ms| ms as f64 / 1000.0);
@@ -81,14 +91,15 @@ mod tests {
     #[test]
     fn a_process_that_always_leads_and_a_standby() {
         let leadership = Leadership::default();
-        let text = render(&leadership);
+        let text = render(&leadership, 3);
         assert!(
             text.contains("# TYPE seawall_evaluator_leader gauge\nseawall_evaluator_leader 1\n")
         );
+        assert!(text.contains("seawall_evaluator_fenced_writes_total 3\n"));
         assert!(text.contains("seawall_evaluator_terms_total 0\n"));
         assert!(text.contains("seawall_evaluator_term_start_timestamp_seconds 0\n"));
         leadership.won_term(1_700_000_000_500);
-        let text = render(&leadership);
+        let text = render(&leadership, 0);
         assert!(text.contains("seawall_evaluator_terms_total 1\n"));
         assert!(
             text.contains("seawall_evaluator_term_start_timestamp_seconds 1700000000.5\n"),
@@ -100,9 +111,9 @@ mod tests {
                 || line.starts_with("seawall_evaluator_");
             assert!(ok, "{line}");
         }
-        assert_eq!(text.matches("# TYPE").count(), 4);
+        assert_eq!(text.matches("# TYPE").count(), 5);
         leadership.start_election();
-        let text = render(&leadership);
+        let text = render(&leadership, 0);
         assert!(text.contains("seawall_evaluator_leader 0\n"), "{text}");
         assert!(text.contains("seawall_evaluator_term_start_timestamp_seconds 0\n"));
     }

@@ -127,6 +127,9 @@ async fn one_leader_in_metrics_and_audit_and_the_lead_moves_when_it_stops_or_its
         "the term started at the replica's clock"
     );
     assert_eq!(state(&standby).await, (0.0, 0.0, 0.0, 0.0));
+    // No write was refused by the fence: nobody wrote after losing.
+    let m = metrics(&lead).await;
+    assert_eq!(sample(&m, "seawall_evaluator_fenced_writes_total"), 0.0);
     // The record follows the role by one write.
     wait_until(limit, "the term is audited", || async {
         !terms_audited(&standby).await.is_empty()
