@@ -134,6 +134,24 @@ where
     }
 }
 
+/// A replica's `/metrics`: `(seawall_evaluator_leader,
+/// seawall_evaluator_terms_total)`.
+async fn election_metrics(url: &str) -> (f64, f64) {
+    let client = Client::new(url)
+        .expect("client")
+        .with_timeout(Duration::from_secs(2));
+    let text = client.get("/metrics").await.expect("/metrics").text();
+    let sample = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics: {text}"))
+    };
+    (
+        sample("seawall_evaluator_leader"),
+        sample("seawall_evaluator_terms_total"),
+    )
+}
+
 /// Which of `urls` says it is the evaluator (the first, if several).
 async fn leader_of(urls: &[String]) -> Option<usize> {
     for (i, url) in urls.iter().enumerate() {
@@ -340,6 +358,41 @@ async fn the_evaluator_killed_mid_event_another_replica_goes_on_and_nothing_fire
     let r = ready(&urls[next]).await.expect("the new leader answers");
     assert_eq!(r["evaluator"], "leader");
     assert!(r["evaluator_changes"].as_u64() >= Some(1), "{r}");
+
+    // The election as an operator sees it: the new leader's gauge is 1 and
+    // it won a term, the other standby's is 0; the audit log holds the
+    // killed replica's term and the new one's (a SIGKILLed replica writes
+    // no `evaluator.lost`: the next `evaluator.elected` ends its term).
+    let (leads, terms) = election_metrics(&urls[next]).await;
+    assert_eq!(leads, 1.0);
+    assert!(terms >= 1.0, "{terms}");
+    let (leads, _) = election_metrics(&urls[3 - next]).await;
+    assert_eq!(leads, 0.0);
+    let r = client
+        .get("/api/v1/audit?limit=10000")
+        .await
+        .expect("audit");
+    let audit: Value = r.json().expect("json");
+    let elected: Vec<String> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "evaluator.elected")
+        .filter_map(|e| e["target"].as_str().map(str::to_owned))
+        .collect();
+    let port = |url: &str| url[url.rfind(':').expect("port")..].to_owned();
+    assert!(
+        elected
+            .first()
+            .is_some_and(|t| t.ends_with(&port(&urls[0]))),
+        "the first term is the first replica's: {elected:?}"
+    );
+    assert!(
+        elected
+            .last()
+            .is_some_and(|t| t.ends_with(&port(&urls[next]))),
+        "the last term is the new leader's: {elected:?}"
+    );
     store.close().await;
     eprintln!(
         "replicas: evaluator killed; replica {next} led after {failover:?}, \
