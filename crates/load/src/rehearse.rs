@@ -75,7 +75,9 @@ pub struct RehearseProgress {
 /// result says so (`outcome: aborted`, `abort`); requests in flight are
 /// awaited up to the timeout.
 ///
-/// Must be called inside a multi-threaded tokio runtime with time and IO.
+/// Must be called inside a tokio runtime with time and IO; one thread is
+/// enough (`seawall rehearse` on one core runs on a current-thread runtime,
+/// as `seawall load` does).
 pub async fn rehearse<F>(scenario: &Scenario, on_progress: F) -> Result<RunResult, LoadError>
 where
     F: FnMut(&RehearseProgress),

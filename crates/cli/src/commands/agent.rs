@@ -62,10 +62,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         Some(n) => n.clone(),
         None => host_name(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::load::runtime(None)?;
     runtime.block_on(serve(Arc::new(client), name, args.index, args.runs))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -175,7 +175,9 @@ fn unix_ms() -> u64 {
 
 /// One thread: a current-thread runtime (no work stealing, no cross-thread
 /// wake-ups); more: the multi-threaded scheduler with that many workers.
-fn runtime(threads: Option<u16>) -> anyhow::Result<tokio::runtime::Runtime> {
+/// `None`: one per core this process may use. `seawall rehearse` and
+/// `seawall agent` take the same, so their CPU per request is `load`'s.
+pub(crate) fn runtime(threads: Option<u16>) -> anyhow::Result<tokio::runtime::Runtime> {
     let threads = match threads {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),

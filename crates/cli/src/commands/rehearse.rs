@@ -110,10 +110,7 @@ pub fn run(args: &RehearseArgs) -> anyhow::Result<ExitCode> {
     for path in [&args.out, &args.report].into_iter().flatten() {
         input::writable(path)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::load::runtime(None)?;
     let live = std::io::stderr().is_terminal();
     if let Some(agents) = args.agents {
         let result = runtime.block_on(across_agents(args, &scenario, agents))?;
