@@ -10,6 +10,7 @@ mod crash;
 mod demo;
 mod drill;
 mod emergency;
+mod fleet_knee;
 mod freeze_export;
 mod gate;
 mod guard;
