@@ -9,8 +9,9 @@
 //! runtime. How far one agent reaches depends on the machine and the
 //! build, so the test first measures it (one agent against the server
 //! with no limit: generator-bound; the highest rate it carried without
-//! being the limit is its reach R, measured to 5 %) and then sets the
-//! server's capacity to 1.25 R, beyond one agent and within two. Quotas keep the
+//! being the limit is its reach R, measured to 3 %) and then sets the
+//! server's capacity to 1.25 R, beyond one agent and within two, checking
+//! both at each capacity it tries (see the test). Quotas keep the
 //! generators to half a core in all, so the server and the control
 //! plane keep theirs on a 2-core machine. Needs root and a writable cgroup
 //! `cpu` controller (v1 or v2), as CI has. Rate-measuring: runs alone
@@ -449,90 +450,104 @@ async fn one_agent_under_a_cpu_quota_is_generator_bound_two_find_the_knee() {
     }
 
     // The system under test: 1.25 times one agent's reach — more than it
-    // can carry without being the limit (it was the limit a 5 % step
+    // can carry without being the limit (it was the limit a 3 % step
     // above) — and within two agents' (each then sends 63 % of its reach,
     // with room for the steps above the knee, where refusals and a slower
     // system cost a generator more). A generator's cost per request moves
-    // with what else the machine runs, so the capacity is confirmed
-    // beyond one agent by a search: if one agent still finds the knee
-    // (and finds it right), the capacity is raised by 15 %, at most three times.
+    // with what else the machine runs (two agents and a busier server on
+    // two cores cost each other more than one does), so each capacity is
+    // checked, not assumed: if one agent still finds the knee (it must
+    // find it right), the capacity is raised by 15 %; if two agents are
+    // the limit there too, it is lowered by 10 % and one agent is asked
+    // again. At most four capacities; at one of them one agent must be
+    // generator-bound and two must find the knee within 5 %.
+    agents.add(&serve.url, &token);
+    idle(&client, 2).await;
     std::fs::write(&plan_path, plan(4.0, 4.0)).expect("plan");
     let mut knee = (reach_qps * 1.25).round();
-    let mut raised = 0;
-    let lower = loop {
+    let mut tried = Vec::new();
+    let (found, lower) = loop {
+        assert!(
+            tried.len() < 4,
+            "no capacity beyond one agent and within two: {tried:?} (one agent's reach {reach_qps})"
+        );
+        tried.push(knee);
+        let attempt = tried.len();
         capacity.store(knee as u64, Ordering::Relaxed);
+
+        // One agent: generator-bound, a lower bound, never a knee.
         let one = search(
             &plan_path,
             &serve,
             &token,
             &base,
             1,
-            &data.0.join(format!("one-{raised}.json")),
+            &data.0.join(format!("one-{attempt}.json")),
         )
         .await;
         let trace = steps(&one);
         eprintln!("one agent, knee {knee} ({:.1?}):\n{trace}", began.elapsed());
         assert_eq!(one["fleet"]["status"], "complete", "{trace}");
-        if one["search"]["generator_bound"] == true {
-            // Generator-bound: a lower bound, never a knee.
-            assert!(one["search"]["knee_multiple"].is_null(), "{trace}");
-            assert!(one["entries"][0]["knee_qps"].is_null(), "{trace}");
-            let lower = one["entries"][0]["lower_bound_qps"]
+        if one["search"]["generator_bound"] != true {
+            // Within one agent's reach after all: then it finds the knee.
+            let found = one["entries"][0]["knee_qps"]
                 .as_f64()
-                .unwrap_or_else(|| panic!("a lower bound\n{trace}"));
-            // A lower bound of the capacity: what the system carried while
-            // the generator was the limit (its queue lets a second run over
-            // by a little, so within the 5 % a knee may be off).
+                .unwrap_or_else(|| panic!("neither bound nor a knee\n{trace}"));
             assert!(
-                lower <= knee * 1.05,
-                "lower bound {lower} vs knee {knee}\n{trace}"
+                (found - knee).abs() / knee <= 0.05,
+                "one agent's knee {found:.1} vs truth {knee:.1}\n{trace}"
             );
-            break lower;
+            knee = (knee * 1.15).round();
+            continue;
         }
-        // Within one agent's reach after all: then it finds the knee.
-        let found = one["entries"][0]["knee_qps"]
+        assert!(one["search"]["knee_multiple"].is_null(), "{trace}");
+        assert!(one["entries"][0]["knee_qps"].is_null(), "{trace}");
+        let lower = one["entries"][0]["lower_bound_qps"]
             .as_f64()
-            .unwrap_or_else(|| panic!("neither bound nor a knee\n{trace}"));
+            .unwrap_or_else(|| panic!("a lower bound\n{trace}"));
+        // A lower bound of the capacity: what the system carried while the
+        // generator was the limit (its queue lets a second run over by a
+        // little, so within the 5 % a knee may be off).
         assert!(
-            (found - knee).abs() / knee <= 0.05,
-            "one agent's knee {found:.1} vs truth {knee:.1}\n{trace}"
+            lower <= knee * 1.05,
+            "lower bound {lower} vs knee {knee}\n{trace}"
         );
-        raised += 1;
-        assert!(
-            raised <= 3,
-            "one agent reached {knee} after three raises (reach {reach_qps})\n{trace}"
-        );
-        knee = (knee * 1.15).round();
-    };
 
-    // A second agent: the merged search finds the true knee.
-    agents.add(&serve.url, &token);
-    idle(&client, 2).await;
-    let two = search(
-        &plan_path,
-        &serve,
-        &token,
-        &base,
-        2,
-        &data.0.join("two.json"),
-    )
-    .await;
-    let trace = steps(&two);
+        // Two agents: the merged search finds the true knee.
+        let two = search(
+            &plan_path,
+            &serve,
+            &token,
+            &base,
+            2,
+            &data.0.join(format!("two-{attempt}.json")),
+        )
+        .await;
+        let trace = steps(&two);
+        eprintln!(
+            "two agents, knee {knee} ({:.1?}):\n{trace}",
+            began.elapsed()
+        );
+        assert_eq!(two["fleet"]["status"], "complete", "{trace}");
+        let breakdown = two["fleet"]["breakdown"].as_array().expect("breakdown");
+        assert_eq!(breakdown.len(), 2, "{breakdown:?}");
+        if two["search"]["generator_bound"] == true {
+            // Beyond two agents here too: a lower bound, never a knee.
+            assert!(two["entries"][0]["knee_qps"].is_null(), "{trace}");
+            knee = (knee * 0.9).round();
+            continue;
+        }
+        let found = two["entries"][0]["knee_qps"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no knee\n{trace}"));
+        break (found, lower);
+    };
     eprintln!(
-        "two agents, knee {knee} ({:.1?}):\n{trace}",
-        began.elapsed()
+        "knee found {found:.1} vs truth {knee:.1}; one agent's lower bound {lower:.1}; capacities tried {tried:?}"
     );
-    assert_eq!(two["fleet"]["status"], "complete", "{trace}");
-    assert_eq!(two["search"]["generator_bound"], false, "{trace}");
-    let found = two["entries"][0]["knee_qps"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no knee\n{trace}"));
-    eprintln!("knee found {found:.1} vs truth {knee:.1}; one agent's lower bound {lower:.1}");
     assert!(
         (found - knee).abs() / knee <= 0.05,
-        "knee {found:.1} vs truth {knee:.1}\n{trace}"
+        "knee {found:.1} vs truth {knee:.1}"
     );
-    let breakdown = two["fleet"]["breakdown"].as_array().expect("breakdown");
-    assert_eq!(breakdown.len(), 2, "{breakdown:?}");
     drop(agents);
 }
