@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rehearsal-agent benchmark: what streaming to the control plane costs.
 #
-#   bash bench/agents.sh          # ~2 minutes after the builds
+#   bash bench/agents.sh          # ~6 minutes after the builds
 #
 # What it measures (results in docs/benchmarks.md, "Rehearsal agents"):
 #   (a) CPU per request: one `seawall agent` (its whole process: the
@@ -9,15 +9,22 @@
 #       long poll) running a one-entry scenario at RATE against one nginx
 #       worker, next to `seawall rehearse` in one process and `seawall
 #       load` at the same rate to the same URL; each pinned to core
-#       GEN_CPU, CPU time (user + system) from /usr/bin/time; ratios to
-#       `seawall load` and to `seawall rehearse`;
+#       GEN_CPU. Each generator runs for SHORT and for SECS seconds: the
+#       marginal CPU per request, (CPU at SECS − CPU at SHORT) ÷ (requests
+#       at SECS − requests at SHORT), is what a request costs with every
+#       once-a-second cost (snapshots, posts, guards) included and each
+#       process's start (plan, registration) left out; the whole-process
+#       figure is shown too. CPU from `perf stat -e task-clock` (exact)
+#       where perf works, else user + system from /usr/bin/time (10 ms
+#       ticks); ratios to `seawall load` and to `seawall rehearse`;
 #   (b) merge cost: seawall-load's `merge_cost_per_agent_second` (ignored
 #       by default) in release: one entry-second of 5,000 requests decoded
 #       (V2, deflate, base64) and added, 2,000 times.
 #
 # Settings (environment):
 #   RATE=2000         requests per second of every run
-#   SECS=10           duration of each run
+#   SECS=20           duration of each long run
+#   SHORT=5           duration of each short run
 #   REPS=3            rounds; the three generators take turns in each
 #   CONNS=256         connection cap
 #   PORT=18082 CONTROL_PORT=18083   nginx's and the control plane's ports
@@ -31,7 +38,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 RATE=${RATE:-2000}
-SECS=${SECS:-10}
+SECS=${SECS:-20}
+SHORT=${SHORT:-5}
 REPS=${REPS:-3}
 CONNS=${CONNS:-256}
 PORT=${PORT:-18082}
@@ -120,56 +128,99 @@ for _ in $(seq 100); do
 done
 token=$(cat "$work/data/admin-token")
 
+# CPU seconds of a whole process: perf's task-clock (exact) where it
+# works, else /usr/bin/time's user + system.
+if perf stat -e task-clock -x, -o /dev/null true 2>/dev/null; then
+    clock=perf
+else
+    clock=time
+fi
 measure() { # measure NAME COMMAND...: pinned, CPU recorded
     local name=$1
     shift
-    pin "$GEN_CPU" /usr/bin/time -f '%U %S %M' -o "$work/$name.time" "$@" \
+    local timer=(/usr/bin/time -f '%U %S %M' -o "$work/$name.time")
+    [[ $clock == perf ]] && timer=(perf stat -e task-clock -x, -o "$work/$name.time")
+    pin "$GEN_CPU" "${timer[@]}" "$@" \
         >"$work/$name.out" 2>"$work/$name.err" || {
         [[ $? == 1 ]] || { cat "$work/$name.err" >&2; return 1; }
     }
 }
-cpu_s() { awk '{ printf "%.3f", $1 + $2 }' "$work/$1.time"; }
+cpu_s() {
+    if [[ $clock == perf ]]; then
+        awk -F, '/task-clock/ { printf "%.4f", $1 / 1000 }' "$work/$1.time"
+    else
+        awk '{ printf "%.3f", $1 + $2 }' "$work/$1.time"
+    fi
+}
 
-declare -A cpu=([load]=0 [rehearse]=0 [agent]=0) reqs=([load]=0 [rehearse]=0 [agent]=0)
-add() { # add KIND NAME REQUESTS
-    cpu[$1]=$(awk -v a="${cpu[$1]}" -v b="$(cpu_s "$2")" 'BEGIN { print a + b }')
-    reqs[$1]=$((reqs[$1] + $3))
+# Totals per generator and duration ("load short", "load long", ...).
+declare -A cpu=() reqs=()
+add() { # add KIND LENGTH NAME REQUESTS
+    cpu[$1 $2]=$(awk -v a="${cpu[$1 $2]:-0}" -v b="$(cpu_s "$3")" 'BEGIN { print a + b }')
+    reqs[$1 $2]=$((${reqs[$1 $2]:-0} + $4))
+}
+run() { # run KIND LENGTH SECONDS NAME
+    local kind=$1 length=$2 secs=$3 name=$4
+    case $kind in
+    load)
+        measure "$name" "$seawall" load "http://127.0.0.1:$PORT/home" -r "$RATE" \
+            -d "${secs}s" -c "$CONNS" --run-id bench --json
+        add load "$length" "$name" "$(jq '.requests' "$work/$name.out")"
+        ;;
+    rehearse)
+        measure "$name" "$seawall" rehearse "$work/plan.yaml" --scenario bench \
+            --base-url "http://127.0.0.1:$PORT" --rate-multiple "$mult" --duration "${secs}s" \
+            -c "$CONNS" --run-id bench --json
+        add rehearse "$length" "$name" "$(jq '.requests' "$work/$name.out")"
+        ;;
+    agent)
+        # The agent's whole process, from registration to its exit after one run.
+        measure "$name" "$seawall" agent --control "$control" --token "$token" \
+            --name "bench-agent" --runs 1 &
+        local agent=$! id=""
+        # This agent, by the id it registered as: it replaces the one of
+        # the same name before it, which may still count as live.
+        for _ in $(seq 100); do
+            id=$(sed -n 's/.*registered as \(a-[0-9]*\).*/\1/p' "$work/$name.err" | head -1)
+            [[ -n $id ]] &&
+                curl -fs -H "authorization: Bearer $token" "$control/api/v1/fleet/agents" 2>/dev/null |
+                jq -e --arg id "$id" '[.agents[] | select(.status == "idle")] | length == 1 and .[0].id == $id' \
+                    >/dev/null && break
+            sleep 0.1
+        done
+        SEAWALL_TOKEN=$token "$seawall" rehearse "$work/plan.yaml" --scenario bench \
+            --base-url "http://127.0.0.1:$PORT" --rate-multiple "$mult" --duration "${secs}s" \
+            -c "$CONNS" --run-id bench --agents 1 --control "$control" --json \
+            >"$work/$name.fleet.json" 2>"$work/$name.fleet.err" || true
+        wait "$agent" || true
+        add agent "$length" "$name" "$(jq '.requests' "$work/$name.fleet.json")"
+        ;;
+    esac
 }
 for round in $(seq "$REPS"); do
-    say "round $round of $REPS: load, rehearse, agent at $RATE rps for ${SECS}s"
-    measure "load-$round" "$seawall" load "http://127.0.0.1:$PORT/home" -r "$RATE" \
-        -d "${SECS}s" -c "$CONNS" --run-id bench --json
-    add load "load-$round" "$(jq '.requests' "$work/load-$round.out")"
-    measure "rehearse-$round" "$seawall" rehearse "$work/plan.yaml" --scenario bench \
-        --base-url "http://127.0.0.1:$PORT" --rate-multiple "$mult" --duration "${SECS}s" \
-        -c "$CONNS" --run-id bench --json
-    add rehearse "rehearse-$round" "$(jq '.requests' "$work/rehearse-$round.out")"
-    # The agent's whole process, from registration to its exit after one run.
-    measure "agent-$round" "$seawall" agent --control "$control" --token "$token" \
-        --name "bench-agent" --runs 1 &
-    agent=$!
-    for _ in $(seq 100); do
-        curl -fs -H "authorization: Bearer $token" "$control/api/v1/fleet/agents" 2>/dev/null |
-            jq -e '[.agents[] | select(.status == "idle")] | length == 1' >/dev/null && break
-        sleep 0.1
+    say "round $round of $REPS: load, rehearse, agent at $RATE rps for ${SHORT}s and ${SECS}s"
+    for kind in load rehearse agent; do
+        run "$kind" short "$SHORT" "$kind-$round-short"
+        run "$kind" long "$SECS" "$kind-$round-long"
     done
-    SEAWALL_TOKEN=$token "$seawall" rehearse "$work/plan.yaml" --scenario bench \
-        --base-url "http://127.0.0.1:$PORT" --rate-multiple "$mult" --duration "${SECS}s" \
-        -c "$CONNS" --run-id bench --agents 1 --control "$control" --json \
-        >"$work/fleet-$round.json" 2>"$work/fleet-$round.err" || true
-    wait "$agent" || true
-    add agent "agent-$round" "$(jq '.requests' "$work/fleet-$round.json")"
 done
 
 printf '\nmachine: %s, %s cores, load average %s; nginx %s\n' "$(uname -m)" "$(nproc)" \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nginx -v 2>&1 | sed 's/.*\///')"
-printf '\n(a) %s rounds x %s s at %s rps\n' "$REPS" "$SECS" "$RATE"
-printf '%-9s %9s %8s %11s %9s %12s\n' generator requests "CPU s" "µs CPU/req" "vs load" "vs rehearse"
-per() { awk -v c="${cpu[$1]}" -v n="${reqs[$1]}" 'BEGIN { printf "%.2f", c / n * 1e6 }'; }
+printf '\n(a) %s rounds x (%s s and %s s) at %s rps; CPU from %s\n' "$REPS" "$SHORT" "$SECS" "$RATE" \
+    "$([[ $clock == perf ]] && echo "perf task-clock" || echo "/usr/bin/time")"
+printf '%-9s %9s %8s %15s %9s %12s %15s\n' generator requests "CPU s" "marginal µs/req" "vs load" \
+    "vs rehearse" "whole µs/req"
+marginal() {
+    awk -v c1="${cpu[$1 short]}" -v c2="${cpu[$1 long]}" -v n1="${reqs[$1 short]}" -v n2="${reqs[$1 long]}" \
+        'BEGIN { printf "%.2f", (c2 - c1) / (n2 - n1) * 1e6 }'
+}
+whole() { awk -v c="${cpu[$1 long]}" -v n="${reqs[$1 long]}" 'BEGIN { printf "%.2f", c / n * 1e6 }'; }
 for k in load rehearse agent; do
-    printf '%-9s %9s %8s %11s %9s %12s\n' "$k" "${reqs[$k]}" "${cpu[$k]}" "$(per "$k")" \
-        "$(awk -v a="$(per "$k")" -v b="$(per load)" 'BEGIN { printf "%.3f", a / b }')" \
-        "$(awk -v a="$(per "$k")" -v b="$(per rehearse)" 'BEGIN { printf "%.3f", a / b }')"
+    printf '%-9s %9s %8s %15s %9s %12s %15s\n' "$k" "${reqs[$k long]}" "${cpu[$k long]}" "$(marginal "$k")" \
+        "$(awk -v a="$(marginal "$k")" -v b="$(marginal load)" 'BEGIN { printf "%.3f", a / b }')" \
+        "$(awk -v a="$(marginal "$k")" -v b="$(marginal rehearse)" 'BEGIN { printf "%.3f", a / b }')" \
+        "$(whole "$k")"
 done
 
 say "(b) merge cost (cargo test --release -p seawall-load merge_cost_per_agent_second)"
