@@ -18,7 +18,7 @@ use std::time::Duration;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{StatusCode, Uri};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::HttpVersion;
@@ -598,7 +598,6 @@ impl Controller<'_> {
         on_progress: &mut F,
     ) -> (Duration, Option<usize>) {
         let phase_start = Instant::now();
-        let cancel = Arc::new(Notify::new());
         let mut issuing = tokio::spawn(issue(
             Arc::clone(&self.shared),
             profile.arrivals(arrivals),
@@ -607,11 +606,10 @@ impl Controller<'_> {
             phase_start
                 + Duration::try_from_secs_f64(profile.seconds().clamp(0.0, 3.2e7))
                     .unwrap_or_default(),
-            Arc::clone(&cancel),
         ));
         let base = self.shared.c.base_rate;
         let mut tick = phase_start + GUARD_PERIOD;
-        // Bounded: the issuer ends at the profile's end (or on cancel).
+        // Bounded: the issuer ends at the profile's end (or is aborted).
         loop {
             if tokio::time::timeout_at(tick, &mut issuing).await.is_ok() {
                 return (phase_start.elapsed(), None);
@@ -620,16 +618,14 @@ impl Controller<'_> {
             if let Some(reason) = self.hooks.stop.reason() {
                 self.events
                     .push(stop_event((now - self.start).as_secs_f64(), &reason));
-                cancel.notify_one();
-                let _ = issuing.await;
+                stop_issuing(&mut issuing).await;
                 return (phase_start.elapsed(), None);
             }
             // An agent's run is guarded by the control plane on the merged
             // view; a search step is still judged here and then merged.
             let local = judge == Judge::FailStep || self.hooks.seconds.is_none();
             if local && let Some(entry) = self.check_guards(now, judge) {
-                cancel.notify_one();
-                let _ = issuing.await;
+                stop_issuing(&mut issuing).await;
                 return (phase_start.elapsed(), Some(entry));
             }
             if now >= self.next_progress {
@@ -1126,11 +1122,11 @@ fn render(
     vars: &HashMap<String, String>,
 ) -> Option<(Uri, hyper::HeaderMap, Bytes)> {
     let path = step.path.render(vars).ok()?;
-    let uri: Uri = match http {
-        HttpVersion::Http1 => format!("{}{path}", c.prefix).parse().ok()?,
-        HttpVersion::Http2 => format!("http://{}{}{path}", c.authority, c.prefix)
-            .parse()
-            .ok()?,
+    let uri = match http {
+        HttpVersion::Http1 => crate::client::target(&format!("{}{path}", c.prefix))?,
+        HttpVersion::Http2 => {
+            crate::client::target(&format!("http://{}{}{path}", c.authority, c.prefix))?
+        }
     };
     let mut headers = headers.clone();
     for (name, value) in &step.headers {
@@ -1217,14 +1213,18 @@ fn extract(
     Ok(())
 }
 
-/// Issue journey arrivals at their intended times until `end` or `cancel`.
-async fn issue(
-    shared: Arc<Shared>,
-    offsets: ProfileArrivals,
-    start: Instant,
-    end: Instant,
-    cancel: Arc<Notify>,
-) {
+/// Stop the issuer: it is aborted at its next await (a sleep between
+/// arrivals), so no arrival is half-issued, and awaited.
+async fn stop_issuing(issuing: &mut tokio::task::JoinHandle<()>) {
+    issuing.abort();
+    let _ = issuing.await;
+}
+
+/// Issue journey arrivals at their intended times until `end`; stopped
+/// early by aborting its task ([`stop_issuing`]). Like `seawall load`'s
+/// issuer it only sleeps between arrivals: nothing else is registered per
+/// arrival, so the scenario engine wakes as often as `seawall load` does.
+async fn issue(shared: Arc<Shared>, offsets: ProfileArrivals, start: Instant, end: Instant) {
     // Smooth weighted round robin: every arrival adds each journey's
     // weight to its credit and takes the journey with the most credit,
     // which pays the total back. Shares are exact to within one arrival.
@@ -1245,10 +1245,7 @@ async fn issue(
             continue;
         }
         if intended > Instant::now() {
-            tokio::select! {
-                () = tokio::time::sleep_until(intended) => {}
-                () = cancel.notified() => return,
-            }
+            tokio::time::sleep_until(intended).await;
         }
         let journey = pick(&mut credit, &weights, total);
         let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
@@ -1256,10 +1253,7 @@ async fn issue(
         shared.active.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(walk(Arc::clone(&shared), journey, intended, seq));
     }
-    tokio::select! {
-        () = tokio::time::sleep_until(end) => {}
-        () = cancel.notified() => {}
-    }
+    tokio::time::sleep_until(end).await;
 }
 
 /// Smooth weighted round robin: add every weight to its credit, take the

@@ -462,7 +462,7 @@ fn compile_step(
         Ok(t)
     };
     let path = check("path", &s.path)?;
-    if path.is_static() && s.path.parse::<Uri>().is_err() {
+    if path.is_static() && crate::client::target(&s.path).is_none() {
         return Err(err(format!("path `{}` is not a valid URI path", s.path)));
     }
     let body = s.body.as_deref().map(|b| check("body", b)).transpose()?;
