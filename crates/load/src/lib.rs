@@ -59,6 +59,7 @@ mod run;
 mod scenario;
 mod search;
 mod stats;
+mod timer_grid;
 
 pub use arrivals::{Arrivals, Schedule};
 pub use config::{HttpVersion, LoadConfig, TestTag};
@@ -71,3 +72,4 @@ pub use scenario::{
     EntrySpec, GuardSpec, JourneySpec, LoadProfile, Scenario, SearchSpec, StepSpec,
 };
 pub use stats::{ErrorClass, ErrorCounts, IntervalSummary, Latency, Mode, Progress, Summary};
+pub use timer_grid::runtime;

@@ -597,7 +597,8 @@ impl Controller<'_> {
         judge: Judge,
         on_progress: &mut F,
     ) -> (Duration, Option<usize>) {
-        let phase_start = Instant::now();
+        // On the timer's grid, as every generator starts (see `timer_grid`).
+        let phase_start = crate::timer_grid::on_timer_grid(Instant::now());
         let mut issuing = tokio::spawn(issue(
             Arc::clone(&self.shared),
             profile.arrivals(arrivals),

@@ -34,7 +34,8 @@ where
     let addr = crate::config::resolve(&target.host_port).await?;
     target.addr = Some(addr);
 
-    let start = Instant::now();
+    // On the timer's grid, as every generator starts (see `timer_grid`).
+    let start = crate::timer_grid::on_timer_grid(Instant::now());
     let highest = config
         .timeout
         .saturating_mul(2)

@@ -182,17 +182,7 @@ pub(crate) fn runtime(threads: Option<u16>) -> anyhow::Result<tokio::runtime::Ru
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut builder = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
-    builder
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    seawall_load::runtime(threads).context("cannot start the async runtime")
 }
 
 fn config(args: &LoadArgs) -> anyhow::Result<LoadConfig> {
